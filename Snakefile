@@ -1,0 +1,19 @@
+# rasterflow: geospatial raster analysis from a laptop to a SLURM cluster.
+# Stages live in rules/*.smk, logic in src/rasterflow, adapters in scripts/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/indices.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

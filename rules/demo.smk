@@ -1,0 +1,12 @@
+# Built-in synthetic demo data (config demo: true).
+
+
+if config["demo"]:
+
+    rule demo_data:
+        output:
+            [f"{DEMO_ROOT}/{f}" for f in demo.planned_files()],
+        log:
+            f"{RESULTS}/logs/demo_data.log",
+        script:
+            "../scripts/demo_data.py"

@@ -1,0 +1,233 @@
+"""Spectral indices: built-in formulas and safe user expressions over band roles.
+
+Expressions are parsed with :mod:`ast` and only numbers, band names, ``+ - * / **``,
+unary minus and parentheses are accepted; nothing is ever passed to ``eval``. Pixels
+that are masked, nodata in any band used, or whose result is not finite (a zero
+denominator) become NaN, the products' nodata value.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rasterflow.errors import ExpressionError
+
+#: Built-in indices, over surface reflectance (0..1) in the roles named here.
+BUILTIN: dict[str, str] = {
+    "NDVI": "(nir - red) / (nir + red)",
+    # McFeeters (1996): open water positive
+    "NDWI": "(green - nir) / (green + nir)",
+    "NBR": "(nir - swir2) / (nir + swir2)",
+    "NDMI": "(nir - swir1) / (nir + swir1)",
+    "EVI": "2.5 * (nir - red) / (nir + 6 * red - 7.5 * blue + 1)",
+    "SAVI": "1.5 * (nir - red) / (nir + red + 0.5)",
+}
+
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+_ALLOWED = "band names, numbers, + - * / ** and parentheses"
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A parsed index expression."""
+
+    name: str
+    text: str
+    tree: ast.expr
+    roles: frozenset[str]
+
+    def evaluate(self, bands: Mapping[str, Any]) -> Any:
+        """Evaluate over arrays (or scalars) keyed by role."""
+        return _evaluate(self.tree, bands)
+
+
+def parse(name: str, text: str) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise ExpressionError naming ``name``."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. '(nir - red) / (nir + red)'")
+    try:
+        tree = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ExpressionError(
+            f"index '{name}': cannot parse {text!r} ({exc.msg} at column {exc.offset}); "
+            f"use only {_ALLOWED}"
+        ) from None
+    roles: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            roles.add(node.id)
+        elif isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, int | float):
+                raise ExpressionError(
+                    f"index '{name}': constant {node.value!r} in {text!r} is not a number; "
+                    f"use only {_ALLOWED}"
+                )
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINARY:
+                raise ExpressionError(
+                    f"index '{name}': operator {type(node.op).__name__} in {text!r} is not "
+                    f"allowed; use only {_ALLOWED}"
+                )
+        elif isinstance(node, ast.UnaryOp):
+            if type(node.op) not in _UNARY:
+                raise ExpressionError(
+                    f"index '{name}': operator {type(node.op).__name__} in {text!r} is not "
+                    f"allowed; use only {_ALLOWED}"
+                )
+        elif not isinstance(node, ast.operator | ast.unaryop | ast.expr_context):
+            raise ExpressionError(
+                f"index '{name}': {type(node).__name__} at column {getattr(node, 'col_offset', 0) + 1}"
+                f" of {text!r} is not allowed (no calls, attributes, imports or comparisons); "
+                f"use only {_ALLOWED}"
+            )
+    if not roles:
+        raise ExpressionError(f"index '{name}': {text!r} uses no band; name at least one band role")
+    return Expression(name=name, text=text.strip(), tree=tree, roles=frozenset(roles))
+
+
+def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.BinOp):
+        return _BINARY[type(node.op)](_evaluate(node.left, bands), _evaluate(node.right, bands))
+    if isinstance(node, ast.UnaryOp):
+        return _UNARY[type(node.op)](_evaluate(node.operand, bands))
+    if isinstance(node, ast.Constant):
+        return np.float32(node.value)
+    if isinstance(node, ast.Name):
+        return bands[node.id]
+    raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
+
+
+def resolve(
+    names: list[str], custom: Mapping[str, str], *, roles: set[str] | frozenset[str]
+) -> dict[str, Expression]:
+    """Map each requested index name to its parsed expression, checking band roles.
+
+    Raises ExpressionError naming the index when it is unknown or needs a band role
+    that the ``scenes.bands`` config does not define.
+    """
+    out: dict[str, Expression] = {}
+    for name in custom:
+        if name in BUILTIN:
+            raise ExpressionError(
+                f"custom_indices: '{name}' is a built-in index name; pick another name"
+            )
+    for name in names:
+        if name in custom:
+            expr = parse(name, custom[name])
+        elif name in BUILTIN:
+            expr = parse(name, BUILTIN[name])
+        else:
+            known = ", ".join(sorted(BUILTIN) + sorted(custom))
+            raise ExpressionError(
+                f"indices: unknown index '{name}'. Known: {known}. "
+                "Define your own under custom_indices: {name: expression}."
+            )
+        missing = expr.roles - set(roles)
+        if missing:
+            raise ExpressionError(
+                f"index '{name}' ({expr.text}) needs band(s) {', '.join(sorted(missing))}, "
+                f"which scenes.bands does not define (it has {', '.join(sorted(roles))})"
+            )
+        out[name] = expr
+    return out
+
+
+def compute_block(
+    expr: Expression,
+    bands: Mapping[str, np.ndarray],
+    valid: np.ndarray | None = None,
+) -> np.ndarray:
+    """Evaluate ``expr`` on float32 reflectance blocks; invalid or non-finite -> NaN."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        result = np.asarray(expr.evaluate(bands), dtype=np.float32)
+    result = np.broadcast_to(result, next(iter(bands.values())).shape).copy()
+    bad = ~np.isfinite(result)
+    if valid is not None:
+        bad |= ~valid
+    result[bad] = np.nan
+    return result
+
+
+def to_reflectance(
+    dn: np.ndarray, *, scale: float, offset: float, nodata: float | None
+) -> np.ndarray:
+    """Digital numbers to float32 physical values; nodata -> NaN.
+
+    The cast to float32 comes first: ``uint16 + offset`` in integer arithmetic
+    would wrap around for negative offsets (Sentinel-2's BOA_ADD_OFFSET = -1000).
+    """
+    values = dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
+    if nodata is not None:
+        if np.isnan(nodata):
+            values[np.isnan(dn)] = np.nan
+        else:
+            values[dn == nodata] = np.nan
+    return values
+
+
+def _index_block(*blocks: np.ndarray, expr: Expression, roles: tuple[str, ...],
+                 specs: tuple[Any, ...], has_mask: bool) -> np.ndarray:
+    bands = {
+        role: to_reflectance(block, scale=s.scale, offset=s.offset, nodata=s.nodata)
+        for role, block, s in zip(roles, blocks, specs, strict=False)
+    }
+    return compute_block(expr, bands, blocks[-1] if has_mask else None)
+
+
+def index_array(scene: Any, expr: Expression, *, chunk: int = 1024,
+                resampling: str = "bilinear") -> tuple[Any, Any]:
+    """Lazy float32 index of ``scene`` on its finest band grid: (dask array, GeoBox)."""
+    import dask.array as da
+
+    from rasterflow.scenes import open_scene
+
+    arrays = open_scene(scene, expr.roles, chunk=chunk, resampling=resampling)
+    roles = tuple(sorted(expr.roles))
+    inputs = [arrays.bands[r] for r in roles]
+    if arrays.valid is not None:
+        inputs.append(arrays.valid)
+    result = da.map_blocks(
+        _index_block, *inputs, dtype=np.float32, expr=expr, roles=roles,
+        specs=tuple(scene.bands[r] for r in roles), has_mask=arrays.valid is not None,
+    )
+    return result, arrays.geobox
+
+
+def run(*, scene: Any, expr: Expression, output: str, chunk: int = 1024,
+        resampling: str = "bilinear", threads: int = 1) -> None:
+    """Compute one index of one scene and write it as a float32 COG with provenance."""
+    import logging
+
+    from rasterflow.io import provenance_tags, write_cog
+
+    log = logging.getLogger(__name__)
+    result, geobox = index_array(scene, expr, chunk=chunk, resampling=resampling)
+    log.info("index %s of scene %s: %d x %d pixels, %s", expr.name, scene.id,
+             geobox.shape.x, geobox.shape.y, expr.text)
+    tags = provenance_tags(
+        inputs=scene.files(expr.roles),
+        params={"index": expr.name, "expression": expr.text, "scene": scene.to_params(),
+                "resampling": resampling},
+    )
+    write_cog(result, output, crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=np.nan,
+              tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
+              band_names=[expr.name], band_tags=[{"INDEX": expr.name, "UNITS": "1"}],
+              threads=threads)
+    log.info("index %s of scene %s: %d pixels written to %s", expr.name, scene.id,
+             geobox.shape.x * geobox.shape.y, output)

@@ -1,0 +1,321 @@
+"""Scene inputs: the scene sheet, band roles, and reading a scene onto one grid.
+
+A scene sheet is a CSV with columns ``scene_id``, ``date`` (ISO 8601) and ``path``.
+``path`` is either one multiband raster (bands picked by number, ``scenes.bands.<role>
+.band``) or a directory with one file per band (picked by a glob ``pattern`` matched
+against the path relative to that directory, e.g. ``*_B04_10m.jp2`` in a Sentinel-2
+SAFE folder or ``*_B4.TIF`` in a Landsat one). Relative paths are relative to the
+sheet's own directory.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import fnmatch
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from rasterflow.errors import ConfigError, InputDataError
+
+SCENE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SHEET_COLUMNS = ("scene_id", "date", "path")
+
+#: lists the files under a directory (relative paths), or None when it is not one
+Listing = Callable[[str], list[str] | None]
+
+
+@dataclass(frozen=True)
+class BandFile:
+    """Where one band of a scene is and how to turn its numbers into physical values."""
+
+    path: str
+    band: int = 1
+    scale: float = 1.0
+    offset: float = 0.0
+    nodata: float | None = None
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One acquisition: an id, a date, and a file (and band) for each role it uses."""
+
+    id: str
+    date: dt.date
+    bands: dict[str, BandFile]
+    mask: BandFile | None = None
+    valid_classes: tuple[int, ...] = ()
+    known_classes: tuple[int, ...] | None = None
+
+    def files(self, roles: Iterable[str] | None = None) -> list[str]:
+        """Distinct files holding ``roles`` (all roles when None) and the mask."""
+        wanted = self.bands if roles is None else {r: self.bands[r] for r in roles}
+        paths = [b.path for b in wanted.values()]
+        if self.mask is not None:
+            paths.append(self.mask.path)
+        return sorted(set(paths))
+
+    def subset(self, roles: Iterable[str]) -> Scene:
+        """The same scene with only ``roles``: a job's params then change only with them."""
+        return Scene(self.id, self.date, {r: self.bands[r] for r in sorted(roles)}, self.mask,
+                     self.valid_classes, self.known_classes)
+
+    def to_params(self) -> dict[str, Any]:
+        """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
+        d = asdict(self)
+        d["date"] = self.date.isoformat()
+        d["valid_classes"] = list(self.valid_classes)
+        d["known_classes"] = None if self.known_classes is None else list(self.known_classes)
+        return d
+
+    @classmethod
+    def from_params(cls, d: Mapping[str, Any]) -> Scene:
+        return cls(
+            id=d["id"],
+            date=dt.date.fromisoformat(d["date"]),
+            bands={k: BandFile(**v) for k, v in d["bands"].items()},
+            mask=BandFile(**d["mask"]) if d.get("mask") else None,
+            valid_classes=tuple(d.get("valid_classes") or ()),
+            known_classes=None if d.get("known_classes") is None else tuple(d["known_classes"]),
+        )
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    scene_id: str
+    date: dt.date
+    path: str
+    line: int
+
+
+def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[SheetRow]:
+    """Parse scene-sheet CSV ``text`` (from ``source``); resolve paths against ``base``."""
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [c for c in SHEET_COLUMNS if c not in header]
+    if missing:
+        raise InputDataError(
+            f"scene sheet {source}: missing column(s) {', '.join(missing)}; "
+            f"the header must name {', '.join(SHEET_COLUMNS)} (found: {', '.join(header) or 'none'})"
+        )
+    rows: list[SheetRow] = []
+    seen: dict[str, int] = {}
+    for line, rec in enumerate(reader, start=2):
+        sid = (rec["scene_id"] or "").strip()
+        if not SCENE_ID.match(sid):
+            raise InputDataError(
+                f"scene sheet {source}, line {line}: scene_id {sid!r} is not valid; use "
+                "letters, digits, '.', '_' and '-' only (it becomes part of file names)"
+            )
+        if sid in seen:
+            raise InputDataError(
+                f"scene sheet {source}, line {line}: duplicate scene_id {sid!r} "
+                f"(first on line {seen[sid]}); scene ids must be unique"
+            )
+        seen[sid] = line
+        raw_date = (rec["date"] or "").strip()
+        try:
+            date = dt.date.fromisoformat(raw_date[:10])
+        except ValueError:
+            raise InputDataError(
+                f"scene sheet {source}, line {line}: date {raw_date!r} of scene {sid!r} does "
+                "not parse; write it as YYYY-MM-DD"
+            ) from None
+        raw_path = (rec["path"] or "").strip()
+        if not raw_path:
+            raise InputDataError(f"scene sheet {source}, line {line}: scene {sid!r} has no path")
+        path = Path(raw_path)
+        if not path.is_absolute():
+            path = Path(base) / path
+        rows.append(SheetRow(sid, date, os.path.normpath(path), line))
+    if not rows:
+        raise InputDataError(f"scene sheet {source}: no scenes; add one line per scene")
+    return rows
+
+
+def filesystem_listing(path: str) -> list[str] | None:
+    """Files under directory ``path`` relative to it, or None if it is not a directory."""
+    if not os.path.isdir(path):
+        return None
+    out = []
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            out.append(os.path.relpath(os.path.join(root, f), path))
+    return sorted(out)
+
+
+def planned_listing(files: Iterable[str]) -> tuple[Listing, Callable[[str], bool]]:
+    """A listing and an existence test over files that a rule will write (demo data)."""
+    planned = {os.path.normpath(f) for f in files}
+
+    def listing(path: str) -> list[str] | None:
+        prefix = os.path.normpath(path) + os.sep
+        inside = sorted(f[len(prefix):] for f in planned if f.startswith(prefix))
+        return inside or None
+
+    return listing, planned.__contains__
+
+
+def _locate(
+    row: SheetRow, role: str, spec: Mapping[str, Any], listing: Listing, *, what: str
+) -> BandFile:
+    common = {
+        "scale": float(spec.get("scale", 1.0)),
+        "offset": float(spec.get("offset", 0.0)),
+        "nodata": None if spec.get("nodata") is None else float(spec["nodata"]),
+    }
+    files = listing(row.path)
+    if files is None:  # one multiband file
+        if spec.get("band") is None:
+            raise ConfigError(
+                f"scene {row.scene_id!r}: {row.path} is a file, but {what} has no 'band' "
+                "number; give the band number of this role in the multiband file"
+            )
+        return BandFile(path=row.path, band=int(spec["band"]), **common)
+    pattern = spec.get("pattern")
+    if not pattern:
+        raise ConfigError(
+            f"scene {row.scene_id!r}: {row.path} is a directory, but {what} has no "
+            "'pattern'; give a glob that finds this band's file, e.g. '*_B04_10m.jp2'"
+        )
+    matches = [f for f in files if fnmatch.fnmatch(f, pattern)]
+    if len(matches) != 1:
+        found = ", ".join(matches[:5]) or "no file"
+        raise InputDataError(
+            f"scene {row.scene_id!r}: pattern {pattern!r} of {what} matches {found} in "
+            f"{row.path}; it must match exactly one file"
+        )
+    return BandFile(path=os.path.join(row.path, matches[0]), band=1, **common)
+
+
+def resolve_scene(
+    row: SheetRow,
+    *,
+    bands: Mapping[str, Mapping[str, Any]],
+    mask: Mapping[str, Any] | None,
+    listing: Listing = filesystem_listing,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> Scene:
+    """Turn a sheet row and the ``scenes`` config into a :class:`Scene`."""
+    if listing(row.path) is None and not exists(row.path):
+        raise InputDataError(
+            f"scene {row.scene_id!r} (sheet line {row.line}): {row.path} does not exist; "
+            "fix the path in the scene sheet (relative paths are relative to the sheet)"
+        )
+    located = {
+        role: _locate(row, role, spec, listing, what=f"scenes.bands.{role}")
+        for role, spec in bands.items()
+    }
+    mask_file = None
+    valid: tuple[int, ...] = ()
+    known: tuple[int, ...] | None = None
+    if mask:
+        mask_file = _locate(row, "mask", mask, listing, what="scenes.mask")
+        valid = tuple(int(v) for v in mask["valid"])
+        known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
+    return Scene(row.scene_id, row.date, located, mask_file, valid, known)
+
+
+def load_scenes(
+    sheet: str | os.PathLike[str],
+    *,
+    bands: Mapping[str, Mapping[str, Any]],
+    mask: Mapping[str, Any] | None,
+    listing: Listing = filesystem_listing,
+    exists: Callable[[str], bool] = os.path.exists,
+    text: str | None = None,
+) -> dict[str, Scene]:
+    """Read a scene sheet and resolve every scene, keyed by scene id (sheet order)."""
+    sheet = Path(sheet)
+    if text is None:
+        if not sheet.is_file():
+            raise InputDataError(
+                f"scene sheet {sheet} not found; set scenes.sheet to a CSV with columns "
+                f"{', '.join(SHEET_COLUMNS)}"
+            )
+        text = sheet.read_text(encoding="utf-8-sig")
+    rows = read_sheet(text, source=str(sheet), base=sheet.parent)
+    return {
+        r.scene_id: resolve_scene(r, bands=bands, mask=mask, listing=listing, exists=exists)
+        for r in rows
+    }
+
+
+@dataclass(frozen=True)
+class SceneArrays:
+    """A scene's bands (digital numbers) and valid-pixel mask as Dask arrays on one grid."""
+
+    bands: dict[str, Any]  # role -> dask array (y, x), the file's dtype
+    valid: Any | None  # dask bool array (y, x) from the mask band, or None
+    geobox: Any  # odc.geo.geobox.GeoBox of the common grid
+
+
+def _open_band(bf: BandFile, *, chunk: int, what: str) -> Any:
+    import rioxarray
+
+    from rasterflow.io import check_raster
+
+    check_raster(bf.path, what=what)
+    arr = rioxarray.open_rasterio(bf.path, chunks={"x": chunk, "y": chunk}, lock=False)
+    if not 1 <= bf.band <= arr.sizes["band"]:
+        raise InputDataError(
+            f"{what}: {bf.path} has {arr.sizes['band']} band(s), but band {bf.band} is "
+            "configured; fix the band number under scenes.bands"
+        )
+    return arr.isel(band=bf.band - 1, drop=True)
+
+
+def open_scene(scene: Scene, roles: Iterable[str], *, chunk: int, resampling: str) -> SceneArrays:
+    """Open the bands ``roles`` and the mask of ``scene`` lazily, on the finest band grid.
+
+    Bands on other grids (Sentinel-2's 20 m SWIR next to 10 m red) are reprojected with
+    ``resampling``; the mask always with nearest, since its values are classes.
+    """
+    from odc.geo.xr import xr_reproject
+
+    roles = sorted(set(roles))
+    arrays = {r: _open_band(scene.bands[r], chunk=chunk, what=f"scene {scene.id!r}, band {r}")
+              for r in roles}
+    ref = min(arrays.values(), key=lambda a: abs(a.odc.geobox.resolution.x))
+    geobox = ref.odc.geobox
+    out: dict[str, Any] = {}
+    for role, arr in arrays.items():
+        if arr.odc.geobox != geobox:
+            nodata = scene.bands[role].nodata
+            arr = xr_reproject(arr.astype("float32"), geobox, resampling=resampling,
+                               dst_nodata=float("nan") if nodata is None else nodata)
+        out[role] = arr.data.rechunk(ref.data.chunks)
+    valid = None
+    if scene.mask is not None:
+        m = _open_band(scene.mask, chunk=chunk, what=f"scene {scene.id!r}, mask")
+        if m.odc.geobox != geobox:
+            m = xr_reproject(m, geobox, resampling="nearest", dst_nodata=0)
+        valid = _mask_to_valid(m.data.rechunk(ref.data.chunks), scene)
+    return SceneArrays(out, valid, geobox)
+
+
+def _valid_block(block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] | None,
+                 path: str) -> Any:
+    import numpy as np
+
+    if known is not None:
+        unknown = np.setdiff1d(np.unique(block), np.asarray(known))
+        if unknown.size:
+            raise InputDataError(
+                f"mask {path}: class value(s) {', '.join(map(str, unknown[:10]))} are not "
+                "among scenes.mask.classes; add them there (and to scenes.mask.valid if "
+                "they are clear pixels)"
+            )
+    return np.isin(block, np.asarray(valid))
+
+
+def _mask_to_valid(mask: Any, scene: Scene) -> Any:
+    import dask.array as da
+
+    assert scene.mask is not None
+    return da.map_blocks(_valid_block, mask, dtype=bool, valid=scene.valid_classes,
+                         known=scene.known_classes, path=scene.mask.path)
