@@ -141,6 +141,9 @@ def dask_client(
     import dask
     from distributed import Client, LocalCluster, performance_report
 
+    # distributed logs each worker's start and stop at INFO: noise in a per-job log
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+
     opts = {**DEFAULT_SETTINGS, **(settings or {})}
     plan = plan_cluster(threads=threads, mem_mb=mem_mb, processes=bool(opts["processes"]))
     config: dict[str, Any] = {}
@@ -167,7 +170,12 @@ def dask_client(
                 memory_limit=plan.memory_limit,
                 # threads mode talks in-process (inproc://), no socket at all
                 host="127.0.0.1" if plan.processes else None,
-                dashboard_address="127.0.0.1:0" if opts["dashboard"] else None,
+                # the scheduler serves HTTP (health, metrics) even without a dashboard,
+                # on 0.0.0.0:8787 by default: pin it to loopback and a free port
+                dashboard_address="127.0.0.1:0",
+                scheduler_kwargs={"dashboard": bool(opts["dashboard"])},
+                # an in-process worker would otherwise serve on all interfaces
+                worker_dashboard_address="127.0.0.1:0",
                 local_directory=str(plan.scratch) if plan.scratch else None,
             )
         )

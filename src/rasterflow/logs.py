@@ -14,6 +14,14 @@ logger = logging.getLogger("rasterflow")
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# Harmless GDAL/rasterio chatter from odc-geo's warper calls; it buried real warnings.
+_NOISE = ("does not support option ALWAYS_YX", "NotGeoreferencedWarning")
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(n in message for n in _NOISE)
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process and its finished children, in MiB."""
@@ -37,13 +45,12 @@ def log_to(path: str | Path | None, *, level: int = logging.INFO) -> Iterator[lo
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, mode="w", encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FORMAT))
+    handler.addFilter(_not_noise)
     root = logging.getLogger()
     old_level = root.level
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
-    # distributed logs every worker start/stop at INFO: noise in a per-job log
-    logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
     start = time.perf_counter()
     try:
         yield logger

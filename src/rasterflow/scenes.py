@@ -285,15 +285,23 @@ def open_scene(scene: Scene, roles: Iterable[str], *, chunk: int, resampling: st
     out: dict[str, Any] = {}
     for role, arr in arrays.items():
         if arr.odc.geobox != geobox:
+            # resample as float with NaN for nodata, so that nodata never blends into
+            # valid pixels; to_reflectance() then keeps NaN as NaN
             nodata = scene.bands[role].nodata
-            arr = xr_reproject(arr.astype("float32"), geobox, resampling=resampling,
-                               dst_nodata=float("nan") if nodata is None else nodata)
+            as_float = arr.astype("float32")
+            if nodata is not None:
+                as_float = as_float.where(arr != nodata)
+            as_float.odc.nodata = float("nan")
+            arr = xr_reproject(as_float, geobox, resampling=resampling, dst_nodata=float("nan"))
         out[role] = arr.data.rechunk(ref.data.chunks)
     valid = None
     if scene.mask is not None:
         m = _open_band(scene.mask, chunk=chunk, what=f"scene {scene.id!r}, mask")
         if m.odc.geobox != geobox:
-            m = xr_reproject(m, geobox, resampling="nearest", dst_nodata=0)
+            # -1 marks pixels the mask does not cover: never a class, never valid
+            m = m.astype("int32")
+            m.odc.nodata = None
+            m = xr_reproject(m, geobox, resampling="nearest", dst_nodata=-1)
         valid = _mask_to_valid(m.data.rechunk(ref.data.chunks), scene)
     return SceneArrays(out, valid, geobox)
 
@@ -303,7 +311,7 @@ def _valid_block(block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] |
     import numpy as np
 
     if known is not None:
-        unknown = np.setdiff1d(np.unique(block), np.asarray(known))
+        unknown = np.setdiff1d(np.unique(block), np.asarray([*known, -1]))
         if unknown.size:
             raise InputDataError(
                 f"mask {path}: class value(s) {', '.join(map(str, unknown[:10]))} are not "
