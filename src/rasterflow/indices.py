@@ -107,7 +107,7 @@ def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, bands))
     if isinstance(node, ast.Constant):
-        return np.float32(node.value)
+        return float(node.value)
     if isinstance(node, ast.Name):
         return bands[node.id]
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
@@ -153,9 +153,14 @@ def compute_block(
     bands: Mapping[str, np.ndarray],
     valid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Evaluate ``expr`` on float32 reflectance blocks; invalid or non-finite -> NaN."""
+    """Evaluate ``expr`` on reflectance blocks; invalid or non-finite -> NaN.
+
+    Arithmetic runs in float64 and only the result is float32: ratios like EVI's
+    lose digits to cancellation near a zero denominator in float32.
+    """
+    wide = {k: np.asarray(v, dtype=np.float64) for k, v in bands.items()}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        result = np.asarray(expr.evaluate(bands), dtype=np.float32)
+        result = np.asarray(expr.evaluate(wide), dtype=np.float32)
     result = np.broadcast_to(result, next(iter(bands.values())).shape).copy()
     bad = ~np.isfinite(result)
     if valid is not None:
@@ -167,12 +172,13 @@ def compute_block(
 def to_reflectance(
     dn: np.ndarray, *, scale: float, offset: float, nodata: float | None
 ) -> np.ndarray:
-    """Digital numbers to float32 physical values; nodata -> NaN.
+    """Digital numbers to float64 physical values; nodata -> NaN.
 
-    The cast to float32 comes first: ``uint16 + offset`` in integer arithmetic
-    would wrap around for negative offsets (Sentinel-2's BOA_ADD_OFFSET = -1000).
+    The cast comes first: ``uint16 + offset`` in integer arithmetic would wrap around
+    for negative offsets (Sentinel-2's BOA_ADD_OFFSET = -1000). float64, so that a
+    reflectance of exactly 0 (DN 1000 at offset -0.1) stays 0 and 0/0 is nodata.
     """
-    values = dn.astype(np.float32) * np.float32(scale) + np.float32(offset)
+    values = dn.astype(np.float64) * scale + offset
     if nodata is not None:
         if np.isnan(nodata):
             values[np.isnan(dn)] = np.nan

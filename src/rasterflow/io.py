@@ -10,6 +10,7 @@ killed job never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -48,6 +49,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Leftovers of a writer killed with SIGKILL (no ``finally`` ran). Snakemake never
+    # runs two jobs for one output, so any sibling temporary found now is stale.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*"):
+        stale.unlink(missing_ok=True)
     with scratch_beside(target, suffix=f".tmp{target.suffix}") as tmp:
         yield tmp
         os.replace(tmp, target)
@@ -154,7 +159,7 @@ def write_cog(
     count, height, width = stack.shape
     dtype = np.dtype(stack.dtype)
     target = Path(path)
-    with scratch_beside(target, suffix=".scratch.tif") as scratch, atomic_output(target) as tmp:
+    with atomic_output(target) as tmp, scratch_beside(target, suffix=".scratch.tif") as scratch:
         profile = {
             "driver": "GTiff",
             "width": width,

@@ -1,0 +1,31 @@
+# Two commands matter: `make demo` and `make test` (each creates .venv first if needed).
+VENV ?= .venv
+BIN := $(VENV)/bin
+SMK := $(BIN)/snakemake
+
+.PHONY: demo test test-fast lint lock clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@tools/bootstrap $(VENV)
+
+demo: venv  ## run the whole workflow on the built-in demo data (results/)
+	$(SMK) --profile profiles/default
+
+test: venv  ## the full test suite, as CI runs it
+	@tools/system-deps
+	$(BIN)/python -m pytest
+
+test-fast: venv  ## unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+lint: venv
+	$(SMK) --lint
+	$(BIN)/snakefmt --check Snakefile rules
+
+lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
+	tools/lock
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,112 @@
+"""dask_client sizing: affinity, job threads, SLURM memory, scratch, loopback only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from rasterflow.cluster import dask_client, job_memory_mb, plan_cluster
+from rasterflow.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("affinity", "threads", "processes", "workers", "per_worker"),
+    [
+        ({0, 1, 2, 3}, 2, False, 1, 2),  # laptop: the job's threads, not the machine's
+        ({0}, 8, False, 1, 1),  # batch allocation of one cpu: affinity wins
+        ({0, 1, 2, 3, 4, 5}, 4, True, 4, 1),  # processes: one thread each
+        ({3, 7}, 16, True, 2, 1),
+    ],
+)
+def test_cores_are_min_of_affinity_and_threads(affinity, threads, processes, workers, per_worker):
+    plan = plan_cluster(threads=threads, mem_mb=4000, processes=processes, environ={},
+                        affinity=affinity)
+    assert (plan.workers, plan.threads_per_worker) == (workers, per_worker)
+    assert plan.memory_limit * plan.workers == 4000 * 2**20
+
+
+def test_memory_comes_from_slurm_before_the_rule():
+    env = {"SLURM_MEM_PER_NODE": "3000"}
+    assert job_memory_mb(mem_mb=1000, cores=2, environ=env) == 3000
+    env = {"SLURM_MEM_PER_CPU": "1500", "SLURM_CPUS_PER_TASK": "3"}
+    assert job_memory_mb(mem_mb=1000, cores=2, environ=env) == 4500
+    assert job_memory_mb(mem_mb=1000, cores=2, environ={}) == 1000
+    plan = plan_cluster(threads=2, mem_mb=500, processes=True, affinity={0, 1},
+                        environ={"SLURM_MEM_PER_NODE": "8000"})
+    assert plan.memory_limit == 4000 * 2**20  # per worker
+
+
+def test_no_memory_anywhere_is_an_error():
+    with pytest.raises(ConfigError, match="mem_mb"):
+        plan_cluster(threads=1, mem_mb=None, processes=False, environ={}, affinity={0})
+
+
+def test_scratch_prefers_local_scratch_over_tmpdir():
+    env = {"LOCAL_SCRATCH": "/scratch/job1", "TMPDIR": "/tmp/x"}
+    assert str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env,
+                            affinity={0}).scratch) == "/scratch/job1"
+    env = {"TMPDIR": "/tmp/x"}
+    assert str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env,
+                            affinity={0}).scratch) == "/tmp/x"
+    assert plan_cluster(threads=1, mem_mb=1, processes=False, environ={},
+                        affinity={0}).scratch is None
+
+
+def _run_child(code: str, **env: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **env})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cpus to restrict to 1")
+@pytest.mark.parametrize("processes", [False, True])
+def test_real_cluster_under_restricted_affinity(processes, tmp_path):
+    """A process pinned to one cpu (as inside a --cpus-per-task=1 job) gets 1 core."""
+    out = _run_child(f"""
+        import os
+        os.sched_setaffinity(0, {{0}})
+        from rasterflow.cluster import dask_client
+        if __name__ == "__main__":
+            with dask_client(threads=2, mem_mb=1000, settings={{"processes": {processes}}},
+                             report={str(tmp_path / 'r.html')!r}) as client:
+                info = client.scheduler_info()["workers"]
+                print(sum(w["nthreads"] for w in info.values()), len(info))
+                print(sum(w["memory_limit"] for w in info.values()))
+    """, SLURM_MEM_PER_NODE="1200")
+    cores, workers = map(int, out.split()[:2])
+    assert (cores, workers) == (1, 1)
+    assert int(out.split()[2]) == 1200 * 2**20
+    assert (tmp_path / "r.html").stat().st_size > 1000  # performance report written
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_every_socket_listens_on_loopback(processes):
+    import psutil
+
+    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes}):
+        me = psutil.Process()
+        listening = [
+            c.laddr.ip
+            for p in [me, *me.children(recursive=True)]
+            for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN
+        ]
+    assert listening, "expected the scheduler's HTTP endpoint at least"
+    assert set(listening) <= {"127.0.0.1"}, listening
+
+
+def test_progress_lines_are_logged(caplog):
+    import dask.array as da
+
+    caplog.set_level("INFO", logger="rasterflow")
+    with dask_client(threads=2, mem_mb=1000, settings={"progress_interval": 0.05}):
+        x = da.random.random((3000, 3000), chunks=250)
+        (x @ x.T).sum().compute()
+    assert any("progress:" in r.getMessage() and "tasks done" in r.getMessage()
+               for r in caplog.records)
+    assert any("dask: 1 worker(s) x" in r.getMessage() for r in caplog.records)
