@@ -14,6 +14,6 @@ include: "rules/indices.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True

@@ -9,7 +9,6 @@ from rasterflow import indices as rf_indices
 from rasterflow import scenes as rf_scenes
 from rasterflow.errors import RasterflowError
 
-
 validate(config, "../config/schema.yaml")
 
 RESULTS = config["results"].rstrip("/")
@@ -40,7 +39,9 @@ def _load_scenes():
 try:
     SCENES = _load_scenes()
     INDICES = rf_indices.resolve(
-        config["indices"], config["custom_indices"], roles=set(config["scenes"]["bands"])
+        config["indices"],
+        config["custom_indices"],
+        roles=set(config["scenes"]["bands"]),
     )
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
@@ -65,7 +66,9 @@ def get_expression(wildcards):
 
 
 def index_outputs():
-    return expand(f"{RESULTS}/indices/{{scene}}/{{index}}.tif", scene=SCENES, index=INDICES)
+    return expand(
+        f"{RESULTS}/indices/{{scene}}/{{index}}.tif", scene=SCENES, index=INDICES
+    )
 
 
 def get_final_outputs():

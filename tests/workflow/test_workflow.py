@@ -1,0 +1,187 @@
+"""The real workflow end to end: plan, products, reruns, resume after a kill, lint."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import yaml
+from rio_cogeo.cogeo import cog_validate
+
+from helpers import REPO, SNAKEMAKE, run_snakemake
+from rasterflow import demo
+
+pytestmark = pytest.mark.workflow
+
+N_SCENES = sum(len(fp.dates) for fp in demo.FOOTPRINTS)
+INDICES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["indices"]
+
+
+def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
+    """Rule -> job count from a dry run's job stats."""
+    out = run_snakemake(workdir, "--dry-run", "--quiet", "rules", *args,
+                        configfiles=configfiles).stdout
+    table = out.split("Job stats:")[1] if "Job stats:" in out else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+            if m[1] != "total"}
+
+
+def _planned_index_jobs(workdir: Path, *args: str, configfiles=()) -> set[str]:
+    out = run_snakemake(workdir, "--dry-run", *args, configfiles=configfiles).stdout
+    return set(re.findall(r"wildcards: (scene=\S+, index=\S+)", out))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("demo-run")
+    t0 = time.perf_counter()
+    run_snakemake(workdir)
+    print(f"demo workflow: {time.perf_counter() - t0:.1f} s")
+    return workdir
+
+
+def test_dry_run_plans_every_scene_and_index(tmp_path):
+    jobs = planned_jobs(tmp_path)
+    assert jobs["demo_data"] == 1
+    assert jobs["index"] == N_SCENES * len(INDICES)
+
+
+def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
+    products = sorted((demo_run / "results" / "indices").rglob("*.tif"))
+    assert len(products) == N_SCENES * len(INDICES)
+    for p in products:
+        assert cog_validate(str(p))[0], p
+        with rasterio.open(p) as src:
+            data = src.read(1)
+            assert src.crs.to_epsg() == 3067 and np.isnan(src.nodata)
+            assert src.tags()["SCENE"] == p.parent.name
+            assert "RASTERFLOW_SOFTWARE" in src.tags()
+        finite = data[np.isfinite(data)]
+        assert 0.3 < finite.size / data.size < 1.0  # clouds, shadows and edges are nodata
+        if p.stem == "NDVI":
+            assert -1 <= finite.min() and finite.max() <= 1
+            assert np.percentile(finite, 90) > 0.5  # forests and grown crops
+    for log in (demo_run / "results" / "logs" / "index").rglob("*.log"):
+        text = log.read_text()
+        assert "dask: 1 worker(s) x 2 thread(s)" in text and "done in" in text
+        assert log.with_suffix(".dask.html").exists()
+    assert len(list((demo_run / "results" / "benchmarks" / "index").rglob("*.tsv"))) == len(products)
+
+
+def test_nothing_to_do_after_a_complete_run(demo_run):
+    out = run_snakemake(demo_run, "--dry-run").stdout
+    assert "Nothing to be done" in out
+
+
+def test_changing_an_expression_reruns_only_that_index(demo_run, tmp_path):
+    cfg = tmp_path / "changed.yaml"
+    cfg.write_text("custom_indices:\n  MSAVI: '(nir - red) / (nir + red + 0.4)'\n")
+    jobs = _planned_index_jobs(demo_run, configfiles=[cfg])
+    assert jobs and {j.split("index=")[1] for j in jobs} == {"MSAVI"}
+    assert len(jobs) == N_SCENES
+
+
+def test_changing_one_band_file_reruns_only_that_scenes_jobs_using_it(demo_run):
+    """A new version of one band file reruns the indices of that scene that read it.
+
+    Content changes: Snakemake keeps checksums of small inputs and ignores a bare
+    ``touch`` of those, which is right (same bytes, same products).
+    """
+    fp = demo.FOOTPRINTS[1]
+    date = fp.dates[0]
+    sid = demo.scene_id(fp, date)
+    red = next(f for f in demo.planned_files() if f"{date:%Y%m%d}_B04_10m" in f)
+    path = demo_run / "results" / "demo" / red
+    original, stat = path.read_bytes(), path.stat()
+    try:
+        with rasterio.open(path, "r+") as dst:
+            block = dst.read(1, window=((0, 1), (0, 1)))
+            dst.write(block + 7, 1, window=((0, 1), (0, 1)))
+        jobs = _planned_index_jobs(demo_run)
+    finally:
+        path.write_bytes(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    uses_red = {n for n in INDICES if "red" in _roles(n)}
+    assert uses_red and uses_red != set(INDICES)
+    assert jobs == {f"scene={sid}, index={n}" for n in uses_red}
+
+
+def test_touching_a_large_scene_file_reruns_that_scene(demo_run):
+    fp = demo.FOOTPRINTS[0]
+    sid = demo.scene_id(fp, fp.dates[0])
+    path = demo_run / "results" / "demo" / "scenes" / f"{sid}.tif"
+    before = path.stat()
+    try:
+        os.utime(path, (time.time() + 5, time.time() + 5))
+        jobs = _planned_index_jobs(demo_run, "--max-checksum-file-size", "1000")
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert jobs == {f"scene={sid}, index={n}" for n in INDICES}
+
+
+def _roles(name: str) -> frozenset[str]:
+    from rasterflow import indices
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    return indices.resolve([name], cfg["custom_indices"], roles=set(cfg["scenes"]["bands"]))[name].roles
+
+
+def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
+    """SIGKILL the whole run during a heavy job; the rerun finishes with the same bytes."""
+    small = tmp_path / "ndvi-only.yaml"  # fewer jobs: the test is about the kill
+    small.write_text("indices: [NDVI]\n")
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(REPO / "config" / "config.yaml"), str(small), "--cores", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    logs = tmp_path / "results" / "logs" / "index"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline:
+            started = [p for p in logs.rglob("*.log") if "index " in p.read_text()] \
+                if logs.exists() else []
+            if len(started) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("no index job started")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    products = list((tmp_path / "results" / "indices").rglob("*.tif"))
+    assert len(products) < N_SCENES, "killed too late to test anything"
+
+    # the killed run's lock stays (it protects against two runs on one directory)
+    locked = run_snakemake(tmp_path, "--rerun-incomplete", configfiles=[small], check=False)
+    assert locked.returncode != 0 and "cannot be locked" in locked.stdout + locked.stderr
+    run_snakemake(tmp_path, "--unlock", configfiles=[small])
+    run_snakemake(tmp_path, "--rerun-incomplete", configfiles=[small])
+    assert len(list((tmp_path / "results" / "indices").rglob("*.tif"))) == N_SCENES
+    ours = sorted((tmp_path / "results" / "indices").rglob("*"))
+    assert [p.name for p in ours if p.name.startswith(".")] == []  # no temporaries left
+    ref = demo_run / "results" / "indices"
+    for p in (q for q in ours if q.is_file()):
+        twin = ref / p.relative_to(tmp_path / "results" / "indices")
+        assert hashlib.sha256(p.read_bytes()).digest() == hashlib.sha256(
+            twin.read_bytes()).digest(), p
+
+
+def test_lint_is_clean(tmp_path):
+    proc = run_snakemake(tmp_path, "--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_snakefmt_check_passes():
+    snakefmt = str(Path(SNAKEMAKE).with_name("snakefmt"))
+    files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "rules").glob("*.smk"))]
+    proc = subprocess.run([snakefmt, "--check", *files], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
