@@ -1,0 +1,123 @@
+"""Index step vs peers on one synthetic scene, alternating runs, medians and ratios.
+
+    .venv/bin/python benchmarks/index_bench.py --size 4096 --runs 3
+
+Variants (each a fresh process, so start-up cost counts as it does in a Snakemake job):
+  threads      rasterflow index (NDVI), Dask LocalCluster with threads (the default)
+  processes    the same with dask.processes: true
+  gdal_calc    GDAL's gdal_calc.py, same formula, same creation options (DEFLATE, tiled)
+  io_floor     read both bands + write the float32 output with the same options, no math
+The scene: two uint16 DEFLATE bands tiled 512 (a Sentinel-2 tile is 10980 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve()
+CREATION = ["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=IF_SAFER"]
+
+
+def make_scene(path: Path, size: int) -> None:
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rng = np.random.default_rng(0)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=2,
+                       dtype="uint16", crs="EPSG:32633", nodata=0,
+                       transform=from_origin(300000, 6000000, 10, 10), tiled=True,
+                       blockxsize=512, blockysize=512, compress="deflate") as dst:
+        for row in range(0, size, 512):
+            h = min(512, size - row)
+            base = rng.integers(500, 4000, (h, size), dtype=np.uint16)
+            win = ((row, row + h), (0, size))
+            dst.write(base, 1, window=win)
+            dst.write(base + rng.integers(0, 3000, (h, size), dtype=np.uint16), 2, window=win)
+
+
+def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
+    """Executed in a child process: one timed unit of work."""
+    if variant in ("threads", "processes"):
+        import datetime as dt
+
+        from rasterflow import indices
+        from rasterflow.cluster import dask_client
+        from rasterflow.scenes import BandFile, Scene
+
+        sc = Scene("bench", dt.date(2024, 1, 1),
+                   {"red": BandFile(str(scene), 1, 1e-4, -0.1, 0.0),
+                    "nir": BandFile(str(scene), 2, 1e-4, -0.1, 0.0)})
+        with dask_client(threads=threads, mem_mb=8000,
+                         settings={"processes": variant == "processes"}):
+            indices.run(scene=sc, expr=indices.parse("NDVI", indices.BUILTIN["NDVI"]),
+                        output=str(out), threads=threads)
+    elif variant == "io_floor":
+        import rasterio
+
+        with rasterio.open(scene) as src:
+            profile = src.profile
+            data = src.read()
+        profile.update(dtype="float32", count=1, nodata=float("nan"), predictor=3)
+        with rasterio.Env(GDAL_NUM_THREADS=str(threads)), rasterio.open(out, "w", **profile) as dst:
+            dst.write(data[0].astype(np.float32), 1)
+    else:
+        raise SystemExit(f"unknown variant {variant}")
+
+
+def command(variant: str, scene: Path, out: Path, threads: int) -> list[str]:
+    if variant == "gdal_calc":
+        return ["gdal_calc.py", "--quiet", "--overwrite", "-A", str(scene), "--A_band=2",
+                "-B", str(scene), "--B_band=1", "--type=Float32", "--NoDataValue=-9999",
+                "--calc=(A*1e-4-B*1e-4)/(A*1e-4+B*1e-4-0.2)", f"--outfile={out}",
+                *[f"--co={c}" for c in CREATION]]
+    return [sys.executable, str(HERE), "--variant", variant, "--scene", str(scene),
+            "--out", str(out), "--threads", str(threads)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--size", type=int, default=4096)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variants", default="threads,processes,gdal_calc,io_floor")
+    ap.add_argument("--variant", help=argparse.SUPPRESS)
+    ap.add_argument("--scene", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.variant:
+        run_variant(args.variant, args.scene, args.out, args.threads)
+        return
+    variants = args.variants.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = Path(tmp) / "scene.tif"
+        make_scene(scene, args.size)
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        for _ in range(args.runs):
+            for v in variants:  # alternate, so drift in machine load hits all alike
+                out = Path(tmp) / f"{v}.tif"
+                t0 = time.perf_counter()
+                subprocess.run(command(v, scene, out, args.threads), check=True,
+                               capture_output=True)
+                times[v].append(time.perf_counter() - t0)
+                out.unlink(missing_ok=True)
+    med = {v: statistics.median(t) for v, t in times.items()}
+    base = med.get("threads", next(iter(med.values())))
+    mpx = args.size * args.size / 1e6
+    print(f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
+          f"median of {args.runs} runs")
+    print(f"{'variant':<10} {'median s':>9} {'min s':>7} {'max s':>7} {'Mpx/s':>7} {'vs threads':>10}")
+    for v, t in times.items():
+        print(f"{v:<10} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {mpx / med[v]:7.1f} "
+              f"{med[v] / base:10.2f}")
+
+
+if __name__ == "__main__":
+    main()
