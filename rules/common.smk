@@ -1,13 +1,14 @@
-# Configuration, the scene table, and input functions shared by every stage.
-import os
-
+# Configuration, the scene table, the target grid, and input functions for every stage.
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from rasterflow import composite as rf_composite
 from rasterflow import demo
+from rasterflow import grid as rf_grid
 from rasterflow import indices as rf_indices
+from rasterflow import periods as rf_periods
 from rasterflow import scenes as rf_scenes
-from rasterflow.errors import RasterflowError
+from rasterflow.errors import ConfigError, RasterflowError
 
 validate(config, "../config/schema.yaml")
 
@@ -30,10 +31,37 @@ def _load_scenes():
             exists=exists,
         )
     if not scfg["sheet"]:
-        raise rf_scenes.ConfigError(
+        raise ConfigError(
             "scenes.sheet is empty: set it to your scene sheet CSV, or set demo: true"
         )
     return rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"])
+
+
+def _footprints(scenes):
+    """Scene bounds for tiling: from the demo's plan, else from raster headers."""
+    if config["demo"]:
+        return demo.footprints()
+    return {sid: rf_grid.footprint(sc.files()[0]) for sid, sc in scenes.items()}
+
+
+def _plan_composites(scenes, indices):
+    """(tile, period) -> scene ids, the tiles' grids, the grid, the composited indices."""
+    if not config["grid"]["crs"]:
+        return {}, {}, None, []
+    spec = rf_grid.grid_from_config(config["grid"])
+    tiles = rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
+    touched = rf_grid.tiles_touched(tiles, _footprints(scenes))
+    by_period = rf_periods.group_by_period(
+        {sid: sc.date for sid, sc in scenes.items()},
+        rf_periods.PeriodSpec.from_config(config["periods"]),
+    )
+    names = config["composite"]["indices"] or list(indices)
+    unknown = [n for n in names if n not in indices]
+    if unknown:
+        raise ConfigError(
+            f"composite.indices: {', '.join(unknown)} not in indices ({', '.join(indices)})"
+        )
+    return rf_composite.plan_jobs(touched, by_period), tiles, spec.geobox, names
 
 
 try:
@@ -43,13 +71,21 @@ try:
         config["custom_indices"],
         roles=set(config["scenes"]["bands"]),
     )
+    COMPOSITES, TILES, GRID, COMPOSITE_INDICES = _plan_composites(SCENES, INDICES)
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
+PERIODS = sorted({period for _tile, period in COMPOSITES})
 
 
 wildcard_constraints:
     scene="|".join(map(re.escape, SCENES)),
     index="|".join(map(re.escape, INDICES)),
+    # grid.TILE_ID_PATTERN spelled without {3,}: braces break Snakemake wildcard regexes
+    tile=r"x\d+_y\d+",
+    period="[A-Za-z0-9][A-Za-z0-9._-]*",
+
+
+# --- indices ---------------------------------------------------------------------
 
 
 def get_scene_files(wildcards):
@@ -71,5 +107,42 @@ def index_outputs():
     )
 
 
+# --- composites and mosaics ------------------------------------------------------
+
+
+def get_composite_inputs(wildcards):
+    scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
+    return [f"{RESULTS}/indices/{s}/{wildcards.index}.tif" for s in scenes]
+
+
+def get_tile_params(wildcards):
+    return rf_grid.geobox_to_params(TILES[wildcards.tile])
+
+
+def _tile_products(wildcards, suffix):
+    folder = f"{RESULTS}/composites/{wildcards.period}/{wildcards.index}"
+    return [f"{folder}/{t}{suffix}.tif" for t, p in COMPOSITES if p == wildcards.period]
+
+
+def get_mosaic_inputs(wildcards):
+    return _tile_products(wildcards, "")
+
+
+def get_mosaic_count_inputs(wildcards):
+    return _tile_products(wildcards, "_count")
+
+
+def get_grid_params(wildcards):
+    return rf_grid.geobox_to_params(GRID)
+
+
+def mosaic_outputs():
+    return expand(
+        f"{RESULTS}/mosaics/{{period}}/{{index}}.tif",
+        period=PERIODS,
+        index=COMPOSITE_INDICES,
+    )
+
+
 def get_final_outputs():
-    return index_outputs()
+    return index_outputs() + mosaic_outputs()

@@ -85,6 +85,15 @@ def scene_paths() -> dict[str, str]:
     return out
 
 
+def footprints() -> dict[str, object]:
+    """Scene id -> bounds (odc-geo BoundingBox with CRS), known before any file exists."""
+    from odc.geo.geom import BoundingBox
+
+    side = SIZE * RES
+    return {scene_id(fp, d): BoundingBox(fp.x0, fp.y0 - side, fp.x0 + side, fp.y0, crs=CRS)
+            for fp in FOOTPRINTS for d in fp.dates}
+
+
 def planned_files() -> list[str]:
     """Every file :func:`generate` writes, relative to the demo root."""
     files = ["scenes.csv", "dem.tif", "zones.gpkg"]

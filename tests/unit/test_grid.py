@@ -1,0 +1,270 @@
+"""Target grid, tiles, tiles touched by scene footprints, and compositing periods."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import pytest
+import rasterio
+import shapely
+from odc.geo import xy_
+from odc.geo.geom import BoundingBox
+from rasterio.transform import from_origin
+from shapely.geometry import box as sbox
+
+from rasterflow import grid, periods
+from rasterflow.errors import ConfigError, InputDataError
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def _union(tiles):
+    return shapely.union_all([t.extent.geom for t in tiles.values()])
+
+
+def _is_multiple(value, step):
+    k = value / step
+    return abs(k - round(k)) < 1e-9
+
+
+# --- target grid and tiles ---------------------------------------------------------
+
+
+def test_geobox_aligns_to_the_origin_and_covers_the_bounds_tightly():
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=[1003.0, 2007.0, 5999.0, 8001.0])
+    gb = grid.target_geobox(aoi, crs="EPSG:32633", resolution=10, origin=xy_(3.0, 4.0))
+    a = gb.affine
+    assert (a.a, a.e) == (10, -10)
+    assert _is_multiple(a.c - 3.0, 10) and _is_multiple(a.f - 4.0, 10)
+    ext = gb.extent.boundingbox
+    assert ext.left <= 1003 < ext.left + 10 and ext.right - 10 < 5999 <= ext.right
+    assert ext.bottom <= 2007 < ext.bottom + 10 and ext.top - 10 < 8001 <= ext.top
+
+
+def test_tiles_cover_the_aoi_exactly_once_on_one_grid():
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=[1003, 2007, 5999, 8001])
+    gb = grid.target_geobox(aoi, crs="EPSG:32633", resolution=10, origin=xy_(3, 4))
+    tiles = grid.tiles(gb, 16)
+    ny, nx = gb.shape.yx
+    assert len(tiles) == -(-ny // 16) * -(-nx // 16)
+    assert all(re.fullmatch(r"x\d{3}_y\d{3}", t) for t in tiles)
+    assert tiles["x000_y000"].affine == gb.affine
+    assert tiles["x001_y002"].affine.c == gb.affine.c + 16 * 10
+    assert tiles["x001_y002"].affine.f == gb.affine.f - 2 * 16 * 10
+    union = _union(tiles)
+    assert union.contains(aoi.geom)
+    # disjoint: the areas add up to the union's, which is the grid's
+    assert sum(t.extent.area for t in tiles.values()) == pytest.approx(union.area)
+    assert union.area == pytest.approx(gb.extent.area)
+    for t in tiles.values():  # every tile on the grid's pixel edges, none outside
+        assert _is_multiple(t.affine.c - 3, 10) and _is_multiple(t.affine.f - 4, 10)
+        assert t.extent.geom.intersection(aoi.geom).area > 0
+    # edge tiles are cut to the grid
+    last = tiles[f"x{(nx - 1) // 16:03d}_y{(ny - 1) // 16:03d}"]
+    assert last.shape.yx == ((ny - 1) % 16 + 1, (nx - 1) % 16 + 1)
+
+
+def test_aoi_from_bounds_in_another_crs_is_densified_and_tiles_outside_dropped():
+    lonlat = [12.0, 46.0, 12.9, 46.6]
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=lonlat, bounds_crs="EPSG:4326")
+    gb = grid.target_geobox(aoi, crs="EPSG:32633", resolution=500)
+    tiles = grid.tiles(gb, 8, aoi=aoi)
+    union = _union(tiles)
+    # independent check: points along every edge of the lon/lat box, projected by pyproj
+    to_utm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True)
+    t = np.linspace(0, 1, 101)
+    x0, y0, x1, y1 = lonlat
+    lon = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t,
+                          np.full_like(t, x0)])
+    lat = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1),
+                          y1 - (y1 - y0) * t])
+    xs, ys = to_utm.transform(lon, lat)
+    assert shapely.contains_xy(union, xs, ys).all()
+    # the box is rotated in UTM 33 west of 15 E: corner tiles of its bbox lie outside
+    all_tiles = grid.tiles(gb, 8)
+    assert len(tiles) < len(all_tiles)
+    outline = shapely.Polygon(np.column_stack([xs, ys]))
+    for tid, tile in all_tiles.items():
+        inside = tile.extent.geom.intersection(outline).area > 1.0  # m^2; not an edge
+        assert (tid in tiles) == inside, tid
+
+
+def test_aoi_from_a_vector_file_uses_the_union_of_its_polygons(tmp_path):
+    # two squares in EPSG:4326 far apart: tiles between them must not exist
+    frame = gpd.GeoDataFrame({"name": ["a", "b"]},
+                             geometry=[sbox(10.00, 50.00, 10.05, 50.03),
+                                       sbox(10.20, 50.00, 10.25, 50.03)], crs="EPSG:4326")
+    path = tmp_path / "aoi.gpkg"
+    frame.to_file(path, driver="GPKG")
+    cfg = {"crs": "EPSG:32632", "resolution": 100, "tile_px": 16, "aoi": {"vector": str(path)}}
+    spec = grid.grid_from_config(cfg)
+    gb = spec.geobox
+    tiles = grid.tiles(gb, spec.tile_px, aoi=spec.aoi)
+    polys = frame.to_crs("EPSG:32632").geometry
+    union = _union(tiles)
+    # geopandas' reprojection does not densify; the squares are small enough that the
+    # chords differ from the curved edges by far less than a pixel, so test with buffer
+    assert all(union.contains(p.buffer(-1)) for p in polys)
+    margin = spec.tile_px * spec.resolution  # a tile holding a square's edge reaches out
+    gap = sbox(polys[0].bounds[2] + margin, polys[0].bounds[1], polys[1].bounds[0] - margin,
+               polys[0].bounds[3])
+    assert gap.area > 0
+    assert not union.intersects(gap)
+    assert len(tiles) < len(grid.tiles(gb, spec.tile_px))
+
+
+def test_aoi_from_the_real_park_shapefile():
+    spec = grid.grid_from_config({"crs": "EPSG:32613", "resolution": 250, "tile_px": 16,
+                                  "aoi": {"vector": str(DATA / "rmnp.shp")}})
+    tiles = grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
+    park = gpd.read_file(DATA / "rmnp.shp").to_crs("EPSG:32613").geometry[0]
+    union = _union(tiles)
+    assert union.contains(park.buffer(-1))
+    assert all(t.extent.geom.intersection(park).area > 0 for t in tiles.values())
+    assert len(tiles) < len(grid.tiles(spec.geobox, spec.tile_px))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key"),
+    [
+        ({"crs": "EPSG:4326", "resolution": 10, "aoi": {"bounds": [0, 0, 1, 1]}}, "grid.crs"),
+        ({"crs": "EPSG:32633", "resolution": 0, "aoi": {"bounds": [0, 0, 1, 1]}},
+         "grid.resolution"),
+        ({"crs": "EPSG:32633", "resolution": 10, "aoi": {}}, "grid.aoi"),
+        ({"crs": "EPSG:32633", "resolution": 10, "aoi": {"bounds": [5, 0, 1, 1]}},
+         "grid.aoi.bounds"),
+        ({"crs": "EPSG:32633", "resolution": 10, "tile_size": 4, "aoi": {"bounds": [0, 0, 1, 1]}},
+         "tile_size"),
+        ({"crs": "nonsense", "resolution": 10, "aoi": {"bounds": [0, 0, 1, 1]}}, "grid.crs"),
+    ],
+)
+def test_config_errors_name_the_key(cfg, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        grid.grid_from_config(cfg)
+
+
+def test_missing_vector_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputDataError, match="not found"):
+        grid.area_of_interest(crs="EPSG:32633", vector=tmp_path / "nope.gpkg")
+
+
+def test_geobox_params_round_trip_through_json():
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=[0, 0, 1000, 700])
+    gb = grid.target_geobox(aoi, crs="EPSG:32633", resolution=10, origin=xy_(5, 5))
+    tile = grid.tiles(gb, 32)["x002_y001"]
+    back = grid.geobox_from_params(json.loads(json.dumps(grid.geobox_to_params(tile))))
+    assert back == tile
+
+
+# --- tiles touched by scene footprints ------------------------------------------------
+
+
+def test_footprint_reads_the_header(tmp_path):
+    path = tmp_path / "s.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=30, height=20, count=1, dtype="uint8",
+                       crs="EPSG:32632", transform=from_origin(500_000, 5_000_000, 10, 10)) as d:
+        d.write(np.zeros((1, 20, 30), np.uint8))
+    fp = grid.footprint(path)
+    assert tuple(fp) == (500_000, 4_999_800, 500_300, 5_000_000)
+    assert fp.crs.epsg == 32632
+
+
+def test_tiles_touched_keeps_only_tiles_a_footprint_overlaps():
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=[300_000, 5_000_000, 306_400, 5_004_800])
+    gb = grid.target_geobox(aoi, crs="EPSG:32633", resolution=10)
+    tiles = grid.tiles(gb, 64)  # 10 x 7.5 -> 10 x 8 tiles of 640 m
+    # a footprint in the neighbouring UTM zone, a footprint that only touches a tile
+    # edge from outside the grid, and one far away
+    zone32 = BoundingBox(*BoundingBox(301_000, 5_001_000, 302_500, 5_002_000,
+                                      "EPSG:32633").to_crs("EPSG:32632"), crs="EPSG:32632")
+    footprints = {
+        "west": zone32,
+        "edge": BoundingBox(306_400, 5_000_000, 307_000, 5_004_800, "EPSG:32633"),
+        "far": BoundingBox(400_000, 5_100_000, 401_000, 5_101_000, "EPSG:32633"),
+        "corner": BoundingBox(299_000, 5_004_000, 300_100, 5_005_000, "EPSG:32633"),
+    }
+    touched = grid.tiles_touched(tiles, footprints)
+    # independent: intersection areas with footprints projected by pyproj (densified)
+    expected: dict[str, list[str]] = {}
+    for name, fp in footprints.items():
+        tr = pyproj.Transformer.from_crs(fp.crs.to_wkt(), "EPSG:32633", always_xy=True)
+        ring = shapely.segmentize(sbox(*fp), (fp.right - fp.left) / 50)
+        xs, ys = tr.transform(*np.asarray(ring.exterior.coords).T)
+        poly = shapely.Polygon(np.column_stack([xs, ys]))
+        for tid, tile in tiles.items():
+            if tile.extent.geom.intersection(poly).area > 1e-6:
+                expected.setdefault(tid, []).append(name)
+    assert touched == {t: expected[t] for t in tiles if t in expected}
+    assert touched["x000_y000"] == ["corner"]
+    assert not any("edge" in v or "far" in v for v in touched.values())
+    assert 1 < len(touched) < len(tiles)
+
+
+# --- periods ------------------------------------------------------------------------
+
+
+D = dt.date
+
+
+def test_yearly_monthly_and_seasonal_ids():
+    assert periods.period_of(D(2024, 6, 3), "yearly").id == "2024"
+    assert periods.period_of(D(2024, 6, 3), "monthly") == periods.Period(
+        "2024-06", D(2024, 6, 1), D(2024, 6, 30))
+    assert periods.period_of(D(2024, 2, 29), "monthly").end == D(2024, 2, 29)
+    seasons = {D(2023, 11, 30): "2023-SON", D(2023, 12, 1): "2024-DJF",
+               D(2024, 1, 15): "2024-DJF", D(2024, 2, 29): "2024-DJF",
+               D(2024, 3, 1): "2024-MAM", D(2024, 8, 31): "2024-JJA",
+               D(2024, 12, 31): "2025-DJF"}
+    for date, pid in seasons.items():
+        assert periods.period_of(date, "seasonal").id == pid, date
+
+
+def test_djf_spans_the_year_boundary():
+    djf = periods.period_by_id("2024-DJF", periods.PeriodSpec("seasonal"))
+    assert (djf.start, djf.end) == (D(2023, 12, 1), D(2024, 2, 29))
+    assert periods.period_by_id("2023-DJF", periods.PeriodSpec("seasonal")).end == D(2023, 2, 28)
+
+
+def test_group_by_period_orders_periods_and_scenes():
+    dates = {"b": D(2024, 1, 5), "a": D(2023, 12, 20), "c": D(2024, 3, 1),
+             "d": D(2023, 12, 20), "e": D(2024, 12, 1)}
+    grouped = periods.group_by_period(dates, periods.PeriodSpec.from_config({"kind": "seasonal"}))
+    assert grouped == {"2024-DJF": ["a", "d", "b"], "2024-MAM": ["c"], "2025-DJF": ["e"]}
+    assert list(periods.group_by_period(dates, periods.PeriodSpec("yearly"))) == ["2023", "2024"]
+    monthly = periods.group_by_period(dates, periods.PeriodSpec("monthly"))
+    assert monthly == {"2023-12": ["a", "d"], "2024-01": ["b"], "2024-03": ["c"],
+                       "2024-12": ["e"]}
+
+
+def test_named_ranges_may_overlap_and_leave_scenes_out():
+    spec = periods.PeriodSpec.from_config({"kind": "ranges", "ranges": {
+        "summer": ["2024-06-01", "2024-08-31"], "growing": ["2024-05-01", "2024-09-30"]}})
+    dates = {"may": D(2024, 5, 20), "jul": D(2024, 7, 1), "aug31": D(2024, 8, 31),
+             "nov": D(2024, 11, 2)}
+    assert periods.group_by_period(dates, spec) == {
+        "growing": ["may", "jul", "aug31"], "summer": ["jul", "aug31"]}
+    assert periods.period_by_id("summer", spec).start == D(2024, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "key"),
+    [
+        ({"kind": "weekly"}, "periods.kind"),
+        ({"kind": "ranges"}, "periods.ranges"),
+        ({"kind": "ranges", "ranges": {"a b": ["2024-01-01", "2024-02-01"]}},
+         "periods.ranges.a b"),
+        ({"kind": "ranges", "ranges": {"x": ["2024-03-01", "2024-02-01"]}}, "periods.ranges.x"),
+        ({"kind": "ranges", "ranges": {"x": ["2024-13-01", "2024-12-01"]}}, "periods.ranges.x"),
+        ({"kind": "yearly", "ranges": {"x": ["2024-01-01", "2024-12-01"]}}, "periods.ranges"),
+        ({"knd": "yearly"}, "knd"),
+    ],
+)
+def test_period_config_errors_name_the_key(cfg, key):
+    with pytest.raises(ConfigError, match=re.escape(key)):
+        periods.PeriodSpec.from_config(cfg)
