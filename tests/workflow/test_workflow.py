@@ -52,6 +52,27 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     jobs = planned_jobs(tmp_path)
     assert jobs["demo_data"] == 1
     assert jobs["index"] == N_SCENES * len(INDICES)
+    # demo grid: 312 x 252 px at 20 m in 160 px tiles = 2 x 2 tiles, every one touched;
+    # scenes from May (MAM) and June-August (JJA): 2 periods; NDVI only
+    assert jobs["composite"] == 4 * 2
+    assert jobs["mosaic"] == 2
+
+
+@pytest.mark.parametrize(("bounds", "composites", "mosaics"), [
+    # the south-east corner: one tile, seen only by footprint B (May, June, August)
+    ([384000, 6694960, 386240, 6697000], 2, 2),
+    # north-west corner: one tile, only footprint A (May, June, July)
+    ([380000, 6698000, 381000, 6700000], 2, 2),
+    # far away from every scene: no composite job at all
+    ([300000, 6600000, 301000, 6601000], 0, 0),
+])
+def test_planned_composites_follow_the_area_of_interest(tmp_path, bounds, composites, mosaics):
+    cfg = tmp_path / "aoi.yaml"
+    cfg.write_text(f"grid:\n  aoi:\n    bounds: {bounds}\n")
+    jobs = planned_jobs(tmp_path, configfiles=[cfg])
+    assert jobs.get("composite", 0) == composites
+    assert jobs.get("mosaic", 0) == mosaics
+    assert jobs["index"] == N_SCENES * len(INDICES)
 
 
 def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
@@ -69,6 +90,20 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
         if p.stem == "NDVI":
             assert -1 <= finite.min() and finite.max() <= 1
             assert np.percentile(finite, 90) > 0.5  # forests and grown crops
+    mosaics = sorted((demo_run / "results" / "mosaics").rglob("*.tif"))
+    assert [p.relative_to(demo_run / "results" / "mosaics").as_posix() for p in mosaics] == [
+        "2024-JJA/NDVI.tif", "2024-JJA/NDVI_count.tif",
+        "2024-MAM/NDVI.tif", "2024-MAM/NDVI_count.tif",
+    ]
+    for p in mosaics:
+        assert cog_validate(str(p))[0], p
+        with rasterio.open(p) as src, rasterio.open(p.with_suffix(".vrt")) as vrt:
+            assert src.crs.to_epsg() == 3067 and src.res == (20.0, 20.0)
+            assert (src.width, src.height) == (312, 252)
+            np.testing.assert_array_equal(src.read(), vrt.read())  # VRT = COG
+    with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI_count.tif") as src:
+        count = src.read(1)
+    assert count.max() == 4  # four JJA scenes overlap in the middle
     for log in (demo_run / "results" / "logs" / "index").rglob("*.log"):
         text = log.read_text()
         assert "dask: 1 worker(s) x 2 thread(s)" in text and "done in" in text
