@@ -12,6 +12,8 @@ include: "rules/common.smk"
 include: "rules/demo.smk"
 include: "rules/indices.smk"
 include: "rules/composite.smk"
+include: "rules/terrain.smk"
+include: "rules/zonal.smk"
 
 
 rule all:

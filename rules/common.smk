@@ -1,4 +1,6 @@
 # Configuration, the scene table, the target grid, and input functions for every stage.
+import os
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -64,6 +66,40 @@ def _plan_composites(scenes, indices):
     return rf_composite.plan_jobs(touched, by_period), tiles, spec.geobox, names
 
 
+def _input_file(section, key, demo_file):
+    """A vector/raster path from config; the demo's own file when empty in demo mode."""
+    path = config[section][key]
+    if not path and config["demo"]:
+        return f"{DEMO_ROOT}/{demo_file}"
+    if path and not os.path.exists(path):
+        raise ConfigError(
+            f"{section}.{key}: {path} not found; fix the path or set it to ''"
+        )
+    return path
+
+
+def _plan_zonal(dem_products):
+    """(product, period) -> raster for every table the zonal stage writes."""
+    if not ZONES:
+        return {}
+    zcfg = config["zonal"]
+    targets = {}
+    if "mosaics" in zcfg["products"]:
+        for index in COMPOSITE_INDICES:
+            for period in PERIODS:
+                targets[(index, period)] = f"{RESULTS}/mosaics/{period}/{index}.tif"
+    if "terrain" in zcfg["products"]:
+        for product in dem_products:
+            targets[(product, "static")] = f"{RESULTS}/terrain/{product}.tif"
+    for name, path in zcfg["rasters"].items():
+        if (name, "static") in targets or name in INDICES:
+            raise ConfigError(
+                f"zonal.rasters: name {name!r} is taken by a product; rename it"
+            )
+        targets[(name, "static")] = path
+    return targets
+
+
 try:
     SCENES = _load_scenes()
     INDICES = rf_indices.resolve(
@@ -72,9 +108,17 @@ try:
         roles=set(config["scenes"]["bands"]),
     )
     COMPOSITES, TILES, GRID, COMPOSITE_INDICES = _plan_composites(SCENES, INDICES)
+    PERIODS = sorted({period for _tile, period in COMPOSITES})
+    DEM = _input_file("terrain", "dem", "dem.tif")
+    TERRAIN_PRODUCTS = config["terrain"]["products"] if DEM else []
+    ZONES = _input_file("zonal", "zones", "zones.gpkg")
+    ZONAL_RASTERS = _plan_zonal(TERRAIN_PRODUCTS)
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
-PERIODS = sorted({period for _tile, period in COMPOSITES})
+ZONAL_TARGETS = list(ZONAL_RASTERS)
+TERRAIN_OPTIONS = {
+    k: v for k, v in config["terrain"].items() if k not in ("dem", "products", "chunk")
+}
 
 
 wildcard_constraints:
@@ -83,6 +127,7 @@ wildcard_constraints:
     # grid.TILE_ID_PATTERN spelled without {3,}: braces break Snakemake wildcard regexes
     tile=r"x\d+_y\d+",
     period="[A-Za-z0-9][A-Za-z0-9._-]*",
+    product="[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 # --- indices ---------------------------------------------------------------------
@@ -144,5 +189,28 @@ def mosaic_outputs():
     )
 
 
+# --- terrain and zonal statistics --------------------------------------------------
+
+
+def get_dem(wildcards):
+    return DEM
+
+
+def get_zones(wildcards):
+    return ZONES
+
+
+def get_zonal_raster(wildcards):
+    return ZONAL_RASTERS[(wildcards.product, wildcards.period)]
+
+
+def is_categorical(wildcards):
+    return wildcards.product in config["zonal"]["categorical"]
+
+
 def get_final_outputs():
-    return index_outputs() + mosaic_outputs()
+    outputs = index_outputs() + mosaic_outputs()
+    outputs += [f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS]
+    if ZONAL_TARGETS:
+        outputs.append(f"{RESULTS}/zonal/zonal_long.parquet")
+    return outputs

@@ -1,0 +1,34 @@
+"""Snakemake adapter: zonal statistics of one product (and period) over the zones."""
+
+from rasterflow import zonal
+from rasterflow.cluster import dask_client, dask_report_path
+from rasterflow.logs import log_to
+
+
+def main(smk) -> None:
+    p = smk.params
+    with (
+        log_to(smk.log[0]),
+        dask_client(
+            threads=smk.threads,
+            mem_mb=smk.resources.mem_mb,
+            settings=smk.config["dask"],
+            report=dask_report_path(smk.log[0]),
+        ),
+    ):
+        zonal.run(
+            raster=smk.input.raster,
+            zones=smk.input.zones,
+            layer=p.layer,
+            id_column=p.id_column,
+            outputs=dict(zip(p.formats, smk.output, strict=True)),
+            stats=p.stats,
+            percentiles=p.percentiles,
+            rule=p.rule,
+            categorical=p.categorical,
+            batch_size=p.batch_size,
+        )
+
+
+if __name__ == "__main__":  # Dask worker processes re-import this module
+    main(snakemake)  # noqa: F821 (injected by Snakemake)
