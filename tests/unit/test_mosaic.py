@@ -35,7 +35,8 @@ def _full_grid() -> GeoBox:
 
 def _tool(path: str) -> str:
     if not Path(path).exists():
-        pytest.skip(f"{path} not installed (Debian gdal-bin)")
+        # a failure, not a skip: the reference comparison is the point of the test
+        pytest.fail(f"{path} not installed: run tools/system-deps (Debian gdal-bin)")
     return path
 
 
@@ -107,15 +108,18 @@ def test_real_mosaic_reproduces_rgbn_where_suba_wins(tmp_path):
     assert same.mean() > 0.95
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rgbn_subb.tif is not a cut-out of rgbn.tif: it sits 0.4 / 0.2 pixels off its grid "
-    "and no integer shift makes more than 5 % of its pixels equal (0.1 % where it alone "
-    "covers rgbn.tif after nearest resampling); contrary to tests/data/README.md"))
-def test_real_mosaic_reproduces_rgbn_exactly_where_either_covers_it(tmp_path):
-    box = _full_grid()
-    got = _read(mosaic.mosaic_rasters([str(SUBA), str(SUBB)], tmp_path / "m.tif", geobox=box))
-    covered = (got != 0).any(axis=0)
-    np.testing.assert_array_equal(got[:, covered], _read(FULL)[:, covered])
+def test_rgbn_subb_is_off_the_grid_of_rgbn():
+    """Why the mosaic test above cannot demand exact equality with rgbn.tif everywhere.
+
+    The shared data's README calls both subsets cut-outs of rgbn.tif; rgbn_subb.tif is
+    not: its origin sits 0.4 / 0.2 pixels off rgbn's grid (tests/data/README.md). If
+    the file is ever replaced by a true cut-out, this fails and the stricter test can
+    come back.
+    """
+    with rasterio.open(FULL) as full, rasterio.open(SUBB) as subb:
+        col, row = ~full.transform @ (subb.transform.c, subb.transform.f)
+        assert full.res == subb.res
+    assert (round(col % 1, 6), round(row % 1, 6)) == (0.4, 0.2)
 
 
 def test_default_grid_is_the_first_inputs_grid_grown_to_all_inputs(tmp_path):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -27,8 +26,6 @@ RMNP = Path(__file__).parents[1] / "data" / "rmnp-dem.tif"
 #: gdaldem -s for degrees and metres, as the rmnp comparison needs
 DEGREE_SCALE = 111120.0
 
-requires_gdaldem = pytest.mark.skipif(shutil.which("gdaldem") is None,
-                                      reason="gdaldem (gdal-bin) is not installed")
 
 GDALDEM_MODE = {"slope": "slope", "aspect": "aspect", "hillshade": "hillshade",
                 "tri": "TRI", "tpi": "TPI", "roughness": "roughness"}
@@ -149,7 +146,6 @@ def dem_case(request, tmp_path) -> tuple[Path, TerrainParams, list[str]]:
 # --------------------------------------------------------------------------- vs gdaldem
 
 
-@requires_gdaldem
 @pytest.mark.parametrize("edges", ["gdaldem", "compute"])
 @pytest.mark.parametrize("product", list(PRODUCTS))
 def test_matches_gdaldem(dem_case, product, edges, tmp_path):
@@ -166,7 +162,6 @@ def test_matches_gdaldem(dem_case, product, edges, tmp_path):
         assert (mine[[0, -1], :] == nodata).all() and (mine[:, [0, -1]] == nodata).all()
 
 
-@requires_gdaldem
 @pytest.mark.parametrize(
     ("product", "params", "options"),
     [
@@ -189,7 +184,6 @@ def test_options_match_gdaldem(product, params, options, tmp_path):
     assert_matches_gdaldem(ours(src, product, params), theirs, their_nodata, product)
 
 
-@requires_gdaldem
 def test_flat_cells_have_nodata_aspect_or_zero_for_flat(tmp_path):
     """Flat cells: aspect nodata by default, 0 with zero_for_flat (gdaldem -zero_for_flat).
 
