@@ -153,10 +153,10 @@ def landcover(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def elevation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Terrain height in metres: hills from 80 to about 250 m, flat at lakes."""
-    h = 160 + 60 * _field(x, y, SEED + 4, (1500.0, 800.0)) + 15 * _field(x, y, SEED + 5, (250.0,))
-    lake = _field(x, y, SEED + 1, (900.0, 450.0)) > 0.5
-    return np.where(lake, np.float64(120.0), h)
+    """Terrain height in metres: rolling hills of 80 to 250 m, lakes in the hollows."""
+    hills = 60 * _field(x, y, SEED + 4, (1500.0, 800.0)) + 15 * _field(x, y, SEED + 5, (250.0,))
+    wet = _field(x, y, SEED + 1, (900.0, 450.0))  # the field that places the lakes
+    return 160 + hills - 40 * np.clip(wet, 0.0, None)
 
 
 def _greenness(x: np.ndarray, y: np.ndarray, date: dt.date) -> np.ndarray:

@@ -10,7 +10,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import yaml
@@ -56,6 +58,9 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     # scenes from May (MAM) and June-August (JJA): 2 periods; NDVI only
     assert jobs["composite"] == 4 * 2
     assert jobs["mosaic"] == 2
+    assert jobs["terrain"] == 1  # every product of the DEM in one job
+    # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
+    assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
 
 
 @pytest.mark.parametrize(("bounds", "composites", "mosaics"), [
@@ -104,6 +109,21 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
     with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI_count.tif") as src:
         count = src.read(1)
     assert count.max() == 4  # four JJA scenes overlap in the middle
+    terrain = demo_run / "results" / "terrain"
+    assert sorted(p.name for p in terrain.glob("*.tif")) == [
+        "aspect.tif", "hillshade.tif", "slope.tif", "tri.tif"]
+    with rasterio.open(terrain / "slope.tif") as src:
+        slope = src.read(1, masked=True)
+        assert src.nodata == -9999 and src.crs.to_epsg() == 3067
+    assert 0 <= slope.min() and slope.max() < 30 and slope.mean() > 0.5  # hills, no cliffs
+
+    zonal = demo_run / "results" / "zonal"
+    long = pd.read_parquet(zonal / "zonal_long.parquet")
+    assert set(long["product"]) == {"NDVI", "slope", "aspect", "hillshade", "tri"}
+    assert set(long.loc[long["product"] == "NDVI", "period"]) == {"2024-MAM", "2024-JJA"}
+    table = gpd.read_parquet(zonal / "NDVI" / "2024-JJA.parquet")
+    assert list(table["zone_id"]) == list(range(1, 12)) and "name" in table
+    assert table["count"].gt(0).all() and table["mean"].between(-1, 1).all()
     for log in (demo_run / "results" / "logs" / "index").rglob("*.log"):
         text = log.read_text()
         assert "dask: 1 worker(s) x 2 thread(s)" in text and "done in" in text
