@@ -9,6 +9,17 @@ configfile: "config/config.yaml"
 
 
 include: "rules/common.smk"
+
+
+# Light rules run where Snakemake runs: a SLURM job for each would cost more than the work.
+
+
+localrules:
+    all,
+    demo_data,
+    zonal_long,
+
+
 include: "rules/demo.smk"
 include: "rules/indices.smk"
 include: "rules/composite.smk"

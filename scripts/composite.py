@@ -1,20 +1,11 @@
 """Snakemake adapter: one temporal composite of one index on one target-grid tile."""
 
 from rasterflow import composite
-from rasterflow.cluster import dask_client, dask_report_path
-from rasterflow.logs import log_to
+from rasterflow.step import heavy_step
 
 
 def main(smk) -> None:
-    with (
-        log_to(smk.log[0]),
-        dask_client(
-            threads=smk.threads,
-            mem_mb=smk.resources.mem_mb,
-            settings=smk.config["dask"],
-            report=dask_report_path(smk.log[0]),
-        ),
-    ):
+    with heavy_step(smk):
         composite.run(
             inputs=list(smk.input),
             tile=smk.params.tile,

@@ -1,21 +1,12 @@
 """Snakemake adapter: zonal statistics of one product (and period) over the zones."""
 
 from rasterflow import zonal
-from rasterflow.cluster import dask_client, dask_report_path
-from rasterflow.logs import log_to
+from rasterflow.step import heavy_step
 
 
 def main(smk) -> None:
     p = smk.params
-    with (
-        log_to(smk.log[0]),
-        dask_client(
-            threads=smk.threads,
-            mem_mb=smk.resources.mem_mb,
-            settings=smk.config["dask"],
-            report=dask_report_path(smk.log[0]),
-        ),
-    ):
+    with heavy_step(smk):
         zonal.run(
             raster=smk.input.raster,
             zones=smk.input.zones,
