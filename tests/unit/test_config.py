@@ -43,3 +43,15 @@ def test_shipped_configs_are_valid():
 
 def test_config_readme_is_generated_from_the_schema():
     assert (REPO / "config" / "README.md").read_text() == render(SCHEMA)
+
+
+def test_dask_defaults_match_the_cluster_module():
+    from rasterflow.cluster import DEFAULT_SETTINGS, DEFAULT_SLURM_SETTINGS
+
+    dask = SCHEMA["properties"]["dask"]["properties"]
+    for key, value in DEFAULT_SETTINGS.items():
+        assert dask[key]["default"] == value, key
+    slurm = dask["slurm"]["properties"]
+    assert set(slurm) == set(DEFAULT_SLURM_SETTINGS)
+    for key, value in DEFAULT_SLURM_SETTINGS.items():
+        assert slurm[key]["default"] == value, key
