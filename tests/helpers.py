@@ -22,17 +22,19 @@ def run_snakemake(
     check: bool = True,
     timeout: float = 900,
     env: dict[str, str] | None = None,
+    demo_config: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Run the project's Snakefile with ``workdir`` as working directory.
 
-    The repo's config/config.yaml comes first, then ``configfiles`` (later ones win),
-    exactly as a user passing ``--configfile`` would.
+    The repo's config/config.yaml (the demo) comes first unless ``demo_config`` is
+    false, then ``configfiles`` (later ones win), as a user's ``--configfile`` would.
     """
+    base = [REPO / "config" / "config.yaml"] if demo_config else []
     cmd = [
         SNAKEMAKE,
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", str(REPO / "config" / "config.yaml"), *map(str, configfiles),
+        "--configfile", *map(str, [*base, *configfiles]),
         *args,
     ]
     if not any(a.startswith("--cores") or a == "-c" or a.startswith("-c") for a in args):

@@ -24,7 +24,7 @@ def _type(node: Mapping[str, Any]) -> str:
 def _rows(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str, str, str]]:
     for key, sub in node.get("properties", {}).items():
         name = f"{prefix}{key}"
-        default = json.dumps(sub["default"]) if "default" in sub else "(required)"
+        default = json.dumps(sub["default"]) if "default" in sub else "(none)"
         extra = f" One of: {', '.join(map(str, sub['enum']))}." if "enum" in sub else ""
         yield name, _type(sub), default, " ".join(sub.get("description", "").split()) + extra
         yield from _rows(sub, f"{name}.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fnmatch
+import io
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -94,7 +95,8 @@ class SheetRow:
 
 def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[SheetRow]:
     """Parse scene-sheet CSV ``text`` (from ``source``); resolve paths against ``base``."""
-    reader = csv.DictReader(text.splitlines())
+    # a StringIO, not splitlines(): quoted fields may hold newlines (file names can)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     missing = [c for c in SHEET_COLUMNS if c not in header]
     if missing:
@@ -104,7 +106,8 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
         )
     rows: list[SheetRow] = []
     seen: dict[str, int] = {}
-    for line, rec in enumerate(reader, start=2):
+    for rec in reader:
+        line = reader.line_num
         sid = (rec["scene_id"] or "").strip()
         if not SCENE_ID.match(sid):
             raise InputDataError(

@@ -26,7 +26,8 @@ def test_every_key_has_type_description_and_default():
     for name, node in keys:
         assert "type" in node, name
         assert node.get("description"), name
-        assert "default" in node, name
+        # inside the nullable scenes.mask defaults cannot be set (see the schema)
+        assert "default" in node or name.startswith("scenes.mask."), name
 
 
 def test_objects_reject_unknown_keys():
