@@ -164,7 +164,7 @@ def planned_listing(files: Iterable[str]) -> tuple[Listing, Callable[[str], bool
 
 
 def _locate(
-    row: SheetRow, role: str, spec: Mapping[str, Any], listing: Listing, *, what: str
+    row: SheetRow, spec: Mapping[str, Any], listing: Listing, *, what: str
 ) -> BandFile:
     common = {
         "scale": float(spec.get("scale", 1.0)),
@@ -210,14 +210,14 @@ def resolve_scene(
             "fix the path in the scene sheet (relative paths are relative to the sheet)"
         )
     located = {
-        role: _locate(row, role, spec, listing, what=f"scenes.bands.{role}")
+        role: _locate(row, spec, listing, what=f"scenes.bands.{role}")
         for role, spec in bands.items()
     }
     mask_file = None
     valid: tuple[int, ...] = ()
     known: tuple[int, ...] | None = None
     if mask:
-        mask_file = _locate(row, "mask", mask, listing, what="scenes.mask")
+        mask_file = _locate(row, mask, listing, what="scenes.mask")
         valid = tuple(int(v) for v in mask["valid"])
         known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
     return Scene(row.scene_id, row.date, located, mask_file, valid, known)
