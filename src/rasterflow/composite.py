@@ -32,15 +32,11 @@ the reductions are per pixel. So chunk, threads and tile size leave the bytes un
 
 from __future__ import annotations
 
-import glob
 import logging
 import math
-import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -259,26 +255,6 @@ def _lazy_band(path: str, band: int, shape: tuple[int, int], chunk: int, dtype: 
     )
 
 
-@contextmanager
-def _stack_scratch(output: str | os.PathLike[str]) -> Iterator[Path]:
-    """A scratch GeoTIFF beside ``output``, removed afterwards (and when found stale).
-
-    Its name must not start with ``.<output name>.``: io.atomic_output deletes such
-    siblings as leftovers of killed writers when write_cog starts on ``output``.
-    """
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stem = f".{target.name}-stack"
-    # a writer killed by SIGKILL leaves its scratch; Snakemake runs one job per output
-    for stale in target.parent.glob(f"{glob.escape(stem)}.*"):
-        stale.unlink(missing_ok=True)
-    scratch = target.with_name(f"{stem}.{os.getpid()}.tif")
-    try:
-        yield scratch
-    finally:
-        scratch.unlink(missing_ok=True)
-
-
 def run(
     *,
     inputs: Sequence[str],
@@ -303,7 +279,7 @@ def run(
 
     from rasterflow.grid import geobox_from_params, geobox_to_params
     # _WindowWriter is io's picklable da.store target; reused rather than copied
-    from rasterflow.io import _WindowWriter, provenance_tags, write_cog
+    from rasterflow.io import _WindowWriter, provenance_tags, scratch_beside, write_cog
 
     if not inputs:
         raise InputDataError(
@@ -329,7 +305,7 @@ def run(
     prefix = f"{index}_" if index else ""
     # one pass computes both products into an uncompressed scratch file; each COG is
     # then written from it, so the scenes are read and warped once, not once per product
-    with _stack_scratch(output) as scratch:
+    with scratch_beside(output, suffix=".stack.tif") as scratch:
         with rasterio.open(scratch, "w", driver="GTiff", width=nx, height=ny, count=2,
                            dtype="float32", crs=box.crs.to_wkt(), transform=box.affine,
                            tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER"):

@@ -48,11 +48,6 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     killed writers never collide and Snakemake never mistakes it for the product.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # Leftovers of a writer killed with SIGKILL (no ``finally`` ran). Snakemake never
-    # runs two jobs for one output, so any sibling temporary found now is stale.
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*"):
-        stale.unlink(missing_ok=True)
     with scratch_beside(target, suffix=f".tmp{target.suffix}") as tmp:
         yield tmp
         os.replace(tmp, target)
@@ -60,9 +55,16 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 @contextmanager
 def scratch_beside(path: str | os.PathLike[str], *, suffix: str) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` that is always removed afterwards."""
+    """Yield a temporary path beside ``path`` that is always removed afterwards.
+
+    Same-suffix leftovers of a writer killed with SIGKILL (no ``finally`` ran) are
+    removed first: Snakemake never runs two jobs for one output, so any found now is
+    stale. Other suffixes are other writers' and are left alone.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*{glob.escape(suffix)}"):
+        stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix}")
     try:
         yield tmp

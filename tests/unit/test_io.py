@@ -62,3 +62,13 @@ def test_failure_mid_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
         write_cog(bad, target, crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan)
     assert target.read_bytes() == b"previous product"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tif"]
+
+
+def test_stale_temporaries_of_killed_writers_are_removed_others_kept(tmp_path):
+    stale = [tmp_path / ".x.tif.999.tmp.tif", tmp_path / ".x.tif.999.scratch.tif"]
+    other = tmp_path / ".x.tif.999.stack.tif"  # a composite's scratch, in use
+    for p in (*stale, other):
+        p.write_bytes(b"left by kill -9")
+    write_cog(np.zeros((4, 4), np.float32), tmp_path / "x.tif", crs="EPSG:3067",
+              transform=TRANSFORM, nodata=np.nan)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "x.tif"]
