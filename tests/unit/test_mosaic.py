@@ -14,6 +14,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
+from helpers import write_raster
 from rasterflow import grid, mosaic
 from rasterflow.errors import InputDataError
 
@@ -220,18 +221,13 @@ def test_mosaic_cog_has_overviews_and_the_vrts_pixels(tmp_path):
 
 def test_tiles_off_the_grid_or_overlapping_are_refused(tile_files, tmp_path):
     paths, _ = tile_files
-    off = tmp_path / "off.tif"
-    with rasterio.open(off, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32",
-                       crs="EPSG:3067", nodata=np.nan,
-                       transform=from_origin(500_003, 6_000_000, 10, 10)) as dst:
-        dst.write(np.zeros((1, 8, 8), np.float32))
+    tile = np.zeros((8, 8), np.float32)
+    off = write_raster(tmp_path / "off.tif", tile, crs="EPSG:3067",
+                       origin=(500_003, 6_000_000), nodata=np.nan)
     with pytest.raises(InputDataError, match="offset from the target grid"):
         mosaic.build_vrt([*paths, str(off)], tmp_path / "m.vrt", geobox=GRID)
-    over = tmp_path / "over.tif"
-    with rasterio.open(over, "w", driver="GTiff", width=8, height=8, count=1, dtype="float32",
-                       crs="EPSG:3067", nodata=np.nan,
-                       transform=from_origin(500_100, 5_999_900, 10, 10)) as dst:
-        dst.write(np.zeros((1, 8, 8), np.float32))
+    over = write_raster(tmp_path / "over.tif", tile, crs="EPSG:3067",
+                        origin=(500_100, 5_999_900), nodata=np.nan)
     with pytest.raises(InputDataError, match="overlaps"):
         mosaic.build_vrt([*paths, str(over)], tmp_path / "m.vrt", geobox=GRID)
     assert not (tmp_path / "m.vrt").exists()
