@@ -10,8 +10,9 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml requirements.lock
 	@tools/bootstrap $(VENV)
 
-demo: venv  ## run the whole workflow on the built-in demo data (results/)
+demo: venv  ## run the whole workflow on the built-in demo data (results/), then its report
 	$(SMK) --profile profiles/default
+	$(SMK) --profile profiles/default --report results/report.html
 
 test: venv  ## the full test suite, as CI runs it
 	@tools/system-deps

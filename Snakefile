@@ -18,6 +18,14 @@ localrules:
     all,
     demo_data,
     zonal_long,
+    quicklook_mosaic,
+    quicklook_terrain,
+    zonal_timeseries,
+    zonal_tables,
+    benchmark_chart,
+    dask_reports,
+    run_info,
+    stac,
 
 
 include: "rules/demo.smk"
@@ -25,6 +33,7 @@ include: "rules/indices.smk"
 include: "rules/composite.smk"
 include: "rules/terrain.smk"
 include: "rules/zonal.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -9,8 +9,11 @@ load on a shared machine hits all of them alike. Three contenders per product:
 
 * ``gdaldem``      its default output, an uncompressed striped GeoTIFF;
 * ``gdaldem-cog``  ``-of COG`` with rasterflow's COG creation options (like for like);
-* ``rasterflow``   :func:`rasterflow.terrain.run` on the threaded Dask scheduler with
-  ``--threads`` workers, writing a COG via rasterflow.io.write_cog.
+* ``rasterflow``   :func:`rasterflow.terrain.run` inside ``rasterflow.cluster.dask_client``
+  (as a heavy job runs it, without the optional performance report), writing a COG.
+
+A last row runs all ``--products`` in one rasterflow job (one pass over the DEM), against
+the sum of the per-product gdaldem medians.
 """
 
 from __future__ import annotations
@@ -59,21 +62,23 @@ def commands(product: str, dem: Path, out: Path, *, threads: int,
         "gdaldem": ["gdaldem", mode, str(dem), str(out / f"gd-{product}.tif"), "-q"],
         "gdaldem-cog": ["gdaldem", mode, str(dem), str(out / f"gdcog-{product}.tif"), "-q",
                         "-of", "COG", *cog],
-        "rasterflow": [sys.executable, __file__, "_run", str(dem),
-                       str(out / f"rf-{product}.tif"), product, str(threads), str(chunk)],
+        "rasterflow": ours(dem, out, [product], threads=threads, chunk=chunk),
     }
 
 
-def _run_once(dem: str, output: str, product: str, threads: int, chunk: int) -> None:
-    """One rasterflow job, as a heavy step would run it (threaded Dask scheduler)."""
-    from multiprocessing.pool import ThreadPool
+def ours(dem: Path, out: Path, products: list[str], *, threads: int, chunk: int) -> list[str]:
+    return [sys.executable, __file__, "_run", str(dem), str(out), ",".join(products),
+            str(threads), str(chunk)]
 
-    import dask
 
+def _run_once(dem: str, out: str, products: str, threads: int, chunk: int) -> None:
+    """One rasterflow job, as a heavy step runs it (the job's Dask cluster)."""
+    from rasterflow.cluster import dask_client
     from rasterflow.terrain import run
 
-    with ThreadPool(threads) as pool, dask.config.set(scheduler="threads", pool=pool):
-        run(dem=dem, outputs={product: output}, chunk=chunk, threads=threads)
+    outputs = {p: str(Path(out) / f"rf-{p}.tif") for p in products.split(",")}
+    with dask_client(threads=threads, mem_mb=4000, settings={"report": False}):
+        run(dem=dem, outputs=outputs, chunk=chunk, threads=threads)
 
 
 def main() -> None:
@@ -95,23 +100,40 @@ def main() -> None:
         print(f"DEM {args.size} x {args.size} float32, {args.runs} runs, "
               f"{args.threads} thread(s), chunk {args.chunk}, affinity "
               f"{len(os.sched_getaffinity(0))} cpus")
-        print(f"{'product':10s} {'contender':12s} {'median s':>9s} {'min s':>7s} "
+        print(f"{'product':24s} {'contender':20s} {'median s':>9s} "
               f"{'/gdaldem':>9s} {'/gdaldem-cog':>13s}")
+        sums = {"gdaldem": 0.0, "gdaldem-cog": 0.0}
         for product in args.products:
             cmds = commands(product, dem, work, threads=args.threads, chunk=args.chunk)
-            times: dict[str, list[float]] = {name: [] for name in cmds}
-            names = list(cmds)
-            for i in range(args.runs):
-                for name in names[i % len(names):] + names[: i % len(names)]:
-                    start = time.perf_counter()
-                    subprocess.run(cmds[name], check=True)
-                    times[name].append(time.perf_counter() - start)
-            medians = {name: statistics.median(t) for name, t in times.items()}
-            for name, t in times.items():
-                print(f"{product:10s} {name:12s} {medians[name]:9.2f} {min(t):7.2f} "
-                      f"{medians[name] / medians['gdaldem']:9.2f} "
-                      f"{medians[name] / medians['gdaldem-cog']:13.2f}")
+            medians = timed(cmds, args.runs)
+            for name in sums:
+                sums[name] += medians[name]
+            report(product, medians, medians["gdaldem"], medians["gdaldem-cog"])
+        if len(args.products) > 1:
+            both = timed({"rasterflow": ours(dem, work, args.products, threads=args.threads,
+                                             chunk=args.chunk)}, args.runs)
+            report("+".join(args.products), {"sum of gdaldem": sums["gdaldem"],
+                                              "sum of gdaldem-cog": sums["gdaldem-cog"],
+                                              "rasterflow (one job)": both["rasterflow"]},
+                   sums["gdaldem"], sums["gdaldem-cog"])
 
+
+def timed(cmds: dict[str, list[str]], runs: int) -> dict[str, float]:
+    """Median wall time of each command, run alternately in a rotating order."""
+    times: dict[str, list[float]] = {name: [] for name in cmds}
+    names = list(cmds)
+    for i in range(runs):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            start = time.perf_counter()
+            subprocess.run(cmds[name], check=True)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def report(label: str, medians: dict[str, float], gdaldem: float, gdaldem_cog: float) -> None:
+    for name, median in medians.items():
+        print(f"{label:24s} {name:20s} {median:9.2f} {median / gdaldem:9.2f} "
+              f"{median / gdaldem_cog:13.2f}", flush=True)
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_run":

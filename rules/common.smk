@@ -2,20 +2,25 @@
 import os
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from rasterflow import composite as rf_composite
 from rasterflow import demo
 from rasterflow import grid as rf_grid
 from rasterflow import indices as rf_indices
+from rasterflow import io as rf_io
 from rasterflow import periods as rf_periods
+from rasterflow import planning as rf_planning
 from rasterflow import scenes as rf_scenes
 from rasterflow.errors import ConfigError, RasterflowError
 
 validate(config, "../config/schema.yaml")
 
 RESULTS = config["results"].rstrip("/")
+BATCHED = config["scenes"]["batch"] > 1
 DEMO_ROOT = f"{RESULTS}/demo"
+SCENE_HEADERS = {}  # path -> rasterflow.planning.RasterHeader, filled by _load_scenes
 
 
 def _load_scenes():
@@ -36,14 +41,29 @@ def _load_scenes():
         raise ConfigError(
             "scenes.sheet is empty: set it to your scene sheet CSV, or set demo: true"
         )
-    return rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"])
+    scenes = rf_scenes.load_scenes(
+        scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"]
+    )
+    # every file's header, cached by path, size and mtime: 10,000 scenes' headers took
+    # longer to open than Snakemake takes to plan their jobs
+    SCENE_HEADERS.update(
+        rf_planning.cached_headers(
+            sorted({f for sc in scenes.values() for f in sc.files()}),
+            cache=".snakemake/rasterflow/headers.json",
+        )
+    )
+    known = {p: (h.count, h.dtypes) for p, h in SCENE_HEADERS.items()}
+    rf_scenes.check_headers(scenes, known=known)  # now, not an hour into the run
+    return scenes
 
 
 def _footprints(scenes):
     """Scene bounds for tiling: from the demo's plan, else from raster headers."""
     if config["demo"]:
         return demo.footprints()
-    return {sid: rf_grid.footprint(sc.files()[0]) for sid, sc in scenes.items()}
+    return rf_planning.footprints_of(
+        {sid: sc.files()[0] for sid, sc in scenes.items()}, SCENE_HEADERS
+    )
 
 
 def _plan_composites(scenes, indices):
@@ -53,6 +73,12 @@ def _plan_composites(scenes, indices):
     spec = rf_grid.grid_from_config(config["grid"])
     tiles = rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
     touched = rf_grid.tiles_touched(tiles, _footprints(scenes))
+    outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
+    if outside:  # not an error: their per-scene index products are still made
+        logger.warning(
+            f"grid.aoi: scene(s) {', '.join(outside)} lie outside the area of interest "
+            "and go into no composite; remove them from the scene sheet or widen grid.aoi"
+        )
     by_period = rf_periods.group_by_period(
         {sid: sc.date for sid, sc in scenes.items()},
         rf_periods.PeriodSpec.from_config(config["periods"]),
@@ -75,6 +101,15 @@ def _input_file(section, key, demo_file):
         raise ConfigError(
             f"{section}.{key}: {path} not found; fix the path or set it to ''"
         )
+    if path and section == "terrain":
+        rf_io.check_raster(path, what="terrain.dem", where="terrain.dem")
+    if path and section == "zonal":
+        # imported here: geopandas and exactextract cost 0.6 s of every DAG build
+        from rasterflow.zonal import check_zones
+
+        check_zones(
+            path, layer=config["zonal"]["layer"], id_column=config["zonal"]["id_column"]
+        )
     return path
 
 
@@ -96,12 +131,18 @@ def _plan_zonal(dem_products):
             raise ConfigError(
                 f"zonal.rasters: name {name!r} is taken by a product; rename it"
             )
+        rf_io.check_raster(path, what=f"zonal.rasters.{name}", where="zonal.rasters")
         targets[(name, "static")] = path
     return targets
 
 
 try:
+    rf_io.check_writable(RESULTS, key="results")
     SCENES = _load_scenes()
+    BATCHES = rf_planning.batches(
+        {sid: sc.date for sid, sc in SCENES.items()}, size=config["scenes"]["batch"]
+    )
+    BATCH_OF = rf_planning.batch_of(BATCHES)
     INDICES = rf_indices.resolve(
         config["indices"],
         config["custom_indices"],
@@ -121,8 +162,11 @@ TERRAIN_OPTIONS = {
 }
 
 
+# scene ids by their syntax, not as 10,000 alternatives: Snakemake copies a constraint
+# into every pattern it formats, which made planning quadratic in the scene count
 wildcard_constraints:
-    scene="|".join(map(re.escape, SCENES)),
+    scene=rf_scenes.SCENE_ID.pattern.strip("^$"),
+    batch=r"b\d+",
     index="|".join(map(re.escape, INDICES)),
     # grid.TILE_ID_PATTERN spelled without {3,}: braces break Snakemake wildcard regexes
     tile=r"x\d+_y\d+",
@@ -146,18 +190,55 @@ def get_expression(wildcards):
     return INDICES[wildcards.index].text
 
 
+def index_path(scene, index):
+    return f"{RESULTS}/indices/{scene}/{index}.tif"
+
+
+def manifest_path(batch, index):
+    return f"{RESULTS}/indices/_batches/{index}/{batch}.json"
+
+
+# With scenes.batch > 1, rule index_batch writes the index rasters of a whole batch;
+# its declared output is the batch's manifest (Snakemake outputs cannot be a list that
+# depends on wildcards), and composites depend on the manifests of their scenes.
+
+
+def get_batch_files(wildcards):
+    roles = INDICES[wildcards.index].roles
+    files = {f for s in BATCHES[wildcards.batch] for f in SCENES[s].files(roles)}
+    return sorted(files)
+
+
+def get_batch_params(wildcards):
+    roles = INDICES[wildcards.index].roles
+    return [SCENES[s].subset(roles).to_params() for s in BATCHES[wildcards.batch]]
+
+
+def get_batch_outputs(wildcards):
+    return [index_path(s, wildcards.index) for s in BATCHES[wildcards.batch]]
+
+
 def index_outputs():
-    return expand(
-        f"{RESULTS}/indices/{{scene}}/{{index}}.tif", scene=SCENES, index=INDICES
-    )
+    if BATCHED:
+        return [manifest_path(b, i) for b in BATCHES for i in INDICES]
+    return [index_path(s, i) for s in SCENES for i in INDICES]
 
 
 # --- composites and mosaics ------------------------------------------------------
 
 
-def get_composite_inputs(wildcards):
+def get_composite_sources(wildcards):
+    """The index rasters a composite reads, in either mode."""
     scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
-    return [f"{RESULTS}/indices/{s}/{wildcards.index}.tif" for s in scenes]
+    return [index_path(s, wildcards.index) for s in scenes]
+
+
+def get_composite_inputs(wildcards):
+    if not BATCHED:
+        return get_composite_sources(wildcards)
+    scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
+    batches = sorted({BATCH_OF[s] for s in scenes})
+    return [manifest_path(b, wildcards.index) for b in batches]
 
 
 def get_tile_params(wildcards):
@@ -208,9 +289,13 @@ def is_categorical(wildcards):
     return wildcards.product in config["zonal"]["categorical"]
 
 
-def get_final_outputs():
+def get_product_outputs():
     outputs = index_outputs() + mosaic_outputs()
     outputs += [f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS]
     if ZONAL_TARGETS:
         outputs.append(f"{RESULTS}/zonal/zonal_long.parquet")
     return outputs
+
+
+def get_final_outputs():
+    return get_product_outputs() + REPORT_OUTPUTS  # rules/report.smk

@@ -18,6 +18,8 @@ rule composite:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
+        # the index rasters; with scenes.batch > 1 the inputs are their batches' manifests
+        sources=get_composite_sources,
         tile=get_tile_params,
         statistic=config["composite"]["statistic"],
         resampling=config["composite"]["resampling"],

@@ -1,25 +1,56 @@
-# Spectral indices per scene on the scene's native grid.
+# Spectral indices per scene on the scene's native grid: one job per scene and index,
+# or with scenes.batch > 1 one job per batch of scenes and index (README, Many scenes).
 
 
-rule index:
-    input:
-        get_scene_files,
-    output:
-        f"{RESULTS}/indices/{{scene}}/{{index}}.tif",
-    log:
-        f"{RESULTS}/logs/index/{{scene}}/{{index}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/index/{{scene}}/{{index}}.tsv"
-    conda:
-        "../envs/rasterflow.yaml"
-    threads: 2
-    resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
-    params:
-        scene=get_scene_params,
-        expression=get_expression,
-        chunk=config["scenes"]["chunk"],
-        resampling=config["scenes"]["resampling"],
-    script:
-        "../scripts/index.py"
+if not BATCHED:
+
+    rule index:
+        input:
+            get_scene_files,
+        output:
+            f"{RESULTS}/indices/{{scene}}/{{index}}.tif",
+        log:
+            f"{RESULTS}/logs/index/{{scene}}/{{index}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/index/{{scene}}/{{index}}.tsv"
+        conda:
+            "../envs/rasterflow.yaml"
+        threads: 2
+        resources:
+            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            runtime=lambda wildcards, attempt: 30 * attempt,
+        params:
+            scene=get_scene_params,
+            expression=get_expression,
+            chunk=config["scenes"]["chunk"],
+            resampling=config["scenes"]["resampling"],
+        script:
+            "../scripts/index.py"
+
+else:
+
+    rule index_batch:
+        input:
+            get_batch_files,
+        output:
+            manifest_path("{batch}", "{index}"),
+        log:
+            f"{RESULTS}/logs/index/_batches/{{index}}/{{batch}}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/index/_batches/{{index}}/{{batch}}.tsv"
+        conda:
+            "../envs/rasterflow.yaml"
+        threads: 2
+        resources:
+            # scenes run one after another: memory is one scene's, time grows with the batch
+            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            runtime=lambda wildcards, attempt: (30 + 5 * len(BATCHES[wildcards.batch]))
+            * attempt,
+        params:
+            scenes=get_batch_params,
+            outputs=get_batch_outputs,
+            expression=get_expression,
+            chunk=config["scenes"]["chunk"],
+            resampling=config["scenes"]["resampling"],
+        script:
+            "../scripts/index_batch.py"

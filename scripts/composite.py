@@ -7,7 +7,7 @@ from rasterflow.step import heavy_step
 def main(smk) -> None:
     with heavy_step(smk):
         composite.run(
-            inputs=list(smk.input),
+            inputs=smk.params.sources,
             tile=smk.params.tile,
             output=smk.output.stat,
             count_output=smk.output.counts,

@@ -1,8 +1,8 @@
 """Snakemake adapter: one spectral index of one scene."""
 
 from rasterflow import indices
-from rasterflow.step import heavy_step
 from rasterflow.scenes import Scene
+from rasterflow.step import heavy_step
 
 
 def main(smk) -> None:

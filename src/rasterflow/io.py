@@ -1,11 +1,14 @@
 """Raster I/O: atomic outputs, Cloud-Optimized GeoTIFF writing, provenance tags.
 
 Writing happens in two passes. Dask stores blocks in parallel into an uncompressed,
-tiled scratch GeoTIFF (cheap, and memory stays bounded by the chunks in flight); then
-GDAL's COG driver compresses it and builds overviews with ``NUM_THREADS`` threads.
-That avoids rioxarray's single write lock, under which compression runs on one core.
-Both files live next to the target and the finished COG is renamed into place, so a
-killed job never leaves a file that looks complete.
+tiled scratch GeoTIFF (cheap, and memory stays bounded by the chunks in flight), and
+GDAL adds its overviews there with ``GDAL_NUM_THREADS``; then GDAL's COG driver
+compresses it with ``NUM_THREADS`` threads. That avoids rioxarray's single write lock,
+under which compression runs on one core, and the COG driver's own overview step,
+which is single-threaded and compresses every overview twice (it took longer than the
+full-resolution image on a 10980² scene; docs/benchmarks.md). Both files live next to
+the target and the finished COG is renamed into place, so a killed job never leaves a
+file that looks complete.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import json
 import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -30,14 +35,28 @@ from rasterflow import __version__
 from rasterflow.errors import InputDataError
 
 #: Creation options of every raster product (documented in README, "Outputs").
+#: ZSTD level 1 with a predictor: on float32 products it is as small as DEFLATE level 6
+#: (within 3 %) at a fifth of the CPU time (docs/benchmarks.md); every GDAL since 2.3
+#: reads it, QGIS included.
 COG_OPTIONS: dict[str, str] = {
-    "COMPRESS": "DEFLATE",
-    "LEVEL": "6",
+    "COMPRESS": "ZSTD",
+    "LEVEL": "1",
+    "PREDICTOR": "YES",
     "BLOCKSIZE": "512",
     "OVERVIEWS": "AUTO",
     "OVERVIEW_RESAMPLING": "AVERAGE",
     "BIGTIFF": "IF_SAFER",
 }
+_BLOCK = int(COG_OPTIONS["BLOCKSIZE"])
+
+
+def overview_factors(width: int, height: int, *, block: int = _BLOCK) -> list[int]:
+    """The levels GDAL's COG driver would make: halve (rounding down) until one block holds it."""
+    factors: list[int] = []
+    while width > block or height > block:
+        width, height = width // 2, height // 2
+        factors.append(2 ** (len(factors) + 1))
+    return factors
 
 
 @contextmanager
@@ -88,11 +107,41 @@ def software_versions() -> dict[str, str]:
     }
 
 
+def portable_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as product bytes record it: relative to the working directory when inside.
+
+    Snakemake runs in the project's directory, so a project (inputs and results) moved
+    or copied elsewhere records the same relative paths and its products keep their
+    bytes. Paths outside it (shared data such as /data/dem.vrt) stay absolute: they do
+    not move with the project, and a relative form would change with its location.
+    """
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    relative = os.path.relpath(text, os.getcwd())
+    return text if relative == os.pardir or relative.startswith(os.pardir + os.sep) else relative
+
+
+def _portable_params(value: Any) -> Any:
+    """``value`` with every absolute path string under the working directory made relative."""
+    if isinstance(value, Mapping):
+        return {k: _portable_params(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_portable_params(v) for v in value]
+    if isinstance(value, str | os.PathLike) and os.path.isabs(value):
+        return portable_path(value)
+    return value
+
+
 def provenance_tags(*, inputs: Sequence[str], params: Mapping[str, Any]) -> dict[str, str]:
-    """Dataset-level GeoTIFF tags recording where a product came from."""
+    """Dataset-level GeoTIFF tags recording where a product came from.
+
+    Paths are recorded by :func:`portable_path`, so the bytes do not depend on where
+    the project lives (docs/reliability.md, determinism).
+    """
     return {
-        "RASTERFLOW_INPUTS": json.dumps([str(p) for p in inputs]),
-        "RASTERFLOW_PARAMS": json.dumps(params, sort_keys=True, default=str),
+        "RASTERFLOW_INPUTS": json.dumps([portable_path(p) for p in inputs]),
+        "RASTERFLOW_PARAMS": json.dumps(_portable_params(params), sort_keys=True, default=str),
         "RASTERFLOW_SOFTWARE": json.dumps(software_versions(), sort_keys=True),
     }
 
@@ -106,7 +155,7 @@ def _band_stack(data: Any) -> Any:
     return data
 
 
-class _WindowWriter:
+class WindowWriter:
     """``da.store`` target writing each block into a GeoTIFF, opened anew per block.
 
     It holds a path and a lock, not an open dataset, so that it pickles to the workers
@@ -137,79 +186,193 @@ class _WindowWriter:
             dst.write(block, indexes=indexes, window=window)
 
 
+@dataclass(frozen=True)
+class Cog:
+    """One raster product to write: its pixels and what a reader needs to know of them.
+
+    ``data`` is a 2-D or (band, y, x) NumPy or Dask array; ``band_tags`` may carry a
+    ``UNITS`` entry, which also becomes the band's GDAL unit type (what QGIS shows).
+    """
+
+    data: Any
+    path: str | os.PathLike[str]
+    crs: CRS | str
+    transform: Affine
+    nodata: float | int | None
+    tags: Mapping[str, str] | None = None
+    band_names: Sequence[str] | None = None
+    band_tags: Sequence[Mapping[str, str]] | None = None
+
+
 def write_cog(
     data: Any,
     path: str | os.PathLike[str],
     *,
     crs: CRS | str,
     transform: Affine,
-    nodata: float | int | None,
+    nodata: float | None,
     tags: Mapping[str, str] | None = None,
     band_names: Sequence[str] | None = None,
     band_tags: Sequence[Mapping[str, str]] | None = None,
     threads: int = 1,
     options: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write a 2-D or (band, y, x) NumPy or Dask array as a Cloud-Optimized GeoTIFF.
+    """Write one array as a Cloud-Optimized GeoTIFF (see :func:`write_cogs`)."""
+    cog = Cog(data, path, crs=crs, transform=transform, nodata=nodata, tags=tags,
+              band_names=band_names, band_tags=band_tags)
+    return write_cogs([cog], threads=threads, options=options)[0]
+
+
+def write_cogs(
+    cogs: Sequence[Cog],
+    *,
+    threads: int = 1,
+    options: Mapping[str, str] | None = None,
+) -> list[Path]:
+    """Write arrays as Cloud-Optimized GeoTIFFs, all or none.
 
     Dask arrays are computed block by block on the active scheduler (the step's
-    ``dask_client``); ``threads`` is given to GDAL for compression and overviews.
+    ``dask_client``), all of them in one pass: products that share inputs (slope and
+    aspect of one DEM, a composite and its count) read and compute those once.
+    ``threads`` is given to GDAL for overviews and compression. Nothing is renamed into
+    place unless every product was written.
     """
     import dask.array as da
 
-    stack = _band_stack(data)
-    count, height, width = stack.shape
-    dtype = np.dtype(stack.dtype)
-    target = Path(path)
-    with atomic_output(target) as tmp, scratch_beside(target, suffix=".scratch.tif") as scratch:
-        profile = {
-            "driver": "GTiff",
-            "width": width,
-            "height": height,
-            "count": count,
-            "dtype": dtype.name,
-            "crs": CRS.from_user_input(crs),
-            "transform": transform,
-            "nodata": nodata,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "BIGTIFF": "IF_SAFER",
-        }
-        with rasterio.open(scratch, "w", **profile) as dst:
-            if not isinstance(stack, da.Array):
-                dst.write(np.asarray(stack))
-        if isinstance(stack, da.Array):
-            da.store(stack, _WindowWriter(scratch, stack.shape, dtype), lock=False)
-        with rasterio.open(scratch, "r+") as dst:
-            if tags:
-                dst.update_tags(**tags)
-            for i in range(count):
-                if band_names:
-                    dst.set_band_description(i + 1, band_names[i])
-                if band_tags and band_tags[i]:
-                    dst.update_tags(i + 1, **band_tags[i])
+    with ExitStack() as stack:
+        stored, targets, scratches = [], [], []
+        for cog in cogs:
+            target = Path(cog.path)
+            tmp = stack.enter_context(atomic_output(target))
+            scratch = stack.enter_context(scratch_beside(target, suffix=".scratch.tif"))
+            stack_ = _band_stack(cog.data)
+            _create_scratch(scratch, stack_, cog)
+            if isinstance(stack_, da.Array):
+                stored.append((stack_, WindowWriter(scratch, stack_.shape, stack_.dtype)))
+            targets.append((target, tmp))
+            scratches.append(scratch)
+        if stored:
+            sources, writers = zip(*stored, strict=True)
+            da.store(list(sources), list(writers), lock=False)
         creation = {**COG_OPTIONS, **(options or {}), "NUM_THREADS": str(max(1, threads))}
-        if dtype.kind == "f":
-            creation.setdefault("PREDICTOR", "YES")
-        rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
-    return target
+        for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True):
+            _finish_scratch(scratch, cog, threads=threads)
+            rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
+    return [target for target, _tmp in targets]
 
 
-def check_raster(path: str | os.PathLike[str], *, what: str) -> None:
-    """Raise InputDataError unless ``path`` opens as a georeferenced raster."""
+def _create_scratch(scratch: Path, data: Any, cog: Cog) -> None:
+    """An uncompressed tiled GeoTIFF for ``data``; NumPy data is written right away."""
+    import dask.array as da
+
+    count, height, width = data.shape
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": np.dtype(data.dtype).name,
+        "crs": CRS.from_user_input(cog.crs),
+        "transform": cog.transform,
+        "nodata": cog.nodata,
+        "tiled": True,
+        "blockxsize": _BLOCK,
+        "blockysize": _BLOCK,
+        "BIGTIFF": "IF_SAFER",
+    }
+    with rasterio.open(scratch, "w", **profile) as dst:
+        if not isinstance(data, da.Array):
+            dst.write(np.asarray(data))
+
+
+def _finish_scratch(scratch: Path, cog: Cog, *, threads: int) -> None:
+    """Overviews (GDAL, ``threads`` threads), tags, band names and units."""
+    with rasterio.Env(GDAL_NUM_THREADS=str(max(1, threads))), \
+            rasterio.open(scratch, "r+") as dst:
+        factors = overview_factors(dst.width, dst.height)
+        if factors:
+            dst.build_overviews(factors, Resampling.average)
+        if cog.tags:
+            dst.update_tags(**cog.tags)
+        for i in range(dst.count):
+            if cog.band_names:
+                dst.set_band_description(i + 1, cog.band_names[i])
+            if cog.band_tags and cog.band_tags[i]:
+                dst.update_tags(i + 1, **cog.band_tags[i])
+                # GDAL's unit type is what QGIS and gdalinfo show as the band's unit
+                if cog.band_tags[i].get("UNITS"):
+                    dst.set_band_unit(i + 1, cog.band_tags[i]["UNITS"])
+        # values are physical already: say so rather than leave readers guessing
+        dst.scales, dst.offsets = (1.0,) * dst.count, (0.0,) * dst.count
+
+
+def check_raster(
+    path: str | os.PathLike[str], *, what: str, where: str = "the scene sheet"
+) -> None:
+    """Raise InputDataError unless ``path`` opens as a whole, georeferenced raster.
+
+    Only the header is read (cheap enough for the DAG build); for GeoTIFFs the block
+    table is compared with the file size, which finds a truncated copy or download.
+    ``where`` names what to fix when the file is missing (the scene sheet, a config key).
+    """
     p = Path(path)
     if not p.exists():
-        raise InputDataError(f"{what}: file not found: {p}. Check the path in the scene sheet.")
+        raise InputDataError(f"{what}: file not found: {p}. Check the path in {where}.")
     try:
         with rasterio.open(p) as src:
             crs = src.crs
-    except rasterio.errors.RasterioIOError as exc:
+            missing = _bytes_missing(src, size=p.stat().st_size)
+    except rasterio.errors.RasterioError as exc:
         raise InputDataError(
             f"{what}: {p} is not a readable raster ({exc}). "
-            "Replace it with a valid GeoTIFF/JP2, or remove it from the scene sheet."
+            f"Replace it with a valid GeoTIFF/JP2, or remove it from {where}."
         ) from None
+    if missing:
+        raise InputDataError(
+            f"{what}: {p} is truncated: its blocks need {missing} more bytes than the file "
+            "has (an interrupted copy or download?). Copy or download it again."
+        )
     if crs is None:
         raise InputDataError(
             f"{what}: {p} has no CRS. Assign one, e.g. gdal_edit.py -a_srs EPSG:32633 '{p}'."
+        )
+
+
+def _bytes_missing(src: Any, *, size: int) -> int:
+    """Bytes past the end of file that a GeoTIFF's first/last blocks point to (0 if none).
+
+    Other drivers, and sparse blocks (no offset), are not checked.
+    """
+    if src.driver != "GTiff":
+        return 0
+    rows, cols = src.block_shapes[0]
+    last_x, last_y = (src.width - 1) // cols, (src.height - 1) // rows
+    end = 0
+    for band in {1, src.count}:
+        for x, y in ((0, 0), (last_x, last_y)):
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band)
+            length = src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band)
+            if offset and length:
+                end = max(end, int(offset) + int(length))
+    return max(0, end - size)
+
+
+def check_writable(path: str | os.PathLike[str], *, key: str) -> None:
+    """Raise InputDataError unless directory ``path`` exists writable or can be made.
+
+    Nothing is created (a dry run stays side-effect free): the nearest existing
+    ancestor must be a directory this process may write into. ``access`` also reports a
+    read-only file system, which stops root too.
+    """
+    p = Path(path).absolute()
+    existing = next(a for a in (p, *p.parents) if a.exists())
+    if not existing.is_dir():
+        raise InputDataError(
+            f"{key}: {p} cannot be created because {existing} is a file, not a directory; "
+            f"set {key} to another directory"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputDataError(
+            f"{key}: cannot write to {existing} (read-only file system or no permission); "
+            f"set {key} to a directory you can write, or fix its permissions"
         )

@@ -186,7 +186,10 @@ def build_vrt(
         names = {h["descriptions"][band - 1] or "" for h in heads}
         if len(names) == 1 and (name := names.pop()):
             ET.SubElement(vb, "Description").text = name
-        _metadata(vb, _common_tags([h["band_tags"][band - 1] for h in heads]))
+        band_tags = _common_tags([h["band_tags"][band - 1] for h in heads])
+        if band_tags.get("UNITS"):
+            ET.SubElement(vb, "UnitType").text = band_tags["UNITS"]  # what QGIS shows
+        _metadata(vb, band_tags)
         for p, h, row, col in placed:
             # SimpleSource: a plain copy (tiles are disjoint, nothing to composite)
             src = ET.SubElement(vb, "SimpleSource")

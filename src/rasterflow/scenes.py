@@ -17,7 +17,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,11 +67,16 @@ class Scene:
 
     def to_params(self) -> dict[str, Any]:
         """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
-        d = asdict(self)
-        d["date"] = self.date.isoformat()
-        d["valid_classes"] = list(self.valid_classes)
-        d["known_classes"] = None if self.known_classes is None else list(self.known_classes)
-        return d
+        # field by field, not dataclasses.asdict: its deep copies cost ~35 us a scene,
+        # seconds at planning time for 100,000 scenes
+        return {
+            "id": self.id,
+            "date": self.date.isoformat(),
+            "bands": {r: dict(vars(b)) for r, b in self.bands.items()},
+            "mask": None if self.mask is None else dict(vars(self.mask)),
+            "valid_classes": list(self.valid_classes),
+            "known_classes": None if self.known_classes is None else list(self.known_classes),
+        }
 
     @classmethod
     def from_params(cls, d: Mapping[str, Any]) -> Scene:
@@ -248,6 +253,66 @@ def load_scenes(
     }
 
 
+def check_headers(
+    scenes: Mapping[str, Scene],
+    *,
+    known: Mapping[str, tuple[int, tuple[str, ...]]] | None = None,
+) -> None:
+    """Check every scene file's header against the config, before any job starts.
+
+    Each file is opened once (no pixels read): it must be a whole, georeferenced
+    raster (:func:`rasterflow.io.check_raster`) that has the configured band numbers, a
+    configured ``nodata`` its data type can hold, and an integer mask band. ``known``:
+    path -> (band count, dtypes) of files that already passed ``check_raster``
+    (:func:`rasterflow.planning.cached_headers`), which are not opened again.
+    """
+    import rasterio
+
+    from rasterflow.io import check_raster
+
+    headers: dict[str, tuple[int, tuple[str, ...]]] = dict(known or {})
+    for scene in scenes.values():
+        roles: list[tuple[str, BandFile]] = [
+            (f"scenes.bands.{r}", b) for r, b in scene.bands.items()
+        ]
+        if scene.mask is not None:
+            roles.append(("scenes.mask", scene.mask))
+        for key, bf in roles:
+            if bf.path not in headers:
+                check_raster(bf.path, what=f"scene {scene.id!r}")
+                with rasterio.open(bf.path) as src:
+                    headers[bf.path] = (src.count, tuple(src.dtypes))
+            count, dtypes = headers[bf.path]
+            _check_band(scene.id, key, bf, count=count, dtypes=dtypes)
+
+
+def _check_band(sid: str, key: str, bf: BandFile, *, count: int, dtypes: tuple[str, ...]) -> None:
+    import numpy as np
+
+    if not 1 <= bf.band <= count:
+        raise InputDataError(
+            f"scene {sid!r}: {bf.path} has {count} band(s), but {key}.band is {bf.band}; "
+            f"set {key}.band to a band between 1 and {count}"
+        )
+    dtype = np.dtype(dtypes[bf.band - 1])
+    if key == "scenes.mask":
+        if dtype.kind not in "iu":
+            raise InputDataError(
+                f"scene {sid!r}: mask band {bf.band} of {bf.path} is {dtype.name}, but a mask "
+                "holds integer classes; point scenes.mask at the classification band"
+            )
+        return
+    if bf.nodata is None or dtype.kind not in "iu":
+        return
+    info = np.iinfo(dtype)
+    if not (float(bf.nodata).is_integer() and info.min <= bf.nodata <= info.max):
+        raise InputDataError(
+            f"scene {sid!r}: {key}.nodata is {bf.nodata:g}, but band {bf.band} of {bf.path} is "
+            f"{dtype.name} (whole numbers {info.min}..{info.max}) and can never hold it; set "
+            f"{key}.nodata to the file's no-data value"
+        )
+
+
 @dataclass(frozen=True)
 class SceneArrays:
     """A scene's bands (digital numbers) and valid-pixel mask as Dask arrays on one grid."""
@@ -258,18 +323,73 @@ class SceneArrays:
 
 
 def _open_band(bf: BandFile, *, chunk: int, what: str) -> Any:
+    return _open_file(bf.path, [bf.band], chunk=chunk, what=what)[0]
+
+
+def _open_file(path: str, bands: list[int], *, chunk: int, what: str) -> list[Any]:
+    """Bands ``bands`` (1-based) of one file, lazily, as Dask arrays sharing each read.
+
+    The band selection happens before chunking, so a block task reads exactly these
+    bands in one call: in a pixel-interleaved file every compressed tile holds all bands,
+    and reading band by band would decode each tile once per band (1.9x the CPU on a
+    2-band scene).
+    """
     import rioxarray
 
     from rasterflow.io import check_raster
 
-    check_raster(bf.path, what=what)
-    arr = rioxarray.open_rasterio(bf.path, chunks={"x": chunk, "y": chunk}, lock=False)
-    if not 1 <= bf.band <= arr.sizes["band"]:
-        raise InputDataError(
-            f"{what}: {bf.path} has {arr.sizes['band']} band(s), but band {bf.band} is "
-            "configured; fix the band number under scenes.bands"
-        )
-    return arr.isel(band=bf.band - 1, drop=True)
+    check_raster(path, what=what)
+    arr = rioxarray.open_rasterio(path, lock=False)
+    for band in bands:
+        if not 1 <= band <= arr.sizes["band"]:
+            raise InputDataError(
+                f"{what}: {path} has {arr.sizes['band']} band(s), but band {band} is "
+                "configured; fix the band number under scenes.bands"
+            )
+    picked = arr.isel(band=[b - 1 for b in bands]).chunk({"band": -1, "x": chunk, "y": chunk})
+    return [picked.isel(band=i, drop=True) for i in range(len(bands))]
+
+
+def _open_bands(scene: Scene, roles: Iterable[str], *, chunk: int) -> dict[str, Any]:
+    """Open ``roles`` of ``scene`` with one read per block of each file (see _open_file)."""
+    by_path: dict[str, list[str]] = {}
+    for role in roles:
+        by_path.setdefault(scene.bands[role].path, []).append(role)
+    out: dict[str, Any] = {}
+    for path, group in by_path.items():
+        arrays = _open_file(path, [scene.bands[r].band for r in group], chunk=chunk,
+                            what=f"scene {scene.id!r}, band {', '.join(group)}")
+        out.update(zip(group, arrays, strict=True))
+    return out
+
+
+def require_data(bf: BandFile, *, what: str, key: str) -> None:
+    """Raise InputDataError when every pixel of ``bf`` is its configured nodata (or NaN).
+
+    Blocks are read in file order until one holds data, so a normal scene costs one
+    block; only an empty one is read whole (and then fails before any product exists).
+    A scene whose pixels are all masked (clouds) is not empty: its product is all NaN.
+    """
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(bf.path) as src:
+        floating = np.dtype(src.dtypes[bf.band - 1]).kind == "f"
+        if bf.nodata is None and not floating:
+            return
+        for _ij, window in src.block_windows(bf.band):
+            block = src.read(bf.band, window=window)
+            data = np.isfinite(block) if floating else np.ones(block.shape, dtype=bool)
+            if bf.nodata is not None:
+                data &= block != bf.nodata
+            if data.any():
+                return
+    nodata = "NaN" if bf.nodata is None else f"{bf.nodata:g}"
+    raise InputDataError(
+        f"{what}: every pixel of band {bf.band} of {bf.path} is no-data ({nodata}); the file "
+        f"is empty or {key}.nodata is wrong: fix {key}.nodata, or remove the scene from "
+        "the scene sheet"
+    )
 
 
 def open_scene(scene: Scene, roles: Iterable[str], *, chunk: int, resampling: str) -> SceneArrays:
@@ -281,8 +401,10 @@ def open_scene(scene: Scene, roles: Iterable[str], *, chunk: int, resampling: st
     from odc.geo.xr import xr_reproject
 
     roles = sorted(set(roles))
-    arrays = {r: _open_band(scene.bands[r], chunk=chunk, what=f"scene {scene.id!r}, band {r}")
-              for r in roles}
+    arrays = _open_bands(scene, roles, chunk=chunk)
+    for r in roles:
+        require_data(scene.bands[r], what=f"scene {scene.id!r}, band {r}",
+                     key=f"scenes.bands.{r}")
     ref = min(arrays.values(), key=lambda a: abs(a.odc.geobox.resolution.x))
     geobox = ref.odc.geobox
     out: dict[str, Any] = {}

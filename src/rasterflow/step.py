@@ -18,13 +18,14 @@ def heavy_step(smk: Any) -> Iterator[Any]:
     threads and ``mem_mb`` and the ``dask`` config section; the performance report goes
     beside the log. An exception is logged (the log's last lines say why) and re-raised.
     """
+    settings = smk.config["dask"]
     with (
         log_to(smk.log[0]),
         dask_client(
             threads=smk.threads,
             mem_mb=smk.resources.mem_mb,
-            settings=smk.config["dask"],
-            report=dask_report_path(smk.log[0]),
+            settings=settings,
+            report=dask_report_path(smk.log[0]) if settings.get("report", True) else None,
         ) as client,
     ):
         yield client

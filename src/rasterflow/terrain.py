@@ -709,7 +709,7 @@ def run(
     compression. Float products are float32 with nodata -9999, hillshade uint8 with
     nodata 0; each carries provenance tags, a band description and a UNITS tag.
     """
-    from rasterflow.io import provenance_tags, write_cog
+    from rasterflow.io import Cog, provenance_tags, write_cogs
 
     if not outputs:
         raise ConfigError("terrain outputs: no product requested; map e.g. 'slope' to a path")
@@ -721,17 +721,22 @@ def run(
                             source=str(dem))
     logger.info("terrain: %s, %d x %d pixels %s, nodata %s, spacing %s",
                 dem, info.shape[1], info.shape[0], info.dtype, info.nodata, spacing.how)
+    cogs = []
     for product, path in outputs.items():
-        result = terrain(heights, product, spacing=spacing, params=params,
-                         nodata=info.nodata)
         tags = provenance_tags(
             inputs=[str(dem)],
             params={"product": product, "terrain": params.to_params(),
                     "spacing": spacing.how},
         )
         units = _product_units(product, params, info.height_units)
-        write_cog(result, path, crs=info.crs, transform=info.transform,
-                  nodata=PRODUCTS[product].nodata, tags={**tags, "PRODUCT": product},
-                  band_names=[product], band_tags=[{"PRODUCT": product, "UNITS": units}],
-                  threads=threads)
-        logger.info("terrain %s (%s) written to %s", product, units, path)
+        cogs.append(Cog(
+            terrain(heights, product, spacing=spacing, params=params, nodata=info.nodata),
+            path, crs=info.crs, transform=info.transform, nodata=PRODUCTS[product].nodata,
+            tags={**tags, "PRODUCT": product}, band_names=[product],
+            band_tags=[{"PRODUCT": product, "UNITS": units}],
+        ))
+    # one pass over the DEM for all products: each block is read once, not per product
+    write_cogs(cogs, threads=threads)
+    for cog in cogs:
+        logger.info("terrain %s (%s) written to %s", cog.band_names[0],
+                    cog.band_tags[0]["UNITS"], cog.path)

@@ -5,17 +5,19 @@ Two pixel rules, each matching an independent reference exactly:
 ``"centre"``
     A pixel counts, with weight 1, when its centre falls inside the polygon: the rule
     of ``rasterstats.zonal_stats(all_touched=False)``. Engine: GDAL's rasterizer
-    (``rasterio.features.rasterize``) on each polygon's window, over the very window
-    and transform rasterstats uses, so the same pixels are selected (GDAL's own
-    half-open rule for centres that lie exactly on an edge included; only for a zone
-    that crosses the raster's edge is the window clipped, which could move a centre
-    lying within rounding error of an edge). Statistics are then NumPy reductions in
+    (``rasterio.features.rasterize``) on the raster's own grid, so the same pixels are
+    selected as rasterstats selects on each polygon's window (GDAL's own half-open rule
+    for centres that lie exactly on an edge included). Zones whose windows do not
+    overlap are burnt together, one GDAL call per layer of them instead of one per
+    zone; the grid is the same shifted by whole pixels, so only a centre within
+    rounding error (~1e-12 pixel) of an edge could move, as for a zone that crosses the
+    raster's edge (whose window is clipped). Statistics are then NumPy reductions in
     float64 (rasterstats reduces float32 rasters in float32, so on those the two
     differ by float32 rounding). exactextract was considered and not used for this
     rule: it has no centre option (its ``min_coverage_frac`` is about covered area,
     which is not the same set of pixels), and emulating one with its ``center_x`` /
     ``center_y`` arrays plus ``shapely.contains_xy`` was 1.5 x slower than
-    rasterizing (``benchmarks/zonal_bench.py``, numbers in its docstring) and
+    rasterizing zone by zone (``benchmarks/zonal_bench.py --ee-centre``) and
     disagrees with GDAL on centres that lie on an edge (a box whose edges run through
     pixel centres: GDAL selects 12 pixels, ``contains_xy`` 4, ``intersects_xy`` 16).
 
@@ -39,17 +41,25 @@ Both rules:
 * break ``majority`` ties like their reference: the smallest class for ``"centre"``
   (rasterstats), the largest for ``"coverage"`` (exactextract).
 
-Scale: zones are sorted along a Hilbert curve and cut into batches of ``batch_size``;
-each batch opens the raster by path and reads only each polygon's window (polygons
-larger than ``max_cells`` pixels are read in strips), so memory is bounded by a batch,
-never by the raster (except that ``median`` and percentiles keep a zone's valid
-values: 8 bytes per pixel of the largest zone). The Hilbert order keeps a batch's
-windows close together, so that GDAL's block cache can serve neighbours without
-decompressing the same blocks again. Batches are
-plain data (a path, WKB bytes, a frozen spec), so they pickle to any Dask worker; with
-an active ``distributed`` client they run there, otherwise one after another in this
-process. Results are put back in input order: output never depends on batching or on
-the cluster (GeoParquet and CSV are byte-identical; GeoPackage, an SQLite file, is not).
+Scale: the raster is cut into cells of whole blocks (about ``CELL_PIXELS``, 2048 x
+2048 for 512-pixel tiles), and each cell is read and decoded once; a zone within one
+cell is computed from that cell's pixels in memory, a zone across a cell edge from the
+two (or four) cells it touches, and a zone larger than a cell (or without pixels)
+reads its own window by path (in strips of ``max_cells``). Decoding a compressed
+raster is the largest part of the work (~half of the coverage rule's CPU) and, before,
+each batch decoded again the blocks its windows touched (per-dataset block caches). Memory is bounded by about one row of
+cells (a cell waits for the zones across its lower edge: ~20 MB per cell of float32
+with its mask, so ~100 MB for a 10000-pixel-wide raster) plus ``batch_size`` zones,
+never by the raster's height (and ``median`` and percentiles keep a zone's valid
+values: 8 bytes per pixel of the largest zone). exactextract holds the
+GIL while it computes, rasterio releases it while GDAL decodes: with an active ``distributed``
+client the cell reads and the zone tasks run as Dask tasks in the order that frees each
+cell soonest, so on threads one core decodes while the other computes; without a
+client they run one after another in this process. Tasks are plain data (a path, WKB
+bytes, a frozen spec, arrays), so they pickle to any Dask worker. Results are put back
+in input order and do not depend on cells, batching or the cluster (every zone sees
+the raster's own grid and values): GeoParquet and CSV are byte-identical (GeoPackage,
+an SQLite file, is not).
 
 Zones in another CRS are reprojected vertex by vertex (like ``ogr2ogr`` and
 ``GeoDataFrame.to_crs``), without densifying edges.
@@ -62,9 +72,9 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -80,6 +90,7 @@ from pyproj import CRS
 from rasterio import features
 from rasterio.transform import Affine
 from rasterio.windows import Window
+from rasterio.windows import union as windows_union
 
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.io import atomic_output, check_raster, provenance_tags
@@ -172,7 +183,7 @@ def percentile_column(q: float) -> str:
     return f"p{q:g}"
 
 
-def fraction_column(value: float | int) -> str:
+def fraction_column(value: float) -> str:
     """Column name of the fraction of class ``value``: ``frac_3``, ``frac_0.25``."""
     return f"frac_{value}"
 
@@ -232,6 +243,65 @@ def check_ids(zones: gpd.GeoDataFrame, id_column: str, *, source: str) -> None:
         raise InputDataError(
             f"zones: column {id_column!r} of {source} is not unique: {_some(duplicated)} "
             "occur more than once. Pick a unique id column, or make the ids unique."
+        )
+
+
+def check_zones(path: str | os.PathLike[str], *, layer: str | int | None, id_column: str) -> None:
+    """Cheap checks of a zones file before any job: readable, a CRS, a unique id column.
+
+    Reads the layer's metadata and the id column only, not the geometries.
+    """
+    p = Path(path)
+    if p.suffix.lower() in {".parquet", ".geoparquet"}:
+        # GeoParquet through pyarrow, as the zonal step reads it
+        check_ids(read_zones(p), id_column, source=str(p))
+        return
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(p, layer=layer)
+        columns = list(info["fields"])
+        ids = None
+        if id_column in columns:
+            ids = pyogrio.read_dataframe(p, layer=layer, columns=[id_column], read_geometry=False)
+    except Exception as exc:  # pyogrio raises many types; all mean "unreadable"
+        raise InputDataError(
+            f"zones: cannot read {p} ({exc}). Use a GeoPackage, GeoJSON, Shapefile or "
+            "GeoParquet file (and the right zonal.layer for multi-layer files)."
+        ) from None
+    if info["crs"] is None:
+        raise InputDataError(
+            f"zones: {p} has no CRS. Assign one, e.g. ogr2ogr -a_srs EPSG:4326 fixed.gpkg '{p}'."
+        )
+    if ids is None:
+        raise InputDataError(
+            f"zones: {p} has no column {id_column!r} (columns: {', '.join(columns) or 'none'}). "
+            "Set zonal.id_column to one of these."
+        )
+    check_ids(ids, id_column, source=str(p))
+
+
+def check_overlap(geometries: Sequence[bytes | None], raster: str, *, source: str) -> None:
+    """Raise InputDataError when no zone has a geometry or none overlaps ``raster``.
+
+    Either would give a table of empty rows that looks like a result; the usual cause is
+    zones and raster of different places, or a wrong CRS on one of them.
+    """
+    present = [g for g in geometries if g is not None]
+    if not present:
+        raise InputDataError(
+            f"zones: none of the {len(geometries)} zone(s) of {source} has a geometry "
+            "(all null or empty); fix the zones file"
+        )
+    with rasterio.open(raster) as src:
+        box = shapely.box(*src.bounds)
+    if not shapely.intersects(shapely.from_wkb(present), box).any():
+        xmin, ymin, xmax, ymax = shapely.total_bounds(shapely.from_wkb(present))
+        raise InputDataError(
+            f"zones: no zone of {source} overlaps {raster} (zones span "
+            f"{xmin:.6g}, {ymin:.6g}, {xmax:.6g}, {ymax:.6g}; the raster "
+            f"{', '.join(f'{v:.6g}' for v in src.bounds)}, in the raster's CRS); use zones "
+            "of the raster's area, or fix the CRS of the zones or of the raster"
         )
 
 
@@ -327,6 +397,10 @@ class RasterInfo:
     band: int
     crs_wkt: str
     integer: bool
+    width: int
+    height: int
+    block: tuple[int, int]  # rows, columns of the band's blocks
+    transform: Affine
 
 
 def raster_info(path: str | os.PathLike[str], *, band: int) -> RasterInfo:
@@ -356,6 +430,10 @@ def raster_info(path: str | os.PathLike[str], *, band: int) -> RasterInfo:
             band=band,
             crs_wkt=src.crs.to_wkt(),
             integer=dtype.kind in "iu" and not scaled,
+            width=src.width,
+            height=src.height,
+            block=tuple(src.block_shapes[band - 1]),
+            transform=src.transform,
         )
 
 
@@ -371,8 +449,16 @@ def zonal_batch(
     fractions, when asked for, come back as dicts in an internal column and are
     expanded by :func:`zonal_statistics` once all classes are known.
     """
+    with rasterio.open(raster.path) as src:
+        return _batch_table(geometries, src=src, raster=raster, spec=spec)
+
+
+def _batch_table(
+    geometries: Sequence[bytes | None], *, src: Any, raster: RasterInfo, spec: ZonalSpec
+) -> pd.DataFrame:
+    """:func:`zonal_batch` on an open dataset (or a :class:`_HeldBand` over one)."""
     compute = _coverage_batch if spec.rule == "coverage" else _centre_batch
-    table = compute(geometries, raster=raster, spec=spec)
+    table = compute(geometries, src=src, raster=raster, spec=spec)
     if spec.categorical:
         _check_classes(len(set().union(*table[_FRACTIONS])))  # fail at the first batch
     return table.reset_index(drop=True)
@@ -495,48 +581,126 @@ def _strips(window: Window, max_cells: int) -> Iterator[Window]:
 
 
 def _centre_batch(
-    geometries: Sequence[bytes | None], *, raster: RasterInfo, spec: ZonalSpec
+    geometries: Sequence[bytes | None], *, src: Any, raster: RasterInfo, spec: ZonalSpec
 ) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
-    with rasterio.open(raster.path) as src:
-        band = spec.band
-        scale, offset = src.scales[band - 1], src.offsets[band - 1]
-        scaled = scale != 1.0 or offset != 0.0
-        floating = np.dtype(src.dtypes[band - 1]).kind == "f"
-        for wkb in geometries:
-            if wkb is None:
-                rows.append(_empty_row(spec))
-                continue
-            geom = shapely.from_wkb(wkb)
-            window = centre_window(
-                geom.bounds, src.transform, height=src.height, width=src.width
-            )
-            acc = _Accumulator(spec)
-            if window is not None:
-                for strip in _strips(window, spec.max_cells):
-                    shape = (int(strip.height), int(strip.width))
+    band = spec.band
+    scale, offset = src.scales[band - 1], src.offsets[band - 1]
+    scaled = scale != 1.0 or offset != 0.0
+    floating = np.dtype(src.dtypes[band - 1]).kind == "f"
+    shapes = [None if wkb is None else shapely.from_wkb(wkb) for wkb in geometries]
+    windows = [
+        None if geom is None
+        else centre_window(geom.bounds, src.transform, height=src.height, width=src.width)
+        for geom in shapes
+    ]
+    burnt = _Burnt.of(shapes, windows, src) if isinstance(src, _HeldBand) else None
+    for k, (geom, window) in enumerate(zip(shapes, windows, strict=True)):
+        if geom is None:
+            rows.append(_empty_row(spec))
+            continue
+        acc = _Accumulator(spec)
+        if window is not None:
+            for strip in _strips(window, spec.max_cells):
+                if burnt is not None:
+                    inside = burnt.inside(k, strip)
+                else:
                     inside = features.rasterize(
                         [(geom, 1)],
-                        out_shape=shape,
+                        out_shape=(int(strip.height), int(strip.width)),
                         transform=src.window_transform(strip),
                         fill=0,
                         dtype="uint8",
                         all_touched=False,
                     ).view(bool)
-                    if not inside.any():
-                        continue
-                    # masked read: the band's mask (nodata, alpha, per-dataset), as
-                    # exactextract's rasterio source reads it
-                    data = src.read(band, window=strip, masked=True)
-                    valid = inside & ~np.ma.getmaskarray(data)
-                    values = np.ma.getdata(data)[valid]
-                    if floating:
-                        values = values[~np.isnan(values)]
-                    if scaled:
-                        values = values.astype(np.float64) * scale + offset
-                    acc.add(values)
-            rows.append(acc.row())
+                if not inside.any():
+                    continue
+                # masked read: the band's mask (nodata, alpha, per-dataset), as
+                # exactextract's rasterio source reads it
+                data, mask = _read_masked(src, band, strip)
+                values = data[inside & ~mask]
+                if floating:
+                    values = values[~np.isnan(values)]
+                if scaled:
+                    values = values.astype(np.float64) * scale + offset
+                acc.add(values)
+        rows.append(acc.row())
     return pd.DataFrame.from_records(rows, columns=_batch_columns(spec))
+
+
+def _read_masked(src: Any, band: int, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    """Values and mask (True: nodata) of ``window``, as ``read(masked=True)`` gives them.
+
+    From held pixels without building a masked array (their slicing was a tenth of the
+    centre rule's time).
+    """
+    if isinstance(src, _HeldBand) and (held := src.held_arrays(window)) is not None:
+        return held
+    data = src.read(band, window=window, masked=True)
+    return np.ma.getdata(data), np.ma.getmaskarray(data)
+
+
+@dataclass(frozen=True)
+class _Burnt:
+    """The centre rule's pixels of many zones, from one GDAL rasterize call per layer.
+
+    Zones whose windows do not overlap share a layer (a label image over their windows,
+    zone k burnt as k + 1), so GDAL is called a few times per task instead of once per
+    zone (per-zone calls were ~60% of the rule's time). The burn uses the layer's
+    window's transform instead of the zone's own window's: the same grid shifted by
+    whole pixels, so the same pixel centres fall inside (GDAL works in pixel
+    coordinates; only a centre within ~1e-12 pixel of an edge could differ, as for a
+    zone clipped at the raster's edge).
+    """
+
+    layers: tuple[tuple[Window, np.ndarray], ...]  # the window each label image covers
+    layer_of: dict[int, int]
+
+    @classmethod
+    def of(cls, shapes: Sequence[shapely.Geometry | None],
+           windows: Sequence[Window | None], src: _HeldBand) -> _Burnt:
+        held = src.held_window
+        row0, col0 = int(held.row_off), int(held.col_off)
+        shape = (int(held.height), int(held.width))
+        occupied: list[np.ndarray] = []
+        members: list[list[tuple[shapely.Geometry, int]]] = []
+        extents: list[Window] = []
+        layer_of: dict[int, int] = {}
+        for k, (geom, window) in enumerate(zip(shapes, windows, strict=True)):
+            if geom is None or window is None:
+                continue
+            rows, cols = _slices(window, row0, col0)
+            layer = next((i for i, occ in enumerate(occupied) if not occ[rows, cols].any()),
+                         len(occupied))
+            if layer == len(occupied):
+                occupied.append(np.zeros(shape, dtype=bool))
+                members.append([])
+                extents.append(window)
+            occupied[layer][rows, cols] = True
+            members[layer].append((geom, k + 1))
+            extents[layer] = windows_union(extents[layer], window)
+            layer_of[k] = layer
+        dtype = "uint16" if len(shapes) < 2**16 else "int32"
+        layers = tuple(
+            (extent, features.rasterize(
+                burn, out_shape=(int(extent.height), int(extent.width)),
+                transform=src.window_transform(extent), fill=0, dtype=dtype,
+                all_touched=False))
+            for burn, extent in zip(members, extents, strict=True)
+        )
+        return cls(layers, layer_of)
+
+    def inside(self, k: int, window: Window) -> np.ndarray:
+        """Where zone ``k`` holds a pixel centre in ``window`` (raster pixel coordinates)."""
+        extent, labels = self.layers[self.layer_of[k]]
+        rows, cols = _slices(window, int(extent.row_off), int(extent.col_off))
+        return labels[rows, cols] == k + 1
+
+
+def _slices(window: Window, row0: int, col0: int) -> tuple[slice, slice]:
+    """``window`` as array slices of an array whose first pixel is ``row0, col0``."""
+    r, c = int(window.row_off) - row0, int(window.col_off) - col0
+    return slice(r, r + int(window.height)), slice(c, c + int(window.width))
 
 
 def _batch_columns(spec: ZonalSpec) -> list[str]:
@@ -567,7 +731,7 @@ def _exactextract_ops(spec: ZonalSpec) -> tuple[list[str], list[str]]:
 
 
 def _coverage_batch(
-    geometries: Sequence[bytes | None], *, raster: RasterInfo, spec: ZonalSpec
+    geometries: Sequence[bytes | None], *, src: Any, raster: RasterInfo, spec: ZonalSpec
 ) -> pd.DataFrame:
     present = [i for i, g in enumerate(geometries) if g is not None]
     n = len(geometries)
@@ -579,15 +743,15 @@ def _coverage_batch(
     if not present:
         return table
     ops, names = _exactextract_ops(spec)
-    with rasterio.open(raster.path) as src:
-        result = exact_extract(
-            RasterioRasterSource(src, spec.band),
-            _WkbFeatures([geometries[i] for i in present], srs_wkt=raster.crs_wkt),
-            ops,
-            include_cols=["row"],
-            output="pandas",
-            max_cells_in_memory=spec.max_cells,
-        )
+    source = _HeldSource if isinstance(src, _HeldBand) else RasterioRasterSource
+    result = exact_extract(
+        source(src, spec.band),
+        _WkbFeatures([geometries[i] for i in present], srs_wkt=raster.crs_wkt),
+        ops,
+        include_cols=["row"],
+        output="pandas",
+        max_cells_in_memory=spec.max_cells,
+    )
     if list(result["row"]) != list(range(len(present))):
         raise AssertionError("exactextract returned features out of order")  # never seen
     result = result.drop(columns="row")
@@ -669,24 +833,299 @@ def _active_client() -> Any:
         return None
 
 
-def _run_batches(
-    batches: list[list[bytes | None]], *, raster: RasterInfo, spec: ZonalSpec
+#: Pixels per cell (the unit of reading): big enough that few zones straddle two
+#: cells, small enough that the cells alive at once stay a few tens of MB.
+CELL_PIXELS = 2**22
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Zones computed together: positions in the zone list, and the cells they need.
+
+    ``cells`` empty: the task reads each zone's window from the file itself (zones
+    larger than a cell, zones without pixels); otherwise it holds ``window``, which
+    ``cells`` cover, in memory.
+    """
+
+    positions: tuple[int, ...]
+    cells: tuple[tuple[int, int], ...] = ()
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class _CellGrid:
+    """The raster cut into cells of whole blocks, read once each (row-major order)."""
+
+    height: int
+    width: int
+    cell_rows: int
+    cell_cols: int
+
+    @classmethod
+    def of(cls, raster: RasterInfo) -> _CellGrid:
+        pixels = CELL_PIXELS  # read at call time, so tests can shrink cells
+        block_rows, block_cols = raster.block
+        side = math.isqrt(pixels)
+        cols = block_cols * max(1, side // block_cols)
+        rows = block_rows * max(1, pixels // cols // block_rows)
+        return cls(raster.height, raster.width, min(rows, raster.height), min(cols, raster.width))
+
+    def window(self, cell: tuple[int, int]) -> Window:
+        row0, col0 = cell[0] * self.cell_rows, cell[1] * self.cell_cols
+        return Window(
+            col0, row0, min(self.cell_cols, self.width - col0),
+            min(self.cell_rows, self.height - row0),
+        )
+
+
+def _zone_windows(geometries: Sequence[bytes | None], raster: RasterInfo) -> np.ndarray:
+    """Per zone, the pixel window ``row0, row1, col0, col1`` its statistics may read.
+
+    Centre rule windows (floor/ceil of the bounds) grown by one pixel, so that
+    exactextract's own rounding of a zone's extent stays inside; clipped to the raster.
+    A zone without geometry or without pixels gets an empty window (row1 <= row0).
+    """
+    out = np.zeros((len(geometries), 4), dtype=np.int64)
+    present = np.array([g is not None for g in geometries], dtype=bool)
+    if not present.any():
+        return out
+    bounds = shapely.bounds(shapely.from_wkb([g for g in geometries if g is not None]))
+    t = raster.transform
+    xs = (bounds[:, [0, 2]] - t.c) / t.a
+    ys = (bounds[:, [3, 1]] - t.f) / t.e
+    col0 = np.floor(xs.min(axis=1)) - 1
+    col1 = np.ceil(xs.max(axis=1)) + 1
+    row0 = np.floor(ys.min(axis=1)) - 1
+    row1 = np.ceil(ys.max(axis=1)) + 1
+    windows = np.c_[
+        np.clip(row0, 0, raster.height), np.clip(row1, 0, raster.height),
+        np.clip(col0, 0, raster.width), np.clip(col1, 0, raster.width),
+    ]
+    out[present] = windows.astype(np.int64)
+    return out
+
+
+def plan_tasks(
+    geometries: Sequence[bytes | None], *, raster: RasterInfo, batch_size: int
+) -> tuple[_CellGrid, list[_Task]]:
+    """Group zones by the cells their windows touch, so every cell is decoded once.
+
+    A zone within one cell joins that cell's task; a zone across a cell edge joins the
+    task of the two (or four) cells it touches, which holds just the zones' union
+    window, copied from those cells. Zones larger than a cell, or without pixels, read
+    by path in batches. Tasks come in the row-major order of the last cell they need
+    (so each cell is freed soon after it is read); zones within a task keep Hilbert
+    order, and tasks hold at most ``batch_size`` zones.
+    """
+    grid = _CellGrid.of(raster)
+    windows = _zone_windows(geometries, raster)
+    groups: dict[tuple[int, int, int, int], list[int]] = {}
+    by_path: list[int] = []
+    for pos in hilbert_order(geometries).tolist():
+        row0, row1, col0, col1 = windows[pos].tolist()
+        if row1 <= row0 or col1 <= col0 or row1 - row0 > grid.cell_rows or (
+            col1 - col0 > grid.cell_cols
+        ):
+            by_path.append(pos)
+            continue
+        key = (row0 // grid.cell_rows, (row1 - 1) // grid.cell_rows,
+               col0 // grid.cell_cols, (col1 - 1) // grid.cell_cols)
+        groups.setdefault(key, []).append(pos)
+    tasks: list[_Task] = []
+    for key in sorted(groups, key=lambda k: (k[1], k[3], k[0], k[2])):
+        i0, i1, j0, j1 = key
+        cells = tuple((i, j) for i in range(i0, i1 + 1) for j in range(j0, j1 + 1))
+        for start in range(0, len(groups[key]), batch_size):
+            positions = groups[key][start : start + batch_size]
+            if len(cells) == 1:
+                window = grid.window(cells[0])
+            else:
+                w = windows[positions]
+                row0, col0 = int(w[:, 0].min()), int(w[:, 2].min())
+                window = Window(col0, row0, int(w[:, 3].max()) - col0,
+                                int(w[:, 1].max()) - row0)
+            tasks.append(_Task(tuple(positions), cells, window))
+    for start in range(0, len(by_path), batch_size):
+        tasks.append(_Task(tuple(by_path[start : start + batch_size])))
+    return grid, tasks
+
+
+def read_cell(raster: RasterInfo, window: Window) -> np.ma.MaskedArray:
+    """The band's pixels in ``window``, masked where the band's mask says nodata."""
+    with rasterio.open(raster.path) as src:
+        return src.read(raster.band, window=window, masked=True)
+
+
+def _assemble(
+    window: Window, cells: Sequence[tuple[Window, np.ma.MaskedArray]]
+) -> np.ma.MaskedArray:
+    """``window``'s pixels from the cells that cover it (no copy when one cell is it)."""
+    if len(cells) == 1 and cells[0][0] == window:
+        return cells[0][1]
+    first = cells[0][1]
+    shape = (int(window.height), int(window.width))
+    out = np.ma.MaskedArray(np.empty(shape, first.dtype), mask=np.ones(shape, bool))
+    for cell, pixels in cells:
+        part = window.intersection(cell)  # raises WindowError when disjoint: never here
+        r0, c0 = int(part.row_off), int(part.col_off)
+        r1, c1 = r0 + int(part.height), c0 + int(part.width)
+        out[r0 - int(window.row_off) : r1 - int(window.row_off),
+            c0 - int(window.col_off) : c1 - int(window.col_off)] = pixels[
+            r0 - int(cell.row_off) : r1 - int(cell.row_off),
+            c0 - int(cell.col_off) : c1 - int(cell.col_off)]
+    return out
+
+
+class _HeldBand:
+    """An open dataset whose masked reads of one band come from pixels already read.
+
+    Everything else (transform, nodata, scales, ...) is the dataset's, so exactextract's
+    rasterio source and the centre rule see the very grid and values a read from the
+    file would give; a read outside the held window (never expected) goes to the file.
+    """
+
+    def __init__(self, src: Any, *, band: int, window: Window,
+                 pixels: np.ma.MaskedArray) -> None:
+        self._src, self._band, self._window, self._pixels = src, band, window, pixels
+        self._data, self._mask = np.ma.getdata(pixels), np.ma.getmaskarray(pixels)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._src, name)
+
+    def read(self, indexes: int, *, window: Window, masked: bool = False) -> Any:
+        held = self._held(window)
+        if indexes != self._band or not masked or held is None:
+            return self._src.read(indexes, window=window, masked=masked)
+        return self._pixels[held]
+
+    @property
+    def held_window(self) -> Window:
+        return self._window
+
+    def held_arrays(self, window: Window) -> tuple[np.ndarray, np.ndarray] | None:
+        """Held values and mask (True: nodata) of ``window``; None unless all held."""
+        held = self._held(window)
+        if held is None:
+            return None
+        return self._data[held], self._mask[held]
+
+    def read_unmasked(self, window: Window) -> np.ndarray | None:
+        """The held pixels of ``window`` when none is masked; else (or not held) None."""
+        held = self._held(window)
+        if held is None:
+            return None
+        return None if self._mask[held].any() else self._data[held]
+
+    def _held(self, window: Window) -> tuple[slice, slice] | None:
+        """``window`` as slices of the held pixels; None unless they hold all of it."""
+        rows, cols = _slices(window, int(self._window.row_off), int(self._window.col_off))
+        if rows.start < 0 or cols.start < 0 or rows.stop > int(self._window.height) or (
+            cols.stop > int(self._window.width)
+        ):
+            return None
+        return rows, cols
+
+
+class _HeldSource(RasterioRasterSource):
+    """exactextract's rasterio source over a :class:`_HeldBand`.
+
+    Returns a window without masked pixels as a plain array, as the parent does when
+    rasterio reports no mask: NumPy's masked-array slicing was a tenth of the run.
+    """
+
+    def read_window(self, x0: int, y0: int, nx: int, ny: int) -> Any:
+        if not self.scaled:
+            plain = self.ds.read_unmasked(Window(x0, y0, nx, ny))
+            if plain is not None:
+                return plain
+        return super().read_window(x0, y0, nx, ny)
+
+    def read(self, indexes: int, *, window: Window, masked: bool = False) -> Any:
+        held = self._window
+        row0 = int(window.row_off) - int(held.row_off)
+        col0 = int(window.col_off) - int(held.col_off)
+        rows, cols = int(window.height), int(window.width)
+        if (indexes != self._band or not masked or row0 < 0 or col0 < 0
+                or row0 + rows > int(held.height) or col0 + cols > int(held.width)):
+            return self._src.read(indexes, window=window, masked=masked)
+        return self._pixels[row0 : row0 + rows, col0 : col0 + cols]
+
+
+def task_table(
+    geometries: Sequence[bytes | None],
+    cells: Sequence[tuple[Window, np.ma.MaskedArray]],
+    *,
+    window: Window | None,
+    raster: RasterInfo,
+    spec: ZonalSpec,
+) -> pd.DataFrame:
+    """Statistics of one task's zones (as :func:`zonal_batch`), from the cells' pixels."""
+    if window is None:
+        return zonal_batch(geometries, raster=raster, spec=spec)
+    pixels = _assemble(window, cells)
+    with rasterio.open(raster.path) as src:
+        held = _HeldBand(src, band=spec.band, window=window, pixels=pixels)
+        return _batch_table(geometries, src=held, raster=raster, spec=spec)
+
+
+def _run_tasks(
+    geometries: Sequence[bytes | None],
+    tasks: Sequence[_Task],
+    *,
+    grid: _CellGrid,
+    raster: RasterInfo,
+    spec: ZonalSpec,
 ) -> list[pd.DataFrame]:
-    """Run every batch, on the Dask cluster when one is active; results in batch order."""
-    task: Callable[[list[bytes | None]], pd.DataFrame] = partial(
-        zonal_batch, raster=raster, spec=spec
-    )
+    """Run every task, on the Dask cluster when one is active; results in task order."""
+    zones = [[geometries[p] for p in task.positions] for task in tasks]
     client = _active_client()
     if client is None:
-        return [task(batch) for batch in batches]
+        return _run_in_process(zones, tasks, grid=grid, raster=raster, spec=spec)
     # scatter: the geometries go straight to the workers instead of through the
     # scheduler inside a task graph (100,000 polygons can be hundreds of MB)
     # hash=False: content-hashed keys would be shared with a previous call's batches,
     # which the scheduler may still be releasing ("lost dependencies")
-    data = client.scatter(batches, hash=False)
-    # pure=False: a key must not stand for "this path" if the file changes between runs
-    futures = client.map(task, data, pure=False)
+    data = client.scatter(zones, hash=False)
+    cells: dict[tuple[int, int], Any] = {}
+    futures = []
+    # submission order is priority order: each cell's read, then the tasks it completes,
+    # so reading (GDAL, without the GIL) overlaps exactextract (with it) on two threads
+    for task, part in zip(tasks, data, strict=True):
+        for cell in task.cells:
+            if cell not in cells:
+                # pure=False: a key must not stand for "this path" if the file changes
+                cells[cell] = client.submit(read_cell, raster, grid.window(cell), pure=False)
+        inputs = [(grid.window(c), cells[c]) for c in task.cells]
+        futures.append(client.submit(task_table, part, inputs, window=task.window,
+                                     raster=raster, spec=spec, pure=False))
+    del cells  # a cell's pixels are released once the tasks that need them are done
     return client.gather(futures)
+
+
+def _run_in_process(
+    zones: Sequence[Sequence[bytes | None]],
+    tasks: Sequence[_Task],
+    *,
+    grid: _CellGrid,
+    raster: RasterInfo,
+    spec: ZonalSpec,
+) -> list[pd.DataFrame]:
+    """Run the tasks one after another, keeping each cell only until its last task."""
+    uses = Counter(cell for task in tasks for cell in task.cells)
+    cells: dict[tuple[int, int], np.ma.MaskedArray] = {}
+    parts = []
+    for task, part in zip(tasks, zones, strict=True):
+        inputs = []
+        for cell in task.cells:
+            if cell not in cells:
+                cells[cell] = read_cell(raster, grid.window(cell))
+            inputs.append((grid.window(cell), cells[cell]))
+        parts.append(task_table(part, inputs, window=task.window, raster=raster, spec=spec))
+        for cell in task.cells:
+            uses[cell] -= 1
+            if not uses[cell]:
+                del cells[cell]
+    return parts
 
 
 def zonal_statistics(
@@ -727,16 +1166,16 @@ def zonal_statistics(
     geometries = prepare_geometries(
         zones, crs=CRS.from_wkt(info.crs_wkt), id_column=id_column, source=where
     )
-    order = hilbert_order(geometries)
-    batches = [
-        [geometries[i] for i in order[start : start + batch_size]]
-        for start in range(0, len(order), batch_size)
-    ]
+    check_overlap(geometries, info.path, source=where)
+    grid, tasks = plan_tasks(geometries, raster=info, batch_size=batch_size)
     logger.info(
-        "zonal: %d zones of %s over %s (band %d), rule %s, %d batch(es) of <= %d",
-        len(geometries), where, info.path, band, rule, len(batches), batch_size,
+        "zonal: %d zones of %s over %s (band %d), rule %s, %d task(s) of <= %d zones "
+        "over cells of %d x %d pixels",
+        len(geometries), where, info.path, band, rule, len(tasks), batch_size,
+        grid.cell_rows, grid.cell_cols,
     )
-    parts = _run_batches(batches, raster=info, spec=spec)
+    parts = _run_tasks(geometries, tasks, grid=grid, raster=info, spec=spec)
+    order = np.array([p for task in tasks for p in task.positions], dtype=np.int64)
     if parts:
         table = pd.concat(parts, ignore_index=True)
     else:

@@ -26,7 +26,9 @@ def test_cores_are_min_of_affinity_and_threads(affinity, threads, processes, wor
     plan = plan_cluster(threads=threads, mem_mb=4000, processes=processes, environ={},
                         affinity=affinity)
     assert (plan.workers, plan.threads_per_worker) == (workers, per_worker)
-    assert plan.memory_limit * plan.workers == 4000 * 2**20
+    # Dask's limits and GDAL's caches together are the job's memory, no more
+    assert (plan.memory_limit + plan.gdal_cache_mb * 2**20) * plan.workers == 4000 * 2**20
+    assert 8 <= plan.gdal_cache_mb <= 512
 
 
 def test_memory_comes_from_slurm_before_the_rule():
@@ -37,7 +39,7 @@ def test_memory_comes_from_slurm_before_the_rule():
     assert job_memory_mb(mem_mb=1000, cores=2, environ={}) == 1000
     plan = plan_cluster(threads=2, mem_mb=500, processes=True, affinity={0, 1},
                         environ={"SLURM_MEM_PER_NODE": "8000"})
-    assert plan.memory_limit == 4000 * 2**20  # per worker
+    assert plan.memory_limit + plan.gdal_cache_mb * 2**20 == 4000 * 2**20  # per worker
 
 
 def test_no_memory_anywhere_is_an_error():
@@ -77,10 +79,14 @@ def test_real_cluster_under_restricted_affinity(processes, tmp_path):
                 info = client.scheduler_info()["workers"]
                 print(sum(w["nthreads"] for w in info.values()), len(info))
                 print(sum(w["memory_limit"] for w in info.values()))
+                from rasterio.env import get_gdal_config
+                print(*client.run(lambda: get_gdal_config("GDAL_CACHEMAX")).values())
     """, SLURM_MEM_PER_NODE="1200")
     cores, workers = map(int, out.split()[:2])
     assert (cores, workers) == (1, 1)
-    assert int(out.split()[2]) == 1200 * 2**20
+    # the job's 1200 MB: 150 MB for GDAL's cache (set in the worker), the rest for Dask
+    assert int(out.split()[2]) == 1050 * 2**20
+    assert int(out.split()[3]) == 150 * 2**20
     assert (tmp_path / "r.html").stat().st_size > 1000  # performance report written
 
 

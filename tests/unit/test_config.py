@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import jsonschema
 import yaml
-
 from helpers import REPO
+
 from rasterflow.configdoc import render
 
 SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())

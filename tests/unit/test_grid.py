@@ -206,6 +206,52 @@ def test_tiles_touched_keeps_only_tiles_a_footprint_overlaps():
     assert 1 < len(touched) < len(tiles)
 
 
+def _touched_one_by_one(tiles, footprints):
+    """Reference: each footprint projected by odc-geo on its own, tiles tested one by one."""
+    out: dict[str, list[str]] = {}
+    for tid, tile in tiles.items():
+        for name, fp in footprints.items():
+            poly = fp.polygon if isinstance(fp, BoundingBox) else fp
+            geom = poly.to_crs(tile.crs, resolution="auto").geom
+            ext = tile.extent.geom
+            if ext.intersects(geom) and not ext.touches(geom):
+                out.setdefault(tid, []).append(name)
+    return out
+
+
+def test_bulk_tiles_touched_equals_one_by_one_across_crss():
+    aoi = grid.area_of_interest(crs="EPSG:32633", bounds=[300_000, 5_000_000, 340_000, 5_030_000])
+    tiles = grid.tiles(grid.target_geobox(aoi, crs="EPSG:32633", resolution=10), 500)
+    rng = np.random.default_rng(7)
+    footprints: dict[str, BoundingBox | object] = {}
+    for i in range(60):
+        x, y = rng.uniform(290_000, 345_000), rng.uniform(4_995_000, 5_035_000)
+        w, h = rng.uniform(500, 9000, 2)
+        bb = BoundingBox(x, y, x + w, y + h, "EPSG:32633")
+        if i % 3 == 1:  # the same place in the neighbouring zone and in degrees
+            bb = BoundingBox(*bb.to_crs("EPSG:32632"), crs="EPSG:32632")
+        elif i % 3 == 2:
+            bb = BoundingBox(*bb.to_crs("EPSG:4326"), crs="EPSG:4326")
+        footprints[f"s{i:02d}"] = bb
+    # exactly on tile edges (grid-aligned boxes), and a non-box footprint
+    footprints["aligned"] = BoundingBox(305_000, 5_005_000, 310_000, 5_010_000, "EPSG:32633")
+    footprints["poly"] = BoundingBox(320_100, 5_010_100, 326_000, 5_016_000,
+                                     "EPSG:32633").polygon.buffer(300)
+    touched = grid.tiles_touched(tiles, footprints)
+    assert touched == _touched_one_by_one(tiles, footprints)
+    assert touched and list(touched) == [t for t in tiles if t in touched]
+    assert sum(len(v) for v in touched.values()) > len(footprints)  # many span tiles
+
+
+def test_footprint_that_cannot_be_projected_is_an_input_error():
+    gb = grid.target_geobox(grid.area_of_interest(crs="EPSG:32633",
+                                                  bounds=[300_000, 5_000_000, 301_000, 5_001_000]),
+                            crs="EPSG:32633", resolution=10)
+    broken = BoundingBox(0.0, 80.0, 10.0, 91.0, "EPSG:4326")  # a header with latitude 91
+    with pytest.raises(InputDataError, match="cannot be projected into"):
+        grid.tiles_touched(grid.tiles(gb, 50), {"broken": broken})
+
+
 # --- periods ------------------------------------------------------------------------
 
 

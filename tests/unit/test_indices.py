@@ -8,12 +8,11 @@ import dask.array as da
 import numpy as np
 import pytest
 import rasterio
+from helpers import DATA, write_raster
 
 from rasterflow import indices
 from rasterflow.errors import ExpressionError
 from rasterflow.scenes import BandFile, Scene
-
-from helpers import DATA, write_raster
 
 RNG = np.random.default_rng(42)
 

@@ -9,10 +9,11 @@ import dask.array as da
 import numpy as np
 import pytest
 import rasterio
+import rasterio.shutil
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
-from rasterflow.io import provenance_tags, write_cog
+from rasterflow.io import overview_factors, provenance_tags, write_cog
 
 TRANSFORM = from_origin(300_000, 7_000_000, 10, 10)
 
@@ -30,11 +31,37 @@ def test_dask_write_is_a_valid_cog_with_tags_and_overviews(tmp_path):
     valid, errors, _ = cog_validate(str(out))
     assert valid, errors
     with rasterio.open(out) as src:
-        assert src.overviews(1) and src.compression.name == "deflate"
+        assert src.overviews(1) == [2, 4] and src.compression.name == "zstd"
         assert np.isnan(src.nodata) and src.descriptions == ("NDVI",)
         assert json.loads(src.tags()["RASTERFLOW_PARAMS"]) == {"k": 1}
         np.testing.assert_array_equal(src.read(1), data.compute())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.tif"]  # no scratch left
+
+
+def test_overviews_are_nodata_aware_block_means(tmp_path):
+    # the overviews are built in the scratch file (not by the COG driver): check them
+    # against an independent 2 x 2 NaN-mean, so a wrong resampling or level shows
+    arr = np.random.default_rng(3).random((1200, 1030), dtype=np.float32)
+    arr[:40, :] = np.nan
+    out = write_cog(da.from_array(arr, chunks=256), tmp_path / "o.tif", crs="EPSG:3067",
+                    transform=TRANSFORM, nodata=np.nan, threads=2)
+    with rasterio.open(out) as src:
+        assert src.overviews(1) == [2, 4]
+        level = src.read(1, out_shape=(600, 515))
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning):
+        expect = np.nanmean(arr.reshape(600, 2, 515, 2), axis=(1, 3))
+    np.testing.assert_allclose(level, expect, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize(("width", "height"), [(512, 512), (513, 100), (1025, 10), (3000, 2100)])
+def test_overview_levels_are_those_gdal_cog_driver_makes(tmp_path, width, height):
+    src_path, cog = tmp_path / "src.tif", tmp_path / "cog.tif"
+    with rasterio.open(src_path, "w", driver="GTiff", width=width, height=height, count=1,
+                       dtype="uint8", crs="EPSG:3067", transform=TRANSFORM) as dst:
+        dst.write(np.zeros((1, height, width), dtype=np.uint8))
+    rasterio.shutil.copy(src_path, cog, driver="COG", BLOCKSIZE="512")
+    with rasterio.open(cog) as src:
+        assert overview_factors(width, height) == src.overviews(1)
 
 
 def test_same_bytes_for_any_threads_and_chunking(tmp_path):

@@ -6,8 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
-
 from helpers import write_raster
+
 from rasterflow import demo
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.scenes import BandFile, Scene, load_scenes, planned_listing, read_sheet
@@ -97,7 +97,6 @@ def test_planned_listing_sees_files_a_rule_will_write():
 def test_demo_config_resolves_on_generated_demo(demo_data):
     """The shipped config's band roles find every band of both demo layouts."""
     import yaml
-
     from helpers import REPO
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["scenes"]

@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
+from helpers import REPO, SNAKEMAKE, run_snakemake
 from rio_cogeo.cogeo import cog_validate
 
-from helpers import REPO, SNAKEMAKE, run_snakemake
 from rasterflow import demo
 
 pytestmark = pytest.mark.workflow
@@ -32,7 +32,7 @@ def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
     out = run_snakemake(workdir, "--dry-run", "--quiet", "rules", *args,
                         configfiles=configfiles).stdout
     table = out.split("Job stats:")[1] if "Job stats:" in out else ""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
             if m[1] != "total"}
 
 
@@ -41,13 +41,7 @@ def _planned_index_jobs(workdir: Path, *args: str, configfiles=()) -> set[str]:
     return set(re.findall(r"wildcards: (scene=\S+, index=\S+)", out))
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("demo-run")
-    t0 = time.perf_counter()
-    run_snakemake(workdir)
-    print(f"demo workflow: {time.perf_counter() - t0:.1f} s")
-    return workdir
+# demo_run (one full demo run per session) is in conftest.py, shared with test_report.py
 
 
 def test_dry_run_plans_every_scene_and_index(tmp_path):
@@ -61,6 +55,11 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["terrain"] == 1  # every product of the DEM in one job
     # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
+    # report: one quicklook job per mosaic and one for all terrain products
+    assert jobs["quicklook_mosaic"] == 2 and jobs["quicklook_terrain"] == 1
+    for rule in ("zonal_timeseries", "zonal_tables", "benchmark_chart", "dask_reports",
+                 "run_info", "stac"):
+        assert jobs[rule] == 1, rule
 
 
 @pytest.mark.parametrize(("bounds", "composites", "mosaics"), [

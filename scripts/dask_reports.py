@@ -1,0 +1,14 @@
+"""Snakemake adapter: the heavy jobs' Dask performance reports, gathered for the report."""
+
+from rasterflow import report
+from rasterflow.logs import log_to
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]) as log:
+        folder = report.collect_dask_reports(smk.params.logs, smk.output[0])
+        log.info("%d Dask reports copied to %s", len(list(folder.iterdir())), folder)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake)

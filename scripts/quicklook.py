@@ -1,0 +1,16 @@
+"""Snakemake adapter: quicklook PNGs of raster products (one per input)."""
+
+from rasterflow import quicklook
+from rasterflow.logs import log_to
+
+
+def main(smk) -> None:
+    with log_to(smk.log[0]) as log:
+        for raster, png, product, title in zip(smk.input, smk.output, smk.params.products,
+                                               smk.params.titles, strict=True):
+            quicklook.render(raster, png, product=product, title=title)
+            log.info("quicklook of %s written to %s", raster, png)
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,0 +1,201 @@
+"""Quicklook PNGs of raster products: a colour map suited to the product, a colour bar
+with units, map coordinates on the axes, and nodata left transparent.
+
+Rendering uses Matplotlib's Agg canvas only (no display needed on a cluster node). The
+PNG is written through Pillow without Matplotlib's metadata, so its bytes depend only on
+the raster and the Matplotlib version, never on the time of the run.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+#: Indices whose meaningful range is vegetation greenness: a red-yellow-green map.
+_GREENNESS = frozenset({"NDVI", "EVI", "SAVI", "MSAVI", "GNDVI", "OSAVI"})
+
+#: Longest side of the array drawn; larger rasters are read from their overviews.
+MAX_PIXELS = 1024
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one product is drawn: colour map, value range and colour-bar label."""
+
+    cmap: str
+    vmin: float | None
+    vmax: float | None
+    label: str
+    #: Integer counts: a discrete colour map with one colour per value.
+    discrete: bool = False
+
+
+def style_for(product: str, *, units: str | None = None) -> Style:
+    """The style of a product named ``product`` (``NDVI``, ``slope``, ``count``...).
+
+    Index ranges are fixed (-1..1) so that two periods' maps compare by eye; terrain
+    ranges come from the data (``vmin``/``vmax`` None) except cyclic aspect (0..360).
+    ``units`` (the band's unit) overrides the default unit in the label.
+    """
+    name = product.removesuffix("_count")
+    if product == "count" or product.endswith("_count"):
+        return Style("viridis", 0, None, f"valid observations ({units or 'count'})",
+                     discrete=True)
+    if name.upper() in _GREENNESS:
+        return Style("RdYlGn", -1.0, 1.0, f"{name} ({units or 'unitless'})")
+    if product == "slope":
+        return Style("magma_r", 0.0, None, f"slope ({units or 'degrees'})")
+    if product == "aspect":
+        # cyclic: north (0 and 360) gets one colour, so no false edge at due north
+        return Style("twilight", 0.0, 360.0, f"aspect ({units or 'degrees'} from north)")
+    if product == "hillshade":
+        # stretched to the data: low-relief DEMs would be a flat grey on 0..255
+        return Style("gray", None, None, "hillshade (brightness, 1..255 scale)")
+    if product in ("tri", "tpi", "roughness"):
+        return Style("cividis", None, None, f"{product} ({units or 'height units'})")
+    if name.isupper():  # another normalised-difference index (NBR, NDWI, NDMI...)
+        return Style("BrBG", -1.0, 1.0, f"{name} ({units or 'unitless'})")
+    return Style("viridis", None, None, f"{product}{f' ({units})' if units else ''}")
+
+
+def read_for_display(path: str | os.PathLike[str], *, band: int = 1,
+                     max_pixels: int = MAX_PIXELS) -> tuple[np.ma.MaskedArray, tuple, str]:
+    """Band ``band`` as a masked array (nodata and NaN masked), at most ``max_pixels``
+    on its longer side, with its extent ``(left, right, bottom, top)`` and CRS name."""
+    with rasterio.open(path) as src:
+        factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
+        shape = (max(1, src.height // factor), max(1, src.width // factor))
+        # nearest keeps class/count values and nodata cells intact
+        data = src.read(band, out_shape=shape, resampling=Resampling.nearest,
+                        masked=True).astype("float64")
+        b = src.bounds
+        crs = src.crs.to_string() if src.crs else "no CRS"
+    data = np.ma.masked_invalid(data)
+    return data, (b.left, b.right, b.bottom, b.top), crs
+
+
+def band_units(path: str | os.PathLike[str], *, band: int = 1) -> str | None:
+    """The band's unit: GDAL's unit type, else a ``UNITS`` band tag, else None."""
+    with rasterio.open(path) as src:
+        return src.units[band - 1] or src.tags(band).get("UNITS") or None
+
+
+def _limits(data: np.ma.MaskedArray, style: Style) -> tuple[float, float]:
+    valid = data.compressed()
+    if valid.size == 0:
+        return (style.vmin or 0.0, style.vmax if style.vmax is not None else 1.0)
+    lo = style.vmin if style.vmin is not None else float(np.percentile(valid, 2))
+    hi = style.vmax if style.vmax is not None else float(np.percentile(valid, 98))
+    if style.discrete:
+        hi = max(float(valid.max()), lo + 1)
+    return lo, hi if hi > lo else lo + 1
+
+
+def _is_geographic(crs: str) -> bool:
+    from rasterio.crs import CRS
+
+    try:
+        return CRS.from_user_input(crs).is_geographic
+    except rasterio.errors.CRSError:  # "no CRS": pixel coordinates, drawn as given
+        return False
+
+
+def _axis_unit(crs: str, extent: tuple) -> tuple[float, str]:
+    """Divide projected coordinates by 1000 (km) when the extent spans kilometres."""
+    if _is_geographic(crs):
+        return 1.0, "degrees"
+    span = max(extent[1] - extent[0], extent[3] - extent[2])
+    return (1000.0, "km") if span >= 5000 else (1.0, "m")
+
+
+def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
+           product: str, title: str, units: str | None = None, band: int = 1,
+           nodata_also: float | None = None) -> Path:
+    """Draw band ``band`` of raster ``path`` as a quicklook PNG at ``output``.
+
+    ``nodata_also`` masks one more value (e.g. a count of 0: no valid observation).
+    The map area keeps an alpha channel (nodata pixels are fully transparent); the
+    margins with titles and colour bar are opaque white so text reads on any viewer.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import colors, ticker
+    from matplotlib import pyplot as plt
+
+    data, extent, crs = read_for_display(path, band=band)
+    units = units or band_units(path, band=band)
+    style = style_for(product, units=units)
+    if style.discrete and nodata_also is None:
+        nodata_also = 0  # no valid observation: as empty as nodata, so drawn the same
+    if nodata_also is not None:
+        data = np.ma.masked_equal(data, nodata_also)
+    lo, hi = _limits(data, style)
+    norm = None
+    cmap = plt.get_cmap(style.cmap)
+    if style.discrete:
+        n = int(hi - lo) + 1
+        cmap = cmap.resampled(n)
+        norm = colors.BoundaryNorm(np.arange(lo - 0.5, hi + 1.0), n)
+    cmap = cmap.with_extremes(bad=(0, 0, 0, 0))
+    div, unit = _axis_unit(crs, extent)
+    scaled = tuple(v / div for v in extent)
+
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig.patch.set_alpha(0)
+    ax.patch.set_alpha(0)
+    image = ax.imshow(data, extent=scaled, cmap=cmap, interpolation="nearest",
+                      norm=norm, vmin=None if norm else lo, vmax=None if norm else hi)
+    ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
+    ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(6))
+    if unit == "degrees":
+        # a degree of longitude is cos(latitude) of a degree of latitude: keep shapes true
+        mid = math.radians((extent[2] + extent[3]) / 2)
+        ax.set_aspect(1.0 / max(math.cos(mid), 0.01))
+    ax.set_title(title)
+    bar = fig.colorbar(image, ax=ax, shrink=0.85)
+    bar.set_label(style.label)
+    if style.discrete:
+        step = max(1, math.ceil((hi - lo + 1) / 12))
+        bar.set_ticks(np.arange(lo, hi + 1, step))
+    fig.tight_layout()
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _save_with_transparent_map(fig, ax, target)
+    plt.close(fig)
+    return target
+
+
+def _save_with_transparent_map(fig, ax, target: Path) -> None:
+    """Composite everything outside the map's axes onto white, keep alpha inside."""
+    from PIL import Image
+
+    from rasterflow.io import atomic_output
+
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba()).astype("float32") / 255.0
+    height = rgba.shape[0]
+    box = ax.get_window_extent()
+    x0, x1 = math.floor(box.x0), math.ceil(box.x1)
+    y0, y1 = height - math.ceil(box.y1), height - math.floor(box.y0)
+    inside = np.zeros(rgba.shape[:2], dtype=bool)
+    inside[max(0, y0):y1, max(0, x0):x1] = True
+    alpha = rgba[..., 3:4]
+    white = rgba[..., :3] * alpha + (1.0 - alpha)  # Agg buffer is not premultiplied
+    out = rgba.copy()
+    out[~inside, :3] = white[~inside]
+    out[~inside, 3] = 1.0
+    pixels = (out * 255.0 + 0.5).astype("uint8")
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(buffer.getvalue())

@@ -1,0 +1,171 @@
+"""Planning helpers: the footprint cache, scene batches, manifests, composite job plans."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+import rasterio
+from helpers import write_raster
+
+from rasterflow import composite, indices, planning
+from rasterflow.errors import ConfigError, InputDataError
+from rasterflow.scenes import BandFile, Scene
+
+
+def _scenes(tmp_path, n):
+    files = {}
+    for i in range(n):
+        path = write_raster(tmp_path / f"s{i}.tif", np.ones((2, 3, 4), np.uint16),
+                            origin=(500_000.0 + 100 * i, 6_000_000.0), res=10.0 + i)
+        files[f"s{i}"] = str(path)
+    return files
+
+
+def _same(a, b):
+    return (tuple(a.bounds), a.bounds.crs, a.count, a.dtypes) == (
+        tuple(b.bounds), b.bounds.crs, b.count, b.dtypes)
+
+
+def test_cached_headers_equal_the_files_and_are_not_read_twice(tmp_path, monkeypatch):
+    files = _scenes(tmp_path, 3)
+    cache = tmp_path / "cache" / "headers.json"
+    first = planning.cached_headers(files.values(), cache=cache)
+    for path in files.values():
+        with rasterio.open(path) as src:
+            assert tuple(first[path].bounds) == tuple(src.bounds)
+            assert first[path].bounds.crs == src.crs.to_wkt()
+            assert (first[path].count, first[path].dtypes) == (src.count, src.dtypes)
+    assert cache.exists()
+
+    def no_header_reads(path):
+        raise AssertionError(f"header of {path} read although cached")
+
+    monkeypatch.setattr(planning, "read_header", no_header_reads)
+    again = planning.cached_headers(files.values(), cache=cache)
+    assert all(_same(again[p], first[p]) for p in files.values())
+    fps = planning.footprints_of(files, again)
+    assert all(fps[s] is again[p].bounds for s, p in files.items())
+
+
+def test_a_changed_file_is_read_again(tmp_path, monkeypatch):
+    files = _scenes(tmp_path, 2)
+    cache = tmp_path / "headers.json"
+    planning.cached_headers(files.values(), cache=cache)
+    write_raster(tmp_path / "s1.tif", np.ones((3, 3, 4), np.uint16),
+                 origin=(600_000.0, 6_100_000.0), res=20.0)
+    stamp = os.stat(tmp_path / "s0.tif").st_mtime_ns
+    os.utime(tmp_path / "s1.tif", ns=(stamp + 10**9, stamp + 10**9))
+    read = []
+    real = planning.read_header
+    monkeypatch.setattr(planning, "read_header", lambda p: read.append(p) or real(p))
+    headers = planning.cached_headers(files.values(), cache=cache)
+    assert read == [files["s1"]]
+    assert tuple(headers[files["s1"]].bounds) == (600_000.0, 6_099_940.0, 600_080.0, 6_100_000.0)
+    assert headers[files["s1"]].count == 3
+
+
+def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path):
+    files = _scenes(tmp_path, 2)
+    cache = tmp_path / "headers.json"
+    cache.write_text('{"version": 2, "crs": [], "entries": {"x": [1')
+    headers = planning.cached_headers(files.values(), cache=cache)
+    assert _same(headers[files["s0"]], planning.read_header(files["s0"]))
+    assert set(json.loads(cache.read_text())["entries"]) == {
+        os.path.abspath(p) for p in files.values()}
+
+
+def test_missing_and_broken_files_are_left_to_the_callers_check(tmp_path):
+    files = _scenes(tmp_path, 1)
+    broken = tmp_path / "broken.tif"
+    broken.write_bytes(b"II*\x00 not a tiff")
+    paths = [files["s0"], str(tmp_path / "nope.tif"), str(broken)]
+    headers = planning.cached_headers(paths, cache=tmp_path / "headers.json")
+    assert list(headers) == [files["s0"]]
+    with pytest.raises(InputDataError, match="nope.tif"):
+        planning.read_header(tmp_path / "nope.tif")
+
+
+def test_batches_follow_the_dates_and_invert():
+    d = dt.date(2024, 6, 1)
+    dates = {"s0": d, "s1": d - dt.timedelta(days=9), "s2": d, "s3": d + dt.timedelta(days=3),
+             "s4": d - dt.timedelta(days=1), "s5": d, "s6": d - dt.timedelta(days=30)}
+    groups = planning.batches(dates, size=3)
+    # date order, scene id within a day: s6 s1 s4 | s0 s2 s5 | s3
+    assert groups == {"b00000": ["s6", "s1", "s4"], "b00001": ["s0", "s2", "s5"],
+                      "b00002": ["s3"]}
+    assert planning.batch_of(groups) == {
+        s: b for b, members in groups.items() for s in members}
+    assert sorted(planning.batch_of(groups)) == sorted(dates)
+    # later scenes leave the earlier batches as they were
+    later = {**dates, "t0": d + dt.timedelta(days=40), "t1": d + dt.timedelta(days=41)}
+    assert planning.batches(later, size=3)["b00001"] == groups["b00001"]
+    assert list(planning.batches(dates, size=1)) == [f"b0000{i}" for i in range(7)]
+
+
+@pytest.mark.parametrize("size", [0, -2, 1.5, True])
+def test_batch_size_must_be_a_positive_integer(size):
+    with pytest.raises(ConfigError, match="scenes.batch"):
+        planning.batches({"a": dt.date(2024, 1, 1)}, size=size)
+
+
+def _plan_reference(touched, periods):
+    """The obvious double loop over tiles and periods."""
+    jobs = {}
+    for tile, on_tile in touched.items():
+        for period, scenes in periods.items():
+            chosen = [s for s in scenes if s in set(on_tile)]
+            if chosen:
+                jobs[(tile, period)] = chosen
+    return jobs
+
+
+def test_plan_jobs_equals_the_double_loop_on_random_plans():
+    rnd = random.Random(3)
+    scenes = [f"s{i:03d}" for i in range(300)]
+    for _ in range(20):
+        periods = {}
+        for p in rnd.sample(range(12), 6):  # periods in any order; ranges may overlap
+            periods[f"p{p:02d}"] = rnd.sample(scenes, rnd.randint(0, 60))
+        touched = {f"x{t:03d}_y000": rnd.sample(scenes, rnd.randint(1, 80))
+                   for t in range(15)}
+        plan = composite.plan_jobs(touched, periods)
+        assert plan == _plan_reference(touched, periods)
+        assert list(plan) == list(_plan_reference(touched, periods))
+
+
+def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
+    rng = np.random.default_rng(1)
+    scenes = []
+    for i in range(2):
+        path = write_raster(tmp_path / f"in{i}.tif",
+                            rng.integers(1, 5000, (2, 40, 50)).astype(np.uint16), nodata=0)
+        scenes.append(Scene(f"s{i}", dt.date(2024, 6, i + 1),
+                            {"red": BandFile(str(path), 1, 1e-4, -0.1, 0.0),
+                             "nir": BandFile(str(path), 2, 1e-4, -0.1, 0.0)}))
+    expr = indices.parse("NDVI", indices.BUILTIN["NDVI"])
+    singles = []
+    for sc in scenes:
+        out = tmp_path / "single" / f"{sc.id}.tif"
+        out.parent.mkdir(exist_ok=True)
+        indices.run(scene=sc, expr=expr, output=str(out), chunk=256, resampling="bilinear")
+        singles.append(out)
+    outputs = [str(tmp_path / "batch" / sc.id / "NDVI.tif") for sc in scenes]
+    manifest = tmp_path / "b00000.json"
+    planning.run_index_batch(scenes=[sc.to_params() for sc in scenes],
+                             expression=indices.BUILTIN["NDVI"], index="NDVI",
+                             outputs=outputs, manifest=str(manifest), chunk=256,
+                             resampling="bilinear", threads=1)
+
+    def digest(p):
+        return hashlib.sha256(open(p, "rb").read()).hexdigest()
+
+    assert [digest(p) for p in outputs] == [digest(p) for p in singles]
+    assert json.loads(manifest.read_text()) == {
+        sc.id: {"path": out, "bytes": os.path.getsize(out)}
+        for sc, out in zip(scenes, outputs, strict=True)}

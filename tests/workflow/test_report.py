@@ -1,0 +1,183 @@
+"""The demo run's `snakemake --report`, its STAC catalog, and products people can open."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import re
+from html.parser import HTMLParser
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from helpers import run_snakemake
+from PIL import Image
+from rasterio.warp import transform_bounds
+from rio_cogeo.cogeo import cog_validate
+
+from rasterflow import demo
+
+pytestmark = pytest.mark.workflow
+
+
+def _js_value(page: str, name: str) -> Any:
+    """The JSON literal assigned to ``var <name>`` in the report's script."""
+    match = re.search(rf"var {name} = (?=[{{\"])", page)
+    assert match, f"report has no 'var {name}'"
+    value, _end = json.JSONDecoder().raw_decode(page, match.end())
+    return value
+
+
+@pytest.fixture(scope="module")
+def report(demo_run: Path) -> dict[str, Any]:
+    target = demo_run / "report.html"
+    run_snakemake(demo_run, "--report", str(target))
+    page = target.read_text(encoding="utf-8")
+    return {"categories": _js_value(page, "categories"), "results": _js_value(page, "results"),
+            "description": _js_value(page, "workflow_desc")}
+
+
+def _decoded(entry: dict[str, Any]) -> bytes:
+    head, data = entry["data_uri"].split(",", 1)
+    assert head.endswith(";base64"), head
+    return base64.b64decode(data)
+
+
+def test_report_has_every_section(report, demo_run):
+    cats = report["categories"]
+    assert set(cats) == {"Maps", "Zonal statistics", "Run"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain"}
+    assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
+    assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
+    results = demo_run / "results"
+    # a quicklook of every mosaic (statistic and count) and every terrain product
+    mosaics = sorted(p.relative_to(results / "mosaics").with_suffix(".png").as_posix()
+                     for p in (results / "mosaics").rglob("*.tif"))
+    assert sorted(p.removeprefix("results/report/quicklooks/mosaics/")
+                  for p in cats["Maps"]["Composites"]) == mosaics
+    terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
+    assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
+    tables = sorted(p.relative_to(results / "zonal").with_suffix(".html").as_posix()
+                    for p in (results / "zonal").glob("*/*.parquet"))
+    assert sorted(p.removeprefix("results/report/zonal/tables/")
+                  for p in cats["Zonal statistics"]["Tables"]) == tables
+    # every heavy job left a benchmark and a Dask report; the report embeds each one
+    heavy = sorted(p.relative_to(results / "benchmarks").with_suffix("").as_posix()
+                   .replace("/", "--") for p in (results / "benchmarks").rglob("*.tsv"))
+    assert len(heavy) == len(list((results / "logs").rglob("*.dask.html")))
+    assert sorted(Path(p).stem for p in cats["Run"]["Dask performance reports"]) == heavy
+    assert "rasterflow run" in report["description"]
+
+
+def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
+    pngs = {p: e for p, e in report["results"].items() if e["mime_type"] == "image/png"}
+    quicklooks = [p for p in pngs if "/quicklooks/" in p]
+    assert len(quicklooks) == 4 + 4
+    for path, entry in pngs.items():
+        image = Image.open(io.BytesIO(_decoded(entry)))
+        assert image.format == "PNG" and min(image.size) >= 300, path
+        assert entry["caption"], path
+    # the JJA NDVI mosaic has cloud holes and unobserved corners: transparent in the PNG,
+    # about as large a share of the map as of the raster
+    with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
+        nodata_share = np.isnan(src.read(1)).mean()
+    rgba = np.asarray(Image.open(io.BytesIO(_decoded(
+        pngs["results/report/quicklooks/mosaics/2024-JJA/NDVI.png"]))).convert("RGBA"))
+    clear = rgba[..., 3] == 0
+    rows, cols = np.nonzero(rgba[..., 3] < 255)
+    map_box = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    assert clear.any() and 0.5 * nodata_share < (map_box[..., 3] == 0).mean() < 1.5 * nodata_share
+    # margins (titles, colour bar) are opaque: readable on any viewer
+    assert (rgba[:, 0, 3] == 255).all() and (rgba[0, :, 3] == 255).all()
+
+
+class _Cells(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        self._in_cell = tag in ("td", "th")
+
+    def handle_endtag(self, tag):
+        self._in_cell = False
+
+    def handle_data(self, data):
+        if self._in_cell and self.rows:
+            self.rows[-1].append(data.strip())
+
+
+def test_report_zonal_tables_match_the_zonal_outputs(report, demo_run):
+    entry = report["results"]["results/report/zonal/tables/NDVI/2024-JJA.html"]
+    cells = _Cells()
+    cells.feed(_decoded(entry).decode("utf-8"))
+    header, *rows = [r for r in cells.rows if r]
+    table = pd.read_parquet(demo_run / "results" / "zonal" / "NDVI" / "2024-JJA.parquet")
+    assert header == [c for c in table.columns if c != "geometry"]
+    assert "name" in header and "kind" in header  # the zones' own attributes
+    assert len(rows) == len(table)
+    by_id = {r[header.index("zone_id")]: r for r in rows}
+    for _, zone in table.iterrows():
+        shown = by_id[str(zone["zone_id"])]
+        assert float(shown[header.index("mean")]) == pytest.approx(zone["mean"], rel=1e-3)
+
+
+def test_report_run_info_has_the_config_and_versions(report):
+    page = _decoded(report["results"]["results/report/run_info.html"]).decode("utf-8")
+    assert f"<th>snakemake</th><td>{metadata.version('snakemake')}</td>" in page
+    assert f"<th>gdal</th><td>{rasterio.__gdal_version__}</td>" in page
+    assert "id_column: zone_id" in page and "statistic: median" in page
+
+
+def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
+    import pystac
+
+    results = demo_run / "results"
+    catalog = pystac.Catalog.from_file(str(results / "stac" / "catalog.json"))
+    items = {item.id: item for item in catalog.get_items(recursive=True)}
+    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
+               *(results / "terrain").glob("*.tif")]
+    assert len(items) == len(rasters)
+    assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
+        p.resolve() for p in rasters}
+    scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
+    for sid, day in scene_dates.items():
+        assert items[f"index-{sid}-NDVI"].datetime.date() == day
+    jja = items["mosaic-2024-JJA-NDVI"]
+    assert jja.common_metadata.start_datetime.date() == dt.date(2024, 6, 1)
+    assert jja.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
+    with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
+        expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    np.testing.assert_allclose(jja.bbox, expected, atol=1e-3)
+    # nothing about when or where the run happened
+    text = (results / "stac" / "mosaic-2024-JJA-NDVI" / "mosaic-2024-JJA-NDVI.json").read_text()
+    assert "created" not in text and str(demo_run) not in text
+
+
+def test_every_raster_opens_as_a_described_cog(demo_run):
+    results = demo_run / "results"
+    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
+               *(results / "terrain").glob("*.tif")]
+    for path in rasters:
+        valid, errors, _warnings = cog_validate(str(path))
+        assert valid, (path, errors)
+        with rasterio.open(path) as src:
+            assert src.crs is not None, path
+            assert src.descriptions[0], path
+            assert src.scales == (1.0,) and src.offsets == (0.0,), path
+            if not path.stem.endswith("count"):  # a count of 0 is a value, not nodata
+                assert src.nodata is not None, path
+    for path in rasters:
+        with rasterio.open(path) as src:
+            assert src.units[0], path
+    with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.vrt") as src:
+        assert src.units == ("1",)  # the VRT carries the tiles' unit too
