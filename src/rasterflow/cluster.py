@@ -362,13 +362,15 @@ def dask_client(
     config: dict[str, Any] = {}
     if plan.scratch is not None:
         config["temporary-directory"] = str(plan.scratch)
-    if not plan.processes:
-        # Dask pauses a worker near its limit until memory falls; the one in-process
-        # worker has no nanny to restart it, so memory it does not manage (GDAL's, a
-        # library's) would keep it paused and the step waiting forever. Without the
-        # pause it spills, and beyond the job's memory the kernel or SLURM stops it
-        # (and --retries brings it back with more): a failure, never a hang.
-        config["distributed.worker.memory.pause"] = False
+    # Dask pauses a worker near its limit until its memory falls. Memory it does not
+    # manage (GDAL's, a library's, a fresh worker process's own imports) may never
+    # fall, and a worker paused for good leaves the step waiting forever: seen with the
+    # in-process worker (no nanny to restart it) and with a restarted worker process
+    # whose baseline was above the pause line. Without the pause a worker spills, the
+    # nanny restarts one over its limit (then the step fails after allowed-failures),
+    # and beyond the job the kernel or SLURM stops it (--retries brings it back with
+    # more memory): a failure, never a hang.
+    config["distributed.worker.memory.pause"] = False
     logger.info(
         "dask: %d worker(s) x %d thread(s), %s, %.0f MiB per worker (+ %d MiB GDAL "
         "cache), spill to %s (affinity %d cpus, job threads %d)",

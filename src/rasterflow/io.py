@@ -5,8 +5,8 @@ tiled scratch GeoTIFF (cheap, and memory stays bounded by the chunks in flight),
 GDAL adds its overviews there with ``GDAL_NUM_THREADS``; then GDAL's COG driver
 compresses it with ``NUM_THREADS`` threads. That avoids rioxarray's single write lock,
 under which compression runs on one core, and the COG driver's own overview step,
-which is single-threaded and compresses every overview twice (it took longer than the
-full-resolution image on a 10980² scene; docs/benchmarks.md). Both files live next to
+which goes through a temporary file of its own, largely on one thread (it took longer
+than the full-resolution image on a 10980² scene; docs/benchmarks.md). Both files live next to
 the target and the finished COG is renamed into place, so a killed job never leaves a
 file that looks complete.
 """
