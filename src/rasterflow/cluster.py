@@ -111,7 +111,7 @@ def plan_cluster(
     # GDAL would take 5 % of the node's RAM for its cache: on a 512 GB node more than a
     # small job's whole allocation. It gets an eighth of the job, out of Dask's share.
     per_worker_mb = memory // workers
-    cache_mb = max(8, min(512, per_worker_mb // 8))
+    cache_mb = min(max(8, min(512, per_worker_mb // 8)), per_worker_mb // 2)
     return ClusterPlan(
         workers=workers,
         threads_per_worker=per_worker,

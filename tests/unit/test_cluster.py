@@ -31,6 +31,11 @@ def test_cores_are_min_of_affinity_and_threads(affinity, threads, processes, wor
     assert 8 <= plan.gdal_cache_mb <= 512
 
 
+def test_a_tiny_job_still_leaves_dask_most_of_its_memory():
+    plan = plan_cluster(threads=1, mem_mb=10, processes=False, environ={}, affinity={0})
+    assert plan.gdal_cache_mb == 5 and plan.memory_limit == 5 * 2**20
+
+
 def test_memory_comes_from_slurm_before_the_rule():
     env = {"SLURM_MEM_PER_NODE": "3000"}
     assert job_memory_mb(mem_mb=1000, cores=2, environ=env) == 3000
