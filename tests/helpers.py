@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -66,3 +67,13 @@ def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32633",
     ) as dst:
         dst.write(data)
     return path
+
+
+def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
+    """Rule -> job count from a dry run's job stats (``args``: targets and options)."""
+    # args go before --quiet, whose values would swallow targets placed after it
+    out = run_snakemake(workdir, "--dry-run", *args, "--quiet", "rules",
+                        configfiles=configfiles).stdout
+    table = out.split("Job stats:")[1] if "Job stats:" in out else ""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
+            if m[1] != "total"}

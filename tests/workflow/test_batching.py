@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import rasterio
 import yaml
-from helpers import REPO, run_snakemake
+from helpers import REPO, planned_jobs, run_snakemake
 
 from rasterflow import demo
 
@@ -30,14 +30,6 @@ def _config(tmp_path: Path, name: str, **scenes) -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scenes": scenes}))
     return path
-
-
-def _jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
-    out = run_snakemake(workdir, "--dry-run", *args, "--quiet", "rules",
-                        configfiles=configfiles).stdout
-    table = out.split("Job stats:")[1] if "Job stats:" in out else ""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
-            if m[1] != "total"}
 
 
 def _planned(workdir: Path, *args: str, configfiles=()) -> list[str]:
@@ -58,7 +50,7 @@ def _products(results: Path) -> dict[str, str]:
 def test_batched_dry_run_plans_one_job_per_batch_and_index(tmp_path, batch, expected):
     cfg = tmp_path / "batch.yaml"
     cfg.write_text(yaml.safe_dump({"scenes": {"batch": batch}}))
-    jobs = _jobs(tmp_path, configfiles=[cfg])  # rule all: products, report, catalog
+    jobs = planned_jobs(tmp_path, configfiles=[cfg])  # rule all: products, report, catalog
     if expected is None:
         assert jobs["index"] == N_SCENES * len(INDICES) and "index_batch" not in jobs
     else:

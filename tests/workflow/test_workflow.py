@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import rasterio
 import yaml
-from helpers import REPO, SNAKEMAKE, run_snakemake
+from helpers import REPO, SNAKEMAKE, planned_jobs, run_snakemake
 from rio_cogeo.cogeo import cog_validate
 
 from rasterflow import demo
@@ -25,15 +25,6 @@ pytestmark = pytest.mark.workflow
 
 N_SCENES = sum(len(fp.dates) for fp in demo.FOOTPRINTS)
 INDICES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["indices"]
-
-
-def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
-    """Rule -> job count from a dry run's job stats."""
-    out = run_snakemake(workdir, "--dry-run", "--quiet", "rules", *args,
-                        configfiles=configfiles).stdout
-    table = out.split("Job stats:")[1] if "Job stats:" in out else ""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
-            if m[1] != "total"}
 
 
 def _planned_index_jobs(workdir: Path, *args: str, configfiles=()) -> set[str]:
