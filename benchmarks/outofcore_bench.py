@@ -7,7 +7,8 @@ Writes a ``--size`` x ``--size`` float32 DEM (4 GiB uncompressed at 32768; pass
 terrain job (slope) in a child process, as a heavy step runs it: Dask cluster sized to
 2 threads and ``--mem-mb``, COG written through rasterflow.io. Prints wall time and the
 child's peak resident memory (getrusage of the child, which includes GDAL's cache and
-the scratch file's pages that were mapped, not the OS page cache).
+the scratch file's pages that were mapped, not the OS page cache), then checks the
+output: a valid COG on the DEM's grid, equal to ``gdaldem slope`` in a window.
 """
 
 from __future__ import annotations
@@ -29,6 +30,40 @@ def child(dem: str, out: str, mem_mb: int, threads: int) -> None:
 
     with dask_client(threads=threads, mem_mb=mem_mb, settings={"report": False}):
         run(dem=dem, outputs={"slope": out}, chunk=1024, threads=threads)
+
+
+def check_output(dem: Path, out: Path, work: Path, *, window: int = 512) -> str:
+    """Raise SystemExit unless ``out`` is a valid COG on the DEM's grid whose slope
+    matches ``gdaldem slope`` in a window at the centre; return what was checked.
+
+    gdaldem runs on a crop (a VRT) one pixel wider than the window on each side, so
+    the check costs the same at any DEM size and the comparison is of interior cells.
+    """
+    import subprocess
+
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+    from rio_cogeo.cogeo import cog_validate
+
+    valid, errors, _ = cog_validate(str(out), quiet=True)
+    with rasterio.open(dem) as d, rasterio.open(out) as o:
+        grid = (d.width, d.height, d.transform, d.crs)
+        if not valid or (o.width, o.height, o.transform, o.crs) != grid:
+            raise SystemExit(f"{out}: not a valid COG on the grid of {dem}: {errors}")
+        n = min(window, d.width - 2, d.height - 2)
+        x0, y0 = (d.width - n) // 2 - 1, (d.height - n) // 2 - 1
+        ours = o.read(1, window=Window(x0 + 1, y0 + 1, n, n))
+    crop, ref = work / "crop.vrt", work / "crop-slope.tif"
+    subprocess.run(["gdal_translate", "-q", "-of", "VRT", "-srcwin", str(x0), str(y0),
+                    str(n + 2), str(n + 2), str(dem), str(crop)], check=True)
+    subprocess.run(["gdaldem", "slope", str(crop), str(ref), "-q"], check=True)
+    with rasterio.open(ref) as r:
+        theirs = r.read(1)[1:-1, 1:-1]
+    diff = float(np.abs(ours.astype(np.float64) - theirs).max())
+    if not diff <= 1e-4:  # degrees, as tests/unit/test_terrain.py allows; NaN fails too
+        raise SystemExit(f"slope differs from gdaldem slope by up to {diff} degrees")
+    return f"{n} x {n} cells at the centre, max |ours - gdaldem slope| {diff:.1e} degrees"
 
 
 def main() -> None:
@@ -59,8 +94,10 @@ def main() -> None:
         wall = time.perf_counter() - t0
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = out.stat().st_size
+        checked = check_output(dem, out, Path(tmp))
     print(f"slope of {dem.name}: {wall:.1f} s, peak RSS {peak_kib / 2**20:.2f} GiB "
           f"with a {args.mem_mb} MB job ({args.threads} threads); output {size / 2**20:.0f} MiB")
+    print(f"output: a valid COG on the DEM's grid; {checked}")
 
 
 if __name__ == "__main__":

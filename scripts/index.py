@@ -2,7 +2,7 @@
 
 from rasterflow import indices
 from rasterflow.scenes import Scene
-from rasterflow.step import heavy_step
+from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
@@ -18,4 +18,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":  # Dask worker processes re-import this module
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+    run_step(main, snakemake)  # noqa: F821 (injected by Snakemake)

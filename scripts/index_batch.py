@@ -1,7 +1,7 @@
 """Snakemake adapter: one spectral index of a batch of scenes (scenes.batch > 1)."""
 
 from rasterflow import planning
-from rasterflow.step import heavy_step
+from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
@@ -19,4 +19,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":  # Dask worker processes re-import this module
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+    run_step(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,7 +1,7 @@
 """Snakemake adapter: terrain products of the DEM."""
 
 from rasterflow import terrain
-from rasterflow.step import heavy_step
+from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
@@ -16,4 +16,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":  # Dask worker processes re-import this module
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+    run_step(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -1,11 +1,11 @@
 """Terrain products of a DEM: slope, aspect, hillshade, TRI, TPI and roughness.
 
 Every product is a function of a pixel's 3x3 window, so a raster is computed block by
-block with a one-pixel halo (:func:`dask.array.map_overlap`, depth 1). One NumPy
-kernel serves both paths: the whole-raster call pads the DEM by one pixel and runs the
-kernel once; the Dask path runs it on every halo-extended block. The arithmetic of a
-pixel never depends on the block it falls in, so tiled and whole-raster results are
-identical bit for bit, with no seams.
+block with a one-pixel halo (:func:`dask.array.map_overlap`, depth 1). One compiled
+kernel (:mod:`rasterflow._terrain_kernel`, numba, no GIL) serves both paths: the
+whole-raster call pads the DEM by one pixel and runs the kernel once; the Dask path runs
+it on every halo-extended block. The arithmetic of a pixel never depends on the block it
+falls in, so tiled and whole-raster results are identical bit for bit, with no seams.
 
 The formulas and rules are those of ``gdaldem`` (GDAL 3.6, ``apps/gdaldem_lib.cpp``),
 checked against it in ``tests/unit/test_terrain.py``:
@@ -361,105 +361,6 @@ def _fill_outside(
     return p
 
 
-def _windows(p: np.ndarray) -> list[np.ndarray]:
-    """The 9 cells of every 3x3 window as views, in GDAL's order::
-
-        0 1 2
-        3 4 5
-        6 7 8
-    """
-    h, w = p.shape[0] - 2, p.shape[1] - 2
-    return [p[r : r + h, c : c + w] for r in range(3) for c in range(3)]
-
-
-def _product(
-    win: list[np.ndarray],
-    product: str,
-    params: TerrainParams,
-    dx: np.ndarray,
-    dy: np.ndarray,
-) -> np.ndarray:
-    """The product of each window; NaN wherever a cell it uses is NaN.
-
-    Sums and differences of heights keep the windows' type (:func:`working_dtype`) and
-    GDAL's order of operations; the rest is float64. ``dx`` and ``dy`` are the
-    spacings of the output rows, shaped (rows, 1).
-    """
-    a, b, c, d, e, f, g, h, i = win
-    if product == "tpi":
-        return e - (a + b + c + d + f + g + h + i) * 0.125
-    if product == "tri":
-        if params.tri_algorithm == "wilson":
-            return sum(np.abs(n - e) for n in (a, b, c, d, f, g, h, i)) * 0.125
-        return np.sqrt(sum(np.square((n - e).astype(np.float64))
-                           for n in (a, b, c, d, f, g, h, i)))
-    if product == "roughness":
-        high = np.maximum(a, b)
-        low = np.minimum(a, b)
-        for n in (c, d, e, f, g, h, i):
-            np.maximum(high, n, out=high)
-            np.minimum(low, n, out=low)
-        return high - low
-
-    # East-minus-west and north-minus-south differences, and the distance they span in
-    # pixels (Horn weights rows 1-2-1 over 2 pixels, hence 8; Zevenbergen-Thorne 2).
-    # GDAL forms west-minus-east and south-minus-north; negating is exact.
-    if params.algorithm == "horn":
-        ew = -((a + d + d + g) - (c + f + f + i))
-        ns = -((g + h + h + i) - (a + b + b + c))
-        k = 8.0
-    else:
-        ew = -(d - f)
-        ns = -(h - b)
-        k = 2.0
-    ew = ew.astype(np.float64, copy=False)
-    ns = ns.astype(np.float64, copy=False)
-    if product == "aspect":
-        if params.scale is None:
-            east, north = ew / dx, ns / dy
-        else:  # gdaldem treats pixels as square for aspect
-            east, north = ew, ns
-        # direction of steepest descent (-east, -north), as an azimuth
-        angle = np.degrees(np.arctan2(-north, -east))  # counter-clockwise from east
-        out = np.where(angle > 90.0, 450.0 - angle, 90.0 - angle)
-        out[out.astype(np.float32) == np.float32(360.0)] = 0.0  # as stored, 0..<360
-        flat = (ew == 0) & (ns == 0)
-        out[flat] = 0.0 if params.zero_for_flat else np.nan
-        return out
-    p = ew / (k * dx)  # dz/dx, eastwards
-    q = ns / (k * dy)  # dz/dy, northwards
-    if product == "slope":
-        gradient = np.sqrt(p * p + q * q)
-        if params.slope_units == "percent":
-            return 100.0 * gradient
-        return np.degrees(np.arctan(gradient))
-    if product == "hillshade":
-        z = params.z_factor
-        alt = np.radians(params.altitude)
-        az = np.radians(params.azimuth)
-        cos_alt_z = np.cos(alt) * z
-        shade = (np.sin(alt) - cos_alt_z * (q * np.cos(az) + p * np.sin(az))) / np.sqrt(
-            1.0 + z * z * (p * p + q * q)
-        )
-        # gdaldem: 1 + 254 * cos(incidence), 1 where the cell faces away from the sun
-        return np.where(shade * 254.0 <= 0.0, 1.0, 1.0 + 254.0 * shade)
-    raise ValueError(f"unknown terrain product {product!r}; known: {', '.join(PRODUCTS)}")
-
-
-def _encode(values: np.ndarray, invalid: np.ndarray, product: str) -> np.ndarray:
-    """Float64 values to the stored type, nodata where ``invalid`` or NaN."""
-    info = PRODUCTS[product]
-    invalid = invalid | np.isnan(values)
-    if info.dtype == "uint8":
-        # GDAL stores float as Byte rounding half up, clamped to 0..255
-        out = np.clip(np.floor(np.where(invalid, 0.0, values) + 0.5), 0, 255).astype(np.uint8)
-        out[invalid] = HILLSHADE_NODATA
-        return out
-    out = values.astype(np.float32)
-    out[invalid] = np.float32(info.nodata)
-    return out
-
-
 def terrain_block(
     padded: np.ndarray,
     product: str,
@@ -479,18 +380,13 @@ def terrain_block(
     flags say which sides of the block are the raster's outer edge.
     """
     rows, cols = padded.shape[0] - 2, padded.shape[1] - 2
-    dx = np.asarray(dx, dtype=np.float64).reshape(rows, 1)
-    dy = np.asarray(dy, dtype=np.float64).reshape(rows, 1)
+    dx = np.ascontiguousarray(dx, dtype=np.float64).reshape(rows)
+    dy = np.ascontiguousarray(dy, dtype=np.float64).reshape(rows)
     if params.edges == "gdaldem":
-        win = _windows(padded)
-        invalid = np.zeros((rows, cols), dtype=bool)
-        for cell in win:
-            invalid |= np.isnan(cell)
-        return _encode(_product(win, product, params, dx, dy), invalid, product)
+        return _kernel(padded, product, params, dx, dy)
 
     p = _fill_outside(padded, top=top, bottom=bottom, left=left, right=right)
-    out = _encode(_product(_centre_filled(p), product, params, dx, dy),
-                  np.isnan(p[1:-1, 1:-1]), product)
+    out = _kernel(p, product, params, dx, dy)
     # GDAL's corner windows: the column beyond the side edge repeats the centre column
     # (the rows beyond the top/bottom edge are extrapolated as everywhere else)
     corners = {
@@ -502,19 +398,27 @@ def terrain_block(
     for (r, c), (is_corner, rows_sl, cols_ix) in corners.items():
         if is_corner:
             window = p[rows_sl][:, cols_ix]
-            value = _product(_centre_filled(window), product, params,
-                             dx[r].reshape(1, 1), dy[r].reshape(1, 1))
-            out[r, c] = _encode(value, np.isnan(window[1:2, 1:2]), product)[0, 0]
+            out[r, c] = _kernel(window, product, params, dx[r : r + 1 or None],
+                                dy[r : r + 1 or None])[0, 0]
     return out
 
 
-def _centre_filled(p: np.ndarray) -> list[np.ndarray]:
-    """Windows of ``p`` with NaN neighbours replaced by the window's centre (GDAL)."""
-    win = _windows(p)
-    if not np.isnan(p).any():
-        return win
-    centre = win[4]
-    return [np.where(np.isnan(cell), centre, cell) for cell in win]
+def _kernel(
+    p: np.ndarray, product: str, params: TerrainParams, dx: np.ndarray, dy: np.ndarray
+) -> np.ndarray:
+    """Run the compiled kernel on a padded block; see :mod:`rasterflow._terrain_kernel`."""
+    from rasterflow._terrain_kernel import CODES, kernel
+
+    info = PRODUCTS[product]
+    out = np.empty((p.shape[0] - 2, p.shape[1] - 2), dtype=info.dtype)
+    alt, az = np.radians(params.altitude), np.radians(params.azimuth)
+    shade = (float(np.sin(alt)), float(np.cos(alt) * params.z_factor), float(np.cos(az)),
+             float(np.sin(az)), float(params.z_factor))
+    kernel(np.ascontiguousarray(p), out, dx, dy, CODES[product], float(info.nodata),
+           p.dtype.type(0.125), params.edges == "compute", params.algorithm == "horn",
+           params.slope_units == "percent", params.scale is not None,
+           params.zero_for_flat, params.tri_algorithm == "wilson", shade)
+    return out
 
 
 # --------------------------------------------------------------------------- arrays
