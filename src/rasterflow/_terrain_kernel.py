@@ -16,6 +16,7 @@ once per machine, not once per process.
 from __future__ import annotations
 
 import math
+from math import isnan
 
 import numpy as np
 from numba import njit
@@ -65,7 +66,7 @@ def kernel(
         row_dy = dy[r]
         for c in range(cols):
             e = p[r + 1, c + 1]
-            if e != e:
+            if isnan(e):
                 out[r, c] = nodata
                 continue
             a = p[r, c]
@@ -77,16 +78,16 @@ def kernel(
             h = p[r + 2, c + 1]
             i = p[r + 2, c + 2]
             if compute_edges:
-                a = e if a != a else a
-                b = e if b != b else b
-                cc = e if cc != cc else cc
-                d = e if d != d else d
-                f = e if f != f else f
-                g = e if g != g else g
-                h = e if h != h else h
-                i = e if i != i else i
-            elif (a != a or b != b or cc != cc or d != d or f != f or g != g
-                  or h != h or i != i):
+                a = e if isnan(a) else a
+                b = e if isnan(b) else b
+                cc = e if isnan(cc) else cc
+                d = e if isnan(d) else d
+                f = e if isnan(f) else f
+                g = e if isnan(g) else g
+                h = e if isnan(h) else h
+                i = e if isnan(i) else i
+            elif (isnan(a) or isnan(b) or isnan(cc) or isnan(d) or isnan(f) or isnan(g)
+                  or isnan(h) or isnan(i)):
                 out[r, c] = nodata
                 continue
 
@@ -143,7 +144,7 @@ def kernel(
                             1.0 + z * z * (px * px + qy * qy))
                         # gdaldem: 1 + 254 cos(incidence); 1 where facing away from the sun
                         value = 1.0 if lit * 254.0 <= 0.0 else 1.0 + 254.0 * lit
-            if value != value:
+            if isnan(value):
                 out[r, c] = nodata
             elif code == HILLSHADE:
                 # GDAL stores float as Byte rounding half up, clamped to 0..255

@@ -379,7 +379,7 @@ def terrain_block(
     product's stored type. ``dx``/``dy`` are the spacings of the block's rows. The side
     flags say which sides of the block are the raster's outer edge.
     """
-    rows, cols = padded.shape[0] - 2, padded.shape[1] - 2
+    rows = padded.shape[0] - 2
     dx = np.ascontiguousarray(dx, dtype=np.float64).reshape(rows)
     dy = np.ascontiguousarray(dy, dtype=np.float64).reshape(rows)
     if params.edges == "gdaldem":
