@@ -11,28 +11,30 @@ drift in machine load hits both alike), it times:
                  LocalCluster of ``--threads`` threads (rasterflow.cluster.dask_client,
                  started once, outside the timing)
 * ``io-floor``   what any implementation must do: read every input in full (decode)
-                 and write the two products with write_cog and the same creation
-                 options, from arrays already in memory
+                 and write the composite's own two products with write_cog and the
+                 same creation options, from arrays already in memory
 
 and prints medians, megapixels per second per core (output pixels; x scenes for input
-pixels), and composite / io-floor.
+pixels), and composite / io-floor. ``--exact-too`` also times the composite with every
+scene through GDAL's exact transformer (one PROJ call per pixel, as before
+grid.polynomial_vrt); ``--parts`` times its parts alone (headers, one warp per kind of
+scene, reading one input, the reduction).
 
-Measured once on the shared 2-core development machine while other jobs ran (load
-average 3.4 to 4.2), 6 scenes, 1 thread, chunk 512, medians of 5 rounds:
+Measured on the shared 2-core machine while others' tests ran (load average 5.3-6.7),
+6 scenes, 1 thread, chunk 512, medians of 5 rounds (docs/benchmarks.md has the table):
 
-    --zones 2 (default)  512^2:  1.15 s, 0.23 MP/s/core out (1.4 in), io-floor 0.22 s, x5.2
-                         1024^2: 3.13 s, 0.33 MP/s/core out (2.0 in), io-floor 0.59 s, x5.3
-    --zones 1            512^2:  0.24 s, 1.11 MP/s/core out (6.7 in), io-floor 0.10 s, x2.4
-                         1024^2: 1.34 s, 0.78 MP/s/core out (4.7 in), io-floor 0.51 s, x2.6
+    --zones 2 (default)  512^2:  0.266 s, io-floor 0.076 s, x3.5 (exact only: x8.6)
+                         1024^2: 0.753 s, io-floor 0.146 s, x5.2 (exact only: x12.2)
+    --zones 1            512^2:  0.185 s, io-floor 0.050 s, x3.7
+                         1024^2: 0.649 s, io-floor 0.128 s, x5.1
 
-Across UTM zones the warp dominates: rasterflow.grid.read_onto uses GDAL's exact
-transformer (one PROJ call per pixel, ~0.38 s per megapixel and scene here, against
-~0.08 s with GDAL's default approximation), which is what makes a pixel independent
-of tile and chunk size. Absolute times on a loaded machine mean little; the ratio to
-the I/O floor is what to compare.
+A warp across UTM zones now costs what one in the same CRS does (~16 ms per scene and
+512^2 block, ~10 ms of it GDAL's bilinear kernel); that kernel, per-chunk set-up and
+the sort bound what is left. Absolute times
+on a loaded machine mean little; the ratio to the I/O floor is what to compare.
 
 Run: ``.venv/bin/python benchmarks/composite_bench.py [--sizes 512 1024] [--scenes 6]
-[--threads 1] [--repeats 5] [--chunk 512] [--zones 2]``
+[--threads 1] [--repeats 5] [--chunk 512] [--zones 2] [--exact-too] [--parts]``
 """
 
 from __future__ import annotations
@@ -76,24 +78,34 @@ def make_scenes(root: Path, tile, *, scenes: int, zones: int, seed: int = 1) -> 
     return paths
 
 
-def time_composite(paths: list[str], tile, out: Path, *, chunk: int, threads: int) -> float:
+def time_composite(paths: list[str], tile, out: Path, *, chunk: int, threads: int,
+                   exact: bool = False) -> float:
+    """composite.run; ``exact``: every scene through GDAL's exact transformer, as before
+    the polynomial one (grid.polynomial_vrt) existed."""
+    from contextlib import nullcontext
+    from unittest import mock
+
     from rasterflow import composite
 
-    start = time.perf_counter()
-    composite.run(inputs=paths, tile=tile, output=str(out / "c.tif"),
-                  count_output=str(out / "n.tif"), statistic="median", resampling="bilinear",
-                  chunk=chunk, threads=threads)
-    return time.perf_counter() - start
+    patch = mock.patch("rasterflow.grid.polynomial_vrt", return_value=None)
+    with patch if exact else nullcontext():
+        start = time.perf_counter()
+        composite.run(inputs=paths, tile=tile, output=str(out / "c.tif"),
+                      count_output=str(out / "n.tif"), statistic="median",
+                      resampling="bilinear", chunk=chunk, threads=threads)
+        return time.perf_counter() - start
 
 
 def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
+    """Read every input in full, write the composite's own two products (already made)."""
     import rasterio
 
     from rasterflow.io import write_cog
 
-    ny, nx = tile.shape.yx
-    stat = np.random.default_rng(0).uniform(-1, 1, (ny, nx)).astype(np.float32)
-    count = np.random.default_rng(0).integers(0, 7, (ny, nx)).astype(np.uint16)
+    # the very pixels the composite wrote: random values would compress differently
+    # (they took ~10 % longer to write than the real products here)
+    with rasterio.open(out / "c.tif") as a, rasterio.open(out / "n.tif") as b:
+        stat, count = a.read(1), b.read(1)
     start = time.perf_counter()
     for p in paths:
         with rasterio.open(p) as src:
@@ -105,6 +117,81 @@ def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
     return time.perf_counter() - start
 
 
+def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str, float]:
+    """Medians of what one composite is made of, each part alone, on this thread.
+
+    ``headers`` is inspect_sources (headers, footprints, GCP lattices); ``warp same CRS``
+    and ``warp other CRS`` are per scene and chunk-sized block; ``reduce`` is median +
+    count of one block of all scenes.
+    """
+    import rasterio
+
+    from rasterflow.composite import inspect_sources, parse_statistic, reduce_stack
+    from rasterflow.grid import read_onto
+
+    def median_time(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    block = tile[:chunk, :chunk]
+    sources = inspect_sources(paths, tile)
+    parts = {"headers": median_time(lambda: inspect_sources(paths, tile))}
+    for kind, wanted in (("warp same CRS", False), ("warp other CRS", True)):
+        picked = [s for s in sources if (s.vrt is not None) == wanted]
+        if picked:
+            s = picked[0]
+            parts[kind] = median_time(lambda s=s: read_onto(
+                s.path, block, resampling="bilinear", dtype=np.float32, fill=np.nan,
+                scale=s.scale, vrt=s.vrt))
+
+    def read_one() -> None:
+        with rasterio.open(sources[0].path) as src:
+            src.read(1)
+
+    parts["read one input"] = median_time(read_one)
+    stack = np.stack([read_onto(s.path, block, resampling="bilinear", dtype=np.float32,
+                                fill=np.nan, scale=s.scale, vrt=s.vrt)[0] for s in sources])
+    parts["reduce"] = median_time(lambda: reduce_stack(stack, parse_statistic("median")))
+    return parts
+
+
+def check_outputs(paths: list[str], tile, out: Path) -> str:
+    """Raise SystemExit unless the composite and its count are valid COGs on the tile's
+    grid, the count is 0..scenes, the composite is NaN exactly where the count is 0 and
+    within the inputs' range elsewhere (a median of bilinear samples cannot leave it)."""
+    import rasterio
+    from rio_cogeo.cogeo import cog_validate
+
+    low, high = np.inf, -np.inf
+    for p in paths:
+        with rasterio.open(p) as src:
+            data = src.read(1)
+        low, high = min(low, np.nanmin(data)), max(high, np.nanmax(data))
+    arrays = []
+    for name in ("c.tif", "n.tif"):
+        valid, errors, _ = cog_validate(str(out / name), quiet=True)
+        with rasterio.open(out / name) as src:
+            if not valid or (src.shape, src.transform) != (tile.shape.yx, tile.affine):
+                raise SystemExit(f"{name}: not a valid COG on the tile's grid: {errors}")
+            arrays.append(src.read(1))
+    stat, count = arrays
+    empty = count == 0
+    problems = {
+        "count outside 0..scenes": ((count < 0) | (count > len(paths))).any(),
+        "NaN not exactly where the count is 0": (np.isnan(stat) != empty).any(),
+        "values outside the inputs' range": ((stat[~empty] < low) | (stat[~empty] > high)).any(),
+        "no pixel seen by every scene": not (count == len(paths)).any(),
+    }
+    wrong = [k for k, v in problems.items() if v]
+    if wrong:
+        raise SystemExit(f"composite outputs in {out}: {', '.join(wrong)}")
+    return "valid COGs on the tile, count 0..scenes, NaN iff count 0, within input range"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
@@ -113,6 +200,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=512)
     parser.add_argument("--zones", type=int, choices=[1, 2], default=2)
+    parser.add_argument("--exact-too", action="store_true",
+                        help="also time the composite with GDAL's exact transformer only")
+    parser.add_argument("--parts", action="store_true",
+                        help="also time the parts of one composite (headers, warps, reduce)")
     args = parser.parse_args()
 
     from odc.geo.geobox import GeoBox
@@ -132,17 +223,28 @@ def main() -> None:
             work = root / str(size)
             work.mkdir()
             paths = make_scenes(work, tile, scenes=args.scenes, zones=args.zones)
-            comp, floor = [], []
+            comp, floor, exact = [], [], []
             time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)  # warm
             for _ in range(args.repeats):
+                if args.exact_too:
+                    exact.append(time_composite(paths, tile, work, chunk=args.chunk,
+                                                threads=args.threads, exact=True))
                 comp.append(time_composite(paths, tile, work, chunk=args.chunk,
                                            threads=args.threads))
                 floor.append(time_io_floor(paths, tile, work, threads=args.threads))
             c, f = statistics.median(comp), statistics.median(floor)
+            checked = check_outputs(paths, tile, work)
             mpix = size * size / 1e6
             print(f"  {size} x {size}: composite {c:6.3f} s = {mpix / c / args.threads:5.2f} "
                   f"MP/s/core out ({mpix * args.scenes / c / args.threads:5.2f} in); "
                   f"io-floor {f:6.3f} s; ratio {c / f:4.1f}")
+            print(f"  {size} x {size} outputs: {checked}")
+            if exact:
+                e = statistics.median(exact)
+                print(f"    exact transformer only: {e:6.3f} s; ratio {e / f:4.1f}")
+            if args.parts:
+                parts = time_parts(paths, tile, chunk=args.chunk, repeats=args.repeats)
+                print("    parts: " + ", ".join(f"{k} {v:.4f} s" for k, v in parts.items()))
 
 
 if __name__ == "__main__":

@@ -4,19 +4,24 @@
 
 Variants (each a fresh process, so start-up cost counts as it does in a Snakemake job):
   threads      rasterflow index (NDVI), Dask LocalCluster with threads (the default)
+  threads_1    the same on one thread: scaling from the same alternating runs
   processes    the same with dask.processes: true
   gdal_calc    GDAL's gdal_calc.py, same formula, our compression (ZSTD 1, predictor,
                512 tiles, NUM_THREADS); it cannot write overviews, ours does
   gdal_calc_deflate  gdal_calc.py as the issue measured it: DEFLATE, tiled, one thread
   io_floor     read both bands (one rasterio call) + write the float32 output with
                rasterflow.io.write_cog from NumPy: the same file, no math, no Dask
-The scene: two uint16 DEFLATE bands tiled 512, pixel-interleaved (a Sentinel-2 tile is
-10980 px).
+Our variants and the floor end as a job's script does (rasterflow.step.run_step: no
+interpreter shutdown, which costs 0.6-1.4 s after these imports); gdal_calc.py ends as
+it does. The scene: two uint16 DEFLATE bands tiled 512, pixel-interleaved (a Sentinel-2 tile is
+10980 px). Besides wall times it prints each variant's median CPU seconds (user +
+system of the child process), which a machine loaded by other work distorts least.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,7 +73,8 @@ def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
         sc = Scene("bench", dt.date(2024, 1, 1),
                    {"red": BandFile(str(scene), 1, 1e-4, -0.1, 0.0),
                     "nir": BandFile(str(scene), 2, 1e-4, -0.1, 0.0)})
-        with dask_client(threads=threads, mem_mb=8000,
+        # the index rule's first attempt: 2000 MB, so GDAL's cache is the job's (250 MB)
+        with dask_client(threads=threads, mem_mb=2000,
                          settings={"processes": variant == "processes"}):
             indices.run(scene=sc, expr=indices.parse("NDVI", indices.BUILTIN["NDVI"]),
                         output=str(out), threads=threads)
@@ -93,8 +99,44 @@ def command(variant: str, scene: Path, out: Path, threads: int) -> list[str]:
                 "-B", str(scene), "--B_band=1", "--type=Float32", "--NoDataValue=-9999",
                 "--calc=(A*1e-4-B*1e-4)/(A*1e-4+B*1e-4-0.2)", f"--outfile={out}",
                 *[f"--co={c}" for c in creation]]
+    if variant == "threads_1":
+        variant, threads = "threads", 1
     return [sys.executable, str(HERE), "--variant", variant, "--scene", str(scene),
             "--out", str(out), "--threads", str(threads)]
+
+
+def check_agreement(scene: Path, outputs: dict[str, Path], *, window: int = 1024) -> str:
+    """Raise SystemExit unless every NDVI output equals NumPy's float64 NDVI, rounded to
+    float32, in a window at the centre; say what was compared.
+
+    Ours is NaN exactly where NumPy's is not finite; gdal_calc.py writes inf there (and
+    where float32 overflows), so its values are compared where both are finite.
+    """
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(scene) as src:
+        n = min(window, src.width, src.height)
+        win = Window((src.width - n) // 2, (src.height - n) // 2, n, n)
+        red, nir = (b * 1e-4 - 0.1 for b in src.read(window=win).astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = (nir - red) / (nir + red)
+    for variant, path in outputs.items():
+        with rasterio.open(path) as src:
+            got = src.read(1, window=win).astype(np.float64)
+        both = np.isfinite(got) & np.isfinite(want)
+        if not variant.startswith("gdal_calc") and (both != np.isfinite(want)).any():
+            raise SystemExit(f"{variant}: NaN cells are not where NumPy's NDVI is not finite")
+        rel = np.abs(got - want)[both] / np.maximum(1, np.abs(want[both]))
+        if both.mean() < 0.99 or rel.max() > 1e-6:  # float32 rounds to 6e-8
+            raise SystemExit(f"{variant}: differs from NumPy's NDVI by up to {rel.max():.1e} "
+                             f"(relative), {both.mean():.1%} of cells compared")
+    return f"{', '.join(outputs)} = NumPy NDVI (rtol 1e-6) on {n} x {n} cells at the centre"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -105,34 +147,49 @@ def main() -> None:
     ap.add_argument("--variants",
                     default="threads,processes,gdal_calc,gdal_calc_deflate,io_floor")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
-    ap.add_argument("--scene", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--scene", type=Path,
+                    help="input scene: made at this path if missing, else reused "
+                         "(must have been made with the same --size)")
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.variant:
         run_variant(args.variant, args.scene, args.out, args.threads)
-        return
+        from rasterflow.step import exit_now
+
+        exit_now()  # as a job's script ends (rasterflow.step.run_step), floor included
     variants = args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
-        scene = Path(tmp) / "scene.tif"
-        make_scene(scene, args.size)
+        scene = args.scene or Path(tmp) / "scene.tif"
+        if not scene.exists():
+            make_scene(scene, args.size)
         times: dict[str, list[float]] = {v: [] for v in variants}
-        for _ in range(args.runs):
+        cpu: dict[str, list[float]] = {v: [] for v in variants}
+        for i in range(args.runs):
             for v in variants:  # alternate, so drift in machine load hits all alike
-                out = Path(tmp) / f"{v}.tif"
+                out = Path(tmp) / f"{v}-{i}.tif"
+                before = _children_cpu()
                 t0 = time.perf_counter()
                 subprocess.run(command(v, scene, out, args.threads), check=True,
                                capture_output=True)
                 times[v].append(time.perf_counter() - t0)
-                out.unlink(missing_ok=True)
+                cpu[v].append(_children_cpu() - before)
+                if i:  # the first round's outputs are kept for the agreement check
+                    out.unlink(missing_ok=True)
+        ndvi = {v: Path(tmp) / f"{v}-0.tif" for v in variants if v != "io_floor"}
+        agreement = check_agreement(scene, ndvi) if ndvi else "no NDVI variant"
     med = {v: statistics.median(t) for v, t in times.items()}
+    med_cpu = {v: statistics.median(t) for v, t in cpu.items()}
     base = med.get("threads", next(iter(med.values())))
     mpx = args.size * args.size / 1e6
     print(f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
           f"median of {args.runs} runs")
-    print(f"{'variant':<10} {'median s':>9} {'min s':>7} {'max s':>7} {'Mpx/s':>7} {'vs threads':>10}")
+    # CPU seconds (user + system of the child) are what a loaded machine distorts least
+    print(f"{'variant':<17} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>7} "
+          f"{'Mpx/s':>7} {'vs threads':>10}")
     for v, t in times.items():
-        print(f"{v:<10} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {mpx / med[v]:7.1f} "
-              f"{med[v] / base:10.2f}")
+        print(f"{v:<17} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {med_cpu[v]:7.2f} "
+              f"{mpx / med[v]:7.1f} {med[v] / base:10.2f}")
+    print(f"agreement: {agreement}")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ Variants, each a fresh ``snakemake --dry-run --quiet`` process, run alternately:
   bare_rich    the same, each job with an input file, log, benchmark, resources that
                grow with the attempt, params, conda and script, as rasterflow's jobs
 The first rasterflow run reads every scene header and writes the header cache (see
-rasterflow.planning), so its time is printed apart; medians are of the later runs.
+rasterflow.planning), so its time is printed apart; medians are of the later runs, of
+wall time (the table) and of CPU time (user + sys: on a shared machine, what a run
+costs without the time it waited for a core).
 ``--targets core`` plans the index products and mosaics only (not the report).
 ``--profile`` writes a cProfile of one in-process rasterflow dry run instead.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -206,14 +209,25 @@ def bare_cmd(snakefile: Path) -> list[str]:
             "--dry-run", "--quiet", "rules", "--cores", "2"]
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(cmd: list[str]) -> tuple[float, str, float]:
+    """Wall time, stdout and CPU time (user + sys) of one run of ``cmd``.
+
+    CPU time is printed beside wall time because the machine is shared: on a loaded
+    machine a process waits for a core, which its wall time counts and its CPU not.
+    """
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd[:12])} ...\n"
                          f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout
+    return elapsed, proc.stdout, _children_cpu() - cpu0
 
 
 def job_counts(stdout: str) -> dict[str, int]:
@@ -267,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile:
             profile(root, config, targets, args.profile)
             return
-        cold, out = timed(ours)
+        cold, out, _cpu = timed(ours)
         counts = job_counts(out)
         total = counts.pop("total")
         print(f"rasterflow plans {total} jobs: {counts}; first run {cold:.2f} s "
@@ -278,11 +292,15 @@ def main(argv: list[str] | None = None) -> None:
             if bare_jobs != total:
                 raise SystemExit(f"{name} Snakefile planned {bare_jobs} jobs, not {total}")
         times: dict[str, list[float]] = {"rasterflow": [], **{k: [] for k in bares}}
+        cpu: dict[str, list[float]] = {k: [] for k in times}
         for _ in range(args.runs):
-            times["rasterflow"].append(timed(ours)[0])
-            for name, bare in bares.items():
-                times[name].append(timed(bare_cmd(bare))[0])
+            for name, cmd in (("rasterflow", ours),
+                              *((k, bare_cmd(b)) for k, b in bares.items())):
+                wall, _out, used = timed(cmd)
+                times[name].append(wall)
+                cpu[name].append(used)
         med = {k: statistics.median(v) for k, v in times.items()}
+        mcpu = {k: statistics.median(v) for k, v in cpu.items()}
         print("\n| scenes | batch | jobs | rasterflow s | bare Snakemake s | ratio "
               "| bare, rich jobs s | ratio |")
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -290,6 +308,10 @@ def main(argv: list[str] | None = None) -> None:
               f"{med['bare']:.2f} | {med['rasterflow'] / med['bare']:.2f} | "
               f"{med['bare_rich']:.2f} | {med['rasterflow'] / med['bare_rich']:.2f} |")
         print("runs:", {k: [round(t, 2) for t in v] for k, v in times.items()})
+        print(f"CPU s (user+sys, median): rasterflow {mcpu['rasterflow']:.2f}, "
+              f"bare {mcpu['bare']:.2f} (ratio {mcpu['rasterflow'] / mcpu['bare']:.2f}), "
+              f"bare rich {mcpu['bare_rich']:.2f} "
+              f"(ratio {mcpu['rasterflow'] / mcpu['bare_rich']:.2f})")
 
 
 if __name__ == "__main__":

@@ -92,6 +92,39 @@ def _run_once(dem: str, out: str, products: str, threads: int, chunk: int) -> No
     exit_now()  # as scripts/terrain.py ends (rasterflow.step.run_step)
 
 
+# largest |rasterflow - gdaldem| allowed, as tests/unit/test_terrain.py: degrees for
+# slope/aspect, grey levels for hillshade (gdaldem approximates 1/sqrt), metres else
+TOLERANCE = {"slope": 1e-4, "aspect": 1e-4, "hillshade": 1, "tri": 1e-3, "tpi": 1e-3,
+             "roughness": 1e-3}
+
+
+def check_agreement(work: Path, products: list[str], *, window: int = 1024) -> str:
+    """Raise SystemExit unless each rasterflow product equals gdaldem's (same nodata
+    cells, values within TOLERANCE) in a window at the centre; say what was compared."""
+    import numpy as np
+    import rasterio
+    from rasterio.windows import Window
+
+    found = []
+    for product in products:
+        with (rasterio.open(work / f"rf-{product}.tif") as ours,
+              rasterio.open(work / f"gd-{product}.tif") as theirs):
+            n = min(window, ours.width, ours.height)
+            win = Window((ours.width - n) // 2, (ours.height - n) // 2, n, n)
+            a, b = ours.read(1, window=win), theirs.read(1, window=win)
+            a_nodata, b_nodata = a == ours.nodata, b == theirs.nodata
+        diff = np.abs(a.astype(np.float64) - b)[~a_nodata]
+        if product == "aspect":
+            diff = np.minimum(diff, 360 - diff)
+        worst = float(diff.max()) if diff.size else 0.0
+        if (a_nodata != b_nodata).any() or not worst <= TOLERANCE[product]:  # NaN fails
+            raise SystemExit(f"{product}: rasterflow differs from gdaldem: "
+                             f"{np.count_nonzero(a_nodata != b_nodata)} nodata cells differ, "
+                             f"values by up to {worst}")
+        found.append(f"{product} {worst:.1e}")
+    return f"{n} x {n} cells at the centre, max |diff| " + ", ".join(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--size", type=int, default=4096, help="DEM is size x size pixels")
@@ -133,6 +166,7 @@ def main() -> None:
                    {**{f"sum of {p}": cpu_sums[p] for p in peers},
                     "rasterflow (one job)": both_cpu["rasterflow"]},
                    sums)
+        print(f"agreement with gdaldem: {check_agreement(work, args.products)}")
 
 
 def timed(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, float], dict[str, float]]:

@@ -107,6 +107,34 @@ def ee_centre(raster: Path, gdf: gpd.GeoDataFrame) -> list[dict]:
     return out
 
 
+def check_agreement(results: dict[str, object], *, subset: int) -> str:
+    """Raise SystemExit unless ours gives the peers' statistics; say what was compared.
+
+    rtol 1e-6: the peers average float32 pixels in float32 (rasterstats) or in another
+    order (exactextract); the centre rule selects rasterstats' pixels, so counts,
+    minima and maxima are exact.
+    """
+    import pandas as pd
+
+    def compare(ours: pd.DataFrame, ref: pd.DataFrame, *, exact: set[str], what: str) -> None:
+        for stat in STATS:
+            got = ours[stat].to_numpy(dtype=np.float64)
+            want = ref[stat].to_numpy(dtype=np.float64)
+            same = (len(got) == len(want) and
+                    np.isclose(got, want, rtol=0 if stat in exact else 1e-6, atol=0,
+                               equal_nan=True).all())
+            if not same:
+                raise SystemExit(f"{what}: {stat} differs: {got[:5]} vs {want[:5]}")
+
+    compare(results["ours-coverage"], results["exactextract"], exact={"min", "max"},
+            what="ours-coverage vs exactextract")
+    rs = pd.DataFrame(results["rasterstats"], columns=STATS).astype(np.float64)  # None: NaN
+    compare(pd.DataFrame(results["ours-centre"]).head(subset), rs,
+            exact={"count", "min", "max"}, what="ours-centre vs rasterstats")
+    return (f"ours-coverage = exactextract on all zones, ours-centre = rasterstats on the "
+            f"first {subset} (rtol 1e-6, centre counts exact)")
+
+
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=10_000, help="raster side in pixels")
@@ -169,6 +197,7 @@ def main() -> None:
     if args.ee_centre:
         engines["ee-centre"] = (eec, scale)
     times: dict[str, list[float]] = {k: [] for k in engines}
+    results: dict[str, object] = {}
 
     with contextlib.ExitStack() as stack:
         if args.threads:
@@ -178,7 +207,7 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, (fn, factor) in engines.items():
                 t = time.perf_counter()
-                fn()
+                results[name] = fn()
                 times[name].append((time.perf_counter() - t) * factor)
 
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -196,6 +225,7 @@ def main() -> None:
     print(f"  rasterstats / ours-centre       {med['rasterstats'] / med['ours-centre']:.1f}x"
           "  (target >= 20x)")
     print(f"  rasterstats / ours-coverage     {med['rasterstats'] / med['ours-coverage']:.1f}x")
+    print(f"  agreement: {check_agreement(results, subset=subset)}")
     if args.ee_centre:
         print(f"  ee-centre / ours-centre         {med['ee-centre'] / med['ours-centre']:.2f}")
 

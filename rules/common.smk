@@ -203,10 +203,22 @@ def manifest_path(batch, index):
 # depends on wildcards), and composites depend on the manifests of their scenes.
 
 
+def batch_files(batch, index):
+    roles = INDICES[index].roles
+    return sorted({f for s in BATCHES[batch] for f in SCENES[s].files(roles)})
+
+
 def get_batch_files(wildcards):
-    roles = INDICES[wildcards.index].roles
-    files = {f for s in BATCHES[wildcards.batch] for f in SCENES[s].files(roles)}
-    return sorted(files)
+    return batch_files(wildcards.batch, wildcards.index)
+
+
+def fingerprint_path(batch, index):
+    return f"{RESULTS}/indices/_batches/{index}/{batch}.inputs.json"
+
+
+def get_batch_fingerprint(wildcards):
+    """A batch job's one input (rasterflow.planning, "Batch inputs"), not its N files."""
+    return fingerprint_path(wildcards.batch, wildcards.index)
 
 
 def get_batch_params(wildcards):
@@ -216,6 +228,22 @@ def get_batch_params(wildcards):
 
 def get_batch_outputs(wildcards):
     return [index_path(s, wildcards.index) for s in BATCHES[wildcards.batch]]
+
+
+def write_batch_fingerprints():
+    """Each batch's fingerprint, rewritten if its files changed; demo: once they exist."""
+    stamps = {path: h.stamp for path, h in SCENE_HEADERS.items()}  # stat'ed just now
+    for batch in BATCHES:
+        for index in INDICES:
+            rf_planning.write_fingerprint(
+                fingerprint_path(batch, index),
+                batch_files(batch, index),
+                stamps=stamps,
+            )
+
+
+if BATCHED:
+    write_batch_fingerprints()
 
 
 def index_outputs():

@@ -31,7 +31,7 @@ else:
 
     rule index_batch:
         input:
-            get_batch_files,
+            get_batch_fingerprint,
         output:
             manifest_path("{batch}", "{index}"),
         log:
@@ -54,3 +54,18 @@ else:
             resampling=config["scenes"]["resampling"],
         script:
             "../scripts/index_batch.py"
+
+    if config["demo"]:
+
+        # the demo's scenes are written by rule demo_data, after planning: their
+        # fingerprints too, once (later plans rewrite them as for any other scenes)
+        rule batch_fingerprint:
+            input:
+                get_batch_files,
+            output:
+                fingerprint_path("{batch}", "{index}"),
+            log:
+                f"{RESULTS}/logs/index/_batches/{{index}}/{{batch}}.inputs.log",
+            localrule: True
+            run:
+                rf_planning.write_fingerprint(output[0], input)

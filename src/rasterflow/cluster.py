@@ -320,6 +320,21 @@ def _log_progress(client: Any, interval: float, stop: threading.Event) -> None:
             )
 
 
+def workers_in_this_process(client: Any) -> bool:
+    """True when every worker of ``client``'s cluster runs as threads of this process.
+
+    So it is for a ``dask_client`` in threads mode (the default): objects such as a
+    ``threading.Lock`` are then shared with the tasks as they are. Worker processes
+    (``dask.processes: true``), SLURM worker jobs or a client without a cluster object
+    (connected to a scheduler by address) give False.
+    """
+    from distributed import Worker
+
+    cluster = getattr(client, "cluster", None)
+    workers = getattr(cluster, "workers", None)
+    return bool(workers) and all(isinstance(w, Worker) for w in workers.values())
+
+
 def dask_report_path(log: str | os.PathLike[str]) -> Path:
     """Where a heavy job's Dask performance report goes: beside its log.
 

@@ -3,8 +3,11 @@
 A composite job gets the index rasters (one per scene, each on its scene's own grid
 and CRS) of the scenes that overlap one tile of the target grid in one period. Each is
 reprojected onto the tile with :func:`rasterflow.grid.read_onto` (NaN never bleeds into
-valid pixels; a pixel's value does not depend on tile or chunk size), and the stack is
-reduced over time per pixel:
+valid pixels; a pixel's value does not depend on tile or chunk size); a raster in
+another CRS goes through :func:`rasterflow.grid.polynomial_vrt`, a third-order
+polynomial fitted to exact points on its own grid, instead of one PROJ call per pixel,
+which took most of a composite's time across UTM zones. The stack is reduced over
+time per pixel:
 
 * ``median`` (default), ``mean``, ``min``, ``max``, or ``pXX``, the XX-th percentile
   (0 <= XX <= 100, decimals allowed: ``p2.5``), NumPy's ``linear`` method;
@@ -94,8 +97,8 @@ def reduce_stack(stack: np.ndarray, statistic: Statistic) -> tuple[np.ndarray, n
     count = (~np.isnan(stack)).sum(axis=0, dtype=np.uint16)
     empty = count == 0
     if statistic.kind in ("median", "percentile"):
-        ordered = np.sort(stack, axis=0)  # NaN sorts last: valid values come first
         n = count.astype(np.intp)
+        ordered = _sort_time(stack, n)
         if statistic.kind == "median":
             result = _sorted_median(ordered, n)
         else:
@@ -109,6 +112,32 @@ def reduce_stack(stack: np.ndarray, statistic: Statistic) -> tuple[np.ndarray, n
     result = np.asarray(result, dtype=np.float32)
     result[empty] = np.nan
     return result, count
+
+
+#: up to this many scenes a sorting network over whole planes beats np.sort along time
+#: (~2.5x faster at 6 scenes, ~1.7x at 12, level at 30)
+_NETWORK_MAX = 16
+
+
+def _sort_time(stack: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The stack sorted along time, NaN last: ``np.sort(stack, axis=0)``.
+
+    ``np.sort`` sorts each pixel's few values on its own; for short stacks an odd-even
+    transposition network (n rounds of elementwise min/max of whole planes) is faster.
+    NaN has no order under min/max, so it sorts as +inf and is put back past each
+    pixel's ``count`` of valid values (a valid +inf stays below that count).
+    """
+    depth = stack.shape[0]
+    if depth > _NETWORK_MAX:
+        return np.sort(stack, axis=0)
+    ordered = np.where(np.isnan(stack), np.array(np.inf, dtype=stack.dtype), stack)
+    for start in range(depth):
+        for i in range(start % 2, depth - 1, 2):
+            low = np.minimum(ordered[i], ordered[i + 1])
+            np.maximum(ordered[i], ordered[i + 1], out=ordered[i + 1])
+            ordered[i] = low
+    ordered[np.arange(depth)[:, None, None] >= count] = np.nan
+    return ordered
 
 
 def _take(ordered: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -153,6 +182,7 @@ class Source:
     scale: XY[float]  # GDAL's XSCALE/YSCALE towards the tile grid (grid.warp_scale)
     rows: tuple[int, int]  # the tile rows and columns the raster may cover,
     cols: tuple[int, int]  # with a margin; elsewhere it is not even opened
+    vrt: str | None = None  # grid.polynomial_vrt: read instead of path when set
 
 
 def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
@@ -160,7 +190,7 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
     import rasterio
     from odc.geo.geobox import GeoBox
 
-    from rasterflow.grid import warp_scale
+    from rasterflow.grid import polynomial_vrt, warp_scale
     from rasterflow.io import check_raster
 
     out = []
@@ -176,15 +206,38 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
             tags = src.tags()
             band_name = src.descriptions[0] or ""
             units = src.units[0] or ""
-        # the footprint in tile pixel coordinates, to skip chunks it cannot reach
-        # (a pixel-space bounding box: bottom/top are the smallest/largest row)
-        pix = tile.project(box.extent.to_crs(tile.crs, resolution="auto")).boundingbox
-        rows = (math.floor(pix.bottom) - _SKIP_MARGIN, math.ceil(pix.top) + _SKIP_MARGIN)
-        cols = (math.floor(pix.left) - _SKIP_MARGIN, math.ceil(pix.right) + _SKIP_MARGIN)
+            vrt = polynomial_vrt(path, tile, dataset=src)
+        rows, cols = _footprint_px(box, tile)
         out.append(Source(path=str(path), date=tags.get("DATE", ""), scene=tags.get("SCENE", ""),
                           band_name=band_name, units=units, scale=warp_scale(box, tile),
-                          rows=rows, cols=cols))
+                          rows=rows, cols=cols, vrt=vrt))
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
+
+
+#: points per edge of a source's outline when it is projected into the tile's CRS
+_OUTLINE_POINTS = 64
+
+
+def _footprint_px(box: GeoBox, tile: GeoBox) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Tile rows and columns ``box`` may cover, with :data:`_SKIP_MARGIN`: (rows, cols).
+
+    Only used to skip chunks a source cannot reach, so it errs on the large side: the
+    outline is densified (a UTM edge seen from the next zone is curved, by far less
+    than the margin over 64 points), or where PROJ fails, the whole tile.
+    """
+    h, w = box.shape.yx
+    t = np.linspace(0.0, 1.0, _OUTLINE_POINTS + 1)
+    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
+    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
+    x, y = box.affine * (cols, rows)
+    if box.crs != tile.crs:
+        x, y = box.crs.transformer_to_crs(tile.crs)(x, y)
+    px, py = ~tile.affine * (np.asarray(x), np.asarray(y))
+    if not (np.isfinite(px).all() and np.isfinite(py).all()):
+        ny, nx = tile.shape.yx
+        return (0, ny), (0, nx)
+    return ((math.floor(py.min()) - _SKIP_MARGIN, math.ceil(py.max()) + _SKIP_MARGIN),
+            (math.floor(px.min()) - _SKIP_MARGIN, math.ceil(px.max()) + _SKIP_MARGIN))
 
 
 def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
@@ -199,7 +252,7 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
         if s.rows[1] <= r0 or s.rows[0] >= r1 or s.cols[1] <= c0 or s.cols[0] >= c1:
             continue  # GDAL would return all NaN: skip opening the file
         stack[i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
-                             fill=np.nan, scale=s.scale)[0]
+                             fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
     result, count = reduce_stack(stack, statistic)
     return np.stack([result, count.astype(np.float32)])
 

@@ -113,6 +113,43 @@ def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
 
 
+# what the operators call on float64 arrays; ** is left out: NumPy's operator turns
+# x ** 2 into square(x), x ** 0.5 into sqrt(x), whose bits may differ from power()
+_UFUNC: dict[type[ast.AST], np.ufunc] = {
+    ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+    ast.USub: np.negative, ast.UAdd: np.positive,
+}
+
+
+def _evaluate_inplace(node: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[Any, bool]:
+    """Like :func:`_evaluate` on float64 arrays, reusing intermediate results as outputs.
+
+    Returns (value, owned): an owned value is a temporary of this evaluation, which the
+    next operation may overwrite; band arrays never are (a role may appear twice). The
+    same ufuncs in the same order give the same bits as :func:`_evaluate`.
+    """
+    if isinstance(node, ast.Constant):
+        return float(node.value), False
+    if isinstance(node, ast.Name):
+        return bands[node.id], False
+    if isinstance(node, ast.UnaryOp):
+        value, owned = _evaluate_inplace(node.operand, bands)
+        result = _UFUNC[type(node.op)](value, out=value if owned else None)
+        return result, isinstance(result, np.ndarray)
+    if isinstance(node, ast.BinOp):
+        left, left_owned = _evaluate_inplace(node.left, bands)
+        right, right_owned = _evaluate_inplace(node.right, bands)
+        if type(node.op) not in _UFUNC:
+            result = _BINARY[type(node.op)](left, right)
+            return result, isinstance(result, np.ndarray)
+        shape = np.broadcast_shapes(np.shape(left), np.shape(right))
+        out = next((v for v, owned in ((left, left_owned), (right, right_owned))
+                    if owned and v.shape == shape), None)
+        result = _UFUNC[type(node.op)](left, right, out=out)
+        return result, isinstance(result, np.ndarray)
+    raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
+
+
 def resolve(
     names: list[str], custom: Mapping[str, str], *, roles: set[str] | frozenset[str]
 ) -> dict[str, Expression]:
@@ -159,13 +196,17 @@ def compute_block(
     lose digits to cancellation near a zero denominator in float32.
     """
     wide = {k: np.asarray(v, dtype=np.float64) for k, v in bands.items()}
+    shape = next(iter(bands.values())).shape
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        result = np.asarray(expr.evaluate(wide), dtype=np.float32)
-    result = np.broadcast_to(result, next(iter(bands.values())).shape).copy()
-    bad = ~np.isfinite(result)
+        value, _owned = _evaluate_inplace(expr.tree, wide)
+        result = np.asarray(value, dtype=np.float32)
+    if result.shape != shape or np.may_share_memory(result, value):
+        result = np.broadcast_to(result, shape).copy()
+    good = np.isfinite(result)
     if valid is not None:
-        bad |= ~valid
-    result[bad] = np.nan
+        good &= valid
+    # every NaN the same bits (0/0 gives a negative one): same bytes on any CPU path
+    np.copyto(result, np.float32(np.nan), where=~good)
     return result
 
 
@@ -178,7 +219,9 @@ def to_reflectance(
     for negative offsets (Sentinel-2's BOA_ADD_OFFSET = -1000). float64, so that a
     reflectance of exactly 0 (DN 1000 at offset -0.1) stays 0 and 0/0 is nodata.
     """
-    values = dn.astype(np.float64) * scale + offset
+    values = dn.astype(np.float64)
+    values *= scale
+    values += offset
     if nodata is not None:
         if np.isnan(nodata):
             values[np.isnan(dn)] = np.nan
@@ -187,13 +230,26 @@ def to_reflectance(
     return values
 
 
+#: Pixels evaluated at a time within a block. The float64 temporaries of a strip (512 KiB
+#: each) stay in the CPU's cache and are reused by the allocator, where those of a whole
+#: 1024² block (8 MiB each) went to fresh pages: as much time in page faults as in
+#: arithmetic (docs/benchmarks.md, index step). The math is elementwise: same bits.
+STRIP_PIXELS = 65536
+
+
 def _index_block(*blocks: np.ndarray, expr: Expression, roles: tuple[str, ...],
                  specs: tuple[Any, ...], has_mask: bool) -> np.ndarray:
-    bands = {
-        role: to_reflectance(block, scale=s.scale, offset=s.offset, nodata=s.nodata)
-        for role, block, s in zip(roles, blocks, specs, strict=False)
-    }
-    return compute_block(expr, bands, blocks[-1] if has_mask else None)
+    shape = blocks[0].shape
+    out = np.empty(shape, dtype=np.float32)
+    rows = max(1, STRIP_PIXELS // max(1, shape[-1]))
+    for start in range(0, shape[0], rows):
+        strip = slice(start, start + rows)
+        bands = {
+            role: to_reflectance(block[strip], scale=s.scale, offset=s.offset, nodata=s.nodata)
+            for role, block, s in zip(roles, blocks, specs, strict=False)
+        }
+        out[strip] = compute_block(expr, bands, blocks[-1][strip] if has_mask else None)
+    return out
 
 
 def index_array(scene: Any, expr: Expression, *, chunk: int = 1024,

@@ -159,8 +159,11 @@ class WindowWriter:
     """``da.store`` target writing each block into a GeoTIFF, opened anew per block.
 
     It holds a path and a lock, not an open dataset, so that it pickles to the workers
-    of any Dask cluster; the lock is a ``distributed.Lock`` when a cluster is running
-    (worker processes share one GeoTIFF) and a plain lock otherwise.
+    of any Dask cluster. The lock is a ``distributed.Lock`` when worker processes share
+    the GeoTIFF, and a plain lock when the tasks run in this process (no cluster, or the
+    threads of the default ``dask_client``): each ``distributed.Lock`` acquire and
+    release is a round trip through the scheduler's event loop, and at 10980² those
+    waits took more thread time than the NDVI arithmetic (docs/benchmarks.md).
     """
 
     def __init__(self, path: Path, shape: tuple[int, int, int], dtype: np.dtype) -> None:
@@ -168,15 +171,7 @@ class WindowWriter:
         self.shape = shape
         self.dtype = dtype
         self.ndim = 3
-        try:
-            from distributed import Lock, get_client
-
-            get_client()
-            self.lock: Any = Lock(f"rasterflow-write-{self.path}")
-        except (ImportError, ValueError):
-            from dask.utils import SerializableLock
-
-            self.lock = SerializableLock()
+        self.lock: Any = _write_lock(self.path)
 
     def __setitem__(self, key: tuple[slice, slice, slice], block: np.ndarray) -> None:
         bands, rows, cols = key
@@ -184,6 +179,23 @@ class WindowWriter:
         indexes = list(range(bands.start + 1, bands.stop + 1))
         with self.lock, rasterio.open(self.path, "r+") as dst:
             dst.write(block, indexes=indexes, window=window)
+
+
+def _write_lock(path: str) -> Any:
+    """A lock that every task writing ``path`` sees: see :class:`WindowWriter`."""
+    from dask.utils import SerializableLock
+
+    try:
+        from distributed import Lock, get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return SerializableLock()
+    from rasterflow.cluster import workers_in_this_process
+
+    if workers_in_this_process(client):
+        return SerializableLock()
+    return Lock(f"rasterflow-write-{path}")
 
 
 @dataclass(frozen=True)
@@ -256,9 +268,40 @@ def write_cogs(
             da.store(list(sources), list(writers), lock=False)
         creation = {**COG_OPTIONS, **(options or {}), "NUM_THREADS": str(max(1, threads))}
         for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True):
-            _finish_scratch(scratch, cog, threads=threads)
-            rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
+            with gdal_cache_at_most(streaming_cache_bytes(_band_stack(cog.data))):
+                _finish_scratch(scratch, cog, threads=threads)
+                rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
     return [target for target, _tmp in targets]
+
+
+def streaming_cache_bytes(data: Any, *, floor: int = 64 * 2**20) -> int:
+    """GDAL block cache enough for overviews and the COG copy of ``data`` (band, y, x).
+
+    Both stream through the uncompressed scratch file once, so a block read or written
+    is never wanted again after its row of blocks is done; two rows of blocks are kept,
+    at least ``floor`` bytes. A cache the size of the job's (up to 512 MiB) was filled
+    with fresh pages in each pass: 0.5-0.8 s of page faults at 10980² for nothing
+    (docs/benchmarks.md, COG writing).
+    """
+    count, _height, width = data.shape
+    row_of_blocks = count * width * _BLOCK * np.dtype(data.dtype).itemsize
+    return max(floor, 2 * row_of_blocks)
+
+
+@contextmanager
+def gdal_cache_at_most(limit: int) -> Iterator[None]:
+    """Lower GDAL's block cache (process-wide) to ``limit`` bytes inside the block.
+
+    Never raises it: the job's cap (``rasterflow.cluster``) stays an upper bound.
+    """
+    from rasterio.env import get_gdal_config, set_gdal_config
+
+    before = int(get_gdal_config("GDAL_CACHEMAX"))
+    set_gdal_config("GDAL_CACHEMAX", min(before, limit))
+    try:
+        yield
+    finally:
+        set_gdal_config("GDAL_CACHEMAX", before)
 
 
 def _create_scratch(scratch: Path, data: Any, cog: Cog) -> None:

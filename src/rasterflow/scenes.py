@@ -136,10 +136,9 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
         raw_path = (rec["path"] or "").strip()
         if not raw_path:
             raise InputDataError(f"scene sheet {source}, line {line}: scene {sid!r} has no path")
-        path = Path(raw_path)
-        if not path.is_absolute():
-            path = Path(base) / path
-        rows.append(SheetRow(sid, date, os.path.normpath(path), line))
+        # strings, not Path objects: pathlib was 2/3 of reading a 100,000-line sheet (1.3 s)
+        # (join keeps an absolute raw_path as it is)
+        rows.append(SheetRow(sid, date, os.path.normpath(os.path.join(base, raw_path)), line))
     if not rows:
         raise InputDataError(f"scene sheet {source}: no scenes; add one line per scene")
     return rows
@@ -169,14 +168,14 @@ def planned_listing(files: Iterable[str]) -> tuple[Listing, Callable[[str], bool
 
 
 def _locate(
-    row: SheetRow, spec: Mapping[str, Any], listing: Listing, *, what: str
+    row: SheetRow, spec: Mapping[str, Any], files: list[str] | None, *, what: str
 ) -> BandFile:
+    """The file of one role; ``files``: the scene folder's listing, None for a file."""
     common = {
         "scale": float(spec.get("scale", 1.0)),
         "offset": float(spec.get("offset", 0.0)),
         "nodata": None if spec.get("nodata") is None else float(spec["nodata"]),
     }
-    files = listing(row.path)
     if files is None:  # one multiband file
         if spec.get("band") is None:
             raise ConfigError(
@@ -209,20 +208,22 @@ def resolve_scene(
     exists: Callable[[str], bool] = os.path.exists,
 ) -> Scene:
     """Turn a sheet row and the ``scenes`` config into a :class:`Scene`."""
-    if listing(row.path) is None and not exists(row.path):
+    # one listing per scene, shared by its roles: a folder's listing walks it on disk
+    files = listing(row.path)
+    if files is None and not exists(row.path):
         raise InputDataError(
             f"scene {row.scene_id!r} (sheet line {row.line}): {row.path} does not exist; "
             "fix the path in the scene sheet (relative paths are relative to the sheet)"
         )
     located = {
-        role: _locate(row, spec, listing, what=f"scenes.bands.{role}")
+        role: _locate(row, spec, files, what=f"scenes.bands.{role}")
         for role, spec in bands.items()
     }
     mask_file = None
     valid: tuple[int, ...] = ()
     known: tuple[int, ...] | None = None
     if mask:
-        mask_file = _locate(row, mask, listing, what="scenes.mask")
+        mask_file = _locate(row, mask, files, what="scenes.mask")
         valid = tuple(int(v) for v in mask["valid"])
         known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
     return Scene(row.scene_id, row.date, located, mask_file, valid, known)

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
-from rasterflow.cluster import dask_client, dask_report_path
 from rasterflow.logs import log_to
 
 
@@ -21,6 +20,8 @@ def heavy_step(smk: Any) -> Iterator[Any]:
     threads and ``mem_mb`` and the ``dask`` config section; the performance report goes
     beside the log. An exception is logged (the log's last lines say why) and re-raised.
     """
+    from rasterflow.cluster import dask_client, dask_report_path  # not for exit_now's users
+
     settings = smk.config["dask"]
     with (
         log_to(smk.log[0]),

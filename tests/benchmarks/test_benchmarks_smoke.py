@@ -95,6 +95,8 @@ def test_index_bench_prints_every_variant_with_consistent_ratios() -> None:
         assert_quotient(numbers[-2], size * size / 1e6, median, digits=(12, 2, 1),
                         what=f"{variant} Mpx/s")
     assert rows["threads"][-1] == 1.0
+    assert ("agreement: threads, processes, gdal_calc, gdal_calc_deflate = NumPy NDVI "
+            f"(rtol 1e-6) on {size} x {size} cells at the centre") in out
 
 
 # --------------------------------------------------------------------------- terrain
@@ -132,6 +134,11 @@ def test_terrain_bench_prints_every_contender_and_the_one_job_row() -> None:
         assert abs(total - sum(medians[p][peer] for p in products)) <= slack, (peer, total)
     for contender in [*(f"sum of {p}" for p in peers), "rasterflow (one job)"]:
         check(both, contender, sums)
+    m = re.search(rf"^agreement with gdaldem: 256 x 256 cells at the centre, max \|diff\| "
+                  rf"slope (?P<slope>{NUMBER}), hillshade (?P<hillshade>{NUMBER})$", out,
+                  re.MULTILINE)
+    assert m, out
+    assert float(m["slope"]) <= 1e-4 and float(m["hillshade"]) <= 1
 
 
 # --------------------------------------------------------------------------- composite
@@ -156,6 +163,8 @@ def test_composite_bench_prints_rates_and_ratio_consistent_with_its_times() -> N
                         digits=(12, places(m["c"]), places(m["inp"])), what="MP/s in")
         assert_quotient(float(m["r"]), c, f, digits=(places(m["c"]), places(m["f"]),
                                                      places(m["r"])), what="ratio")
+        assert (f"  {size} x {size} outputs: valid COGs on the tile, count 0..scenes, "
+                "NaN iff count 0, within input range") in out
 
 
 # --------------------------------------------------------------------------- fixed cost
@@ -219,4 +228,6 @@ def test_zonal_bench_prints_every_engine_with_consistent_ratios(tmp_path: Path) 
         assert m, f"no {label} line in:\n{out}"
         assert_quotient(float(m["r"]), t[num], t[den], digits=(2, 2, places(m["r"])),
                         what=label)
+    assert ("agreement: ours-coverage = exactextract on all zones, ours-centre = rasterstats "
+            "on the first 10 (rtol 1e-6, centre counts exact)") in out
     assert {p.name for p in tmp_path.iterdir()} == {"r600.tif", "z30_600.gpkg"}

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from rasterflow.cluster import dask_client, job_memory_mb, plan_cluster
+from rasterflow.cluster import dask_client, job_memory_mb, plan_cluster, workers_in_this_process
 from rasterflow.errors import ConfigError
 
 
@@ -131,3 +131,19 @@ def test_workers_never_pause(processes):
         spill = client.run(lambda dask_worker: dask_worker.memory_manager.memory_spill_fraction)
     assert pause and set(pause.values()) == {False}
     assert all(v for v in spill.values())  # spilling to disk stays on
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_workers_in_this_process_only_in_threads_mode(processes):
+    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes,
+                                                       "report": False}) as client:
+        pids = set(client.run(os.getpid).values())  # where tasks really run
+        assert workers_in_this_process(client) is (pids == {os.getpid()})
+        assert workers_in_this_process(client) is (not processes)
+
+
+def test_a_client_without_a_cluster_object_is_not_in_process():
+    class Remote:  # a Client(address) to a scheduler elsewhere has cluster = None
+        cluster = None
+
+    assert workers_in_this_process(Remote()) is False

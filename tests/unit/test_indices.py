@@ -187,3 +187,62 @@ def test_real_rgbn_ndvi_matches_gdal_calc(tmp_path):
     # where GDAL divided 0 by 0 we wrote nodata, not a number
     assert np.array_equal(np.isfinite(a), np.isfinite(b))
     assert -1.0 <= np.nanmin(a) and np.nanmax(a) <= 1.0 and np.nanmax(a) > 0.3
+
+
+def _plain_block(expr, bands, valid=None):
+    """compute_block as NumPy's operators give it, one temporary per operation."""
+    wide = {k: np.asarray(v, dtype=np.float64) for k, v in bands.items()}
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        result = np.asarray(expr.evaluate(wide), dtype=np.float32)
+    bad = ~np.isfinite(result) if valid is None else ~np.isfinite(result) | ~valid
+    result[bad] = np.nan
+    return result
+
+
+@pytest.mark.parametrize("text", [
+    *indices.BUILTIN.values(),
+    "nir",
+    "-nir",
+    "2 * 3 * nir - 1",
+    "-(nir - red) ** 2 / (nir + red + 0.5) * 1.5",
+    "nir ** 0.5 - red ** 2 + (nir - red) ** -1",
+    "1 / (nir - nir)",
+])
+def test_in_place_evaluation_gives_the_same_bits_and_leaves_bands_alone(text):
+    bands = {k: v.astype(np.float64) for k, v in _bands((40, 30)).items()}
+    bands["red"][0, :4] = [0.0, np.nan, -0.2, 0.3]
+    bands["nir"][0, :4] = [0.0, 0.5, 0.2, np.nan]
+    before = {k: v.copy() for k, v in bands.items()}
+    valid = RNG.random((40, 30)) > 0.2
+    expr = indices.parse("x", text)
+    got = indices.compute_block(expr, bands, valid)
+    want = _plain_block(expr, bands, valid)
+    assert got.dtype == np.float32 and got.shape == (40, 30)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    for role, values in bands.items():
+        np.testing.assert_array_equal(values, before[role])
+    # one NaN bit pattern for nodata, whatever produced it (0/0 gives a negative NaN)
+    nan_bits = {int(b) for b in got.view(np.uint32)[np.isnan(got)]}
+    assert nan_bits <= {int(np.float32(np.nan).view(np.uint32))} and nan_bits
+
+
+def test_strips_give_the_same_bits_as_one_pass(monkeypatch):
+    shape = (37, 29)
+    red = RNG.integers(0, 6000, shape).astype(np.uint16)
+    nir = RNG.integers(0, 9000, shape).astype(np.uint16)
+    red[3, :] = 0
+    valid = RNG.random(shape) > 0.3
+    expr = indices.parse("EVI", indices.BUILTIN["EVI"])
+    spec = BandFile("x.tif", 1, 1e-4, -0.1, 0.0)
+    kwargs = {"expr": expr, "roles": ("nir", "red", "blue"), "specs": (spec,) * 3,
+              "has_mask": True}
+    whole = indices.compute_block(
+        expr,
+        {r: indices.to_reflectance(b, scale=1e-4, offset=-0.1, nodata=0.0)
+         for r, b in (("nir", nir), ("red", red), ("blue", red))},
+        valid,
+    )
+    for strip_pixels in (29 * 5, 100, 1, 10**6):  # strips of 5 rows + a rest, 3, 1, one
+        monkeypatch.setattr(indices, "STRIP_PIXELS", strip_pixels)
+        got = indices._index_block(nir, red, red, valid, **kwargs)
+        np.testing.assert_array_equal(got.view(np.uint32), whole.view(np.uint32))

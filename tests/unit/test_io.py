@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
+from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
+from rasterflow import io
 from rasterflow.io import overview_factors, provenance_tags, write_cog
 
 TRANSFORM = from_origin(300_000, 7_000_000, 10, 10)
@@ -99,3 +101,54 @@ def test_stale_temporaries_of_killed_writers_are_removed_others_kept(tmp_path):
     write_cog(np.zeros((4, 4), np.float32), tmp_path / "x.tif", crs="EPSG:3067",
               transform=TRANSFORM, nodata=np.nan)
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "x.tif"]
+
+
+def test_streaming_cache_is_two_rows_of_blocks_at_least_64_mib():
+    assert io.streaming_cache_bytes(np.zeros((1, 3, 1000), np.float32)) == 64 * 2**20
+    wide = da.zeros((2, 700, 40_000), dtype=np.float64, chunks=512)  # never computed
+    assert io.streaming_cache_bytes(wide) == 2 * 2 * 40_000 * 512 * 8
+
+
+@pytest.mark.parametrize("job_cache_mb", [1024, 16])
+def test_overviews_and_copy_run_with_a_streaming_cache_then_the_jobs_is_back(
+        tmp_path, monkeypatch, job_cache_mb):
+    seen = []
+    real_copy = rasterio.shutil.copy
+
+    def copy(*args, **kwargs):
+        seen.append(get_gdal_config("GDAL_CACHEMAX"))
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", copy)
+    before = get_gdal_config("GDAL_CACHEMAX")
+    set_gdal_config("GDAL_CACHEMAX", job_cache_mb * 2**20)
+    try:
+        write_cog(np.ones((600, 700), np.float32), tmp_path / "c.tif", crs="EPSG:3067",
+                  transform=TRANSFORM, nodata=np.nan)
+        after = get_gdal_config("GDAL_CACHEMAX")
+    finally:
+        set_gdal_config("GDAL_CACHEMAX", before)
+    # lowered to what streaming needs, never raised above the job's cap
+    assert seen == [min(job_cache_mb, 64) * 2**20]
+    assert after == job_cache_mb * 2**20
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_write_lock_is_local_for_in_process_workers_and_bytes_do_not_change(
+        tmp_path, processes):
+    from dask.utils import SerializableLock
+    from distributed import Lock
+
+    from rasterflow.cluster import dask_client
+
+    arr = np.random.default_rng(4).random((900, 700), dtype=np.float32)
+    plain = write_cog(arr, tmp_path / "plain.tif", crs="EPSG:3067", transform=TRANSFORM,
+                      nodata=np.nan)
+    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes,
+                                                       "report": False}):
+        lock = io.WindowWriter(tmp_path / "w.tif", (1, 900, 700), np.float32).lock
+        out = write_cog(da.from_array(arr, chunks=200), tmp_path / "c.tif", crs="EPSG:3067",
+                        transform=TRANSFORM, nodata=np.nan, threads=2)
+    # worker processes share the file through the scheduler's lock; threads need not
+    assert isinstance(lock, Lock if processes else SerializableLock)
+    assert _digest(out) == _digest(plain)

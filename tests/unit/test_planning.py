@@ -169,3 +169,46 @@ def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
     assert json.loads(manifest.read_text()) == {
         sc.id: {"path": out, "bytes": os.path.getsize(out)}
         for sc, out in zip(scenes, outputs, strict=True)}
+
+
+def _mtime(path):
+    return os.stat(path).st_mtime_ns
+
+
+def test_a_fingerprint_is_rewritten_only_when_a_file_changes(tmp_path):
+    files = [str(p) for p in (tmp_path / "a.tif", tmp_path / "b.tif")]
+    for i, f in enumerate(files):
+        with open(f, "wb") as fh:
+            fh.write(b"x" * (10 + i))
+        os.utime(f, ns=(1_700_000_000_000_000_000 + i, 1_700_000_000_000_000_000 + i))
+    fp = tmp_path / "batches" / "b00000.inputs.json"
+    assert planning.write_fingerprint(fp, files, now_ns=2_000_000_000_000_000_000)
+    # new: as old as the newest file, so a lost fingerprint reruns nothing
+    assert _mtime(fp) == 1_700_000_000_000_000_001
+    assert json.loads(fp.read_text()) == {"files": [
+        [files[0], 10, 1_700_000_000_000_000_000], [files[1], 11, 1_700_000_000_000_000_001]]}
+    before = fp.read_bytes()
+    os.utime(fp, ns=(5, 5))
+    assert planning.write_fingerprint(fp, reversed(files))  # same record: left alone
+    assert _mtime(fp) == 5 and fp.read_bytes() == before
+    # a file replaced by an older one still changes the record: the fingerprint is "now"
+    os.utime(files[1], ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    assert planning.write_fingerprint(fp, files, now_ns=1_800_000_000_000_000_000)
+    assert _mtime(fp) == 1_800_000_000_000_000_000
+    assert json.loads(fp.read_text())["files"][1] == [files[1], 11, 1_600_000_000_000_000_000]
+    # a file newer than now (clock skew, a touched file): the newest file's time
+    with open(files[0], "ab") as fh:
+        fh.write(b"y")
+    os.utime(files[0], ns=(1_900_000_000_000_000_000, 1_900_000_000_000_000_000))
+    assert planning.write_fingerprint(fp, files, now_ns=1_850_000_000_000_000_000)
+    assert _mtime(fp) == 1_900_000_000_000_000_000
+    assert [e[1] for e in json.loads(fp.read_text())["files"]] == [11, 11]
+    assert sorted(p.name for p in fp.parent.iterdir()) == ["b00000.inputs.json"]
+
+
+def test_no_fingerprint_while_a_file_is_missing(tmp_path):
+    present = tmp_path / "a.tif"
+    present.write_bytes(b"x")
+    fp = tmp_path / "b00000.inputs.json"
+    assert not planning.write_fingerprint(fp, [str(present), str(tmp_path / "later.tif")])
+    assert not fp.exists()

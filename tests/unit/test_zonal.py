@@ -632,24 +632,3 @@ def test_long_table_stacks_products_and_periods(tmp_path: Path, float_raster: Pa
     ndvi = long[(long["product"] == "NDVI") & (long["period"] == "2024-06")]
     want = coverage(zones, float_raster, stats=["mean"], percentiles=[])["mean"]
     np.testing.assert_allclose(ndvi["mean"], want, rtol=1e-15, equal_nan=True)
-
-
-# --------------------------------------------------------------------------- benchmark
-
-
-def test_benchmark_script_smoke_run(tmp_path: Path) -> None:
-    """The benchmark keeps working (tiny sizes; its figures are not checked here)."""
-    import subprocess
-    import sys
-
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "zonal_bench.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--size", "600", "--zones", "30", "--repeats", "1",
-         "--rasterstats-zones", "10", "--threads", "0", "--workdir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300, check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    for engine in ("ours-coverage", "exactextract", "exactextract-rs", "ours-centre"):
-        assert f"  {engine} " in done.stdout
-    assert "rasterstats" in done.stdout and "extrapolated: run on 10 polygons, x3" in done.stdout
-    assert "ours-coverage / exactextract" in done.stdout

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import rasterio
 import yaml
-from helpers import REPO, planned_jobs, run_snakemake
+from helpers import REPO, planned_jobs, run_snakemake, write_raster
 
 from rasterflow import demo
 
@@ -32,9 +34,14 @@ def _config(tmp_path: Path, name: str, **scenes) -> Path:
     return path
 
 
-def _planned(workdir: Path, *args: str, configfiles=()) -> list[str]:
-    out = run_snakemake(workdir, "--dry-run", *args, configfiles=configfiles).stdout
-    return re.findall(r"wildcards: (.+)", out)
+def _planned(workdir: Path, *args: str, configfiles=(), rule: str | None = None,
+             demo_config: bool = True) -> list[str]:
+    """Wildcards of the jobs a dry run plans (of ``rule`` only, if given)."""
+    out = run_snakemake(workdir, "--dry-run", *args, configfiles=configfiles,
+                        demo_config=demo_config).stdout
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$", out,
+                      re.MULTILINE)
+    return [w for r, w in jobs if rule is None or r == rule]
 
 
 def _products(results: Path) -> dict[str, str]:
@@ -77,9 +84,8 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     batched.mkdir()
     run_snakemake(single, "--cores", "2", TARGET, configfiles=[_config(root, "single.yaml")])
     cfg = _config(root, "batched.yaml", batch=2)
-    assert sorted(w for w in _planned(batched, TARGET, configfiles=[cfg])
-                  if w.startswith("index=")) == ["index=NDVI, batch=b00001",
-                                                 "index=NDVI, batch=b00002"]
+    assert sorted(_planned(batched, TARGET, configfiles=[cfg], rule="index_batch")) == [
+        "index=NDVI, batch=b00001", "index=NDVI, batch=b00002"]
     run_snakemake(batched, "--cores", "2", TARGET, configfiles=[cfg])
     return single, batched, cfg
 
@@ -135,3 +141,78 @@ def test_planning_benchmark_runs_at_a_tiny_size(tmp_path, batch):
     assert index_jobs == -(-12 // batch)  # one NDVI job per scene or per batch
     assert int(row[1]) == batch and int(row[2]) == int(jobs[1]) == sum(counts.values())
     assert len(list((tmp_path / "scenes").glob("*.tif"))) == 12
+    cpu = re.search(r"^CPU s \(user\+sys, median\): rasterflow ([\d.]+), bare ([\d.]+) "
+                    r"\(ratio ([\d.]+)\)", proc.stdout, re.MULTILINE)
+    assert cpu and float(cpu[1]) > 0 and float(cpu[2]) > 0, proc.stdout
+    assert float(cpu[3]) == pytest.approx(float(cpu[1]) / float(cpu[2]), abs=0.01)
+
+
+def _own_scene(path: Path, *, seed: int, empty: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """A 2-band uint16 scene (red, nir; 0 = nodata); ``empty``: nodata only."""
+    rng = np.random.default_rng(seed)
+    data = rng.integers(100, 5000, (2, 24, 32)).astype(np.uint16)
+    if empty:
+        data[:] = 0
+    write_raster(path, data, nodata=0, origin=(500_000.0 + 40 * seed, 6_000_000.0))
+    return data[0].astype("f8"), data[1].astype("f8")
+
+
+def _manifests(results: Path) -> dict[str, int]:
+    folder = results / "indices" / "_batches" / "NDVI"
+    return {p.stem: p.stat().st_mtime_ns for p in folder.glob("b?????.json")}
+
+
+def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(tmp_path):
+    """Not the demo: scene files that exist at planning, so the plan writes fingerprints."""
+    (tmp_path / "scenes").mkdir()
+    lines = ["scene_id,date,path"]
+    for i in range(6):  # batches of 2 by date: b00000 S0 S1 | b00001 S2 S3 | b00002 S4 S5
+        _own_scene(tmp_path / "scenes" / f"S{i}.tif", seed=i, empty=i == 3)
+        lines.append(f"S{i},2024-01-0{i + 1},scenes/S{i}.tif")
+    (tmp_path / "scenes.csv").write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "own.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "scenes": {"sheet": str(tmp_path / "scenes.csv"), "batch": 2,
+                   "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
+        "indices": ["NDVI"]}))
+    results = tmp_path / "results"
+    targets = [f"results/indices/_batches/NDVI/b0000{b}.json" for b in range(3)]
+
+    def planned() -> list[str]:
+        return sorted(_planned(tmp_path, *targets, configfiles=[cfg], demo_config=False,
+                               rule="index_batch"))
+
+    # S3 is all nodata: its batch fails at run time, the others finish (--keep-going)
+    proc = run_snakemake(tmp_path, "--keep-going", *targets, configfiles=[cfg],
+                         demo_config=False, check=False)
+    assert proc.returncode != 0
+    assert "S3.tif" in proc.stdout + proc.stderr + "".join(
+        p.read_text() for p in (results / "logs").rglob("*.log"))
+    assert sorted(_manifests(results)) == ["b00000", "b00002"]  # no manifest, no whole batch
+    fingerprint = results / "indices" / "_batches" / "NDVI" / "b00001.inputs.json"
+    assert [e[0] for e in json.loads(fingerprint.read_text())["files"]] == [
+        str(tmp_path / "scenes" / "S2.tif"), str(tmp_path / "scenes" / "S3.tif")]
+
+    # fixed, the run resumes with the failed batch only
+    _own_scene(tmp_path / "scenes" / "S3.tif", seed=3)
+    done = _manifests(results)
+    assert planned() == ["index=NDVI, batch=b00001"]
+    run_snakemake(tmp_path, "--cores", "2", *targets, configfiles=[cfg], demo_config=False)
+    assert planned() == []
+    after = _manifests(results)
+    assert {b: after[b] for b in done} == done
+
+    # S4's pixels change (batch b00002); S0 is replaced by a copy with an older time,
+    # which Snakemake's own mtime rule misses and the fingerprint's size+mtime catches
+    red, nir = _own_scene(tmp_path / "scenes" / "S4.tif", seed=40)
+    old = (tmp_path / "scenes" / "S0.tif").stat().st_mtime_ns - 3_600 * 10**9
+    _own_scene(tmp_path / "scenes" / "S0.tif", seed=0)
+    os.utime(tmp_path / "scenes" / "S0.tif", ns=(old, old))
+    assert planned() == ["index=NDVI, batch=b00000", "index=NDVI, batch=b00002"]
+    run_snakemake(tmp_path, "--cores", "2", *targets, configfiles=[cfg], demo_config=False)
+    assert planned() == []
+    final = _manifests(results)
+    assert final["b00001"] == after["b00001"]
+    assert final["b00000"] > after["b00000"] and final["b00002"] > after["b00002"]
+    with rasterio.open(results / "indices" / "S4" / "NDVI.tif") as src:
+        np.testing.assert_allclose(src.read(1), (nir - red) / (nir + red), rtol=1e-6)
