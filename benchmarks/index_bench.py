@@ -127,7 +127,7 @@ def check_agreement(scene: Path, outputs: dict[str, Path], *, window: int = 1024
         both = np.isfinite(got) & np.isfinite(want)
         if not variant.startswith("gdal_calc") and (both != np.isfinite(want)).any():
             raise SystemExit(f"{variant}: NaN cells are not where NumPy's NDVI is not finite")
-        rel = np.abs(got - want)[both] / np.maximum(1, np.abs(want[both]))
+        rel = np.abs(got[both] - want[both]) / np.maximum(1, np.abs(want[both]))
         if both.mean() < 0.99 or rel.max() > 1e-6:  # float32 rounds to 6e-8
             raise SystemExit(f"{variant}: differs from NumPy's NDVI by up to {rel.max():.1e} "
                              f"(relative), {both.mean():.1%} of cells compared")
