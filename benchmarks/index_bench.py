@@ -21,15 +21,13 @@ system of the child process), which a machine loaded by other work distorts leas
 from __future__ import annotations
 
 import argparse
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 HERE = Path(__file__).resolve()
 DEFLATE = ["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=IF_SAFER"]
@@ -134,11 +132,6 @@ def check_agreement(scene: Path, outputs: dict[str, Path], *, window: int = 1024
     return f"{', '.join(outputs)} = NumPy NDVI (rtol 1e-6) on {n} x {n} cells at the centre"
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--size", type=int, default=4096)
@@ -167,12 +160,10 @@ def main() -> None:
         for i in range(args.runs):
             for v in variants:  # alternate, so drift in machine load hits all alike
                 out = Path(tmp) / f"{v}-{i}.tif"
-                before = _children_cpu()
-                t0 = time.perf_counter()
-                subprocess.run(command(v, scene, out, args.threads), check=True,
-                               capture_output=True)
-                times[v].append(time.perf_counter() - t0)
-                cpu[v].append(_children_cpu() - before)
+                wall, cpu_s, _ = timed_run(command(v, scene, out, args.threads),
+                                           check=True, capture_output=True)
+                times[v].append(wall)
+                cpu[v].append(cpu_s)
                 if i:  # the first round's outputs are kept for the agreement check
                     out.unlink(missing_ok=True)
         ndvi = {v: Path(tmp) / f"{v}-0.tif" for v in variants if v != "io_floor"}

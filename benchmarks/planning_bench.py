@@ -29,15 +29,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
@@ -209,25 +208,13 @@ def bare_cmd(snakefile: Path) -> list[str]:
             "--dry-run", "--quiet", "rules", "--cores", "2"]
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def timed(cmd: list[str]) -> tuple[float, str, float]:
-    """Wall time, stdout and CPU time (user + sys) of one run of ``cmd``.
-
-    CPU time is printed beside wall time because the machine is shared: on a loaded
-    machine a process waits for a core, which its wall time counts and its CPU not.
-    """
-    cpu0 = _children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - t0
+    """Wall time, stdout and CPU time (user + sys) of one run of ``cmd``."""
+    elapsed, cpu, proc = timed_run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd[:12])} ...\n"
                          f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout, _children_cpu() - cpu0
+    return elapsed, proc.stdout, cpu
 
 
 def job_counts(stdout: str) -> dict[str, int]:

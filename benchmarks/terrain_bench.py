@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 GDALDEM_MODE = {"slope": "slope", "aspect": "aspect", "hillshade": "hillshade",
                 "tri": "TRI", "tpi": "TPI", "roughness": "roughness"}
@@ -176,18 +175,11 @@ def timed(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, float], dict
     names = list(cmds)
     for i in range(runs):
         for name in names[i % len(names):] + names[: i % len(names)]:
-            before = _children_cpu()
-            start = time.perf_counter()
-            subprocess.run(cmds[name], check=True)
-            times[name].append(time.perf_counter() - start)
-            cpu[name].append(_children_cpu() - before)
+            wall, cpu_s, _ = timed_run(cmds[name], check=True)
+            times[name].append(wall)
+            cpu[name].append(cpu_s)
     return ({name: statistics.median(t) for name, t in times.items()},
             {name: statistics.median(t) for name, t in cpu.items()})
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def report(label: str, medians: dict[str, float], cpu: dict[str, float],

@@ -3,8 +3,8 @@
 One loop over the pixels of a halo-padded block computes a product straight into its
 stored type: no temporary arrays, one pass over memory, and no GIL (``nogil``), so the
 threads of a Dask worker run it side by side. The NumPy version it replaced made
-about 40 passes over each block and held the GIL between them; at 8192² it was half of
-a terrain job. The formulas, their order of operations and types are gdaldem's
+about 40 passes over each block and held the GIL between them, and took about twice
+as long for slope, aspect and hillshade of a 2048² DEM on one thread. The formulas, their order of operations and types are gdaldem's
 (see the :mod:`rasterflow.terrain` docstring); ``tests/unit/test_terrain.py`` checks
 them against ``gdaldem`` itself.
 
