@@ -15,26 +15,29 @@ drift in machine load hits both alike), it times:
                  same creation options, from arrays already in memory
 
 and prints medians, megapixels per second per core (output pixels; x scenes for input
-pixels), and composite / io-floor. ``--exact-too`` also times the composite with every
-scene through GDAL's exact transformer (one PROJ call per pixel, as before
-grid.polynomial_vrt); ``--parts`` times its parts alone (headers, one warp per kind of
-scene, reading one input, the reduction).
+pixels), and composite / io-floor. ``--gdal-too`` also times the composite with every
+scene through GDAL's warper instead of the compiled kernel (rasterflow._warp_kernel;
+as before it existed) and compares the two composites (equal counts; the statistic's
+largest difference and share of differing pixels); ``--exact-too`` times it with GDAL's
+warper and exact transformer (one PROJ call per pixel, as before grid.polynomial_vrt);
+``--parts`` times the parts alone (headers, GDAL's and the kernel's warp per kind of
+scene, reading one input, a fused block, NumPy's reduction).
 
-Measured on the shared 2-core machine while others' tests ran (load average 5.3-6.7),
-6 scenes, 1 thread, chunk 512, medians of 5 rounds (docs/benchmarks.md has the table):
+Measured on the shared 2-core machine while others' tests ran (load average 5.5-8),
+6 scenes, two UTM zones, 1 thread, chunk 512, medians of 5 rounds, ``--gdal-too``
+(docs/benchmarks.md has the table):
 
-    --zones 2 (default)  512^2:  0.266 s, io-floor 0.076 s, x3.5 (exact only: x8.6)
-                         1024^2: 0.753 s, io-floor 0.146 s, x5.2 (exact only: x12.2)
-    --zones 1            512^2:  0.185 s, io-floor 0.050 s, x3.7
-                         1024^2: 0.649 s, io-floor 0.128 s, x5.1
+    512^2:  0.258 s, io-floor 0.147 s, x1.8 (GDAL warper only: x3.7)
+    1024^2: 0.673 s, io-floor 0.322 s, x2.1 (GDAL warper only: x5.8)
 
-A warp across UTM zones now costs what one in the same CRS does (~16 ms per scene and
-512^2 block, ~10 ms of it GDAL's bilinear kernel); that kernel, per-chunk set-up and
-the sort bound what is left. Absolute times
-on a loaded machine mean little; the ratio to the I/O floor is what to compare.
+The kernel warps a scene's 512^2 block in 8-10 ms with its window read (GDAL's warper
+39-45 ms), ~13-15 ns of CPU a sample; it, the headers (~20 ms a job) and Dask's
+per-task cost are what separate the composite from its floor. Absolute times on a
+loaded machine mean little; the ratio to the I/O floor is what to compare.
 
 Run: ``.venv/bin/python benchmarks/composite_bench.py [--sizes 512 1024] [--scenes 6]
-[--threads 1] [--repeats 5] [--chunk 512] [--zones 2] [--exact-too] [--parts]``
+[--threads 1] [--repeats 5] [--chunk 512] [--zones 2] [--gdal-too] [--exact-too]
+[--parts]``
 """
 
 from __future__ import annotations
@@ -79,16 +82,22 @@ def make_scenes(root: Path, tile, *, scenes: int, zones: int, seed: int = 1) -> 
 
 
 def time_composite(paths: list[str], tile, out: Path, *, chunk: int, threads: int,
-                   exact: bool = False) -> float:
-    """composite.run; ``exact``: every scene through GDAL's exact transformer, as before
-    the polynomial one (grid.polynomial_vrt) existed."""
-    from contextlib import nullcontext
+                   exact: bool = False, gdal: bool = False) -> float:
+    """composite.run; ``gdal``: every scene through GDAL's warper (no compiled kernel),
+    as before rasterflow._warp_kernel; ``exact``: that, and GDAL's exact transformer,
+    as before the polynomial one (grid.polynomial_vrt) existed."""
+    from contextlib import ExitStack
     from unittest import mock
 
     from rasterflow import composite
 
-    patch = mock.patch("rasterflow.grid.polynomial_vrt", return_value=None)
-    with patch if exact else nullcontext():
+    with ExitStack() as patches:
+        if gdal or exact:
+            patches.enter_context(mock.patch("rasterflow.composite._kernel_warp",
+                                             return_value=None))
+        if exact:
+            patches.enter_context(mock.patch("rasterflow.grid.polynomial_vrt",
+                                             return_value=None))
         start = time.perf_counter()
         composite.run(inputs=paths, tile=tile, output=str(out / "c.tif"),
                       count_output=str(out / "n.tif"), statistic="median",
@@ -120,13 +129,22 @@ def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
 def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str, float]:
     """Medians of what one composite is made of, each part alone, on this thread.
 
-    ``headers`` is inspect_sources (headers, footprints, GCP lattices); ``warp same CRS``
-    and ``warp other CRS`` are per scene and chunk-sized block; ``reduce`` is median +
-    count of one block of all scenes.
+    ``headers`` is inspect_sources (headers, footprints, GCP lattices, polynomials);
+    ``GDAL warp ...`` is GDAL's warper (read_onto, what sources the kernel cannot take
+    go through) and ``kernel warp ...`` the compiled kernel with its window read, per
+    scene and chunk-sized block; ``fused block`` is what a task of the default path
+    does for one block of all scenes (windows read, warped and reduced in one pass);
+    ``reduce`` is NumPy's median + count of one block's stack (the fallback path).
     """
     import rasterio
 
-    from rasterflow.composite import inspect_sources, parse_statistic, reduce_stack
+    from rasterflow.composite import (
+        _fused_block,
+        _kernel_warp_one,
+        inspect_sources,
+        parse_statistic,
+        reduce_stack,
+    )
     from rasterflow.grid import read_onto
 
     def median_time(fn) -> float:
@@ -138,24 +156,32 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
         return statistics.median(times)
 
     block = tile[:chunk, :chunk]
+    rows, cols = (0, min(chunk, tile.shape.y)), (0, min(chunk, tile.shape.x))
     sources = inspect_sources(paths, tile)
     parts = {"headers": median_time(lambda: inspect_sources(paths, tile))}
-    for kind, wanted in (("warp same CRS", False), ("warp other CRS", True)):
+    for kind, wanted in (("same CRS", False), ("other CRS", True)):
         picked = [s for s in sources if (s.vrt is not None) == wanted]
         if picked:
             s = picked[0]
-            parts[kind] = median_time(lambda s=s: read_onto(
+            parts[f"GDAL warp {kind}"] = median_time(lambda s=s: read_onto(
                 s.path, block, resampling="bilinear", dtype=np.float32, fill=np.nan,
                 scale=s.scale, vrt=s.vrt))
+            if s.kernel is not None:
+                parts[f"kernel warp {kind}"] = median_time(
+                    lambda s=s: _kernel_warp_one(s, tile, rows, cols))
 
     def read_one() -> None:
         with rasterio.open(sources[0].path) as src:
             src.read(1)
 
     parts["read one input"] = median_time(read_one)
+    median = parse_statistic("median")
+    if all(s.kernel is not None for s in sources):
+        parts["fused block"] = median_time(lambda: _fused_block(tuple(sources), tile, median,
+                                                                rows, cols))
     stack = np.stack([read_onto(s.path, block, resampling="bilinear", dtype=np.float32,
                                 fill=np.nan, scale=s.scale, vrt=s.vrt)[0] for s in sources])
-    parts["reduce"] = median_time(lambda: reduce_stack(stack, parse_statistic("median")))
+    parts["reduce"] = median_time(lambda: reduce_stack(stack, median))
     return parts
 
 
@@ -192,6 +218,29 @@ def check_outputs(paths: list[str], tile, out: Path) -> str:
     return "valid COGs on the tile, count 0..scenes, NaN iff count 0, within input range"
 
 
+def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int) -> str:
+    """The kernel's composite (``out``/c.tif, n.tif) against one made with GDAL's warper
+    for every scene: the counts must be equal; the statistic's largest difference and
+    share of differing pixels are reported."""
+    import rasterio
+
+    ref = out / "gdal"
+    ref.mkdir(exist_ok=True)
+    time_composite(paths, tile, ref, chunk=chunk, threads=1, gdal=True)
+    arrays = {}
+    for where in (out, ref):
+        for name in ("c.tif", "n.tif"):
+            with rasterio.open(where / name) as src:
+                arrays[where, name] = src.read(1)
+    if not np.array_equal(arrays[out, "n.tif"], arrays[ref, "n.tif"]):
+        raise SystemExit("composite: the kernel's count differs from GDAL's warper's")
+    ours, theirs = arrays[out, "c.tif"], arrays[ref, "c.tif"]
+    valid = ~np.isnan(theirs)
+    diff = np.abs(ours[valid] - theirs[valid])
+    return (f"vs it: max |diff| {diff.max():.3g}, {(diff > 0).mean() * 100:.4f} % of "
+            "pixels differ, counts equal")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
@@ -202,6 +251,8 @@ def main() -> None:
     parser.add_argument("--zones", type=int, choices=[1, 2], default=2)
     parser.add_argument("--exact-too", action="store_true",
                         help="also time the composite with GDAL's exact transformer only")
+    parser.add_argument("--gdal-too", action="store_true",
+                        help="also time the composite with GDAL's warper for every scene")
     parser.add_argument("--parts", action="store_true",
                         help="also time the parts of one composite (headers, warps, reduce)")
     args = parser.parse_args()
@@ -223,12 +274,15 @@ def main() -> None:
             work = root / str(size)
             work.mkdir()
             paths = make_scenes(work, tile, scenes=args.scenes, zones=args.zones)
-            comp, floor, exact = [], [], []
+            comp, floor, exact, gdal = [], [], [], []
             time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)  # warm
             for _ in range(args.repeats):
                 if args.exact_too:
                     exact.append(time_composite(paths, tile, work, chunk=args.chunk,
                                                 threads=args.threads, exact=True))
+                if args.gdal_too:
+                    gdal.append(time_composite(paths, tile, work, chunk=args.chunk,
+                                               threads=args.threads, gdal=True))
                 comp.append(time_composite(paths, tile, work, chunk=args.chunk,
                                            threads=args.threads))
                 floor.append(time_io_floor(paths, tile, work, threads=args.threads))
@@ -239,6 +293,10 @@ def main() -> None:
                   f"MP/s/core out ({mpix * args.scenes / c / args.threads:5.2f} in); "
                   f"io-floor {f:6.3f} s; ratio {c / f:4.1f}")
             print(f"  {size} x {size} outputs: {checked}")
+            if gdal:
+                g = statistics.median(gdal)
+                print(f"    GDAL warper only: {g:6.3f} s; ratio {g / f:4.1f}; "
+                      f"{agreement_with_gdal(paths, tile, work, chunk=args.chunk)}")
             if exact:
                 e = statistics.median(exact)
                 print(f"    exact transformer only: {e:6.3f} s; ratio {e / f:4.1f}")

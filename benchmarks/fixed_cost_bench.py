@@ -11,22 +11,36 @@ Each variant is a fresh Python process, timed from outside, alternating:
                  Snakemake script (rasterflow.step.run_step: no interpreter shutdown)
   step_report    the same with the Dask performance report (the default, dask.report)
   step_processes the same with dask.processes: true (worker processes)
-The figure the issue asks for is ``step - import_floor`` (target: within 1 s). After
-each step the script checks that it did its work (task result, log summary, report).
+  terrain_job    scripts/terrain.py as Snakemake runs it (the preamble's imports, then
+                 the script as __main__ with a ``snakemake`` object) on a ``--size``²
+                 DEM, slope only, 2 threads, no performance report
+  index_job      scripts/index.py the same way: NDVI of a ``--size``² two-band scene
+The figure the issue asks for is ``step - import_floor`` (target: within 1 s). For the
+two job variants a second table splits each run at the first task a Dask worker starts
+and the last one it finishes (wall seconds from process start, and the process's CPU
+seconds by then): what comes before the first task and after the last one is the
+job's serial start-up and shutdown. After each run the script checks that it did its
+work (task result or product, log summary, report).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
+
+from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 IMPORTS = "import numpy, rasterio, xarray, dask.distributed, dask.array"
+REPO = Path(__file__).resolve().parents[1]
+JOBS = ("terrain_job", "index_job")
 
 
 def one_step(log: str, *, report: bool, processes: bool) -> None:
@@ -45,9 +59,98 @@ def one_step(log: str, *, report: bool, processes: bool) -> None:
         raise SystemExit(f"the trivial task returned {total}, not 6")
 
 
-def check_step(variant: str, log: Path) -> None:
-    """Raise SystemExit unless the step's log ends in its summary line and the Dask
-    performance report exists exactly when the variant asks for one."""
+def job_inputs(work: Path, size: int) -> None:
+    """The DEM and the scene the job variants read (made once, before any timing)."""
+    from index_bench import make_scene
+    from terrain_bench import make_dem
+
+    make_dem(work / "dem.tif", size)
+    make_scene(work / "scene.tif", size)
+
+
+def job_snakemake(variant: str, work: Path, log: Path) -> tuple[Path, Any]:
+    """The script and the ``snakemake`` object its rule would give it."""
+    common = {"threads": 2, "resources": SimpleNamespace(mem_mb=2000), "log": [str(log)],
+              "config": {"dask": {"report": False}}}
+    if variant == "terrain_job":
+        return REPO / "scripts" / "terrain.py", SimpleNamespace(
+            input=SimpleNamespace(dem=str(work / "dem.tif")),
+            output=[str(work / "slope.tif")],
+            params=SimpleNamespace(products=["slope"], options={}, chunk=1024),
+            **common)
+    from rasterflow import indices
+    from rasterflow.scenes import BandFile, Scene
+
+    scene = Scene.from_params({
+        "id": "bench", "date": "2024-01-01",
+        "bands": {"red": vars(BandFile(str(work / "scene.tif"), 1, 1e-4, -0.1, 0.0)),
+                  "nir": vars(BandFile(str(work / "scene.tif"), 2, 1e-4, -0.1, 0.0))}})
+    return REPO / "scripts" / "index.py", SimpleNamespace(
+        wildcards=SimpleNamespace(index="NDVI"),
+        output=[str(work / "ndvi.tif")],
+        params=SimpleNamespace(scene=scene.to_params(), expression=indices.BUILTIN["NDVI"],
+                               chunk=1024, resampling="bilinear"),
+        **common)
+
+
+def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
+    """Run a job's script as Snakemake does; write when its first and last tasks ran.
+
+    Snakemake's preamble unpickles the job's ``snakemake`` object, which imports
+    snakemake's iocontainers and logging: imported here for the same cost. The task
+    times come from a scheduler plugin (in threads mode the scheduler runs in this
+    process): a task is sent to the worker ("processing") and its result arrives
+    ("memory"). They are written by the script's own exit (``rasterflow.step.exit_now``).
+    """
+    import importlib
+    import runpy
+
+    for name in ("snakemake.iocontainers", "snakemake.logging"):  # the preamble's
+        importlib.import_module(name)
+
+    import rasterflow.cluster
+    import rasterflow.step
+
+    script, smk = job_snakemake(variant, work, log)
+    seen: dict[str, float] = {}
+
+    from distributed import SchedulerPlugin
+
+    class TaskClock(SchedulerPlugin):  # type: ignore[misc]
+        def transition(self, key: Any, start: str, finish: str, *args: Any,
+                       **kwargs: Any) -> None:
+            if finish == "processing":
+                seen.setdefault("first_task", time.time())
+                seen.setdefault("first_task_cpu", _own_cpu())
+            elif start == "processing" and finish == "memory":
+                seen["last_task"], seen["last_task_cpu"] = time.time(), _own_cpu()
+
+    monitor, exit_now = rasterflow.cluster._monitor, rasterflow.step.exit_now
+
+    def monitor_and_clock(stack: Any, client: Any, *args: Any) -> None:
+        monitor(stack, client, *args)
+        # added to the object itself: register_plugin would send the scheduler a copy
+        client.cluster.scheduler.add_plugin(TaskClock())
+
+    def write_clock_and_exit() -> None:
+        clock.write_text(json.dumps({**seen, "exit": time.time(), "exit_cpu": _own_cpu()}))
+        exit_now()
+
+    rasterflow.cluster._monitor = monitor_and_clock
+    rasterflow.step.exit_now = write_clock_and_exit
+    runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")
+    raise SystemExit(f"{script} returned instead of ending the process")
+
+
+def _own_cpu() -> float:
+    usage = os.times()
+    return usage.user + usage.system
+
+
+def check_step(variant: str, log: Path, work: Path) -> None:
+    """Raise SystemExit unless the step's log ends in its summary line, the Dask
+    performance report exists exactly when the variant asks for one, and a job
+    variant wrote its product."""
     from rasterflow.cluster import dask_report_path
 
     lines = log.read_text().splitlines() if log.exists() else []
@@ -56,22 +159,36 @@ def check_step(variant: str, log: Path) -> None:
     if dask_report_path(log).exists() != (variant == "step_report"):
         raise SystemExit(f"{variant}: performance report present: "
                          f"{dask_report_path(log).exists()}")
+    if variant in JOBS:
+        from rasterflow.io import check_raster
+
+        product = work / ("slope.tif" if variant == "terrain_job" else "ndvi.tif")
+        check_raster(product, what=variant)
+        product.unlink()
 
 
-def command(variant: str, log: Path) -> list[str]:
+def command(variant: str, log: Path, work: Path) -> list[str]:
     if variant == "import_floor":
         return [sys.executable, "-c", f"{IMPORTS}; import os; os._exit(0)"]
-    return [sys.executable, __file__, "--variant", variant, "--log", str(log)]
+    return [sys.executable, __file__, "--variant", variant, "--log", str(log),
+            "--workdir", str(work)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--variants", default="import_floor,step,step_report,step_processes")
+    ap.add_argument("--variants",
+                    default="import_floor,step,step_report,step_processes,terrain_job,"
+                            "index_job")
+    ap.add_argument("--size", type=int, default=512,
+                    help="DEM and scene of the job variants are size x size pixels")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--log", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.variant in JOBS:
+        run_job(args.variant, args.workdir, Path(args.log), args.workdir / "clock.json")
     if args.variant:
         # the same imports as the floor, before anything of ours
         import dask.array
@@ -87,22 +204,54 @@ def main() -> None:
                                     processes=args.variant == "step_processes"), None)
     variants = args.variants.split(",")
     times: dict[str, list[float]] = {v: [] for v in variants}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    phases: dict[str, list[dict[str, float]]] = {v: [] for v in variants if v in JOBS}
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if phases:
+            job_inputs(work, args.size)
         for i in range(args.runs):
             for v in variants[i % len(variants):] + variants[: i % len(variants)]:
-                t0 = time.perf_counter()
-                subprocess.run(command(v, Path(tmp) / f"{v}.log"), check=True)
-                times[v].append(time.perf_counter() - t0)
+                log = work / f"{v}.log"
+                start = time.time()
+                wall, cpu_s, _ = timed_run(command(v, log, work), check=True)
+                times[v].append(wall)
+                cpu[v].append(cpu_s)
                 if v != "import_floor":
-                    check_step(v, Path(tmp) / f"{v}.log")
+                    check_step(v, log, work)
+                if v in phases:
+                    phases[v].append(job_phases(work / "clock.json", start, start + wall,
+                                                cpu_s))
     med = {v: statistics.median(t) for v, t in times.items()}
     floor = med.get("import_floor", 0.0)
     print(f"fixed cost of a heavy job, median of {args.runs} runs")
     print(f"{'variant':<15} {'median s':>9} {'min s':>7} {'- import floor s':>17}")
     for v, t in times.items():
         print(f"{v:<15} {med[v]:9.2f} {min(t):7.2f} {med[v] - floor:17.2f}")
+    # CPU (user + system of the process) on its own line: a loaded machine distorts it
+    # least, and the table above keeps the columns other scripts parse
+    print("CPU s, medians: " + ", ".join(f"{v} {statistics.median(c):.2f}"
+                                         for v, c in cpu.items()))
+    if phases:
+        print(f"\njob phases ({args.size}² input), medians: wall s (CPU s of the process)")
+        print(f"{'variant':<15} {'to 1st task':>14} {'tasks':>14} {'after last':>14}")
+        for v, runs in phases.items():
+            m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+            print(f"{v:<15} {m['start']:7.2f} ({m['start_cpu']:4.2f}) "
+                  f"{m['tasks']:7.2f} ({m['tasks_cpu']:4.2f}) "
+                  f"{m['end']:7.2f} ({m['end_cpu']:4.2f})")
     print("checked: each step ran its task, its log ends in the summary, a performance "
-          "report only with step_report")
+          "report only with step_report, the jobs' products are valid rasters")
+
+
+def job_phases(clock: Path, start: float, end: float, cpu: float) -> dict[str, float]:
+    """Wall and CPU seconds before the first task, from first to last, after the last."""
+    c = json.loads(clock.read_text())
+    clock.unlink()
+    return {"start": c["first_task"] - start, "start_cpu": c["first_task_cpu"],
+            "tasks": c["last_task"] - c["first_task"],
+            "tasks_cpu": c["last_task_cpu"] - c["first_task_cpu"],
+            "end": end - c["last_task"], "end_cpu": cpu - c["last_task_cpu"]}
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ Variants, each a fresh ``snakemake --dry-run --quiet`` process, run alternately:
                same number of jobs as rasterflow's dry run reported
   bare_rich    the same, each job with an input file, log, benchmark, resources that
                grow with the attempt, params, conda and script, as rasterflow's jobs
-The first rasterflow run reads every scene header and writes the header cache (see
-rasterflow.planning), so its time is printed apart; medians are of the later runs, of
+The first rasterflow run reads every scene header and writes the header cache and the
+plan cache (see rasterflow.planning: later runs load the plan while the sheet, config,
+code and scene files are unchanged), so its time is printed apart; medians are of the
+later runs, which plan from the cache, as a user's repeated dry runs do, of
 wall time (the table) and of CPU time (user + sys: on a shared machine, what a run
 costs without the time it waited for a core).
 ``--targets core`` plans the index products and mosaics only (not the report).

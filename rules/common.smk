@@ -21,6 +21,9 @@ RESULTS = config["results"].rstrip("/")
 BATCHED = config["scenes"]["batch"] > 1
 DEMO_ROOT = f"{RESULTS}/demo"
 SCENE_HEADERS = {}  # path -> rasterflow.planning.RasterHeader, filled by _load_scenes
+# the scene folders _load_scenes walked: their mtimes are part of the plan's stamps
+_LISTING, _WALKED = rf_scenes.recording_listing()
+PLAN_CACHE = ".snakemake/rasterflow/plan.pickle"
 
 
 def _load_scenes():
@@ -42,7 +45,7 @@ def _load_scenes():
             "scenes.sheet is empty: set it to your scene sheet CSV, or set demo: true"
         )
     scenes = rf_scenes.load_scenes(
-        scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"]
+        scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"], listing=_LISTING
     )
     # every file's header, cached by path, size and mtime: 10,000 scenes' headers took
     # longer to open than Snakemake takes to plan their jobs
@@ -67,18 +70,14 @@ def _footprints(scenes):
 
 
 def _plan_composites(scenes, indices):
-    """(tile, period) -> scene ids, the tiles' grids, the grid, the composited indices."""
+    """(tile, period) -> scene ids, the tiles' grids, the grid, the composited indices,
+    the scenes outside the area of interest."""
     if not config["grid"]["crs"]:
-        return {}, {}, None, []
+        return {}, {}, None, [], []
     spec = rf_grid.grid_from_config(config["grid"])
     tiles = rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
     touched = rf_grid.tiles_touched(tiles, _footprints(scenes))
     outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
-    if outside:  # not an error: their per-scene index products are still made
-        logger.warning(
-            f"grid.aoi: scene(s) {', '.join(outside)} lie outside the area of interest "
-            "and go into no composite; remove them from the scene sheet or widen grid.aoi"
-        )
     by_period = rf_periods.group_by_period(
         {sid: sc.date for sid, sc in scenes.items()},
         rf_periods.PeriodSpec.from_config(config["periods"]),
@@ -89,7 +88,49 @@ def _plan_composites(scenes, indices):
         raise ConfigError(
             f"composite.indices: {', '.join(unknown)} not in indices ({', '.join(indices)})"
         )
-    return rf_composite.plan_jobs(touched, by_period), tiles, spec.geobox, names
+    return (
+        rf_composite.plan_jobs(touched, by_period),
+        tiles,
+        spec.geobox,
+        names,
+        outside,
+    )
+
+
+def _plan_key():
+    """Key of the cached plan (rasterflow.planning, "Plan"); None for the demo, whose
+    scenes a rule writes after planning."""
+    if config["demo"]:
+        return None
+    code = [
+        *rf_planning.planning_code(),
+        os.path.join(workflow.basedir, "rules", "common.smk"),
+    ]
+    return rf_planning.plan_key(
+        sheet=config["scenes"]["sheet"], config=config, code=code
+    )
+
+
+def _new_plan(scenes, batches):
+    composites, tiles, grid, names, outside = _plan_composites(scenes, INDICES)
+    files = sorted({f for sc in scenes.values() for f in sc.files()})
+    params = {}
+    for batch, members in batches.items() if BATCHED else ():
+        for index, expr in INDICES.items():
+            params[(batch, index)] = [
+                scenes[s].subset(expr.roles).to_params() for s in members
+            ]
+    return rf_planning.Plan(
+        scenes=scenes,
+        batches=batches,
+        composites=composites,
+        tiles=tiles,
+        grid=grid,
+        composite_indices=names,
+        outside=outside,
+        stamps=rf_planning.stamps_of([*files, *_WALKED]) or {},
+        batch_params=params,
+    )
 
 
 def _input_file(section, key, demo_file):
@@ -138,9 +179,18 @@ def _plan_zonal(dem_products):
 
 try:
     rf_io.check_writable(RESULTS, key="results")
-    SCENES = _load_scenes()
-    BATCHES = rf_planning.batches(
-        {sid: sc.date for sid, sc in SCENES.items()}, size=config["scenes"]["batch"]
+    PLAN_KEY = _plan_key()
+    # the plan of the last run when nothing it depends on changed: 100,000 scenes'
+    # sheet, header checks and tiles took longer than Snakemake's own planning
+    PLAN = rf_planning.load_plan(PLAN_CACHE, key=PLAN_KEY) if PLAN_KEY else None
+    PLAN_LOADED = PLAN is not None
+    SCENES = PLAN.scenes if PLAN else _load_scenes()
+    BATCHES = (
+        PLAN.batches
+        if PLAN
+        else rf_planning.batches(
+            {sid: sc.date for sid, sc in SCENES.items()}, size=config["scenes"]["batch"]
+        )
     )
     BATCH_OF = rf_planning.batch_of(BATCHES)
     INDICES = rf_indices.resolve(
@@ -148,7 +198,9 @@ try:
         config["custom_indices"],
         roles=set(config["scenes"]["bands"]),
     )
-    COMPOSITES, TILES, GRID, COMPOSITE_INDICES = _plan_composites(SCENES, INDICES)
+    PLAN = PLAN or _new_plan(SCENES, BATCHES)
+    COMPOSITES, TILES, GRID = PLAN.composites, PLAN.tiles, PLAN.grid
+    COMPOSITE_INDICES = PLAN.composite_indices
     PERIODS = sorted({period for _tile, period in COMPOSITES})
     DEM = _input_file("terrain", "dem", "dem.tif")
     TERRAIN_PRODUCTS = config["terrain"]["products"] if DEM else []
@@ -156,6 +208,11 @@ try:
     ZONAL_RASTERS = _plan_zonal(TERRAIN_PRODUCTS)
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
+if PLAN.outside:  # not an error: their per-scene index products are still made
+    logger.warning(
+        f"grid.aoi: scene(s) {', '.join(PLAN.outside)} lie outside the area of interest "
+        "and go into no composite; remove them from the scene sheet or widen grid.aoi"
+    )
 ZONAL_TARGETS = list(ZONAL_RASTERS)
 TERRAIN_OPTIONS = {
     k: v for k, v in config["terrain"].items() if k not in ("dem", "products", "chunk")
@@ -222,8 +279,7 @@ def get_batch_fingerprint(wildcards):
 
 
 def get_batch_params(wildcards):
-    roles = INDICES[wildcards.index].roles
-    return [SCENES[s].subset(roles).to_params() for s in BATCHES[wildcards.batch]]
+    return PLAN.batch_params[(wildcards.batch, wildcards.index)]
 
 
 def get_batch_outputs(wildcards):
@@ -231,8 +287,15 @@ def get_batch_outputs(wildcards):
 
 
 def write_batch_fingerprints():
-    """Each batch's fingerprint, rewritten if its files changed; demo: once they exist."""
-    stamps = {path: h.stamp for path, h in SCENE_HEADERS.items()}  # stat'ed just now
+    """Each batch's fingerprint, rewritten if its files changed; demo: once they exist.
+
+    With a loaded plan the scene files are as when it wrote them: only a fingerprint
+    that was since removed or touched is written again."""
+    stamps = PLAN.stamps or {p: h.stamp for p, h in SCENE_HEADERS.items()}
+    paths = [fingerprint_path(b, i) for b in BATCHES for i in INDICES]
+    now = rf_planning.stamps_of(paths) if PLAN.fingerprints else None
+    if now is not None and now == PLAN.fingerprints:
+        return False
     for batch in BATCHES:
         for index in INDICES:
             rf_planning.write_fingerprint(
@@ -240,10 +303,14 @@ def write_batch_fingerprints():
                 batch_files(batch, index),
                 stamps=stamps,
             )
+    PLAN.fingerprints = rf_planning.stamps_of(paths) or {}
+    return True
 
 
-if BATCHED:
-    write_batch_fingerprints()
+_FINGERPRINTS_WRITTEN = BATCHED and write_batch_fingerprints()
+# no stamps: a scene file vanished while planning, and such a plan could never expire
+if PLAN_KEY and PLAN.stamps and (_FINGERPRINTS_WRITTEN or not PLAN_LOADED):
+    rf_planning.save_plan(PLAN_CACHE, PLAN, key=PLAN_KEY)
 
 
 def index_outputs():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -369,6 +370,9 @@ POLYNOMIAL_TOLERANCE = 1e-3
 #: The polynomial's order: GDAL's highest. Across two UTM zones over a whole Sentinel-2
 #: tile (110 km) its error is ~2e-5 of a 10 m pixel; second order would be ~1e-2.
 GCP_ORDER = 3
+#: The polynomial's terms as (power of u, power of v), in the order of its
+#: coefficients (:func:`polynomial_to_pixels`; ``_warp_kernel`` evaluates them so).
+POLYNOMIAL_POWERS = tuple((i, j) for i in range(GCP_ORDER + 1) for j in range(GCP_ORDER + 1 - i))
 
 
 class _DropGcpOrderWarning(logging.Filter):
@@ -410,21 +414,67 @@ def gcp_lattice(src: GeoBox, crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.stack([cols, rows]), np.stack([x, y]), nodes
 
 
-def _polynomial_error(pixels: np.ndarray, coords: np.ndarray, nodes: np.ndarray) -> float:
-    """Largest error, in source pixels, of a least-squares GCP_ORDER polynomial from
-    target coordinates to source pixels fitted on ``nodes``, over every lattice point."""
+def _polynomial_fit(pixels: np.ndarray, coords: np.ndarray,
+                    nodes: np.ndarray) -> tuple[np.ndarray, float]:
+    """Least-squares GCP_ORDER polynomial from target coordinates to source pixels,
+    fitted on ``nodes``: (parameters as :mod:`rasterflow._warp_kernel` takes them:
+    centre x, centre y, span, 10 coefficients for the column, 10 for the row; the
+    largest error, in source pixels, over every lattice point)."""
     x, y = coords[0].ravel(), coords[1].ravel()
     # centred and scaled, so that third powers of 10^6 m do not swamp the fit
     span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-9)
-    u, v = (x - x.mean()) / span, (y - y.mean()) / span
-    terms = np.stack([u**i * v**j for i in range(GCP_ORDER + 1)
-                      for j in range(GCP_ORDER + 1 - i)], axis=-1)
+    mx, my = float(x.mean()), float(y.mean())
+    u, v = (x - mx) / span, (y - my) / span
+    terms = np.stack([u**i * v**j for i, j in POLYNOMIAL_POWERS], axis=-1)
     fit = nodes.ravel()
     err = 0.0
+    coefs = []
     for target in (pixels[0].ravel(), pixels[1].ravel()):
         coef = np.linalg.lstsq(terms[fit], target[fit], rcond=None)[0]
         err = max(err, float(np.abs(terms @ coef - target).max()))
-    return err
+        coefs.append(coef)
+    return np.concatenate([[mx, my, span], *coefs]), err
+
+
+def polynomial_to_pixels(src: GeoBox, geobox: GeoBox) -> np.ndarray | None:
+    """The polynomial :func:`polynomial_vrt` stands for, as the warp kernel evaluates it:
+    target coordinates of ``geobox``'s CRS to ``src``'s pixel/line.
+
+    Fitted in NumPy to the same lattice of exact PROJ points on ``src``'s own grid as
+    GDAL fits its own (the two agree to rounding), it depends only on ``src`` and the
+    CRS, so a pixel's source position does not depend on tiles or chunks. Returns the
+    kernel's parameters (:mod:`rasterflow._warp_kernel`), or None where PROJ fails or
+    the fit misses by more than :data:`POLYNOMIAL_TOLERANCE` ``geobox`` pixels.
+    """
+    fitted = _fitted(src, geobox.crs)
+    if fitted is None:
+        return None
+    _lattice, params, err = fitted
+    scale = warp_scale(src, geobox)
+    if err * max(scale.x, scale.y) > POLYNOMIAL_TOLERANCE:
+        return None
+    return params
+
+
+def _fitted(src: GeoBox, crs: CRS) -> tuple[tuple[np.ndarray, ...], np.ndarray, float] | None:
+    """(gcp_lattice, _polynomial_fit's parameters and error) of ``src`` into ``crs``, or
+    None; computed once for both the VRT and the kernel of a source."""
+    a = src.affine
+    key = (tuple(src.shape.yx), (a.a, a.b, a.c, a.d, a.e, a.f), src.crs.to_wkt(), crs.to_wkt())
+    with _FITTED_LOCK:
+        if key in _FITTED:
+            return _FITTED[key]
+    lattice = gcp_lattice(src, crs)
+    fitted = None if lattice is None else (lattice, *_polynomial_fit(*lattice))
+    with _FITTED_LOCK:
+        if len(_FITTED) >= 64:
+            _FITTED.clear()
+        _FITTED[key] = fitted
+    return fitted
+
+
+_FITTED: dict[tuple[Any, ...], Any] = {}
+_FITTED_LOCK = threading.Lock()
 
 
 def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
@@ -462,12 +512,12 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
                      for flags in src.mask_flag_enums)
     if masked or src_box.crs == geobox.crs:
         return None
-    lattice = gcp_lattice(src_box, geobox.crs)
-    if lattice is None:
+    fitted = _fitted(src_box, geobox.crs)
+    if fitted is None:
         return None
-    pixels, coords, nodes = lattice
+    (pixels, coords, nodes), _params, err = fitted
     scale = warp_scale(src_box, geobox)
-    if _polynomial_error(pixels, coords, nodes) * max(scale.x, scale.y) > POLYNOMIAL_TOLERANCE:
+    if err * max(scale.x, scale.y) > POLYNOMIAL_TOLERANCE:
         return None
     gcps = "".join(
         f'<GCP Id="" Pixel="{c!r}" Line="{r!r}" X="{x!r}" Y="{y!r}"/>'

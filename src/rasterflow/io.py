@@ -2,13 +2,13 @@
 
 Writing happens in two passes. Dask stores blocks in parallel into an uncompressed,
 tiled scratch GeoTIFF (cheap, and memory stays bounded by the chunks in flight), and
-GDAL adds its overviews there with ``GDAL_NUM_THREADS``; then GDAL's COG driver
-compresses it with ``NUM_THREADS`` threads. That avoids rioxarray's single write lock,
-under which compression runs on one core, and the COG driver's own overview step,
-which goes through a temporary file of its own, largely on one thread (it took longer
-than the full-resolution image on a 10980² scene; docs/benchmarks.md). Both files live next to
-the target and the finished COG is renamed into place, so a killed job never leaves a
-file that looks complete.
+GDAL adds its overviews there on one thread; then GDAL's COG driver compresses it with
+``NUM_THREADS`` threads. Several products of one job are finished side by side, one
+per thread. That avoids rioxarray's single write lock, under which compression runs on
+one core, and the COG driver's own overview step, which goes through a temporary file
+of its own, largely on one thread (it took longer than the full-resolution image on a
+10980² scene; docs/benchmarks.md). Both files live next to the target and the finished
+COG is renamed into place, so a killed job never leaves a file that looks complete.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import os
 import platform
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,8 +247,9 @@ def write_cogs(
     Dask arrays are computed block by block on the active scheduler (the step's
     ``dask_client``), all of them in one pass: products that share inputs (slope and
     aspect of one DEM, a composite and its count) read and compute those once.
-    ``threads`` is given to GDAL for overviews and compression. Nothing is renamed into
-    place unless every product was written.
+    ``threads`` is given to GDAL for compression, and bounds how many products are
+    finished (overviews, then the COG copy) side by side. Nothing is renamed into place
+    unless every product was written.
     """
     import dask.array as da
 
@@ -267,11 +269,38 @@ def write_cogs(
             sources, writers = zip(*stored, strict=True)
             da.store(list(sources), list(writers), lock=False)
         creation = {**COG_OPTIONS, **(options or {}), "NUM_THREADS": str(max(1, threads))}
-        for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True):
-            with gdal_cache_at_most(streaming_cache_bytes(_band_stack(cog.data))):
-                _finish_scratch(scratch, cog, threads=threads)
-                rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
+        jobs = [(cog, scratch, tmp)
+                for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True)]
+        _finish_all(jobs, side_by_side=min(max(1, threads), len(jobs)), creation=creation)
     return [target for target, _tmp in targets]
+
+
+def _finish_all(jobs: Sequence[tuple[Cog, Path, Path]], *, side_by_side: int,
+                creation: Mapping[str, str]) -> None:
+    """Overviews, tags and the COG copy of each (cog, scratch, tmp), ``side_by_side`` at once.
+
+    Overviews run on one GDAL thread each, so with one product they are serial: GDAL's
+    threaded overviews were no faster there and cost up to 0.85 s more CPU at 10980²
+    (docs/benchmarks.md, COG writing). Several products (terrain's, a composite and its
+    count) overlap instead, each in its own thread (rasterio releases the GIL in GDAL);
+    their copies share GDAL's one compression pool of ``NUM_THREADS`` threads. Files are
+    independent, so the bytes do not depend on the order in which they finish.
+    """
+    def finish(job: tuple[Cog, Path, Path]) -> None:
+        cog, scratch, tmp = job
+        _finish_scratch(scratch, cog)
+        rasterio.shutil.copy(scratch, tmp, driver="COG", **creation)
+
+    # the cache is process-wide: room for the products streamed at the same time
+    cache = side_by_side * max(streaming_cache_bytes(_band_stack(c.data)) for c, _, _ in jobs)
+    with gdal_cache_at_most(cache):
+        if side_by_side == 1:
+            for job in jobs:
+                finish(job)
+            return
+        with ThreadPoolExecutor(side_by_side, thread_name_prefix="rasterflow-cog") as pool:
+            for done in [pool.submit(finish, job) for job in jobs]:
+                done.result()  # the first failure, after every product has stopped
 
 
 def streaming_cache_bytes(data: Any, *, floor: int = 64 * 2**20) -> int:
@@ -322,16 +351,18 @@ def _create_scratch(scratch: Path, data: Any, cog: Cog) -> None:
         "blockxsize": _BLOCK,
         "blockysize": _BLOCK,
         "BIGTIFF": "IF_SAFER",
+        # the store writes every tile; without this GDAL first fills them all with
+        # nodata (NaN, -9999: real writes of the whole raster), 0.35 s of one core at 10980²
+        "SPARSE_OK": True,
     }
     with rasterio.open(scratch, "w", **profile) as dst:
         if not isinstance(data, da.Array):
             dst.write(np.asarray(data))
 
 
-def _finish_scratch(scratch: Path, cog: Cog, *, threads: int) -> None:
-    """Overviews (GDAL, ``threads`` threads), tags, band names and units."""
-    with rasterio.Env(GDAL_NUM_THREADS=str(max(1, threads))), \
-            rasterio.open(scratch, "r+") as dst:
+def _finish_scratch(scratch: Path, cog: Cog) -> None:
+    """Overviews (GDAL, one thread: see :func:`_finish_all`), tags, band names and units."""
+    with rasterio.Env(GDAL_NUM_THREADS="1"), rasterio.open(scratch, "r+") as dst:
         factors = overview_factors(dst.width, dst.height)
         if factors:
             dst.build_overviews(factors, Resampling.average)

@@ -155,6 +155,27 @@ def filesystem_listing(path: str) -> list[str] | None:
     return sorted(out)
 
 
+def recording_listing() -> tuple[Listing, list[str]]:
+    """:func:`filesystem_listing` that also records every directory it walked.
+
+    A scene folder's resolved band files change only when an entry is added, removed
+    or renamed in one of those directories, which changes that directory's mtime: so
+    their stamps, with those of the files, tell whether a cached plan still holds.
+    """
+    walked: list[str] = []
+
+    def listing(path: str) -> list[str] | None:
+        if not os.path.isdir(path):
+            return None
+        out = []
+        for root, _dirs, files in os.walk(path):
+            walked.append(root)
+            out.extend(os.path.relpath(os.path.join(root, f), path) for f in files)
+        return sorted(out)
+
+    return listing, walked
+
+
 def planned_listing(files: Iterable[str]) -> tuple[Listing, Callable[[str], bool]]:
     """A listing and an existence test over files that a rule will write (demo data)."""
     planned = {os.path.normpath(f) for f in files}

@@ -65,7 +65,7 @@ def test_scratch_prefers_local_scratch_over_tmpdir():
 
 def _run_child(code: str, **env: str) -> str:
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **env})
+                          text=True, timeout=120, env={**os.environ, **env}, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 

@@ -305,6 +305,31 @@ def test_polynomial_warp_follows_proj_across_utm_zones_over_a_sentinel2_tile(tmp
     assert error_m(second) > grid.POLYNOMIAL_TOLERANCE * 10
 
 
+def test_kernel_polynomial_follows_proj_across_utm_zones_over_a_sentinel2_tile():
+    # the polynomial the compiled warp kernel evaluates (rasterflow._warp_kernel), over
+    # the same whole Sentinel-2 tile as above, against PROJ point by point
+    from rasterflow._warp_kernel import POLYNOMIAL, source_xy
+
+    src = GeoBox((915, 915), from_origin(699_960, 5_200_020, 120, 120), "EPSG:32632")
+    ext = src.extent.to_crs("EPSG:32633").boundingbox
+    dst = GeoBox((int(ext.span_y // 120), int(ext.span_x // 120)),
+                 from_origin(ext.left, ext.top, 120, 120), "EPSG:32633")
+    params = grid.polynomial_to_pixels(src, dst)
+    assert params is not None
+    rows, cols = np.mgrid[: dst.shape.y : 5, : dst.shape.x : 5]  # every 5th: 35k points
+    x, y = dst.affine * (cols.ravel() + 0.5, rows.ravel() + 0.5)
+    got = np.array([source_xy(POLYNOMIAL, params, gx, gy) for gx, gy in zip(x, y, strict=True)])
+    to_src = pyproj.Transformer.from_crs("EPSG:32633", "EPSG:32632", always_xy=True)
+    sx, sy = ~src.affine * to_src.transform(x, y)
+    inside = (sx > 0) & (sx < 915) & (sy > 0) & (sy < 915)
+    assert inside.mean() > 0.6
+    error_m = np.abs(np.stack([got[:, 0] - sx, got[:, 1] - sy]))[:, inside].max() * 120
+    assert error_m < grid.POLYNOMIAL_TOLERANCE * 10
+    # no polynomial where PROJ fails or none is needed: the globe into a UTM zone
+    globe = GeoBox((90, 180), from_origin(-180, 90, 2, 2), "EPSG:4326")
+    assert grid.polynomial_to_pixels(globe, dst) is None
+
+
 def test_polynomial_warp_is_the_same_whatever_the_chunking(tmp_path):
     path = tmp_path / "coords.tif"
     src = _coordinate_raster(path, crs="EPSG:32632", x0=799_000, y0=5_001_000, res=10,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import threading
 
 import dask.array as da
 import numpy as np
@@ -152,3 +154,63 @@ def test_write_lock_is_local_for_in_process_workers_and_bytes_do_not_change(
     # worker processes share the file through the scheduler's lock; threads need not
     assert isinstance(lock, Lock if processes else SerializableLock)
     assert _digest(out) == _digest(plain)
+
+
+def _cog(data, path, nodata, **kwargs):
+    return io.Cog(data, path, crs="EPSG:3067", transform=TRANSFORM, nodata=nodata, **kwargs)
+
+
+@pytest.mark.parametrize("nodata", [np.nan, -9999.0, None])
+def test_tiles_that_are_all_nodata_or_split_across_chunks_read_back_exactly(tmp_path, nodata):
+    # the scratch is sparse: GDAL skips tiles that are all nodata and merges tiles that
+    # several chunks share; neither may change a pixel or the bytes of the product
+    arr = np.random.default_rng(5).random((1300, 1200), dtype=np.float32)
+    arr[:1024, :512] = np.nan if nodata is None else nodata  # two whole tiles
+    arr[1100:, 700:] = 0.0
+    lazy = write_cog(da.from_array(arr, chunks=(333, 450)), tmp_path / "lazy.tif",
+                     crs="EPSG:3067", transform=TRANSFORM, nodata=nodata, threads=2)
+    eager = write_cog(arr, tmp_path / "eager.tif", crs="EPSG:3067", transform=TRANSFORM,
+                      nodata=nodata)
+    valid, errors, _ = cog_validate(str(lazy))
+    assert valid, errors
+    with rasterio.open(lazy) as src:
+        np.testing.assert_array_equal(src.read(1), arr)
+    assert _digest(lazy) == _digest(eager)
+
+
+def test_products_are_finished_side_by_side_with_the_same_bytes(tmp_path, monkeypatch):
+    rng = np.random.default_rng(6)
+    arrays = [rng.random((800, 900), dtype=np.float32) for _ in range(3)]
+    alone = [write_cog(a, tmp_path / f"alone{i}.tif", crs="EPSG:3067", transform=TRANSFORM,
+                       nodata=np.nan) for i, a in enumerate(arrays)]
+    # the first two copies wait for each other: one after the other, the barrier
+    # breaks (BrokenBarrierError) and the write fails
+    meet, calls = threading.Barrier(2, timeout=20), itertools.count()
+    real_copy = rasterio.shutil.copy
+
+    def copy(src, dst, **kwargs):
+        if next(calls) < 2:
+            meet.wait()
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", copy)
+    together = io.write_cogs([_cog(da.from_array(a, chunks=300), tmp_path / f"t{i}.tif", np.nan)
+                              for i, a in enumerate(arrays)], threads=2)
+    assert [_digest(p) for p in together] == [_digest(p) for p in alone]
+
+
+def test_a_product_failing_while_others_finish_leaves_no_product_and_no_scratch(
+        tmp_path, monkeypatch):
+    real_copy = rasterio.shutil.copy
+
+    def copy(src, dst, **kwargs):
+        if ".b.tif" in str(src):
+            raise rasterio.errors.RasterioIOError("disk full")
+        return real_copy(src, dst, **kwargs)
+
+    monkeypatch.setattr(rasterio.shutil, "copy", copy)
+    cogs = [_cog(da.zeros((600, 600), chunks=300, dtype=np.float32), tmp_path / f"{n}.tif",
+                 np.nan) for n in "abc"]
+    with pytest.raises(rasterio.errors.RasterioIOError, match="disk full"):
+        io.write_cogs(cogs, threads=2)
+    assert list(tmp_path.iterdir()) == []

@@ -212,3 +212,79 @@ def test_no_fingerprint_while_a_file_is_missing(tmp_path):
     fp = tmp_path / "b00000.inputs.json"
     assert not planning.write_fingerprint(fp, [str(present), str(tmp_path / "later.tif")])
     assert not fp.exists()
+
+
+def _plan(tmp_path, files):
+    scenes = {s: Scene(s, dt.date(2024, 6, 1), {"red": BandFile(p, 1)}) for s, p in files.items()}
+    return planning.Plan(
+        scenes=scenes, batches=planning.batches({s: dt.date(2024, 6, 1) for s in files}, size=2),
+        composites={("x000_y000", "2024-06"): sorted(files)}, tiles={}, grid=None,
+        composite_indices=["NDVI"], outside=[], stamps=planning.stamps_of(files.values()))
+
+
+def _key(tmp_path, **config):
+    sheet = tmp_path / "scenes.csv"
+    if not sheet.exists():
+        sheet.write_text("scene_id,date,path\ns0,2024-06-01,s0.tif\n")
+    code = tmp_path / "code.py"
+    if not code.exists():
+        code.write_text("x = 1\n")
+    return planning.plan_key(sheet=sheet, config={"scenes": {"batch": 1}, **config}, code=[code])
+
+
+def test_a_saved_plan_loads_equal_and_leaves_no_temporary_file(tmp_path):
+    files = _scenes(tmp_path, 3)
+    plan = _plan(tmp_path, files)
+    cache = tmp_path / "rf" / "plan.pickle"
+    planning.save_plan(cache, plan, key="k1")
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["plan.pickle"]
+    assert planning.load_plan(cache, key="k1") == plan
+    assert planning.load_plan(cache, key="k2") is None  # made under another key
+    assert planning.load_plan(tmp_path / "none.pickle", key="k1") is None
+
+
+@pytest.mark.parametrize("change", ["size", "mtime", "removed"])
+def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
+    files = _scenes(tmp_path, 2)
+    cache = tmp_path / "plan.pickle"
+    planning.save_plan(cache, _plan(tmp_path, files), key="k")
+    path = files["s1"]
+    if change == "size":  # a byte more, the modification time kept
+        old = os.stat(path).st_mtime_ns
+        with open(path, "ab") as fh:
+            fh.write(b"\0")
+        os.utime(path, ns=(old, old))
+    elif change == "mtime":  # same bytes, an older copy
+        os.utime(path, ns=(10**18, 10**18))
+    else:
+        os.remove(path)
+    assert planning.load_plan(cache, key="k") is None
+    assert planning.load_plan(cache, key="k") is None  # and stays so until rewritten
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not a pickle at all"])
+def test_a_damaged_plan_file_is_ignored(tmp_path, damage):
+    files = _scenes(tmp_path, 1)
+    cache = tmp_path / "plan.pickle"
+    planning.save_plan(cache, _plan(tmp_path, files), key="k")
+    whole = cache.read_bytes()
+    cache.write_bytes(damage or whole[: len(whole) // 2])  # b"": a truncated file
+    assert planning.load_plan(cache, key="k") is None
+
+
+def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = _key(tmp_path)
+    assert _key(tmp_path) == base
+    assert _key(tmp_path, grid={"crs": "EPSG:3067"}) != base
+    (tmp_path / "scenes.csv").write_text("scene_id,date,path\ns0,2024-06-02,s0.tif\n")
+    after_sheet = _key(tmp_path)
+    assert after_sheet != base
+    (tmp_path / "code.py").write_text("x = 2\n")
+    after_code = _key(tmp_path)
+    assert after_code not in (base, after_sheet)
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)  # relative paths in sheet and config resolve elsewhere
+    assert _key(tmp_path) != after_code
+    assert {str(p) for p in planning.planning_code()} >= {planning.__file__}

@@ -106,3 +106,19 @@ def test_demo_config_resolves_on_generated_demo(demo_data):
     for scene in scenes.values():
         assert set(scene.files()) <= planned
         assert scene.mask is not None
+
+
+def test_recording_listing_lists_like_the_filesystem_and_records_each_folder(tmp_path):
+    from rasterflow.scenes import filesystem_listing, recording_listing
+
+    safe = tmp_path / "S2.SAFE"
+    (safe / "GRANULE" / "L2A" / "IMG_DATA").mkdir(parents=True)
+    (safe / "GRANULE" / "L2A" / "IMG_DATA" / "B04.jp2").write_bytes(b"x")
+    (safe / "manifest.safe").write_bytes(b"x")
+    (tmp_path / "one.tif").write_bytes(b"x")
+    listing, walked = recording_listing()
+    assert listing(str(safe)) == filesystem_listing(str(safe)) == [
+        "GRANULE/L2A/IMG_DATA/B04.jp2", "manifest.safe"]
+    assert listing(str(tmp_path / "one.tif")) is None
+    assert sorted(walked) == sorted(str(p) for p in (
+        safe, safe / "GRANULE", safe / "GRANULE" / "L2A", safe / "GRANULE" / "L2A" / "IMG_DATA"))

@@ -216,3 +216,76 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
     assert final["b00000"] > after["b00000"] and final["b00002"] > after["b00002"]
     with rasterio.open(results / "indices" / "S4" / "NDVI.tif") as src:
         np.testing.assert_allclose(src.read(1), (nir - red) / (nir + red), rtol=1e-6)
+
+
+def _jobs(workdir: Path, cfg: Path) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run of rule all plans, sorted."""
+    out = run_snakemake(workdir, "--dry-run", configfiles=[cfg], demo_config=False).stdout
+    return sorted(re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$",
+                             out, re.MULTILINE))
+
+
+def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
+    """rasterflow.planning "Plan": reused when nothing changed, rebuilt on any change."""
+    (tmp_path / "scenes").mkdir()
+    lines = ["scene_id,date,path"]
+    for i in range(5):
+        _own_scene(tmp_path / "scenes" / f"S{i}.tif", seed=i)
+        lines.append(f"S{i},2024-0{i % 2 + 1}-0{i + 1},scenes/S{i}.tif")
+    sheet = tmp_path / "scenes.csv"
+    sheet.write_text("\n".join(lines) + "\n")
+    settings = {
+        "scenes": {"sheet": str(sheet), "batch": 2,
+                   "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
+        "indices": ["NDVI"], "periods": {"kind": "monthly"},
+        "grid": {"crs": "EPSG:32633", "resolution": 10, "tile_px": 16,
+                 "aoi": {"bounds": [500_000, 5_999_760, 500_480, 6_000_000]}},
+        "zonal": {"zones": ""}, "terrain": {"dem": ""},
+    }
+    cfg = tmp_path / "own.yaml"
+    cfg.write_text(yaml.safe_dump(settings))
+    cache = tmp_path / ".snakemake" / "rasterflow" / "plan.pickle"
+
+    def fresh() -> list[tuple[str, str]]:
+        cache.unlink(missing_ok=True)
+        jobs = _jobs(tmp_path, cfg)
+        assert cache.exists()
+        return jobs
+
+    def cached() -> tuple[list[tuple[str, str]], bool]:
+        """The jobs planned with the cache as it is, and whether the plan was rebuilt."""
+        before = cache.read_bytes()
+        jobs = _jobs(tmp_path, cfg)
+        return jobs, cache.read_bytes() != before
+
+    first = fresh()
+    assert ("index_batch", "index=NDVI, batch=b00002") in first
+    assert sum(r == "composite" for r, _w in first) >= 4
+    assert cached() == (first, False)  # a hit: the same jobs, the file left alone
+
+    cache.write_bytes(cache.read_bytes()[:100])  # damaged: ignored and rebuilt
+    jobs, rebuilt = cached()
+    assert (jobs, rebuilt) == (first, True)
+    assert cached() == (first, False)
+
+    # a scene moves: same size, new place and modification time
+    _own_scene(tmp_path / "scenes" / "S4.tif", seed=11)
+    jobs, rebuilt = cached()
+    assert rebuilt and jobs == fresh()
+    # only the modification time changes (a copy of the same bytes)
+    st = (tmp_path / "scenes" / "S0.tif").stat()
+    os.utime(tmp_path / "scenes" / "S0.tif", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    jobs, rebuilt = cached()
+    assert rebuilt and jobs == fresh()
+    # the sheet: one scene more
+    (tmp_path / "scenes" / "S5.tif").write_bytes((tmp_path / "scenes" / "S1.tif").read_bytes())
+    sheet.write_text(sheet.read_text() + "S5,2024-03-01,scenes/S5.tif\n")
+    jobs, rebuilt = cached()
+    assert rebuilt and ("index_batch", "index=NDVI, batch=b00002") in jobs
+    assert jobs == fresh()
+    # the config: other tiles
+    cfg.write_text(yaml.safe_dump({**settings, "grid": {**settings["grid"], "tile_px": 24}}))
+    jobs, rebuilt = cached()
+    assert rebuilt and jobs == fresh()
+    assert {w for r, w in jobs if r == "composite"} != {w for r, w in first if r == "composite"}
+    assert cached() == (jobs, False)

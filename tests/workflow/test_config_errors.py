@@ -13,8 +13,8 @@ pytestmark = pytest.mark.workflow
     ("scenes:\n  chunk: big\n", "'big' is not of type 'integer'"),
     ("scenes:\n  resampling: lanczos9\n", "'lanczos9' is not one of"),
     ("indices: [NVDI]\n", "unknown index 'NVDI'"),
-    ("custom_indices:\n  evil: \"__import__('os').system('id')\"\n"
-     "indices: [evil]\n", "index 'evil': Call at column 1"),
+    (("custom_indices:\n  evil: \"__import__('os').system('id')\"\n"
+      "indices: [evil]\n"), "index 'evil': Call at column 1"),
     ("demo: false\n", "scenes.sheet is empty"),
     ("demo: false\nscenes:\n  sheet: nowhere.csv\n", "scene sheet nowhere.csv not found"),
 ])

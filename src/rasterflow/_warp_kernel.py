@@ -1,0 +1,344 @@
+"""The compiled bilinear warp + time reduction behind :mod:`rasterflow.composite`.
+
+One call per chunk: for every destination pixel it finds each scene's source position,
+samples it with GDAL's bilinear rule and reduces the samples over time (median,
+percentile, mean, min, max, count), with no intermediate stack and no GIL (``nogil``),
+so the threads of a Dask worker run it side by side. It replaces, per scene and chunk,
+a GDAL warper (open, set-up, its general kernel) and the NumPy reduction of the stack.
+
+GDAL's rule (``GWKBilinearResample4Sample`` and ``GWKCheckAndComputeSrcOffsets`` in
+``alg/gdalwarpkernel.cpp``, for XSCALE/YSCALE >= 0.95), applied here with the same
+double-precision arithmetic in the same order, so the samples are GDAL's bit for bit
+where the source position is:
+
+* the destination pixel centre (col + 0.5, row + 0.5) goes through the target
+  geotransform, then through the source's inverse geotransform (GDAL's
+  ``GDALInvGeoTransform`` form for north-up rasters) or, for a source in another CRS,
+  the polynomial of :func:`rasterflow.grid.polynomial_to_pixels`;
+* a position left of or above the raster, or within 1e-10 of its right or bottom
+  edge or beyond, gives nothing; nor does one whose pixel under it is nodata;
+* the 2 x 2 neighbours of the position, pixel centres at +0.5, weigh
+  ``rx * ry``, ``(1 - rx) * ry``, ``rx * (1 - ry)``, ``(1 - rx) * (1 - ry)``; a
+  position in the outer half of the first row or column takes that pixel with weight 1;
+  neighbours off the raster or nodata drop out, the rest are renormalised by the sum
+  of their weights (unless that is exactly 1), and below 1e-5 there is no value.
+
+Nodata is the file's nodata value: NaN matches NaN, other values match within two
+float32 epsilons as in GDAL's nodata masker; values are float32.
+Compiled on first use and cached next to this file (``cache=True``), as the terrain
+kernel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+AFFINE, POLYNOMIAL = 0, 1
+_FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
+MEDIAN, PERCENTILE, MEAN, MIN, MAX = range(5)
+#: Statistic kind (composite.Statistic.kind) to the code :func:`composite_chunk` takes.
+STAT_CODES: dict[str, int] = {"median": MEDIAN, "percentile": PERCENTILE, "mean": MEAN,
+                              "min": MIN, "max": MAX}
+#: Length of one scene's row of parameters: an inverse geotransform (6) or a
+#: polynomial's centre, span and 2 x 10 coefficients (23).
+N_PARAMS = 23
+
+
+@njit(nogil=True, cache=True)
+def _poly(c: np.ndarray, base: int, u: float, v: float) -> float:
+    # rasterflow.grid.POLYNOMIAL_POWERS, in that order
+    u2 = u * u
+    v2 = v * v
+    return (c[base] + c[base + 1] * v + c[base + 2] * v2 + c[base + 3] * (v2 * v)
+            + c[base + 4] * u + c[base + 5] * (u * v) + c[base + 6] * (u * v2)
+            + c[base + 7] * u2 + c[base + 8] * (u2 * v) + c[base + 9] * (u2 * u))
+
+
+@njit(nogil=True, cache=True)
+def source_xy(kind: int, p: np.ndarray, gx: float, gy: float) -> tuple[float, float]:
+    """Source pixel/line of target coordinates (gx, gy), for one scene's parameters."""
+    if kind == AFFINE:
+        return p[0] + gx * p[1] + gy * p[2], p[3] + gx * p[4] + gy * p[5]
+    u = (gx - p[0]) / p[2]
+    v = (gy - p[1]) / p[2]
+    return _poly(p, 3, u, v), _poly(p, 13, u, v)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _invalid(value: float, nodata: float, nodata_is_nan: bool, has_nodata: bool) -> bool:
+    if not has_nodata:
+        return False
+    if nodata_is_nan:
+        return math.isnan(value)
+    # GDAL's float32 nodata masker: ARE_REAL_EQUAL in float, within 2 float epsilons
+    a = np.float32(value)
+    b = np.float32(nodata)
+    return a == b or abs(a - b) < _FLT_EPSILON * abs(a + b) * np.float32(2)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def bilinear(win: np.ndarray, x0: int, y0: int, width: int, height: int, sx: float,
+             sy: float, nodata: float, has_nodata: bool) -> float:
+    """GDAL's bilinear sample at source position (sx, sy) (see the module docstring).
+
+    ``win`` holds the raster's pixels from column ``x0`` and row ``y0``; pixels outside
+    it count as off the raster. NaN where GDAL gives no value.
+    """
+    nan_nodata = math.isnan(nodata)
+    if not (sx >= 0.0 and sy >= 0.0):  # also NaN positions
+        return np.nan
+    if sx + 1e-10 > width or sy + 1e-10 > height:
+        return np.nan
+    wh, ww = win.shape
+    # the window's own extent bounds the neighbours, as GDAL's source window does
+    xe = min(width, x0 + ww)
+    ye = min(height, y0 + wh)
+    i = math.floor(sx - 0.5)
+    j = math.floor(sy - 0.5)
+    if i >= x0 and j >= y0 and i + 1 < xe and j + 1 < ye:
+        # all four neighbours on the window (the pixel under the position is one of
+        # them): when all are valid, GDAL's sums below without a branch
+        v00 = np.float64(win[j - y0, i - x0])
+        v01 = np.float64(win[j - y0, i + 1 - x0])
+        v10 = np.float64(win[j + 1 - y0, i - x0])
+        v11 = np.float64(win[j + 1 - y0, i + 1 - x0])
+        if not (_invalid(v00, nodata, nan_nodata, has_nodata)
+                or _invalid(v01, nodata, nan_nodata, has_nodata)
+                or _invalid(v10, nodata, nan_nodata, has_nodata)
+                or _invalid(v11, nodata, nan_nodata, has_nodata)):
+            rx = 1.5 - (sx - i)
+            ry = 1.5 - (sy - j)
+            m1 = rx * ry
+            m2 = (1.0 - rx) * ry
+            m3 = rx * (1.0 - ry)
+            m4 = (1.0 - rx) * (1.0 - ry)
+            div = m1 + m2 + m3 + m4
+            acc = v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4
+            if div == 1.0:
+                return acc
+            if div < 0.00001:
+                return np.nan
+            return acc / div
+    ix = int(sx + 1e-10)
+    iy = int(sy + 1e-10)
+    if ix == width:
+        ix -= 1
+    if iy == height:
+        iy -= 1
+    if ix < x0 or ix >= xe or iy < y0 or iy >= ye:
+        return np.nan
+    if _invalid(np.float64(win[iy - y0, ix - x0]), nodata, nan_nodata, has_nodata):
+        return np.nan
+    rx = 1.5 - (sx - i)
+    ry = 1.5 - (sy - j)
+    if i == -1:
+        i = 0
+        rx = 1.0
+    if j == -1:
+        j = 0
+        ry = 1.0
+    acc = 0.0
+    div = 0.0
+    for row in range(2):
+        jj = j + row
+        if jj < y0 or jj >= ye:
+            continue
+        wy = ry if row == 0 else 1.0 - ry
+        m1 = rx * wy
+        m2 = (1.0 - rx) * wy
+        if i >= x0 and i < xe:
+            v = np.float64(win[jj - y0, i - x0])
+            if not _invalid(v, nodata, nan_nodata, has_nodata):
+                div += m1
+                acc += v * m1
+        if i + 1 >= x0 and i + 1 < xe:
+            v = np.float64(win[jj - y0, i + 1 - x0])
+            if not _invalid(v, nodata, nan_nodata, has_nodata):
+                div += m2
+                acc += v * m2
+    if div == 1.0:
+        return acc
+    if div < 0.00001:
+        return np.nan
+    return acc / div
+
+
+@njit(nogil=True, cache=True)
+def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, height: int,
+                kind: int, p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray,
+                row: int, c0: int, out: np.ndarray) -> None:
+    """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length).
+
+    For a polynomial the row's v is fixed, so the cubic in u is reduced to four
+    coefficients once per row (Horner's rule per pixel): they depend on the row
+    alone, so the source position still depends on nothing but the pixel.
+    """
+    x0 = window[0]
+    y0 = window[1]
+    ww = window[2]
+    wh = window[3]
+    win = buf[start:start + ww * wh].reshape((wh, ww))
+    py = row + 0.5
+    if kind == AFFINE:
+        for c in range(out.shape[0]):
+            px = (c + 0.5) + c0
+            gx = gt[0] + px * gt[1] + py * gt[2]
+            gy = gt[3] + px * gt[4] + py * gt[5]
+            sx = p[0] + gx * p[1] + gy * p[2]
+            sy = p[3] + gx * p[4] + gy * p[5]
+            out[c] = np.float32(bilinear(win, x0, y0, width, height, sx, sy, nodata,
+                                         has_nodata))
+        return
+    # north-up grids only (composite._kernel_warp), so gy is the row's
+    gy = gt[3] + py * gt[5]
+    inv = 1.0 / p[2]
+    v = (gy - p[1]) * inv
+    v2 = v * v
+    v3 = v2 * v
+    ax0 = p[3] + p[4] * v + p[5] * v2 + p[6] * v3
+    ax1 = p[7] + p[8] * v + p[9] * v2
+    ax2 = p[10] + p[11] * v
+    ax3 = p[12]
+    ay0 = p[13] + p[14] * v + p[15] * v2 + p[16] * v3
+    ay1 = p[17] + p[18] * v + p[19] * v2
+    ay2 = p[20] + p[21] * v
+    ay3 = p[22]
+    for c in range(out.shape[0]):
+        px = (c + 0.5) + c0
+        u = (gt[0] + px * gt[1] - p[0]) * inv
+        sx = ((ax3 * u + ax2) * u + ax1) * u + ax0
+        sy = ((ay3 * u + ay2) * u + ay1) * u + ay0
+        out[c] = np.float32(bilinear(win, x0, y0, width, height, sx, sy, nodata, has_nodata))
+
+
+@njit(nogil=True, cache=True)
+def warp(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int,
+         p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray, r0: int, c0: int,
+         out: np.ndarray) -> None:
+    """One scene onto rows/cols from (r0, c0) of the grid with geotransform ``gt``:
+    ``out`` (rows, cols) float32 gets each sample, NaN where there is none. ``buf``
+    holds the source pixels of ``window`` (x0, y0, width, height), row by row."""
+    for r in range(out.shape[0]):
+        _sample_row(buf, 0, window, width, height, kind, p, nodata, has_nodata, gt, r0 + r,
+                    c0, out[r])
+
+
+@njit(nogil=True, cache=True)
+def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
+                    sizes: np.ndarray, kinds: np.ndarray, params: np.ndarray,
+                    nodata: np.ndarray, has_nodata: np.ndarray, gt: np.ndarray, r0: int,
+                    c0: int, stat: int, q: float, result: np.ndarray,
+                    count: np.ndarray) -> None:
+    """Warp every scene onto a chunk and reduce over time, pixel by pixel.
+
+    Scene ``k``'s window of pixels is ``buf[offsets[k]:]`` with ``windows[k]`` =
+    (x0, y0, width, height) (width 0: the scene does not reach the chunk), raster size
+    ``sizes[k]`` = (width, height), transform ``kinds[k]``/``params[k]`` (see
+    :func:`source_xy`). ``result`` (float32) and ``count`` (uint16), shape (rows,
+    cols) from grid row ``r0`` and column ``c0``, get the statistic (NaN without a
+    valid sample) and the number of valid (non-NaN) samples. The statistic equals
+    ``composite.reduce_stack`` of the stack of samples, bit for bit: NumPy's order of
+    float32 operations for each kind.
+    """
+    rows, cols = result.shape
+    n = offsets.shape[0]
+    vals = np.empty(n, dtype=np.float32)
+    samples = np.empty((n, cols), dtype=np.float32)
+    half = np.float32(2.0)
+    for r in range(rows):
+        for s in range(n):
+            if windows[s, 2] == 0:
+                samples[s, :] = np.nan
+            else:
+                _sample_row(buf, offsets[s], windows[s], sizes[s, 0], sizes[s, 1], kinds[s],
+                            params[s], nodata[s], has_nodata[s], gt, r0 + r, c0, samples[s])
+        for c in range(cols):
+            k = 0
+            total = np.float32(0.0)
+            for s in range(n):
+                v = samples[s, c]
+                if math.isnan(v):
+                    continue
+                if stat == MEAN:
+                    total += v
+                elif stat == MIN:
+                    if k == 0 or v < total:
+                        total = v
+                elif stat == MAX:
+                    if k == 0 or v > total:
+                        total = v
+                else:  # insertion into the sorted valid samples
+                    m = k
+                    while m > 0 and vals[m - 1] > v:
+                        vals[m] = vals[m - 1]
+                        m -= 1
+                    vals[m] = v
+                k += 1
+            count[r, c] = k
+            if k == 0:
+                result[r, c] = np.nan
+            elif stat == MEAN:
+                # NumPy divides the float32 sum by the integer count in float64
+                result[r, c] = np.float32(np.float64(total) / np.float64(k))
+            elif stat == MIN or stat == MAX:
+                result[r, c] = total
+            elif stat == MEDIAN:
+                hi = k // 2
+                lo = hi if k % 2 == 1 else hi - 1
+                result[r, c] = (vals[lo] + vals[hi]) / half
+            else:
+                virtual = (k - 1) * (q / 100)
+                prev = math.floor(virtual)
+                if virtual >= k - 1:
+                    lo = k - 1
+                    hi = k - 1
+                else:
+                    lo = int(prev)
+                    hi = lo + 1
+                gamma = virtual - prev
+                low = vals[lo]
+                high = vals[hi]
+                diff = high - low
+                if gamma >= 0.5:
+                    result[r, c] = high - diff * np.float32(1.0 - gamma)
+                else:
+                    result[r, c] = low + diff * np.float32(gamma)
+
+
+@njit(nogil=True, cache=True)
+def source_bounds(kind: int, p: np.ndarray, gt: np.ndarray, r0: int, r1: int, c0: int,
+                  c1: int) -> tuple[float, float, float, float]:
+    """(min x, min y, max x, max y) of the source positions of the pixel centres on the
+    border of grid rows r0..r1 and columns c0..c1 (exclusive ends); NaN if any is."""
+    lo_x = np.inf
+    lo_y = np.inf
+    hi_x = -np.inf
+    hi_y = -np.inf
+    bad = False
+    rows = r1 - r0
+    cols = c1 - c0
+    for k in range(2 * (rows + cols)):
+        if k < cols:
+            r, c = r0, c0 + k
+        elif k < 2 * cols:
+            r, c = r1 - 1, c0 + k - cols
+        elif k < 2 * cols + rows:
+            r, c = r0 + k - 2 * cols, c0
+        else:
+            r, c = r0 + k - 2 * cols - rows, c1 - 1
+        px = c + 0.5
+        py = r + 0.5
+        sx, sy = source_xy(kind, p, gt[0] + px * gt[1] + py * gt[2],
+                           gt[3] + px * gt[4] + py * gt[5])
+        if math.isnan(sx) or math.isnan(sy):
+            bad = True
+        lo_x = min(lo_x, sx)
+        lo_y = min(lo_y, sy)
+        hi_x = max(hi_x, sx)
+        hi_y = max(hi_y, sy)
+    if bad:
+        return np.nan, np.nan, np.nan, np.nan
+    return lo_x, lo_y, hi_x, hi_y
