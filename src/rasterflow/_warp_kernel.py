@@ -42,6 +42,9 @@ MEDIAN, PERCENTILE, MEAN, MIN, MAX = range(5)
 #: Statistic kind (composite.Statistic.kind) to the code :func:`composite_chunk` takes.
 STAT_CODES: dict[str, int] = {"median": MEDIAN, "percentile": PERCENTILE, "mean": MEAN,
                               "min": MIN, "max": MAX}
+#: Up to this many scenes the median and percentiles sort by a branch-free network
+#: (see :func:`_sort_columns`); beyond, by insertion per pixel (fewer steps).
+NETWORK_MAX = 16
 #: Length of one scene's row of parameters: an inverse geotransform (6) or a
 #: polynomial's centre, span and 2 x 10 coefficients (23).
 N_PARAMS = 23
@@ -167,30 +170,22 @@ def bilinear(win: np.ndarray, x0: int, y0: int, width: int, height: int, sx: flo
 
 
 @njit(nogil=True, cache=True)
-def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, height: int,
-                kind: int, p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray,
-                row: int, c0: int, out: np.ndarray) -> None:
-    """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length).
+def _positions(kind: int, p: np.ndarray, gt: np.ndarray, row: int, c0: int, sx: np.ndarray,
+               sy: np.ndarray) -> None:
+    """Source positions of grid row ``row``, columns c0.. (``sx``'s length), into sx, sy.
 
     For a polynomial the row's v is fixed, so the cubic in u is reduced to four
     coefficients once per row (Horner's rule per pixel): they depend on the row
     alone, so the source position still depends on nothing but the pixel.
     """
-    x0 = window[0]
-    y0 = window[1]
-    ww = window[2]
-    wh = window[3]
-    win = buf[start:start + ww * wh].reshape((wh, ww))
     py = row + 0.5
     if kind == AFFINE:
-        for c in range(out.shape[0]):
+        for c in range(sx.shape[0]):
             px = (c + 0.5) + c0
             gx = gt[0] + px * gt[1] + py * gt[2]
             gy = gt[3] + px * gt[4] + py * gt[5]
-            sx = p[0] + gx * p[1] + gy * p[2]
-            sy = p[3] + gx * p[4] + gy * p[5]
-            out[c] = np.float32(bilinear(win, x0, y0, width, height, sx, sy, nodata,
-                                         has_nodata))
+            sx[c] = p[0] + gx * p[1] + gy * p[2]
+            sy[c] = p[3] + gx * p[4] + gy * p[5]
         return
     # north-up grids only (composite._kernel_warp), so gy is the row's
     gy = gt[3] + py * gt[5]
@@ -206,12 +201,71 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
     ay1 = p[17] + p[18] * v + p[19] * v2
     ay2 = p[20] + p[21] * v
     ay3 = p[22]
-    for c in range(out.shape[0]):
+    for c in range(sx.shape[0]):
         px = (c + 0.5) + c0
         u = (gt[0] + px * gt[1] - p[0]) * inv
-        sx = ((ax3 * u + ax2) * u + ax1) * u + ax0
-        sy = ((ay3 * u + ay2) * u + ay1) * u + ay0
-        out[c] = np.float32(bilinear(win, x0, y0, width, height, sx, sy, nodata, has_nodata))
+        sx[c] = ((ax3 * u + ax2) * u + ax1) * u + ax0
+        sy[c] = ((ay3 * u + ay2) * u + ay1) * u + ay0
+
+
+@njit(nogil=True, cache=True)
+def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, height: int,
+                kind: int, p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray,
+                row: int, c0: int, out: np.ndarray, pos: np.ndarray) -> None:
+    """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length);
+    ``pos`` is scratch, (2, at least that length) float64.
+
+    Positions first, a row at a time; then each sample: where all four neighbours are
+    on the window and valid (nearly every sample) GDAL's sums with no branch but the
+    one on that, read from a flat index; anything else (edges, gaps) through
+    :func:`bilinear`. Both give :func:`bilinear`'s value: its fast path is the same
+    arithmetic, and a NaN neighbour makes the sum NaN, which sends the sample to it.
+    """
+    x0 = window[0]
+    y0 = window[1]
+    ww = window[2]
+    wh = window[3]
+    n = out.shape[0]
+    win = buf[start:start + ww * wh].reshape((wh, ww))
+    flat = buf[start:start + ww * wh]
+    sx = pos[0, :n]
+    sy = pos[1, :n]
+    _positions(kind, p, gt, row, c0, sx, sy)
+    # the fast path's bounds, as floats so that a NaN position fails them
+    lo_x = float(x0)
+    lo_y = float(y0)
+    hi_x = float(min(width, x0 + ww) - 1)
+    hi_y = float(min(height, y0 + wh) - 1)
+    check_values = has_nodata and not math.isnan(nodata)
+    for c in range(n):
+        fi = np.floor(sx[c] - 0.5)
+        fj = np.floor(sy[c] - 0.5)
+        inside = fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y
+        # off the window: read its first pixels (always there) and discard them
+        k = (int(fj) - y0) * ww + (int(fi) - x0) if inside else 0
+        v00 = np.float64(flat[k])
+        v01 = np.float64(flat[k + 1])
+        v10 = np.float64(flat[k + ww])
+        v11 = np.float64(flat[k + ww + 1])
+        rx = 1.5 - (sx[c] - fi)
+        ry = 1.5 - (sy[c] - fj)
+        m1 = rx * ry
+        m2 = (1.0 - rx) * ry
+        m3 = rx * (1.0 - ry)
+        m4 = (1.0 - rx) * (1.0 - ry)
+        acc = v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4
+        # x / 1.0 is x, so dividing always equals bilinear's "unless exactly 1"
+        value = acc / (m1 + m2 + m3 + m4)
+        if check_values:
+            inside = inside and not (_invalid(v00, nodata, False, True)
+                                     or _invalid(v01, nodata, False, True)
+                                     or _invalid(v10, nodata, False, True)
+                                     or _invalid(v11, nodata, False, True))
+        out[c] = np.float32(value) if inside else np.float32(np.nan)
+    for c in range(n):
+        if math.isnan(out[c]):
+            out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata,
+                                         has_nodata))
 
 
 @njit(nogil=True, cache=True)
@@ -221,9 +275,10 @@ def warp(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int
     """One scene onto rows/cols from (r0, c0) of the grid with geotransform ``gt``:
     ``out`` (rows, cols) float32 gets each sample, NaN where there is none. ``buf``
     holds the source pixels of ``window`` (x0, y0, width, height), row by row."""
+    pos = np.empty((2, out.shape[1]), dtype=np.float64)
     for r in range(out.shape[0]):
         _sample_row(buf, 0, window, width, height, kind, p, nodata, has_nodata, gt, r0 + r,
-                    c0, out[r])
+                    c0, out[r], pos)
 
 
 @njit(nogil=True, cache=True)
@@ -247,14 +302,28 @@ def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
     n = offsets.shape[0]
     vals = np.empty(n, dtype=np.float32)
     samples = np.empty((n, cols), dtype=np.float32)
-    half = np.float32(2.0)
+    pos = np.empty((2, cols), dtype=np.float64)
+    valid = np.empty(cols, dtype=np.int64)
+    network = (stat == MEDIAN or stat == PERCENTILE) and n <= NETWORK_MAX
     for r in range(rows):
         for s in range(n):
             if windows[s, 2] == 0:
                 samples[s, :] = np.nan
             else:
                 _sample_row(buf, offsets[s], windows[s], sizes[s, 0], sizes[s, 1], kinds[s],
-                            params[s], nodata[s], has_nodata[s], gt, r0 + r, c0, samples[s])
+                            params[s], nodata[s], has_nodata[s], gt, r0 + r, c0, samples[s],
+                            pos)
+        if network:
+            _sort_columns(samples, valid)
+            for c in range(cols):
+                k = valid[c]
+                count[r, c] = k
+                if k == 0:
+                    result[r, c] = np.nan
+                else:
+                    lo, hi, gamma = _order_positions(k, stat, q)
+                    result[r, c] = _order_value(samples[lo, c], samples[hi, c], gamma, stat)
+            continue
         for c in range(cols):
             k = 0
             total = np.float32(0.0)
@@ -285,27 +354,66 @@ def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
                 result[r, c] = np.float32(np.float64(total) / np.float64(k))
             elif stat == MIN or stat == MAX:
                 result[r, c] = total
-            elif stat == MEDIAN:
-                hi = k // 2
-                lo = hi if k % 2 == 1 else hi - 1
-                result[r, c] = (vals[lo] + vals[hi]) / half
             else:
-                virtual = (k - 1) * (q / 100)
-                prev = math.floor(virtual)
-                if virtual >= k - 1:
-                    lo = k - 1
-                    hi = k - 1
-                else:
-                    lo = int(prev)
-                    hi = lo + 1
-                gamma = virtual - prev
-                low = vals[lo]
-                high = vals[hi]
-                diff = high - low
-                if gamma >= 0.5:
-                    result[r, c] = high - diff * np.float32(1.0 - gamma)
-                else:
-                    result[r, c] = low + diff * np.float32(gamma)
+                lo, hi, gamma = _order_positions(k, stat, q)
+                result[r, c] = _order_value(vals[lo], vals[hi], gamma, stat)
+
+
+@njit(nogil=True, cache=True)
+def _sort_columns(samples: np.ndarray, valid: np.ndarray) -> None:
+    """Sort each column of ``samples`` (scenes, cols) in place, NaN (no sample) last as
+    +inf, and count its valid samples into ``valid``.
+
+    A bubble network of min/max over whole rows: no branch, so the compiler runs it on
+    many columns at once; n(n-1)/2 steps, which beats an insertion per pixel for the
+    few scenes of a composite (NETWORK_MAX). A real +inf sorts among the gaps, but is
+    equal to them, so the first ``valid`` values are still the valid samples, sorted.
+    """
+    n, cols = samples.shape
+    valid[:] = 0
+    for s in range(n):
+        row = samples[s]
+        for c in range(cols):
+            v = row[c]
+            gap = math.isnan(v)
+            row[c] = np.inf if gap else v
+            valid[c] += 0 if gap else 1
+    for last in range(n - 1, 0, -1):
+        for s in range(last):
+            a = samples[s]
+            b = samples[s + 1]
+            for c in range(cols):
+                x = a[c]
+                y = b[c]
+                a[c] = min(x, y)
+                b[c] = max(x, y)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _order_positions(k: int, stat: int, q: float) -> tuple[int, int, float]:
+    """Indices into k sorted valid samples, and the weight, of the median or percentile q
+    (NumPy's "linear" method)."""
+    if stat == MEDIAN:
+        hi = k // 2
+        lo = hi if k % 2 == 1 else hi - 1
+        return lo, hi, 0.5
+    virtual = (k - 1) * (q / 100)
+    prev = math.floor(virtual)
+    if virtual >= k - 1:
+        return k - 1, k - 1, virtual - prev
+    return int(prev), int(prev) + 1, virtual - prev
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _order_value(low: np.float32, high: np.float32, gamma: float, stat: int) -> np.float32:
+    """NumPy's float32 arithmetic for the median (mean of the middle two) or a
+    percentile (its lerp) from the two sorted samples around it."""
+    if stat == MEDIAN:
+        return (low + high) / np.float32(2.0)
+    diff = high - low
+    if gamma >= 0.5:
+        return high - diff * np.float32(1.0 - gamma)
+    return low + diff * np.float32(gamma)
 
 
 @njit(nogil=True, cache=True)

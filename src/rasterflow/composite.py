@@ -212,16 +212,14 @@ class Source:
 
 def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
     """Read the headers of ``inputs`` and order them by date, scene and path."""
-    import rasterio
     from odc.geo.geobox import GeoBox
 
     from rasterflow.grid import polynomial_vrt, warp_scale
-    from rasterflow.io import check_raster
+    from rasterflow.io import open_raster
 
     out = []
     for path in inputs:
-        check_raster(path, what="composite input")
-        with rasterio.open(path) as src:
+        with open_raster(path, what="composite input") as src:
             if src.count != 1:
                 raise InputDataError(
                     f"composite input {path}: has {src.count} bands; composites take "

@@ -227,12 +227,9 @@ def tiles(geobox: GeoBox, tile_px: int, *, aoi: Geometry | None = None) -> dict[
 
 def footprint(path: str | os.PathLike[str]) -> BoundingBox:
     """Bounds and CRS of a raster, from its header (no pixels are read)."""
-    import rasterio
+    from rasterflow.io import open_raster
 
-    from rasterflow.io import check_raster
-
-    check_raster(path, what="footprint")
-    with rasterio.open(path) as src:
+    with open_raster(path, what="footprint") as src:
         return BoundingBox(*src.bounds, crs=src.crs.to_wkt())
 
 

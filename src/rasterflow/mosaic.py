@@ -55,13 +55,11 @@ def _fmt(value: float) -> str:
 
 
 def _header(path: str) -> dict[str, Any]:
-    import rasterio
     from odc.geo.geobox import GeoBox
 
-    from rasterflow.io import check_raster
+    from rasterflow.io import open_raster
 
-    check_raster(path, what="mosaic input")
-    with rasterio.open(path) as src:
+    with open_raster(path, what="mosaic input") as src:
         return {
             "geobox": GeoBox.from_rio(src),
             "count": src.count,

@@ -56,13 +56,10 @@ class RasterHeader:
 
 
 def read_header(path: str | os.PathLike[str]) -> RasterHeader:
-    """The header of ``path``, after :func:`rasterflow.io.check_raster` passed on it."""
-    import rasterio
+    """The header of ``path``, after :func:`rasterflow.io.open_raster` checked it."""
+    from rasterflow.io import open_raster
 
-    from rasterflow.io import check_raster
-
-    check_raster(path, what="scene file")
-    with rasterio.open(path) as src:
+    with open_raster(path, what="scene file") as src:
         return RasterHeader(BoundingBox(*src.bounds, crs=src.crs.to_wkt()), src.count,
                             tuple(src.dtypes))
 

@@ -283,14 +283,12 @@ def check_headers(
     """Check every scene file's header against the config, before any job starts.
 
     Each file is opened once (no pixels read): it must be a whole, georeferenced
-    raster (:func:`rasterflow.io.check_raster`) that has the configured band numbers, a
+    raster (:func:`rasterflow.io.open_raster`) that has the configured band numbers, a
     configured ``nodata`` its data type can hold, and an integer mask band. ``known``:
-    path -> (band count, dtypes) of files that already passed ``check_raster``
+    path -> (band count, dtypes) of files that already passed ``open_raster``
     (:func:`rasterflow.planning.cached_headers`), which are not opened again.
     """
-    import rasterio
-
-    from rasterflow.io import check_raster
+    from rasterflow.io import open_raster
 
     headers: dict[str, tuple[int, tuple[str, ...]]] = dict(known or {})
     for scene in scenes.values():
@@ -301,8 +299,7 @@ def check_headers(
             roles.append(("scenes.mask", scene.mask))
         for key, bf in roles:
             if bf.path not in headers:
-                check_raster(bf.path, what=f"scene {scene.id!r}")
-                with rasterio.open(bf.path) as src:
+                with open_raster(bf.path, what=f"scene {scene.id!r}") as src:
                     headers[bf.path] = (src.count, tuple(src.dtypes))
             count, dtypes = headers[bf.path]
             _check_band(scene.id, key, bf, count=count, dtypes=dtypes)

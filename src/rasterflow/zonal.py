@@ -93,7 +93,7 @@ from rasterio.windows import Window
 from rasterio.windows import union as windows_union
 
 from rasterflow.errors import ConfigError, InputDataError
-from rasterflow.io import atomic_output, check_raster, provenance_tags
+from rasterflow.io import atomic_output, open_raster, provenance_tags
 
 logger = logging.getLogger(__name__)
 
@@ -410,8 +410,7 @@ def raster_info(path: str | os.PathLike[str], *, band: int) -> RasterInfo:
             f"zonal raster: file not found: {path}. Check the product path given to the "
             "zonal step."
         )
-    check_raster(path, what="zonal raster")
-    with rasterio.open(path) as src:
+    with open_raster(path, what="zonal raster") as src:
         if not 1 <= band <= src.count:
             raise InputDataError(
                 f"zonal raster: {path} has {src.count} band(s); band {band} does not exist. "

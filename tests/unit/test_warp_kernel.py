@@ -13,7 +13,7 @@ from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 
 from rasterflow import composite, grid
-from rasterflow._warp_kernel import AFFINE, POLYNOMIAL
+from rasterflow._warp_kernel import AFFINE, NETWORK_MAX, POLYNOMIAL
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -183,3 +183,34 @@ def test_nodata_other_than_nan_is_matched_as_gdal_matches_it(ndvi, tmp_path):
     np.testing.assert_array_equal(ours, gdal)
     assert (gdal < -9000).any()  # -9998 is a value, and bilinear mixes it in
     assert np.isnan(gdal).mean() > 0.05
+
+
+@pytest.mark.parametrize("scenes", [3, NETWORK_MAX + 2])  # sorting network; insertion
+def test_order_statistics_equal_numpys_for_few_and_many_scenes(tmp_path, scenes):
+    # many scenes, gaps, and ties (values on a coarse ladder), on one grid, shifted
+    rng = np.random.default_rng(scenes)
+    paths = []
+    for i in range(scenes):
+        data = (rng.integers(0, 6, (40, 50)) / 4).astype(np.float32)
+        data[rng.random((40, 50)) < 0.3] = np.nan
+        path = tmp_path / f"s{i}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=50, height=40, count=1,
+                           dtype="float32", crs="EPSG:32633", nodata=np.nan,
+                           transform=from_origin(500000 + 3.1 * i, 6000000 - 1.7 * i, 10, 10)
+                           ) as dst:
+            dst.write(data, 1)
+        paths.append(str(path))
+    tile = GeoBox((36, 46), from_origin(500040, 5999960, 10, 10), "EPSG:32633")
+    sources = tuple(composite.inspect_sources(paths, tile))
+    assert all(s.kernel is not None for s in sources)
+    info = {None: {"array-location": [(0, 2), (0, 36), (0, 46)]}}
+    # one source through GDAL's warper: the stack is reduced by NumPy (reduce_stack)
+    split = (*sources[:-1], dataclasses.replace(sources[-1], kernel=None))
+    for stat in ("median", "p10", "p90", "p100"):
+        statistic = composite.parse_statistic(stat)
+        fused = composite._composite_block(sources=sources, tile=tile, statistic=statistic,
+                                           resampling="bilinear", block_info=info)
+        numpy = composite._composite_block(sources=split, tile=tile, statistic=statistic,
+                                           resampling="bilinear", block_info=info)
+        np.testing.assert_array_equal(fused, numpy)
+    assert fused[1].min() < scenes - 1 and fused[1].max() >= scenes - 1
