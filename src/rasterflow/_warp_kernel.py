@@ -211,7 +211,8 @@ def _positions(kind: int, p: np.ndarray, gt: np.ndarray, row: int, c0: int, sx: 
 @njit(nogil=True, cache=True)
 def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, height: int,
                 kind: int, p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray,
-                row: int, c0: int, out: np.ndarray, pos: np.ndarray) -> None:
+                row: int, c0: int, out: np.ndarray, pos: np.ndarray,
+                later: np.ndarray) -> None:
     """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length);
     ``pos`` is scratch, (2, at least that length) float64.
 
@@ -236,36 +237,70 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
     lo_y = float(y0)
     hi_x = float(min(width, x0 + ww) - 1)
     hi_y = float(min(height, y0 + wh) - 1)
-    check_values = has_nodata and not math.isnan(nodata)
-    for c in range(n):
-        fi = np.floor(sx[c] - 0.5)
-        fj = np.floor(sy[c] - 0.5)
-        inside = fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y
-        # off the window: read its first pixels (always there) and discard them
-        k = (int(fj) - y0) * ww + (int(fi) - x0) if inside else 0
-        v00 = np.float64(flat[k])
-        v01 = np.float64(flat[k + 1])
-        v10 = np.float64(flat[k + ww])
-        v11 = np.float64(flat[k + ww + 1])
-        rx = 1.5 - (sx[c] - fi)
-        ry = 1.5 - (sy[c] - fj)
-        m1 = rx * ry
-        m2 = (1.0 - rx) * ry
-        m3 = rx * (1.0 - ry)
-        m4 = (1.0 - rx) * (1.0 - ry)
-        acc = v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4
-        # x / 1.0 is x, so dividing always equals bilinear's "unless exactly 1"
-        value = acc / (m1 + m2 + m3 + m4)
-        if check_values:
-            inside = inside and not (_invalid(v00, nodata, False, True)
-                                     or _invalid(v01, nodata, False, True)
-                                     or _invalid(v10, nodata, False, True)
-                                     or _invalid(v11, nodata, False, True))
-        out[c] = np.float32(value) if inside else np.float32(np.nan)
-    for c in range(n):
-        if math.isnan(out[c]):
-            out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata,
-                                         has_nodata))
+    nan_nodata = math.isnan(nodata)
+    check_values = has_nodata and not nan_nodata
+    todo = 0  # samples for bilinear(), listed in ``later``
+    if ww < 2 or wh < 2:  # no 2 x 2 neighbourhood on the window: all of them
+        for c in range(n):
+            later[c] = c
+        todo = n
+    else:
+        for c in range(n):
+            fi = np.floor(sx[c] - 0.5)
+            fj = np.floor(sy[c] - 0.5)
+            inside = fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y
+            # off the window: read its first pixels (always there) and discard them
+            k = (int(fj) - y0) * ww + (int(fi) - x0) if inside else 0
+            v00 = np.float64(flat[k])
+            v01 = np.float64(flat[k + 1])
+            v10 = np.float64(flat[k + ww])
+            v11 = np.float64(flat[k + ww + 1])
+            rx = 1.5 - (sx[c] - fi)
+            ry = 1.5 - (sy[c] - fj)
+            m1 = rx * ry
+            m2 = (1.0 - rx) * ry
+            m3 = rx * (1.0 - ry)
+            m4 = (1.0 - rx) * (1.0 - ry)
+            # bilinear's fast path (x / 1.0 is x, so dividing always equals its "unless
+            # exactly 1"), right unless a neighbour is nodata: with NaN for nodata (or
+            # none) one NaN check of the sum finds that
+            value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
+            if check_values:
+                clear = not (_invalid(v00, nodata, False, True)
+                             or _invalid(v01, nodata, False, True)
+                             or _invalid(v10, nodata, False, True)
+                             or _invalid(v11, nodata, False, True))
+            else:
+                clear = not math.isnan(value)
+            if not clear:
+                ok00 = not _invalid(v00, nodata, nan_nodata, has_nodata)
+                ok01 = not _invalid(v01, nodata, nan_nodata, has_nodata)
+                ok10 = not _invalid(v10, nodata, nan_nodata, has_nodata)
+                ok11 = not _invalid(v11, nodata, nan_nodata, has_nodata)
+                # bilinear's general sums over the valid ones, in its order (a skipped
+                # neighbour adds +0.0, which changes no sum that starts at +0.0)
+                acc = 0.0
+                div = 0.0
+                div += m1 if ok00 else 0.0
+                acc += v00 * m1 if ok00 else 0.0
+                div += m2 if ok01 else 0.0
+                acc += v01 * m2 if ok01 else 0.0
+                div += m3 if ok10 else 0.0
+                acc += v10 * m3 if ok10 else 0.0
+                div += m4 if ok11 else 0.0
+                acc += v11 * m4 if ok11 else 0.0
+                # the pixel under the position, one of the four, must be valid
+                right = np.floor(sx[c] + 1e-10) > fi
+                below = np.floor(sy[c] + 1e-10) > fj
+                under = (ok11 if right else ok10) if below else (ok01 if right else ok00)
+                value = acc / div if under and div >= 0.00001 else np.nan
+            out[c] = np.float32(value)
+            later[todo] = c
+            todo += 0 if inside else 1
+    for t in range(todo):
+        c = later[t]
+        out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata,
+                                     has_nodata))
 
 
 @njit(nogil=True, cache=True)
@@ -276,9 +311,10 @@ def warp(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int
     ``out`` (rows, cols) float32 gets each sample, NaN where there is none. ``buf``
     holds the source pixels of ``window`` (x0, y0, width, height), row by row."""
     pos = np.empty((2, out.shape[1]), dtype=np.float64)
+    later = np.empty(out.shape[1], dtype=np.int64)
     for r in range(out.shape[0]):
         _sample_row(buf, 0, window, width, height, kind, p, nodata, has_nodata, gt, r0 + r,
-                    c0, out[r], pos)
+                    c0, out[r], pos, later)
 
 
 @njit(nogil=True, cache=True)
@@ -303,6 +339,7 @@ def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
     vals = np.empty(n, dtype=np.float32)
     samples = np.empty((n, cols), dtype=np.float32)
     pos = np.empty((2, cols), dtype=np.float64)
+    later = np.empty(cols, dtype=np.int64)
     valid = np.empty(cols, dtype=np.int64)
     network = (stat == MEDIAN or stat == PERCENTILE) and n <= NETWORK_MAX
     for r in range(rows):
@@ -312,7 +349,7 @@ def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
             else:
                 _sample_row(buf, offsets[s], windows[s], sizes[s, 0], sizes[s, 1], kinds[s],
                             params[s], nodata[s], has_nodata[s], gt, r0 + r, c0, samples[s],
-                            pos)
+                            pos, later)
         if network:
             _sort_columns(samples, valid)
             for c in range(cols):

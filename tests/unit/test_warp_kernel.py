@@ -214,3 +214,16 @@ def test_order_statistics_equal_numpys_for_few_and_many_scenes(tmp_path, scenes)
                                            resampling="bilinear", block_info=info)
         np.testing.assert_array_equal(fused, numpy)
     assert fused[1].min() < scenes - 1 and fused[1].max() >= scenes - 1
+
+
+def test_nan_values_without_nodata_are_sampled_as_gdal_samples_them(ndvi, tmp_path):
+    # no nodata value: NaN pixels are values, and bilinear carries them into samples
+    with rasterio.open(ndvi) as src:
+        profile, data = src.profile, src.read(1)
+    path = tmp_path / "no-nodata.tif"
+    with rasterio.open(path, "w", **{**profile, "nodata": None}) as dst:
+        dst.write(data, 1)
+    source, ours, gdal = _both(str(path), _around(ndvi, "EPSG:32618", 5, shift=(1.3, -2.2)))
+    assert source.kernel is not None and source.kernel.nodata is None
+    np.testing.assert_array_equal(ours, gdal)
+    assert np.isnan(gdal).mean() > np.isnan(data).mean()  # NaN spreads to neighbours
