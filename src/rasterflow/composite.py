@@ -554,7 +554,12 @@ def run(
                         tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
                         band_tags=[{"INDEX": index, "STATISTIC": "count",
                                     "UNITS": "observations"}], **grid))
-    write_cogs(cogs, threads=threads)
+    try:
+        write_cogs(cogs, threads=threads)
+    finally:
+        # the next run in this process (a benchmark, a notebook) decodes its sources
+        # afresh rather than finding this one's blocks in GDAL's cache
+        _close_open_sources()
     log.info("composite written to %s%s", output,
              f" and {count_output}" if count_output else "")
 
