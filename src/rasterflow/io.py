@@ -398,7 +398,12 @@ def open_raster(
         raise InputDataError(f"{what}: file not found: {p}. Check the path in {where}.")
     with ExitStack() as stack:
         try:
-            src = stack.enter_context(rasterio.open(p))
+            # GDAL lists the file's folder on open to find side-car files; in a folder
+            # of 100,000 scenes that listing cost 0.7 ms an open, more than the open
+            # (0.6 ms), so a first dry run grew with the square of the scenes. Without
+            # it GDAL still finds side-cars, by one stat() per candidate name.
+            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE"):
+                src = stack.enter_context(rasterio.open(p))
             missing = _bytes_missing(src, size=p.stat().st_size)
         except rasterio.errors.RasterioError as exc:
             raise InputDataError(

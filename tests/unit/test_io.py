@@ -214,3 +214,17 @@ def test_a_product_failing_while_others_finish_leaves_no_product_and_no_scratch(
     with pytest.raises(rasterio.errors.RasterioIOError, match="disk full"):
         io.write_cogs(cogs, threads=2)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_open_raster_finds_georeferencing_in_a_side_car_file(tmp_path):
+    # a PNG cannot hold a CRS: GDAL keeps it in g.png.aux.xml beside it, which an open
+    # must still find after open_raster stops GDAL from listing the folder
+    path = tmp_path / "g.png"
+    with rasterio.open(path, "w", driver="PNG", width=4, height=3, count=1,
+                       dtype="uint8") as dst:
+        dst.write(np.ones((1, 3, 4), np.uint8))
+    with rasterio.open(path, "r+") as dst:
+        dst.crs, dst.transform = "EPSG:32633", from_origin(0, 30, 10, 10)
+    assert (tmp_path / "g.png.aux.xml").exists()
+    with io.open_raster(path, what="test raster") as src:
+        assert src.crs.to_epsg() == 32633 and src.bounds == (0, 0, 40, 30)
