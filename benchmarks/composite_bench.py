@@ -21,7 +21,11 @@ as before it existed) and compares the two composites (equal counts; the statist
 largest difference and share of differing pixels); ``--exact-too`` times it with GDAL's
 warper and exact transformer (one PROJ call per pixel, as before grid.polynomial_vrt);
 ``--parts`` times the parts alone (headers, GDAL's and the kernel's warp per kind of
-scene, reading one input, a fused block, NumPy's reduction).
+scene, reading one input, a fused block, NumPy's reduction). ``--kernel`` times the
+compiled kernel alone (rasterflow._warp_kernel.composite_chunk, CPU time of this thread)
+on in-memory scenes with clouds, per statistic, and, with ``--kernel-file OLD.py``, a
+copy of another version of that module beside it, checking that both give the same
+pixels (e.g. ``git show REV:src/rasterflow/_warp_kernel.py > /tmp/old_kernel.py``).
 
 Measured on the shared 2-core machine while others' tests ran (load average 5.5-8),
 6 scenes, two UTM zones, 1 thread, chunk 512, medians of 5 rounds, ``--gdal-too``
@@ -37,13 +41,14 @@ loaded machine mean little; the ratio to the I/O floor is what to compare.
 
 Run: ``.venv/bin/python benchmarks/composite_bench.py [--sizes 512 1024] [--scenes 6]
 [--threads 1] [--repeats 5] [--chunk 512] [--zones 2] [--gdal-too] [--exact-too]
-[--parts]``
+[--parts] [--kernel [--kernel-file OLD.py]]``
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -245,6 +250,66 @@ def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int) -> str
             "pixels differ, counts equal")
 
 
+def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> list[str]:
+    """Lines of CPU times of composite_chunk on ``scenes`` in-memory float32 scenes with
+    NaN clouds, same CRS, shifted off a ``size``² grid by a fraction of a pixel; per
+    statistic, the best of ``repeats``; with ``other`` (a copy of another version of
+    rasterflow/_warp_kernel.py) that version beside it and whether the pixels agree."""
+    import importlib.util
+
+    from rasterflow import _warp_kernel
+
+    kernels = {"this": _warp_kernel}
+    if other:
+        # by its own name: numba's cache beside the file refers to the module so
+        name = Path(other).stem
+        spec = importlib.util.spec_from_file_location(name, other)
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        kernels["other"] = module
+    rng = np.random.default_rng(0)
+    h = w = int(size * 1.1) + 8
+    rows, cols = np.mgrid[:h, :w]
+    bufs, params = [], np.zeros((scenes, _warp_kernel.N_PARAMS))
+    for s in range(scenes):
+        data = (0.4 + rng.normal(0, 0.1, (h, w))).astype(np.float32)
+        for _ in range(6):
+            cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(h // 20, h // 6)
+            data[(rows - cy) ** 2 + (cols - cx) ** 2 < r * r] = np.nan
+        bufs.append(data.ravel())
+        # inverse geotransform of a source 5 % larger, shifted by 0.33 / 0.17 pixel * s
+        ox, oy = -0.05 * size * 10 + 3.3 * (s + 1), 0.05 * size * 10 - 1.7 * s
+        params[s, :6] = [-ox / 10, 0.1, 0.0, oy / 10, 0.0, -0.1]
+    gt = np.array([0.0, 10.0, 0.0, 0.0, 0.0, -10.0])
+    args = (np.concatenate(bufs), np.arange(scenes, dtype=np.int64) * h * w,
+            np.tile(np.array([0, 0, w, h], dtype=np.int64), (scenes, 1)),
+            np.tile(np.array([w, h], dtype=np.int64), (scenes, 1)),
+            np.zeros(scenes, dtype=np.int64), params, np.full(scenes, np.nan),
+            np.ones(scenes, dtype=np.bool_), gt, 0, 0)
+    lines = []
+    for stat in ("median", "percentile", "mean"):
+        code, results, times = _warp_kernel.STAT_CODES[stat], {}, {}
+        for name, k in kernels.items():
+            out = np.empty((size, size), np.float32), np.empty((size, size), np.uint16)
+            k.composite_chunk(*args, code, 90.0, *out)  # compiles on first use
+            best = []
+            for _ in range(repeats):
+                start = time.thread_time()
+                k.composite_chunk(*args, code, 90.0, *out)
+                best.append(time.thread_time() - start)
+            times[name], results[name] = min(best), out
+        samples = scenes * size * size
+        line = f"  kernel {stat:10s}: {times['this'] * 1e3:7.1f} ms CPU = " \
+               f"{times['this'] / samples * 1e9:5.2f} ns a sample"
+        if other:
+            same = all(np.array_equal(a, b, equal_nan=True)
+                       for a, b in zip(results["this"], results["other"], strict=True))
+            line += (f"; other {times['other'] * 1e3:7.1f} ms, "
+                     f"x{times['other'] / times['this']:.2f}; same pixels: {same}")
+        lines.append(line)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
@@ -259,7 +324,17 @@ def main() -> None:
                         help="also time the composite with GDAL's warper for every scene")
     parser.add_argument("--parts", action="store_true",
                         help="also time the parts of one composite (headers, warps, reduce)")
+    parser.add_argument("--kernel", action="store_true",
+                        help="time the compiled kernel alone, per statistic, instead")
+    parser.add_argument("--kernel-file", default=None,
+                        help="with --kernel: another version of _warp_kernel.py to compare")
     args = parser.parse_args()
+    if args.kernel:
+        for size in args.sizes:
+            print(f"{args.scenes} scenes on {size} x {size}, in memory, one thread")
+            print("\n".join(time_kernel(size, args.scenes, repeats=args.repeats,
+                                         other=args.kernel_file)))
+        return
 
     from odc.geo.geobox import GeoBox
     from rasterio.transform import from_origin

@@ -43,8 +43,10 @@ MEDIAN, PERCENTILE, MEAN, MIN, MAX = range(5)
 STAT_CODES: dict[str, int] = {"median": MEDIAN, "percentile": PERCENTILE, "mean": MEAN,
                               "min": MIN, "max": MAX}
 #: Up to this many scenes the median and percentiles sort by a branch-free network
-#: (see :func:`_sort_columns`); beyond, by insertion per pixel (fewer steps).
-NETWORK_MAX = 16
+#: (see :func:`_sort_columns`); beyond, by insertion per pixel, whose fewer steps win
+#: somewhere past it (measured: the network 2.5-3.5x faster at 6-150 scenes, even at
+#: 400 on 128-pixel rows: ``benchmarks/composite_bench.py --kernel``).
+NETWORK_MAX = 256
 #: Length of one scene's row of parameters: an inverse geotransform (6) or a
 #: polynomial's centre, span and 2 x 10 coefficients (23).
 N_PARAMS = 23
@@ -402,9 +404,10 @@ def _sort_columns(samples: np.ndarray, valid: np.ndarray) -> None:
     +inf, and count its valid samples into ``valid``.
 
     A bubble network of min/max over whole rows: no branch, so the compiler runs it on
-    many columns at once; n(n-1)/2 steps, which beats an insertion per pixel for the
-    few scenes of a composite (NETWORK_MAX). A real +inf sorts among the gaps, but is
-    equal to them, so the first ``valid`` values are still the valid samples, sorted.
+    many columns at once; n(n-1)/2 steps, which beats an insertion per pixel (branches
+    it cannot predict) up to hundreds of scenes (NETWORK_MAX). A real +inf sorts among
+    the gaps, but is equal to them, so the first ``valid`` values are still the valid
+    samples, sorted.
     """
     n, cols = samples.shape
     valid[:] = 0

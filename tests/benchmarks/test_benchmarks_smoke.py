@@ -167,6 +167,26 @@ def test_composite_bench_prints_rates_and_ratio_consistent_with_its_times() -> N
                 "NaN iff count 0, within input range") in out
 
 
+
+def test_composite_bench_times_the_kernel_against_another_copy_of_it(tmp_path) -> None:
+    other = tmp_path / "copy_of_warp_kernel.py"
+    other.write_bytes((REPO / "src" / "rasterflow" / "_warp_kernel.py").read_bytes())
+    out = run_bench("composite_bench.py", "--kernel", "--sizes", "256", "--scenes", "3",
+                    "--repeats", "1", "--kernel-file", str(other))
+    assert "3 scenes on 256 x 256, in memory, one thread" in out
+    for stat in ("median", "percentile", "mean"):
+        m = re.search(rf"^\s*kernel {stat}\s*:\s+(?P<ms>{NUMBER}) ms CPU =\s+(?P<ns>{NUMBER}) "
+                      rf"ns a sample; other\s+(?P<o>{NUMBER}) ms, x(?P<x>{NUMBER}); "
+                      r"same pixels: True$", out, re.MULTILINE)
+        assert m, f"no kernel {stat} line in:\n{out}"
+        ms = positive(float(m["ms"]), stat)
+        # ns = ms * 1e6 / samples: the printed ms, in ns, is rounded to 6 places fewer
+        assert_quotient(float(m["ns"]), ms * 1e6, 3 * 256 * 256,
+                        digits=(places(m["ms"]) - 6, 12, places(m["ns"])), what="ns a sample")
+        assert_quotient(float(m["x"]), positive(float(m["o"]), "other"), ms,
+                        digits=(places(m["o"]), places(m["ms"]), places(m["x"])), what="x")
+
+
 # --------------------------------------------------------------------------- fixed cost
 
 
