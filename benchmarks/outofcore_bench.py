@@ -28,8 +28,9 @@ def child(dem: str, out: str, mem_mb: int, threads: int) -> None:
     from rasterflow.cluster import dask_client
     from rasterflow.terrain import run
 
+    # terrain.run's default chunk, as the workflow's terrain.chunk default
     with dask_client(threads=threads, mem_mb=mem_mb, settings={"report": False}):
-        run(dem=dem, outputs={"slope": out}, chunk=1024, threads=threads)
+        run(dem=dem, outputs={"slope": out}, threads=threads)
 
 
 def check_output(dem: Path, out: Path, work: Path, *, window: int = 512) -> str:

@@ -129,7 +129,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096, help="DEM is size x size pixels")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per contender")
     parser.add_argument("--threads", type=int, default=min(2, len(os.sched_getaffinity(0))))
-    parser.add_argument("--chunk", type=int, default=1024, help="rasterflow block size")
+    parser.add_argument("--chunk", type=int, default=2048,
+                        help="rasterflow block size (terrain.chunk's default)")
     parser.add_argument("--products", nargs="+", default=["slope", "hillshade", "aspect"],
                         choices=sorted(GDALDEM_MODE))
     parser.add_argument("--workdir", type=Path, default=None,

@@ -252,7 +252,7 @@ def _index_block(*blocks: np.ndarray, expr: Expression, roles: tuple[str, ...],
     return out
 
 
-def index_array(scene: Any, expr: Expression, *, chunk: int = 1024,
+def index_array(scene: Any, expr: Expression, *, chunk: int = 2048,
                 resampling: str = "bilinear") -> tuple[Any, Any]:
     """Lazy float32 index of ``scene`` on its finest band grid: (dask array, GeoBox)."""
     import dask.array as da
@@ -271,7 +271,7 @@ def index_array(scene: Any, expr: Expression, *, chunk: int = 1024,
     return result, arrays.geobox
 
 
-def run(*, scene: Any, expr: Expression, output: str, chunk: int = 1024,
+def run(*, scene: Any, expr: Expression, output: str, chunk: int = 2048,
         resampling: str = "bilinear", threads: int = 1) -> None:
     """Compute one index of one scene and write it as a float32 COG with provenance."""
     import logging

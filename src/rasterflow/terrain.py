@@ -572,7 +572,7 @@ def dem_info(path: str | os.PathLike[str]) -> DemInfo:
         )
 
 
-def open_dem(path: str | os.PathLike[str], *, chunk: int = 1024) -> tuple[Any, DemInfo]:
+def open_dem(path: str | os.PathLike[str], *, chunk: int = 2048) -> tuple[Any, DemInfo]:
     """Band 1 of ``path`` as a lazy Dask array in ``chunk`` x ``chunk`` blocks, and its info.
 
     The graph holds xarray's file manager (a path and open arguments), never an open
@@ -602,7 +602,7 @@ def run(
     dem: str,
     outputs: Mapping[str, str],
     params: TerrainParams = TerrainParams(),
-    chunk: int = 1024,
+    chunk: int = 2048,
     threads: int = 1,
 ) -> None:
     """Compute terrain products of the DEM at ``dem`` and write each as a COG.
