@@ -11,6 +11,10 @@ Variants (each a fresh process, so start-up cost counts as it does in a Snakemak
   gdal_calc_deflate  gdal_calc.py as the issue measured it: DEFLATE, tiled, one thread
   io_floor     read both bands (one rasterio call) + write the float32 output with
                rasterflow.io.write_cog from NumPy: the same file, no math, no Dask
+  chunk_1024   threads, with 1024² chunks (scenes.chunk's default before 2048)
+  no_cluster   threads, on Dask's own threaded scheduler instead of the job's
+               in-process distributed cluster (and GDAL's cache at its default):
+               what the cluster costs
 Our variants and the floor end as a job's script does (rasterflow.step.run_step: no
 interpreter shutdown, which costs 0.6-1.4 s after these imports); gdal_calc.py ends as
 it does. The scene: two uint16 DEFLATE bands tiled 512, pixel-interleaved (a Sentinel-2 tile is
@@ -61,8 +65,12 @@ def make_scene(path: Path, size: int) -> None:
 
 def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
     """Executed in a child process: one timed unit of work."""
-    if variant in ("threads", "processes"):
+    if variant in ("threads", "processes", "chunk_1024", "no_cluster"):
         import datetime as dt
+        from concurrent.futures import ThreadPoolExecutor
+        from contextlib import nullcontext
+
+        import dask
 
         from rasterflow import indices
         from rasterflow.cluster import dask_client
@@ -72,10 +80,15 @@ def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
                    {"red": BandFile(str(scene), 1, 1e-4, -0.1, 0.0),
                     "nir": BandFile(str(scene), 2, 1e-4, -0.1, 0.0)})
         # the index rule's first attempt: 2000 MB, so GDAL's cache is the job's (250 MB)
-        with dask_client(threads=threads, mem_mb=2000,
-                         settings={"processes": variant == "processes"}):
+        scheduler = (dask.config.set(scheduler="threads", pool=ThreadPoolExecutor(threads))
+                     if variant == "no_cluster" else nullcontext())
+        cluster = (nullcontext() if variant == "no_cluster" else
+                   dask_client(threads=threads, mem_mb=2000,
+                               settings={"processes": variant == "processes"}))
+        with scheduler, cluster:
             indices.run(scene=sc, expr=indices.parse("NDVI", indices.BUILTIN["NDVI"]),
-                        output=str(out), threads=threads)
+                        output=str(out), threads=threads,
+                        **({"chunk": 1024} if variant == "chunk_1024" else {}))
     elif variant == "io_floor":
         import rasterio
 
