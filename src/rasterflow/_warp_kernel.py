@@ -218,11 +218,11 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
     """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length);
     ``pos`` is scratch, (2, at least that length) float64.
 
-    Positions first, a row at a time; then each sample: where all four neighbours are
-    on the window and valid (nearly every sample) GDAL's sums with no branch but the
-    one on that, read from a flat index; anything else (edges, gaps) through
-    :func:`bilinear`. Both give :func:`bilinear`'s value: its fast path is the same
-    arithmetic, and a NaN neighbour makes the sum NaN, which sends the sample to it.
+    Positions first, a row at a time; then each sample whose 2 x 2 neighbours are all
+    on the window (nearly every one) reads them from a flat index and takes
+    :func:`bilinear`'s fast-path sums, or, when one is nodata (a NaN neighbour makes
+    that sum NaN), its general sums, inline and in its order; the rest (window edges,
+    NaN positions) go through :func:`bilinear` itself. Same value in every case.
     """
     x0 = window[0]
     y0 = window[1]
