@@ -7,7 +7,8 @@ and shifted off its grid; with ``--zones 2`` (default) every other scene is in U
 so half the warps cross CRSs. Then, alternately over ``--repeats`` rounds (so that
 drift in machine load hits both alike), it times:
 
-* ``composite``  composite.run: median + count, bilinear, chunk ``--chunk``, on a Dask
+* ``composite``  composite.run: median + count, bilinear, chunk ``--chunk`` (default:
+                 none, so composite.auto_chunk sizes it, as in a job), on a Dask
                  LocalCluster of ``--threads`` threads (rasterflow.cluster.dask_client,
                  started once, outside the timing)
 * ``io-floor``   what any implementation must do: read every input in full (decode)
@@ -40,7 +41,7 @@ per-task cost are what separate the composite from its floor. Absolute times on 
 loaded machine mean little; the ratio to the I/O floor is what to compare.
 
 Run: ``.venv/bin/python benchmarks/composite_bench.py [--sizes 512 1024] [--scenes 6]
-[--threads 1] [--repeats 5] [--chunk 512] [--zones 2] [--gdal-too] [--exact-too]
+[--threads 1] [--repeats 5] [--chunk N] [--zones 2] [--gdal-too] [--exact-too]
 [--parts] [--kernel [--kernel-file OLD.py]]``
 """
 
@@ -86,7 +87,7 @@ def make_scenes(root: Path, tile, *, scenes: int, zones: int, seed: int = 1) -> 
     return paths
 
 
-def time_composite(paths: list[str], tile, out: Path, *, chunk: int, threads: int,
+def time_composite(paths: list[str], tile, out: Path, *, chunk: int | None, threads: int,
                    exact: bool = False, gdal: bool = False) -> float:
     """composite.run; ``gdal``: every scene through GDAL's warper (no compiled kernel),
     as before rasterflow._warp_kernel; ``exact``: that, and GDAL's exact transformer,
@@ -227,7 +228,7 @@ def check_outputs(paths: list[str], tile, out: Path) -> str:
     return "valid COGs on the tile, count 0..scenes, NaN iff count 0, within input range"
 
 
-def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int) -> str:
+def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int | None) -> str:
     """The kernel's composite (``out``/c.tif, n.tif) against one made with GDAL's warper
     for every scene: the counts must be equal; the statistic's largest difference and
     share of differing pixels are reported."""
@@ -316,7 +317,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--chunk", type=int, default=512)
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="chunk side (default: composite.auto_chunk's, as in a job)")
     parser.add_argument("--zones", type=int, choices=[1, 2], default=2)
     parser.add_argument("--exact-too", action="store_true",
                         help="also time the composite with GDAL's exact transformer only")
@@ -345,7 +347,7 @@ def main() -> None:
         threads=args.threads, mem_mb=4000, settings={"processes": False}
     ):
         root = Path(tmp)
-        print(f"{args.scenes} scenes, {args.threads} thread(s), chunk {args.chunk}, "
+        print(f"{args.scenes} scenes, {args.threads} thread(s), chunk {args.chunk or 'auto'}, "
               f"{'two UTM zones' if args.zones == 2 else 'one UTM zone'}, "
               f"medians of {args.repeats} rounds")
         for size in args.sizes:
@@ -380,7 +382,7 @@ def main() -> None:
                 e = statistics.median(exact)
                 print(f"    exact transformer only: {e:6.3f} s; ratio {e / f:4.1f}")
             if args.parts:
-                parts = time_parts(paths, tile, chunk=args.chunk, repeats=args.repeats)
+                parts = time_parts(paths, tile, chunk=args.chunk or 512, repeats=args.repeats)
                 print("    parts: " + ", ".join(f"{k} {v:.4f} s" for k, v in parts.items()))
 
 

@@ -36,7 +36,9 @@ goes to disk at once (``da.store``), and at most ``threads`` tasks run at a time
 the Dask part of a job peaks near threads x (2.5 n + 4) x chunk^2 x 4 bytes whatever
 the tile's size: 4 threads, 30 scenes and chunk 512 need ~320 MiB. On top come GDAL's
 block cache (``GDAL_CACHEMAX``; sources stay open per thread so that neighbouring
-chunks share decoded blocks) and the COG writer of :mod:`rasterflow.io`.
+chunks share decoded blocks) and the COG writer of :mod:`rasterflow.io`. Without a
+``chunk`` (the default) :func:`auto_chunk` picks the largest side that keeps that
+estimate within half the job's memory per thread and gives every thread a chunk.
 
 Determinism. Inputs are ordered by their DATE tag, SCENE tag and path, whatever order
 they come in (a mean's float sum depends on the order); the warp is chunk-independent;
@@ -494,6 +496,46 @@ def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Stati
     )
 
 
+#: the chunk sides :func:`auto_chunk` picks from, largest first
+AUTO_CHUNKS = (2048, 1024, 512, 256)
+
+
+def auto_chunk(scenes: int, tile_px: tuple[int, int], *, threads: int,
+               memory_per_thread: float | None) -> int:
+    """The chunk side when none is configured: the largest of :data:`AUTO_CHUNKS` that
+    cuts the (rows, cols) tile into at least ``threads`` chunks and whose task memory,
+    (2.5 n + 4) x chunk^2 x 4 bytes for n scenes (see "Memory" above), is at most half
+    of ``memory_per_thread`` bytes; 512 when that is unknown.
+
+    Fewer, larger chunks mean fewer tasks, and each task costs the job's in-process
+    scheduler a round trip: a 1024² tile took 2.4x its I/O floor in 512² chunks and
+    1.8x in one chunk (docs/benchmarks.md, composite, fifth round).
+    """
+    if memory_per_thread is None:
+        return 512
+    ny, nx = tile_px
+    for chunk in AUTO_CHUNKS:
+        pieces = math.ceil(ny / chunk) * math.ceil(nx / chunk)
+        if pieces >= threads and (2.5 * scenes + 4) * chunk * chunk * 4 <= memory_per_thread / 2:
+            return chunk
+    return AUTO_CHUNKS[-1]
+
+
+def _cluster_threads_and_memory() -> tuple[int, float | None]:
+    """(threads, memory limit per thread in bytes) of the active Dask client's workers;
+    (1, None) without a client or before any worker has joined."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return 1, None
+    workers = list(client.scheduler_info()["workers"].values())
+    per_thread = [w["memory_limit"] / w["nthreads"] for w in workers
+                  if w.get("memory_limit") and w.get("nthreads")]
+    return max(1, sum(w.get("nthreads", 0) for w in workers)), min(per_thread, default=None)
+
+
 def _splits(n: int, chunk: int) -> tuple[int, ...]:
     return tuple(min(chunk, n - i) for i in range(0, n, chunk))
 
@@ -506,7 +548,7 @@ def run(
     count_output: str | None = None,
     statistic: str = "median",
     resampling: str = "bilinear",
-    chunk: int = 512,
+    chunk: int | None = None,
     threads: int = 1,
     tags: Mapping[str, str] | None = None,
 ) -> None:
@@ -516,6 +558,7 @@ def run(
     Snakemake rule passes in ``params``). ``tags`` (e.g. TILE, PERIOD, INDEX) are added
     to both products next to the provenance tags. Computation runs on the active Dask
     scheduler (the job's ``dask_client``); ``threads`` goes to GDAL's COG writer.
+    ``chunk`` None: :func:`auto_chunk` for that scheduler's threads and memory.
     """
     from rasterflow.grid import geobox_from_params, geobox_to_params
     from rasterflow.io import Cog, provenance_tags, write_cogs
@@ -528,6 +571,10 @@ def run(
     stat = parse_statistic(statistic)
     box = geobox_from_params(tile)
     sources = inspect_sources(inputs, box)
+    if chunk is None:
+        workers, memory = _cluster_threads_and_memory()
+        chunk = auto_chunk(len(sources), box.shape.yx, threads=workers,
+                           memory_per_thread=memory)
     arr = composite_array(sources, box, statistic=stat, resampling=resampling, chunk=chunk)
     ny, nx = box.shape.yx
     log.info("composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",

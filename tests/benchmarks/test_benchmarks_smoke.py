@@ -148,7 +148,7 @@ def test_composite_bench_prints_rates_and_ratio_consistent_with_its_times() -> N
     scenes, threads = 3, 1
     out = run_bench("composite_bench.py", "--sizes", "128", "256", "--scenes", str(scenes),
                     "--repeats", "1", "--threads", str(threads))
-    assert f"{scenes} scenes, {threads} thread(s), chunk 512, two UTM zones" in out
+    assert f"{scenes} scenes, {threads} thread(s), chunk auto, two UTM zones" in out
     for size in (128, 256):
         m = re.search(
             rf"^\s*{size} x {size}: composite\s+(?P<c>{NUMBER}) s =\s+(?P<out>{NUMBER}) "

@@ -371,3 +371,42 @@ def test_plan_jobs_pairs_tiles_and_periods_with_scenes():
         ("x001_y000", "2024-06"): ["c"],
     }
 
+
+
+@pytest.mark.parametrize(("scenes", "tile", "threads", "memory", "chunk"), [
+    (6, (2048, 2048), 2, 875 * 2**20, 1024),  # the default job: a chunk per thread
+    (6, (1024, 1024), 1, 3500 * 2**20, 2048),  # one chunk for one thread
+    (100, (2048, 2048), 2, 875 * 2**20, 512),  # many scenes: memory decides
+    (2000, (2048, 2048), 2, 875 * 2**20, 256),  # the smallest, even over budget
+    (6, (2048, 2048), 2, None, 512),  # memory unknown: the former fixed default
+])
+def test_auto_chunk_is_the_largest_within_memory_with_a_chunk_per_thread(
+        scenes, tile, threads, memory, chunk):
+    assert composite.auto_chunk(scenes, tile, threads=threads,
+                                memory_per_thread=memory) == chunk
+    if memory is not None and chunk != composite.AUTO_CHUNKS[-1]:
+        assert (2.5 * scenes + 4) * chunk**2 * 4 <= memory / 2
+
+
+def test_without_a_chunk_run_sizes_it_to_the_active_cluster(scenes, tmp_path, caplog,
+                                                            monkeypatch):
+    from rasterflow.cluster import dask_client
+
+    asked = []
+
+    def auto_chunk(n, tile, *, threads, memory_per_thread):
+        asked.append((n, tile, threads, memory_per_thread))
+        return 64
+
+    monkeypatch.setattr(composite, "auto_chunk", auto_chunk)
+    out = tmp_path / "c.tif"
+    with dask_client(threads=2, mem_mb=2000, settings={}) as client:
+        [worker] = client.scheduler_info()["workers"].values()
+        with caplog.at_level("INFO", logger="rasterflow.composite"):
+            composite.run(inputs=scenes, tile=TILE, output=str(out), statistic="median")
+    assert asked == [(5, TILE.shape.yx, 2, worker["memory_limit"] / 2)]
+    assert "chunk 64)" in caplog.text
+    # no cluster: memory unknown, one thread
+    asked.clear()
+    composite.run(inputs=scenes, tile=TILE, output=str(tmp_path / "d.tif"))
+    assert asked == [(5, TILE.shape.yx, 1, None)]
