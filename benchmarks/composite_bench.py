@@ -28,15 +28,15 @@ on in-memory scenes with clouds, per statistic, and, with ``--kernel-file OLD.py
 copy of another version of that module beside it, checking that both give the same
 pixels (e.g. ``git show REV:src/rasterflow/_warp_kernel.py > /tmp/old_kernel.py``).
 
-Measured on the shared 2-core machine while others' tests ran (load average 5.5-8),
-6 scenes, two UTM zones, 1 thread, chunk 512, medians of 5 rounds, ``--gdal-too``
-(docs/benchmarks.md has the table):
+Measured on the quiet 2-core machine, 6 scenes, two UTM zones, medians of 5 (3)
+rounds, chunk auto (docs/benchmarks.md has the tables):
 
-    512^2:  0.258 s, io-floor 0.147 s, x1.8 (GDAL warper only: x3.7)
-    1024^2: 0.673 s, io-floor 0.322 s, x2.1 (GDAL warper only: x5.8)
+    512^2, 1 thread:    0.097 s, io-floor 0.043 s, x2.2
+    1024^2, 1 thread:   0.208 s, io-floor 0.119 s, x1.7
+    2048^2, 2 threads:  0.463 s, io-floor 0.341 s, x1.4 (the default composite job)
 
-The kernel warps a scene's 512^2 block in 8-10 ms with its window read (GDAL's warper
-39-45 ms), ~13-15 ns of CPU a sample; it, the headers (~20 ms a job) and Dask's
+The kernel warps a scene's 512^2 block in ~7 ms with its window read cold (GDAL's
+warper 15-17 ms), ~7 ns of CPU a sample; it, the headers (~9 ms a job) and Dask's
 per-task cost are what separate the composite from its floor. Absolute times on a
 loaded machine mean little; the ratio to the I/O floor is what to compare.
 
