@@ -601,12 +601,11 @@ def run(
                         tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
                         band_tags=[{"INDEX": index, "STATISTIC": "count",
                                     "UNITS": "observations"}], **grid))
-    try:
-        write_cogs(cogs, threads=threads)
-    finally:
-        # the next run in this process (a benchmark, a notebook) decodes its sources
-        # afresh rather than finding this one's blocks in GDAL's cache
-        _close_open_sources()
+    write_cogs(cogs, threads=threads)
+    # the next run in this process (a benchmark, a notebook) decodes its sources afresh
+    # rather than finding this one's blocks in GDAL's cache. Not after a failure: other
+    # threads' tasks may still be reading them (the process exits then anyway).
+    _close_open_sources()
     log.info("composite written to %s%s", output,
              f" and {count_output}" if count_output else "")
 
