@@ -16,7 +16,6 @@ include: "rules/common.smk"
 
 localrules:
     all,
-    demo_data,
     zonal_long,
     quicklook_mosaic,
     quicklook_terrain,
@@ -34,6 +33,10 @@ include: "rules/composite.smk"
 include: "rules/terrain.smk"
 include: "rules/zonal.smk"
 include: "rules/report.smk"
+
+
+onstart:
+    rf_ownership.claim(RESULTS)  # the results folder is rasterflow's from now on
 
 
 rule all:

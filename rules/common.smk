@@ -10,6 +10,7 @@ from rasterflow import demo
 from rasterflow import grid as rf_grid
 from rasterflow import indices as rf_indices
 from rasterflow import io as rf_io
+from rasterflow import ownership as rf_ownership
 from rasterflow import periods as rf_periods
 from rasterflow import planning as rf_planning
 from rasterflow import scenes as rf_scenes
@@ -23,7 +24,7 @@ DEMO_ROOT = f"{RESULTS}/demo"
 SCENE_HEADERS = {}  # path -> rasterflow.planning.RasterHeader, filled by _load_scenes
 # the scene folders _load_scenes walked: their mtimes are part of the plan's stamps
 _LISTING, _WALKED = rf_scenes.recording_listing()
-PLAN_CACHE = ".snakemake/rasterflow/plan.pickle"
+PLAN_CACHE = ".snakemake/rasterflow/plan.json"
 
 
 def _load_scenes():
@@ -177,6 +178,25 @@ def _plan_zonal(dem_products):
     return targets
 
 
+def _user_inputs():
+    """Config key -> the user's files it names (the demo's own are rasterflow's)."""
+    ours = f"{DEMO_ROOT}/" if config["demo"] else None
+
+    def theirs(paths):
+        return [p for p in paths if p and not (ours and str(p).startswith(ours))]
+
+    return {
+        "scenes.sheet": theirs([config["scenes"]["sheet"]]),
+        "the scene sheet's files": theirs(
+            os.path.commonpath(sc.files()) for sc in SCENES.values()
+        ),
+        "terrain.dem": theirs([DEM]),
+        "zonal.zones": theirs([ZONES]),
+        "zonal.rasters": theirs(config["zonal"]["rasters"].values()),
+        "--configfile": list(workflow.configfiles),
+    }
+
+
 try:
     rf_io.check_writable(RESULTS, key="results")
     PLAN_KEY = _plan_key()
@@ -206,6 +226,11 @@ try:
     TERRAIN_PRODUCTS = config["terrain"]["products"] if DEM else []
     ZONES = _input_file("zonal", "zones", "zones.gpkg")
     ZONAL_RASTERS = _plan_zonal(TERRAIN_PRODUCTS)
+    rf_ownership.check_results(
+        RESULTS,
+        inputs=_user_inputs(),
+        replaced=[f"{RESULTS}/report/dask", f"{RESULTS}/stac"],
+    )
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
 if PLAN.outside:  # not an error: their per-scene index products are still made
@@ -270,7 +295,9 @@ def get_batch_files(wildcards):
 
 
 def fingerprint_path(batch, index):
-    return f"{RESULTS}/indices/_batches/{index}/{batch}.inputs.json"
+    # beside the plan cache, not under results: planning writes it, also in a dry run,
+    # and writes nothing into results (rasterflow.ownership: a run claims results)
+    return f".snakemake/rasterflow/batches/{index}/{batch}.inputs.json"
 
 
 def get_batch_fingerprint(wildcards):

@@ -8,6 +8,7 @@ if config["demo"]:
             [f"{DEMO_ROOT}/{f}" for f in demo.planned_files()],
         log:
             f"{RESULTS}/logs/demo_data.log",
+        localrule: True
         conda:
             "../envs/rasterflow.yaml"
         script:

@@ -28,7 +28,6 @@ import gc
 import hashlib
 import json
 import os
-import pickle
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,7 +40,7 @@ from odc.geo.geom import BoundingBox
 
 from rasterflow.errors import ConfigError, InputDataError
 
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -73,30 +72,31 @@ def _stat_key(path: str) -> list[int] | None:
 
 
 def _read_cache(cache: Path) -> dict[str, list[Any]]:
-    """Entries of a cache file, or none when it is missing, damaged or of another version.
+    """Entries of a cache file, or none when it is missing, damaged, unsigned or of
+    another version (:mod:`rasterflow.cache`: a planted file could lie about bounds).
 
     An entry is [size, mtime_ns, crs, left, bottom, right, top, count, *dtypes].
     """
+    from rasterflow import cache as rf_cache
+
     try:
-        data = json.loads(cache.read_text())
-        if data.get("version") != _CACHE_VERSION:
+        data = rf_cache.load(cache)
+        if not isinstance(data, dict) or data.get("version") != _CACHE_VERSION:
             return {}
         crs = data["crs"]
         return {p: [e[0], e[1], crs[e[2]], *e[3:]] for p, e in data["entries"].items()}
-    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return {}  # a cache is never worth failing a run for: read the headers again
 
 
 def _write_cache(cache: Path, entries: Mapping[str, list[Any]]) -> None:
+    from rasterflow import cache as rf_cache
+
     crs_ids: dict[str, int] = {}
     packed = {}
     for path, (size, mtime, crs, *rest) in entries.items():
         packed[path] = [size, mtime, crs_ids.setdefault(crs, len(crs_ids)), *rest]
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": _CACHE_VERSION, "crs": list(crs_ids),
-                               "entries": packed}))
-    os.replace(tmp, cache)  # atomic: two dry runs at once leave one whole file
+    rf_cache.dump(cache, {"version": _CACHE_VERSION, "crs": list(crs_ids), "entries": packed})
 
 
 def cached_headers(
@@ -139,7 +139,7 @@ def cached_headers(
 
 
 #: bumped when :class:`Plan` changes shape, so older cache files are rebuilt
-_PLAN_FORMAT = 1
+_PLAN_FORMAT = 2
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 
@@ -221,28 +221,89 @@ def plan_key(
     return h.hexdigest()
 
 
+def _plan_to_json(plan: Plan) -> dict[str, Any]:
+    from rasterflow.grid import geobox_to_params
+
+    crs_ids: dict[str, int] = {}
+
+    def box(geobox: Any) -> list[Any]:
+        p = geobox_to_params(geobox)
+        return [crs_ids.setdefault(p["crs"], len(crs_ids)), p["transform"], p["shape"]]
+
+    tiles = {t: box(g) for t, g in plan.tiles.items()}
+    grid = None if plan.grid is None else box(plan.grid)
+    return {
+        "scenes": [sc.to_params() for sc in plan.scenes.values()],
+        "batches": plan.batches,
+        "composites": [[t, p, ids] for (t, p), ids in plan.composites.items()],
+        "crs": list(crs_ids),
+        "tiles": tiles,
+        "grid": grid,
+        "composite_indices": plan.composite_indices,
+        "outside": plan.outside,
+        "stamps": [[p, *s] for p, s in plan.stamps.items()],
+        "fingerprints": [[p, *s] for p, s in plan.fingerprints.items()],
+        "batch_params": [[b, i, ps] for (b, i), ps in plan.batch_params.items()],
+    }
+
+
+def _plan_from_json(d: Mapping[str, Any]) -> Plan:
+    from odc.geo.geobox import GeoBox
+    from affine import Affine
+
+    from rasterflow.scenes import SCENE_ID, Scene
+
+    crs = [CRS(c) for c in d["crs"]]  # one CRS object per distinct CRS, shared by tiles
+
+    def box(e: Sequence[Any]) -> GeoBox:
+        return GeoBox(tuple(e[2]), Affine(*e[1]), crs[e[0]])
+
+    scenes = {}
+    for params in d["scenes"]:
+        scene = Scene.from_params(params)
+        if not SCENE_ID.match(scene.id):  # ids become paths: never trust them blindly
+            raise ValueError(f"scene id {scene.id!r}")
+        scenes[scene.id] = scene
+    return Plan(
+        scenes=scenes,
+        batches={b: list(ids) for b, ids in d["batches"].items()},
+        composites={(t, p): list(ids) for t, p, ids in d["composites"]},
+        tiles={t: box(e) for t, e in d["tiles"].items()},
+        grid=None if d["grid"] is None else box(d["grid"]),
+        composite_indices=list(d["composite_indices"]),
+        outside=list(d["outside"]),
+        stamps={p: (int(size), int(m)) for p, size, m in d["stamps"]},
+        fingerprints={p: (int(size), int(m)) for p, size, m in d["fingerprints"]},
+        batch_params={(b, i): ps for b, i, ps in d["batch_params"]},
+    )
+
+
 def load_plan(cache: str | os.PathLike[str], *, key: str) -> Plan | None:
     """The plan in ``cache`` if it was made under ``key`` and no scene file or folder
     changed since (size or modification time); None otherwise, also for a missing,
-    damaged or foreign file: a cache is never worth failing a run for.
+    damaged, unsigned or foreign file: a cache is never worth failing a run for.
 
-    The file is a pickle written by :func:`save_plan` into the project's own
-    ``.snakemake`` folder, trusted as Snakemake's own metadata there is.
+    The file is signed JSON (:mod:`rasterflow.cache`): loading it runs no code, and a
+    file that this user's planning did not write is rebuilt, not believed.
     A loaded plan's objects are moved to the collector's permanent generation
     (``gc.freeze``): they are never garbage while the workflow runs.
     """
+    from rasterflow import cache as rf_cache
+
     enabled = gc.isenabled()
     gc.disable()  # half a million objects: the collector would walk them again and again
     try:
-        with open(cache, "rb") as fh:
-            fmt, stored_key, plan = pickle.load(fh)
-    except Exception:  # noqa: BLE001 (any damage: truncated, foreign, old classes)
+        stored = rf_cache.load(cache)
+        if not isinstance(stored, dict) or stored.get("format") != _PLAN_FORMAT:
+            return None
+        if stored.get("key") != key:
+            return None
+        plan = _plan_from_json(stored["plan"])
+    except Exception:  # noqa: BLE001 (any damage: a signed file of an older shape)
         return None
     finally:
         if enabled:
             gc.enable()
-    if fmt != _PLAN_FORMAT or stored_key != key or not isinstance(plan, Plan):
-        return None
     if stamps_of(plan.stamps) != plan.stamps:
         return None
     # the plan's million objects live as long as the process: out of the collector's
@@ -253,16 +314,10 @@ def load_plan(cache: str | os.PathLike[str], *, key: str) -> Plan | None:
 
 
 def save_plan(cache: str | os.PathLike[str], plan: Plan, *, key: str) -> None:
-    """Write ``plan`` under ``key`` atomically (a temporary name, then a rename)."""
-    cache = Path(cache)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            pickle.dump((_PLAN_FORMAT, key, plan), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write ``plan`` under ``key`` as signed JSON, atomically."""
+    from rasterflow import cache as rf_cache
+
+    rf_cache.dump(cache, {"format": _PLAN_FORMAT, "key": key, "plan": _plan_to_json(plan)})
 
 
 def footprints_of(

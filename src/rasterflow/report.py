@@ -22,6 +22,7 @@ import pandas as pd
 
 from rasterflow.errors import InputDataError
 from rasterflow.io import atomic_output
+from rasterflow.ownership import replace_folder
 
 #: Distributions whose versions the report lists (besides Python and GDAL).
 SOFTWARE = (
@@ -246,8 +247,7 @@ def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike
     for page in sorted(source.rglob("*.dask.html")):
         name = "--".join(page.relative_to(source).with_suffix("").with_suffix("").parts)
         shutil.copyfile(page, scratch / f"{name}.html")
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(scratch, target)
+    replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
     return target
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from rasterflow.errors import InputDataError
+from rasterflow.ownership import replace_folder
 
 #: STAC id of the catalog a run writes.
 CATALOG_ID = "rasterflow-results"
@@ -109,8 +110,7 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
         # relative to the item files: scratch and target are siblings, so they hold
         catalog.make_all_asset_hrefs_relative()
         catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(scratch, target)
+        replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target / "catalog.json"

@@ -76,8 +76,9 @@ def test_a_damaged_cache_is_ignored_and_rewritten(tmp_path):
     cache.write_text('{"version": 2, "crs": [], "entries": {"x": [1')
     headers = planning.cached_headers(files.values(), cache=cache)
     assert _same(headers[files["s0"]], planning.read_header(files["s0"]))
-    assert set(json.loads(cache.read_text())["entries"]) == {
-        os.path.abspath(p) for p in files.values()}
+    from rasterflow import cache as rf_cache
+
+    assert set(rf_cache.load(cache)["entries"]) == {os.path.abspath(p) for p in files.values()}
 
 
 def test_missing_and_broken_files_are_left_to_the_callers_check(tmp_path):
@@ -235,18 +236,18 @@ def _key(tmp_path, **config):
 def test_a_saved_plan_loads_equal_and_leaves_no_temporary_file(tmp_path):
     files = _scenes(tmp_path, 3)
     plan = _plan(tmp_path, files)
-    cache = tmp_path / "rf" / "plan.pickle"
+    cache = tmp_path / "rf" / "plan.json"
     planning.save_plan(cache, plan, key="k1")
-    assert sorted(p.name for p in cache.parent.iterdir()) == ["plan.pickle"]
+    assert sorted(p.name for p in cache.parent.iterdir()) == ["plan.json"]
     assert planning.load_plan(cache, key="k1") == plan
     assert planning.load_plan(cache, key="k2") is None  # made under another key
-    assert planning.load_plan(tmp_path / "none.pickle", key="k1") is None
+    assert planning.load_plan(tmp_path / "none.json", key="k1") is None
 
 
 @pytest.mark.parametrize("change", ["size", "mtime", "removed"])
 def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
     files = _scenes(tmp_path, 2)
-    cache = tmp_path / "plan.pickle"
+    cache = tmp_path / "plan.json"
     planning.save_plan(cache, _plan(tmp_path, files), key="k")
     path = files["s1"]
     if change == "size":  # a byte more, the modification time kept
@@ -262,10 +263,10 @@ def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
     assert planning.load_plan(cache, key="k") is None  # and stays so until rewritten
 
 
-@pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not a pickle at all"])
+@pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not json at all"])
 def test_a_damaged_plan_file_is_ignored(tmp_path, damage):
     files = _scenes(tmp_path, 1)
-    cache = tmp_path / "plan.pickle"
+    cache = tmp_path / "plan.json"
     planning.save_plan(cache, _plan(tmp_path, files), key="k")
     whole = cache.read_bytes()
     cache.write_bytes(damage or whole[: len(whole) // 2])  # b"": a truncated file
@@ -288,3 +289,69 @@ def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypa
     monkeypatch.chdir(other)  # relative paths in sheet and config resolve elsewhere
     assert _key(tmp_path) != after_code
     assert {str(p) for p in planning.planning_code()} >= {planning.__file__}
+
+
+# --- caches read back run no code and believe no one else ---------------------------
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("name", ["plan.json", "plan.pickle"])
+def test_a_planted_pickle_runs_no_code_and_is_rebuilt(tmp_path, name):
+    import pickle
+
+    marker = tmp_path / "pwned"
+    bomb = _Exploit()
+    bomb.marker = marker
+    cache = tmp_path / name
+    # what the old loader ran: (format, key, plan) with the code in it
+    cache.write_bytes(pickle.dumps((2, "k", bomb)))
+    assert planning.load_plan(cache, key="k") is None
+    assert not marker.exists()
+    files = _scenes(tmp_path, 1)
+    planning.save_plan(cache, _plan(tmp_path, files), key="k")  # rebuilt over it
+    assert planning.load_plan(cache, key="k") == _plan(tmp_path, files)
+
+
+def test_a_cache_not_signed_by_this_user_is_not_believed(tmp_path, monkeypatch):
+    from rasterflow import cache as rf_cache
+
+    files = _scenes(tmp_path, 2)
+    plan = _plan(tmp_path, files)
+    mine = tmp_path / "plan.json"
+    planning.save_plan(mine, plan, key="k")
+    # well-formed JSON with the right key, but edited: a scene id that escapes results
+    forged = mine.read_bytes().replace(b'"s1"', b'"../../s1"')
+    (tmp_path / "forged.json").write_bytes(forged)
+    assert planning.load_plan(tmp_path / "forged.json", key="k") is None
+    # another user's file: signed, but with their secret
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-user"))
+    assert planning.load_plan(mine, key="k") is None
+    assert rf_cache.user_secret() is not None
+    planning.save_plan(mine, plan, key="k")
+    assert planning.load_plan(mine, key="k") == plan
+    # a header cache edited to lie about a scene's bounds is read again from the file
+    headers = tmp_path / "headers.json"
+    first = planning.cached_headers(files.values(), cache=headers)
+    raw = headers.read_bytes()
+    lie = raw.replace(b"500000.0", b"900000.0")
+    assert lie != raw
+    headers.write_bytes(lie)
+    again = planning.cached_headers(files.values(), cache=headers)
+    assert all(_same(first[p], again[p]) for p in files.values())
+
+
+def test_a_secret_others_can_read_is_refused(tmp_path, monkeypatch):
+    from rasterflow import cache as rf_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert rf_cache.user_secret() is not None
+    secret = tmp_path / "rasterflow" / "cache-secret"
+    assert secret.stat().st_mode & 0o777 == 0o600
+    secret.chmod(0o644)
+    assert rf_cache.user_secret() is None
+    assert not rf_cache.dump(tmp_path / "x.json", {"a": 1})  # nothing cached then
+    assert rf_cache.load(tmp_path / "x.json") is None

@@ -189,7 +189,7 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
     assert "S3.tif" in proc.stdout + proc.stderr + "".join(
         p.read_text() for p in (results / "logs").rglob("*.log"))
     assert sorted(_manifests(results)) == ["b00000", "b00002"]  # no manifest, no whole batch
-    fingerprint = results / "indices" / "_batches" / "NDVI" / "b00001.inputs.json"
+    fingerprint = tmp_path / ".snakemake/rasterflow/batches/NDVI/b00001.inputs.json"
     assert [e[0] for e in json.loads(fingerprint.read_text())["files"]] == [
         str(tmp_path / "scenes" / "S2.tif"), str(tmp_path / "scenes" / "S3.tif")]
 
@@ -244,7 +244,7 @@ def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
     }
     cfg = tmp_path / "own.yaml"
     cfg.write_text(yaml.safe_dump(settings))
-    cache = tmp_path / ".snakemake" / "rasterflow" / "plan.pickle"
+    cache = tmp_path / ".snakemake" / "rasterflow" / "plan.json"
 
     def fresh() -> list[tuple[str, str]]:
         cache.unlink(missing_ok=True)
