@@ -99,11 +99,16 @@ def test_dask_reports_are_gathered_with_flat_names(tmp_path):
     (logs / "terrain.dask.html").write_text("b")
     (logs / "terrain.log").write_text("not a report")
     out = tmp_path / "report" / "dask"
-    out.mkdir(parents=True)
-    (out / "stale.html").write_text("old run")
+    (logs / "gone.dask.html").write_text("an old run's")
     report.collect_dask_reports(logs, out)
+    (logs / "gone.dask.html").unlink()
+    report.collect_dask_reports(logs, out)  # what it wrote itself, it replaces
     assert sorted(p.name for p in out.iterdir()) == [
-        "composite--2024-JJA--x000_y000.html", "terrain.html"]
+        ".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html"]
+    (out / "mine.txt").write_text("the user's")  # what it did not, it keeps
+    with pytest.raises(InputDataError, match="holds mine.txt, which rasterflow did not write"):
+        report.collect_dask_reports(logs, out)
+    assert (out / "mine.txt").read_text() == "the user's"
 
 
 def test_run_info_page_lists_config_and_versions(tmp_path):
