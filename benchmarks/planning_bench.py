@@ -194,7 +194,7 @@ def core_targets(n: int, batch: int) -> list[str]:
     months = sorted({scene_date(i).month for i in range(min(n, 366))})
     targets = [f"results/mosaics/2024-{m:02d}/NDVI.tif" for m in months]
     if batch > 1:
-        return targets + [f"results/indices/_batches/NDVI/b{b:05d}.json"
+        return targets + [f"results/indices/_batches/b{b:05d}.json"
                           for b in range(-(-n // batch))]
     return targets + [f"results/indices/S{i:06d}/NDVI.tif" for i in range(n)]
 

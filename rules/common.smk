@@ -19,6 +19,14 @@ from rasterflow.errors import ConfigError, RasterflowError
 validate(config, "../config/schema.yaml")
 
 RESULTS = config["results"].rstrip("/")
+# Threads of a heavy job. On one machine 1, so that jobs run side by side: a job's
+# serial start (imports, cluster) is a large share of its time, and jobs side by side
+# overlap it (the demo on 2 cores: 62 s so, 106 s with 2 threads a job). On a cluster
+# 2, what an allocation of a rule should have (more per rule: set-threads in your
+# profile). Not a set-threads in profiles/default: Snakemake reads that profile as the
+# workflow profile under --profile profiles/slurm too, and it wins there.
+# (A cluster run is known here by its --jobs limit: the executor is not chosen yet.)
+HEAVY_THREADS = 2 if workflow.resource_settings.nodes or workflow.remote_exec else 1
 BATCHED = config["scenes"]["batch"] > 1
 DEMO_ROOT = f"{RESULTS}/demo"
 SCENE_HEADERS = {}  # path -> rasterflow.planning.RasterHeader, filled by _load_scenes
@@ -115,12 +123,11 @@ def _plan_key():
 def _new_plan(scenes, batches):
     composites, tiles, grid, names, outside = _plan_composites(scenes, INDICES)
     files = sorted({f for sc in scenes.values() for f in sc.files()})
-    params = {}
-    for batch, members in batches.items() if BATCHED else ():
-        for index, expr in INDICES.items():
-            params[(batch, index)] = [
-                scenes[s].subset(expr.roles).to_params() for s in members
-            ]
+    roles = sorted(set().union(*(e.roles for e in INDICES.values())))
+    params = {
+        batch: [scenes[s].subset(roles).to_params() for s in members]
+        for batch, members in (batches.items() if BATCHED else ())
+    }
     return rf_planning.Plan(
         scenes=scenes,
         batches=batches,
@@ -257,27 +264,35 @@ wildcard_constraints:
 
 
 # --- indices ---------------------------------------------------------------------
+# One job per scene computes all its indices (each band decoded once); with
+# scenes.batch > 1 one job per batch of scenes does, for every scene of the batch.
+
+INDEX_ROLES = sorted(set().union(*(e.roles for e in INDICES.values())))
 
 
 def get_scene_files(wildcards):
-    """Input files of one index of one scene: only the bands its expression uses."""
-    return SCENES[wildcards.scene].files(INDICES[wildcards.index].roles)
+    """Input files of one scene's index job: the bands its indices use, and the mask."""
+    return SCENES[wildcards.scene].files(INDEX_ROLES)
 
 
 def get_scene_params(wildcards):
-    return SCENES[wildcards.scene].subset(INDICES[wildcards.index].roles).to_params()
+    return SCENES[wildcards.scene].subset(INDEX_ROLES).to_params()
 
 
-def get_expression(wildcards):
-    return INDICES[wildcards.index].text
+def get_expressions(wildcards=None):
+    return {name: expr.text for name, expr in INDICES.items()}
 
 
 def index_path(scene, index):
     return f"{RESULTS}/indices/{scene}/{index}.tif"
 
 
-def manifest_path(batch, index):
-    return f"{RESULTS}/indices/_batches/{index}/{batch}.json"
+def scene_index_outputs():
+    return [index_path("{scene}", i) for i in INDICES]
+
+
+def manifest_path(batch):
+    return f"{RESULTS}/indices/_batches/{batch}.json"
 
 
 # With scenes.batch > 1, rule index_batch writes the index rasters of a whole batch;
@@ -285,32 +300,33 @@ def manifest_path(batch, index):
 # depends on wildcards), and composites depend on the manifests of their scenes.
 
 
-def batch_files(batch, index):
-    roles = INDICES[index].roles
-    return sorted({f for s in BATCHES[batch] for f in SCENES[s].files(roles)})
+def batch_files(batch):
+    return sorted({f for s in BATCHES[batch] for f in SCENES[s].files(INDEX_ROLES)})
 
 
 def get_batch_files(wildcards):
-    return batch_files(wildcards.batch, wildcards.index)
+    return batch_files(wildcards.batch)
 
 
-def fingerprint_path(batch, index):
+def fingerprint_path(batch):
     # beside the plan cache, not under results: planning writes it, also in a dry run,
     # and writes nothing into results (rasterflow.ownership: a run claims results)
-    return f".snakemake/rasterflow/batches/{index}/{batch}.inputs.json"
+    return f".snakemake/rasterflow/batches/{batch}.inputs.json"
 
 
 def get_batch_fingerprint(wildcards):
     """A batch job's one input (rasterflow.planning, "Batch inputs"), not its N files."""
-    return fingerprint_path(wildcards.batch, wildcards.index)
+    return fingerprint_path(wildcards.batch)
 
 
 def get_batch_params(wildcards):
-    return PLAN.batch_params[(wildcards.batch, wildcards.index)]
+    return PLAN.batch_params[wildcards.batch]
 
 
 def get_batch_outputs(wildcards):
-    return [index_path(s, wildcards.index) for s in BATCHES[wildcards.batch]]
+    return {
+        s: [index_path(s, i) for i in INDICES] for s in BATCHES[wildcards.batch]
+    }
 
 
 def write_batch_fingerprints():
@@ -319,17 +335,14 @@ def write_batch_fingerprints():
     With a loaded plan the scene files are as when it wrote them: only a fingerprint
     that was since removed or touched is written again."""
     stamps = PLAN.stamps or {p: h.stamp for p, h in SCENE_HEADERS.items()}
-    paths = [fingerprint_path(b, i) for b in BATCHES for i in INDICES]
+    paths = [fingerprint_path(b) for b in BATCHES]
     now = rf_planning.stamps_of(paths) if PLAN.fingerprints else None
     if now is not None and now == PLAN.fingerprints:
         return False
     for batch in BATCHES:
-        for index in INDICES:
-            rf_planning.write_fingerprint(
-                fingerprint_path(batch, index),
-                batch_files(batch, index),
-                stamps=stamps,
-            )
+        rf_planning.write_fingerprint(
+            fingerprint_path(batch), batch_files(batch), stamps=stamps
+        )
     PLAN.fingerprints = rf_planning.stamps_of(paths) or {}
     return True
 
@@ -342,42 +355,69 @@ if PLAN_KEY and PLAN.stamps and (_FINGERPRINTS_WRITTEN or not PLAN_LOADED):
 
 def index_outputs():
     if BATCHED:
-        return [manifest_path(b, i) for b in BATCHES for i in INDICES]
+        return [manifest_path(b) for b in BATCHES]
     return [index_path(s, i) for s in SCENES for i in INDICES]
 
 
 # --- composites and mosaics ------------------------------------------------------
 
 
+# One job per tile and period composites every index of composite.indices.
+
+
 def get_composite_sources(wildcards):
-    """The index rasters a composite reads, in either mode."""
+    """Index -> the index rasters a composite reads, in either mode."""
     scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
-    return [index_path(s, wildcards.index) for s in scenes]
+    return {i: [index_path(s, i) for s in scenes] for i in COMPOSITE_INDICES}
 
 
 def get_composite_inputs(wildcards):
-    if not BATCHED:
-        return get_composite_sources(wildcards)
     scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
-    batches = sorted({BATCH_OF[s] for s in scenes})
-    return [manifest_path(b, wildcards.index) for b in batches]
+    if not BATCHED:
+        return [index_path(s, i) for i in COMPOSITE_INDICES for s in scenes]
+    return [manifest_path(b) for b in sorted({BATCH_OF[s] for s in scenes})]
+
+
+def composite_path(period, index, tile, suffix=""):
+    return f"{RESULTS}/composites/{period}/{index}/{tile}{suffix}.tif"
+
+
+def composite_outputs(suffix):
+    return [composite_path("{period}", i, "{tile}", suffix) for i in COMPOSITE_INDICES]
 
 
 def get_tile_params(wildcards):
     return rf_grid.geobox_to_params(TILES[wildcards.tile])
 
 
-def _tile_products(wildcards, suffix):
-    folder = f"{RESULTS}/composites/{wildcards.period}/{wildcards.index}"
-    return [f"{folder}/{t}{suffix}.tif" for t, p in COMPOSITES if p == wildcards.period]
+def _tile_products(period, suffix):
+    return {
+        i: [composite_path(period, i, t, suffix) for t, p in COMPOSITES if p == period]
+        for i in COMPOSITE_INDICES
+    }
 
 
 def get_mosaic_inputs(wildcards):
-    return _tile_products(wildcards, "")
+    return [f for fs in _tile_products(wildcards.period, "").values() for f in fs]
 
 
 def get_mosaic_count_inputs(wildcards):
-    return _tile_products(wildcards, "_count")
+    return [f for fs in _tile_products(wildcards.period, "_count").values() for f in fs]
+
+
+def get_mosaic_tiles(wildcards):
+    """Index -> (its tiles' statistic COGs, their count COGs)."""
+    stat = _tile_products(wildcards.period, "")
+    counts = _tile_products(wildcards.period, "_count")
+    return {i: [stat[i], counts[i]] for i in COMPOSITE_INDICES}
+
+
+def mosaic_path(period, index, suffix=""):
+    return f"{RESULTS}/mosaics/{period}/{index}{suffix}"
+
+
+def mosaic_outputs_of(suffix):
+    return [mosaic_path("{period}", i, suffix) for i in COMPOSITE_INDICES]
 
 
 def get_grid_params(wildcards):

@@ -1,24 +1,25 @@
-# Temporal composites per (tile, period, index) on the target grid, and their mosaics.
+# Temporal composites per (tile, period), every index of composite.indices in one job,
+# and their mosaics per period.
 
 
 rule composite:
     input:
         get_composite_inputs,
     output:
-        stat=f"{RESULTS}/composites/{{period}}/{{index}}/{{tile}}.tif",
-        counts=f"{RESULTS}/composites/{{period}}/{{index}}/{{tile}}_count.tif",
+        stat=composite_outputs(""),
+        counts=composite_outputs("_count"),
     log:
-        f"{RESULTS}/logs/composite/{{period}}/{{index}}/{{tile}}.log",
+        f"{RESULTS}/logs/composite/{{period}}/{{tile}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/composite/{{period}}/{{index}}/{{tile}}.tsv"
+        f"{RESULTS}/benchmarks/composite/{{period}}/{{tile}}.tsv"
     conda:
         "../envs/rasterflow.yaml"
-    threads: 2
+    threads: HEAVY_THREADS
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
-        # the index rasters; with scenes.batch > 1 the inputs are their batches' manifests
+        # index -> its rasters; with scenes.batch > 1 the inputs are their batches' manifests
         sources=get_composite_sources,
         tile=get_tile_params,
         statistic=config["composite"]["statistic"],
@@ -33,21 +34,22 @@ rule mosaic:
         stat=get_mosaic_inputs,
         counts=get_mosaic_count_inputs,
     output:
-        vrt=f"{RESULTS}/mosaics/{{period}}/{{index}}.vrt",
-        cog=f"{RESULTS}/mosaics/{{period}}/{{index}}.tif",
-        counts_vrt=f"{RESULTS}/mosaics/{{period}}/{{index}}_count.vrt",
-        counts_cog=f"{RESULTS}/mosaics/{{period}}/{{index}}_count.tif",
+        vrt=mosaic_outputs_of(".vrt"),
+        cog=mosaic_outputs_of(".tif"),
+        counts_vrt=mosaic_outputs_of("_count.vrt"),
+        counts_cog=mosaic_outputs_of("_count.tif"),
     log:
-        f"{RESULTS}/logs/mosaic/{{period}}/{{index}}.log",
+        f"{RESULTS}/logs/mosaic/{{period}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/mosaic/{{period}}/{{index}}.tsv"
+        f"{RESULTS}/benchmarks/mosaic/{{period}}.tsv"
     conda:
         "../envs/rasterflow.yaml"
-    threads: 2
+    threads: HEAVY_THREADS
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
+        tiles=get_mosaic_tiles,
         grid=get_grid_params,
         chunk=config["mosaic"]["chunk"],
     script:

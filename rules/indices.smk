@@ -1,5 +1,5 @@
-# Spectral indices per scene on the scene's native grid: one job per scene and index,
-# or with scenes.batch > 1 one job per batch of scenes and index (README, Many scenes).
+# Spectral indices per scene on the scene's native grid: one job per scene computes all
+# its indices, or with scenes.batch > 1 one job per batch of scenes (README, Many scenes).
 
 
 if not BATCHED:
@@ -8,20 +8,20 @@ if not BATCHED:
         input:
             get_scene_files,
         output:
-            f"{RESULTS}/indices/{{scene}}/{{index}}.tif",
+            scene_index_outputs(),
         log:
-            f"{RESULTS}/logs/index/{{scene}}/{{index}}.log",
+            f"{RESULTS}/logs/index/{{scene}}.log",
         benchmark:
-            f"{RESULTS}/benchmarks/index/{{scene}}/{{index}}.tsv"
+            f"{RESULTS}/benchmarks/index/{{scene}}.tsv"
         conda:
             "../envs/rasterflow.yaml"
-        threads: 2
+        threads: HEAVY_THREADS
         resources:
             mem_mb=lambda wildcards, attempt: 2000 * attempt,
             runtime=lambda wildcards, attempt: 30 * attempt,
         params:
             scene=get_scene_params,
-            expression=get_expression,
+            expressions=get_expressions(),
             chunk=config["scenes"]["chunk"],
             resampling=config["scenes"]["resampling"],
         script:
@@ -33,14 +33,14 @@ else:
         input:
             get_batch_fingerprint,
         output:
-            manifest_path("{batch}", "{index}"),
+            manifest_path("{batch}"),
         log:
-            f"{RESULTS}/logs/index/_batches/{{index}}/{{batch}}.log",
+            f"{RESULTS}/logs/index/_batches/{{batch}}.log",
         benchmark:
-            f"{RESULTS}/benchmarks/index/_batches/{{index}}/{{batch}}.tsv"
+            f"{RESULTS}/benchmarks/index/_batches/{{batch}}.tsv"
         conda:
             "../envs/rasterflow.yaml"
-        threads: 2
+        threads: HEAVY_THREADS
         resources:
             # scenes run one after another: memory is one scene's, time grows with the batch
             mem_mb=lambda wildcards, attempt: 2000 * attempt,
@@ -49,7 +49,7 @@ else:
         params:
             scenes=get_batch_params,
             outputs=get_batch_outputs,
-            expression=get_expression,
+            expressions=get_expressions(),
             chunk=config["scenes"]["chunk"],
             resampling=config["scenes"]["resampling"],
         script:
@@ -63,9 +63,9 @@ else:
             input:
                 get_batch_files,
             output:
-                fingerprint_path("{batch}", "{index}"),
+                fingerprint_path("{batch}"),
             log:
-                f"{RESULTS}/logs/index/_batches/{{index}}/{{batch}}.inputs.log",
+                f"{RESULTS}/logs/index/_batches/{{batch}}.inputs.log",
             localrule: True
             run:
                 rf_planning.write_fingerprint(output[0], input)

@@ -16,7 +16,7 @@ rule zonal:
         f"{RESULTS}/benchmarks/zonal/{{product}}/{{period}}.tsv"
     conda:
         "../envs/rasterflow.yaml"
-    threads: 2
+    threads: HEAVY_THREADS
     resources:
         mem_mb=lambda wildcards, attempt: 2000 * attempt,
         runtime=lambda wildcards, attempt: 60 * attempt,

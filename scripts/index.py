@@ -1,4 +1,4 @@
-"""Snakemake adapter: one spectral index of one scene."""
+"""Snakemake adapter: every spectral index of one scene, each band decoded once."""
 
 from rasterflow import indices
 from rasterflow.scenes import Scene
@@ -7,10 +7,10 @@ from rasterflow.step import heavy_step, run_step
 
 def main(smk) -> None:
     with heavy_step(smk):
-        indices.run(
+        indices.run_all(
             scene=Scene.from_params(smk.params.scene),
-            expr=indices.parse(smk.wildcards.index, smk.params.expression),
-            output=smk.output[0],
+            exprs=[indices.parse(n, text) for n, text in smk.params.expressions.items()],
+            outputs=list(smk.output),
             chunk=smk.params.chunk,
             resampling=smk.params.resampling,
             threads=smk.threads,

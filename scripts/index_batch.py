@@ -1,15 +1,14 @@
-"""Snakemake adapter: one spectral index of a batch of scenes (scenes.batch > 1)."""
+"""Snakemake adapter: every spectral index of a batch of scenes (scenes.batch > 1)."""
 
-from rasterflow import planning
+from rasterflow import indices
 from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
     with heavy_step(smk):
-        planning.run_index_batch(
+        indices.run_batch(
             scenes=smk.params.scenes,
-            expression=smk.params.expression,
-            index=smk.wildcards.index,
+            expressions=smk.params.expressions,
             outputs=smk.params.outputs,
             manifest=smk.output[0],
             chunk=smk.params.chunk,

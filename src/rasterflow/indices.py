@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,10 +237,11 @@ def to_reflectance(
 STRIP_PIXELS = 65536
 
 
-def _index_block(*blocks: np.ndarray, expr: Expression, roles: tuple[str, ...],
+def _index_block(*blocks: np.ndarray, exprs: tuple[Expression, ...], roles: tuple[str, ...],
                  specs: tuple[Any, ...], has_mask: bool) -> np.ndarray:
+    """(len(exprs), y, x) float32: every index of one block, each band converted once."""
     shape = blocks[0].shape
-    out = np.empty(shape, dtype=np.float32)
+    out = np.empty((len(exprs), *shape), dtype=np.float32)
     rows = max(1, STRIP_PIXELS // max(1, shape[-1]))
     for start in range(0, shape[0], rows):
         strip = slice(start, start + rows)
@@ -248,48 +249,104 @@ def _index_block(*blocks: np.ndarray, expr: Expression, roles: tuple[str, ...],
             role: to_reflectance(block[strip], scale=s.scale, offset=s.offset, nodata=s.nodata)
             for role, block, s in zip(roles, blocks, specs, strict=False)
         }
-        out[strip] = compute_block(expr, bands, blocks[-1][strip] if has_mask else None)
+        valid = blocks[-1][strip] if has_mask else None
+        for i, expr in enumerate(exprs):  # band arrays are never written to: shared
+            out[i, strip] = compute_block(expr, {r: bands[r] for r in expr.roles}, valid)
     return out
 
 
-def index_array(scene: Any, expr: Expression, *, chunk: int = 2048,
-                resampling: str = "bilinear") -> tuple[Any, Any]:
-    """Lazy float32 index of ``scene`` on its finest band grid: (dask array, GeoBox)."""
+def indices_array(scene: Any, exprs: Sequence[Expression], *, chunk: int = 2048,
+                  resampling: str = "bilinear") -> tuple[Any, Any]:
+    """Lazy (len(exprs), y, x) float32 indices of ``scene`` on its finest band grid:
+    (dask array, GeoBox). Each block task decodes every band it needs once, for all
+    the indices (one job per scene: NDVI and NBR share red and nir's blocks)."""
     import dask.array as da
 
     from rasterflow.scenes import open_scene
 
-    arrays = open_scene(scene, expr.roles, chunk=chunk, resampling=resampling)
-    roles = tuple(sorted(expr.roles))
+    exprs = tuple(exprs)
+    roles = tuple(sorted(set().union(*(e.roles for e in exprs))))
+    arrays = open_scene(scene, roles, chunk=chunk, resampling=resampling)
     inputs = [arrays.bands[r] for r in roles]
     if arrays.valid is not None:
         inputs.append(arrays.valid)
     result = da.map_blocks(
-        _index_block, *inputs, dtype=np.float32, expr=expr, roles=roles,
+        _index_block, *inputs, dtype=np.float32, new_axis=0,
+        chunks=((len(exprs),), *inputs[0].chunks), exprs=exprs, roles=roles,
         specs=tuple(scene.bands[r] for r in roles), has_mask=arrays.valid is not None,
     )
     return result, arrays.geobox
 
 
+def index_array(scene: Any, expr: Expression, *, chunk: int = 2048,
+                resampling: str = "bilinear") -> tuple[Any, Any]:
+    """Lazy float32 index of ``scene`` on its finest band grid: (dask array, GeoBox)."""
+    result, geobox = indices_array(scene, [expr], chunk=chunk, resampling=resampling)
+    return result[0], geobox
+
+
 def run(*, scene: Any, expr: Expression, output: str, chunk: int = 2048,
         resampling: str = "bilinear", threads: int = 1) -> None:
     """Compute one index of one scene and write it as a float32 COG with provenance."""
+    run_all(scene=scene, exprs=[expr], outputs=[output], chunk=chunk, resampling=resampling,
+            threads=threads)
+
+
+def run_all(*, scene: Any, exprs: Sequence[Expression], outputs: Sequence[str],
+            chunk: int = 2048, resampling: str = "bilinear", threads: int = 1) -> None:
+    """Compute indices ``exprs`` of one scene into ``outputs`` (float32 COGs with
+    provenance) in one pass: the same bytes as one :func:`run` per index."""
     import logging
 
-    from rasterflow.io import provenance_tags, write_cog
+    from rasterflow.io import Cog, provenance_tags, write_cogs
 
     log = logging.getLogger(__name__)
-    result, geobox = index_array(scene, expr, chunk=chunk, resampling=resampling)
-    log.info("index %s of scene %s: %d x %d pixels, %s", expr.name, scene.id,
-             geobox.shape.x, geobox.shape.y, expr.text)
-    tags = provenance_tags(
-        inputs=scene.files(expr.roles),
-        params={"index": expr.name, "expression": expr.text, "scene": scene.to_params(),
-                "resampling": resampling},
-    )
-    write_cog(result, output, crs=geobox.crs.to_wkt(), transform=geobox.affine, nodata=np.nan,
-              tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
-              band_names=[expr.name], band_tags=[{"INDEX": expr.name, "UNITS": "1"}],
-              threads=threads)
-    log.info("index %s of scene %s: %d pixels written to %s", expr.name, scene.id,
-             geobox.shape.x * geobox.shape.y, output)
+    if len(exprs) != len(outputs):
+        raise ValueError(f"{len(exprs)} indices but {len(outputs)} outputs")
+    result, geobox = indices_array(scene, exprs, chunk=chunk, resampling=resampling)
+    cogs = []
+    for i, (expr, output) in enumerate(zip(exprs, outputs, strict=True)):
+        log.info("index %s of scene %s: %d x %d pixels, %s", expr.name, scene.id,
+                 geobox.shape.x, geobox.shape.y, expr.text)
+        # the tags one job per index wrote: the scene as that index's bands see it
+        own = scene.subset(expr.roles)
+        tags = provenance_tags(
+            inputs=own.files(expr.roles),
+            params={"index": expr.name, "expression": expr.text, "scene": own.to_params(),
+                    "resampling": resampling},
+        )
+        cogs.append(Cog(result[i], output, crs=geobox.crs.to_wkt(), transform=geobox.affine,
+                        nodata=np.nan,
+                        tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
+                        band_names=[expr.name], band_tags=[{"INDEX": expr.name, "UNITS": "1"}]))
+    write_cogs(cogs, threads=threads)
+    log.info("indices %s of scene %s: %d pixels each written to %s",
+             ", ".join(e.name for e in exprs), scene.id, geobox.shape.x * geobox.shape.y,
+             ", ".join(outputs))
+
+
+def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, str],
+              outputs: Mapping[str, Sequence[str]], manifest: str, chunk: int,
+              resampling: str, threads: int) -> None:
+    """Every index of each scene (``Scene.to_params`` form) into ``outputs[scene id]``
+    (one path per expression, in order), then the batch's manifest.
+
+    Each raster is the very file an ``index`` job would write; the scenes run one
+    after another on the job's Dask cluster.
+    """
+    from pathlib import Path
+
+    from rasterflow.planning import write_manifest
+    from rasterflow.scenes import Scene
+
+    exprs = [parse(name, text) for name, text in expressions.items()]
+    written: dict[str, str] = {}
+    for params in scenes:
+        scene = Scene.from_params(params)
+        paths = list(outputs[scene.id])
+        for path in paths:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        run_all(scene=scene, exprs=exprs, outputs=paths, chunk=chunk,
+                resampling=resampling, threads=threads)
+        written.update({f"{scene.id}/{e.name}": p for e, p in zip(exprs, paths, strict=True)})
+    write_manifest(manifest, written)

@@ -29,6 +29,8 @@ MARKER = ".rasterflow"
 MANIFEST = ".rasterflow-files"
 #: what may be in a results folder before rasterflow has claimed it
 _IGNORED = {".snakemake"}
+#: Snakemake's own file in every directory() output it completed
+_SNAKEMAKE_STAMP = ".snakemake_timestamp"
 
 
 def _inside(path: str, roots: tuple[str, ...]) -> bool:
@@ -114,7 +116,8 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str]:
         listed = set(json.loads((root / MANIFEST).read_text())["files"])
     except (OSError, ValueError, KeyError, TypeError):
         listed = set()
-    return [f for f in _listing(root) if f != MANIFEST and f not in listed]
+    return [f for f in _listing(root)
+            if f not in (MANIFEST, _SNAKEMAKE_STAMP) and f not in listed]
 
 
 def replace_folder(scratch: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

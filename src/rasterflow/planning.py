@@ -139,7 +139,7 @@ def cached_headers(
 
 
 #: bumped when :class:`Plan` changes shape, so older cache files are rebuilt
-_PLAN_FORMAT = 2
+_PLAN_FORMAT = 3
 
 Stamp = tuple[int, int]  # (size, mtime_ns)
 
@@ -159,9 +159,9 @@ class Plan:
     stamps: dict[str, Stamp] = field(default_factory=dict)
     #: batch fingerprint path -> its stamp when this plan wrote or checked it
     fingerprints: dict[str, Stamp] = field(default_factory=dict)
-    #: (batch, index) -> its scenes' ``Scene.to_params`` (the batch job's params),
-    #: made once here: 100,000 of them per plan cost more than loading them
-    batch_params: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    #: batch -> its scenes' ``Scene.to_params`` (the batch job's params), made once
+    #: here: 100,000 of them per plan cost more than loading them
+    batch_params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 def stamps_of(paths: Iterable[str]) -> dict[str, Stamp] | None:
@@ -243,7 +243,7 @@ def _plan_to_json(plan: Plan) -> dict[str, Any]:
         "outside": plan.outside,
         "stamps": [[p, *s] for p, s in plan.stamps.items()],
         "fingerprints": [[p, *s] for p, s in plan.fingerprints.items()],
-        "batch_params": [[b, i, ps] for (b, i), ps in plan.batch_params.items()],
+        "batch_params": plan.batch_params,
     }
 
 
@@ -274,7 +274,7 @@ def _plan_from_json(d: Mapping[str, Any]) -> Plan:
         outside=list(d["outside"]),
         stamps={p: (int(size), int(m)) for p, size, m in d["stamps"]},
         fingerprints={p: (int(size), int(m)) for p, size, m in d["fingerprints"]},
-        batch_params={(b, i): ps for b, i, ps in d["batch_params"]},
+        batch_params=dict(d["batch_params"]),
     )
 
 
@@ -414,7 +414,7 @@ def write_fingerprint(
 
 
 def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
-    """Record a finished batch: scene id -> the raster written for it, and its size.
+    """Record a finished batch: ``scene/index`` -> the raster written for it, and its size.
 
     Written last and atomically, so a batch whose manifest exists is complete.
     """
@@ -424,35 +424,3 @@ def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> 
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
-
-
-def run_index_batch(
-    *,
-    scenes: Sequence[Mapping[str, Any]],
-    expression: str,
-    index: str,
-    outputs: Sequence[str],
-    manifest: str,
-    chunk: int,
-    resampling: str,
-    threads: int,
-) -> None:
-    """Compute index ``index`` of each scene (``Scene.to_params`` form) into ``outputs``.
-
-    Each raster is the very file one ``index`` job would write; the scenes run one
-    after another on the job's Dask cluster, then the manifest is written.
-    """
-    from rasterflow import indices
-    from rasterflow.scenes import Scene
-
-    if len(scenes) != len(outputs):
-        raise ValueError(f"{len(scenes)} scenes but {len(outputs)} outputs")
-    expr = indices.parse(index, expression)
-    written = {}
-    for params, output in zip(scenes, outputs, strict=True):
-        scene = Scene.from_params(params)
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        indices.run(scene=scene, expr=expr, output=output, chunk=chunk,
-                    resampling=resampling, threads=threads)
-        written[scene.id] = output
-    write_manifest(manifest, written)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+import os
 import subprocess
 
 import dask.array as da
@@ -234,7 +238,7 @@ def test_strips_give_the_same_bits_as_one_pass(monkeypatch):
     valid = RNG.random(shape) > 0.3
     expr = indices.parse("EVI", indices.BUILTIN["EVI"])
     spec = BandFile("x.tif", 1, 1e-4, -0.1, 0.0)
-    kwargs = {"expr": expr, "roles": ("nir", "red", "blue"), "specs": (spec,) * 3,
+    kwargs = {"exprs": (expr,), "roles": ("nir", "red", "blue"), "specs": (spec,) * 3,
               "has_mask": True}
     whole = indices.compute_block(
         expr,
@@ -244,5 +248,60 @@ def test_strips_give_the_same_bits_as_one_pass(monkeypatch):
     )
     for strip_pixels in (29 * 5, 100, 1, 10**6):  # strips of 5 rows + a rest, 3, 1, one
         monkeypatch.setattr(indices, "STRIP_PIXELS", strip_pixels)
-        got = indices._index_block(nir, red, red, valid, **kwargs)
+        got = indices._index_block(nir, red, red, valid, **kwargs)[0]
         np.testing.assert_array_equal(got.view(np.uint32), whole.view(np.uint32))
+
+
+def test_all_indices_of_a_scene_in_one_pass_are_the_bytes_of_one_job_each(tmp_path):
+    """One job per scene (run_all) decodes each band once and writes what one job per
+    index wrote, byte for byte (tags included)."""
+    src = DATA / "rgbn.tif"
+    bands = {"red": BandFile(str(src), 1), "green": BandFile(str(src), 2),
+             "nir": BandFile(str(src), 4)}
+    scene = Scene("rgbn", __import__("datetime").date(2020, 1, 1), bands)
+    exprs = [indices.parse(n, indices.BUILTIN[n]) for n in ("NDVI", "NDWI")]
+    together = [tmp_path / f"all-{e.name}.tif" for e in exprs]
+    indices.run_all(scene=scene, exprs=exprs, outputs=[str(p) for p in together], chunk=256)
+    for expr, both in zip(exprs, together, strict=True):
+        alone = tmp_path / f"one-{expr.name}.tif"
+        indices.run(scene=scene.subset(expr.roles), expr=expr, output=str(alone), chunk=256)
+        assert both.read_bytes() == alone.read_bytes(), expr.name
+    with pytest.raises(ValueError, match="2 indices but 1 outputs"):
+        indices.run_all(scene=scene, exprs=exprs, outputs=[str(together[0])])
+
+
+def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
+    rng = np.random.default_rng(1)
+    scenes = []
+    for i in range(2):
+        path = write_raster(tmp_path / f"in{i}.tif",
+                            rng.integers(1, 5000, (2, 40, 50)).astype(np.uint16), nodata=0)
+        scenes.append(Scene(f"s{i}", dt.date(2024, 6, i + 1),
+                            {"red": BandFile(str(path), 1, 1e-4, -0.1, 0.0),
+                             "nir": BandFile(str(path), 2, 1e-4, -0.1, 0.0)}))
+    names = ("NDVI", "EVI2")
+    expressions = {"NDVI": indices.BUILTIN["NDVI"],
+                   "EVI2": "2.5 * (nir - red) / (nir + 2.4 * red + 1)"}
+    singles = []
+    for sc in scenes:
+        for name in names:
+            out = tmp_path / "single" / sc.id / f"{name}.tif"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            indices.run(scene=sc, expr=indices.parse(name, expressions[name]), output=str(out),
+                        chunk=256, resampling="bilinear")
+            singles.append(out)
+    outputs = {sc.id: [str(tmp_path / "batch" / sc.id / f"{n}.tif") for n in names]
+               for sc in scenes}
+    manifest = tmp_path / "b00000.json"
+    indices.run_batch(scenes=[sc.to_params() for sc in scenes], expressions=expressions,
+                      outputs=outputs, manifest=str(manifest), chunk=256,
+                      resampling="bilinear", threads=1)
+
+    def digest(p):
+        return hashlib.sha256(open(p, "rb").read()).hexdigest()
+
+    flat = [p for sc in scenes for p in outputs[sc.id]]
+    assert [digest(p) for p in flat] == [digest(p) for p in singles]
+    assert json.loads(manifest.read_text()) == {
+        f"{sc.id}/{n}": {"path": out, "bytes": os.path.getsize(out)}
+        for sc in scenes for n, out in zip(names, outputs[sc.id], strict=True)}

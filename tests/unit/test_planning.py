@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -13,7 +12,7 @@ import pytest
 import rasterio
 from helpers import write_raster
 
-from rasterflow import composite, indices, planning
+from rasterflow import composite, planning
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.scenes import BandFile, Scene
 
@@ -138,38 +137,6 @@ def test_plan_jobs_equals_the_double_loop_on_random_plans():
         plan = composite.plan_jobs(touched, periods)
         assert plan == _plan_reference(touched, periods)
         assert list(plan) == list(_plan_reference(touched, periods))
-
-
-def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
-    rng = np.random.default_rng(1)
-    scenes = []
-    for i in range(2):
-        path = write_raster(tmp_path / f"in{i}.tif",
-                            rng.integers(1, 5000, (2, 40, 50)).astype(np.uint16), nodata=0)
-        scenes.append(Scene(f"s{i}", dt.date(2024, 6, i + 1),
-                            {"red": BandFile(str(path), 1, 1e-4, -0.1, 0.0),
-                             "nir": BandFile(str(path), 2, 1e-4, -0.1, 0.0)}))
-    expr = indices.parse("NDVI", indices.BUILTIN["NDVI"])
-    singles = []
-    for sc in scenes:
-        out = tmp_path / "single" / f"{sc.id}.tif"
-        out.parent.mkdir(exist_ok=True)
-        indices.run(scene=sc, expr=expr, output=str(out), chunk=256, resampling="bilinear")
-        singles.append(out)
-    outputs = [str(tmp_path / "batch" / sc.id / "NDVI.tif") for sc in scenes]
-    manifest = tmp_path / "b00000.json"
-    planning.run_index_batch(scenes=[sc.to_params() for sc in scenes],
-                             expression=indices.BUILTIN["NDVI"], index="NDVI",
-                             outputs=outputs, manifest=str(manifest), chunk=256,
-                             resampling="bilinear", threads=1)
-
-    def digest(p):
-        return hashlib.sha256(open(p, "rb").read()).hexdigest()
-
-    assert [digest(p) for p in outputs] == [digest(p) for p in singles]
-    assert json.loads(manifest.read_text()) == {
-        sc.id: {"path": out, "bytes": os.path.getsize(out)}
-        for sc, out in zip(scenes, outputs, strict=True)}
 
 
 def _mtime(path):

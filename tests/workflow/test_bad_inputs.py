@@ -454,7 +454,7 @@ def test_full_disk_fails_the_job_clearly_and_leaves_no_partial_product(tmp_path,
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "No space left on device" in output  # libtiff's own words, on stderr
-    log = (full / "logs" / "index" / "s1" / "NDVI.log").read_text()
+    log = (full / "logs" / "index" / "s1.log").read_text()
     assert ("the disk is full (look for 'No space left on device' above) or not writable. "
             "Free space there, or set results to a larger disk") in log, log[-3000:]
     assert leftovers(full) == [] and hidden(full) == []

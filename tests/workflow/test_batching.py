@@ -59,10 +59,10 @@ def test_batched_dry_run_plans_one_job_per_batch_and_index(tmp_path, batch, expe
     cfg.write_text(yaml.safe_dump({"scenes": {"batch": batch}}))
     jobs = planned_jobs(tmp_path, configfiles=[cfg])  # rule all: products, report, catalog
     if expected is None:
-        assert jobs["index"] == N_SCENES * len(INDICES) and "index_batch" not in jobs
+        assert jobs["index"] == N_SCENES and "index_batch" not in jobs
     else:
         assert -(-N_SCENES // batch) == expected  # ceil: the last batch is smaller
-        assert jobs["index_batch"] == expected * len(INDICES) and "index" not in jobs
+        assert jobs["index_batch"] == expected and "index" not in jobs  # all indices
     # the rest of the workflow is planned the same way
     assert jobs["composite"] == 4 * 2 and jobs["mosaic"] == 2 and jobs["stac"] == 1
 
@@ -85,7 +85,7 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     run_snakemake(single, "--cores", "2", TARGET, configfiles=[_config(root, "single.yaml")])
     cfg = _config(root, "batched.yaml", batch=2)
     assert sorted(_planned(batched, TARGET, configfiles=[cfg], rule="index_batch")) == [
-        "index=NDVI, batch=b00001", "index=NDVI, batch=b00002"]
+        "batch=b00001", "batch=b00002"]
     run_snakemake(batched, "--cores", "2", TARGET, configfiles=[cfg])
     return single, batched, cfg
 
@@ -104,11 +104,11 @@ def test_a_changed_scene_reruns_its_batch_and_what_depends_on_it(runs):
     assert _planned(batched, TARGET, configfiles=[cfg]) == []
     # A_20240621 shares batch b00001 with B_20240626
     changed = batched / "results" / "demo" / "scenes" / "A_20240621.tif"
-    manifest = batched / "results" / "indices" / "_batches" / "NDVI" / "b00001.json"
+    manifest = batched / "results" / "indices" / "_batches" / "b00001.json"
     later = os.stat(manifest).st_mtime + 10  # newer than the batch's output
     os.utime(changed, (later, later))
     planned = _planned(batched, TARGET, configfiles=[cfg])
-    assert [w for w in planned if "batch=" in w] == ["index=NDVI, batch=b00001"]
+    assert [w for w in planned if "batch=" in w] == ["batch=b00001"]
     # the summer composites fed by that batch rerun, also those that read only its other
     # scene (the price of batching), and no others; found by their provenance
     reading = set()
@@ -116,9 +116,9 @@ def test_a_changed_scene_reruns_its_batch_and_what_depends_on_it(runs):
         with rasterio.open(tif) as src:
             inputs = src.tags()["RASTERFLOW_INPUTS"]
         if "A_20240621" in inputs or "B_20240626" in inputs:
-            reading.add(f"period=2024-JJA, index=NDVI, tile={tif.stem}")
+            reading.add(f"period=2024-JJA, tile={tif.stem}")
     assert reading and {w for w in planned if "tile=" in w} == reading
-    assert "period=2024-JJA, index=NDVI" in planned  # and the mosaic
+    assert "period=2024-JJA" in planned  # and the mosaic
 
 
 @pytest.mark.parametrize("batch", [1, 4])
@@ -158,7 +158,7 @@ def _own_scene(path: Path, *, seed: int, empty: bool = False) -> tuple[np.ndarra
 
 
 def _manifests(results: Path) -> dict[str, int]:
-    folder = results / "indices" / "_batches" / "NDVI"
+    folder = results / "indices" / "_batches"
     return {p.stem: p.stat().st_mtime_ns for p in folder.glob("b?????.json")}
 
 
@@ -176,7 +176,7 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
                    "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
         "indices": ["NDVI"]}))
     results = tmp_path / "results"
-    targets = [f"results/indices/_batches/NDVI/b0000{b}.json" for b in range(3)]
+    targets = [f"results/indices/_batches/b0000{b}.json" for b in range(3)]
 
     def planned() -> list[str]:
         return sorted(_planned(tmp_path, *targets, configfiles=[cfg], demo_config=False,
@@ -189,14 +189,14 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
     assert "S3.tif" in proc.stdout + proc.stderr + "".join(
         p.read_text() for p in (results / "logs").rglob("*.log"))
     assert sorted(_manifests(results)) == ["b00000", "b00002"]  # no manifest, no whole batch
-    fingerprint = tmp_path / ".snakemake/rasterflow/batches/NDVI/b00001.inputs.json"
+    fingerprint = tmp_path / ".snakemake/rasterflow/batches/b00001.inputs.json"
     assert [e[0] for e in json.loads(fingerprint.read_text())["files"]] == [
         str(tmp_path / "scenes" / "S2.tif"), str(tmp_path / "scenes" / "S3.tif")]
 
     # fixed, the run resumes with the failed batch only
     _own_scene(tmp_path / "scenes" / "S3.tif", seed=3)
     done = _manifests(results)
-    assert planned() == ["index=NDVI, batch=b00001"]
+    assert planned() == ["batch=b00001"]
     run_snakemake(tmp_path, "--cores", "2", *targets, configfiles=[cfg], demo_config=False)
     assert planned() == []
     after = _manifests(results)
@@ -208,7 +208,7 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
     old = (tmp_path / "scenes" / "S0.tif").stat().st_mtime_ns - 3_600 * 10**9
     _own_scene(tmp_path / "scenes" / "S0.tif", seed=0)
     os.utime(tmp_path / "scenes" / "S0.tif", ns=(old, old))
-    assert planned() == ["index=NDVI, batch=b00000", "index=NDVI, batch=b00002"]
+    assert planned() == ["batch=b00000", "batch=b00002"]
     run_snakemake(tmp_path, "--cores", "2", *targets, configfiles=[cfg], demo_config=False)
     assert planned() == []
     final = _manifests(results)
@@ -259,7 +259,7 @@ def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
         return jobs, cache.read_bytes() != before
 
     first = fresh()
-    assert ("index_batch", "index=NDVI, batch=b00002") in first
+    assert ("index_batch", "batch=b00002") in first
     assert sum(r == "composite" for r, _w in first) >= 4
     assert cached() == (first, False)  # a hit: the same jobs, the file left alone
 
@@ -281,7 +281,7 @@ def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
     (tmp_path / "scenes" / "S5.tif").write_bytes((tmp_path / "scenes" / "S1.tif").read_bytes())
     sheet.write_text(sheet.read_text() + "S5,2024-03-01,scenes/S5.tif\n")
     jobs, rebuilt = cached()
-    assert rebuilt and ("index_batch", "index=NDVI, batch=b00002") in jobs
+    assert rebuilt and ("index_batch", "batch=b00002") in jobs
     assert jobs == fresh()
     # the config: other tiles
     cfg.write_text(yaml.safe_dump({**settings, "grid": {**settings["grid"], "tile_px": 24}}))

@@ -80,8 +80,9 @@ def test_example_config_plans_a_run_on_own_data(tmp_path):
                         demo_config=False).stdout
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$",
                                                 out.split("Job stats:")[1], re.MULTILINE)}
-    # 2 scenes x 2 indices; one tile, 2 months; a zonal table per mosaic
-    assert jobs["index"] == 4 and jobs["composite"] == 4 and jobs["mosaic"] == 4
+    # 2 scenes (both indices in one job each); one tile, 2 months (both indices in one
+    # composite job each, one mosaic job per month); a zonal table per mosaic
+    assert jobs["index"] == 2 and jobs["composite"] == 2 and jobs["mosaic"] == 2
     assert jobs["zonal"] == 4 and jobs["zonal_long"] == 1
     assert "demo_data" not in jobs and "terrain" not in jobs
     assert jobs["quicklook_mosaic"] == 4 and jobs["stac"] == 1
