@@ -324,9 +324,7 @@ def get_batch_params(wildcards):
 
 
 def get_batch_outputs(wildcards):
-    return {
-        s: [index_path(s, i) for i in INDICES] for s in BATCHES[wildcards.batch]
-    }
+    return {s: [index_path(s, i) for i in INDICES] for s in BATCHES[wildcards.batch]}
 
 
 def write_batch_fingerprints():
