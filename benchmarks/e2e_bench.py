@@ -1,4 +1,67 @@
-"""placeholder"""
+"""End to end: rasterflow's whole workflow vs a plain Dask script, GDAL's CLI tools and
+the I/O floor, on the same synthetic Sentinel-2 L2A scenes (issue #16, item 1).
+
+Data (made once, deterministic for ``--seed``): ``--scenes`` scenes (default 6) of
+``--size``² pixels at 10 m (default 5490) in SAFE-like folders
+(``<id>.SAFE/GRANULE/<granule>/IMG_DATA/R10m/*_B04_10m.tif``, ``*_B08_10m.tif``,
+``R20m/*_B12_20m.tif``, ``*_SCL_20m.tif``), uint16 DEFLATE COGs, EPSG:32633, DN =
+reflectance * 10000 + 1000 (baseline 04.00, offset -0.1), nodata 0; two footprints
+(odd scenes 30 % of the width east and 10 % south, with a no-data corner), the first
+half of the scenes in June 2024, the rest in July; SCL holds the classes 4, 5, 6, 7, 11
+in patches, cloud blobs (8, 9) and shadows (3). The scene sheet and a rasterflow config
+(demo: false; red/nir/swir2 by pattern, scale 0.0001, offset -0.1, nodata 0; mask SCL
+valid [4, 5, 6, 7, 11]; NDVI, NBR; monthly median, bilinear; a 10 m grid in EPSG:32633
+on the scenes' pixel edges over their union, ``--tile-px``; no terrain, no zonal) go
+beside it. Then, alternately over ``--repeats`` rounds (default 3), each in a fresh
+folder, with ``--cores`` (default 2) everywhere:
+
+* ``rasterflow``   ``snakemake -s Snakefile --directory <ws> --configfile cfg.yaml
+                   --cores N``: the default target, report rules included (only the
+                   workflow's public interface is used: sheet, config, command line)
+* ``dask-script``  the script a user writes instead (written to the work folder as
+                   dask_script.py): one process, a LocalCluster of N threads
+                   (processes=False), rioxarray lazy reads (chunks 2048), SCL and B12
+                   onto the scene's 10 m grid with odc-geo's xr_reproject (nearest,
+                   bilinear), the indices masked, xr_reproject onto the target grid
+                   (bilinear), concat over time, groupby month, median (NaN skipped)
+                   and count, one dask.compute, rioxarray to_raster(driver="COG") each
+* ``gdal-cli``     gdal_pipeline.sh: five stages, each a command list run by ``xargs
+                   -P N``: gdalwarp SCL (near) and B12 (bilinear) to 10 m per scene,
+                   gdal_calc.py per scene and index (mask, nodata and formula in --calc),
+                   gdalwarp each index onto the grid (-te -tr -tap, bilinear, -dstnodata
+                   nan), gdal_calc.py ``nanmedian(A, axis=0)`` per month and index with
+                   all the month's scenes given to -A (gdal_calc's own variadic input),
+                   gdal_translate -of COG (DEFLATE); no counts
+* ``io-floor``     what any implementation must do: decode every input band once
+                   (rasterio, N processes) and encode the 4 final mosaics (2 months x 2
+                   indices, rasterflow's pixels, its COG options) once from memory;
+                   timed inside its process (start-up and loading the arrays excluded)
+
+It prints each round, then medians of wall and CPU seconds (user + system of the
+child process tree, benchmarks/_timing.py; the floor's from its own getrusage) with
+the ratios to rasterflow and to the floor; rasterflow's per-rule split of the median
+round: jobs (Snakemake's "Job stats"), and for jobs with a ``benchmark:`` file their
+mean wall and CPU (its TSV's s and cpu_time) and the means of start-up (job start =
+TSV mtime - s, to the job log's first record), set-up (to the first record of the
+step's own module, not rasterflow.cluster's), work (to its last own record) and tail
+(to the job's end: cluster close, Dask report, exit, Snakemake's wrapper); light rules
+without a benchmark file get their wall from Snakemake's console timestamps (1 s).
+Last, agreement of the mosaics (``results/mosaics/<month>/<index>.tif`` and the peers'
+``<month>/<index>.tif``, same grid): per pair and mosaic and over all, max and mean
+|diff| and the share above 1e-4 over pixels valid in both, pixels NaN in one only,
+and each one's NaN share. The three differ by method: rasterflow and the Dask script
+resample the 20 m bands to 10 m before the index, as does the GDAL pipeline, but
+gdalwarp keeps B12 as uint16 (rounded to whole DN: |NBR diff| <= ~2e-4), and
+odc-geo's bilinear treats NaN neighbours at no-data edges differently (a few pixels).
+
+Measured (the issue's table, 5490², 6 scenes, 2 cores): see docs/benchmarks.md. A
+full-size round takes several minutes and ~10 GB of temporary disk; run it on a quiet
+machine.
+
+Run: ``.venv/bin/python benchmarks/e2e_bench.py [--size 5490] [--scenes 6]
+[--repeats 3] [--cores 2] [--tile-px 2048] [--seed 0] [--workdir DIR]``; smoke size:
+``--size 256 --scenes 4 --repeats 1`` (tests/benchmarks/test_e2e_bench_smoke.py).
+"""
 
 from __future__ import annotations
 
@@ -110,11 +173,10 @@ def make_data(root: Path, *, size: int, scenes: int, seed: int) -> list[dict]:
     for i, sc in enumerate(layout):
         granule = root / "scenes" / sc["safe"] / "GRANULE" / sc["granule"] / "IMG_DATA"
         veg = np.clip(0.6 * land + 0.4 * _smooth(rng, (size, size), 12), 0, 1)
-        noise = lambda s: rng.normal(0, 0.01, s)  # noqa: E731
-        red = 0.12 - 0.08 * veg + noise(veg.shape)
-        nir = 0.15 + 0.35 * veg + noise(veg.shape)
+        red = 0.12 - 0.08 * veg + rng.normal(0, 0.01, veg.shape)
+        nir = 0.15 + 0.35 * veg + rng.normal(0, 0.01, veg.shape)
         veg20 = veg[::2, ::2]
-        swir2 = 0.20 - 0.12 * veg20 + noise(veg20.shape)
+        swir2 = 0.20 - 0.12 * veg20 + rng.normal(0, 0.01, veg20.shape)
         # SCL: land classes in patches, cloud (8, 9) blobs, cloud shadow (3) beside some
         classes = np.array([4, 5, 6, 7, 11])
         patch = _smooth(rng, (h20, h20), 8)
@@ -159,8 +221,10 @@ def target_grid(size: int, scenes: int) -> dict:
 def write_config(path: Path, data: Path, grid: dict, *, tile_px: int) -> None:
     import yaml
 
-    band = lambda b, r: {"pattern": f"*_{b}_{r}m.tif", "scale": SCALE,  # noqa: E731
-                         "offset": OFFSET, "nodata": 0}
+    def band(name: str, res: int) -> dict:
+        return {"pattern": f"*_{name}_{res}m.tif", "scale": SCALE, "offset": OFFSET,
+                "nodata": 0}
+
     cfg = {
         "demo": False,
         "results": "results",
@@ -200,6 +264,7 @@ DASK_SCRIPT = '''\
 """Monthly median NDVI and NBR of Sentinel-2 L2A scenes, as a plain Dask script."""
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import dask
@@ -213,6 +278,7 @@ from odc.geo.xr import xr_reproject
 
 P = json.loads(Path(sys.argv[1]).read_text())
 OUT = Path(sys.argv[2])
+warnings.filterwarnings("ignore", "All-NaN slice")  # pixels no scene saw stay NaN
 
 
 def band(path):
@@ -282,7 +348,7 @@ def _reflectance(letter: str) -> str:
     return f"({letter}*{SCALE}{OFFSET:+})"
 
 
-def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict], size: int,
+def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict],
                  jobs: int) -> list[str]:
     """A bash script of five stages, each a list of commands run by ``xargs -P jobs``.
 
@@ -296,6 +362,8 @@ def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict], size:
     5. gdal_translate -of COG (DEFLATE).
     Intermediates are GDAL's default GeoTIFFs (uncompressed), as a user would leave them.
     """
+    import rasterio
+
     tmp = out / "tmp"
     left, bottom, right, top = grid["bounds"]
     valid = ",".join(map(str, VALID))
@@ -303,8 +371,6 @@ def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict], size:
     warped: dict[tuple[str, str], list[str]] = {}
     for sc in scenes:
         f, sid = sc["files"], sc["id"]
-        import rasterio
-
         with rasterio.open(f["red"]) as src:
             b = src.bounds
         te = [str(v) for v in (b.left, b.bottom, b.right, b.top)]
@@ -622,7 +688,7 @@ def _run(cmd: list[str], log: Path, what: str, **options) -> tuple[float, float]
 
 
 def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list[dict],
-              cores: int, size: int) -> tuple[dict[str, tuple[float, float]], dict, dict]:
+              cores: int) -> tuple[dict[str, tuple[float, float]], dict, dict]:
     """One run of each variant, in a fresh folder each: times, rasterflow's per-rule
     split, the folders holding each variant's mosaics (<period>/<index>.tif)."""
     here = work / f"round{number}"
@@ -642,7 +708,7 @@ def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list
     times["dask-script"] = _run(dask_command(work, here / "dask", grid=grid, scenes=scenes,
                                              threads=cores), here / "dask.out", "dask script")
     times["gdal-cli"] = _run(gdal_command(work, here / "gdal", grid=grid, scenes=scenes,
-                                          size=size, jobs=cores), here / "gdal.out", "GDAL CLI")
+                                          jobs=cores), here / "gdal.out", "GDAL CLI")
     shutil.rmtree(here / "gdal" / "tmp")
     products = sorted({(sc["period"], name) for sc in scenes for name in INDICES})
     mosaics = [ws / "results" / "mosaics" / p / f"{i}.tif" for p, i in products]
@@ -661,8 +727,8 @@ def print_table(times: dict[str, list[tuple[float, float]]]) -> None:
           f"{'wall/floor':>10} {'cpu/floor':>10}")
     for v in VARIANTS:
         w, c = med[v]
-        print(f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.2f} {c / rf[1]:8.2f} "
-              f"{w / floor[0]:10.2f} {c / floor[1]:10.2f}")
+        print(f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.3f} {c / rf[1]:8.3f} "
+              f"{w / floor[0]:10.3f} {c / floor[1]:10.3f}")
 
 
 def main() -> None:
@@ -715,16 +781,16 @@ def main() -> None:
         splits = []
         for r in range(args.repeats):
             got, split, outputs = run_round(work, r + 1, config=config, grid=grid,
-                                            scenes=scenes, cores=args.cores, size=args.size)
-            splits.append((got["rasterflow"][0], split))
+                                            scenes=scenes, cores=args.cores)
+            splits.append((got["rasterflow"][0], split, r + 1))
             for v in VARIANTS:
                 times[v].append(got[v])
             print(f"  round {r + 1}: " + ", ".join(
                 f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items()))
         print_table(times)
         # the split of the round whose rasterflow wall is the median
-        _, split = sorted(splits, key=lambda s: s[0])[len(splits) // 2]
-        print_split(split, cores=args.cores)
+        _, split, number = sorted(splits)[len(splits) // 2]
+        print_split(split, cores=args.cores, round_number=number)
         products = [(p, i) for p in periods for i in INDICES]
         for line in agreement(outputs, products):
             print(line)

@@ -39,7 +39,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "processes": False,
     "dashboard": False,
     "progress_interval": 10.0,
-    "report": True,
+    "report": False,
     "cluster": "local",
     "slurm": {},
 }

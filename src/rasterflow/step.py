@@ -29,7 +29,7 @@ def heavy_step(smk: Any) -> Iterator[Any]:
             threads=smk.threads,
             mem_mb=smk.resources.mem_mb,
             settings=settings,
-            report=dask_report_path(smk.log[0]) if settings.get("report", True) else None,
+            report=dask_report_path(smk.log[0]) if settings.get("report", False) else None,
         ) as client,
     ):
         yield client
