@@ -646,9 +646,10 @@ def rule_split(results: Path, output: str, *, started: float, ended: float) -> d
     return {"total": counts.get("total", 0), "rules": rules, "frame": frame}
 
 
-def print_split(split: dict, *, cores: int) -> None:
-    print("rasterflow per rule (jobs with a benchmark file: mean wall and CPU per job from "
-          "it; start-up, set-up, work, tail from its log's timestamps, means):")
+def print_split(split: dict, *, cores: int, round_number: int) -> None:
+    print(f"rasterflow per rule, round {round_number} (jobs with a benchmark file: mean wall "
+          "and CPU per job from it; start-up, set-up, work, tail from its log's timestamps, "
+          "means, s):")
     print(f"  {'rule':<18} {'jobs':>5} {'wall':>8} {'cpu':>8} {'start-up':>9} {'set-up':>8} "
           f"{'work':>8} {'tail':>8}")
     total_wall = 0.0
@@ -789,7 +790,7 @@ def main() -> None:
                 f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items()))
         print_table(times)
         # the split of the round whose rasterflow wall is the median
-        _, split, number = sorted(splits)[len(splits) // 2]
+        _, split, number = sorted(splits, key=lambda s: s[0])[len(splits) // 2]
         print_split(split, cores=args.cores, round_number=number)
         products = [(p, i) for p in periods for i in INDICES]
         for line in agreement(outputs, products):
