@@ -54,9 +54,11 @@ resample the 20 m bands to 10 m before the index, as does the GDAL pipeline, but
 gdalwarp keeps B12 as uint16 (rounded to whole DN: |NBR diff| <= ~2e-4), and
 odc-geo's bilinear treats NaN neighbours at no-data edges differently (a few pixels).
 
-Measured (the issue's table, 5490², 6 scenes, 2 cores): see docs/benchmarks.md. A
-full-size round takes several minutes and ~10 GB of temporary disk; run it on a quiet
-machine.
+Figures: docs/benchmarks.md. At the default size a round took ~8.5 minutes on the quiet
+2-core machine in the issue's measurement (so ~30 with the data and 3 rounds), ~2 GB of
+memory and ~6 GB of temporary disk (the GDAL pipeline's uncompressed intermediates,
+removed after each run; only the last round's outputs are kept). Run it on a quiet
+machine; absolute times on a loaded one mean little, CPU seconds and ratios less so.
 
 Run: ``.venv/bin/python benchmarks/e2e_bench.py [--size 5490] [--scenes 6]
 [--repeats 3] [--cores 2] [--tile-px 2048] [--seed 0] [--workdir DIR]``; smoke size:
@@ -116,7 +118,7 @@ def scene_layout(size: int, scenes: int) -> list[dict]:
     out = []
     for i in range(scenes):
         month = 6 if i < half else 7
-        day = 2 + 5 * (i if i < half else i - half)
+        day = 2 + (i if i < half else i - half) * 26 // half  # spread over the month
         date = dt.date(2024, month, day)
         fp = i % 2
         tile = ("T33UVP", "T33UWP")[fp]
@@ -134,19 +136,19 @@ def scene_layout(size: int, scenes: int) -> list[dict]:
 
 
 def _smooth(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """A smooth random field in [0, 1]: a coarse random grid, bilinearly upsampled."""
-    h, w = shape
-    coarse = rng.random((cells + 1, cells + 1))
-    yi = np.linspace(0, cells, h)
-    xi = np.linspace(0, cells, w)
-    y0 = np.minimum(yi.astype(int), cells - 1)
-    x0 = np.minimum(xi.astype(int), cells - 1)
-    fy, fx = (yi - y0)[:, None], (xi - x0)[None, :]
-    a = coarse[y0][:, x0]
-    b = coarse[y0][:, x0 + 1]
-    c = coarse[y0 + 1][:, x0]
-    d = coarse[y0 + 1][:, x0 + 1]
-    return (a * (1 - fy) * (1 - fx) + b * (1 - fy) * fx + c * fy * (1 - fx) + d * fy * fx)
+    """A smooth random field in [0, 1] (float32): a (cells + 1)² random grid, bilinearly
+    interpolated as Wy @ grid @ Wx.T (no full-size temporaries but the result)."""
+
+    def weights(n: int) -> np.ndarray:
+        pos = np.linspace(0, cells, n)
+        low = np.minimum(pos.astype(int), cells - 1)
+        w = np.zeros((n, cells + 1), dtype=np.float32)
+        w[np.arange(n), low] = 1 - (pos - low)
+        w[np.arange(n), low + 1] = pos - low
+        return w
+
+    coarse = rng.random((cells + 1, cells + 1)).astype(np.float32)
+    return weights(shape[0]) @ (coarse @ weights(shape[1]).T)
 
 
 def _write_cog(path: Path, data: np.ndarray, left: float, top: float, res: int) -> None:
@@ -191,7 +193,8 @@ def make_data(root: Path, *, size: int, scenes: int, seed: int) -> list[dict]:
         dn = {name: np.clip(np.round(v * 10000 + BASE), 1, 65535).astype(np.uint16)
               for name, v in (("red", red), ("nir", nir), ("swir2", swir2))}
         if i % 2:  # the east footprint: a no-data corner, as at a swath's edge
-            cut10 = np.add.outer(np.arange(size), np.arange(size)) > 1.6 * size
+            ramp = np.arange(size, dtype=np.int32)
+            cut10 = ramp[:, None] + ramp[None, :] > 1.6 * size
             cut20 = cut10[::2, ::2]
             for name in ("red", "nir"):
                 dn[name][cut10] = 0
@@ -499,6 +502,9 @@ def compare(a: Path, b: Path) -> dict:
     """Differences of two mosaics on the same grid (SystemExit if the grids differ)."""
     import rasterio
 
+    for path in (a, b):
+        if not path.is_file():
+            raise SystemExit(f"agreement: {path} not found (did a variant's outputs move?)")
     with rasterio.open(a) as sa, rasterio.open(b) as sb:
         if (sa.shape, sa.transform, sa.crs) != (sb.shape, sb.transform, sb.crs):
             raise SystemExit(f"{a} and {b} are not on the same grid: {sa.shape} "
