@@ -17,8 +17,7 @@ include: "rules/common.smk"
 localrules:
     all,
     zonal_long,
-    quicklook_mosaic,
-    quicklook_terrain,
+    quicklooks,
     zonal_timeseries,
     zonal_tables,
     benchmark_chart,

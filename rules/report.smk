@@ -48,52 +48,47 @@ if any(period != "static" for _product, period in ZONAL_TARGETS):
 REPORT_OUTPUTS += [
     f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in ZONAL_TARGETS
 ]
-REPORT_OUTPUTS += [
-    f"{REPORT}/benchmarks.png",
-    f"{REPORT}/dask",
-    f"{REPORT}/run_info.html",
-]
+REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
+if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
+    REPORT_OUTPUTS.append(f"{REPORT}/dask")
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
-rule quicklook_mosaic:
-    input:
-        stat=f"{RESULTS}/mosaics/{{period}}/{{index}}.tif",
-        counts=f"{RESULTS}/mosaics/{{period}}/{{index}}_count.tif",
-    output:
-        stat=report(
-            f"{REPORT}/quicklooks/mosaics/{{period}}/{{index}}.png",
-            caption=f"{CAPTIONS}/quicklook_mosaic.rst",
-            category="Maps",
-            subcategory="Composites",
-            labels={"product": "{index}", "period": "{period}", "layer": "statistic"},
-        ),
-        counts=report(
-            f"{REPORT}/quicklooks/mosaics/{{period}}/{{index}}_count.png",
-            caption=f"{CAPTIONS}/quicklook_count.rst",
-            category="Maps",
-            subcategory="Composites",
-            labels={"product": "{index}", "period": "{period}", "layer": "count"},
-        ),
-    log:
-        f"{RESULTS}/logs/report/quicklook/{{period}}/{{index}}.log",
-    conda:
-        "../envs/rasterflow.yaml"
-    params:
-        products=lambda wc: [wc.index, f"{wc.index}_count"],
-        titles=lambda wc: [
-            f"{wc.index} {config['composite']['statistic']}, {wc.period}",
-            f"{wc.index}: valid observations, {wc.period}",
-        ],
-    script:
-        "../scripts/quicklook.py"
+# every quicklook in one job: each is a fraction of a second, a job's start is seconds
+QUICKLOOKS = [
+    (f"{RESULTS}/mosaics/{period}/{index}{suffix}.tif", period, index, suffix)
+    for period in PERIODS
+    for index in COMPOSITE_INDICES
+    for suffix in ("", "_count")
+]
 
 
-rule quicklook_terrain:
+def _quicklook_title(period, index, suffix):
+    if suffix:
+        return f"{index}: valid observations, {period}"
+    return f"{index} {config['composite']['statistic']}, {period}"
+
+
+rule quicklooks:
     input:
-        [f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS],
+        [q[0] for q in QUICKLOOKS]
+        + [f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS],
     output:
         [
+            report(
+                f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png",
+                caption=f"{CAPTIONS}/quicklook_{'count' if suffix else 'mosaic'}.rst",
+                category="Maps",
+                subcategory="Composites",
+                labels={
+                    "product": index,
+                    "period": period,
+                    "layer": "count" if suffix else "statistic",
+                },
+            )
+            for _path, period, index, suffix in QUICKLOOKS
+        ]
+        + [
             report(
                 f"{REPORT}/quicklooks/terrain/{p}.png",
                 caption=f"{CAPTIONS}/quicklook_terrain.rst",
@@ -104,12 +99,17 @@ rule quicklook_terrain:
             for p in TERRAIN_PRODUCTS
         ],
     log:
-        f"{RESULTS}/logs/report/quicklook/terrain.log",
+        f"{RESULTS}/logs/report/quicklooks.log",
     conda:
         "../envs/rasterflow.yaml"
     params:
-        products=TERRAIN_PRODUCTS,
-        titles=[f"{p} of {DEM}" for p in TERRAIN_PRODUCTS],
+        products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
+        + TERRAIN_PRODUCTS,
+        titles=[
+            _quicklook_title(period, index, suffix)
+            for _p, period, index, suffix in QUICKLOOKS
+        ]
+        + [f"{p} of {DEM}" for p in TERRAIN_PRODUCTS],
     script:
         "../scripts/quicklook.py"
 

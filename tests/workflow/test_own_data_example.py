@@ -85,7 +85,8 @@ def test_example_config_plans_a_run_on_own_data(tmp_path):
     assert jobs["index"] == 2 and jobs["composite"] == 2 and jobs["mosaic"] == 2
     assert jobs["zonal"] == 4 and jobs["zonal_long"] == 1
     assert "demo_data" not in jobs and "terrain" not in jobs
-    assert jobs["quicklook_mosaic"] == 4 and jobs["stac"] == 1
+    assert jobs["quicklooks"] == 1 and jobs["stac"] == 1
+    assert "dask_reports" not in jobs  # dask.report is off by default
 
 
 def test_example_config_names_a_missing_sheet(tmp_path):

@@ -46,8 +46,8 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["terrain"] == 1  # every product of the DEM in one job
     # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
-    # report: one quicklook job per mosaic and one for all terrain products
-    assert jobs["quicklook_mosaic"] == 2 and jobs["quicklook_terrain"] == 1
+    # report: one job draws every quicklook (mosaics and terrain)
+    assert jobs["quicklooks"] == 1 and "quicklook_mosaic" not in jobs
     for rule in ("zonal_timeseries", "zonal_tables", "benchmark_chart", "dask_reports",
                  "run_info", "stac"):
         assert jobs[rule] == 1, rule
