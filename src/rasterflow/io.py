@@ -28,7 +28,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import Interleaving, Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -498,7 +498,7 @@ def _zeroed_block(src: Any, path: Path) -> tuple[int, int, int] | None:
         return None
     rows, cols = src.block_shapes[0]
     across, down = -(-src.width // cols), -(-src.height // rows)
-    separate = src.interleaving is not None and src.interleaving.name == "BAND"
+    separate = src.interleaving == Interleaving.band
     bands = src.count if separate else 1
     total = across * down * bands
     n = min(total, _ZERO_SAMPLES)

@@ -343,9 +343,9 @@ def _check_extents(sid: str, roles: list[tuple[str, BandFile]],
             raise InputDataError(
                 f"scene {sid!r}: its band files cover different areas: {bf0.path} ({key0}) "
                 f"spans {_box_text(h0)} but {bf.path} ({key}) spans {_box_text(h)} "
-                f"(left, bottom, right, top in {h.bounds.crs}); every band of a scene must "
-                "cover the same area (resolutions may differ). Use band files of one "
-                "product, or cut them to one extent (gdalwarp -te)"
+                f"(left, bottom, right, top in {_crs_text(h.bounds.crs)}); every band of a "
+                "scene must cover the same area (resolutions may differ). Use band files "
+                "of one product, or cut them to one extent (gdalwarp -te)"
             )
 
 
@@ -355,6 +355,14 @@ def _pixel_size(h: RasterHeader) -> float:
         return 0.0
     left, bottom, right, top = h.bounds
     return max(abs(right - left) / h.width, abs(top - bottom) / h.height)
+
+
+def _crs_text(crs: Any) -> str:
+    """``EPSG:32633`` where the CRS has a code, its WKT otherwise."""
+    from odc.geo.crs import CRS
+
+    code = CRS(crs).epsg
+    return f"EPSG:{code}" if code else str(crs)
 
 
 def _box_text(h: RasterHeader) -> str:

@@ -288,3 +288,15 @@ def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypa
     monkeypatch.chdir(other)  # relative paths in sheet and config resolve elsewhere
     assert _key(tmp_path) != after_code
     assert {str(p) for p in planning.planning_code()} >= {planning.__file__}
+
+
+def test_cached_headers_keep_the_size_in_pixels(tmp_path, monkeypatch):
+    """The extent check of a scene's band files needs their resolutions (issue 15)."""
+    files = _scenes(tmp_path, 2)
+    cache = tmp_path / "headers.json"
+    first = planning.cached_headers(files.values(), cache=cache)
+    monkeypatch.setattr(planning, "read_header", lambda p: pytest.fail(f"{p} read again"))
+    again = planning.cached_headers(files.values(), cache=cache)
+    for path in files.values():
+        assert (first[path].width, first[path].height) == (4, 3)
+        assert (again[path].width, again[path].height) == (4, 3)
