@@ -327,7 +327,7 @@ def _check_extents(sid: str, roles: list[tuple[str, BandFile]],
     in one CRS (warping handles the rest).
     """
     first: tuple[str, BandFile, RasterHeader] | None = None
-    for key, bf in roles:
+    for key, bf in sorted(roles, key=lambda kb: kb[0]):  # the same message for any key order
         h = headers[bf.path]
         if first is None:
             first = (key, bf, h)

@@ -151,9 +151,9 @@ def test_band_files_of_one_scene_with_different_extents_are_refused(tmp_path):
         check_headers(scenes)
     folder = tmp_path / "scene"
     assert str(err.value) == (
-        f"scene 's1': its band files cover different areas: {folder}/T1_B04.tif "
-        f"(scenes.bands.red) spans 500000, 5999360, 500640, 6000000 but {folder}/T1_B08.tif "
-        "(scenes.bands.nir) spans 500320, 5999360, 500960, 6000000 (left, bottom, right, "
+        f"scene 's1': its band files cover different areas: {folder}/T1_B08.tif "
+        f"(scenes.bands.nir) spans 500320, 5999360, 500960, 6000000 but {folder}/T1_B04.tif "
+        "(scenes.bands.red) spans 500000, 5999360, 500640, 6000000 (left, bottom, right, "
         "top in EPSG:32633); every band of a scene must cover the same area (resolutions "
         "may differ). Use band files of one product, or cut them to one extent (gdalwarp -te)")
 
