@@ -47,12 +47,16 @@ INDEX_TARGET = "results/indices/s1/NDVI.tif"
 
 
 def user_files(ws: Path) -> dict[str, str]:
-    """Digest of every file of the user's: all but results, Snakemake's and the config."""
+    """Digest of every file of the user's: all but the results (here or on a mount of
+    the test's), Snakemake's own folder and the test's configs."""
     out = {}
     for p in sorted(ws.rglob("*")):
         rel = p.relative_to(ws)
-        if p.is_file() and rel.parts[0] not in ("results", ".snakemake", "bad.yaml"):
-            out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+        top = ws / rel.parts[0]
+        if (not p.is_file() or rel.parts[0] in ("results", ".snakemake")
+                or p.suffix == ".yaml" or os.path.ismount(top)):
+            continue
+        out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
 
