@@ -338,8 +338,10 @@ def _check_extents(sid: str, roles: list[tuple[str, BandFile]],
         if bf.path == bf0.path or not (h.bounds.crs is h0.bounds.crs
                                        or h.bounds.crs == h0.bounds.crs):
             continue
-        tol = 0.5 * max(_pixel_size(h0), _pixel_size(h))
-        if max(abs(a - b) for a, b in zip(h0.bounds, h.bounds, strict=True)) > tol:
+        a, b = h0.bounds, h.bounds  # by attribute: a BoundingBox iterates slowly
+        shift = max(abs(a.left - b.left), abs(a.bottom - b.bottom), abs(a.right - b.right),
+                    abs(a.top - b.top))
+        if shift and shift > 0.5 * max(_pixel_size(h0), _pixel_size(h)):
             raise InputDataError(
                 f"scene {sid!r}: its band files cover different areas: {bf0.path} ({key0}) "
                 f"spans {_box_text(h0)} but {bf.path} ({key}) spans {_box_text(h)} "
@@ -353,8 +355,8 @@ def _pixel_size(h: RasterHeader) -> float:
     """The larger pixel side of a header; 0 when its size in pixels is unknown."""
     if not h.width or not h.height:
         return 0.0
-    left, bottom, right, top = h.bounds
-    return max(abs(right - left) / h.width, abs(top - bottom) / h.height)
+    b = h.bounds
+    return max(abs(b.right - b.left) / h.width, abs(b.top - b.bottom) / h.height)
 
 
 def _crs_text(crs: Any) -> str:
