@@ -267,7 +267,8 @@ def _assert_refused(proc: subprocess.CompletedProcess[str], results: Path, produ
 # file), the COG copy ("TIFFAppendToStrip:Seek error")
 @needs_root
 @pytest.mark.parametrize("size", ["1m", "4300k", "5600k"])
-def test_full_disk_at_each_pass_of_an_index_gives_the_disk_advice(tmp_path, tmpfs, size):
+def test_full_disk_at_each_pass_of_an_index_gives_the_disk_advice(
+        tmp_path, tmpfs, size):  # noqa: F811 (tmpfs: the imported fixture)
     full = tmpfs(f"small-{size}", f"size={size}")
     big = np.random.default_rng(3).integers(1, 10_000, (4, 1024, 1024), dtype=np.uint16)
     _scene(tmp_path, data=big)
@@ -278,7 +279,8 @@ def test_full_disk_at_each_pass_of_an_index_gives_the_disk_advice(tmp_path, tmpf
 
 
 @needs_root
-def test_full_disk_at_a_mosaic_gives_the_disk_advice(tmp_path, tmpfs):
+def test_full_disk_at_a_mosaic_gives_the_disk_advice(
+        tmp_path, tmpfs):  # noqa: F811 (tmpfs: the imported fixture)
     mount = tmpfs("disk", "size=8m")
     results = mount / "results"
     _scene(tmp_path)
@@ -299,7 +301,8 @@ def test_full_disk_at_a_mosaic_gives_the_disk_advice(tmp_path, tmpfs):
 
 
 @needs_root
-def test_full_disk_at_zonal_tables_gives_the_disk_advice(tmp_path, tmpfs):
+def test_full_disk_at_zonal_tables_gives_the_disk_advice(
+        tmp_path, tmpfs):  # noqa: F811 (tmpfs: the imported fixture)
     mount = tmpfs("disk", "size=4m")
     results = mount / "results"
     zonal = _zonal(tmp_path, write_zones(tmp_path / "zones.gpkg", [INSIDE]))
