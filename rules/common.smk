@@ -55,7 +55,8 @@ def _load_scenes():
             cache=".snakemake/rasterflow/headers.json",
         )
     )
-    rf_scenes.check_headers(scenes, known=SCENE_HEADERS)  # now, not an hour into the run
+    # now, not an hour into the run
+    rf_scenes.check_headers(scenes, known=SCENE_HEADERS)
     return scenes
 
 
