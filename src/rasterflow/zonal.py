@@ -1378,6 +1378,8 @@ def run(
         )
     table_zones = read_zones(zones, layer=layer)
     source = str(zones)
+    # the workflow checked this at the DAG build (check_zones); library callers had not
+    check_attribute_names(table_zones.columns, id_column=id_column, source=source)
     values = zonal_statistics(
         table_zones,
         raster,
