@@ -64,8 +64,8 @@ def _load_scenes():
             cache=".snakemake/rasterflow/headers.json",
         )
     )
-    known = {p: (h.count, h.dtypes) for p, h in SCENE_HEADERS.items()}
-    rf_scenes.check_headers(scenes, known=known)  # now, not an hour into the run
+    # now, not an hour into the run
+    rf_scenes.check_headers(scenes, known=SCENE_HEADERS)
     return scenes
 
 

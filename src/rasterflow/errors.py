@@ -1,5 +1,10 @@
 """Named exceptions. Every message says what is wrong, where, and how to fix it."""
 
+from __future__ import annotations
+
+import errno
+import re
+
 
 class RasterflowError(Exception):
     """Base class for errors a user can act on (bad config, bad input data)."""
@@ -30,18 +35,44 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: What GDAL, libtiff, pyarrow and the OS say when a write hit a full disk. libtiff's
+#: own "No space left on device" goes to stderr only; the exception carries one of
+#: these (the step and its pass decide which: measured on real tmpfs mounts of several
+#: sizes, tests/workflow/test_bad_inputs_files.py).
+_WRITE_FAILED = re.compile(
+    r"No space left on device|Disk quota exceeded|Write failed|Write error|"
+    r"TIFFAppendTo\w*|TIFFWriteDirectory|TIFFRewriteDirectory|IO error writing|"
+    r"Failed to write|Error writing|Cannot write|short write",
+    re.IGNORECASE,
+)
+#: rasterflow's own temporaries (``rasterflow.io.scratch_beside``: ``.<name>.<pid>.
+#: scratch.tif`` / ``.tmp.<ext>``). Any GDAL error about one means a write of ours did
+#: not land: an overview pass on a full disk reports it as "TIFFReadDirectory:Failed to
+#: read directory at offset ..." of the scratch file it could not finish.
+_OWN_TEMPORARY = re.compile(r"\.[^\s/]+\.\d+\.(?:scratch|tmp)\.\w+")
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it came from) says a write did not fit."""
+    chain = _chain(exc)
+    if any(getattr(e, "errno", None) in _DISK_ERRNOS for e in chain):
+        return True
+    text = " ".join(str(e) for e in chain)
+    return bool(_WRITE_FAILED.search(text) or _OWN_TEMPORARY.search(text))
+
+
 def explain_step_failure(
     exc: BaseException, *, memory_mb: float, workers: int, processes: bool
 ) -> BaseException:
     """The exception a heavy step should end with: ``exc``, or a StepFailure saying why.
 
     Dask reports a worker killed for memory, or by anything else, as ``KilledWorker``
-    (after ``distributed.scheduler.allowed-failures`` retries), and GDAL a full disk as
-    a bare "Write failed" (libtiff prints "No space left on device" on stderr). Both
-    are translated into what to change; other exceptions pass through unchanged.
+    (after ``distributed.scheduler.allowed-failures`` retries), and GDAL a full disk in
+    many words (:func:`is_disk_full`). Both are translated into what to change; other
+    exceptions pass through unchanged.
     """
     names = {type(e).__name__ for e in _chain(exc)}
-    text = " ".join(str(e) for e in _chain(exc))
     if "KilledWorker" in names:
         kind = "worker processes" if processes else "workers"
         return StepFailure(
@@ -51,11 +82,18 @@ def explain_step_failure(
             "this rule (profile set-resources: {<rule>: {mem_mb: ...}}), run with "
             "--retries 2 (mem_mb grows with each attempt), or lower the step's chunk size"
         )
-    disk_full = any(getattr(e, "errno", None) == 28 for e in _chain(exc))
-    if disk_full or "Write failed" in text or "Write error" in text:
-        return StepFailure(
-            f"writing an output failed ({exc}): the disk is full (look for 'No space left "
-            "on device' above) or not writable. Free space there, or set results to a "
-            "larger disk; no partial product was left behind"
-        )
-    return exc
+    return explain_write_failure(exc)
+
+
+def explain_write_failure(exc: BaseException) -> BaseException:
+    """A StepFailure with the disk-full advice when ``exc`` is a failed write; else ``exc``.
+
+    For every step, heavy or not (``rasterflow.logs.log_to`` applies it too).
+    """
+    if isinstance(exc, StepFailure | InputDataError | ConfigError) or not is_disk_full(exc):
+        return exc
+    return StepFailure(
+        f"writing an output failed ({exc}): the disk is full (look for 'No space left "
+        "on device' above) or not writable. Free space there, or set results to a "
+        "larger disk; no partial product was left behind"
+    )

@@ -77,8 +77,9 @@ def area_of_interest(
 
     ``bounds`` is ``[xmin, ymin, xmax, ymax]`` in ``bounds_crs`` (default: ``crs``).
     ``vector`` is any file OGR reads (GeoPackage, Shapefile, GeoJSON, ...); the union of
-    all geometries of ``layer`` (default: the first) is used. Edges are densified
-    before reprojection, so a box in EPSG:4326 becomes a curved outline, not a chord.
+    all geometries of ``layer`` is used (it may be None only for a one-layer file).
+    Edges are densified before reprojection, so a box in EPSG:4326 becomes a curved
+    outline, not a chord.
     """
     crs = _crs(crs, key="grid.crs")
     if (bounds is None) == (vector is None):
@@ -110,6 +111,9 @@ def _read_vector(path: str | os.PathLike[str], *, layer: str | int | None) -> Ge
 
     if not os.path.exists(path):
         raise InputDataError(f"grid.aoi.vector: file not found: {path}. Check the path.")
+    from rasterflow.io import vector_layer
+
+    layer = vector_layer(path, layer, key="grid.aoi.layer")
     try:
         frame = pyogrio.read_dataframe(path, layer=layer, columns=[])
     except Exception as exc:  # pyogrio wraps OGR errors in several exception types

@@ -28,7 +28,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import Interleaving, Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
@@ -415,7 +415,26 @@ def open_raster(
                 f"{what}: {p} is truncated: its blocks need {missing} more bytes than the "
                 "file has (an interrupted copy or download?). Copy or download it again."
             )
+        zeroed = _zeroed_block(src, p)
+        if zeroed:
+            band, x, y = zeroed
+            rows = src.block_shapes[0][0]
+            raise InputDataError(
+                f"{what}: {p} is damaged: block ({x}, {y}) of band {band} (rows {y * rows}-"
+                f"{min(src.height, (y + 1) * rows) - 1}) holds only zero bytes where "
+                "compressed data must be (an unfinished or preallocated download?). "
+                "Download or copy it again."
+            )
         if src.crs is None:
+            gcps, gcp_crs = src.gcps
+            if gcps:
+                code = gcp_crs.to_epsg() if gcp_crs is not None else None
+                raise InputDataError(
+                    f"{what}: {p} is georeferenced only by {len(gcps)} ground control "
+                    "points (GCPs), without a geotransform, so it has no grid to read "
+                    "onto. Warp it first and use the warped file, e.g. gdalwarp -t_srs "
+                    f"EPSG:{code or 'xxxx'} '{p}' warped.tif"
+                )
             raise InputDataError(
                 f"{what}: {p} has no CRS. Assign one, e.g. gdal_edit.py -a_srs EPSG:32633 "
                 f"'{p}'."
@@ -449,6 +468,159 @@ def _bytes_missing(src: Any, *, size: int) -> int:
             if offset and length:
                 end = max(end, int(offset) + int(length))
     return max(0, end - size)
+
+
+#: Blocks of a compressed GeoTIFF whose first bytes are checked at the DAG build
+_ZERO_SAMPLES = 8
+#: Codecs whose every block starts with a non-zero header byte (zlib 0x78, zstd 0x28,
+#: LZW's clear code, JPEG 0xFF, LERC "Lerc", LZMA/xz, WebP "RIFF", JPEG-XL): a block of
+#: them that starts with zeros was never written. Uncompressed and PackBits blocks may
+#: be zeros, and are not checked.
+_HEADED_CODECS = {"DEFLATE", "ADOBE_DEFLATE", "ZSTD", "LZW", "JPEG", "LERC", "LERC_DEFLATE",
+                  "LERC_ZSTD", "LZMA", "WEBP", "JXL"}
+
+
+def _zeroed_block(src: Any, path: Path) -> tuple[int, int, int] | None:
+    """(band, x, y) of a sampled block of a compressed GeoTIFF that starts with 8 zero
+    bytes, or None.
+
+    A preallocated download (aria2, browsers) has the file's final size from the start
+    and zeros where nothing has arrived yet; an interrupted one keeps them. The header
+    (the start of the file) is whole, so the truncation check passes, and GDAL's
+    "Read failed" an hour into the run would be the first sign. ``_ZERO_SAMPLES``
+    blocks spread through the file are read (8 bytes each: ~20 us for a local file, and
+    headers are cached); a hole between samples is found by the job
+    (:func:`explain_read_failure`).
+    """
+    if src.driver != "GTiff" or (src.compression is None) or (
+        src.compression.name.upper() not in _HEADED_CODECS
+    ):
+        return None
+    rows, cols = src.block_shapes[0]
+    across, down = -(-src.width // cols), -(-src.height // rows)
+    separate = src.interleaving == Interleaving.band
+    bands = src.count if separate else 1
+    total = across * down * bands
+    n = min(total, _ZERO_SAMPLES)
+    picks = sorted({round(i * (total - 1) / max(1, n - 1)) for i in range(n)})
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        for k in picks:
+            band, rest = divmod(k, across * down)
+            y, x = divmod(rest, across)
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=band + 1)
+            length = src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=band + 1)
+            if not offset or not length:
+                continue  # a sparse block: no data was ever meant to be there
+            head = os.pread(fd, min(8, int(length)), int(offset))
+            if head and not any(head):
+                return band + 1, x, y
+    finally:
+        os.close(fd)
+    return None
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Where a raster first fails to decode."""
+
+    band: int
+    window: Window
+    reason: str
+
+
+def find_damaged(path: str | os.PathLike[str]) -> Damage | None:
+    """The first block of ``path`` that GDAL cannot decode, or None when all decode.
+
+    Reads the whole file: for the failure path of a job only (:func:`explain_read_failure`).
+    """
+    try:
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE"), rasterio.open(path) as src:
+            for band in range(1, src.count + 1):
+                for _ij, window in src.block_windows(band):
+                    try:
+                        src.read(band, window=window)
+                    except rasterio.errors.RasterioError as exc:
+                        reasons = [str(e) for e in (exc.__cause__, exc) if e is not None]
+                        return Damage(band, window, reasons[0])
+    except rasterio.errors.RasterioError:
+        return None  # it does not even open: not a file this job read
+    return None
+
+
+#: what GDAL's exceptions say when decoding a block failed (the cause, naming the file
+#: and block, is lost when a Dask worker sends the exception back)
+_READ_FAILED = ("Read failed", "IReadBlock failed", "TIFFReadEncoded", "Decoding error",
+                "Read error at")
+
+
+def explain_read_failure(exc: BaseException, *, inputs: Mapping[str, str]) -> BaseException:
+    """An InputDataError naming the damaged input when ``exc`` is a failed block read.
+
+    ``inputs``: path -> what it is in messages ("scene 's1'"). Each is decoded in full
+    until one fails (the failure path only); ``exc`` itself when none does.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if not any(marker in str(e) for e in chain for marker in _READ_FAILED):
+        return exc
+    for path, what in inputs.items():
+        if not os.path.isfile(path):
+            continue
+        damage = find_damaged(path)
+        if damage is None:
+            continue
+        w = damage.window
+        return InputDataError(
+            f"{what}: {path} is damaged at band {damage.band}, rows {w.row_off}-"
+            f"{w.row_off + w.height - 1}, columns {w.col_off}-{w.col_off + w.width - 1} "
+            f"(GDAL: {damage.reason}): the file is incomplete or corrupt (an unfinished "
+            "download?). Download or copy it again."
+        )
+    return exc
+
+
+def vector_layer(
+    path: str | os.PathLike[str], layer: str | int | None, *, key: str
+) -> str | int | None:
+    """The layer of vector file ``path`` to read: ``layer``, or None for a one-layer file.
+
+    Raises InputDataError when ``layer`` is empty and the file holds several layers
+    (OGR would silently take the first: a GeoPackage of zones and of roads gives the
+    statistics of whichever was saved first), or when ``layer`` is not among them.
+    ``key`` is the config key that names the layer (``zonal.layer``). Files OGR cannot
+    list are left to the caller's reader, which says why.
+    """
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:  # noqa: BLE001 (pyogrio raises many types; the reader reports them)
+        return layer
+    if layer is None or layer == "":
+        if len(names) > 1:
+            raise InputDataError(
+                f"{key}: {path} holds {len(names)} layers ({', '.join(names)}) and {key} "
+                f"is empty, so which one to use is unclear; set {key} to one of them"
+            )
+        return None
+    if isinstance(layer, str) and layer not in names:
+        raise InputDataError(
+            f"{key}: {path} has no layer {layer!r} (it has {', '.join(names) or 'none'}); "
+            f"set {key} to one of them"
+        )
+    if isinstance(layer, int) and not 0 <= layer < len(names):
+        raise InputDataError(
+            f"{key}: {path} has {len(names)} layer(s) ({', '.join(names)}), so layer "
+            f"number {layer} does not exist; set {key} to a name or a number from 0"
+        )
+    return layer
 
 
 def check_writable(path: str | os.PathLike[str], *, key: str) -> None:

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rasterflow.errors import explain_write_failure
+
 logger = logging.getLogger("rasterflow")
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,8 +57,13 @@ def log_to(path: str | Path | None, *, level: int = logging.INFO) -> Iterator[lo
     try:
         yield logger
     except Exception as exc:
-        logger.error("FAILED after %.1f s: %s", time.perf_counter() - start, exc, exc_info=True)
-        raise
+        # light steps (tables, STAC, report) write files too: a full disk is said so
+        failure = explain_write_failure(exc)
+        logger.error("FAILED after %.1f s: %s", time.perf_counter() - start, failure,
+                     exc_info=True)
+        if failure is exc:
+            raise
+        raise failure from exc
     else:
         logger.info(
             "done in %.1f s, peak memory %.0f MiB", time.perf_counter() - start, peak_rss_mib()

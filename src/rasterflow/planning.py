@@ -40,7 +40,7 @@ from odc.geo.geom import BoundingBox
 
 from rasterflow.errors import ConfigError, InputDataError
 
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,9 @@ class RasterHeader:
     bounds: BoundingBox  # with its CRS
     count: int
     dtypes: tuple[str, ...]
+    #: pixels across and down (0 when unknown): with ``bounds`` they give the resolution
+    width: int = 0
+    height: int = 0
     #: (size, mtime_ns) of the file this header is of, when known (``cached_headers``)
     stamp: tuple[int, int] | None = None
 
@@ -60,7 +63,7 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
 
     with open_raster(path, what="scene file") as src:
         return RasterHeader(BoundingBox(*src.bounds, crs=src.crs.to_wkt()), src.count,
-                            tuple(src.dtypes))
+                            tuple(src.dtypes), src.width, src.height)
 
 
 def _stat_key(path: str) -> list[int] | None:
@@ -75,7 +78,8 @@ def _read_cache(cache: Path) -> dict[str, list[Any]]:
     """Entries of a cache file, or none when it is missing, damaged, unsigned or of
     another version (:mod:`rasterflow.cache`: a planted file could lie about bounds).
 
-    An entry is [size, mtime_ns, crs, left, bottom, right, top, count, *dtypes].
+    An entry is [size, mtime_ns, crs, left, bottom, right, top, count, width, height,
+    *dtypes].
     """
     from rasterflow import cache as rf_cache
 
@@ -126,13 +130,14 @@ def cached_headers(
             except InputDataError:
                 continue
             entry = [*key, h.bounds.crs.to_wkt(), *map(float, h.bounds), h.count,
-                     *h.dtypes]
+                     h.width, h.height, *h.dtypes]
         fresh[path] = entry
         crs = crs_of.get(entry[2])
         if crs is None:
             crs = crs_of[entry[2]] = CRS(entry[2])
         out[given] = RasterHeader(BoundingBox(*entry[3:7], crs=crs), int(entry[7]),
-                                  tuple(entry[8:]), stamp=(key[0], key[1]))
+                                  tuple(entry[10:]), int(entry[8]), int(entry[9]),
+                                  stamp=(key[0], key[1]))
     if fresh != known:
         _write_cache(cache, fresh)
     return out

@@ -21,6 +21,7 @@ def heavy_step(smk: Any) -> Iterator[Any]:
     beside the log. An exception is logged (the log's last lines say why) and re-raised.
     """
     from rasterflow.cluster import dask_client, dask_report_path  # not for exit_now's users
+    from rasterflow.io import explain_read_failure
 
     settings = smk.config["dask"]
     with (
@@ -32,7 +33,41 @@ def heavy_step(smk: Any) -> Iterator[Any]:
             report=dask_report_path(smk.log[0]) if settings.get("report", False) else None,
         ) as client,
     ):
-        yield client
+        try:
+            yield client
+        except Exception as exc:
+            # a block that fails to decode reaches here as "Read failed. See previous
+            # exception", its cause (file, block) lost on the way back from the worker
+            failure = explain_read_failure(exc, inputs=job_inputs(smk))
+            if failure is exc:
+                raise
+            raise failure from exc
+
+
+def job_inputs(smk: Any) -> dict[str, str]:
+    """Path -> what it is in messages, for every file a job reads.
+
+    Scene files (``params.scene``, ``params.scenes``: ``Scene.to_params`` form) are
+    named by their scene, the job's declared inputs by their path alone.
+    """
+    out: dict[str, str] = {}
+    params = getattr(smk, "params", None)
+    scenes: list[Any] = []
+    for name in ("scene", "scenes"):
+        value = getattr(params, name, None) if params is not None else None
+        if isinstance(value, dict):
+            scenes.append(value)
+        elif isinstance(value, list):
+            scenes += [v for v in value if isinstance(v, dict)]
+    for scene in scenes:
+        files = [*(scene.get("bands") or {}).values(), scene.get("mask")]
+        for bf in files:
+            if isinstance(bf, dict) and bf.get("path"):
+                out.setdefault(str(bf["path"]), f"scene {scene.get('id')!r}")
+    for path in getattr(smk, "input", None) or ():
+        if isinstance(path, str):
+            out.setdefault(path, "job input")
+    return out
 
 
 def run_step(main: Callable[[Any], None], smk: Any) -> NoReturn:

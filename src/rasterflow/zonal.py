@@ -93,7 +93,7 @@ from rasterio.windows import Window
 from rasterio.windows import union as windows_union
 
 from rasterflow.errors import ConfigError, InputDataError
-from rasterflow.io import atomic_output, open_raster, provenance_tags
+from rasterflow.io import atomic_output, open_raster, provenance_tags, vector_layer
 
 logger = logging.getLogger(__name__)
 
@@ -254,10 +254,14 @@ def check_zones(path: str | os.PathLike[str], *, layer: str | int | None, id_col
     p = Path(path)
     if p.suffix.lower() in {".parquet", ".geoparquet"}:
         # GeoParquet through pyarrow, as the zonal step reads it
-        check_ids(read_zones(p), id_column, source=str(p))
+        zones = read_zones(p)
+        check_ids(zones, id_column, source=str(p))
+        check_attribute_names(zones.columns, id_column=id_column, source=str(p))
         return
     import pyogrio
 
+    if p.exists():
+        layer = vector_layer(p, layer, key="zonal.layer")
     try:
         info = pyogrio.read_info(p, layer=layer)
         columns = list(info["fields"])
@@ -279,6 +283,31 @@ def check_zones(path: str | os.PathLike[str], *, layer: str | int | None, id_col
             "Set zonal.id_column to one of these."
         )
     check_ids(ids, id_column, source=str(p))
+    check_attribute_names(columns, id_column=id_column, source=str(p))
+
+
+def check_attribute_names(
+    columns: Iterable[Any], *, id_column: str, source: str
+) -> None:
+    """Raise InputDataError when a zone attribute is named like a statistic column.
+
+    Zonal tables hold the zones' attributes beside the statistics, and the long table
+    (:func:`long_table`) tells the statistics by their names (:func:`is_stat_column`):
+    an attribute ``p5``, ``frac_forest`` or ``mean`` would be overwritten by, or mixed
+    into, the statistics, whichever statistics are configured now (a later run may add
+    them). Refused rather than renamed: a renamed column would surprise whoever reads
+    the table by the zones file's names.
+    """
+    clash = [str(c) for c in columns
+             if str(c) != id_column and c != "geometry" and is_stat_column(c)]
+    if clash:
+        raise InputDataError(
+            f"zones: {source} has attribute column(s) {', '.join(clash)}, named like the "
+            "statistic columns of the zonal tables (count, sum, mean, min, max, std, "
+            "median, majority, p<q>, frac_<class>), which they would be mixed up with. "
+            f"Rename them in the zones file (e.g. {clash[0]} -> attr_{clash[0]}, in QGIS's "
+            "field editor or with ogr2ogr -sql), or drop them"
+        )
 
 
 def check_overlap(geometries: Sequence[bytes | None], raster: str, *, source: str) -> None:
@@ -1349,6 +1378,8 @@ def run(
         )
     table_zones = read_zones(zones, layer=layer)
     source = str(zones)
+    # the workflow checked this at the DAG build (check_zones); library callers had not
+    check_attribute_names(table_zones.columns, id_column=id_column, source=source)
     values = zonal_statistics(
         table_zones,
         raster,

@@ -228,3 +228,123 @@ def test_open_raster_finds_georeferencing_in_a_side_car_file(tmp_path):
     assert (tmp_path / "g.png.aux.xml").exists()
     with io.open_raster(path, what="test raster") as src:
         assert src.crs.to_epsg() == 32633 and src.bounds == (0, 0, 40, 30)
+
+
+# --- damaged and badly georeferenced inputs (issue 15) ------------------------------
+
+
+def _compressed(path, *, blocks=4, **options):
+    """A deflate-compressed, tiled 4-band GeoTIFF of random data, ``blocks`` x ``blocks``
+    tiles of 64 pixels."""
+    data = np.random.default_rng(0).integers(1, 10_000, (4, 64 * blocks, 64 * blocks),
+                                             dtype=np.uint16)
+    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
+                       count=4, dtype="uint16", crs="EPSG:32633", transform=TRANSFORM,
+                       tiled=True, blockxsize=64, blockysize=64, compress="deflate",
+                       **options) as dst:
+        dst.write(data)
+    return path
+
+
+def _block(path, x, y):
+    with rasterio.open(path) as src:
+        return (int(src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)),
+                int(src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)))
+
+
+def _zero(path, start, stop):
+    raw = bytearray(path.read_bytes())
+    raw[start:stop] = bytes(stop - start)
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("interleave", ["pixel", "band"])
+def test_open_raster_finds_a_preallocated_download_by_its_zeroed_blocks(tmp_path, interleave):
+    path = _compressed(tmp_path / "s.tif", interleave=interleave)
+    size = path.stat().st_size
+    _zero(path, size // 3, 2 * size // 3)  # same size, nothing arrived in the middle
+    with pytest.raises(io.InputDataError) as err:
+        io.check_raster(path, what="scene 's1'")
+    message = str(err.value)
+    assert message.startswith(f"scene 's1': {path} is damaged: block (")
+    assert message.endswith(
+        "holds only zero bytes where compressed data must be (an unfinished or "
+        "preallocated download?). Download or copy it again.")
+
+
+def test_open_raster_accepts_sparse_and_uncompressed_zeros(tmp_path):
+    path = tmp_path / "z.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=1,
+                       dtype="uint16", crs="EPSG:32633", transform=TRANSFORM, tiled=True,
+                       compress="deflate", SPARSE_OK=True) as dst:
+        dst.write(np.zeros((1, 16, 16), np.uint16), window=((0, 16), (0, 16)))
+    io.check_raster(path, what="x")  # unwritten blocks are sparse: no offset, no check
+    plain = write_cog_free(tmp_path / "plain.tif")
+    io.check_raster(plain, what="x")
+
+
+def write_cog_free(path):
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1,
+                       dtype="uint16", crs="EPSG:32633", transform=TRANSFORM) as dst:
+        dst.write(np.zeros((1, 64, 64), np.uint16))  # real zeros, uncompressed
+    return path
+
+
+def test_a_block_damaged_between_the_samples_is_named_by_the_job(tmp_path):
+    path = _compressed(tmp_path / "s.tif", blocks=8)
+    offset, length = _block(path, 5, 2)
+    _zero(path, offset + 8, offset + length)  # its header survives, its data does not
+    io.check_raster(path, what="scene 's1'")  # the cheap check cannot see it
+    with pytest.raises(rasterio.errors.RasterioIOError) as err, rasterio.open(path) as src:
+        src.read()
+    assert str(err.value) == "Read failed. See previous exception for details."
+    out = io.explain_read_failure(err.value, inputs={str(tmp_path / "other.tif"): "x",
+                                                     str(path): "scene 's1'"})
+    assert isinstance(out, io.InputDataError)
+    assert str(out).startswith(
+        f"scene 's1': {path} is damaged at band 1, rows 128-191, columns 320-383 (GDAL: ")
+    assert str(out).endswith("): the file is incomplete or corrupt (an unfinished "
+                             "download?). Download or copy it again.")
+    other = ValueError("Read failed")  # a read failure whose inputs all decode
+    assert io.explain_read_failure(other, inputs={str(_compressed(tmp_path / "ok.tif")):
+                                                  "x"}) is other
+
+
+def test_gcp_only_raster_is_told_to_be_warped(tmp_path):
+    from rasterio.control import GroundControlPoint
+
+    gcps = [GroundControlPoint(r, c, 500_000 + 10 * c, 6_000_000 - 10 * r)
+            for r, c in [(0, 0), (0, 64), (64, 0), (64, 64)]]
+    path = tmp_path / "gcp.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8",
+                       gcps=gcps, crs="EPSG:32633") as dst:
+        dst.write(np.ones((1, 64, 64), np.uint8))
+    with pytest.raises(io.InputDataError) as err:
+        io.check_raster(path, what="scene 's1'")
+    assert str(err.value) == (
+        f"scene 's1': {path} is georeferenced only by 4 ground control points (GCPs), "
+        "without a geotransform, so it has no grid to read onto. Warp it first and use the "
+        f"warped file, e.g. gdalwarp -t_srs EPSG:32633 '{path}' warped.tif")
+
+
+def test_vector_layer_is_named_when_a_file_has_several(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    path = tmp_path / "zones.gpkg"
+    for name in ("fields", "roads"):
+        gpd.GeoDataFrame({"zone_id": [1]}, geometry=[shapely.box(0, 0, 1, 1)],
+                         crs="EPSG:32633").to_file(path, layer=name)
+    with pytest.raises(io.InputDataError) as err:
+        io.vector_layer(path, None, key="zonal.layer")
+    assert str(err.value) == (
+        f"zonal.layer: {path} holds 2 layers (fields, roads) and zonal.layer is empty, so "
+        "which one to use is unclear; set zonal.layer to one of them")
+    with pytest.raises(io.InputDataError, match=r"has no layer 'lakes' \(it has fields, "):
+        io.vector_layer(path, "lakes", key="zonal.layer")
+    with pytest.raises(io.InputDataError, match="layer number 2 does not exist"):
+        io.vector_layer(path, 2, key="zonal.layer")
+    assert io.vector_layer(path, "roads", key="zonal.layer") == "roads"
+    one = tmp_path / "one.gpkg"
+    gpd.read_file(path, layer="roads").to_file(one)
+    assert io.vector_layer(one, "", key="zonal.layer") is None

@@ -322,3 +322,15 @@ def test_a_secret_others_can_read_is_refused(tmp_path, monkeypatch):
     assert rf_cache.user_secret() is None
     assert not rf_cache.dump(tmp_path / "x.json", {"a": 1})  # nothing cached then
     assert rf_cache.load(tmp_path / "x.json") is None
+
+
+def test_cached_headers_keep_the_size_in_pixels(tmp_path, monkeypatch):
+    """The extent check of a scene's band files needs their resolutions (issue 15)."""
+    files = _scenes(tmp_path, 2)
+    cache = tmp_path / "headers.json"
+    first = planning.cached_headers(files.values(), cache=cache)
+    monkeypatch.setattr(planning, "read_header", lambda p: pytest.fail(f"{p} read again"))
+    again = planning.cached_headers(files.values(), cache=cache)
+    for path in files.values():
+        assert (first[path].width, first[path].height) == (4, 3)
+        assert (again[path].width, again[path].height) == (4, 3)

@@ -10,7 +10,14 @@ from helpers import write_raster
 
 from rasterflow import demo
 from rasterflow.errors import ConfigError, InputDataError
-from rasterflow.scenes import BandFile, Scene, load_scenes, planned_listing, read_sheet
+from rasterflow.scenes import (
+    BandFile,
+    Scene,
+    check_headers,
+    load_scenes,
+    planned_listing,
+    read_sheet,
+)
 
 BANDS = {
     "red": {"band": 3, "pattern": "*_B04_10m.jp2", "scale": 1e-4, "offset": -0.1, "nodata": 0},
@@ -122,3 +129,47 @@ def test_recording_listing_lists_like_the_filesystem_and_records_each_folder(tmp
     assert listing(str(tmp_path / "one.tif")) is None
     assert sorted(walked) == sorted(str(p) for p in (
         safe, safe / "GRANULE", safe / "GRANULE" / "L2A", safe / "GRANULE" / "L2A" / "IMG_DATA"))
+
+
+# --- band files of one scene (issue 15) ---------------------------------------------
+
+
+def _band_folder(tmp_path, *, nir_origin=(500_000.0, 6_000_000.0), nir_res=10.0, nir_px=64):
+    folder = tmp_path / "scene"
+    folder.mkdir()
+    write_raster(folder / "T1_B04.tif", np.ones((64, 64), np.uint16))
+    write_raster(folder / "T1_B08.tif", np.ones((nir_px, nir_px), np.uint16),
+                 origin=nir_origin, res=nir_res)
+    (tmp_path / "s.csv").write_text("scene_id,date,path\ns1,2024-06-01,scene\n")
+    bands = {"red": {"pattern": "*_B04.tif"}, "nir": {"pattern": "*_B08.tif"}}
+    return load_scenes(tmp_path / "s.csv", bands=bands, mask=None)
+
+
+def test_band_files_of_one_scene_with_different_extents_are_refused(tmp_path):
+    scenes = _band_folder(tmp_path, nir_origin=(500_320.0, 6_000_000.0))
+    with pytest.raises(InputDataError) as err:
+        check_headers(scenes)
+    folder = tmp_path / "scene"
+    assert str(err.value) == (
+        f"scene 's1': its band files cover different areas: {folder}/T1_B08.tif "
+        f"(scenes.bands.nir) spans 500320, 5999360, 500960, 6000000 but {folder}/T1_B04.tif "
+        "(scenes.bands.red) spans 500000, 5999360, 500640, 6000000 (left, bottom, right, "
+        "top in EPSG:32633); every band of a scene must cover the same area (resolutions "
+        "may differ). Use band files of one product, or cut them to one extent (gdalwarp -te)")
+
+
+def test_band_files_of_one_extent_at_other_resolutions_are_accepted(tmp_path):
+    # Sentinel-2: 10 m and 20 m bands of one tile; a shift under half a 20 m pixel is
+    # rounding, not another area
+    check_headers(_band_folder(tmp_path, nir_res=20.0, nir_px=32,
+                               nir_origin=(500_009.0, 6_000_000.0)))
+
+
+def test_cached_headers_feed_the_extent_check(tmp_path):
+    from rasterflow import planning
+
+    scenes = _band_folder(tmp_path, nir_origin=(500_320.0, 6_000_000.0))
+    files = sorted({f for sc in scenes.values() for f in sc.files()})
+    known = planning.cached_headers(files, cache=tmp_path / "headers.json")
+    with pytest.raises(InputDataError, match="its band files cover different areas"):
+        check_headers(scenes, known=known)

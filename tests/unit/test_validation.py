@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+import rasterio._err
 from helpers import DATA, write_raster
 
 from rasterflow.errors import InputDataError, StepFailure, explain_step_failure
@@ -86,3 +87,36 @@ def test_step_failures_are_translated_only_when_known():
                                                           processes=False))
     other = ValueError("bad")
     assert explain_step_failure(other, memory_mb=1, workers=1, processes=False) is other
+
+
+# every form a full disk took on real tmpfs mounts (tests/workflow/test_bad_inputs_files.py)
+FULL_DISK_FORMS = [
+    rasterio.errors.RasterioIOError("Write failed. See previous exception for details."),
+    rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Seek error at scanline 0"),
+    rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Write error at scanline 512"),
+    rasterio._err.CPLE_AppDefinedError(
+        1, 1, ".NDVI.tif.5689.scratch.tif: TIFFReadDirectory:Failed to read directory at "
+        "offset 4190208"),
+    rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFWriteDirectorySec:IO error writing directory"),
+    OSError(errno.ENOSPC, "No space left on device", "x.parquet"),
+    OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device"),
+    OSError(errno.EDQUOT, "Disk quota exceeded"),
+]
+
+
+@pytest.mark.parametrize("exc", FULL_DISK_FORMS, ids=lambda e: str(e)[:40])
+def test_every_form_of_a_full_disk_gives_the_disk_advice(exc):
+    out = explain_step_failure(exc, memory_mb=1, workers=1, processes=False)
+    assert isinstance(out, StepFailure)
+    assert str(out) == (
+        f"writing an output failed ({exc}): the disk is full (look for 'No space left on "
+        "device' above) or not writable. Free space there, or set results to a larger "
+        "disk; no partial product was left behind")
+
+
+def test_input_errors_and_reads_are_not_taken_for_a_full_disk():
+    for exc in (InputDataError("zones: Write failed? no: a message of ours"),
+                rasterio.errors.RasterioIOError("Read failed. See previous exception"),
+                rasterio._err.CPLE_AppDefinedError(
+                    1, 1, "scene.tif: TIFFReadDirectory:Failed to read directory at 8")):
+        assert explain_step_failure(exc, memory_mb=1, workers=1, processes=False) is exc

@@ -607,7 +607,8 @@ def test_zone_attribute_clashing_with_a_statistic_is_an_error(tmp_path: Path,
                                                               float_raster: Path,
                                                               zones: gpd.GeoDataFrame) -> None:
     path = write_zones(zones.assign(mean=1.0), tmp_path / "clash.gpkg")
-    with pytest.raises(InputDataError, match="clash.gpkg already has column.*mean"):
+    with pytest.raises(InputDataError,
+                       match=r"clash.gpkg has attribute column\(s\) mean, named like"):
         zonal.run(raster=float_raster, zones=path, id_column="zid", outputs={},
                   stats=["mean"])
 
@@ -632,3 +633,46 @@ def test_long_table_stacks_products_and_periods(tmp_path: Path, float_raster: Pa
     ndvi = long[(long["product"] == "NDVI") & (long["period"] == "2024-06")]
     want = coverage(zones, float_raster, stats=["mean"], percentiles=[])["mean"]
     np.testing.assert_allclose(ndvi["mean"], want, rtol=1e-15, equal_nan=True)
+
+
+# --- zones files that would be read wrongly (issue 15) -------------------------------
+
+
+def _two_layers(path: Path, zones: gpd.GeoDataFrame) -> Path:
+    zones.to_file(path, layer="parcels", engine="pyogrio")
+    zones.iloc[:2].to_file(path, layer="roads", engine="pyogrio")
+    return path
+
+
+def test_a_geopackage_of_several_layers_needs_zonal_layer(tmp_path: Path,
+                                                        zones: gpd.GeoDataFrame) -> None:
+    path = _two_layers(tmp_path / "z.gpkg", zones)
+    with pytest.raises(InputDataError) as err:
+        zonal.check_zones(path, layer=None, id_column="zid")
+    assert str(err.value) == (
+        f"zonal.layer: {path} holds 2 layers (parcels, roads) and zonal.layer is empty, "
+        "so which one to use is unclear; set zonal.layer to one of them")
+    zonal.check_zones(path, layer="roads", id_column="zid")
+    with pytest.raises(InputDataError, match=r"has no layer 'lakes' \(it has parcels, roads\)"):
+        zonal.check_zones(path, layer="lakes", id_column="zid")
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".parquet"])
+def test_attributes_named_like_statistics_are_refused(tmp_path: Path, suffix: str,
+                                                      zones: gpd.GeoDataFrame) -> None:
+    named = zones.assign(p5=1.0, frac_forest=0.5, mean=2.0, population=3)
+    path = tmp_path / f"z{suffix}"
+    if suffix == ".parquet":
+        named.to_parquet(path)
+    else:
+        named.to_file(path, engine="pyogrio")
+    with pytest.raises(InputDataError) as err:
+        zonal.check_zones(path, layer=None, id_column="zid")
+    assert str(err.value) == (
+        f"zones: {path} has attribute column(s) p5, frac_forest, mean, named like the "
+        "statistic columns of the zonal tables (count, sum, mean, min, max, std, median, "
+        "majority, p<q>, frac_<class>), which they would be mixed up with. Rename them in "
+        "the zones file (e.g. p5 -> attr_p5, in QGIS's field editor or with ogr2ogr -sql), "
+        "or drop them")
+    zonal.check_zones(write_zones(zones.assign(population=3, frac=1, mean_ndvi=0.2),
+                                  tmp_path / "ok.gpkg"), layer=None, id_column="zid")
