@@ -22,7 +22,7 @@ RESULTS = config["results"].rstrip("/")
 # Threads of a heavy job. On one machine 1, so that jobs run side by side: a job's
 # serial start (imports, cluster) is a large share of its time, and jobs side by side
 # overlap it (the demo on 2 cores: 62 s so, 106 s with 2 threads a job). On a cluster
-# 2, what an allocation of a rule should have (more per rule: set-threads in your
+# 2, what an allocation should have (more for a given step: set-threads in your
 # profile). Not a set-threads in profiles/default: Snakemake reads that profile as the
 # workflow profile under --profile profiles/slurm too, and it wins there.
 # (A cluster run is known here by its --jobs limit: the executor is not chosen yet.)

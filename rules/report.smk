@@ -63,12 +63,6 @@ QUICKLOOKS = [
 ]
 
 
-def _quicklook_title(period, index, suffix):
-    if suffix:
-        return f"{index}: valid observations, {period}"
-    return f"{index} {config['composite']['statistic']}, {period}"
-
-
 rule quicklooks:
     input:
         [q[0] for q in QUICKLOOKS]
@@ -106,7 +100,11 @@ rule quicklooks:
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
         + TERRAIN_PRODUCTS,
         titles=[
-            _quicklook_title(period, index, suffix)
+            (
+                f"{index}: valid observations, {period}"
+                if suffix
+                else f"{index} {config['composite']['statistic']}, {period}"
+            )
             for _p, period, index, suffix in QUICKLOOKS
         ]
         + [f"{p} of {DEM}" for p in TERRAIN_PRODUCTS],
