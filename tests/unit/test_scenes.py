@@ -34,7 +34,7 @@ def test_both_layouts_resolve(tmp_path):
     (tmp_path / "sheet.csv").write_text(
         "scene_id,date,path\n"
         f"s2,2024-06-01,{safe.name}\n"
-        "m1,2024-06-02T10:11:12Z,multi.tif\n"
+        "m1,2024-06-02,multi.tif\n"
     )
     scenes = load_scenes(tmp_path / "sheet.csv", bands=BANDS, mask=MASK)
     assert list(scenes) == ["s2", "m1"]
