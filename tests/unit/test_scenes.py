@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import pytest
@@ -122,3 +123,202 @@ def test_recording_listing_lists_like_the_filesystem_and_records_each_folder(tmp
     assert listing(str(tmp_path / "one.tif")) is None
     assert sorted(walked) == sorted(str(p) for p in (
         safe, safe / "GRANULE", safe / "GRANULE" / "L2A", safe / "GRANULE" / "L2A" / "IMG_DATA"))
+
+
+# --- sheet text: encodings, header spaces, dates, ids, braces ------------------------
+
+SRC = "my.csv"
+HEAD = "scene_id,date,path\n"
+
+
+def _refusal(text: str) -> str:
+    with pytest.raises(InputDataError) as info:
+        read_sheet(text, source=SRC, base="/d")
+    return str(info.value)
+
+
+def test_header_and_values_may_have_spaces_after_commas():
+    rows = read_sheet('scene_id, date , path\n s1 , 2024-06-01, "a, b.tif" \n',
+                      source=SRC, base="/d")
+    assert [(r.scene_id, r.date, r.path) for r in rows] == [
+        ("s1", dt.date(2024, 6, 1), "/d/a, b.tif")]
+
+
+@pytest.mark.parametrize(("date", "message"), [
+    ("2024-06-01xyz", "does not parse; write it as YYYY-MM-DD"),
+    ("20240601", "does not parse; write it as YYYY-MM-DD"),
+    ("2024-W22-6", "does not parse; write it as YYYY-MM-DD"),
+    ("2024-02-30", "does not parse; write it as YYYY-MM-DD"),
+    ("2024-06-30T23:30:00-05:00", "has a time of day, but scene dates are days; write the "
+     "acquisition's UTC date as YYYY-MM-DD, here 2024-07-01 (UTC)"),
+    ("2024-06-02T10:11:12Z", "has a time of day, but scene dates are days; write the "
+     "acquisition's UTC date as YYYY-MM-DD, here 2024-06-02 (UTC)"),
+    ("2024-06-30 23:30", "has a time of day, but scene dates are days; write the "
+     "acquisition's UTC date as YYYY-MM-DD, 2024-06-30 if that time is UTC"),
+])
+def test_dates_must_be_days_written_yyyy_mm_dd(date, message):
+    assert _refusal(f"{HEAD}s1,{date},x.tif\n") == (
+        f"scene sheet my.csv, line 2: date {date!r} of scene 's1' {message}")
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0001-01-15", "1899-12-31", "2200-01-01"])
+def test_dates_outside_1900_to_2199_are_refused(date):
+    assert _refusal(f"{HEAD}s1,2024-01-01,x.tif\ns2,{date},y.tif\n") == (
+        f"scene sheet my.csv, line 3: date {date!r} of scene 's2' is outside "
+        "1900-01-01..2199-12-31, the dates rasterflow accepts; fix the date (a year before "
+        "1900 or after 2199 is taken for a typo)")
+
+
+def test_dates_at_the_ends_of_the_accepted_range_are_days():
+    rows = read_sheet(f"{HEAD}a,1900-01-01,x.tif\nb,2199-12-31,y.tif\n", source=SRC, base=".")
+    assert [r.date for r in rows] == [dt.date(1900, 1, 1), dt.date(2199, 12, 31)]
+
+
+def test_scene_ids_longer_than_200_characters_are_refused():
+    ok = "S2A_" + "x1" * 98  # 200
+    assert read_sheet(f"{HEAD}{ok},2024-01-01,x.tif\n", source=SRC, base=".")[0].scene_id == ok
+    long = "S2A_MSIL2A_" + "0123456789" * 29  # 301
+    assert _refusal(f"{HEAD}{long},2024-01-01,x.tif\n") == (
+        "scene sheet my.csv, line 2: scene_id 'S2A_MSIL2A_0123456789012'... is 301 characters "
+        "long; shorten it to at most 200 (it becomes part of file names, which hold at most "
+        "255 bytes)")
+
+
+@pytest.mark.parametrize("path", ["sc{1}.tif", "a{scene}/x.tif", "x}.tif"])
+def test_paths_with_braces_are_refused(path):
+    assert _refusal(f"{HEAD}s1,2024-01-01,{path}\n") == (
+        f"scene 's1' (sheet line 2): /d/{path} has a brace ('{{' or '}}'), which Snakemake "
+        "reads as a wildcard; rename the file or folder without braces, or link it under "
+        "such a name (ln -s) and list the link")
+
+
+def test_band_files_with_braces_in_a_scene_folder_are_refused(tmp_path):
+    safe = _safe(tmp_path)
+    img = safe / "GRANULE" / "L2A_T1" / "IMG_DATA" / "R10m"
+    (img / "T1_B04_10m.jp2").rename(img / "T1{a}_B04_10m.jp2")
+    (tmp_path / "s.csv").write_text(f"{HEAD}s2,2024-06-01,{safe.name}\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
+    assert str(info.value).startswith(
+        f"scene 's2' (sheet line 2): {img}/T1{{a}}_B04_10m.jp2 has a brace")
+
+
+def _sheet_bytes(tmp_path, data: bytes) -> str:
+    write_raster(tmp_path / "a.tif", np.zeros((4, 4, 4), np.uint16))
+    (tmp_path / "scenes.csv").write_bytes(data)
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "scenes.csv", bands=BANDS, mask=None)
+    return str(info.value).replace(str(tmp_path), "{ws}")
+
+
+FIX = ("save it as 'CSV UTF-8', or convert it: iconv -f {} -t utf-8 scenes.csv > "
+       "scenes-utf8.csv and set scenes.sheet to the new file")
+
+
+def test_utf8_sheets_with_or_without_bom_are_read(tmp_path):
+    write_raster(tmp_path / "é.tif", np.zeros((4, 4, 4), np.uint16))
+    for data in [f"{HEAD}s1,2024-01-01,é.tif\n".encode(),
+                 f"{HEAD}s1,2024-01-01,é.tif\n".encode("utf-8-sig")]:
+        (tmp_path / "scenes.csv").write_bytes(data)
+        scenes = load_scenes(tmp_path / "scenes.csv", bands=BANDS, mask=None)
+        assert scenes["s1"].bands["red"].path == str(tmp_path / "é.tif")
+
+
+def test_latin1_sheet_names_the_line_of_the_first_bad_byte(tmp_path):
+    data = f"{HEAD}s1,2024-01-01,a.tif\ns2,2024-01-02,é.tif\n".encode("cp1252")
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 3: byte 0xe9 is not UTF-8 (the sheet looks saved "
+        "as Latin-1/cp1252); " + FIX.format("cp1252"))
+
+
+def test_sheet_in_no_single_byte_encoding_gets_a_generic_hint(tmp_path):
+    data = HEAD.encode() + b"s1,2024-01-01,\x81\x8d.tif\n"  # undefined in cp1252
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 2: byte 0x81 is not UTF-8 (the sheet looks saved "
+        "as another encoding); " + FIX.format("<its encoding>"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_sheet_with_bom_is_refused(tmp_path, encoding):
+    data = ("\ufeff" if encoding == "utf-16-be" else "") + f"{HEAD}s1,2024-01-01,a.tif\n"
+    assert _sheet_bytes(tmp_path, data.encode(encoding)) == (
+        "scene sheet {ws}/scenes.csv is saved as UTF-16, but a sheet must be UTF-8; "
+        + FIX.format("utf-16"))
+
+
+def test_nul_bytes_name_their_line(tmp_path):
+    data = f"{HEAD}s1,2024-01-01,a.tif\n".encode() + b"\0\0\0\0\n"  # a zeroed tail
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 3: a NUL byte (0x00), so the sheet is UTF-16 "
+        "without a byte-order mark, or not text; " + FIX.format("utf-16le"))
+
+
+# --- one file, one scene --------------------------------------------------------------
+
+
+def _dup_message(tmp_path, first: str, second: str, lines: str = "2 and 3",
+                 path: str = "scene.tif") -> str:
+    return (f"scene sheet {tmp_path}/s.csv, lines {lines}: scenes {first!r} and {second!r} "
+            f"both use {tmp_path}/{path}, which would count twice in every composite; "
+            "remove one of the two lines")
+
+
+@pytest.mark.parametrize("alias", ["./scene.tif", "sub/../scene.tif", "link.tif",
+                                   "linkdir/scene.tif", "{ws}/scene.tif"])
+def test_one_file_under_two_scene_ids_is_refused(tmp_path, alias):
+    for name in ("scene.tif", "other.tif"):
+        write_raster(tmp_path / name, np.zeros((4, 4, 4), np.uint16))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.tif").symlink_to("scene.tif")
+    (tmp_path / "linkdir").symlink_to(tmp_path)
+    (tmp_path / "s.csv").write_text(
+        f"{HEAD}s1,2024-06-01,scene.tif\nother,2024-06-01,other.tif\n"
+        f"s1_copy,2024-06-02,{alias.format(ws=tmp_path)}\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
+    assert str(info.value) == _dup_message(tmp_path, "s1", "s1_copy", "2 and 4")
+
+
+def test_one_scene_folder_under_two_ids_is_refused(tmp_path):
+    safe = _safe(tmp_path)
+    (tmp_path / "again.SAFE").symlink_to(safe.name)
+    (tmp_path / "s.csv").write_text(
+        f"{HEAD}a,2024-06-01,{safe.name}\nb,2024-06-01,again.SAFE\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    # every band file is shared: the message names the first in path order
+    assert str(info.value) == _dup_message(
+        tmp_path, "a", "b", path=f"{safe.name}/GRANULE/L2A_T1/IMG_DATA/R10m/T1_B04_10m.jp2")
+
+
+def test_a_file_for_mask_and_bands_of_one_scene_and_distinct_scenes_are_fine(tmp_path):
+    lines = []
+    for i in range(40):  # > 32 in one folder: its listing, not one lstat per file
+        write_raster(tmp_path / f"s{i}.tif", np.zeros((5, 4, 4), np.uint16))
+        lines.append(f"s{i},2024-06-{1 + i % 28:02d},s{i}.tif")
+    (tmp_path / "s.csv").write_text(HEAD + "\n".join(lines) + "\n")
+    scenes = load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    assert len(scenes) == 40 and scenes["s0"].mask.path == scenes["s0"].bands["red"].path
+    (tmp_path / "s40.tif").symlink_to("s7.tif")
+    (tmp_path / "s.csv").write_text(HEAD + "\n".join(lines) + "\ns40,2024-07-01,s40.tif\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    assert str(info.value) == _dup_message(tmp_path, "s7", "s40", "9 and 42", "s7.tif")
+
+
+def test_real_paths_match_os_realpath(tmp_path, monkeypatch):
+    from rasterflow.scenes import real_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "ld").symlink_to("d")
+    (tmp_path / "d" / "f.tif").write_bytes(b"")
+    (tmp_path / "d" / "l.tif").symlink_to("f.tif")
+    many = [f"ld/m{i}.tif" for i in range(40)]
+    for m in many:
+        (tmp_path / m).write_bytes(b"")
+    (tmp_path / "d" / "m0.tif").unlink()
+    (tmp_path / "d" / "m0.tif").symlink_to("../d/f.tif")
+    paths = ["d/f.tif", "ld/f.tif", "d/l.tif", "ld/l.tif", "top.tif", "/etc/hostname", "/",
+             str(tmp_path / "ld" / "f.tif"), "missing/x.tif", *many]
+    assert real_paths(paths) == {p: os.path.realpath(p) for p in paths}
