@@ -150,18 +150,18 @@ def _guess_encoding(data: bytes) -> tuple[str, str]:
     return "Latin-1/cp1252", "cp1252"
 
 
-def parse_date(raw: str, *, where: str) -> dt.date:
-    """A sheet's ``YYYY-MM-DD`` date; ``where`` starts the message (sheet, line, scene)."""
+def parse_date(raw: str) -> dt.date:
+    """A sheet's ``YYYY-MM-DD`` date; ValueError says what is wrong and how to fix it."""
     if not DATE.fullmatch(raw):
-        raise InputDataError(f"{where} {_bad_date(raw)}")
+        raise ValueError(_bad_date(raw))
     try:
         date = dt.date.fromisoformat(raw)
     except ValueError:
-        raise InputDataError(f"{where} {_bad_date(raw)}") from None
+        raise ValueError(_bad_date(raw)) from None
     if not FIRST_DATE <= date <= LAST_DATE:
-        raise InputDataError(
-            f"{where} is outside {FIRST_DATE}..{LAST_DATE}, the dates rasterflow accepts; "
-            "fix the date (a year before 1900 or after 2199 is taken for a typo)"
+        raise ValueError(
+            f"is outside {FIRST_DATE}..{LAST_DATE}, the dates rasterflow accepts; fix the "
+            "date (a year before 1900 or after 2199 is taken for a typo)"
         )
     return date
 
@@ -175,12 +175,17 @@ def _bad_date(raw: str) -> str:
     except ValueError:
         return "does not parse; write it as YYYY-MM-DD"
     # times are refused, not cut off: 2024-06-30T23:30-05:00 is July 1 in UTC
-    if when.tzinfo is None:
-        hint = f"{when.date()} if that time is UTC"
-    else:
-        hint = f"here {when.astimezone(dt.UTC).date()} (UTC)"
     return ("has a time of day, but scene dates are days; write the acquisition's UTC "
-            f"date as YYYY-MM-DD, {hint}")
+            f"date as YYYY-MM-DD{_utc_hint(when)}")
+
+
+def _utc_hint(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        return f", {when.date()} if that time is UTC"
+    try:
+        return f", here {when.astimezone(dt.UTC).date()} (UTC)"
+    except OverflowError:  # 9999-12-31T23:00-05:00: no UTC date in the calendar
+        return ""
 
 
 def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[SheetRow]:
@@ -208,8 +213,11 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
             )
         seen[sid] = line
         raw_date = (rec["date"] or "").strip()
-        date = parse_date(raw_date, where=f"scene sheet {source}, line {line}: date "
-                          f"{raw_date!r} of scene {sid!r}")
+        try:
+            date = parse_date(raw_date)
+        except ValueError as e:
+            raise InputDataError(f"scene sheet {source}, line {line}: date {raw_date!r} of "
+                                 f"scene {sid!r} {e}") from None
         raw_path = (rec["path"] or "").strip()
         if not raw_path:
             raise InputDataError(f"scene sheet {source}, line {line}: scene {sid!r} has no path")
