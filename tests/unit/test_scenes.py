@@ -144,21 +144,22 @@ def test_header_and_values_may_have_spaces_after_commas():
         ("s1", dt.date(2024, 6, 1), "/d/a, b.tif")]
 
 
+PARSE = "does not parse; write it as YYYY-MM-DD"
+TIME = ("has a time of day, but scene dates are days; write the acquisition's UTC date as "
+        "YYYY-MM-DD")
+
+
 @pytest.mark.parametrize(("date", "message"), [
-    ("2024-06-01xyz", "does not parse; write it as YYYY-MM-DD"),
-    ("20240601", "does not parse; write it as YYYY-MM-DD"),
-    ("2024-W22-6", "does not parse; write it as YYYY-MM-DD"),
-    ("2024-02-30", "does not parse; write it as YYYY-MM-DD"),
-    ("2024-06-30T23:30:00-05:00", "has a time of day, but scene dates are days; write the "
-     "acquisition's UTC date as YYYY-MM-DD, here 2024-07-01 (UTC)"),
-    ("2024-06-02T10:11:12Z", "has a time of day, but scene dates are days; write the "
-     "acquisition's UTC date as YYYY-MM-DD, here 2024-06-02 (UTC)"),
-    ("2024-06-30 23:30", "has a time of day, but scene dates are days; write the "
-     "acquisition's UTC date as YYYY-MM-DD, 2024-06-30 if that time is UTC"),
-    ("9999-12-31T23:30:00-05:00", "has a time of day, but scene dates are days; write the "
-     "acquisition's UTC date as YYYY-MM-DD"),  # its UTC date is beyond year 9999
-    ("2024-06-01T25:00", "does not parse; write it as YYYY-MM-DD"),
-    ("\u0662\u0660\u0662\u0664-\u0660\u0666-\u0660\u0661", "does not parse; write it as YYYY-MM-DD"),
+    ("2024-06-01xyz", PARSE),
+    ("20240601", PARSE),
+    ("2024-W22-6", PARSE),
+    ("2024-02-30", PARSE),
+    ("2024-06-01T25:00", PARSE),
+    ("\u0662\u0660\u0662\u0664-\u0660\u0666-\u0660\u0661", PARSE),  # Arabic-Indic digits
+    ("2024-06-30T23:30:00-05:00", TIME + ", here 2024-07-01 (UTC)"),
+    ("2024-06-02T10:11:12Z", TIME + ", here 2024-06-02 (UTC)"),
+    ("2024-06-30 23:30", TIME + ", 2024-06-30 if that time is UTC"),
+    ("9999-12-31T23:30:00-05:00", TIME),  # its UTC date is beyond year 9999
 ])
 def test_dates_must_be_days_written_yyyy_mm_dd(date, message):
     assert _refusal(f"{HEAD}s1,{date},x.tif\n") == (
