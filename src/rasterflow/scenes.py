@@ -113,19 +113,17 @@ class SheetRow:
 
 def decode_sheet(data: bytes, *, source: str) -> str:
     """The text of a scene sheet's bytes: UTF-8, with or without a byte-order mark."""
-    name = os.path.basename(source)
-    fix = (f"save it as 'CSV UTF-8', or convert it: iconv -f {{}} -t utf-8 {name} > "
-           f"{os.path.splitext(name)[0]}-utf8.csv and set scenes.sheet to the new file")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # refused, not decoded: one encoding for every sheet, and what saves UTF-16
         # (Excel's "Unicode Text") separates by tabs anyway
         raise InputDataError(f"scene sheet {source} is saved as UTF-16, but a sheet "
-                             f"must be UTF-8; {fix.format('utf-16')}")
+                             f"must be UTF-8; {_convert(source, 'utf-16')}")
     nul = data.find(b"\0")
     if nul >= 0:
         raise InputDataError(
             f"scene sheet {source}, line {_line_of(data, nul)}: a NUL byte (0x00), so the "
-            f"sheet is UTF-16 without a byte-order mark, or not text; {fix.format('utf-16le')}"
+            "sheet is UTF-16 without a byte-order mark, or not text; "
+            f"{_convert(source, 'utf-16le')}"
         )
     try:
         return data.decode("utf-8-sig")
@@ -133,8 +131,14 @@ def decode_sheet(data: bytes, *, source: str) -> str:
         label, codec = _guess_encoding(data)
         raise InputDataError(
             f"scene sheet {source}, line {_line_of(data, e.start)}: byte 0x{data[e.start]:02x}"
-            f" is not UTF-8 (the sheet looks saved as {label}); {fix.format(codec)}"
+            f" is not UTF-8 (the sheet looks saved as {label}); {_convert(source, codec)}"
         ) from None
+
+
+def _convert(source: str, codec: str) -> str:
+    name = os.path.basename(source)
+    return (f"save it as 'CSV UTF-8', or convert it: iconv -f {codec} -t utf-8 {name} > "
+            f"{os.path.splitext(name)[0]}-utf8.csv and set scenes.sheet to the new file")
 
 
 def _line_of(data: bytes, offset: int) -> int:
