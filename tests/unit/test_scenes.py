@@ -180,13 +180,28 @@ def test_dates_at_the_ends_of_the_accepted_range_are_days():
 
 
 def test_scene_ids_longer_than_200_characters_are_refused():
-    ok = "S2A_" + "x1" * 98  # 200
+    ok = "S2A_" + "".join(f"{i:03d}" for i in range(66))[:196]  # 200, not periodic
     assert read_sheet(f"{HEAD}{ok},2024-01-01,x.tif\n", source=SRC, base=".")[0].scene_id == ok
     long = "S2A_MSIL2A_" + "0123456789" * 29  # 301
     assert _refusal(f"{HEAD}{long},2024-01-01,x.tif\n") == (
         "scene sheet my.csv, line 2: scene_id 'S2A_MSIL2A_0123456789012'... is 301 characters "
         "long; shorten it to at most 200 (it becomes part of file names, which hold at most "
         "255 bytes)")
+
+
+@pytest.mark.parametrize(("sid", "tail"), [("scene_" + "0" * 20, "'0' repeated 20"),
+                                           ("x" + "ab" * 20, "'ab' repeated 20")])
+def test_scene_ids_snakemake_takes_for_a_recursion_are_refused(sid, tail):
+    from snakemake.io import PeriodicityDetector
+
+    assert PeriodicityDetector().is_periodic(sid)  # what Snakemake would refuse
+    assert _refusal(f"{HEAD}{sid},2024-01-01,x.tif\n") == (
+        f"scene sheet my.csv, line 2: scene_id {sid!r} ends in {tail} times, which Snakemake "
+        "refuses as a wildcard value (it suspects an endless recursion); shorten the "
+        "repetition")
+    for fine in (sid[:-1], "0" * 30 + "1"):
+        assert not PeriodicityDetector().is_periodic(fine)
+        assert read_sheet(f"{HEAD}{fine},2024-01-01,x.tif\n", source=SRC, base=".")
 
 
 @pytest.mark.parametrize("path", ["sc{1}.tif", "a{scene}/x.tif", "x}.tif"])

@@ -77,11 +77,16 @@ def path_with_braces(ws: Path) -> dict[str, Any]:
     return {}
 
 
-LONG_ID = "S2A_MSIL2A_20240601T100031_" + "N0510R122T33UVP" * 19  # 312 characters
+LONG_ID = "S2A_MSIL2A_20240601T100031_" + "".join(f"{i:03d}" for i in range(95))  # 312
 
 
 def overlong_scene_id(ws: Path) -> dict[str, Any]:
     _sheet(ws, f"{HEADER}{LONG_ID},2024-06-01,scene.tif\n")
+    return {}
+
+
+def periodic_scene_id(ws: Path) -> dict[str, Any]:
+    _sheet(ws, f"{HEADER}scene_{'0' * 20},2024-06-01,scene.tif\n")
     return {}
 
 
@@ -125,6 +130,10 @@ CASES = [
          "scene sheet {ws}/scenes.csv, line 2: scene_id 'S2A_MSIL2A_20240601T1000'... is "
          "312 characters long; shorten it to at most 200 (it becomes part of file names, "
          "which hold at most 255 bytes)"),
+    Case("scene-id-periodic", periodic_scene_id,
+         "scene sheet {ws}/scenes.csv, line 2: scene_id 'scene_00000000000000000000' ends in "
+         "'0' repeated 20 times, which Snakemake refuses as a wildcard value (it suspects an "
+         "endless recursion); shorten the repetition"),
 ]
 
 
