@@ -204,6 +204,23 @@ def test_scene_ids_snakemake_takes_for_a_recursion_are_refused(sid, tail):
         assert read_sheet(f"{HEAD}{fine},2024-01-01,x.tif\n", source=SRC, base=".")
 
 
+def test_periodic_tail_agrees_with_snakemake():
+    import random
+
+    from snakemake.io import PeriodicityDetector
+
+    from rasterflow.scenes import periodic_tail
+
+    detector, rng = PeriodicityDetector(), random.Random(0)
+
+    def part(lo: int, hi: int) -> str:
+        return "".join(rng.choice("ab0") for _ in range(rng.randint(lo, hi)))
+
+    for _ in range(3000):
+        sid = (part(0, 40) + part(1, 6) * rng.randint(15, 25) + part(0, 1))[:200]
+        assert (periodic_tail(sid) is None) == (detector.is_periodic(sid) is None), sid
+
+
 @pytest.mark.parametrize("path", ["sc{1}.tif", "a{scene}/x.tif", "x}.tif"])
 def test_paths_with_braces_are_refused(path):
     assert _refusal(f"{HEAD}s1,2024-01-01,{path}\n") == (
