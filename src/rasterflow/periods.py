@@ -13,7 +13,10 @@ Four kinds, chosen by ``periods.kind``:
   ``{"spring_2024": ["2024-03-01", "2024-05-31"]}``. Ranges may overlap; a scene then
   goes into every range that holds its date. A scene outside all ranges is unused.
 
-Ids are file-name safe: they become part of product paths (Snakemake wildcards).
+Ids are file-name safe: they become part of product paths (Snakemake wildcards). Years
+are written with four digits (``"0999"``), as :func:`period_by_id` reads them. A winter
+that would begin before year 1 or end after 9999 (``datetime``'s calendar) is refused;
+scene sheets accept only 1900..2199 (:mod:`rasterflow.scenes`), far inside it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rasterflow.errors import ConfigError
+from rasterflow.errors import ConfigError, InputDataError
 
 KINDS = ("yearly", "seasonal", "monthly", "ranges")
 SEASONS = ("DJF", "MAM", "JJA", "SON")
@@ -102,10 +105,10 @@ class PeriodSpec:
 def period_of(date: dt.date, kind: str) -> Period:
     """The period of kind ``yearly``, ``seasonal`` or ``monthly`` that holds ``date``."""
     if kind == "yearly":
-        return Period(f"{date.year}", dt.date(date.year, 1, 1), dt.date(date.year, 12, 31))
+        return Period(f"{date.year:04d}", dt.date(date.year, 1, 1), dt.date(date.year, 12, 31))
     if kind == "monthly":
         last = calendar.monthrange(date.year, date.month)[1]
-        return Period(f"{date.year}-{date.month:02d}", date.replace(day=1),
+        return Period(f"{date.year:04d}-{date.month:02d}", date.replace(day=1),
                       date.replace(day=last))
     if kind == "seasonal":
         season = _SEASON_OF_MONTH[date.month]
@@ -117,6 +120,13 @@ def period_of(date: dt.date, kind: str) -> Period:
 
 def season_period(year: int, season: str) -> Period:
     """The meteorological ``season`` labelled ``year`` (DJF: December of ``year - 1``)."""
+    first_year = year - 1 if season == "DJF" else year
+    if not (dt.MINYEAR <= first_year and year <= dt.MAXYEAR):
+        # 9999-12-31 is in 10000-DJF and 0001-01-15 in a winter from December of year 0
+        raise InputDataError(
+            f"season {year:04d}-{season} begins or ends outside the calendar's years "
+            f"{dt.MINYEAR}..{dt.MAXYEAR}; use scene dates of years 1900..2199"
+        )
     if season == "DJF":
         start = dt.date(year - 1, 12, 1)
         end = dt.date(year, 2, calendar.monthrange(year, 2)[1])
@@ -124,7 +134,7 @@ def season_period(year: int, season: str) -> Period:
         first = {"MAM": 3, "JJA": 6, "SON": 9}[season]
         start = dt.date(year, first, 1)
         end = dt.date(year, first + 2, calendar.monthrange(year, first + 2)[1])
-    return Period(f"{year}-{season}", start, end)
+    return Period(f"{year:04d}-{season}", start, end)
 
 
 def periods_of(date: dt.date, spec: PeriodSpec) -> list[Period]:

@@ -428,3 +428,35 @@ def test_named_ranges_may_overlap_and_leave_scenes_out():
 def test_period_config_errors_name_the_key(cfg, key):
     with pytest.raises(ConfigError, match=re.escape(key)):
         periods.PeriodSpec.from_config(cfg)
+
+
+@pytest.mark.parametrize(("date", "kind", "pid"), [
+    (D(9999, 12, 31), "yearly", "9999"), (D(1, 1, 15), "yearly", "0001"),
+    (D(9999, 12, 31), "monthly", "9999-12"), (D(1, 1, 15), "monthly", "0001-01"),
+    (D(999, 7, 1), "monthly", "0999-07"), (D(1, 3, 1), "seasonal", "0001-MAM"),
+    (D(9999, 11, 30), "seasonal", "9999-SON"), (D(9999, 2, 28), "seasonal", "9999-DJF"),
+    (D(1, 12, 1), "seasonal", "0002-DJF"),
+])
+def test_periods_at_the_ends_of_the_calendar_have_four_digit_ids(date, kind, pid):
+    period = periods.period_of(date, kind)
+    assert period.id == pid and date in period
+    assert periods.period_by_id(pid, periods.PeriodSpec(kind)) == period
+
+
+@pytest.mark.parametrize(("date", "pid"), [(D(9999, 12, 31), "10000-DJF"),
+                                           (D(1, 1, 15), "0001-DJF")])
+def test_winters_outside_the_calendar_are_refused_clearly(date, pid):
+    from rasterflow.errors import InputDataError
+
+    with pytest.raises(InputDataError) as info:
+        periods.period_of(date, "seasonal")
+    assert str(info.value) == (
+        f"season {pid} begins or ends outside the calendar's years 1..9999; use scene "
+        "dates of years 1900..2199")
+
+
+def test_ranges_may_reach_the_ends_of_the_calendar():
+    spec = periods.PeriodSpec.from_config(
+        {"kind": "ranges", "ranges": {"all": ["0001-01-01", "9999-12-31"]}})
+    assert periods.group_by_period({"a": D(2024, 6, 1)}, spec) == {"all": ["a"]}
+    assert periods.period_by_id("all", spec).end == D(9999, 12, 31)

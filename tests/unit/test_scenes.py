@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def test_both_layouts_resolve(tmp_path):
     (tmp_path / "sheet.csv").write_text(
         "scene_id,date,path\n"
         f"s2,2024-06-01,{safe.name}\n"
-        "m1,2024-06-02T10:11:12Z,multi.tif\n"
+        "m1,2024-06-02,multi.tif\n"
     )
     scenes = load_scenes(tmp_path / "sheet.csv", bands=BANDS, mask=MASK)
     assert list(scenes) == ["s2", "m1"]
@@ -173,3 +174,239 @@ def test_cached_headers_feed_the_extent_check(tmp_path):
     known = planning.cached_headers(files, cache=tmp_path / "headers.json")
     with pytest.raises(InputDataError, match="its band files cover different areas"):
         check_headers(scenes, known=known)
+
+
+# --- sheet text: encodings, header spaces, dates, ids, braces ------------------------
+
+SRC = "my.csv"
+HEAD = "scene_id,date,path\n"
+
+
+def _refusal(text: str) -> str:
+    with pytest.raises(InputDataError) as info:
+        read_sheet(text, source=SRC, base="/d")
+    return str(info.value)
+
+
+def test_header_and_values_may_have_spaces_after_commas():
+    rows = read_sheet('scene_id, date , path\n s1 , 2024-06-01, "a, b.tif" \n',
+                      source=SRC, base="/d")
+    assert [(r.scene_id, r.date, r.path) for r in rows] == [
+        ("s1", dt.date(2024, 6, 1), "/d/a, b.tif")]
+
+
+PARSE = "does not parse; write it as YYYY-MM-DD"
+TIME = ("has a time of day, but scene dates are days; write the acquisition's UTC date as "
+        "YYYY-MM-DD")
+
+
+@pytest.mark.parametrize(("date", "message"), [
+    ("2024-06-01xyz", PARSE),
+    ("20240601", PARSE),
+    ("2024-W22-6", PARSE),
+    ("2024-02-30", PARSE),
+    ("2024-06-01T25:00", PARSE),
+    ("\u0662\u0660\u0662\u0664-\u0660\u0666-\u0660\u0661", PARSE),  # Arabic-Indic digits
+    ("2024-06-30T23:30:00-05:00", TIME + ", here 2024-07-01 (UTC)"),
+    ("2024-06-02T10:11:12Z", TIME + ", here 2024-06-02 (UTC)"),
+    ("2024-06-30 23:30", TIME + ", 2024-06-30 if that time is UTC"),
+    ("9999-12-31T23:30:00-05:00", TIME),  # its UTC date is beyond year 9999
+])
+def test_dates_must_be_days_written_yyyy_mm_dd(date, message):
+    assert _refusal(f"{HEAD}s1,{date},x.tif\n") == (
+        f"scene sheet my.csv, line 2: date {date!r} of scene 's1' {message}")
+
+
+@pytest.mark.parametrize("date", ["9999-12-31", "0001-01-15", "1899-12-31", "2200-01-01"])
+def test_dates_outside_1900_to_2199_are_refused(date):
+    assert _refusal(f"{HEAD}s1,2024-01-01,x.tif\ns2,{date},y.tif\n") == (
+        f"scene sheet my.csv, line 3: date {date!r} of scene 's2' is outside "
+        "1900-01-01..2199-12-31, the dates rasterflow accepts; fix the date (a year before "
+        "1900 or after 2199 is taken for a typo)")
+
+
+def test_dates_at_the_ends_of_the_accepted_range_are_days():
+    rows = read_sheet(f"{HEAD}a,1900-01-01,x.tif\nb,2199-12-31,y.tif\n", source=SRC, base=".")
+    assert [r.date for r in rows] == [dt.date(1900, 1, 1), dt.date(2199, 12, 31)]
+
+
+def test_scene_ids_longer_than_200_characters_are_refused():
+    ok = "S2A_" + "".join(f"{i:03d}" for i in range(66))[:196]  # 200, not periodic
+    assert read_sheet(f"{HEAD}{ok},2024-01-01,x.tif\n", source=SRC, base=".")[0].scene_id == ok
+    long = "S2A_MSIL2A_" + "0123456789" * 29  # 301
+    assert _refusal(f"{HEAD}{long},2024-01-01,x.tif\n") == (
+        "scene sheet my.csv, line 2: scene_id 'S2A_MSIL2A_0123456789012'... is 301 characters "
+        "long; shorten it to at most 200 (it becomes part of file names, which hold at most "
+        "255 bytes)")
+
+
+@pytest.mark.parametrize(("sid", "tail"), [("scene_" + "0" * 20, "'0' repeated 20"),
+                                           ("x" + "ab" * 20, "'ab' repeated 20")])
+def test_scene_ids_snakemake_takes_for_a_recursion_are_refused(sid, tail):
+    from snakemake.io import PeriodicityDetector
+
+    assert PeriodicityDetector().is_periodic(sid)  # what Snakemake would refuse
+    assert _refusal(f"{HEAD}{sid},2024-01-01,x.tif\n") == (
+        f"scene sheet my.csv, line 2: scene_id {sid!r} ends in {tail} times, which Snakemake "
+        "refuses as a wildcard value (it suspects an endless recursion); shorten the "
+        "repetition")
+    for fine in (sid[:-1], "0" * 30 + "1"):
+        assert not PeriodicityDetector().is_periodic(fine)
+        assert read_sheet(f"{HEAD}{fine},2024-01-01,x.tif\n", source=SRC, base=".")
+
+
+def test_periodic_tail_agrees_with_snakemake():
+    import random
+
+    from snakemake.io import PeriodicityDetector
+
+    from rasterflow.scenes import periodic_tail
+
+    detector, rng = PeriodicityDetector(), random.Random(0)
+
+    def part(lo: int, hi: int) -> str:
+        return "".join(rng.choice("ab0") for _ in range(rng.randint(lo, hi)))
+
+    for _ in range(3000):
+        sid = (part(0, 40) + part(1, 6) * rng.randint(15, 25) + part(0, 1))[:200]
+        assert (periodic_tail(sid) is None) == (detector.is_periodic(sid) is None), sid
+
+
+@pytest.mark.parametrize("path", ["sc{1}.tif", "a{scene}/x.tif", "x}.tif"])
+def test_paths_with_braces_are_refused(path):
+    assert _refusal(f"{HEAD}s1,2024-01-01,{path}\n") == (
+        f"scene 's1' (sheet line 2): /d/{path} has a brace ('{{' or '}}'), which Snakemake "
+        "reads as a wildcard; rename the file or folder without braces, or link it under "
+        "such a name (ln -s) and list the link")
+
+
+def test_band_files_with_braces_in_a_scene_folder_are_refused(tmp_path):
+    safe = _safe(tmp_path)
+    img = safe / "GRANULE" / "L2A_T1" / "IMG_DATA" / "R10m"
+    (img / "T1_B04_10m.jp2").rename(img / "T1{a}_B04_10m.jp2")
+    (tmp_path / "s.csv").write_text(f"{HEAD}s2,2024-06-01,{safe.name}\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
+    assert str(info.value).startswith(
+        f"scene 's2' (sheet line 2): {img}/T1{{a}}_B04_10m.jp2 has a brace")
+
+
+def _sheet_bytes(tmp_path, data: bytes) -> str:
+    write_raster(tmp_path / "a.tif", np.zeros((4, 4, 4), np.uint16))
+    (tmp_path / "scenes.csv").write_bytes(data)
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "scenes.csv", bands=BANDS, mask=None)
+    return str(info.value).replace(str(tmp_path), "{ws}")
+
+
+FIX = ("save it as 'CSV UTF-8', or convert it: iconv -f {} -t utf-8 scenes.csv > "
+       "scenes-utf8.csv and set scenes.sheet to the new file")
+
+
+def test_utf8_sheets_with_or_without_bom_are_read(tmp_path):
+    write_raster(tmp_path / "é.tif", np.zeros((4, 4, 4), np.uint16))
+    for data in [f"{HEAD}s1,2024-01-01,é.tif\n".encode(),
+                 f"{HEAD}s1,2024-01-01,é.tif\n".encode("utf-8-sig")]:
+        (tmp_path / "scenes.csv").write_bytes(data)
+        scenes = load_scenes(tmp_path / "scenes.csv", bands=BANDS, mask=None)
+        assert scenes["s1"].bands["red"].path == str(tmp_path / "é.tif")
+
+
+def test_latin1_sheet_names_the_line_of_the_first_bad_byte(tmp_path):
+    data = f"{HEAD}s1,2024-01-01,a.tif\ns2,2024-01-02,é.tif\n".encode("cp1252")
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 3: byte 0xe9 is not UTF-8 (the sheet looks saved "
+        "as Latin-1/cp1252); " + FIX.format("cp1252"))
+
+
+def test_sheet_in_no_single_byte_encoding_gets_a_generic_hint(tmp_path):
+    data = HEAD.encode() + b"s1,2024-01-01,\x81\x8d.tif\n"  # undefined in cp1252
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 2: byte 0x81 is not UTF-8 (the sheet looks saved "
+        "as another encoding); " + FIX.format("<its encoding>"))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_sheet_with_bom_is_refused(tmp_path, encoding):
+    data = ("\ufeff" if encoding == "utf-16-be" else "") + f"{HEAD}s1,2024-01-01,a.tif\n"
+    assert _sheet_bytes(tmp_path, data.encode(encoding)) == (
+        "scene sheet {ws}/scenes.csv is saved as UTF-16, but a sheet must be UTF-8; "
+        + FIX.format("utf-16"))
+
+
+def test_nul_bytes_name_their_line(tmp_path):
+    data = f"{HEAD}s1,2024-01-01,a.tif\n".encode() + b"\0\0\0\0\n"  # a zeroed tail
+    assert _sheet_bytes(tmp_path, data) == (
+        "scene sheet {ws}/scenes.csv, line 3: a NUL byte (0x00), so the sheet is UTF-16 "
+        "without a byte-order mark, or not text; " + FIX.format("utf-16le"))
+
+
+# --- one file, one scene --------------------------------------------------------------
+
+
+def _dup_message(tmp_path, first: str, second: str, lines: str = "2 and 3",
+                 path: str = "scene.tif") -> str:
+    return (f"scene sheet {tmp_path}/s.csv, lines {lines}: scenes {first!r} and {second!r} "
+            f"both use {tmp_path}/{path}, which would count twice in every composite; "
+            "remove one of the two lines")
+
+
+@pytest.mark.parametrize("alias", ["./scene.tif", "sub/../scene.tif", "link.tif",
+                                   "linkdir/scene.tif", "{ws}/scene.tif"])
+def test_one_file_under_two_scene_ids_is_refused(tmp_path, alias):
+    for name in ("scene.tif", "other.tif"):
+        write_raster(tmp_path / name, np.zeros((4, 4, 4), np.uint16))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.tif").symlink_to("scene.tif")
+    (tmp_path / "linkdir").symlink_to(tmp_path)
+    (tmp_path / "s.csv").write_text(
+        f"{HEAD}s1,2024-06-01,scene.tif\nother,2024-06-01,other.tif\n"
+        f"s1_copy,2024-06-02,{alias.format(ws=tmp_path)}\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
+    assert str(info.value) == _dup_message(tmp_path, "s1", "s1_copy", "2 and 4")
+
+
+def test_one_scene_folder_under_two_ids_is_refused(tmp_path):
+    safe = _safe(tmp_path)
+    (tmp_path / "again.SAFE").symlink_to(safe.name)
+    (tmp_path / "s.csv").write_text(
+        f"{HEAD}a,2024-06-01,{safe.name}\nb,2024-06-01,again.SAFE\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    # every band file is shared: the message names the first in path order
+    assert str(info.value) == _dup_message(
+        tmp_path, "a", "b", path=f"{safe.name}/GRANULE/L2A_T1/IMG_DATA/R10m/T1_B04_10m.jp2")
+
+
+def test_a_file_for_mask_and_bands_of_one_scene_and_distinct_scenes_are_fine(tmp_path):
+    lines = []
+    for i in range(40):  # > 32 in one folder: its listing, not one lstat per file
+        write_raster(tmp_path / f"s{i}.tif", np.zeros((5, 4, 4), np.uint16))
+        lines.append(f"s{i},2024-06-{1 + i % 28:02d},s{i}.tif")
+    (tmp_path / "s.csv").write_text(HEAD + "\n".join(lines) + "\n")
+    scenes = load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    assert len(scenes) == 40 and scenes["s0"].mask.path == scenes["s0"].bands["red"].path
+    (tmp_path / "s40.tif").symlink_to("s7.tif")
+    (tmp_path / "s.csv").write_text(HEAD + "\n".join(lines) + "\ns40,2024-07-01,s40.tif\n")
+    with pytest.raises(InputDataError) as info:
+        load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
+    assert str(info.value) == _dup_message(tmp_path, "s7", "s40", "9 and 42", "s7.tif")
+
+
+def test_real_paths_match_os_realpath(tmp_path, monkeypatch):
+    from rasterflow.scenes import real_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "ld").symlink_to("d")
+    (tmp_path / "d" / "f.tif").write_bytes(b"")
+    (tmp_path / "d" / "l.tif").symlink_to("f.tif")
+    many = [f"ld/m{i}.tif" for i in range(40)]
+    for m in many:
+        (tmp_path / m).write_bytes(b"")
+    (tmp_path / "d" / "m0.tif").unlink()
+    (tmp_path / "d" / "m0.tif").symlink_to("../d/f.tif")
+    paths = ["d/f.tif", "ld/f.tif", "d/l.tif", "ld/l.tif", "top.tif", "/etc/hostname", "/",
+             str(tmp_path / "ld" / "f.tif"), "missing/x.tif", *many]
+    assert real_paths(paths) == {p: os.path.realpath(p) for p in paths}
