@@ -3,7 +3,6 @@ import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from rasterflow import composite as rf_composite
 from rasterflow import demo
@@ -13,9 +12,16 @@ from rasterflow import io as rf_io
 from rasterflow import periods as rf_periods
 from rasterflow import planning as rf_planning
 from rasterflow import scenes as rf_scenes
+from rasterflow import settings as rf_settings
 from rasterflow.errors import ConfigError, RasterflowError
 
-validate(config, "../config/schema.yaml")
+# rasterflow's validate: one line per problem (Snakemake's dumps schema and value)
+try:
+    rf_settings.check_config(
+        config, os.path.join(workflow.basedir, "config", "schema.yaml")
+    )
+except RasterflowError as exc:
+    raise WorkflowError(str(exc)) from None
 
 RESULTS = config["results"].rstrip("/")
 BATCHED = config["scenes"]["batch"] > 1
