@@ -212,8 +212,11 @@ def _clip(text: str, limit: int = 60) -> str:
 
 def _test_bands(roles: frozenset[str]) -> dict[str, np.ndarray]:
     base = np.array(_TEST_VALUES, dtype=np.float64)
-    base = np.concatenate([base, base * 10_000])
-    return {role: np.roll(base, i) for i, role in enumerate(sorted(roles))}
+    out = {}
+    for i, role in enumerate(sorted(roles)):
+        values = np.roll(base, i)
+        out[role] = np.concatenate([values, values * 10_000])
+    return out
 
 
 def _failing_part(tree: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[ast.expr, Exception]:
