@@ -169,6 +169,6 @@ def test_memory_far_below_a_worker_is_refused_naming_the_rule_and_the_minimum():
 def test_dask_client_refuses_too_little_memory_before_starting_a_cluster():
     from rasterflow.cluster import dask_client
 
-    with pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"):
-        with dask_client(threads=1, mem_mb=2, rule="index"):
-            raise AssertionError("no cluster may start")
+    with (pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"),
+          dask_client(threads=1, mem_mb=2, rule="index")):
+        raise AssertionError("no cluster may start")

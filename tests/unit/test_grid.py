@@ -14,13 +14,13 @@ import pyproj
 import pytest
 import rasterio
 import shapely
+import yaml
+from helpers import REPO
 from odc.geo import xy_
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import BoundingBox
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
-import yaml
-from helpers import REPO
 from shapely.geometry import box as sbox
 
 from rasterflow import grid, periods

@@ -308,10 +308,10 @@ def test_a_long_chain_is_refused_by_depth_with_how_to_group_it():
 
 
 @pytest.mark.parametrize(("terms", "message"), [
-    (500, "custom_indices.x: the expression has 999 parts (numbers, bands and operations; "
-          "at most 200); an index is a short formula over band names"),
-    (3000, "custom_indices.x: the expression has 17997 characters (at most 4000); an index "
-           "is a short formula over band names"),
+    (500, ("custom_indices.x: the expression has 999 parts (numbers, bands and operations; "
+           "at most 200); an index is a short formula over band names")),
+    (3000, ("custom_indices.x: the expression has 17997 characters (at most 4000); an index "
+            "is a short formula over band names")),
 ])
 def test_a_huge_expression_is_refused_before_dask_or_the_parser_break(terms, message):
     # 500 terms: Dask could not pickle the tree; 3000: RecursionError in ast.parse

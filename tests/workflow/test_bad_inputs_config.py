@@ -191,9 +191,8 @@ def test_unquoted_yaml_dates_in_periods_ranges_are_accepted(tmp_path):
     _scene(tmp_path)  # one scene of 2024-06-01
     cfg = tmp_path / "dates.yaml"
     cfg.write_text(yaml.safe_dump(base_config(tmp_path)) + (
-        "grid: {crs: 'EPSG:32633', tile_px: 64, aoi: {bounds: %s}}\n"
-        "periods:\n  kind: ranges\n  ranges:\n    summer: [2024-05-01, 2024-08-31]\n"
-        % list(INSIDE.bounds)))
+        f"grid: {{crs: 'EPSG:32633', tile_px: 64, aoi: {{bounds: {list(INSIDE.bounds)}}}}}\n"
+        "periods:\n  kind: ranges\n  ranges:\n    summer: [2024-05-01, 2024-08-31]\n"))
     assert "summer: [2024-05-01, 2024-08-31]" in cfg.read_text()  # unquoted, as a user writes
     proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False,
                          timeout=TIMEOUT)
