@@ -17,9 +17,7 @@ from rasterflow.errors import ConfigError, RasterflowError
 
 # rasterflow's validate: one line per problem (Snakemake's dumps schema and value)
 try:
-    rf_settings.check_config(
-        config, os.path.join(workflow.basedir, "config", "schema.yaml")
-    )
+    rf_settings.check_config(config, workflow.source_path("../config/schema.yaml"))
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
 
