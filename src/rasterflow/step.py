@@ -30,7 +30,7 @@ def heavy_step(smk: Any) -> Iterator[Any]:
             mem_mb=smk.resources.mem_mb,
             settings=settings,
             report=dask_report_path(smk.log[0]) if settings.get("report", True) else None,
-            rule=smk.rule,
+            rule=getattr(smk, "rule", None),  # absent outside Snakemake (benchmarks)
         ) as client,
     ):
         yield client
