@@ -3,7 +3,6 @@ import os
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from rasterflow import composite as rf_composite
 from rasterflow import demo
@@ -14,9 +13,14 @@ from rasterflow import ownership as rf_ownership
 from rasterflow import periods as rf_periods
 from rasterflow import planning as rf_planning
 from rasterflow import scenes as rf_scenes
+from rasterflow import settings as rf_settings
 from rasterflow.errors import ConfigError, RasterflowError
 
-validate(config, "../config/schema.yaml")
+# rasterflow's validate: one line per problem (Snakemake's dumps schema and value)
+try:
+    rf_settings.check_config(config, workflow.source_path("../config/schema.yaml"))
+except RasterflowError as exc:
+    raise WorkflowError(str(exc)) from None
 
 RESULTS = config["results"].rstrip("/")
 # Threads of a heavy job. On one machine 1, so that jobs run side by side: a job's

@@ -163,7 +163,8 @@ def grid_from_config(cfg: Mapping[str, Any]) -> GridSpec:
     Keys: ``crs``, ``resolution``, ``origin`` ([x, y], default [0, 0]), ``tile_px`` and
     ``aoi`` with ``bounds`` (+ optional ``crs``) or ``vector`` (+ optional ``layer``).
     """
-    unknown = set(cfg) - {"crs", "resolution", "origin", "tile_px", "aoi"}
+    unknown = set(cfg) - {"crs", "resolution", "origin", "tile_px", "aoi", "max_tiles",
+                          "max_pixels"}
     if unknown:
         raise ConfigError(f"grid: unknown key(s) {', '.join(sorted(unknown))}")
     if not cfg.get("crs"):
@@ -191,8 +192,45 @@ def grid_from_config(cfg: Mapping[str, Any]) -> GridSpec:
         raise ConfigError(f"grid.aoi: unknown key(s) {', '.join(sorted(unknown))}")
     aoi = area_of_interest(crs=crs, bounds=aoi_cfg.get("bounds"), bounds_crs=aoi_cfg.get("crs"),
                            vector=aoi_cfg.get("vector") or None, layer=aoi_cfg.get("layer"))
+    check_grid_size(aoi, resolution=float(resolution), tile_px=tile_px,
+                    max_tiles=cfg.get("max_tiles", MAX_TILES),
+                    max_pixels=cfg.get("max_pixels", MAX_PIXELS))
     return GridSpec(crs=crs, resolution=float(resolution),
                     origin=xy_(float(origin[0]), float(origin[1])), tile_px=tile_px, aoi=aoi)
+
+
+#: Defaults of grid.max_tiles and grid.max_pixels (config/schema.yaml says why).
+MAX_TILES = 100_000
+MAX_PIXELS = 10**12
+
+
+def check_grid_size(aoi: Geometry, *, resolution: float, tile_px: int, max_tiles: int,
+                    max_pixels: float) -> None:
+    """Refuse a grid with more tiles or pixels than the limits, from the AOI's bounds alone.
+
+    Cutting tiles takes about 85 us per tile (each is tested against the AOI), and a
+    grid.resolution off by a few orders of magnitude (1e-6 for 10) asks for 10^14 of
+    them: planning would run for years without a word. The count comes first.
+    """
+    xmin, ymin, xmax, ymax = aoi.boundingbox
+    # +1: the grid's pixel edges need not fall on the AOI's, one more pixel at most
+    nx = math.ceil((xmax - xmin) / resolution) + 1
+    ny = math.ceil((ymax - ymin) / resolution) + 1
+    n_tiles = math.ceil(nx / tile_px) * math.ceil(ny / tile_px)
+    pixels = nx * ny
+    size = f"{nx} x {ny} pixels ({pixels:.2g}) in {n_tiles:.2g} tiles of {tile_px} px"
+    if n_tiles > max_tiles:
+        raise ConfigError(
+            f"grid: grid.aoi at grid.resolution {resolution:g} is {size}, more than "
+            f"grid.max_tiles ({max_tiles}); check grid.resolution (in grid.crs units), "
+            "raise grid.tile_px, or raise grid.max_tiles"
+        )
+    if pixels > max_pixels:
+        raise ConfigError(
+            f"grid: grid.aoi at grid.resolution {resolution:g} is {size}, more than "
+            f"grid.max_pixels ({max_pixels:.2g}); check grid.resolution (in grid.crs units) "
+            "or raise grid.max_pixels"
+        )
 
 
 def tile_id(ix: int, iy: int, *, width: int = 3) -> str:

@@ -57,10 +57,44 @@ class Expression:
         return _evaluate(self.tree, bands)
 
 
-def parse(name: str, text: str) -> Expression:
-    """Parse ``text`` into an :class:`Expression`, or raise ExpressionError naming ``name``."""
+#: Limits on an expression, far above real indices and far below what breaks. EVI, the
+#: largest built-in, has 17 parts (numbers, bands, operations) nested 5 deep; published
+#: ones such as TCARI/OSAVI about 40, 8 deep. What breaks: Dask cannot pickle a tree
+#: nested about 500 deep (its tasks carry the expression), evaluation recurses past
+#: Python's limit at about 1000, and ast.parse at about 3000 terms.
+MAX_PARTS = 200
+MAX_DEPTH = 32
+#: characters, checked before parsing: 200 parts with long band names fit in 4000
+MAX_CHARS = 4000
+
+
+def _size(tree: ast.expr) -> tuple[int, int]:
+    """(parts, depth) of an expression tree, without recursion."""
+    parts = depth = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, ast.expr):
+            parts += 1
+            depth = max(depth, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return parts, depth
+
+
+def parse(name: str, text: str, *, key: str | None = None) -> Expression:
+    """Parse ``text`` into an :class:`Expression`, or raise ExpressionError naming ``name``.
+
+    ``key`` names the expression in the messages of the size limits (the config key,
+    e.g. ``custom_indices.x``); other messages name the index.
+    """
+    where = key or f"index '{name}'"
     if not isinstance(text, str) or not text.strip():
         raise ExpressionError(f"index '{name}': the expression is empty; write e.g. '(nir - red) / (nir + red)'")
+    if len(text) > MAX_CHARS:
+        raise ExpressionError(
+            f"{where}: the expression has {len(text)} characters (at most {MAX_CHARS}); "
+            "an index is a short formula over band names"
+        )
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
@@ -68,6 +102,22 @@ def parse(name: str, text: str) -> Expression:
             f"index '{name}': cannot parse {text!r} ({exc.msg} at column {exc.offset}); "
             f"use only {_ALLOWED}"
         ) from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(
+            f"{where}: the expression nests too deeply to parse; at most {MAX_DEPTH} levels"
+        ) from None
+    parts, depth = _size(tree)
+    if parts > MAX_PARTS:
+        raise ExpressionError(
+            f"{where}: the expression has {parts} parts (numbers, bands and operations; at "
+            f"most {MAX_PARTS}); an index is a short formula over band names"
+        )
+    if depth > MAX_DEPTH:
+        raise ExpressionError(
+            f"{where}: the expression nests {depth} operations deep (at most {MAX_DEPTH}); "
+            "a chain a + b + c + ... nests one level per term: group it, e.g. "
+            "(a + b) + (c + d)"
+        )
     roles: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -150,6 +200,74 @@ def _evaluate_inplace(node: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
 
 
+#: Test pixels of :func:`check`: reflectances, and the same as digital numbers (a band
+#: with scale 1). Each role gets them in another order, so two roles never share a
+#: pixel's value (nir - red would be 0 everywhere).
+_TEST_VALUES = (0.05, 0.12, 0.27, 0.41, 0.66)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _test_bands(roles: frozenset[str]) -> dict[str, np.ndarray]:
+    base = np.array(_TEST_VALUES, dtype=np.float64)
+    out = {}
+    for i, role in enumerate(sorted(roles)):
+        values = np.roll(base, i)
+        out[role] = np.concatenate([values, values * 10_000])
+    return out
+
+
+def _failing_part(tree: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[ast.expr, Exception]:
+    """The smallest part of ``tree`` whose evaluation raises, and the exception."""
+    node = tree
+    while True:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                try:
+                    with np.errstate(all="ignore"):
+                        _evaluate_inplace(child, bands)
+                except ArithmeticError:
+                    node = child
+                    break
+        else:
+            try:
+                with np.errstate(all="ignore"):
+                    _evaluate_inplace(node, bands)
+            except ArithmeticError as exc:
+                return node, exc
+            raise AssertionError("unreachable: the tree raised")  # pragma: no cover
+
+
+def check(expr: Expression, *, key: str) -> None:
+    """Evaluate ``expr`` once, with the jobs' arithmetic, on a few test pixels.
+
+    Catches at the dry run what would otherwise fail every index job or silently give
+    nodata everywhere: a constant beyond float64 (``10 ** 400``, also as an exponent,
+    ``nir ** 9 ** 9 ** 9``), where Python's float arithmetic raises OverflowError, and an
+    expression that is not finite for any test pixel (``nir / 0``).
+    """
+    bands = _test_bands(expr.roles)
+    try:
+        result = compute_block(expr, bands)
+    except ArithmeticError:
+        part, exc = _failing_part(expr.tree, bands)
+        what = "overflows" if isinstance(exc, OverflowError) else f"raises {exc}"
+        raise ExpressionError(
+            f"{key}: {_clip(expr.text)!r} cannot be computed: {_clip(ast.unparse(part))} "
+            f"{what} in float64, the type indices are computed in (at most about 1.8e308); "
+            "use smaller numbers"
+        ) from None
+    if not np.isfinite(result).any():
+        sample = ", ".join(f"{r}={bands[r][0]:g}" for r in sorted(expr.roles))
+        raise ExpressionError(
+            f"{key}: {_clip(expr.text)!r} is not a finite number for any test pixel (e.g. "
+            f"{sample}), so every pixel would be nodata; check the formula (a division by "
+            "zero, a root of a negative number, a number beyond float32)"
+        )
+
+
 def resolve(
     names: list[str], custom: Mapping[str, str], *, roles: set[str] | frozenset[str]
 ) -> dict[str, Expression]:
@@ -166,7 +284,7 @@ def resolve(
             )
     for name in names:
         if name in custom:
-            expr = parse(name, custom[name])
+            expr = parse(name, custom[name], key=f"custom_indices.{name}")
         elif name in BUILTIN:
             expr = parse(name, BUILTIN[name])
         else:
@@ -175,6 +293,8 @@ def resolve(
                 f"indices: unknown index '{name}'. Known: {known}. "
                 "Define your own under custom_indices: {name: expression}."
             )
+        if name in custom:
+            check(expr, key=f"custom_indices.{name}")
         missing = expr.roles - set(roles)
         if missing:
             raise ExpressionError(

@@ -31,6 +31,7 @@ def heavy_step(smk: Any) -> Iterator[Any]:
             mem_mb=smk.resources.mem_mb,
             settings=settings,
             report=dask_report_path(smk.log[0]) if settings.get("report", False) else None,
+            rule=getattr(smk, "rule", None),  # absent outside Snakemake (benchmarks)
         ) as client,
     ):
         try:

@@ -147,3 +147,28 @@ def test_a_client_without_a_cluster_object_is_not_in_process():
         cluster = None
 
     assert workers_in_this_process(Remote()) is False
+
+
+def test_memory_far_below_a_worker_is_refused_naming_the_rule_and_the_minimum():
+    from rasterflow.cluster import check_job_memory
+
+    plan = plan_cluster(threads=1, mem_mb=2, processes=False, environ={}, affinity={0})
+    with pytest.raises(ConfigError) as info:
+        check_job_memory(plan, rule="index")
+    assert str(info.value) == (
+        "mem_mb of rule index: 2 MB is far below what a Dask worker needs before its first "
+        "chunk (about 250 MB); give rule index at least 400 MB, e.g. --set-resources "
+        "index:mem_mb=2000")
+    plan = plan_cluster(threads=2, mem_mb=600, processes=True, environ={}, affinity={0, 1})
+    with pytest.raises(ConfigError, match=r"at least 800 MB \(2 worker processes x 400\)"):
+        check_job_memory(plan, rule="composite")
+    check_job_memory(plan_cluster(threads=2, mem_mb=2000, processes=True, environ={},
+                                  affinity={0, 1}), rule="composite")
+
+
+def test_dask_client_refuses_too_little_memory_before_starting_a_cluster():
+    from rasterflow.cluster import dask_client
+
+    with (pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"),
+          dask_client(threads=1, mem_mb=2, rule="index")):
+        raise AssertionError("no cluster may start")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,6 +14,8 @@ import pyproj
 import pytest
 import rasterio
 import shapely
+import yaml
+from helpers import REPO
 from odc.geo import xy_
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import BoundingBox
@@ -460,3 +463,34 @@ def test_ranges_may_reach_the_ends_of_the_calendar():
         {"kind": "ranges", "ranges": {"all": ["0001-01-01", "9999-12-31"]}})
     assert periods.group_by_period({"a": D(2024, 6, 1)}, spec) == {"all": ["a"]}
     assert periods.period_by_id("all", spec).end == D(9999, 12, 31)
+
+
+def test_a_grid_of_too_many_tiles_is_refused_before_tiling():
+    cfg = {"crs": "EPSG:32633", "resolution": 1e-6, "tile_px": 64,
+           "aoi": {"bounds": [500000, 5999360, 500640, 6000000]}}
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        grid.grid_from_config(cfg)
+    assert time.perf_counter() - t0 < 1.0  # tiling this grid would take years
+    assert str(info.value) == (
+        "grid: grid.aoi at grid.resolution 1e-06 is 640000001 x 640000001 pixels (4.1e+17) "
+        "in 1e+14 tiles of 64 px, more than grid.max_tiles (100000); check grid.resolution "
+        "(in grid.crs units), raise grid.tile_px, or raise grid.max_tiles")
+
+
+def test_grid_size_limits_are_config_keys():
+    cfg = {"crs": "EPSG:32633", "resolution": 10, "tile_px": 16,
+           "aoi": {"bounds": [500000, 5999360, 500640, 6000000]}}  # 65 x 65 px, 25 tiles
+    grid.grid_from_config(cfg)
+    with pytest.raises(ConfigError, match=r"25 tiles of 16 px, more than grid.max_tiles \(24\)"):
+        grid.grid_from_config({**cfg, "max_tiles": 24})
+    with pytest.raises(ConfigError, match=r"more than grid.max_pixels \(4e\+03\); check"):
+        grid.grid_from_config({**cfg, "max_pixels": 4000})
+    grid.grid_from_config({**cfg, "max_tiles": 25, "max_pixels": 65 * 65})
+
+
+def test_grid_size_defaults_match_the_schema():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    keys = schema["properties"]["grid"]["properties"]
+    assert keys["max_tiles"]["default"] == grid.MAX_TILES
+    assert keys["max_pixels"]["default"] == grid.MAX_PIXELS

@@ -305,3 +305,83 @@ def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
     assert json.loads(manifest.read_text()) == {
         f"{sc.id}/{n}": {"path": out, "bytes": os.path.getsize(out)}
         for sc in scenes for n, out in zip(names, outputs[sc.id], strict=True)}
+
+
+# --- checked at the dry run: what would fail every index job, or give only nodata ----
+
+
+def _checked(text: str) -> None:
+    indices.resolve(["x"], {"x": text}, roles={"nir", "red"})
+
+
+@pytest.mark.parametrize(("text", "part"), [
+    ("nir * 10 ** 400", "10 ** 400"),
+    ("nir ** 9 ** 9 ** 9", "9 ** 9 ** 9"),  # a huge exponent: never a Python big int
+    ("nir * " + "9" * 400, "9" * 57 + "..."),  # an int literal beyond float64
+])
+def test_a_constant_beyond_float64_is_refused_naming_it(text, part):
+    with pytest.raises(ExpressionError) as info:
+        _checked(text)
+    msg = str(info.value)
+    assert msg.startswith("custom_indices.x: ")
+    assert f"cannot be computed: {part} overflows in float64, the type indices are computed " \
+           "in (at most about 1.8e308); use smaller numbers" in msg
+
+
+def test_the_overflow_is_what_the_job_would_raise():
+    expr = indices.parse("x", "nir * 10 ** 400")
+    with pytest.raises(OverflowError):
+        indices.compute_block(expr, {"nir": np.ones((2, 2))})
+
+
+def test_an_expression_without_any_finite_value_is_refused():
+    with pytest.raises(ExpressionError) as info:
+        _checked("(nir - red) / (red - red)")
+    assert str(info.value) == (
+        "custom_indices.x: '(nir - red) / (red - red)' is not a finite number for any test "
+        "pixel (e.g. nir=0.05, red=0.66), so every pixel would be nodata; check the formula "
+        "(a division by zero, a root of a negative number, a number beyond float32)")
+
+
+@pytest.mark.parametrize("text", [
+    "(2 * nir + 1 - ((2 * nir + 1) ** 2 - 8 * (nir - red)) ** 0.5) / 2",  # MSAVI
+    "(nir - 1000) ** 0.5",  # NaN for reflectances, finite for digital numbers (scale 1)
+    "nir ** 400",  # underflows to 0 for reflectances: finite
+    " + ".join(["nir"] * 32),
+])
+def test_real_expressions_pass(text):
+    _checked(text)
+
+
+def test_builtin_indices_pass_the_checks():
+    for name, text in indices.BUILTIN.items():
+        indices.check(indices.parse(name, text), key=name)
+
+
+def test_a_long_chain_is_refused_by_depth_with_how_to_group_it():
+    with pytest.raises(ExpressionError) as info:
+        _checked(" + ".join(["nir"] * 33))
+    assert str(info.value) == (
+        "custom_indices.x: the expression nests 33 operations deep (at most 32); a chain "
+        "a + b + c + ... nests one level per term: group it, e.g. (a + b) + (c + d)")
+
+
+@pytest.mark.parametrize(("terms", "message"), [
+    (500, ("custom_indices.x: the expression has 999 parts (numbers, bands and operations; "
+           "at most 200); an index is a short formula over band names")),
+    (3000, ("custom_indices.x: the expression has 17997 characters (at most 4000); an index "
+            "is a short formula over band names")),
+])
+def test_a_huge_expression_is_refused_before_dask_or_the_parser_break(terms, message):
+    # 500 terms: Dask could not pickle the tree; 3000: RecursionError in ast.parse
+    with pytest.raises(ExpressionError) as info:
+        _checked(" + ".join(["nir"] * terms))
+    assert str(info.value) == message
+
+
+def test_a_balanced_expression_over_the_size_limit_is_refused():
+    text = "nir"
+    while text.count("nir") < 128:
+        text = f"({text} + {text})"
+    with pytest.raises(ExpressionError, match=r"has 255 parts .* at most 200"):
+        _checked(text)
