@@ -323,13 +323,18 @@ def test_bad_input_is_refused_clearly_leaving_no_output(tmp_path, case):
     assert leftovers(results) == [] and hidden(results) == []
 
 
-def test_catalogue_counts_at_least_25_cases_with_the_existing_ones():
-    """docs/reliability.md lists these and the cases already tested elsewhere."""
+def test_catalogue_counts_at_least_80_cases_with_every_workflow_case():
+    """docs/reliability.md lists the cases of every bad-input file and those tested elsewhere."""
+    import importlib
+
     doc = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text()
-    for case in CASES:
-        assert f"`{case.id}`" in doc, case.id
+    cases = list(CASES)
+    for name in ("test_bad_inputs_sheet", "test_bad_inputs_config", "test_bad_inputs_files"):
+        cases += importlib.import_module(name).CASES
+    for case in cases:
+        assert f"`{case.id}`" in doc or f"[{case.id}]" in doc, case.id
     rows = re.findall(r"^\| (\d+) \|", doc, re.MULTILINE)
-    assert [int(r) for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 25
+    assert [int(r) for r in rows] == list(range(1, len(rows) + 1)) and len(rows) >= 80
 
 
 # --- accepted by design: a warning, and the product -------------------------------
