@@ -31,6 +31,15 @@ RESULTS = config["results"].rstrip("/")
 # workflow profile under --profile profiles/slurm too, and it wins there.
 # (A cluster run is known here by its --jobs limit: the executor is not chosen yet.)
 HEAVY_THREADS = 2 if workflow.resource_settings.nodes or workflow.remote_exec else 1
+#: a heavy job's memory (MB) at its first attempt; each retry gets this much more, so
+#: --retries recovers a job killed for memory
+HEAVY_MEM_MB = 2000
+
+
+def heavy_mem_mb(wildcards, attempt):
+    return HEAVY_MEM_MB * attempt
+
+
 BATCHED = config["scenes"]["batch"] > 1
 DEMO_ROOT = f"{RESULTS}/demo"
 SCENE_HEADERS = {}  # path -> rasterflow.planning.RasterHeader, filled by _load_scenes
@@ -463,3 +472,91 @@ def get_product_outputs():
 
 def get_final_outputs():
     return get_product_outputs() + REPORT_OUTPUTS  # rules/report.smk
+
+
+# --- the cost of the run (rasterflow.estimate), printed by a dry run ----------------
+
+
+def _estimate_jobs():
+    from rasterflow.estimate import Job
+
+    headers = dict(SCENE_HEADERS)
+    if not headers:  # a cached plan, or the demo: headers of the files that exist
+        headers = rf_planning.cached_headers(
+            sorted({f for sc in SCENES.values() for f in sc.files(INDEX_ROLES)}),
+            cache=".snakemake/rasterflow/headers.json",
+        )
+
+    def scene_units(sid):
+        files = SCENES[sid].files(INDEX_ROLES)
+        if not all(f in headers for f in files):
+            return None, 0
+        return (
+            sum(headers[f].width * headers[f].height for f in files) / 1e6,
+            sum((headers[f].stamp or (0, 0))[0] for f in files),
+        )
+
+    bench = f"{RESULTS}/benchmarks"
+    jobs = []
+    groups = BATCHES.items() if BATCHED else ((s, [s]) for s in SCENES)
+    for name, members in groups:
+        parts = [scene_units(s) for s in members]
+        units = None if any(u is None for u, _ in parts) else sum(u for u, _ in parts)
+        where = f"index/_batches/{name}" if BATCHED else f"index/{name}"
+        outs = tuple(index_path(s, i) for s in members for i in INDICES)
+        jobs.append(
+            Job(
+                "index",
+                units,
+                f"{bench}/{where}.tsv",
+                outs,
+                HEAVY_MEM_MB,
+                sum(r for _, r in parts),
+            )
+        )
+    for (tile, period), scenes in COMPOSITES.items():
+        px = TILES[tile].shape.x * TILES[tile].shape.y / 1e6
+        outs = tuple(composite_path(period, i, tile) for i in COMPOSITE_INDICES)
+        jobs.append(
+            Job(
+                "composite",
+                px * len(scenes) * len(COMPOSITE_INDICES),
+                f"{bench}/composite/{period}/{tile}.tsv",
+                outs,
+                HEAVY_MEM_MB,
+            )
+        )
+    for period in PERIODS:
+        px = GRID.shape.x * GRID.shape.y / 1e6
+        outs = tuple(mosaic_path(period, i, ".tif") for i in COMPOSITE_INDICES)
+        jobs.append(
+            Job(
+                "mosaic",
+                px * len(COMPOSITE_INDICES),
+                f"{bench}/mosaic/{period}.tsv",
+                outs,
+                HEAVY_MEM_MB,
+            )
+        )
+    if TERRAIN_PRODUCTS:
+        units = None
+        if os.path.exists(DEM):
+            with rf_io.open_raster(DEM, what="terrain.dem") as src:
+                units = src.width * src.height / 1e6 * len(TERRAIN_PRODUCTS)
+        outs = tuple(f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS)
+        jobs.append(Job("terrain", units, f"{bench}/terrain.tsv", outs, HEAVY_MEM_MB))
+    for product, period in ZONAL_TARGETS:
+        jobs.append(
+            Job("zonal", 1.0, f"{bench}/zonal/{product}/{period}.tsv", (), HEAVY_MEM_MB)
+        )
+    return jobs
+
+
+if workflow.output_settings.dryrun:
+    from rasterflow import estimate as rf_estimate
+
+    _JOBS = _estimate_jobs()
+    _RATES = rf_estimate.calibrate(_JOBS)
+    logger.info(
+        rf_estimate.format_estimate(rf_estimate.estimate(_JOBS, _RATES), _RATES)
+    )

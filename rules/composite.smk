@@ -16,7 +16,7 @@ rule composite:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        mem_mb=heavy_mem_mb,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         # index -> its rasters; with scenes.batch > 1 the inputs are their batches' manifests
@@ -46,7 +46,7 @@ rule mosaic:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        mem_mb=heavy_mem_mb,
         runtime=lambda wildcards, attempt: 30 * attempt,
     params:
         tiles=get_mosaic_tiles,

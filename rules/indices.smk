@@ -17,7 +17,7 @@ if not BATCHED:
             "../envs/rasterflow.yaml"
         threads: HEAVY_THREADS
         resources:
-            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            mem_mb=heavy_mem_mb,
             runtime=lambda wildcards, attempt: 30 * attempt,
         params:
             scene=get_scene_params,
@@ -43,7 +43,7 @@ else:
         threads: HEAVY_THREADS
         resources:
             # scenes run one after another: memory is one scene's, time grows with the batch
-            mem_mb=lambda wildcards, attempt: 2000 * attempt,
+            mem_mb=heavy_mem_mb,
             runtime=lambda wildcards, attempt: (30 + 5 * len(BATCHES[wildcards.batch]))
             * attempt,
         params:

@@ -14,7 +14,7 @@ rule terrain:
         "../envs/rasterflow.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        mem_mb=heavy_mem_mb,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         products=TERRAIN_PRODUCTS,

@@ -18,7 +18,7 @@ rule zonal:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
-        mem_mb=lambda wildcards, attempt: 2000 * attempt,
+        mem_mb=heavy_mem_mb,
         runtime=lambda wildcards, attempt: 60 * attempt,
     params:
         layer=config["zonal"]["layer"],

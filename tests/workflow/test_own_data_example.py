@@ -76,8 +76,9 @@ def own_config(root: Path) -> Path:
 def test_example_config_plans_a_run_on_own_data(tmp_path):
     make_own_data(tmp_path)
     cfg = own_config(tmp_path)
-    out = run_snakemake(tmp_path, "--dry-run", "--quiet", "rules", configfiles=[cfg],
-                        demo_config=False).stdout
+    proc = run_snakemake(tmp_path, "--dry-run", "--quiet", "rules", configfiles=[cfg],
+                         demo_config=False)
+    out = proc.stdout + proc.stderr
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$",
                                                 out.split("Job stats:")[1], re.MULTILINE)}
     # 2 scenes (both indices in one job each); one tile, 2 months (both indices in one
@@ -86,6 +87,12 @@ def test_example_config_plans_a_run_on_own_data(tmp_path):
     assert jobs["zonal"] == 4 and jobs["zonal_long"] == 1
     assert "demo_data" not in jobs and "terrain" not in jobs
     assert jobs["quicklooks"] == 1 and jobs["stac"] == 1
+    # the dry run's cost estimate (rasterflow.estimate): every heavy job, sizes known
+    table = out.split("rasterflow estimate of the heavy jobs")[1].split("total:")[0]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.strip()}
+    assert int(rows["index"][1]) == 2 and int(rows["composite"][1]) == 2
+    assert "unknown size" not in table
+    assert float(rows["index"][3]) > 0  # the scenes' bytes, read by the index jobs
     assert "dask_reports" not in jobs  # dask.report is off by default
 
 

@@ -1,0 +1,156 @@
+"""What a run will cost, before it runs: core-hours, bytes read and written, memory.
+
+Each heavy job's cost is modelled as ``fixed + rate x units``, where the units are what
+the job's work grows with and are known from the plan without reading pixels:
+
+* ``index``: megapixels of the scene's band files (from their headers);
+* ``composite``: tile megapixels x scenes x indices composited (samples warped);
+* ``mosaic``: grid megapixels x indices (statistic and count);
+* ``terrain``: DEM megapixels x products;
+* ``zonal``: one unit a job (its cost is mostly the zones', not known here).
+
+The default rates were measured on this project's 2-core benchmark machine
+(``benchmarks/e2e_bench.py``, docs/benchmarks.md). After a run, :func:`calibrate`
+refits each rule's rate from its jobs' ``benchmark:`` files (``cpu_time``, ``max_rss``)
+and the sizes of the outputs they wrote, so the estimate of the next run (more scenes,
+another period) speaks for this data on this machine. Light jobs (report, STAC) are
+not counted: seconds each, on the login node.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned heavy job, as the estimate sees it."""
+
+    rule: str
+    units: float | None  # None: not known before the run (the demo's scenes)
+    benchmark: str  # its benchmark: file (what calibrate reads after the run)
+    outputs: tuple[str, ...]
+    mem_mb: int  # what the rule asks for (first attempt)
+    reads: int = 0  # bytes of input files known to planning (the scenes)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """CPU seconds = fixed + per_unit x units; bytes written = write_per_unit x units."""
+
+    fixed: float
+    per_unit: float
+    write_per_unit: float
+    peak_mb: float | None = None  # largest max_rss seen in a calibrating run
+    calibrated_jobs: int = 0
+
+
+#: measured on the 2-core benchmark machine (docs/benchmarks.md, "Estimate"); the
+#: fixed part is a heavy job's start, imports, cluster and tail
+DEFAULT_RATES: dict[str, Rate] = {
+    "index": Rate(fixed=2.0, per_unit=0.045, write_per_unit=1.2e6),
+    "composite": Rate(fixed=2.0, per_unit=0.030, write_per_unit=1.0e6),
+    "mosaic": Rate(fixed=2.0, per_unit=0.060, write_per_unit=3.5e6),
+    "terrain": Rate(fixed=2.5, per_unit=0.080, write_per_unit=2.5e6),
+    "zonal": Rate(fixed=3.0, per_unit=0.0, write_per_unit=0.0),
+}
+
+
+@dataclass(frozen=True)
+class RuleEstimate:
+    rule: str
+    jobs: int
+    cpu_s: float
+    read_bytes: int
+    write_bytes: float
+    mem_mb: int  # the largest request of a job of the rule
+    peak_mb: float | None  # the largest max_rss seen when calibrated
+    unknown: int  # jobs whose units planning cannot know
+
+
+def _read_benchmark(path: str) -> tuple[float, float] | None:
+    """(cpu_time s, max_rss MB) of a Snakemake benchmark file; None if missing/unusable."""
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        last = rows[-1]
+        return float(last["cpu_time"]), float(last["max_rss"])
+    except (OSError, IndexError, KeyError, ValueError):
+        return None
+
+
+def calibrate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
+              ) -> dict[str, Rate]:
+    """Rates refitted from the jobs that already ran (their benchmark files exist).
+
+    Per rule, with its fixed part kept: per_unit = sum(cpu - fixed) / sum(units) and
+    write_per_unit = sum(output bytes) / sum(units) over the jobs that ran. Rules
+    without such jobs keep their rate.
+    """
+    seen: dict[str, list[tuple[Job, float, float]]] = {}
+    for job in jobs:
+        if job.units is None or job.units <= 0 or job.rule not in rates:
+            continue
+        measured = _read_benchmark(job.benchmark)
+        if measured is not None:
+            seen.setdefault(job.rule, []).append((job, *measured))
+    out = dict(rates)
+    for rule, ran in seen.items():
+        base = rates[rule]
+        units = sum(j.units for j, _cpu, _rss in ran if j.units)
+        written = sum(os.path.getsize(o) for j, _c, _r in ran for o in j.outputs
+                      if os.path.exists(o))
+        work = sum(max(0.0, cpu - base.fixed) for _j, cpu, _r in ran)
+        out[rule] = replace(base, per_unit=work / units, write_per_unit=written / units,
+                            peak_mb=max(rss for _j, _c, rss in ran),
+                            calibrated_jobs=len(ran))
+    return out
+
+
+def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
+             ) -> list[RuleEstimate]:
+    """Per rule: jobs, CPU seconds, bytes read (known inputs) and written, memory."""
+    by_rule: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_rule.setdefault(job.rule, []).append(job)
+    out = []
+    for rule, group in by_rule.items():
+        rate = rates.get(rule, Rate(fixed=2.0, per_unit=0.0, write_per_unit=0.0))
+        known = [j for j in group if j.units is not None]
+        out.append(RuleEstimate(
+            rule=rule, jobs=len(group),
+            cpu_s=rate.fixed * len(group) + rate.per_unit * sum(j.units or 0 for j in known),
+            read_bytes=sum(j.reads for j in group),
+            write_bytes=rate.write_per_unit * sum(j.units or 0 for j in known),
+            mem_mb=max(j.mem_mb for j in group), peak_mb=rate.peak_mb,
+            unknown=len(group) - len(known)))
+    return out
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.0f}" if n >= 1e6 or n == 0 else f"{n / 1e6:.2f}"
+
+
+def format_estimate(rows: Sequence[RuleEstimate], rates: Mapping[str, Rate]) -> str:
+    """The table the dry run prints."""
+    calibrated = sum(r.calibrated_jobs for r in rates.values())
+    source = (f"rates refitted from {calibrated} finished jobs' benchmark files"
+              if calibrated else "default rates of the 2-core benchmark machine")
+    lines = [f"rasterflow estimate of the heavy jobs ({source}):",
+             f"  {'rule':<10} {'jobs':>6} {'core-h':>9} {'read MB':>10} {'write MB':>10} "
+             f"{'mem_mb/job':>11} {'peak seen MB':>13}"]
+    for r in rows:
+        note = f"  ({r.unknown} of unknown size until their inputs exist)" if r.unknown else ""
+        peak = "-" if r.peak_mb is None else f"{r.peak_mb:,.0f}"
+        lines.append(f"  {r.rule:<10} {r.jobs:>6} {r.cpu_s / 3600:>9.3f} {_mb(r.read_bytes):>10} "
+                     f"{_mb(r.write_bytes):>10} {r.mem_mb:>11} {peak:>13}{note}")
+    total = sum(r.cpu_s for r in rows)
+    lines.append(f"  total: {sum(r.jobs for r in rows)} heavy jobs, {total / 3600:.3f} "
+                 f"core-hours ({math.ceil(total):,} CPU s), reads >= "
+                 f"{_mb(sum(r.read_bytes for r in rows))} MB of scenes, writes ~"
+                 f"{_mb(sum(r.write_bytes for r in rows))} MB; light jobs not counted")
+    return "\n".join(lines)
