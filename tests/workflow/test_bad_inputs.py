@@ -78,18 +78,26 @@ def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: what a run writes first into its results folder (rasterflow.ownership), no product
+MARKER = ".rasterflow"
+
+
 def leftovers(results: Path) -> list[str]:
-    """Files under ``results`` other than logs and benchmarks: products or temporaries."""
+    """Files under ``results`` other than logs, benchmarks and the results marker:
+    products or temporaries."""
     if not results.exists():
         return []
     return sorted(
         p.relative_to(results).as_posix() for p in results.rglob("*")
-        if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks")
+        if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks", MARKER)
     )
 
 
 def hidden(results: Path) -> list[str]:
-    return sorted(str(p) for p in results.rglob(".*")) if results.exists() else []
+    """Hidden files (a writer's temporaries) under ``results``, the marker aside."""
+    if not results.exists():
+        return []
+    return sorted(str(p) for p in results.rglob(".*") if p != results / MARKER)
 
 
 @dataclass(frozen=True)
