@@ -71,6 +71,7 @@ import argparse
 import datetime as dt
 import json
 import math
+import os
 import re
 import shlex
 import shutil
@@ -695,7 +696,8 @@ def _run(cmd: list[str], log: Path, what: str, **options) -> tuple[float, float]
 
 
 def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list[dict],
-              cores: int) -> tuple[dict[str, tuple[float, float]], dict, dict]:
+              cores: int, baseline: Path | None = None
+              ) -> tuple[dict[str, tuple[float, float]], dict, dict]:
     """One run of each variant, in a fresh folder each: times, rasterflow's per-rule
     split, the folders holding each variant's mosaics (<period>/<index>.tif)."""
     here = work / f"round{number}"
@@ -712,6 +714,14 @@ def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list
                                here / "rasterflow.out", "rasterflow", cwd=ws)
     split = rule_split(ws / "results", (here / "rasterflow.out").read_text(encoding="utf-8"),
                        started=started, ended=time.time())
+    if baseline is not None:  # another checkout of rasterflow, its own library first
+        old = here / "baseline"
+        old.mkdir()
+        times["rasterflow-baseline"] = _run(
+            [str(snakemake), "-s", str(baseline / "Snakefile"), "--directory", str(old),
+             "--configfile", str(config), "--cores", str(cores)],
+            here / "baseline.out", "baseline rasterflow", cwd=old,
+            env={**os.environ, "PYTHONPATH": str(baseline / "src")})
     times["dask-script"] = _run(dask_command(work, here / "dask", grid=grid, scenes=scenes,
                                              threads=cores), here / "dask.out", "dask script")
     times["gdal-cli"] = _run(gdal_command(work, here / "gdal", grid=grid, scenes=scenes,
@@ -732,7 +742,7 @@ def print_table(times: dict[str, list[tuple[float, float]]]) -> None:
     rf, floor = med["rasterflow"], med["io-floor"]
     print(f"{'variant':<12} {'wall s':>9} {'cpu s':>9} {'wall/rf':>8} {'cpu/rf':>8} "
           f"{'wall/floor':>10} {'cpu/floor':>10}")
-    for v in VARIANTS:
+    for v in times:
         w, c = med[v]
         print(f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.3f} {c / rf[1]:8.3f} "
               f"{w / floor[0]:10.3f} {c / floor[1]:10.3f}")
@@ -750,6 +760,10 @@ def main() -> None:
                     help="snakemake --cores, Dask threads, xargs -P, floor processes (2)")
     ap.add_argument("--tile-px", type=int, default=2048, help="grid.tile_px (default 2048)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--baseline", type=Path,
+                    help="also time the whole workflow of another rasterflow checkout (e.g. "
+                         "git worktree add /tmp/before REV), as rasterflow-baseline, in "
+                         "every round")
     ap.add_argument("--workdir", type=Path,
                     help="keep data and the last round's outputs here (default: a temporary "
                          "folder, removed at the end)")
@@ -784,13 +798,15 @@ def main() -> None:
               f"{', '.join(INDICES)} monthly median on a {grid['width']} x {grid['height']} "
               f"10 m grid, tile_px {args.tile_px}; {args.cores} cores, median of "
               f"{args.repeats} rounds (data made in {time.perf_counter() - t0:.1f} s)")
-        times: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+        variants = VARIANTS[:1] + ["rasterflow-baseline"] * bool(args.baseline) + VARIANTS[1:]
+        times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
         splits = []
         for r in range(args.repeats):
             got, split, outputs = run_round(work, r + 1, config=config, grid=grid,
-                                            scenes=scenes, cores=args.cores)
+                                            scenes=scenes, cores=args.cores,
+                                            baseline=args.baseline)
             splits.append((got["rasterflow"][0], split, r + 1))
-            for v in VARIANTS:
+            for v in variants:
                 times[v].append(got[v])
             print(f"  round {r + 1}: " + ", ".join(
                 f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items()))
