@@ -5,8 +5,11 @@ output whole, so a ``results`` folder that also holds the user's data (``results
 in the data folder) would lose files. Two records decide what is rasterflow's:
 
 * the **results marker** ``<results>/.rasterflow``, written when a run starts
-  (``onstart``, never in a dry run): a folder that exists, holds anything, and lacks it
-  is not rasterflow's, and the run is refused before any job;
+  (``onstart``, never in a dry run), and the same claim in the project's
+  ``.snakemake/rasterflow/results.json`` (signed, :mod:`rasterflow.cache`), which holds
+  when the marker could not be written (a full results disk): a folder that exists,
+  holds anything, and has neither is not rasterflow's, and the run is refused before
+  any job;
 * a **folder manifest** ``.rasterflow-files`` inside each folder that a step replaces
   whole (the STAC catalog, the report's Dask pages): a file not listed there is the
   user's, and the folder is neither removed by Snakemake nor replaced by the step.
@@ -17,7 +20,9 @@ inside ``results``: a product path could meet it, and a later clean-up would tak
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -26,6 +31,8 @@ from pathlib import Path
 from rasterflow.errors import ConfigError, InputDataError
 
 MARKER = ".rasterflow"
+#: the results folders this project's runs claimed (beside the other caches)
+CLAIMS = ".snakemake/rasterflow/results.json"
 MANIFEST = ".rasterflow-files"
 #: what may be in a results folder before rasterflow has claimed it
 _IGNORED = {".snakemake"}
@@ -69,7 +76,7 @@ def check_results(
                     "where your data is. Set results to a folder of its own, e.g. "
                     "results: results"
                 )
-    if not os.path.isdir(absolute) or os.path.exists(os.path.join(absolute, MARKER)):
+    if not os.path.isdir(absolute) or _is_ours(absolute):
         for folder in replaced:
             foreign = foreign_files(folder)
             if foreign:
@@ -91,15 +98,40 @@ def check_results(
         )
 
 
+def _claimed() -> set[str]:
+    from rasterflow import cache
+
+    value = cache.load(CLAIMS)
+    return {v for v in value if isinstance(v, str)} if isinstance(value, list) else set()
+
+
+def _is_ours(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, MARKER)) or os.path.realpath(folder) in _claimed()
+
+
 def claim(results: str) -> None:
     """Create ``results`` if needed and mark it as rasterflow's (a run starts)."""
-    from rasterflow import __version__
+    from rasterflow import __version__, cache
 
-    os.makedirs(results, exist_ok=True)
+    with contextlib.suppress(OSError):
+        claims = _claimed()
+        real = os.path.realpath(results)
+        if real not in claims:
+            cache.dump(CLAIMS, sorted(claims | {real}))
     marker = Path(results) / MARKER
-    if not marker.exists():
-        marker.write_text(json.dumps({"written_by": "rasterflow", "version": __version__})
-                          + "\n")
+    try:
+        os.makedirs(results, exist_ok=True)
+        if not marker.exists():
+            marker.write_text(json.dumps({"written_by": "rasterflow", "version": __version__})
+                              + "\n")
+    except OSError as exc:
+        # a full or read-only disk: the jobs will say so in their words (the disk
+        # advice); without the marker the folder is only refused again next time
+        with contextlib.suppress(OSError):
+            if marker.is_file() and not marker.stat().st_size:
+                marker.unlink()  # no half-written marker
+        logging.getLogger(__name__).warning(
+            "results: could not mark %s as rasterflow's (%s)", results, exc)
 
 
 def _listing(folder: Path) -> list[str]:

@@ -50,7 +50,8 @@ def test_inputs_are_found_inside_results_through_links(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
-def test_claimed_folder_passes_and_an_unclaimed_one_does_not(tmp_path):
+def test_claimed_folder_passes_and_an_unclaimed_one_does_not(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the project folder: the claims' record goes here
     results = tmp_path / "r"
     results.mkdir()
     (results / ".snakemake").mkdir()  # Snakemake's own: not the user's files
@@ -60,3 +61,21 @@ def test_claimed_folder_passes_and_an_unclaimed_one_does_not(tmp_path):
         ownership.check_results(str(results), inputs={})
     ownership.claim(str(results))
     ownership.check_results(str(results), inputs={})
+
+
+def test_a_claim_holds_without_the_marker_but_a_forged_record_does_not(tmp_path, monkeypatch):
+    """A full results disk may refuse the marker: the project's signed record still
+    says the folder is rasterflow's; an unsigned record says nothing."""
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "r"
+    ownership.claim(str(results))
+    (results / ownership.MARKER).unlink()
+    (results / "logs").mkdir()
+    ownership.check_results(str(results), inputs={})
+    record = tmp_path / ownership.CLAIMS
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("x")
+    record.write_text(f'["{theirs}"]')  # planted: not signed with this user's secret
+    with pytest.raises(ConfigError, match="already holds thesis.tex"):
+        ownership.check_results(str(theirs), inputs={})

@@ -38,7 +38,7 @@ def block(x, block_info=None):
     if mode == "kill-always" and first:
         os.kill(os.getpid(), signal.SIGKILL)
     if mode == "memory" and first:
-        hog = np.ones(600 * 2**20 // 8)  # 600 MiB in a worker allowed < 300
+        hog = np.ones(600 * 2**20 // 8)  # 600 MiB in a worker allowed < 400
         time.sleep(5)
         hog.sum()
     return x * 2
@@ -89,7 +89,8 @@ def test_step_fails_clearly_when_workers_keep_dying(tmp_path):
 
 
 def test_worker_over_its_memory_limit_says_how_to_raise_it(tmp_path):
-    proc, log = run_step(tmp_path, "memory", mem_mb=600)
+    # 900: the least two worker processes are given (rasterflow.cluster.check_job_memory)
+    proc, log = run_step(tmp_path, "memory", mem_mb=900)
     assert proc.returncode != 0
     assert "exceeded 95% memory budget" in log  # distributed's nanny, at WARNING
     assert f"each of the 2 worker processes may use {per_worker_mib(log)} MiB" in log
