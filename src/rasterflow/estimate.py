@@ -49,12 +49,13 @@ class Rate:
     calibrated_jobs: int = 0
 
 
-#: measured on the 2-core benchmark machine (docs/benchmarks.md, "Estimate"); the
-#: fixed part is a heavy job's start, imports, cluster and tail
+#: measured on the quiet 2-core benchmark machine, the end-to-end benchmark at its
+#: default size (docs/benchmarks.md, "End to end"); the fixed part is a heavy job's
+#: start, imports, cluster and tail (the benchmark's per-rule split)
 DEFAULT_RATES: dict[str, Rate] = {
-    "index": Rate(fixed=2.0, per_unit=0.045, write_per_unit=1.2e6),
-    "composite": Rate(fixed=2.0, per_unit=0.030, write_per_unit=1.0e6),
-    "mosaic": Rate(fixed=2.0, per_unit=0.060, write_per_unit=3.5e6),
+    "index": Rate(fixed=2.0, per_unit=0.101, write_per_unit=2.46e6),
+    "composite": Rate(fixed=2.0, per_unit=0.0605, write_per_unit=1.17e6),
+    "mosaic": Rate(fixed=2.0, per_unit=0.083, write_per_unit=3.3e6),
     "terrain": Rate(fixed=2.5, per_unit=0.080, write_per_unit=2.5e6),
     "zonal": Rate(fixed=3.0, per_unit=0.0, write_per_unit=0.0),
 }
