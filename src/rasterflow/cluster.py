@@ -427,6 +427,10 @@ def dask_client(
         len(os.sched_getaffinity(0)),
         threads,
     )
+    if plan.cores == 1 and not plan.processes and not opts["dashboard"] and not report:
+        with _synchronous(plan, config) as none:
+            yield none
+        return
     with ExitStack() as stack:
         stack.enter_context(dask.config.set(config))
         _limit_gdal_cache(stack, plan.gdal_cache_mb)
@@ -460,6 +464,48 @@ def dask_client(
             if failure is exc:
                 raise
             raise failure from exc
+
+
+#: (threads, memory per thread in bytes) of the running step without a cluster
+_current_job: tuple[int, float] | None = None
+
+
+def job_threads_and_memory() -> tuple[int, float] | None:
+    """(threads, bytes per thread) of a step running on the synchronous scheduler (one
+    thread, no cluster: :func:`dask_client`), else None (ask the Client instead)."""
+    return _current_job
+
+
+@contextmanager
+def _synchronous(plan: ClusterPlan, config: Mapping[str, Any]) -> Iterator[None]:
+    """A one-thread step without a cluster: Dask's synchronous scheduler.
+
+    A LocalCluster and its Client cost ~0.6 s to start on the quiet benchmark machine
+    (a third of a small job's set-up; docs/benchmarks.md, end to end) and give one
+    thread nothing: no parallelism, no memory pause (switched off anyway), no worker
+    to restart. So one-thread jobs (HEAVY_THREADS on one machine) run their tasks in
+    the step's own thread; products are the same bytes (the determinism matrix runs
+    1 core per job against 2). Memory beyond the job's is the kernel's or SLURM's to
+    stop, as in threads mode. Yields None: there is no Client.
+    """
+    import dask
+
+    global _current_job
+    logger.info("dask: one thread, so no cluster: Dask's synchronous scheduler")
+    with ExitStack() as stack:
+        stack.enter_context(dask.config.set({**config, "scheduler": "synchronous"}))
+        _limit_gdal_cache(stack, plan.gdal_cache_mb)
+        _current_job = (1, float(plan.memory_limit))
+        try:
+            yield None
+        except Exception as exc:
+            failure = explain_step_failure(exc, memory_mb=plan.memory_limit / 2**20,
+                                           workers=1, processes=False)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            _current_job = None
 
 
 def _limit_gdal_cache(stack: ExitStack, mb: int) -> None:

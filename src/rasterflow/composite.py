@@ -522,8 +522,13 @@ def auto_chunk(scenes: int, tile_px: tuple[int, int], *, threads: int,
 
 
 def _cluster_threads_and_memory() -> tuple[int, float | None]:
-    """(threads, memory limit per thread in bytes) of the active Dask client's workers;
-    (1, None) without a client or before any worker has joined."""
+    """(threads, memory limit per thread in bytes) of the active Dask client's workers,
+    or of a step on the synchronous scheduler; (1, None) without either or before any
+    worker has joined."""
+    from rasterflow.cluster import job_threads_and_memory
+
+    if (job := job_threads_and_memory()) is not None:
+        return job
     try:
         from distributed import get_client
 

@@ -172,3 +172,26 @@ def test_dask_client_refuses_too_little_memory_before_starting_a_cluster():
     with (pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"),
           dask_client(threads=1, mem_mb=2, rule="index")):
         raise AssertionError("no cluster may start")
+
+
+def test_one_thread_runs_without_a_cluster_and_still_tells_its_memory(caplog):
+    """A one-thread step (heavy jobs on one machine) uses Dask's synchronous scheduler:
+    no Client to start, the same results, and composite.auto_chunk still sees the
+    job's memory per thread."""
+    import logging
+
+    import dask.array as da
+
+    from rasterflow import composite
+
+    caplog.set_level(logging.INFO, logger="rasterflow.cluster")
+    with dask_client(threads=1, mem_mb=2000, settings={}) as client:
+        assert client is None
+        assert int(da.arange(10, chunks=3).sum().compute()) == 45
+        threads, memory = composite._cluster_threads_and_memory()
+        assert threads == 1 and memory is not None and memory > 1000 * 2**20
+    assert composite._cluster_threads_and_memory() == (1, None)  # and after the step
+    assert any("Dask's synchronous scheduler" in r.getMessage() for r in caplog.records)
+    # a report or a dashboard still gets its cluster
+    with dask_client(threads=1, mem_mb=2000, settings={"dashboard": True}) as client:
+        assert client is not None
