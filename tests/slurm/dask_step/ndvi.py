@@ -40,9 +40,10 @@ def main(smk) -> None:
         dask_client(threads=smk.threads, mem_mb=smk.resources.mem_mb,
                     settings=smk.config["dask"]) as client,
     ):
-        workers = client.run(_where)
-        info = {"scheduler": client.scheduler.address, "workers": workers,
-                "step_node": os.environ.get("SLURMD_NODENAME")}
+        # a one-thread local step has no cluster (Dask's synchronous scheduler): no Client
+        workers = client.run(_where) if client is not None else {}
+        info = {"scheduler": client.scheduler.address if client is not None else None,
+                "workers": workers, "step_node": os.environ.get("SLURMD_NODENAME")}
         path = smk.input[0]
         scene = Scene(id="rgbn", date=dt.date(2020, 1, 1),
                       bands={"red": BandFile(path, band=1), "nir": BandFile(path, band=4)})
