@@ -310,9 +310,16 @@ CASES = [
 ]
 
 
-def run_case(ws: Path, case: Case) -> subprocess.CompletedProcess[str]:
+def case_config(ws: Path, case: Case) -> Path:
+    """Make the case's inputs in ``ws`` and its config file."""
     cfg = ws / "bad.yaml"
     cfg.write_text(yaml.safe_dump(merge(base_config(ws), case.setup(ws))))
+    return cfg
+
+
+def run_case(ws: Path, case: Case, cfg: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``case`` (its dry run, or its target), with ``cfg`` when already made."""
+    cfg = cfg or case_config(ws, case)
     # --cores before a target ends the --configfile list, which would swallow it
     args = ["--cores", "2", case.target] if case.target else ["--dry-run"]
     return run_snakemake(ws, *args, *case.extra, configfiles=[cfg], demo_config=False,
@@ -321,14 +328,20 @@ def run_case(ws: Path, case: Case) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_refused_clearly_leaving_no_output(tmp_path, case):
-    proc = run_case(tmp_path, case)
+    assert_refused(tmp_path, case, run_case(tmp_path, case))
+
+
+def assert_refused(ws: Path, case: Case, proc: subprocess.CompletedProcess[str]) -> str:
+    """A non-zero exit, the case's message, and no product or temporary in results
+    (none at all when refused at the DAG build); the run's output."""
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
-    assert case.message.format(ws=tmp_path) in output, output[-4000:]
-    results = tmp_path / "results"
+    assert case.message.format(ws=ws) in output, output[-4000:]
+    results = ws / "results"
     if case.where == "DAG":  # refused before any job: nothing was written at all
         assert not results.exists()
     assert leftovers(results) == [] and hidden(results) == []
+    return output
 
 
 def test_catalogue_counts_at_least_80_cases_with_every_workflow_case():

@@ -30,11 +30,14 @@ from test_bad_inputs import (  # noqa: F401 (tmpfs is a fixture)
     ORIGIN,
     Case,
     _scene,
+    assert_refused,
     base_config,
+    case_config,
     hidden,
     leftovers,
     merge,
     needs_root,
+    run_case,
     scene_data,
     tmpfs,
     write_sheet,
@@ -181,26 +184,11 @@ CASES = [
 ]
 
 
-def _run_case(ws: Path, case: Case) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
-    """``run_case``, with the digests of the user's files just before the run."""
-    cfg = ws / "bad.yaml"
-    cfg.write_text(yaml.safe_dump(merge(base_config(ws), case.setup(ws))))
-    before = user_files(ws)
-    args = ["--cores", "2", case.target] if case.target else ["--dry-run"]
-    return run_snakemake(ws, *args, *case.extra, configfiles=[cfg], demo_config=False,
-                         check=False), before
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_file_is_refused_clearly_leaving_no_output(tmp_path, case):
-    proc, before = _run_case(tmp_path, case)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0, output
-    assert case.message.format(ws=tmp_path) in output, output[-4000:]
-    results = tmp_path / "results"
-    if case.where == "DAG":  # refused before any job: nothing was written at all
-        assert not results.exists()
-    assert leftovers(results) == [] and hidden(results) == []
+    cfg = case_config(tmp_path, case)
+    before = user_files(tmp_path)  # the digests of the user's files just before the run
+    assert_refused(tmp_path, case, run_case(tmp_path, case, cfg))
     assert user_files(tmp_path) == before
 
 
