@@ -292,8 +292,8 @@ def get_scene_params(wildcards):
     return SCENES[wildcards.scene].subset(INDEX_ROLES).to_params()
 
 
-def get_expressions(wildcards=None):
-    return {name: expr.text for name, expr in INDICES.items()}
+# index name -> expression: the index jobs' params (a changed one reruns them)
+EXPRESSIONS = {name: expr.text for name, expr in INDICES.items()}
 
 
 def index_path(scene, index):

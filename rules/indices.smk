@@ -21,7 +21,7 @@ if not BATCHED:
             runtime=lambda wildcards, attempt: 30 * attempt,
         params:
             scene=get_scene_params,
-            expressions=get_expressions(),
+            expressions=EXPRESSIONS,
             chunk=config["scenes"]["chunk"],
             resampling=config["scenes"]["resampling"],
         script:
@@ -49,7 +49,7 @@ else:
         params:
             scenes=get_batch_params,
             outputs=get_batch_outputs,
-            expressions=get_expressions(),
+            expressions=EXPRESSIONS,
             chunk=config["scenes"]["chunk"],
             resampling=config["scenes"]["resampling"],
         script:
