@@ -150,11 +150,32 @@ def target_geobox(
     if not (isinstance(resolution, int | float) and resolution > 0):
         raise ConfigError(f"grid.resolution: must be a positive number, got {resolution!r}")
     crs = CRS(crs)
-    # odc-geo aligns pixel edges to ``anchor`` (a fraction of a pixel) from 0; the origin
-    # in CRS units becomes that fraction. tol=0: never trim the AOI to save a pixel.
-    anchor = xy_((origin.x / resolution) % 1.0, (origin.y / resolution) % 1.0)
-    return GeoBox.from_geopolygon(aoi.to_crs(crs, resolution="auto"), resolution=resolution,
-                                  crs=crs, anchor=anchor, tol=0.0)
+    # Pixel edges are counted in whole pixels from ``origin`` here, not with odc-geo's
+    # fractional ``anchor``: (origin / resolution) % 1 is inexact (500015 / 30), and
+    # odc-geo's snapping then added a whole column to an AOI already on the grid. An
+    # edge within _EDGE_TOL pixels of a grid line is on it; otherwise the box grows to
+    # the next line (never trims the AOI).
+    left, bottom, right, top = aoi.to_crs(crs, resolution="auto").boundingbox
+    x0 = _grid_line(left, origin.x, resolution, math.floor)
+    x1 = _grid_line(right, origin.x, resolution, math.ceil)
+    y0 = _grid_line(bottom, origin.y, resolution, math.floor)
+    y1 = _grid_line(top, origin.y, resolution, math.ceil)
+    nx, ny = max(1, x1 - x0), max(1, y1 - y0)
+    affine = Affine(resolution, 0.0, origin.x + x0 * resolution,
+                    0.0, -resolution, origin.y + (y0 + ny) * resolution)
+    return GeoBox((ny, nx), affine, crs)
+
+
+#: an AOI edge this close to a grid line, in pixels, is on it (floating-point noise)
+_EDGE_TOL = 1e-6
+
+
+def _grid_line(coord: float, origin: float, resolution: float, step: Any) -> int:
+    """Index k of the grid line origin + k * resolution at or beyond ``coord`` (``step``
+    is math.floor for a lower edge, math.ceil for an upper one)."""
+    k = (coord - origin) / resolution
+    nearest = round(k)
+    return int(nearest) if abs(k - nearest) <= _EDGE_TOL else int(step(k))
 
 
 def grid_from_config(cfg: Mapping[str, Any]) -> GridSpec:

@@ -494,3 +494,34 @@ def test_grid_size_defaults_match_the_schema():
     keys = schema["properties"]["grid"]["properties"]
     assert keys["max_tiles"]["default"] == grid.MAX_TILES
     assert keys["max_pixels"]["default"] == grid.MAX_PIXELS
+
+
+@pytest.mark.parametrize("origin, resolution", [
+    ((500015, 4000005), 30),   # a Landsat-like origin: (origin / 30) % 1 is inexact
+    ((15, 15), 30),
+    ((0.1, 0.7), 0.3),         # a degree-like resolution with inexact multiples
+    ((0, 0), 10),
+])
+def test_an_aoi_already_on_the_grid_gets_exactly_its_pixels(origin, resolution):
+    # issue #17: odc-geo's fractional anchor gave 101 x 100 for this 100 x 100 AOI
+    ox, oy = origin
+    left, top = ox + 37 * resolution, oy + 91 * resolution
+    right, bottom = left + 100 * resolution, top - 100 * resolution
+    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": resolution,
+                                  "origin": list(origin), "tile_px": 64,
+                                  "aoi": {"bounds": [left, bottom, right, top]}})
+    box = spec.geobox
+    assert box.shape.yx == (100, 100)
+    assert box.affine.c == pytest.approx(left, abs=1e-9 * resolution)
+    assert box.affine.f == pytest.approx(top, abs=1e-9 * resolution)
+
+
+def test_an_aoi_between_grid_lines_grows_to_the_next_ones_and_is_never_trimmed():
+    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "origin": [0, 0],
+                                  "tile_px": 64,
+                                  "aoi": {"bounds": [500001, 3997005, 503015, 4000005]}})
+    box = spec.geobox
+    assert (box.affine.c, box.affine.f) == (499980, 4000020)
+    assert box.shape.yx == (101, 102)
+    b = box.boundingbox
+    assert b.left <= 500001 and b.right >= 503015 and b.bottom <= 3997005 and b.top >= 4000005
