@@ -133,10 +133,20 @@ def _plan_key():
     )
 
 
+def per_scene_indices(composited):
+    """Indices written per scene: all with scene_indices, else those no composite
+    computes in memory from the scenes' bands (rasterflow.composite.run_scenes)."""
+    return [i for i in INDICES if config["scene_indices"] or i not in composited]
+
+
+def roles_of(names):
+    return sorted(set().union(*(INDICES[i].roles for i in names)))
+
+
 def _new_plan(scenes, batches):
     composites, tiles, grid, names, outside = _plan_composites(scenes, INDICES)
     files = sorted({f for sc in scenes.values() for f in sc.files()})
-    roles = sorted(set().union(*(e.roles for e in INDICES.values())))
+    roles = roles_of(per_scene_indices(names))
     params = {
         batch: [scenes[s].subset(roles).to_params() for s in members]
         for batch, members in (batches.items() if BATCHED else ())
@@ -279,8 +289,10 @@ wildcard_constraints:
 # --- indices ---------------------------------------------------------------------
 # One job per scene computes all its indices (each band decoded once); with
 # scenes.batch > 1 one job per batch of scenes does, for every scene of the batch.
+# Only the indices written per scene (scene_indices): composites compute theirs.
 
-INDEX_ROLES = sorted(set().union(*(e.roles for e in INDICES.values())))
+SCENE_INDICES = per_scene_indices(COMPOSITE_INDICES)
+INDEX_ROLES = roles_of(SCENE_INDICES)
 
 
 def get_scene_files(wildcards):
@@ -293,7 +305,7 @@ def get_scene_params(wildcards):
 
 
 # index name -> expression: the index jobs' params (a changed one reruns them)
-EXPRESSIONS = {name: expr.text for name, expr in INDICES.items()}
+EXPRESSIONS = {name: INDICES[name].text for name in SCENE_INDICES}
 
 
 def index_path(scene, index):
@@ -301,7 +313,7 @@ def index_path(scene, index):
 
 
 def scene_index_outputs():
-    return [index_path("{scene}", i) for i in INDICES]
+    return [index_path("{scene}", i) for i in SCENE_INDICES]
 
 
 def manifest_path(batch):
@@ -337,7 +349,7 @@ def get_batch_params(wildcards):
 
 
 def get_batch_outputs(wildcards):
-    return {s: [index_path(s, i) for i in INDICES] for s in BATCHES[wildcards.batch]}
+    return {s: [index_path(s, i) for i in SCENE_INDICES] for s in BATCHES[wildcards.batch]}
 
 
 def write_batch_fingerprints():
@@ -365,25 +377,49 @@ if PLAN_KEY and PLAN.stamps and (_FINGERPRINTS_WRITTEN or not PLAN_LOADED):
 
 
 def index_outputs():
+    if not SCENE_INDICES:
+        return []
     if BATCHED:
         return [manifest_path(b) for b in BATCHES]
-    return [index_path(s, i) for s in SCENES for i in INDICES]
+    return [index_path(s, i) for s in SCENES for i in SCENE_INDICES]
 
 
 # --- composites and mosaics ------------------------------------------------------
 
 
-# One job per tile and period composites every index of composite.indices.
+# One job per tile and period composites every index of composite.indices: from the
+# scenes' bands (DIRECT), or with scene_indices from the scenes' index rasters.
+
+DIRECT = not config["scene_indices"]
+COMPOSITE_ROLES = roles_of(COMPOSITE_INDICES)
 
 
 def get_composite_sources(wildcards):
-    """Index -> the index rasters a composite reads, in either mode."""
+    """Index -> the index rasters a composite reads (None: it reads the bands)."""
+    if DIRECT:
+        return None
     scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
     return {i: [index_path(s, i) for s in scenes] for i in COMPOSITE_INDICES}
 
 
+def get_composite_scenes(wildcards):
+    """The scenes whose bands a composite reads (None: it reads index rasters)."""
+    if not DIRECT:
+        return None
+    scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
+    return [SCENES[s].subset(COMPOSITE_ROLES).to_params() for s in scenes]
+
+
+# index name -> expression of the composited ones, computed in memory (DIRECT)
+COMPOSITE_EXPRESSIONS = (
+    {i: INDICES[i].text for i in COMPOSITE_INDICES} if DIRECT else None
+)
+
+
 def get_composite_inputs(wildcards):
     scenes = COMPOSITES[(wildcards.tile, wildcards.period)]
+    if DIRECT:
+        return sorted({f for s in scenes for f in SCENES[s].files(COMPOSITE_ROLES)})
     if not BATCHED:
         return [index_path(s, i) for i in COMPOSITE_INDICES for s in scenes]
     return [manifest_path(b) for b in sorted({BATCH_OF[s] for s in scenes})]
@@ -499,11 +535,13 @@ def _estimate_jobs():
     bench = f"{RESULTS}/benchmarks"
     jobs = []
     groups = BATCHES.items() if BATCHED else ((s, [s]) for s in SCENES)
+    if not SCENE_INDICES:
+        groups = ()
     for name, members in groups:
         parts = [scene_units(s) for s in members]
         units = None if any(u is None for u, _ in parts) else sum(u for u, _ in parts)
         where = f"index/_batches/{name}" if BATCHED else f"index/{name}"
-        outs = tuple(index_path(s, i) for s in members for i in INDICES)
+        outs = tuple(index_path(s, i) for s in members for i in SCENE_INDICES)
         jobs.append(
             Job(
                 "index",

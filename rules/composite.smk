@@ -1,5 +1,5 @@
-# Temporal composites per (tile, period), every index of composite.indices in one job,
-# and their mosaics per period.
+# Temporal composites per (tile, period), every index of composite.indices in one job
+# (from the scenes' bands, or their index rasters), and their mosaics per period.
 
 
 rule composite:
@@ -21,6 +21,10 @@ rule composite:
     params:
         # index -> its rasters; with scenes.batch > 1 the inputs are their batches' manifests
         sources=get_composite_sources,
+        # or the scenes and the indices computed from their bands (scene_indices: false)
+        scenes=get_composite_scenes,
+        expressions=COMPOSITE_EXPRESSIONS,
+        scene_resampling=config["scenes"]["resampling"],
         tile=get_tile_params,
         statistic=config["composite"]["statistic"],
         resampling=config["composite"]["resampling"],

@@ -24,7 +24,7 @@ ORDERED_PERIODS = sorted(PERIODS, key=lambda p: _PERIOD_SPANS[p][0])
 STAC_PRODUCTS = rf_stac.plan_products(
     results=RESULTS,
     scene_dates={sid: sc.date for sid, sc in SCENES.items()},
-    indices=list(INDICES),
+    indices=SCENE_INDICES,
     periods=_PERIOD_SPANS,
     composite_indices=COMPOSITE_INDICES,
     statistic=config["composite"]["statistic"],

@@ -5,22 +5,22 @@ from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
+    p = smk.params
+    common = {"tile": p.tile, "statistic": p.statistic, "resampling": p.resampling,
+              "chunk": p.chunk, "threads": smk.threads}
+    tags = {"TILE": smk.wildcards.tile, "PERIOD": smk.wildcards.period}
     with heavy_step(smk):
+        if p.scenes is not None:  # from the bands, every index in one pass
+            composite.run_scenes(scenes=p.scenes, expressions=p.expressions,
+                                 outputs=list(smk.output.stat),
+                                 count_outputs=list(smk.output.counts),
+                                 scene_resampling=p.scene_resampling, tags=tags, **common)
+            return
         for (index, sources), stat, counts in zip(
-            smk.params.sources.items(), smk.output.stat, smk.output.counts, strict=True
+            p.sources.items(), smk.output.stat, smk.output.counts, strict=True
         ):
-            composite.run(
-                inputs=sources,
-                tile=smk.params.tile,
-                output=stat,
-                count_output=counts,
-                statistic=smk.params.statistic,
-                resampling=smk.params.resampling,
-                chunk=smk.params.chunk,
-                threads=smk.threads,
-                tags={"TILE": smk.wildcards.tile, "PERIOD": smk.wildcards.period,
-                      "INDEX": index},
-            )
+            composite.run(inputs=sources, output=stat, count_output=counts,
+                          tags={**tags, "INDEX": index}, **common)
 
 
 if __name__ == "__main__":  # Dask worker processes re-import this module

@@ -47,13 +47,9 @@ the reductions are per pixel. So chunk, threads and tile size leave the bytes un
 
 from __future__ import annotations
 
-import atexit
 import logging
 import math
-import os
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -65,6 +61,9 @@ from rasterflow.errors import ConfigError, InputDataError
 if TYPE_CHECKING:
     from odc.geo import XY
     from odc.geo.geobox import GeoBox
+
+    from rasterflow.indices import Expression
+    from rasterflow.scenes import Scene
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +209,18 @@ class Source:
     cols: tuple[int, int]  # with a margin; elsewhere it is not even opened
     vrt: str | None = None  # grid.polynomial_vrt: read instead of path when set
     kernel: KernelWarp | None = None  # bilinear through the compiled kernel when set
+    origin: SceneInput | None = None  # a scene's bands, its indices computed per window
+
+
+@dataclass(frozen=True)
+class SceneInput:
+    """A scene whose indices a composite computes in memory, window by window, with
+    :func:`rasterflow.indices.window_indices`: the bits its index raster would hold."""
+
+    scene: Scene
+    exprs: tuple[Expression, ...]
+    grid: GeoBox  # the scene's finest band grid (scenes.scene_grid): the index grid
+    resampling: str  # of its bands on other grids (scenes.resampling)
 
 
 def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
@@ -241,6 +252,29 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
 
 
+def inspect_scenes(scenes: Sequence[Scene], exprs: Sequence[Expression], tile: GeoBox, *,
+                   resampling: str) -> list[Source]:
+    """Sources for the indices ``exprs`` of ``scenes``, computed in memory from their bands
+    (``resampling`` for bands off a scene's finest grid), ordered as
+    :func:`inspect_sources` orders the index rasters the scenes would have."""
+    from rasterflow.grid import warp_scale
+    from rasterflow.scenes import scene_grid
+
+    exprs = tuple(exprs)
+    roles = sorted(set().union(*(e.roles for e in exprs)))
+    out = []
+    for scene in scenes:
+        box = scene_grid(scene, roles)
+        scale = warp_scale(box, tile)
+        rows, cols = _footprint_px(box, tile)
+        # window_indices gives float32 with NaN for nodata, as an index raster holds
+        out.append(Source(path=scene.bands[roles[0]].path, date=scene.date.isoformat(),
+                          scene=scene.id, band_name="", units="1", scale=scale, rows=rows,
+                          cols=cols, kernel=_kernel_for(box, tile, scale, nodata=math.nan),
+                          origin=SceneInput(scene, exprs, box, resampling)))
+    return sorted(out, key=lambda s: (s.date, s.scene, s.path))
+
+
 #: GDAL's bilinear takes the 2 x 2 neighbours (the kernel's rule) from this scale up;
 #: below, its kernel widens with the scale and the GDAL warper does the work
 _FOUR_SAMPLE_SCALE = 0.95
@@ -253,14 +287,22 @@ def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> Kerne
     kernel), or a CRS whose polynomial does not fit (grid.polynomial_to_pixels)."""
     from rasterio.enums import MaskFlags
 
+    flags = src.mask_flag_enums[0]
+    if (MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags
+            or src.dtypes[0] != "float32"):
+        return None
+    return _kernel_for(box, tile, scale, nodata=src.nodata)
+
+
+def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
+                nodata: float | None) -> KernelWarp | None:
+    """:func:`_kernel_warp` for float32 pixels on ``box`` with ``nodata``."""
     from rasterflow._warp_kernel import AFFINE, POLYNOMIAL
     from rasterflow.grid import polynomial_to_pixels
 
-    flags = src.mask_flag_enums[0]
     a, t = box.affine, tile.affine
-    if (MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags
-            or src.dtypes[0] != "float32" or min(src.width, src.height) < 2
-            or a.b != 0 or a.d != 0 or t.b != 0 or t.d != 0
+    height, width = box.shape.yx
+    if (min(width, height) < 2 or a.b != 0 or a.d != 0 or t.b != 0 or t.d != 0
             or min(scale.x, scale.y) < _FOUR_SAMPLE_SCALE):
         return None
     if box.crs == tile.crs:
@@ -272,8 +314,7 @@ def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> Kerne
         if poly is None:
             return None
         params, kind = tuple(float(v) for v in poly), POLYNOMIAL
-    return KernelWarp(kind=kind, params=params, nodata=src.nodata,
-                      size=(src.width, src.height))
+    return KernelWarp(kind=kind, params=params, nodata=nodata, size=(width, height))
 
 
 #: points per edge of a source's outline when it is projected into the tile's CRS
@@ -328,62 +369,38 @@ def _kernel_window(kernel: KernelWarp, gt: np.ndarray, rows: tuple[int, int],
     return x0, y0, x1 - x0, y1 - y0
 
 
-#: open sources kept per thread (see _open_source)
-_OPEN_PER_THREAD = 64
-_open_sources = threading.local()
-_all_open: list[OrderedDict[tuple[Any, ...], Any]] = []  # every thread's, to close at exit
-
-
-def _open_source(path: str) -> Any:
-    """``path`` opened with rasterio, kept open for the thread's later chunks.
-
-    A chunk's window of a source shares its blocks with the neighbouring chunks'
-    (source blocks do not line up with the grid's chunks); an open dataset lets GDAL's
-    block cache hand them over instead of decoding them again. Datasets are not
-    shared between threads; a file changed since it was opened is opened again.
-    """
-    import rasterio
-
-    cache = getattr(_open_sources, "cache", None)
-    if cache is None:
-        cache = _open_sources.cache = OrderedDict()
-        _all_open.append(cache)
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    dataset = cache.pop(key, None)
-    if dataset is None:
-        dataset = rasterio.open(path)
-        while len(cache) >= _OPEN_PER_THREAD:
-            cache.popitem(last=False)[1].close()
-    cache[key] = dataset
-    return dataset
-
-
-@atexit.register
-def _close_open_sources() -> None:
-    # before the interpreter tears rasterio down, which then cannot close them cleanly
-    for cache in _all_open:
-        while cache:
-            cache.popitem()[1].close()
-
-
-def _read_window(path: str, window: tuple[int, int, int, int], out: np.ndarray) -> None:
-    from rasterio.windows import Window
-
-    _open_source(path).read(1, window=Window(*window), out=out)
-
-
 def _reaches(s: Source, r0: int, r1: int, c0: int, c1: int) -> bool:
     return not (s.rows[1] <= r0 or s.rows[0] >= r1 or s.cols[1] <= c0 or s.cols[0] >= c1)
 
 
+def _layers(s: Source) -> int:
+    """Values a source gives per pixel: its indices, or the one band of an index raster."""
+    return 1 if s.origin is None else len(s.origin.exprs)
+
+
+def _values(s: Source, window: tuple[int, int, int, int]) -> np.ndarray:
+    """(layers, height, width) float32 of ``s`` in ``window`` (x0, y0, width, height) of
+    its own grid: read from its raster, or its scene's indices computed from the bands."""
+    from rasterflow.indices import window_indices
+    from rasterflow.io import read_cached
+
+    if s.origin is None:
+        out = np.empty((1, window[3], window[2]), dtype=np.float32)
+        read_cached(s.path, window, out[0])
+        return out
+    o = s.origin
+    return window_indices(o.scene, o.exprs, o.grid, window, resampling=o.resampling)
+
+
 def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
                  rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-    """One chunk through the compiled kernel: each source's window read once, then
-    warp and reduction in one pass (every source has a :class:`KernelWarp`)."""
+    """One chunk through the compiled kernel: each source's window read (or its indices
+    computed) once, then warp and reduction in one pass per layer (every source has a
+    :class:`KernelWarp`); (2 x layers, y, x): statistic and count of each layer."""
     from rasterflow._warp_kernel import N_PARAMS, STAT_CODES, composite_chunk
 
     n = len(sources)
+    layers = _layers(sources[0])
     gt = _tile_gt(tile)
     windows = np.zeros((n, 4), dtype=np.int64)
     sizes = np.zeros((n, 2), dtype=np.int64)
@@ -403,45 +420,111 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
         if window is not None:
             windows[i] = window
     offsets = np.concatenate([[0], np.cumsum(windows[:, 2] * windows[:, 3])]).astype(np.int64)
-    buf = np.empty(int(offsets[-1]), dtype=np.float32)
+    buf = np.empty((layers, int(offsets[-1])), dtype=np.float32)
     for i, s in enumerate(sources):
         _, _, w, h = windows[i]
         if w:
-            _read_window(s.path, tuple(int(v) for v in windows[i]),
-                         buf[offsets[i]:offsets[i + 1]].reshape(h, w))
+            values = _values(s, tuple(int(v) for v in windows[i]))
+            buf[:, offsets[i]:offsets[i + 1]] = values.reshape(layers, h * w)
     shape = (rows[1] - rows[0], cols[1] - cols[0])
+    out = np.empty((2 * layers, *shape), dtype=np.float32)
     result = np.empty(shape, dtype=np.float32)
     count = np.empty(shape, dtype=np.uint16)
-    composite_chunk(buf, offsets[:-1], windows, sizes, kinds, params, nodata, has_nodata, gt,
-                    rows[0], cols[0], STAT_CODES[statistic.kind], float(statistic.q or 0.0),
-                    result, count)
-    return np.stack([result, count.astype(np.float32)])
+    for j in range(layers):
+        composite_chunk(buf[j], offsets[:-1], windows, sizes, kinds, params, nodata, has_nodata,
+                        gt, rows[0], cols[0], STAT_CODES[statistic.kind],
+                        float(statistic.q or 0.0), result, count)
+        out[2 * j] = result
+        out[2 * j + 1] = count
+    return out
 
 
 def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
                      cols: tuple[int, int]) -> np.ndarray:
-    """One source onto a chunk through the compiled bilinear kernel (float32, NaN gaps)."""
+    """One source onto a chunk through the compiled bilinear kernel: (layers, y, x)
+    float32 with NaN gaps."""
     from rasterflow._warp_kernel import warp
 
     k = s.kernel
     assert k is not None
-    out = np.full((rows[1] - rows[0], cols[1] - cols[0]), np.nan, dtype=np.float32)
+    out = np.full((_layers(s), rows[1] - rows[0], cols[1] - cols[0]), np.nan,
+                  dtype=np.float32)
     gt = _tile_gt(tile)
     window = _kernel_window(k, gt, rows, cols)
     if window is None:
         return out
-    buf = np.empty(window[2] * window[3], dtype=np.float32)
-    _read_window(s.path, window, buf.reshape(window[3], window[2]))
+    values = _values(s, window)
     nodata = np.nan if k.nodata is None else float(k.nodata)
-    warp(buf, np.asarray(window, dtype=np.int64), k.size[0], k.size[1], k.kind,
-         np.asarray(k.params, dtype=np.float64), nodata, k.nodata is not None, gt, rows[0],
-         cols[0], out)
+    for j in range(len(values)):
+        warp(values[j].ravel(), np.asarray(window, dtype=np.int64), k.size[0], k.size[1],
+             k.kind, np.asarray(k.params, dtype=np.float64), nodata, k.nodata is not None, gt,
+             rows[0], cols[0], out[j])
     return out
+
+
+#: source pixels, beyond the widest kernel (lanczos: 3 / scale), around the window a
+#: scene's indices are computed in for GDAL's warper: it then finds every pixel it
+#: would read from the whole raster
+_WARP_MARGIN = 2
+
+
+def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str) -> np.ndarray:
+    """A scene source's indices onto ``chunk_box`` by GDAL's warper: (layers, y, x).
+
+    The indices are computed in the window of the scene's grid the chunk reaches (plus
+    the kernel's reach) and warped from memory as :func:`rasterflow.grid.read_onto` warps
+    an index raster: exact transformer, GDAL's scale fixed to the source's. In another
+    CRS this uses the exact transformer, where read_onto goes through
+    :func:`rasterflow.grid.polynomial_vrt`: values then agree within float32 rounding.
+    """
+    from rasterio.crs import CRS as RioCRS
+    from rasterio.warp import Resampling, reproject
+
+    o = s.origin
+    assert o is not None
+    out = np.full((_layers(s), *chunk_box.shape.yx), np.nan, dtype=np.float32)
+    reach = 3 / min(s.scale.x, s.scale.y, 1.0) + _WARP_MARGIN
+    window = _window_over(o.grid, chunk_box, reach)
+    if window is None:
+        return out
+    x0, y0, w, h = window
+    src_box = o.grid[y0:y0 + h, x0:x0 + w]
+    reproject(
+        source=_values(s, window), destination=out, src_transform=src_box.affine,
+        src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()), src_nodata=np.nan,
+        dst_transform=chunk_box.affine, dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()),
+        dst_nodata=np.nan, init_dest_nodata=False, resampling=Resampling[resampling],
+        tolerance=0.0, num_threads=1, XSCALE=repr(float(s.scale.x)),
+        YSCALE=repr(float(s.scale.y)),
+    )
+    return out
+
+
+def _window_over(grid: GeoBox, box: GeoBox, reach: float) -> tuple[int, int, int, int] | None:
+    """(x0, y0, width, height) of ``grid``'s pixels within ``reach`` pixels of ``box``'s
+    outline (densified into ``grid``'s CRS); None if that misses the grid."""
+    h, w = box.shape.yx
+    t = np.linspace(0.0, 1.0, 17)
+    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
+    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
+    x, y = box.affine * (cols, rows)
+    if box.crs != grid.crs:
+        x, y = box.crs.transformer_to_crs(grid.crs)(x, y)
+    px, py = ~grid.affine * (np.asarray(x), np.asarray(y))
+    gh, gw = grid.shape.yx
+    if not (np.isfinite(px).all() and np.isfinite(py).all()):
+        return 0, 0, gw, gh
+    x0, y0 = max(0, math.floor(px.min() - reach)), max(0, math.floor(py.min() - reach))
+    x1, y1 = min(gw, math.ceil(px.max() + reach)), min(gh, math.ceil(py.max() + reach))
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
 
 
 def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
                      resampling: str, block_info: Any = None) -> np.ndarray:
-    """One chunk: warp every source onto it, reduce; (2, y, x) float32 = statistic, count.
+    """One chunk: warp every source onto it, reduce; (2 x layers, y, x) float32 =
+    statistic and count of each layer (one for index rasters, one per index for scenes).
 
     Bilinear with every source fit for the compiled kernel: one fused pass. Otherwise
     each source is warped on its own (the kernel where it can, GDAL's warper for the
@@ -454,25 +537,31 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
     if bilinear and all(s.kernel is not None for s in sources):
         return _fused_block(sources, tile, statistic, (r0, r1), (c0, c1))
     chunk_box = tile[r0:r1, c0:c1]
-    stack = np.full((len(sources), r1 - r0, c1 - c0), np.nan, dtype=np.float32)
+    layers = _layers(sources[0])
+    stack = np.full((layers, len(sources), r1 - r0, c1 - c0), np.nan, dtype=np.float32)
     for i, s in enumerate(sources):
         if not _reaches(s, r0, r1, c0, c1):
             continue  # GDAL would return all NaN: skip opening the file
         if bilinear and s.kernel is not None:
-            stack[i] = _kernel_warp_one(s, tile, (r0, r1), (c0, c1))
+            stack[:, i] = _kernel_warp_one(s, tile, (r0, r1), (c0, c1))
+        elif s.origin is not None:
+            stack[:, i] = _warp_scene(s, chunk_box, resampling)
         else:
-            stack[i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
-                                 fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
-    result, count = reduce_stack(stack, statistic)
-    return np.stack([result, count.astype(np.float32)])
+            stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
+                                    fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
+    out = np.empty((2 * layers, r1 - r0, c1 - c0), dtype=np.float32)
+    for j in range(layers):
+        out[2 * j], out[2 * j + 1] = reduce_stack(stack[j], statistic)
+    return out
 
 
 def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Statistic,
                     resampling: str = "bilinear", chunk: int = 512) -> Any:
-    """Lazy (2, y, x) float32 Dask array over ``tile``: the statistic and the count.
+    """Lazy (2 x layers, y, x) float32 Dask array over ``tile``: the statistic and the
+    count of each layer (one for index rasters, each index for scene sources).
 
-    Chunks are (2, chunk, chunk); each is one task that reads all ``sources`` (see the
-    module docstring for the memory this takes).
+    Chunks are (2 x layers, chunk, chunk); each is one task that reads all ``sources``
+    (see the module docstring for the memory this takes).
     """
     import dask.array as da
     from dask.base import tokenize
@@ -486,9 +575,14 @@ def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Stati
     if chunk < 16:
         raise ConfigError(f"composite.chunk: must be >= 16 pixels, got {chunk}")
     ny, nx = tile.shape.yx
-    chunks = ((2,), _splits(ny, chunk), _splits(nx, chunk))
-    name = "composite-" + tokenize([s.path for s in sources], str(tile), statistic, resampling,
-                                   chunk)
+    layers = {_layers(s) for s in sources}
+    if len(layers) != 1:
+        raise ValueError("composite_array: sources give different numbers of layers")
+    chunks = ((2 * layers.pop(),), _splits(ny, chunk), _splits(nx, chunk))
+    name = "composite-" + tokenize(
+        [(s.path, None if s.origin is None else s.origin.scene.to_params()) for s in sources],
+        [e.text for e in sources[0].origin.exprs] if sources[0].origin else None,
+        str(tile), statistic, resampling, chunk)
     return da.map_blocks(
         _composite_block, dtype=np.float32, chunks=chunks, name=name,
         meta=np.empty((0, 0, 0), dtype=np.float32), sources=tuple(sources), tile=tile,
@@ -557,7 +651,8 @@ def run(
     threads: int = 1,
     tags: Mapping[str, str] | None = None,
 ) -> None:
-    """Composite ``inputs`` over ``tile`` into COGs: float32 statistic, uint16 count.
+    """Composite index rasters ``inputs`` over ``tile`` into COGs: float32 statistic,
+    uint16 count.
 
     ``tile`` is a GeoBox or its :func:`rasterflow.grid.geobox_to_params` dict (what a
     Snakemake rule passes in ``params``). ``tags`` (e.g. TILE, PERIOD, INDEX) are added
@@ -565,54 +660,117 @@ def run(
     scheduler (the job's ``dask_client``); ``threads`` goes to GDAL's COG writer.
     ``chunk`` None: :func:`auto_chunk` for that scheduler's threads and memory.
     """
-    from rasterflow.grid import geobox_from_params, geobox_to_params
-    from rasterflow.io import Cog, provenance_tags, write_cogs
+    from rasterflow.grid import geobox_from_params
 
     if not inputs:
         raise InputDataError(
             f"composite {output}: no input rasters. plan_jobs() never schedules a tile "
             "and period without scenes; check the rule's input function"
         )
-    stat = parse_statistic(statistic)
     box = geobox_from_params(tile)
     sources = inspect_sources(inputs, box)
+    names = {s.band_name for s in sources}
+    index = names.pop() if len(names) == 1 else ""
+    # the inputs' unit (indices are unitless: "1"), when they all agree
+    units = sources[0].units if len({s.units for s in sources}) == 1 else ""
+    _composite(sources, box, products=[(index, output, count_output, {})], units=units,
+               inputs=[s.path for s in sources], params={}, statistic=statistic,
+               resampling=resampling, chunk=chunk, threads=threads, tags=tags)
+
+
+def run_scenes(
+    *,
+    scenes: Sequence[Scene | Mapping[str, Any]],
+    expressions: Mapping[str, str],
+    tile: GeoBox | Mapping[str, Any],
+    outputs: Sequence[str],
+    count_outputs: Sequence[str],
+    statistic: str = "median",
+    resampling: str = "bilinear",
+    scene_resampling: str = "bilinear",
+    chunk: int | None = None,
+    threads: int = 1,
+    tags: Mapping[str, str] | None = None,
+) -> None:
+    """Composite the indices ``expressions`` (name -> text) of ``scenes`` (or their
+    ``Scene.to_params`` dicts) over ``tile``, computed in memory from the scenes' bands:
+    one statistic and one count COG per index, in ``outputs`` and ``count_outputs``.
+
+    The pixels equal :func:`run`'s on the index rasters :func:`rasterflow.indices.run_all`
+    would write for the scenes (``scene_resampling`` is theirs for bands off a scene's
+    finest grid); each band is decoded once for all indices, and no index raster is
+    written or read. Arguments as for :func:`run`; ``tags`` gets INDEX per product.
+    """
+    from rasterflow.grid import geobox_from_params
+    from rasterflow.indices import parse
+    from rasterflow.scenes import Scene
+
+    if not scenes:
+        raise InputDataError(
+            f"composite {', '.join(outputs)}: no scenes. plan_jobs() never schedules a "
+            "tile and period without scenes; check the rule's params"
+        )
+    if not len(expressions) == len(outputs) == len(count_outputs):
+        raise ValueError(f"{len(expressions)} indices but {len(outputs)} outputs and "
+                         f"{len(count_outputs)} count outputs")
+    exprs = [parse(name, text) for name, text in expressions.items()]
+    box = geobox_from_params(tile)
+    objs = [s if isinstance(s, Scene) else Scene.from_params(s) for s in scenes]
+    sources = inspect_scenes(objs, exprs, box, resampling=scene_resampling)
+    roles = sorted(set().union(*(e.roles for e in exprs)))
+    by_id = {s.id: s for s in objs}
+    inputs = [f for src in sources for f in by_id[src.scene].files(roles)]
+    params = {"expressions": dict(expressions), "scene_resampling": scene_resampling}
+    _composite(sources, box, units="1", inputs=inputs, params=params, statistic=statistic,
+               resampling=resampling, chunk=chunk, threads=threads, tags=tags,
+               products=[(e.name, o, c, {"INDEX": e.name})
+                         for e, o, c in zip(exprs, outputs, count_outputs, strict=True)])
+
+
+def _composite(sources: list[Source], box: GeoBox, *,
+               products: Sequence[tuple[str, str, str | None, Mapping[str, str]]], units: str,
+               inputs: list[str], params: Mapping[str, Any], statistic: str, resampling: str,
+               chunk: int | None, threads: int, tags: Mapping[str, str] | None) -> None:
+    """Compute and write ``products``, (index, statistic path, count path or None, tags)
+    per layer of ``sources``, in one ``da.store``: each source is read and warped once."""
+    from rasterflow.grid import geobox_to_params
+    from rasterflow.io import Cog, close_cached, provenance_tags, write_cogs
+
+    stat = parse_statistic(statistic)
     if chunk is None:
         workers, memory = _cluster_threads_and_memory()
-        chunk = auto_chunk(len(sources), box.shape.yx, threads=workers,
+        # a scene source holds a window per index: count it as that many scenes
+        chunk = auto_chunk(len(sources) * len(products), box.shape.yx, threads=workers,
                            memory_per_thread=memory)
     arr = composite_array(sources, box, statistic=stat, resampling=resampling, chunk=chunk)
     ny, nx = box.shape.yx
     log.info("composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",
              stat.name, len(sources), nx, ny, box.crs.epsg or "custom CRS", resampling, chunk)
-    names = {s.band_name for s in sources}
-    index = names.pop() if len(names) == 1 else ""
     prov = provenance_tags(
-        inputs=[s.path for s in sources],
+        inputs=inputs,
         params={"statistic": stat.name, "resampling": resampling,
                 "tile": geobox_to_params(box), "dates": [s.date for s in sources],
-                "scenes": [s.scene for s in sources]},
+                "scenes": [s.scene for s in sources], **params},
     )
-    common = {**prov, **(tags or {}), "N_SCENES": str(len(sources))}
-    prefix = f"{index}_" if index else ""
-    # the inputs' unit (indices are unitless: "1"), when they all agree
-    units = sources[0].units if len({s.units for s in sources}) == 1 else ""
-    # one da.store computes both products: the scenes are read and warped once
     grid = {"crs": box.crs.to_wkt(), "transform": box.affine}
-    cogs = [Cog(arr[0], output, nodata=np.nan, tags={**common, "PRODUCT": stat.name},
-                band_names=[f"{prefix}{stat.name}"],
-                band_tags=[{"INDEX": index, "STATISTIC": stat.name, "UNITS": units}], **grid)]
-    if count_output is not None:
-        cogs.append(Cog(arr[1].astype(np.uint16), count_output, nodata=None,
-                        tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
-                        band_tags=[{"INDEX": index, "STATISTIC": "count",
-                                    "UNITS": "observations"}], **grid))
+    cogs = []
+    for j, (index, output, count_output, own) in enumerate(products):
+        common = {**prov, **(tags or {}), **own, "N_SCENES": str(len(sources))}
+        prefix = f"{index}_" if index else ""
+        cogs.append(Cog(arr[2 * j], output, nodata=np.nan,
+                        tags={**common, "PRODUCT": stat.name},
+                        band_names=[f"{prefix}{stat.name}"],
+                        band_tags=[{"INDEX": index, "STATISTIC": stat.name, "UNITS": units}],
+                        **grid))
+        if count_output is not None:
+            cogs.append(Cog(arr[2 * j + 1].astype(np.uint16), count_output, nodata=None,
+                            tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
+                            band_tags=[{"INDEX": index, "STATISTIC": "count",
+                                        "UNITS": "observations"}], **grid))
+    # one da.store computes every product: the scenes are read and warped once
     write_cogs(cogs, threads=threads)
-    # the next run in this process (a benchmark, a notebook) decodes its sources afresh
-    # rather than finding this one's blocks in GDAL's cache. Not after a failure: other
-    # threads' tasks may still be reading them (the process exits then anyway).
-    _close_open_sources()
-    log.info("composite written to %s%s", output,
-             f" and {count_output}" if count_output else "")
+    close_cached()  # not after a failure: other threads may still read (the process exits)
+    log.info("composite written to %s", ", ".join(c.path for c in cogs))
 
 
 def plan_jobs(

@@ -375,27 +375,54 @@ def _index_block(*blocks: np.ndarray, exprs: tuple[Expression, ...], roles: tupl
     return out
 
 
+def window_indices(scene: Any, exprs: Sequence[Expression], grid: Any,
+                   window: tuple[int, int, int, int], *, resampling: str) -> np.ndarray:
+    """(len(exprs), height, width) float32: indices ``exprs`` of ``scene`` in ``window``
+    (x0, y0, width, height) of its grid (:func:`rasterflow.scenes.scene_grid`).
+
+    The one way an index is computed: each block of a per-scene index raster, and each
+    window a composite computes in memory, so the two give the same bits.
+    """
+    from rasterflow.scenes import read_window
+
+    exprs = tuple(exprs)
+    roles = tuple(sorted(set().union(*(e.roles for e in exprs))))
+    blocks, valid = read_window(scene, roles, grid, window, resampling=resampling)
+    if valid is not None:
+        blocks.append(valid)
+    return _index_block(*blocks, exprs=exprs, roles=roles,
+                        specs=tuple(scene.bands[r] for r in roles), has_mask=valid is not None)
+
+
+def _indices_chunk(*, scene: Any, exprs: tuple[Expression, ...], grid: Any, resampling: str,
+                   block_info: Any = None) -> np.ndarray:
+    (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
+    return window_indices(scene, exprs, grid, (c0, r0, c1 - c0, r1 - r0), resampling=resampling)
+
+
 def indices_array(scene: Any, exprs: Sequence[Expression], *, chunk: int = 2048,
                   resampling: str = "bilinear") -> tuple[Any, Any]:
     """Lazy (len(exprs), y, x) float32 indices of ``scene`` on its finest band grid:
     (dask array, GeoBox). Each block task decodes every band it needs once, for all
     the indices (one job per scene: NDVI and NBR share red and nir's blocks)."""
     import dask.array as da
+    from dask.base import tokenize
 
-    from rasterflow.scenes import open_scene
+    from rasterflow.scenes import scene_grid
 
     exprs = tuple(exprs)
-    roles = tuple(sorted(set().union(*(e.roles for e in exprs))))
-    arrays = open_scene(scene, roles, chunk=chunk, resampling=resampling)
-    inputs = [arrays.bands[r] for r in roles]
-    if arrays.valid is not None:
-        inputs.append(arrays.valid)
+    roles = set().union(*(e.roles for e in exprs))
+    grid = scene_grid(scene, roles)
+    ny, nx = grid.shape.yx
+    splits = [tuple(min(chunk, n - i) for i in range(0, n, chunk)) for n in (ny, nx)]
     result = da.map_blocks(
-        _index_block, *inputs, dtype=np.float32, new_axis=0,
-        chunks=((len(exprs),), *inputs[0].chunks), exprs=exprs, roles=roles,
-        specs=tuple(scene.bands[r] for r in roles), has_mask=arrays.valid is not None,
+        _indices_chunk, dtype=np.float32, chunks=((len(exprs),), *splits),
+        name="indices-" + tokenize(scene.to_params(), [e.text for e in exprs], chunk,
+                                   resampling),
+        meta=np.empty((0, 0, 0), dtype=np.float32), scene=scene, exprs=exprs, grid=grid,
+        resampling=resampling,
     )
-    return result, arrays.geobox
+    return result, grid
 
 
 def index_array(scene: Any, expr: Expression, *, chunk: int = 2048,
@@ -418,7 +445,7 @@ def run_all(*, scene: Any, exprs: Sequence[Expression], outputs: Sequence[str],
     provenance) in one pass: the same bytes as one :func:`run` per index."""
     import logging
 
-    from rasterflow.io import Cog, provenance_tags, write_cogs
+    from rasterflow.io import Cog, close_cached, provenance_tags, write_cogs
 
     log = logging.getLogger(__name__)
     if len(exprs) != len(outputs):
@@ -440,6 +467,7 @@ def run_all(*, scene: Any, exprs: Sequence[Expression], outputs: Sequence[str],
                         tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
                         band_names=[expr.name], band_tags=[{"INDEX": expr.name, "UNITS": "1"}]))
     write_cogs(cogs, threads=threads)
+    close_cached()
     log.info("indices %s of scene %s: %d pixels each written to %s",
              ", ".join(e.name for e in exprs), scene.id, geobox.shape.x * geobox.shape.y,
              ", ".join(outputs))

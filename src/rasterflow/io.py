@@ -13,10 +13,13 @@ COG is renamed into place, so a killed job never leaves a file that looks comple
 
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import os
 import platform
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -642,3 +645,50 @@ def check_writable(path: str | os.PathLike[str], *, key: str) -> None:
             f"{key}: cannot write to {existing} (read-only file system or no permission); "
             f"set {key} to a directory you can write, or fix its permissions"
         )
+
+
+#: datasets kept open per thread (see open_cached)
+_OPEN_PER_THREAD = 64
+_open_here = threading.local()
+_all_open: list[OrderedDict[tuple[Any, ...], Any]] = []  # every thread's, to close at exit
+
+
+def open_cached(path: str) -> Any:
+    """``path`` opened with rasterio, kept open for the thread's later reads.
+
+    A chunk's window of a source shares its blocks with the neighbouring chunks'
+    (source blocks do not line up with the grid's chunks); an open dataset lets GDAL's
+    block cache hand them over instead of decoding them again. Datasets are not
+    shared between threads; a file changed since it was opened is opened again.
+    """
+    cache = getattr(_open_here, "cache", None)
+    if cache is None:
+        cache = _open_here.cache = OrderedDict()
+        _all_open.append(cache)
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    dataset = cache.pop(key, None)
+    if dataset is None:
+        dataset = rasterio.open(path)
+        while len(cache) >= _OPEN_PER_THREAD:
+            cache.popitem(last=False)[1].close()
+    cache[key] = dataset
+    return dataset
+
+
+@atexit.register
+def close_cached() -> None:
+    """Close every thread's :func:`open_cached` datasets: the next job in this process
+    (a benchmark, a notebook) decodes its sources afresh rather than finding this one's
+    blocks in GDAL's cache. Not while other threads may still read them."""
+    # at exit too: before the interpreter tears rasterio down, which then cannot
+    # close them cleanly
+    for cache in _all_open:
+        while cache:
+            cache.popitem()[1].close()
+
+
+def read_cached(path: str, window: tuple[int, int, int, int], out: np.ndarray,
+                band: int | list[int] = 1) -> None:
+    """Band(s) ``band`` of ``path`` in ``window`` (x0, y0, width, height) into ``out``."""
+    open_cached(path).read(band, window=Window(*window), out=out)

@@ -20,7 +20,7 @@ import fnmatch
 import io
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -605,56 +605,6 @@ def _check_band(sid: str, key: str, bf: BandFile, *, count: int, dtypes: tuple[s
         )
 
 
-@dataclass(frozen=True)
-class SceneArrays:
-    """A scene's bands (digital numbers) and valid-pixel mask as Dask arrays on one grid."""
-
-    bands: dict[str, Any]  # role -> dask array (y, x), the file's dtype
-    valid: Any | None  # dask bool array (y, x) from the mask band, or None
-    geobox: Any  # odc.geo.geobox.GeoBox of the common grid
-
-
-def _open_band(bf: BandFile, *, chunk: int, what: str) -> Any:
-    return _open_file(bf.path, [bf.band], chunk=chunk, what=what)[0]
-
-
-def _open_file(path: str, bands: list[int], *, chunk: int, what: str) -> list[Any]:
-    """Bands ``bands`` (1-based) of one file, lazily, as Dask arrays sharing each read.
-
-    The band selection happens before chunking, so a block task reads exactly these
-    bands in one call: in a pixel-interleaved file every compressed tile holds all bands,
-    and reading band by band would decode each tile once per band (1.9x the CPU on a
-    2-band scene).
-    """
-    import rioxarray
-
-    from rasterflow.io import check_raster
-
-    check_raster(path, what=what)
-    arr = rioxarray.open_rasterio(path, lock=False)
-    for band in bands:
-        if not 1 <= band <= arr.sizes["band"]:
-            raise InputDataError(
-                f"{what}: {path} has {arr.sizes['band']} band(s), but band {band} is "
-                "configured; fix the band number under scenes.bands"
-            )
-    picked = arr.isel(band=[b - 1 for b in bands]).chunk({"band": -1, "x": chunk, "y": chunk})
-    return [picked.isel(band=i, drop=True) for i in range(len(bands))]
-
-
-def _open_bands(scene: Scene, roles: Iterable[str], *, chunk: int) -> dict[str, Any]:
-    """Open ``roles`` of ``scene`` with one read per block of each file (see _open_file)."""
-    by_path: dict[str, list[str]] = {}
-    for role in roles:
-        by_path.setdefault(scene.bands[role].path, []).append(role)
-    out: dict[str, Any] = {}
-    for path, group in by_path.items():
-        arrays = _open_file(path, [scene.bands[r].band for r in group], chunk=chunk,
-                            what=f"scene {scene.id!r}, band {', '.join(group)}")
-        out.update(zip(group, arrays, strict=True))
-    return out
-
-
 def require_data(bf: BandFile, *, what: str, key: str) -> None:
     """Raise InputDataError when every pixel of ``bf`` is its configured nodata (or NaN).
 
@@ -684,43 +634,115 @@ def require_data(bf: BandFile, *, what: str, key: str) -> None:
     )
 
 
-def open_scene(scene: Scene, roles: Iterable[str], *, chunk: int, resampling: str) -> SceneArrays:
-    """Open the bands ``roles`` and the mask of ``scene`` lazily, on the finest band grid.
+def _check_band_number(src: Any, bf: BandFile, *, what: str) -> None:
+    if not 1 <= bf.band <= src.count:
+        raise InputDataError(
+            f"{what}: {bf.path} has {src.count} band(s), but band {bf.band} is "
+            "configured; fix the band number under scenes.bands"
+        )
 
-    Bands on other grids (Sentinel-2's 20 m SWIR next to 10 m red) are reprojected with
-    ``resampling``; the mask always with nearest, since its values are classes.
+
+def scene_grid(scene: Scene, roles: Iterable[str]) -> Any:
+    """The GeoBox of the finest of ``scene``'s bands ``roles``: the grid its indices are on.
+
+    Checks on the way that every file (the mask's too) is a whole raster with the band
+    configured for it, and that no band is all no-data (:func:`require_data`), so a bad
+    scene fails before any product is written.
     """
-    from odc.geo.xr import xr_reproject
+    from odc.geo.geobox import GeoBox
 
-    roles = sorted(set(roles))
-    arrays = _open_bands(scene, roles, chunk=chunk)
-    for r in roles:
-        require_data(scene.bands[r], what=f"scene {scene.id!r}, band {r}",
-                     key=f"scenes.bands.{r}")
-    ref = min(arrays.values(), key=lambda a: abs(a.odc.geobox.resolution.x))
-    geobox = ref.odc.geobox
-    out: dict[str, Any] = {}
-    for role, arr in arrays.items():
-        if arr.odc.geobox != geobox:
-            # resample as float with NaN for nodata, so that nodata never blends into
-            # valid pixels; to_reflectance() then keeps NaN as NaN
-            nodata = scene.bands[role].nodata
-            as_float = arr.astype("float32")
-            if nodata is not None:
-                as_float = as_float.where(arr != nodata)
-            as_float.odc.nodata = float("nan")
-            arr = xr_reproject(as_float, geobox, resampling=resampling, dst_nodata=float("nan"))
-        out[role] = arr.data.rechunk(ref.data.chunks)
-    valid = None
+    from rasterflow.io import open_raster
+
+    grid = None
+    for role in sorted(set(roles)):
+        bf = scene.bands[role]
+        what = f"scene {scene.id!r}, band {role}"
+        with open_raster(bf.path, what=what) as src:
+            _check_band_number(src, bf, what=what)
+            box = GeoBox.from_rio(src)
+        require_data(bf, what=what, key=f"scenes.bands.{role}")
+        if grid is None or abs(box.resolution.x) < abs(grid.resolution.x):
+            grid = box
     if scene.mask is not None:
-        m = _open_band(scene.mask, chunk=chunk, what=f"scene {scene.id!r}, mask")
-        if m.odc.geobox != geobox:
-            # -1 marks pixels the mask does not cover: never a class, never valid
-            m = m.astype("int32")
-            m.odc.nodata = None
-            m = xr_reproject(m, geobox, resampling="nearest", dst_nodata=-1)
-        valid = _mask_to_valid(m.data.rechunk(ref.data.chunks), scene)
-    return SceneArrays(out, valid, geobox)
+        what = f"scene {scene.id!r}, mask"
+        with open_raster(scene.mask.path, what=what) as src:
+            _check_band_number(src, scene.mask, what=what)
+    return grid
+
+
+def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int, int, int, int],
+                *, resampling: str) -> tuple[list[Any], Any | None]:
+    """Bands ``roles`` of ``scene`` and its valid-pixel mask in ``window`` (x0, y0, width,
+    height) of ``grid`` (:func:`scene_grid`): ([one (height, width) array per role], bool
+    array or None).
+
+    Bands on ``grid`` come as the file's digital numbers, the bands of one file in one
+    read (in a pixel-interleaved file every compressed block holds all bands: band by
+    band would decode each block once per band). Bands on other grids (Sentinel-2's
+    20 m SWIR next to 10 m red) are warped onto the window by GDAL with ``resampling``
+    and the exact transformer, as float32 with NaN for nodata so that nodata never
+    blends into valid pixels (``to_reflectance`` keeps NaN as NaN); the mask always with
+    nearest, since its values are classes, and -1 where it does not reach. A pixel's
+    value does not depend on the window (the warper places it by the source's own
+    geotransform), so the blocks of a per-scene index raster and the windows a
+    composite reads give the same bits.
+    """
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+
+    from rasterflow.io import open_cached
+
+    x0, y0, width, height = window
+    box = grid[y0:y0 + height, x0:x0 + width]
+    out: dict[str, Any] = {}
+    on_grid: dict[str, list[str]] = {}  # path -> roles read as they are
+    for role in roles:
+        bf = scene.bands[role]
+        src = open_cached(bf.path)
+        if GeoBox.from_rio(src) == grid:
+            on_grid.setdefault(bf.path, []).append(role)
+            continue
+        band = np.full((height, width), np.nan, dtype=np.float32)
+        _warp_into(src, bf.band, band, box, resampling=resampling, src_nodata=bf.nodata,
+                   dst_nodata=np.nan)
+        out[role] = band
+    for path, group in on_grid.items():
+        data = open_cached(path).read([scene.bands[r].band for r in group],
+                                      window=_window(window))
+        out.update(zip(group, data, strict=True))
+    valid = None
+    if (m := scene.mask) is not None:
+        src = open_cached(m.path)
+        if GeoBox.from_rio(src) == grid:
+            classes = src.read(m.band, window=_window(window))
+        else:
+            classes = np.full((height, width), -1, dtype=np.int32)
+            _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
+                       dst_nodata=-1)
+        valid = _valid_block(classes, valid=scene.valid_classes, known=scene.known_classes,
+                             path=m.path)
+    return [out[r] for r in roles], valid
+
+
+def _window(window: tuple[int, int, int, int]) -> Any:
+    from rasterio.windows import Window
+
+    return Window(*window)
+
+
+def _warp_into(src: Any, band: int, out: Any, box: Any, *, resampling: str,
+               src_nodata: float | None, dst_nodata: float) -> None:
+    import rasterio
+    from rasterio.crs import CRS as RioCRS
+    from rasterio.warp import Resampling, reproject
+
+    reproject(
+        source=rasterio.band(src, band), destination=out, src_nodata=src_nodata,
+        dst_transform=box.affine, dst_crs=RioCRS.from_wkt(box.crs.to_wkt()),
+        dst_nodata=dst_nodata, init_dest_nodata=False, resampling=Resampling[resampling],
+        tolerance=0.0,  # exact: GDAL's approximation differs from window to window
+        num_threads=1,  # Dask runs one task per core already
+    )
 
 
 def _valid_block(block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] | None,
@@ -736,11 +758,3 @@ def _valid_block(block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] |
                 "they are clear pixels)"
             )
     return np.isin(block, np.asarray(valid))
-
-
-def _mask_to_valid(mask: Any, scene: Scene) -> Any:
-    import dask.array as da
-
-    assert scene.mask is not None
-    return da.map_blocks(_valid_block, mask, dtype=bool, valid=scene.valid_classes,
-                         known=scene.known_classes, path=scene.mask.path)

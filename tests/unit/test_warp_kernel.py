@@ -63,7 +63,7 @@ def _both(path: str, tile: GeoBox) -> tuple[composite.Source, np.ndarray, np.nda
     [source] = composite.inspect_sources([path], tile)
     assert source.kernel is not None
     ny, nx = tile.shape.yx
-    ours = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))
+    ours = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
     gdal = grid.read_onto(path, tile, resampling="bilinear", dtype=np.float32, fill=np.nan,
                           scale=source.scale, vrt=source.vrt)[0]
     return source, ours, gdal
@@ -110,13 +110,13 @@ def test_kernel_pixels_do_not_depend_on_the_chunk(dem):
     tile = _around(dem, "EPSG:32613", 20, shift=(0.7, -0.4))
     [source] = composite.inspect_sources([dem], tile)
     ny, nx = tile.shape.yx
-    whole = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))
+    whole = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
     pieces = np.full_like(whole, np.nan)
     rows = [0, 37, 38, 301, ny]
     cols = [0, 1, 129, nx]
     for r0, r1 in itertools.pairwise(rows):
         for c0, c1 in itertools.pairwise(cols):
-            pieces[r0:r1, c0:c1] = composite._kernel_warp_one(source, tile, (r0, r1), (c0, c1))
+            pieces[r0:r1, c0:c1] = composite._kernel_warp_one(source, tile, (r0, r1), (c0, c1))[0]
     np.testing.assert_array_equal(pieces, whole)
 
 

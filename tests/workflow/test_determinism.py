@@ -20,7 +20,8 @@ pytestmark = pytest.mark.workflow
 
 SCENES = {"full": "rgbn.tif", "suba": "rgbn_suba.tif", "subb": "rgbn_subb.tif"}
 TARGETS = [
-    *(f"results/indices/{s}/NDVI.tif" for s in SCENES),
+    # SR is written per scene; NDVI's composites compute it from the bands in memory
+    *(f"results/indices/{s}/SR.tif" for s in SCENES),
     "results/mosaics/2020/NDVI.tif", "results/mosaics/2020/NDVI_count.tif",
     "results/mosaics/2020/NDVI.vrt",
     "results/terrain/slope.tif", "results/terrain/hillshade.tif",
@@ -42,11 +43,12 @@ def project(root: Path) -> Path:
         "demo": False,
         "scenes": {"sheet": str(data / "scenes.csv"), "chunk": 256,
                    "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 4, "nodata": 0}}},
-        "indices": ["NDVI"],
+        "indices": ["NDVI", "SR"],
+        "custom_indices": {"SR": "nir / red"},
         # small tiles and chunks: several Dask blocks and several jobs per stage
         "grid": {"crs": "EPSG:32618", "resolution": 10, "tile_px": 128, "origin": [0, 0],
                  "aoi": {"bounds": [792900, 2048300, 795600, 2050400]}},
-        "composite": {"chunk": 64},
+        "composite": {"chunk": 64, "indices": ["NDVI"]},
         "mosaic": {"chunk": 256},
         "terrain": {"dem": str(data / "rmnp-dem.tif"), "products": ["slope", "hillshade"],
                     "chunk": 64},
