@@ -349,7 +349,9 @@ def get_batch_params(wildcards):
 
 
 def get_batch_outputs(wildcards):
-    return {s: [index_path(s, i) for i in SCENE_INDICES] for s in BATCHES[wildcards.batch]}
+    return {
+        s: [index_path(s, i) for i in SCENE_INDICES] for s in BATCHES[wildcards.batch]
+    }
 
 
 def write_batch_fingerprints():
