@@ -30,11 +30,12 @@ pytestmark = pytest.mark.slurm
 # not the node (os.cpu_count) nor the rule's threads.
 SLURM_ARGS = ("--profile", "profiles/slurm", *FAST_POLL,
               "--default-resources", "mem_mb=1000", "runtime=30", "cpus_per_task=1")
-# The demo as configured, with one index instead of three: every rule still runs, in
-# about two thirds of the jobs (each SLURM job starts Snakemake twice: ~5-10 s here).
+# The demo as configured, with two indices instead of three: NDVI composited from the
+# bands, NBR written per scene, so every rule and both paths run (each SLURM job starts
+# Snakemake twice: ~5-10 s here).
 # results=results (relative, as in config.yaml) in both copies: products record their
 # inputs' paths in their tags, so the paths must be the same for the bytes to be.
-CONFIG = ("--config", "results=results", "indices=[NDVI]")
+CONFIG = ("--config", "results=results", "indices=[NDVI,NBR]")
 
 DASK_LINE = re.compile(
     r"rasterflow\.cluster: dask: (\d+) worker\(s\) x (\d+) thread\(s\), \w+, "

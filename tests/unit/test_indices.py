@@ -14,7 +14,7 @@ import pytest
 import rasterio
 from helpers import DATA, write_raster
 
-from rasterflow import indices
+from rasterflow import demo, indices
 from rasterflow.errors import ExpressionError
 from rasterflow.scenes import BandFile, Scene
 
@@ -385,3 +385,52 @@ def test_a_balanced_expression_over_the_size_limit_is_refused():
         text = f"({text} + {text})"
     with pytest.raises(ExpressionError, match=r"has 255 parts .* at most 200"):
         _checked(text)
+
+
+@pytest.fixture(scope="module")
+def demo_scene(demo_data):
+    """A demo scene as the shipped config reads it: 10 m nir, 20 m swir2 and SCL mask."""
+    import yaml
+    from helpers import REPO
+
+    from rasterflow.scenes import load_scenes
+
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["scenes"]
+    scenes = load_scenes(demo_data / "scenes.csv", bands=cfg["bands"], mask=cfg["mask"])
+    return next(s for s in scenes.values() if s.bands["swir2"].path != s.bands["nir"].path)
+
+
+def test_mixed_resolution_index_is_chunk_independent_and_a_whole_raster_gdal_resample(
+        demo_scene):
+    """NBR from a 10 m nir and a 20 m swir2 (bilinear onto 10 m), masked by a 20 m SCL
+    (nearest): every scenes.chunk from 256 to the whole raster gives the same bits, and
+    those are the formula over GDAL's resample of each whole raster (issue #17: odc-geo's
+    chunked reproject gave seams of up to 0.24 NBR along its chunk edges)."""
+    from rasterio.warp import Resampling, reproject
+
+    scene = demo_scene
+    expr = indices.parse("NBR", indices.BUILTIN["NBR"])
+    runs = {chunk: indices.index_array(scene, expr, chunk=chunk)[0].compute(scheduler="sync")
+            for chunk in (256, 100, 4096)}
+    for chunk, got in runs.items():
+        np.testing.assert_array_equal(got, runs[4096], err_msg=f"chunk {chunk}")
+    with rasterio.open(scene.bands["nir"].path) as src:
+        nir = src.read(scene.bands["nir"].band)
+        box = {"dst_transform": src.transform, "dst_crs": src.crs}
+    assert scene.mask is not None
+    with rasterio.open(scene.bands["swir2"].path) as src:
+        assert src.res[0] == 2 * box["dst_transform"].a  # really 20 m onto 10 m
+        swir2 = np.full(nir.shape, np.nan, dtype=np.float32)
+        reproject(rasterio.band(src, scene.bands["swir2"].band), swir2, src_nodata=0,
+                  dst_nodata=np.nan, resampling=Resampling.bilinear, **box)
+    with rasterio.open(scene.mask.path) as src:
+        scl = np.full(nir.shape, -1, dtype=np.int32)
+        reproject(rasterio.band(src, scene.mask.band), scl, resampling=Resampling.nearest,
+                  dst_nodata=-1, **box)
+    n = np.where(nir == 0, np.nan, nir.astype(np.float64) * 1e-4 - 0.1)
+    s = swir2.astype(np.float64) * 1e-4 - 0.1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = ((n - s) / (n + s)).astype(np.float32)
+    want[~np.isin(scl, demo.SCL_VALID) | ~np.isfinite(want)] = np.nan
+    np.testing.assert_array_equal(runs[4096], want)
+    assert np.isfinite(want).mean() > 0.3 and np.isnan(want).any()
