@@ -275,9 +275,6 @@ def inspect_scenes(scenes: Sequence[Scene], exprs: Sequence[Expression], tile: G
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
 
 
-#: GDAL's bilinear takes the 2 x 2 neighbours (the kernel's rule) from this scale up;
-#: below, its kernel widens with the scale and the GDAL warper does the work
-_FOUR_SAMPLE_SCALE = 0.95
 
 
 def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> KernelWarp | None:
@@ -298,12 +295,14 @@ def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
                 nodata: float | None) -> KernelWarp | None:
     """:func:`_kernel_warp` for float32 pixels on ``box`` with ``nodata``."""
     from rasterflow._warp_kernel import AFFINE, POLYNOMIAL
-    from rasterflow.grid import polynomial_to_pixels
+    from rasterflow.grid import FOUR_SAMPLE_SCALE, polynomial_to_pixels
 
+    # GDAL's bilinear takes the 2 x 2 neighbours (the kernel's rule) from this scale up;
+    # below, its kernel widens with the scale and the GDAL warper does the work
     a, t = box.affine, tile.affine
     height, width = box.shape.yx
     if (min(width, height) < 2 or a.b != 0 or a.d != 0 or t.b != 0 or t.d != 0
-            or min(scale.x, scale.y) < _FOUR_SAMPLE_SCALE):
+            or min(scale.x, scale.y) < FOUR_SAMPLE_SCALE):
         return None
     if box.crs == tile.crs:
         # GDALInvGeoTransform's form for a north-up geotransform, to GDAL's bits

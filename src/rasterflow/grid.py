@@ -402,23 +402,42 @@ def geobox_from_params(params: Mapping[str, Any] | GeoBox) -> GeoBox:
         ) from None
 
 
+#: GDAL's warper samples a bilinear (cubic, ...) kernel at its own width from this scale
+#: up and widens it by 1 / scale below (gdalwarpkernel.cpp, GWKResample); the compiled
+#: kernel (rasterflow.composite) takes the same rule
+FOUR_SAMPLE_SCALE = 0.95
+#: relative distance within which a scale is taken as 1 or FOUR_SAMPLE_SCALE: a header's
+#: pixel size is a float (Landsat's 28.5 m can be stored as 28.49999999927454 m) and the
+#: method must not switch on its last digits
+SCALE_SNAP = 1e-8
+
+
 def warp_scale(src: GeoBox, dst: GeoBox) -> XY[float]:
     """Destination pixels per source pixel along x and y (GDAL's ``XSCALE``/``YSCALE``).
 
     For two projected CRSs with the same unit it is the ratio of the nominal
     resolutions: the scale distortion between two conformal projections (UTM zones) is
     ~1e-4, immaterial to a kernel's width. Otherwise it is measured on the source's
-    centre pixel projected into the destination CRS.
+    centre pixel projected into the destination CRS. Within :data:`SCALE_SNAP` of 1 or
+    of :data:`FOUR_SAMPLE_SCALE` it is that value: both the kernel's choice and GDAL
+    then see the scale the pixel sizes meant.
     """
     sx, sy = abs(src.resolution.x), abs(src.resolution.y)
     dx, dy = abs(dst.resolution.x), abs(dst.resolution.y)
     if src.crs == dst.crs or (
         src.crs.projected and dst.crs.projected and src.crs.units == dst.crs.units
     ):
-        return xy_(sx / dx, sy / dy)
+        return xy_(_snap(sx / dx), _snap(sy / dy))
     cy, cx = src.shape.y // 2, src.shape.x // 2
     pixel = src[cy:cy + 1, cx:cx + 1].extent.to_crs(dst.crs, resolution="auto").boundingbox
-    return xy_(pixel.span_x / dx, pixel.span_y / dy)
+    return xy_(_snap(pixel.span_x / dx), _snap(pixel.span_y / dy))
+
+
+def _snap(scale: float) -> float:
+    for exact in (1.0, FOUR_SAMPLE_SCALE):
+        if abs(scale - exact) <= SCALE_SNAP * exact:
+            return exact
+    return scale
 
 
 #: Nodes per side of the lattice of ground control points, on the source's own pixel
