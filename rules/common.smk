@@ -93,12 +93,19 @@ def _footprints(scenes):
 
 def _plan_composites(scenes, indices):
     """(tile, period) -> scene ids, the tiles' grids, the grid, the composited indices,
-    the scenes outside the area of interest."""
+    the scenes outside the area of interest, warnings about the grid."""
     if not config["grid"]["crs"]:
-        return {}, {}, None, [], []
-    spec = rf_grid.grid_from_config(config["grid"])
+        return {}, {}, None, [], [], []
+    footprints = _footprints(scenes)
+    phases = rf_grid.scene_phases(
+        footprints, config["grid"]["crs"], config["grid"]["resolution"]
+    )
+    spec = rf_grid.grid_from_config(config["grid"], phases=phases)
+    warning = rf_grid.alignment_warning(
+        spec, phases, configured=config["grid"]["origin"] is not None
+    )
     tiles = rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
-    touched = rf_grid.tiles_touched(tiles, _footprints(scenes))
+    touched = rf_grid.tiles_touched(tiles, footprints)
     outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
     by_period = rf_periods.group_by_period(
         {sid: sc.date for sid, sc in scenes.items()},
@@ -116,6 +123,7 @@ def _plan_composites(scenes, indices):
         spec.geobox,
         names,
         outside,
+        [warning] if warning else [],
     )
 
 
@@ -144,7 +152,7 @@ def roles_of(names):
 
 
 def _new_plan(scenes, batches):
-    composites, tiles, grid, names, outside = _plan_composites(scenes, INDICES)
+    composites, tiles, grid, names, outside, warnings = _plan_composites(scenes, INDICES)
     files = sorted({f for sc in scenes.values() for f in sc.files()})
     roles = roles_of(per_scene_indices(names))
     params = {
@@ -161,6 +169,7 @@ def _new_plan(scenes, batches):
         outside=outside,
         stamps=rf_planning.stamps_of([*files, *_WALKED]) or {},
         batch_params=params,
+        warnings=warnings,
     )
 
 
@@ -263,6 +272,8 @@ try:
     )
 except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
+for _warning in PLAN.warnings:
+    logger.warning(_warning)
 if PLAN.outside:  # not an error: their per-scene index products are still made
     logger.warning(
         f"grid.aoi: scene(s) {', '.join(PLAN.outside)} lie outside the area of interest "

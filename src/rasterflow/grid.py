@@ -178,11 +178,70 @@ def _grid_line(coord: float, origin: float, resolution: float, step: Any) -> int
     return int(nearest) if abs(k - nearest) <= _EDGE_TOL else int(step(k))
 
 
-def grid_from_config(cfg: Mapping[str, Any]) -> GridSpec:
+def scene_phases(footprints: Mapping[str, BoundingBox], crs: CRS | str,
+                 resolution: float) -> dict[tuple[float, float], list[str]]:
+    """Where the scenes in ``crs`` put their pixel edges on a ``resolution`` grid:
+    (left mod resolution, top mod resolution) -> scene ids, from their footprints
+    (scene id -> bounds with CRS). Scenes in other CRSs are warped anyway: left out."""
+    crs = CRS(crs)
+    out: dict[tuple[float, float], list[str]] = {}
+    for sid, box in footprints.items():
+        if box.crs is None or CRS(box.crs) != crs:
+            continue
+        phase = (_phase(box.left, resolution), _phase(box.top, resolution))
+        out.setdefault(phase, []).append(sid)
+    return out
+
+
+def _phase(coord: float, resolution: float) -> float:
+    """``coord`` mod ``resolution``, 0 within _EDGE_TOL pixels of a whole pixel, rounded
+    so that edges one float apart group together."""
+    k = coord / resolution
+    frac = k - math.floor(k)
+    if min(frac, 1 - frac) <= _EDGE_TOL:
+        return 0.0
+    return round(frac * resolution, 6)
+
+
+def alignment_warning(spec: GridSpec, phases: Mapping[tuple[float, float], list[str]],
+                      *, configured: bool) -> str | None:
+    """A warning when scenes in the grid's CRS sit a fraction of a pixel off its grid
+    (every pixel of theirs is then resampled), naming the offset and the origin that
+    aligns them; or when they do not share one grid, and no origin can align them all."""
+    off = {ph: ids for ph, ids in phases.items()
+           if (_phase(spec.origin.x, spec.resolution),
+               _phase(spec.origin.y, spec.resolution)) != ph}
+    if not off:
+        return None
+    res, crs = spec.resolution, str(spec.crs)
+    if len(phases) > 1:
+        listed = "; ".join(f"[{x:g}, {y:g}]: {_ids(ids)}" for (x, y), ids in sorted(phases.items()))
+        return (f"grid: the scenes in {crs} sit on {len(phases)} different pixel grids "
+                f"(origins mod {res:g}: {listed}); on grid.origin [{spec.origin.x:g}, "
+                f"{spec.origin.y:g}] the others' pixels are resampled")
+    (x, y), ids = next(iter(off.items()))
+    how = "grid.origin" if configured else "grid.origin (by default [0, 0])"
+    dx = (x - _phase(spec.origin.x, res)) % res
+    dy = (y - _phase(spec.origin.y, res)) % res
+    return (f"grid: {how} [{spec.origin.x:g}, {spec.origin.y:g}] puts the pixel edges "
+            f"{dx:g} (x) and {dy:g} (y) {crs} units off those of the scenes "
+            f"({_ids(ids)}), so every pixel is resampled; set grid.origin: [{x:g}, {y:g}] "
+            "to align the grid to them")
+
+
+def _ids(ids: Sequence[str], limit: int = 3) -> str:
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
+def grid_from_config(cfg: Mapping[str, Any], *,
+                     phases: Mapping[tuple[float, float], list[str]] | None = None) -> GridSpec:
     """Check the ``grid`` config section and turn it into a :class:`GridSpec`.
 
-    Keys: ``crs``, ``resolution``, ``origin`` ([x, y], default [0, 0]), ``tile_px`` and
-    ``aoi`` with ``bounds`` (+ optional ``crs``) or ``vector`` (+ optional ``layer``).
+    Keys: ``crs``, ``resolution``, ``origin`` ([x, y]; null or absent: the scenes'
+    own pixel grid when ``phases``, :func:`scene_phases`, holds one, else [0, 0]),
+    ``tile_px`` and ``aoi`` with ``bounds`` (+ optional ``crs``) or ``vector``
+    (+ optional ``layer``).
     """
     unknown = set(cfg) - {"crs", "resolution", "origin", "tile_px", "aoi", "max_tiles",
                           "max_pixels"}
@@ -200,7 +259,10 @@ def grid_from_config(cfg: Mapping[str, Any]) -> GridSpec:
     if not (isinstance(resolution, int | float) and not isinstance(resolution, bool)
             and resolution > 0):
         raise ConfigError(f"grid.resolution: must be a positive number, got {resolution!r}")
-    origin = cfg.get("origin", [0.0, 0.0])
+    origin = cfg.get("origin")
+    if origin is None:
+        # GDAL's -tap with the scenes' origin: their pixels then land on the grid's
+        origin = list(next(iter(phases))) if phases and len(phases) == 1 else [0.0, 0.0]
     if (not isinstance(origin, list | tuple) or len(origin) != 2
             or not all(isinstance(v, int | float) for v in origin)):
         raise ConfigError(f"grid.origin: must be [x, y] in grid.crs units, got {origin!r}")

@@ -167,6 +167,8 @@ class Plan:
     #: batch -> its scenes' ``Scene.to_params`` (the batch job's params), made once
     #: here: 100,000 of them per plan cost more than loading them
     batch_params: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: warnings about the plan, printed at every plan (grid.alignment_warning)
+    warnings: list[str] = field(default_factory=list)
 
 
 def stamps_of(paths: Iterable[str]) -> dict[str, Stamp] | None:
@@ -249,6 +251,7 @@ def _plan_to_json(plan: Plan) -> dict[str, Any]:
         "stamps": [[p, *s] for p, s in plan.stamps.items()],
         "fingerprints": [[p, *s] for p, s in plan.fingerprints.items()],
         "batch_params": plan.batch_params,
+        "warnings": plan.warnings,
     }
 
 
@@ -280,6 +283,7 @@ def _plan_from_json(d: Mapping[str, Any]) -> Plan:
         stamps={p: (int(size), int(m)) for p, size, m in d["stamps"]},
         fingerprints={p: (int(size), int(m)) for p, size, m in d["fingerprints"]},
         batch_params=dict(d["batch_params"]),
+        warnings=[str(w) for w in d.get("warnings", [])],
     )
 
 

@@ -525,3 +525,62 @@ def test_an_aoi_between_grid_lines_grows_to_the_next_ones_and_is_never_trimmed()
     assert box.shape.yx == (101, 102)
     b = box.boundingbox
     assert b.left <= 500001 and b.right >= 503015 and b.bottom <= 3997005 and b.top >= 4000005
+
+
+def _landsat_like(x0: float, y0: float) -> BoundingBox:
+    """A Landsat scene's footprint: 30 m pixels, edges at 15 m + k x 30 m."""
+    return BoundingBox(x0, y0 - 30 * 200, x0 + 30 * 200, y0, "EPSG:32633")
+
+
+LANDSAT_GRID = {"crs": "EPSG:32633", "resolution": 30, "tile_px": 64,
+                "aoi": {"bounds": [300015, 4990005, 306015, 4996005]}}
+
+
+def test_by_default_the_grid_is_the_scenes_own_pixel_grid():
+    phases = grid.scene_phases({"a": _landsat_like(300015, 4996005),
+                                "b": _landsat_like(303015.0000000001, 4993005)},
+                               "EPSG:32633", 30)
+    assert phases == {(15.0, 15.0): ["a", "b"]}
+    spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
+    assert (spec.origin.x, spec.origin.y) == (15.0, 15.0)
+    assert spec.geobox.affine.c == 300015 and spec.geobox.shape == (200, 200)
+    assert grid.alignment_warning(spec, phases, configured=False) is None
+    # the old default, [0, 0], is half a pixel off: said, with the origin that aligns
+    off = grid.grid_from_config({**LANDSAT_GRID, "origin": [0, 0]}, phases=phases)
+    assert off.geobox.shape == (201, 201)  # every pixel straddles four of the scenes'
+    msg = grid.alignment_warning(off, phases, configured=True)
+    assert msg is not None and "15 (x) and 15 (y)" in msg
+    assert "set grid.origin: [15, 15]" in msg and "a, b" in msg
+
+
+def test_scenes_on_different_grids_or_crss_keep_origin_0_0_and_are_named():
+    phases = grid.scene_phases({"a": _landsat_like(300015, 4996005),
+                                "b": _landsat_like(300000, 4995990),
+                                "other": BoundingBox(0, 0, 10, 10, "EPSG:32634")},
+                               "EPSG:32633", 30)
+    assert phases == {(15.0, 15.0): ["a"], (0.0, 0.0): ["b"]}  # another CRS: warped anyway
+    spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
+    assert (spec.origin.x, spec.origin.y) == (0.0, 0.0)
+    msg = grid.alignment_warning(spec, phases, configured=False)
+    assert msg is not None and "2 different pixel grids" in msg and "[15, 15]: a" in msg
+
+
+def test_a_landsat_like_index_composited_on_the_default_grid_keeps_its_pixels(tmp_path):
+    """No resampling where none is needed: on the default grid (aligned to the scene)
+    the composite of one scene is its index, pixel for pixel."""
+    from rasterflow import composite
+
+    rng = np.random.default_rng(3)
+    data = rng.uniform(-1, 1, (200, 200)).astype(np.float32)
+    data[:20, :30] = np.nan
+    path = tmp_path / "ndvi.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=1,
+                       dtype="float32", crs="EPSG:32633", nodata=np.nan,
+                       transform=from_origin(300015, 4996005, 30, 30)) as dst:
+        dst.write(data, 1)
+    phases = grid.scene_phases({"s": grid.footprint(path)}, "EPSG:32633", 30)
+    spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
+    out = tmp_path / "c.tif"
+    composite.run(inputs=[str(path)], tile=spec.geobox, output=str(out), statistic="median")
+    with rasterio.open(out) as src:
+        np.testing.assert_array_equal(src.read(1), data)
