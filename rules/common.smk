@@ -152,7 +152,9 @@ def roles_of(names):
 
 
 def _new_plan(scenes, batches):
-    composites, tiles, grid, names, outside, warnings = _plan_composites(scenes, INDICES)
+    composites, tiles, grid, names, outside, warnings = _plan_composites(
+        scenes, INDICES
+    )
     files = sorted({f for sc in scenes.values() for f in sc.files()})
     roles = roles_of(per_scene_indices(names))
     params = {
