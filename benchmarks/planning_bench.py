@@ -117,6 +117,7 @@ def write_config(root: Path, sheet: Path, *, batch: int) -> Path:
                       "nir": {"band": 2, "scale": 1e-4, "nodata": 0}},
         },
         "indices": ["NDVI"],
+        "scene_indices": True,  # the per-scene index jobs are what batching plans
         "grid": {"crs": CRS, "resolution": 10, "tile_px": 1000,
                  "aoi": {"bounds": list(AREA)}},
         "periods": {"kind": "monthly"},

@@ -529,17 +529,20 @@ def get_final_outputs():
 
 
 def _estimate_jobs():
+    from collections import Counter
+
     from rasterflow.estimate import Job
 
+    roles = sorted(set(INDEX_ROLES) | set(COMPOSITE_ROLES if DIRECT else ()))
     headers = dict(SCENE_HEADERS)
     if not headers:  # a cached plan, or the demo: headers of the files that exist
         headers = rf_planning.cached_headers(
-            sorted({f for sc in SCENES.values() for f in sc.files(INDEX_ROLES)}),
+            sorted({f for sc in SCENES.values() for f in sc.files(roles)}),
             cache=".snakemake/rasterflow/headers.json",
         )
 
-    def scene_units(sid):
-        files = SCENES[sid].files(INDEX_ROLES)
+    def scene_units(sid, roles=INDEX_ROLES):
+        files = SCENES[sid].files(roles)
         if not all(f in headers for f in files):
             return None, 0
         return (
@@ -567,9 +570,15 @@ def _estimate_jobs():
                 sum(r for _, r in parts),
             )
         )
+    # from the bands, a composite reads its share of each scene's files: the scene's
+    # bytes over the composites it goes into
+    shares = Counter(s for scenes in COMPOSITES.values() for s in scenes)
     for (tile, period), scenes in COMPOSITES.items():
         px = TILES[tile].shape.x * TILES[tile].shape.y / 1e6
         outs = tuple(composite_path(period, i, tile) for i in COMPOSITE_INDICES)
+        reads = 0
+        if DIRECT:
+            reads = sum(scene_units(s, COMPOSITE_ROLES)[1] // shares[s] for s in scenes)
         jobs.append(
             Job(
                 "composite",
@@ -577,6 +586,7 @@ def _estimate_jobs():
                 f"{bench}/composite/{period}/{tile}.tsv",
                 outs,
                 HEAVY_MEM_MB,
+                reads,
             )
         )
     for period in PERIODS:

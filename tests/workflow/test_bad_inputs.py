@@ -369,6 +369,7 @@ def test_scene_outside_the_aoi_is_warned_and_still_gets_its_index(tmp_path):
     cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {
         "grid": {"crs": "EPSG:32633", "tile_px": 64,
                  "aoi": {"bounds": [ORIGIN[0], ORIGIN[1] - SIZE, ORIGIN[0] + SIZE, ORIGIN[1]]}},
+        "scene_indices": True,  # index rasters per scene, the product the AOI leaves alone
     })))
     proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False)
     assert ("grid.aoi: scene(s) far lie outside the area of interest and go into no "

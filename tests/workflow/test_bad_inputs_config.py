@@ -112,7 +112,7 @@ CASES = [
     Case("config-key-typo", config_key_typo,
          "config: unknown key 'indeces' at top level; did you mean 'indices'? (keys: "
          "composite, custom_indices, dask, demo, grid, indices, mosaic, periods, results, "
-         "scenes, terrain, zonal)"),
+         "scene_indices, scenes, terrain, zonal)"),
     Case("config-nested-key-typo", config_nested_key_typo,
          "config: unknown key 'statistc' in composite; did you mean 'statistic'? (keys: "
          "chunk, indices, resampling, statistic)"),

@@ -169,6 +169,5 @@ def test_sheet_with_bom_and_spaces_after_commas_is_accepted(tmp_path):
     cfg = tmp_path / "ok.yaml"
     cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), COMPOSITES)))
     proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False)
-    assert "results/indices/s1/NDVI.tif" in proc.stdout
-    assert "results/composites/" in proc.stdout
+    assert "results/composites/" in proc.stdout  # a composite only exists with a scene
 

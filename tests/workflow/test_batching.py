@@ -30,7 +30,8 @@ TARGET = "results/mosaics/2024-JJA/NDVI.tif"
 
 def _config(tmp_path: Path, name: str, **scenes) -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scenes": scenes}))
+    path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scene_indices": True,
+                                    "scenes": scenes}))
     return path
 
 
@@ -174,7 +175,7 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
     cfg.write_text(yaml.safe_dump({
         "scenes": {"sheet": str(tmp_path / "scenes.csv"), "batch": 2,
                    "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
-        "indices": ["NDVI"]}))
+        "indices": ["NDVI"], "scene_indices": True}))
     results = tmp_path / "results"
     targets = [f"results/indices/_batches/b0000{b}.json" for b in range(3)]
 
@@ -237,7 +238,7 @@ def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
     settings = {
         "scenes": {"sheet": str(sheet), "batch": 2,
                    "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
-        "indices": ["NDVI"], "periods": {"kind": "monthly"},
+        "indices": ["NDVI"], "scene_indices": True, "periods": {"kind": "monthly"},
         "grid": {"crs": "EPSG:32633", "resolution": 10, "tile_px": 16,
                  "aoi": {"bounds": [500_000, 5_999_760, 500_480, 6_000_000]}},
         "zonal": {"zones": ""}, "terrain": {"dem": ""},

@@ -81,18 +81,19 @@ def test_example_config_plans_a_run_on_own_data(tmp_path):
     out = proc.stdout + proc.stderr
     jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$",
                                                 out.split("Job stats:")[1], re.MULTILINE)}
-    # 2 scenes (both indices in one job each); one tile, 2 months (both indices in one
-    # composite job each, one mosaic job per month); a zonal table per mosaic
-    assert jobs["index"] == 2 and jobs["composite"] == 2 and jobs["mosaic"] == 2
+    # 2 scenes, both indices composited from their bands (no index job); one tile,
+    # 2 months (both indices in one composite job each, one mosaic job per month); a
+    # zonal table per mosaic
+    assert "index" not in jobs and jobs["composite"] == 2 and jobs["mosaic"] == 2
     assert jobs["zonal"] == 4 and jobs["zonal_long"] == 1
     assert "demo_data" not in jobs and "terrain" not in jobs
     assert jobs["quicklooks"] == 1 and jobs["stac"] == 1
     # the dry run's cost estimate (rasterflow.estimate): every heavy job, sizes known
     table = out.split("rasterflow estimate of the heavy jobs")[1].split("total:")[0]
     rows = {line.split()[0]: line.split() for line in table.splitlines()[2:] if line.strip()}
-    assert int(rows["index"][1]) == 2 and int(rows["composite"][1]) == 2
+    assert "index" not in rows and int(rows["composite"][1]) == 2
     assert "unknown size" not in table
-    assert float(rows["index"][3]) > 0  # the scenes' bytes, read by the index jobs
+    assert float(rows["composite"][3]) > 0  # the scenes' bytes, read by the composites
     assert "dask_reports" not in jobs  # dask.report is off by default
 
 

@@ -151,7 +151,7 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
         p.resolve() for p in rasters}
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
-        assert items[f"index-{sid}-NDVI"].datetime.date() == day
+        assert items[f"index-{sid}-NBR"].datetime.date() == day  # NDVI: composited only
     jja = items["mosaic-2024-JJA-NDVI"]
     assert jja.common_metadata.start_datetime.date() == dt.date(2024, 6, 1)
     assert jja.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)

@@ -24,7 +24,11 @@ from rasterflow import demo
 pytestmark = pytest.mark.workflow
 
 N_SCENES = sum(len(fp.dates) for fp in demo.FOOTPRINTS)
-INDICES = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["indices"]
+DEMO = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+INDICES = DEMO["indices"]
+# composited indices are computed from the bands in memory (scene_indices: false): only
+# the others get a raster per scene
+PER_SCENE = [i for i in INDICES if i not in DEMO["composite"]["indices"]]
 
 
 def _planned_index_jobs(workdir: Path, *args: str, configfiles=()) -> set[str]:
@@ -72,7 +76,8 @@ def test_planned_composites_follow_the_area_of_interest(tmp_path, bounds, compos
 
 def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
     products = sorted((demo_run / "results" / "indices").rglob("*.tif"))
-    assert len(products) == N_SCENES * len(INDICES)
+    assert PER_SCENE and len(products) == N_SCENES * len(PER_SCENE)
+    assert {p.stem for p in products} == set(PER_SCENE)
     for p in products:
         assert cog_validate(str(p))[0], p
         with rasterio.open(p) as src:
@@ -82,9 +87,8 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
             assert "RASTERFLOW_SOFTWARE" in src.tags()
         finite = data[np.isfinite(data)]
         assert 0.3 < finite.size / data.size < 1.0  # clouds, shadows and edges are nodata
-        if p.stem == "NDVI":
+        if p.stem == "NBR":
             assert -1 <= finite.min() and finite.max() <= 1
-            assert np.percentile(finite, 90) > 0.5  # forests and grown crops
     mosaics = sorted((demo_run / "results" / "mosaics").rglob("*.tif"))
     assert [p.relative_to(demo_run / "results" / "mosaics").as_posix() for p in mosaics] == [
         "2024-JJA/NDVI.tif", "2024-JJA/NDVI_count.tif",
@@ -96,6 +100,11 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
             assert src.crs.to_epsg() == 3067 and src.res == (20.0, 20.0)
             assert (src.width, src.height) == (312, 252)
             np.testing.assert_array_equal(src.read(), vrt.read())  # VRT = COG
+    with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
+        ndvi = src.read(1)
+    finite = ndvi[np.isfinite(ndvi)]
+    assert -1 <= finite.min() and finite.max() <= 1
+    assert np.percentile(finite, 90) > 0.5  # forests and grown crops in summer
     with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI_count.tif") as src:
         count = src.read(1)
     assert count.max() == 4  # four JJA scenes overlap in the middle
@@ -186,8 +195,10 @@ def _roles(name: str) -> frozenset[str]:
 
 def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
     """SIGKILL the whole run during a heavy job; the rerun finishes with the same bytes."""
-    small = tmp_path / "ndvi-only.yaml"  # fewer jobs: the test is about the kill
-    small.write_text("indices: [NDVI]\n")
+    # fewer jobs: the test is about the kill; NBR is not composited, so it has an index
+    # job per scene (NDVI's composites read the bands themselves)
+    small = tmp_path / "two-indices.yaml"
+    small.write_text("indices: [NDVI, NBR]\n")
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(REPO / "config" / "config.yaml"), str(small), "--cores", "2"]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
