@@ -100,11 +100,13 @@ def _plan_composites(scenes, indices):
     phases = rf_grid.scene_phases(
         footprints, config["grid"]["crs"], config["grid"]["resolution"]
     )
-    spec = rf_grid.grid_from_config(config["grid"], phases=phases)
+    spec = rf_grid.grid_from_config(
+        config["grid"], phases=phases, footprints=footprints
+    )
     warning = rf_grid.alignment_warning(
         spec, phases, configured=config["grid"]["origin"] is not None
     )
-    tiles = rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
+    tiles = {} if spec.aoi.is_empty else rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
     touched = rf_grid.tiles_touched(tiles, footprints)
     outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
     by_period = rf_periods.group_by_period(
@@ -120,7 +122,7 @@ def _plan_composites(scenes, indices):
     return (
         rf_composite.plan_jobs(touched, by_period),
         tiles,
-        spec.geobox,
+        None if spec.aoi.is_empty else spec.geobox,
         names,
         outside,
         [warning] if warning else [],
@@ -618,6 +620,15 @@ def _estimate_jobs():
 if workflow.output_settings.dryrun:
     from rasterflow import estimate as rf_estimate
 
+    if GRID is not None:
+        logger.info(
+            rf_grid.describe(
+                GRID,
+                tiles=len({tile for tile, _period in COMPOSITES}),
+                tile_px=config["grid"]["tile_px"],
+                mosaics=len(mosaic_outputs()),
+            )
+        )
     _JOBS = _estimate_jobs()
     _RATES = rf_estimate.calibrate(_JOBS)
     logger.info(

@@ -72,6 +72,7 @@ def area_of_interest(
     bounds_crs: CRS | str | None = None,
     vector: str | os.PathLike[str] | None = None,
     layer: str | int | None = None,
+    within: BoundingBox | None = None,
 ) -> Geometry:
     """The area of interest as one geometry in ``crs``: from ``bounds`` or a ``vector`` file.
 
@@ -79,7 +80,10 @@ def area_of_interest(
     ``vector`` is any file OGR reads (GeoPackage, Shapefile, GeoJSON, ...); the union of
     all geometries of ``layer`` is used (it may be None only for a one-layer file).
     Edges are densified before reprojection, so a box in EPSG:4326 becomes a curved
-    outline, not a chord.
+    outline, not a chord. With ``within`` (the data's bounds, :func:`data_bounds`), the
+    area is clipped to it, and clipped in the file's own CRS first: a countries layer
+    is cut to a few scenes before it is reprojected (and parts of the world that a UTM
+    zone cannot represent are never projected). The result may be empty.
     """
     crs = _crs(crs, key="grid.crs")
     if (bounds is None) == (vector is None):
@@ -102,7 +106,36 @@ def area_of_interest(
         geom = box(xmin, ymin, xmax, ymax, src_crs)
     else:
         geom = _read_vector(vector, layer=layer)  # type: ignore[arg-type]
-    return geom.to_crs(crs, resolution="auto", check_and_fix=True)
+    if within is None:
+        return geom.to_crs(crs, resolution="auto", check_and_fix=True)
+    if geom.crs != within.crs:
+        # a little wider than the data: the box's outline is curved in geom's CRS
+        x0, y0, x1, y1 = within
+        pad = 0.01 * max(x1 - x0, y1 - y0)
+        outline = box(x0 - pad, y0 - pad, x1 + pad, y1 + pad, within.crs)
+        geom = _clip(geom, outline.to_crs(geom.crs, resolution="auto").boundingbox)
+        if geom.is_empty:
+            return Geometry(geom.geom, crs=crs)
+        geom = geom.to_crs(crs, resolution="auto", check_and_fix=True)
+    return _clip(geom, within)
+
+
+def _clip(geom: Geometry, bounds: BoundingBox) -> Geometry:
+    import shapely
+
+    return Geometry(shapely.clip_by_rect(geom.geom, *bounds), crs=geom.crs)
+
+
+def data_bounds(footprints: Mapping[str, BoundingBox | Geometry],
+                crs: CRS | str) -> BoundingBox | None:
+    """The bounding box in ``crs`` of all ``footprints`` (None without any)."""
+    import shapely
+
+    if not footprints:
+        return None
+    crs = _crs(crs, key="grid.crs")
+    x0, y0, x1, y1 = shapely.total_bounds(_footprint_geoms(crs, footprints))
+    return BoundingBox(float(x0), float(y0), float(x1), float(y1), crs=crs)
 
 
 def _read_vector(path: str | os.PathLike[str], *, layer: str | int | None) -> Geometry:
@@ -241,13 +274,19 @@ def _ids(ids: Sequence[str], limit: int = 3) -> str:
 
 
 def grid_from_config(cfg: Mapping[str, Any], *,
-                     phases: Mapping[tuple[float, float], list[str]] | None = None) -> GridSpec:
+                     phases: Mapping[tuple[float, float], list[str]] | None = None,
+                     footprints: Mapping[str, BoundingBox | Geometry] | None = None,
+                     ) -> GridSpec:
     """Check the ``grid`` config section and turn it into a :class:`GridSpec`.
 
     Keys: ``crs``, ``resolution``, ``origin`` ([x, y]; null or absent: the scenes'
     own pixel grid when ``phases``, :func:`scene_phases`, holds one, else [0, 0]),
     ``tile_px`` and ``aoi`` with ``bounds`` (+ optional ``crs``) or ``vector``
-    (+ optional ``layer``).
+    (+ optional ``layer``). With the scenes' ``footprints`` the area is the AOI within
+    the data's bounds (the data's bounds without an AOI), as Earth Engine and Open Data
+    Cube bound a result by the data: a countries layer as the AOI of a few scenes plans
+    (and mosaics) those scenes only. ``GridSpec.aoi`` is empty when no scene meets
+    the AOI.
     """
     unknown = set(cfg) - {"crs", "resolution", "origin", "tile_px", "aoi", "max_tiles",
                           "max_pixels"}
@@ -279,11 +318,22 @@ def grid_from_config(cfg: Mapping[str, Any], *,
     unknown = set(aoi_cfg) - {"bounds", "crs", "vector", "layer"}
     if unknown:
         raise ConfigError(f"grid.aoi: unknown key(s) {', '.join(sorted(unknown))}")
-    aoi = area_of_interest(crs=crs, bounds=aoi_cfg.get("bounds"), bounds_crs=aoi_cfg.get("crs"),
-                           vector=aoi_cfg.get("vector") or None, layer=aoi_cfg.get("layer"))
-    check_grid_size(aoi, resolution=float(resolution), tile_px=tile_px,
-                    max_tiles=cfg.get("max_tiles", MAX_TILES),
-                    max_pixels=cfg.get("max_pixels", MAX_PIXELS))
+    within = data_bounds(footprints, crs) if footprints else None
+    if aoi_cfg.get("bounds") is None and not aoi_cfg.get("vector"):
+        if within is None:
+            raise ConfigError(
+                "grid.aoi: give bounds ([xmin, ymin, xmax, ymax]) or vector (a path to a "
+                "vector file); without either the grid spans the scenes, and there are none"
+            )
+        aoi = box(*within, crs)
+    else:
+        aoi = area_of_interest(
+            crs=crs, bounds=aoi_cfg.get("bounds"), bounds_crs=aoi_cfg.get("crs"),
+            vector=aoi_cfg.get("vector") or None, layer=aoi_cfg.get("layer"), within=within)
+    if not aoi.is_empty:
+        check_grid_size(aoi, resolution=float(resolution), tile_px=tile_px,
+                        max_tiles=cfg.get("max_tiles", MAX_TILES),
+                        max_pixels=cfg.get("max_pixels", MAX_PIXELS))
     return GridSpec(crs=crs, resolution=float(resolution),
                     origin=xy_(float(origin[0]), float(origin[1])), tile_px=tile_px, aoi=aoi)
 
@@ -320,6 +370,21 @@ def check_grid_size(aoi: Geometry, *, resolution: float, tile_px: int, max_tiles
             f"grid.max_pixels ({max_pixels:.2g}); check grid.resolution (in grid.crs units) "
             "or raise grid.max_pixels"
         )
+
+
+def describe(geobox: GeoBox, *, tiles: int, tile_px: int, mosaics: int) -> str:
+    """One line a dry run prints: the grid's size, its tiles with data and the mosaics'."""
+    ny, nx = geobox.shape.yx
+    left, bottom, right, top = geobox.extent.boundingbox
+    res = abs(geobox.resolution.x)
+    each = nx * ny * 4 / 1e6  # a float32 band, uncompressed
+    unit = {"metre": " m", "meter": " m"}.get(geobox.crs.units[0], f" {geobox.crs.units[0]}")
+    return (
+        f"grid: {nx} x {ny} px of {res:g}{unit} in {geobox.crs}, "
+        f"[{left:.10g}, {bottom:.10g}, {right:.10g}, {top:.10g}]; {tiles} tile(s) of "
+        f"{tile_px} px with data; {mosaics} mosaic(s) (each with its count) of "
+        f"{nx} x {ny} px, {each:,.1f} MB each as uncompressed float32"
+    )
 
 
 def tile_id(ix: int, iy: int, *, width: int = 3) -> str:

@@ -584,3 +584,98 @@ def test_a_landsat_like_index_composited_on_the_default_grid_keeps_its_pixels(tm
     composite.run(inputs=[str(path)], tile=spec.geobox, output=str(out), statistic="median")
     with rasterio.open(out) as src:
         np.testing.assert_array_equal(src.read(1), data)
+
+
+def test_random_grids_cover_their_aoi_tightly_on_the_origins_lattice():
+    """Property test (seeded): any origin, resolution and AOI, negative and degree-like
+    values included; AOIs on grid lines get exactly their pixels."""
+    rng = np.random.default_rng(17)
+    for _ in range(400):
+        res = float(rng.choice([0.0001, 0.3, 1, 10, 20, 28.5, 30, 60, 1000])) * float(
+            rng.choice([1, 1, 1, 1 + 1e-12]))
+        origin = rng.uniform(-1e6, 1e6, 2) * rng.choice([0, 1e-3, 1])
+        ox, oy = float(origin[0]), float(origin[1])
+        kx, ky = int(rng.integers(-50_000, 50_000)), int(rng.integers(-50_000, 50_000))
+        nx, ny = int(rng.integers(1, 300)), int(rng.integers(1, 300))
+        on_grid = bool(rng.integers(0, 2))
+        fx, fy = (0.0, 0.0) if on_grid else tuple(rng.uniform(0.01, 0.99, 2))
+        left, top = ox + (kx + fx) * res, oy + (ky + fy) * res
+        right, bottom = left + nx * res, top - ny * res
+        spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": res,
+                                      "origin": [ox, oy], "tile_px": 64,
+                                      "aoi": {"bounds": [left, bottom, right, top]}})
+        g = spec.geobox
+        b = g.boundingbox
+        tol = 1e-6 * res + 1e-9 * max(abs(left), abs(top), 1.0)
+        case = (ox, oy, res, left, bottom, right, top)
+        # covers the AOI, never more than one pixel beyond it on any side
+        assert b.left <= left + tol and b.right >= right - tol, case
+        assert b.bottom <= bottom + tol and b.top >= top - tol, case
+        assert left - b.left < res + tol and b.right - right < res + tol, case
+        assert b.top - top < res + tol and bottom - b.bottom < res + tol, case
+        # pixel edges on the origin's lattice
+        assert _is_multiple(g.affine.c - ox, res) or abs(
+            round((g.affine.c - ox) / res) * res + ox - g.affine.c) <= tol, case
+        if on_grid:
+            assert g.shape.yx == (ny, nx), case
+        else:
+            assert g.shape.yx == (ny + 1, nx + 1), case
+
+
+SMALL_SCENE = BoundingBox(500_000, 3_990_000, 510_000, 4_000_000, "EPSG:32633")
+
+
+def test_without_an_aoi_the_grid_spans_the_scenes():
+    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "origin": [0, 0],
+                                  "tile_px": 64}, footprints={"a": SMALL_SCENE})
+    assert spec.geobox.boundingbox == BoundingBox(499_980, 3_990_000, 510_000, 4_000_020,
+                                                  "EPSG:32633")
+    with pytest.raises(ConfigError, match="grid.aoi: give bounds"):
+        grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "tile_px": 64})
+
+
+def test_an_aoi_is_bounded_by_the_data_and_empty_when_no_scene_meets_it():
+    def spec(bounds, crs=None):
+        return grid.grid_from_config(
+            {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 64,
+             "aoi": {"bounds": bounds, "crs": crs}}, footprints={"a": SMALL_SCENE})
+
+    # a part of the scene: the AOI's part
+    assert spec([505_000, 3_995_000, 520_000, 4_010_000]).geobox.boundingbox == BoundingBox(
+        505_000, 3_995_000, 510_000, 4_000_000, "EPSG:32633")
+    # a continent in degrees: the scene's bounds
+    assert spec([-20, 30, 60, 40], "EPSG:4326").geobox.boundingbox == BoundingBox(
+        *SMALL_SCENE, "EPSG:32633")
+    # far away: nothing to grid (the plan then has no tiles, and warns)
+    assert spec([0, 0, 10, 10]).aoi.is_empty
+    assert spec([-20, 10, 60, 30], "EPSG:4326").aoi.is_empty
+
+
+def test_a_countries_sized_vector_aoi_is_clipped_to_small_scenes_in_its_own_crs(tmp_path):
+    """The README's aoi: {vector: ...} with a layer far larger than the data: the grid
+    and the mosaics span the scenes, and the layer is cut before it is reprojected
+    (its far side, outside any UTM zone's domain, is never projected)."""
+    lon = np.linspace(-170, 170, 20_000)  # a dense outline, as a countries layer
+    ring = np.concatenate([np.c_[lon, np.full_like(lon, -60)],
+                           np.c_[lon[::-1], np.full_like(lon, 75)]])
+    countries = gpd.GeoDataFrame({"name": ["world"]}, geometry=[shapely.Polygon(ring)],
+                                 crs="EPSG:4326")
+    path = tmp_path / "countries.gpkg"
+    countries.to_file(path)
+    cfg = {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 2048,
+           "aoi": {"vector": str(path)}}
+    with pytest.raises(ConfigError, match="more than grid.max_tiles"):
+        grid.grid_from_config(cfg)  # the layer alone: refused with its size
+    spec = grid.grid_from_config(cfg, footprints={"a": SMALL_SCENE})
+    assert spec.geobox.boundingbox == BoundingBox(*SMALL_SCENE, "EPSG:32633")
+    assert spec.geobox.shape.yx == (1000, 1000)
+    assert len(grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)) == 1
+
+
+def test_describe_gives_the_grid_tiles_and_mosaic_sizes():
+    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0],
+                                  "tile_px": 512}, footprints={"a": SMALL_SCENE})
+    assert grid.describe(spec.geobox, tiles=4, tile_px=512, mosaics=2) == (
+        "grid: 1000 x 1000 px of 10 m in EPSG:32633, [500000, 3990000, 510000, 4000000]; "
+        "4 tile(s) of 512 px with data; 2 mosaic(s) (each with its count) of 1000 x 1000 "
+        "px, 4.0 MB each as uncompressed float32")

@@ -379,6 +379,30 @@ def test_scene_outside_the_aoi_is_warned_and_still_gets_its_index(tmp_path):
     assert "scene=far" not in proc.stdout.split("rule composite")[-1]
 
 
+def test_a_countries_sized_vector_aoi_plans_only_the_scenes_and_prints_the_sizes(tmp_path):
+    """Issue #17: the README's aoi: {vector: ...} with a layer far larger than the data
+    planned a grid of the whole layer (mosaics spanning it) without a word."""
+    _scene(tmp_path)
+    write_raster(tmp_path / "far.tif", scene_data(1), origin=(600_000.0, 6_000_000.0))
+    write_sheet(tmp_path, [("s1", "2024-06-01", "scene.tif"), ("far", "2024-06-02", "far.tif")])
+    lon = np.linspace(-170, 170, 20_000)
+    world = Polygon(np.concatenate([np.c_[lon, np.full_like(lon, -60)],
+                                    np.c_[lon[::-1], np.full_like(lon, 75)]]))
+    gpd.GeoDataFrame(geometry=[world], crs="EPSG:4326").to_file(tmp_path / "world.gpkg")
+    cfg = tmp_path / "aoi.yaml"
+    cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {
+        "grid": {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 64,
+                 "aoi": {"vector": str(tmp_path / "world.gpkg")}},
+    })))
+    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False)
+    # the two scenes' union: 500000..600640 x 5999360..6000000; tiles of 640 m hold the
+    # first scene in one and the far one in two (100000 / 640 = 156.25)
+    assert ("grid: 10064 x 64 px of 10 m in EPSG:32633, [500000, 5999360, 600640, 6000000]; "
+            "3 tile(s) of 64 px with data; 1 mosaic(s) (each with its count) of 10064 x 64 "
+            "px, 2.6 MB each as uncompressed float32") in proc.stdout
+    assert len(re.findall(r"^rule composite:", proc.stdout, re.MULTILINE)) == 3
+
+
 def _zonal_table(ws: Path, zones: Path) -> tuple[pd.DataFrame, str]:
     cfg = ws / "zonal.yaml"
     cfg.write_text(yaml.safe_dump(merge(base_config(ws), _zonal(ws, zones))))
