@@ -106,7 +106,11 @@ def _plan_composites(scenes, indices):
     warning = rf_grid.alignment_warning(
         spec, phases, configured=config["grid"]["origin"] is not None
     )
-    tiles = {} if spec.aoi.is_empty else rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
+    tiles = (
+        {}
+        if spec.aoi.is_empty
+        else rf_grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
+    )
     touched = rf_grid.tiles_touched(tiles, footprints)
     outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
     by_period = rf_periods.group_by_period(
