@@ -63,8 +63,13 @@ def _load_scenes():
             exists=exists,
         )
     if not scfg["sheet"]:
+        # a stage on its own: terrain of a DEM, zonal statistics of given rasters
+        if config["terrain"]["dem"] or config["zonal"]["zones"]:
+            return {}
         raise ConfigError(
-            "scenes.sheet is empty: set it to your scene sheet CSV, or set demo: true"
+            "nothing to do: set scenes.sheet to your scene sheet CSV (indices, "
+            "composites), terrain.dem to a DEM (terrain), or zonal.zones and "
+            "zonal.rasters (zonal statistics); or set demo: true"
         )
     scenes = rf_scenes.load_scenes(
         scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"], listing=_LISTING
@@ -94,7 +99,7 @@ def _footprints(scenes):
 def _plan_composites(scenes, indices):
     """(tile, period) -> scene ids, the tiles' grids, the grid, the composited indices,
     the scenes outside the area of interest, warnings about the grid."""
-    if not config["grid"]["crs"]:
+    if not config["grid"]["crs"] or not scenes:
         return {}, {}, None, [], [], []
     footprints = _footprints(scenes)
     phases = rf_grid.scene_phases(
@@ -222,6 +227,12 @@ def _plan_zonal(dem_products):
             )
         rf_io.check_raster(path, what=f"zonal.rasters.{name}", where="zonal.rasters")
         targets[(name, "static")] = path
+    if not targets:
+        raise ConfigError(
+            f"zonal.zones: nothing to summarise over {ZONES}: zonal.products "
+            f"({', '.join(zcfg['products']) or 'none'}) makes no raster here; add "
+            "zonal.rasters (name: path), a scene sheet for mosaics, or terrain.dem"
+        )
     return targets
 
 
@@ -260,10 +271,14 @@ try:
         )
     )
     BATCH_OF = rf_planning.batch_of(BATCHES)
-    INDICES = rf_indices.resolve(
-        config["indices"],
-        config["custom_indices"],
-        roles=set(config["scenes"]["bands"]),
+    INDICES = (
+        rf_indices.resolve(
+            config["indices"],
+            config["custom_indices"],
+            roles=set(config["scenes"]["bands"]),
+        )
+        if SCENES
+        else {}  # no scenes, no indices: the defaults need no bands then
     )
     PLAN = PLAN or _new_plan(SCENES, BATCHES)
     COMPOSITES, TILES, GRID = PLAN.composites, PLAN.tiles, PLAN.grid

@@ -299,7 +299,8 @@ def resolve(
         if missing:
             raise ExpressionError(
                 f"index '{name}' ({expr.text}) needs band(s) {', '.join(sorted(missing))}, "
-                f"which scenes.bands does not define (it has {', '.join(sorted(roles))})"
+                f"which scenes.bands does not define (it has "
+                f"{', '.join(sorted(roles)) or 'none: give each band a role there'})"
             )
         out[name] = expr
     return out

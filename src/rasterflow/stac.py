@@ -5,9 +5,9 @@ from the COG's own header) and are saved with PySTAC as a self-contained catalog
 link and asset href is relative, so the folder can be moved or copied with the results
 and opened by QGIS's STAC browser, pystac or stac-browser.
 
-Items are deterministic: the datetime is the scene date or the period's first day (with
-``start_datetime``/``end_datetime`` for the period), never the time of the run, and
-nothing names the host.
+Items are deterministic: the datetime is the scene date, the period's first day (with
+``start_datetime``/``end_datetime`` for the period) or the DEM's date, never the time
+of the run, and nothing names the host.
 """
 
 from __future__ import annotations
@@ -33,23 +33,40 @@ class Product:
 
     path: str
     id: str
-    start: dt.date
-    end: dt.date
+    start: dt.date | None  # None: the date of ``dated_by`` (a DEM's), read when written
+    end: dt.date | None
     title: str
     properties: Mapping[str, Any] = field(default_factory=dict)
+    dated_by: str | None = None
 
     @classmethod
     def from_params(cls, d: Mapping[str, Any]) -> Product:
         """From the plain dict a Snakemake ``params:`` carries (ISO dates as strings)."""
-        return cls(path=str(d["path"]), id=str(d["id"]),
-                   start=dt.date.fromisoformat(str(d["start"])),
-                   end=dt.date.fromisoformat(str(d["end"])), title=str(d["title"]),
-                   properties=dict(d.get("properties", {})))
+        def day(v: Any) -> dt.date | None:
+            return None if v is None else dt.date.fromisoformat(str(v))
+
+        return cls(path=str(d["path"]), id=str(d["id"]), start=day(d["start"]),
+                   end=day(d["end"]), title=str(d["title"]),
+                   properties=dict(d.get("properties", {})), dated_by=d.get("dated_by"))
 
     def to_params(self) -> dict[str, Any]:
-        return {"path": self.path, "id": self.id, "start": self.start.isoformat(),
-                "end": self.end.isoformat(), "title": self.title,
-                "properties": dict(self.properties)}
+        return {"path": self.path, "id": self.id,
+                "start": self.start and self.start.isoformat(),
+                "end": self.end and self.end.isoformat(), "title": self.title,
+                "properties": dict(self.properties), "dated_by": self.dated_by}
+
+
+def raster_date(path: str | os.PathLike[str]) -> dt.date:
+    """A raster's own date: its TIFFTAG_DATETIME ("YYYY:MM:DD HH:MM:SS") when it has
+    one, else the day its file was last modified (UTC), never the day of the run."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        stamp = src.tags().get("TIFFTAG_DATETIME", "")
+    try:
+        return dt.datetime.strptime(stamp.strip(), "%Y:%m:%d %H:%M:%S").date()
+    except ValueError:
+        return dt.datetime.fromtimestamp(os.stat(path).st_mtime, tz=dt.UTC).date()
 
 
 def _utc(day: dt.date, *, end: bool = False) -> dt.datetime:
@@ -64,13 +81,16 @@ def make_item(product: Product) -> Any:
     if not os.path.exists(product.path):
         raise InputDataError(f"STAC: raster {product.path} not found; run the workflow first")
     properties: dict[str, Any] = {"title": product.title, **product.properties}
-    if product.end != product.start:
-        properties["start_datetime"] = _utc(product.start).isoformat()
-        properties["end_datetime"] = _utc(product.end, end=True).isoformat()
+    start, end = product.start, product.end
+    if start is None or end is None:
+        start = end = raster_date(product.dated_by or product.path)
+    if end != start:
+        properties["start_datetime"] = _utc(start).isoformat()
+        properties["end_datetime"] = _utc(end, end=True).isoformat()
     item = create_stac_item(
         product.path,
         id=product.id,
-        input_datetime=_utc(product.start),
+        input_datetime=_utc(start),
         properties=properties,
         asset_name="data",
         asset_roles=["data"],
@@ -122,8 +142,8 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
                   terrain: Sequence[str], dem: str) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
-    Per-scene indices stand for their scene's date, mosaics for their period. A DEM has
-    no acquisition date here, so terrain items span the run's scenes.
+    Per-scene indices stand for their scene's date, mosaics for their period, terrain
+    products for the DEM's own date (:func:`raster_date`), not the scenes'.
     """
     products = [
         Product(f"{results}/indices/{sid}/{index}.tif", f"index-{sid}-{index}", day, day,
@@ -138,8 +158,7 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
                     f"mosaic-{period}-{index}{suffix}", start, end, f"{index} {what}, {period}",
                     {"rasterflow:period": period, "rasterflow:index": index,
                      "rasterflow:statistic": what}))
-    if terrain:
-        first, last = min(scene_dates.values()), max(scene_dates.values())
-        products += [Product(f"{results}/terrain/{p}.tif", f"terrain-{p}", first, last,
-                             f"{p} of {dem}", {"rasterflow:terrain": p}) for p in terrain]
+    products += [Product(f"{results}/terrain/{p}.tif", f"terrain-{p}", None, None,
+                         f"{p} of {os.path.basename(dem)}", {"rasterflow:terrain": p},
+                         dated_by=dem) for p in terrain]
     return products

@@ -223,6 +223,17 @@ def read_zones(
     return zones
 
 
+def zone_ids(ids: pd.Series) -> pd.Series:
+    """Ids as their meaning: a float column of whole numbers (a Shapefile ``Real`` field,
+    or a GeoJSON's ``28801.0``) becomes int64; others (strings, true fractions) stay."""
+    values = ids.to_numpy()
+    if (ids.dtype.kind == "f" and len(ids) and not ids.isna().any()
+            and np.all(np.isfinite(values)) and np.all(values == np.round(values))
+            and np.all(np.abs(values) < 2**53)):
+        return ids.astype(np.int64)
+    return ids
+
+
 def check_ids(zones: gpd.GeoDataFrame, id_column: str, *, source: str) -> None:
     """Raise InputDataError unless ``id_column`` exists in ``zones`` and is unique, not null."""
     if id_column not in zones.columns:
@@ -1377,6 +1388,8 @@ def run(
             f"zonal outputs: unknown format(s) {', '.join(unknown)}; use {', '.join(FORMATS)}"
         )
     table_zones = read_zones(zones, layer=layer)
+    if id_column in table_zones:
+        table_zones[id_column] = zone_ids(table_zones[id_column])
     source = str(zones)
     # the workflow checked this at the DAG build (check_zones); library callers had not
     check_attribute_names(table_zones.columns, id_column=id_column, source=source)
@@ -1402,6 +1415,8 @@ def run(
         "categorical": categorical,
         "band": band,
         "layer": layer,
+        # what the ids are (int64, object for text), for readers of CSV and GeoPackage
+        "id_dtype": str(table.dtypes[id_column]),
     }
     tags = provenance_tags(inputs=[str(raster), str(zones)], params=params)
     write_table(table, outputs, provenance=tags)

@@ -89,5 +89,25 @@ def test_plan_products_dates_per_kind():
     assert (by_id["index-B-NBR"].path, by_id["index-B-NBR"].start) == (
         "res/indices/B/NBR.tif", dt.date(2024, 7, 9))
     assert (by_id["mosaic-2024-JJA-NDVI_count"].start, by_id["mosaic-2024-JJA-NDVI_count"].end) == jja
-    assert (by_id["terrain-slope"].start, by_id["terrain-slope"].end) == (
-        dt.date(2024, 6, 3), dt.date(2024, 7, 9))
+    # issue #21: a DEM is not of the scenes' time; dated by itself when written
+    terrain = by_id["terrain-slope"]
+    assert (terrain.start, terrain.end, terrain.dated_by) == (None, None, "dem.tif")
+    assert stac.Product.from_params(terrain.to_params()) == terrain
+    # and a terrain-only run has no scenes
+    assert [p.id for p in stac.plan_products(
+        results="res", scene_dates={}, indices=[], periods={}, composite_indices=[],
+        statistic="median", terrain=["slope"], dem="dem.tif")] == ["terrain-slope"]
+
+
+def test_terrain_items_carry_the_dems_date(tmp_path):
+    dem = write_raster(tmp_path / "dem.tif", np.ones((10, 10), "float32"))
+    slope = write_raster(tmp_path / "slope.tif", np.ones((10, 10), "float32"))
+    when = dt.datetime(2019, 3, 4, 12, tzinfo=dt.UTC).timestamp()
+    os.utime(dem, (when, when))
+    product = stac.Product(str(slope), "terrain-slope", None, None, "slope", dated_by=str(dem))
+    assert stac.make_item(product).datetime == dt.datetime(2019, 3, 4, tzinfo=dt.UTC)
+    import rasterio
+
+    with rasterio.open(dem, "r+") as dst:  # a DEM that states its own date wins
+        dst.update_tags(TIFFTAG_DATETIME="2011:07:30 00:00:00")
+    assert stac.make_item(product).datetime == dt.datetime(2011, 7, 30, tzinfo=dt.UTC)

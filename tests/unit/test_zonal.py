@@ -676,3 +676,23 @@ def test_attributes_named_like_statistics_are_refused(tmp_path: Path, suffix: st
         "or drop them")
     zonal.check_zones(write_zones(zones.assign(population=3, frac=1, mean_ndvi=0.2),
                                   tmp_path / "ok.gpkg"), layer=None, id_column="zid")
+
+
+def test_whole_number_float_ids_become_integers_and_strings_stay(
+        tmp_path: Path, float_raster: Path, zones: gpd.GeoDataFrame) -> None:
+    """Issue #17: a Shapefile Real id field gave 28801.0 in every table."""
+    real = zones.copy()
+    real["zid"] = [28801.0 + i for i in range(len(real))]
+    path = write_zones(real, tmp_path / "real.shp")
+    assert gpd.read_file(path)["zid"].dtype.kind == "f"  # as a Shapefile Real reads
+    outputs = {"csv": str(tmp_path / "t.csv"), "parquet": str(tmp_path / "t.parquet")}
+    table = zonal.run(raster=float_raster, zones=path, id_column="zid", outputs=outputs,
+                      stats=["count"])
+    assert table["zid"].dtype == np.int64
+    assert list(table["zid"]) == [28801 + i for i in range(len(real))]
+    assert (tmp_path / "t.csv").read_text().splitlines()[1].startswith("28801,")
+    meta = pq.read_schema(outputs["parquet"]).metadata[b"PANDAS_ATTRS"]
+    assert b'\\"id_dtype\\": \\"int64\\"' in meta or b'"id_dtype": "int64"' in meta
+    # true fractions and text are left as they are
+    assert zonal.zone_ids(pd.Series([1.5, 2.0])).tolist() == [1.5, 2.0]
+    assert zonal.zone_ids(pd.Series(["08035", "1"])).tolist() == ["08035", "1"]

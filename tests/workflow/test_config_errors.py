@@ -17,7 +17,7 @@ pytestmark = pytest.mark.workflow
     ("indices: [NVDI]\n", "unknown index 'NVDI'"),
     (("custom_indices:\n  evil: \"__import__('os').system('id')\"\n"
       "indices: [evil]\n"), "index 'evil': Call at column 1"),
-    ("demo: false\n", "scenes.sheet is empty"),
+    ("demo: false\n", "nothing to do: set scenes.sheet to your scene sheet CSV"),
     ("demo: false\nscenes:\n  sheet: nowhere.csv\n", "scene sheet nowhere.csv not found"),
 ])
 def test_bad_config_fails_before_any_job(tmp_path, yaml_text, expected):
