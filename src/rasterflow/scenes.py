@@ -679,8 +679,9 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
     Bands on ``grid`` come as the file's digital numbers, the bands of one file in one
     read (in a pixel-interleaved file every compressed block holds all bands: band by
     band would decode each block once per band). Bands on other grids (Sentinel-2's
-    20 m SWIR next to 10 m red) are warped onto the window by GDAL with ``resampling``
-    and the exact transformer, as float32 with NaN for nodata so that nodata never
+    20 m SWIR next to 10 m red) are warped onto the window with ``resampling`` and
+    GDAL's exact transformer (bilinear through :func:`_kernel_upsample` where it gives
+    GDAL's bits, else by GDAL), as float32 with NaN for nodata so that nodata never
     blends into valid pixels (``to_reflectance`` keeps NaN as NaN); the mask always with
     nearest, since its values are classes, and -1 where it does not reach. A pixel's
     value does not depend on the window (the warper places it by the source's own
@@ -703,8 +704,10 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
             on_grid.setdefault(bf.path, []).append(role)
             continue
         band = np.full((height, width), np.nan, dtype=np.float32)
-        _warp_into(src, bf.band, band, box, resampling=resampling, src_nodata=bf.nodata,
-                   dst_nodata=np.nan)
+        if not (resampling == "bilinear"
+                and _kernel_upsample(src, bf.band, band, box, nodata=bf.nodata)):
+            _warp_into(src, bf.band, band, box, resampling=resampling, src_nodata=bf.nodata,
+                       dst_nodata=np.nan)
         out[role] = band
     for path, group in on_grid.items():
         data = open_cached(path).read([scene.bands[r].band for r in group],
@@ -728,6 +731,49 @@ def _window(window: tuple[int, int, int, int]) -> Any:
     from rasterio.windows import Window
 
     return Window(*window)
+
+
+def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
+                     nodata: float | None) -> bool:
+    """Bilinear ``band`` of ``src`` onto ``box`` into ``out`` through the compiled kernel
+    of :mod:`rasterflow._warp_kernel`, GDAL's pixels bit for bit (its rule, the exact
+    transformer of one CRS, source window and nodata as GDAL's warper sees them);
+    False, with ``out`` untouched, where only GDAL gives GDAL's pixels (another CRS,
+    validity in a mask band, a rotated grid, a finer source...).
+
+    The GDAL warper set up per band and window was the largest single cost of a
+    composite reading Sentinel-2's 20 m bands onto 10 m windows (30 % of its CPU,
+    profiled in docs/benchmarks.md, third round).
+    """
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+    from rasterio.enums import MaskFlags
+
+    from rasterflow._warp_kernel import warp
+    from rasterflow.composite import _kernel_for, _kernel_window, _tile_gt
+    from rasterflow.grid import warp_scale
+
+    flags = src.mask_flag_enums[band - 1]
+    if MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
+        return False
+    source = GeoBox.from_rio(src)
+    if source.crs != box.crs:
+        return False
+    if nodata is None:
+        nodata = src.nodatavals[band - 1]
+    kernel = _kernel_for(source, box, warp_scale(source, box), nodata=nodata)
+    if kernel is None:
+        return False
+    height, width = box.shape.yx
+    gt = _tile_gt(box)
+    window = _kernel_window(kernel, gt, (0, height), (0, width))
+    if window is None:
+        return True  # no source pixel reaches: all NaN, as GDAL leaves it
+    values = src.read(band, window=_window(window), out_dtype=np.float32)
+    warp(values.ravel(), np.asarray(window, dtype=np.int64), kernel.size[0], kernel.size[1],
+         kernel.kind, np.asarray(kernel.params, dtype=np.float64),
+         np.nan if nodata is None else float(nodata), nodata is not None, gt, 0, 0, out)
+    return True
 
 
 def _warp_into(src: Any, band: int, out: Any, box: Any, *, resampling: str,

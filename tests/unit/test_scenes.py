@@ -410,3 +410,49 @@ def test_real_paths_match_os_realpath(tmp_path, monkeypatch):
     paths = ["d/f.tif", "ld/f.tif", "d/l.tif", "ld/l.tif", "top.tif", "/etc/hostname", "/",
              str(tmp_path / "ld" / "f.tif"), "missing/x.tif", *many]
     assert real_paths(paths) == {p: os.path.realpath(p) for p in paths}
+
+
+@pytest.mark.parametrize("file_nodata, sheet_nodata", [
+    (None, None), (0, None), (None, 0), (65535, 0),
+])
+def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(tmp_path, monkeypatch,
+                                                               file_nodata, sheet_nodata):
+    # Sentinel-2's 20 m SWIR read onto 10 m windows: the compiled kernel must give
+    # GDAL's warper's bits, nodata, raster edges and a sub-pixel shift included
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    from rasterflow import scenes as scenes_mod
+    from rasterflow.scenes import read_window, scene_grid
+
+    rng = np.random.default_rng(5)
+    red = rng.integers(1, 10_000, (64, 64)).astype(np.uint16)
+    swir = rng.integers(1, 10_000, (32, 32)).astype(np.uint16)
+    swir[rng.random((32, 32)) < 0.1] = 0
+    swir[rng.random((32, 32)) < 0.05] = 65535
+    write_raster(tmp_path / "red.tif", red)
+    write_raster(tmp_path / "swir.tif", swir, res=20.0, origin=(500_009.0, 6_000_000.0),
+                 nodata=file_nodata)
+    scene = Scene("s1", dt.date(2024, 6, 1),
+                  {"red": BandFile(str(tmp_path / "red.tif")),
+                   "swir": BandFile(str(tmp_path / "swir.tif"), nodata=sheet_nodata)})
+    grid = scene_grid(scene, ["red", "swir"])
+    gdal_calls = []
+    monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: gdal_calls.append(a))
+    nodata = sheet_nodata if sheet_nodata is not None else file_nodata
+    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
+                   (30, 63, 20, 1)]:
+        x0, y0, w, h = window
+        (got_red, got_swir), valid = read_window(scene, ["red", "swir"], grid, window,
+                                                 resampling="bilinear")
+        assert valid is None
+        np.testing.assert_array_equal(got_red, red[y0:y0 + h, x0:x0 + w])
+        box = grid[y0:y0 + h, x0:x0 + w]
+        want = np.full((h, w), np.nan, dtype=np.float32)
+        with rasterio.open(tmp_path / "swir.tif") as src:
+            reproject(rasterio.band(src, 1), want, src_nodata=nodata, dst_transform=box.affine,
+                      dst_crs=src.crs, dst_nodata=np.nan, init_dest_nodata=False,
+                      resampling=Resampling.bilinear, tolerance=0.0)
+        assert np.isfinite(want).any()
+        np.testing.assert_array_equal(got_swir, want, err_msg=str(window))
+    assert gdal_calls == []  # every window went through the kernel
