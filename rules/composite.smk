@@ -9,15 +9,15 @@ rule composite:
         stat=composite_outputs(""),
         counts=composite_outputs("_count"),
     log:
-        f"{RESULTS}/logs/composite/{{period}}/{{tile}}.log",
+        logs("composite/{period}/{tile}"),
     benchmark:
-        f"{RESULTS}/benchmarks/composite/{{period}}/{{tile}}.tsv"
+        benchmarks("composite/{period}/{tile}")
     conda:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=runtime_30,
     params:
         # index -> its rasters; with scenes.batch > 1 the inputs are their batches' manifests
         sources=get_composite_sources,
@@ -43,15 +43,15 @@ rule mosaic:
         counts_vrt=mosaic_outputs_of("_count.vrt"),
         counts_cog=mosaic_outputs_of("_count.tif"),
     log:
-        f"{RESULTS}/logs/mosaic/{{period}}.log",
+        logs("mosaic/{period}"),
     benchmark:
-        f"{RESULTS}/benchmarks/mosaic/{{period}}.tsv"
+        benchmarks("mosaic/{period}")
     conda:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        runtime=runtime_30,
     params:
         tiles=get_mosaic_tiles,
         grid=get_grid_params,

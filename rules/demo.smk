@@ -5,9 +5,9 @@ if config["demo"]:
 
     rule demo_data:
         output:
-            [f"{DEMO_ROOT}/{f}" for f in demo.planned_files()],
+            [f"{PATHS.demo_root}/{f}" for f in demo.planned_files()],
         log:
-            f"{RESULTS}/logs/demo_data.log",
+            logs("demo_data"),
         localrule: True
         conda:
             "../envs/rasterflow.yaml"

@@ -2,7 +2,7 @@
 # its indices, or with scenes.batch > 1 one job per batch of scenes (README, Many scenes).
 
 
-if not BATCHED:
+if not PLAN.batched:
 
     rule index:
         input:
@@ -10,15 +10,15 @@ if not BATCHED:
         output:
             scene_index_outputs(),
         log:
-            f"{RESULTS}/logs/index/{{scene}}.log",
+            logs("index/{scene}"),
         benchmark:
-            f"{RESULTS}/benchmarks/index/{{scene}}.tsv"
+            benchmarks("index/{scene}")
         conda:
             "../envs/rasterflow.yaml"
         threads: HEAVY_THREADS
         resources:
             mem_mb=heavy_mem_mb,
-            runtime=lambda wildcards, attempt: 30 * attempt,
+            runtime=runtime_30,
         params:
             scene=get_scene_params,
             expressions=EXPRESSIONS,
@@ -33,19 +33,17 @@ else:
         input:
             get_batch_fingerprint,
         output:
-            manifest_path("{batch}"),
+            PATHS.manifest("{batch}"),
         log:
-            f"{RESULTS}/logs/index/_batches/{{batch}}.log",
+            logs("index/_batches/{batch}"),
         benchmark:
-            f"{RESULTS}/benchmarks/index/_batches/{{batch}}.tsv"
+            benchmarks("index/_batches/{batch}")
         conda:
             "../envs/rasterflow.yaml"
         threads: HEAVY_THREADS
         resources:
-            # scenes run one after another: memory is one scene's, time grows with the batch
             mem_mb=heavy_mem_mb,
-            runtime=lambda wildcards, attempt: (30 + 5 * len(BATCHES[wildcards.batch]))
-            * attempt,
+            runtime=batch_runtime,
         params:
             scenes=get_batch_params,
             outputs=get_batch_outputs,
@@ -63,9 +61,9 @@ else:
             input:
                 get_batch_files,
             output:
-                fingerprint_path("{batch}"),
+                PLAN.fingerprint_path("{batch}"),
             log:
-                f"{RESULTS}/logs/index/_batches/{{batch}}.inputs.log",
+                logs("index/_batches/{batch}.inputs"),
             localrule: True
             run:
                 rf_planning.write_fingerprint(output[0], input)

@@ -5,48 +5,24 @@
 report: "../report/workflow.rst"
 
 
-from rasterflow import stac as rf_stac
-
 REPORT = f"{RESULTS}/report"
 CAPTIONS = "../report"
 
 
-_PERIOD_SPEC = rf_periods.PeriodSpec.from_config(config["periods"])
-_PERIOD_SPANS = {
-    p: (
-        rf_periods.period_by_id(p, _PERIOD_SPEC).start,
-        rf_periods.period_by_id(p, _PERIOD_SPEC).end,
-    )
-    for p in PERIODS
-}
-# period ids do not sort by time (2024-JJA < 2024-MAM): order by first day
-ORDERED_PERIODS = sorted(PERIODS, key=lambda p: _PERIOD_SPANS[p][0])
-STAC_PRODUCTS = rf_stac.plan_products(
-    results=RESULTS,
-    scene_dates={sid: sc.date for sid, sc in SCENES.items()},
-    indices=SCENE_INDICES,
-    periods=_PERIOD_SPANS,
-    composite_indices=COMPOSITE_INDICES,
-    statistic=config["composite"]["statistic"],
-    terrain=TERRAIN_PRODUCTS,
-    dem=str(DEM),
-)
-# the products the catalog describes; batch manifests stand in for index rasters
-STAC_INPUTS = index_outputs() + [
-    p.path for p in STAC_PRODUCTS if not p.path.startswith(f"{RESULTS}/indices/")
-]
 # what rule all asks for (common.smk, get_final_outputs): every report figure and page
 REPORT_OUTPUTS = [
     f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png"
-    for period in PERIODS
-    for index in COMPOSITE_INDICES
+    for period in PLAN.periods
+    for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
-REPORT_OUTPUTS += [f"{REPORT}/quicklooks/terrain/{p}.png" for p in TERRAIN_PRODUCTS]
-if any(period != "static" for _product, period in ZONAL_TARGETS):
+REPORT_OUTPUTS += [
+    f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
+]
+if any(period != "static" for _product, period in PLAN.zonal_targets):
     REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
 REPORT_OUTPUTS += [
-    f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in ZONAL_TARGETS
+    f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
 ]
 REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
 if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
@@ -56,17 +32,16 @@ REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 # every quicklook in one job: each is a fraction of a second, a job's start is seconds
 QUICKLOOKS = [
-    (f"{RESULTS}/mosaics/{period}/{index}{suffix}.tif", period, index, suffix)
-    for period in PERIODS
-    for index in COMPOSITE_INDICES
+    (PATHS.mosaic(period, index, f"{suffix}.tif"), period, index, suffix)
+    for period in PLAN.periods
+    for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
 
 
 rule quicklooks:
     input:
-        [q[0] for q in QUICKLOOKS]
-        + [f"{RESULTS}/terrain/{p}.tif" for p in TERRAIN_PRODUCTS],
+        [q[0] for q in QUICKLOOKS] + [PATHS.terrain(p) for p in PLAN.terrain_products],
     output:
         [
             report(
@@ -90,15 +65,15 @@ rule quicklooks:
                 subcategory="Terrain",
                 labels={"product": p, "period": "static", "layer": p},
             )
-            for p in TERRAIN_PRODUCTS
+            for p in PLAN.terrain_products
         ],
     log:
-        f"{RESULTS}/logs/report/quicklooks.log",
+        logs("report/quicklooks"),
     conda:
         "../envs/rasterflow.yaml"
     params:
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
-        + TERRAIN_PRODUCTS,
+        + PLAN.terrain_products,
         titles=[
             (
                 f"{index}: valid observations, {period}"
@@ -107,7 +82,7 @@ rule quicklooks:
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]
-        + [f"{p} of {DEM}" for p in TERRAIN_PRODUCTS],
+        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products],
     script:
         "../scripts/quicklook.py"
 
@@ -124,19 +99,19 @@ rule zonal_timeseries:
             labels={"figure": "per-zone time series"},
         ),
     log:
-        f"{RESULTS}/logs/report/zonal_timeseries.log",
+        logs("report/zonal_timeseries"),
     conda:
         "../envs/rasterflow.yaml"
     params:
         id_column=config["zonal"]["id_column"],
-        periods=ORDERED_PERIODS,
+        periods=PLAN.ordered_periods,
     script:
         "../scripts/zonal_timeseries.py"
 
 
 rule zonal_tables:
     input:
-        [f"{RESULTS}/zonal/{p}/{period}.parquet" for p, period in ZONAL_TARGETS],
+        [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets],
     output:
         [
             report(
@@ -146,14 +121,16 @@ rule zonal_tables:
                 subcategory="Tables",
                 labels={"product": p, "period": period},
             )
-            for p, period in ZONAL_TARGETS
+            for p, period in PLAN.zonal_targets
         ],
     log:
-        f"{RESULTS}/logs/report/zonal_tables.log",
+        logs("report/zonal_tables"),
     conda:
         "../envs/rasterflow.yaml"
     params:
-        titles=[f"Zonal statistics of {p}, {period}" for p, period in ZONAL_TARGETS],
+        titles=[
+            f"Zonal statistics of {p}, {period}" for p, period in PLAN.zonal_targets
+        ],
     script:
         "../scripts/zonal_tables.py"
 
@@ -164,7 +141,7 @@ rule zonal_tables:
 
 rule benchmark_chart:
     input:
-        get_product_outputs(),
+        PLAN.product_outputs(),
     output:
         report(
             f"{REPORT}/benchmarks.png",
@@ -174,7 +151,7 @@ rule benchmark_chart:
             labels={"page": "wall time and memory per job"},
         ),
     log:
-        f"{RESULTS}/logs/report/benchmark_chart.log",
+        logs("report/benchmark_chart"),
     conda:
         "../envs/rasterflow.yaml"
     params:
@@ -185,7 +162,7 @@ rule benchmark_chart:
 
 rule dask_reports:
     input:
-        get_product_outputs(),
+        PLAN.product_outputs(),
     output:
         report(
             directory(f"{REPORT}/dask"),
@@ -196,7 +173,7 @@ rule dask_reports:
             labels={"job": "{job}"},
         ),
     log:
-        f"{RESULTS}/logs/report/dask_reports.log",
+        logs("report/dask_reports"),
     conda:
         "../envs/rasterflow.yaml"
     params:
@@ -215,7 +192,7 @@ rule run_info:
             labels={"page": "config and software versions"},
         ),
     log:
-        f"{RESULTS}/logs/report/run_info.log",
+        logs("report/run_info"),
     conda:
         "../envs/rasterflow.yaml"
     params:
@@ -228,14 +205,14 @@ rule run_info:
 
 rule stac:
     input:
-        STAC_INPUTS,
+        PLAN.stac_inputs(),
     output:
         directory(f"{RESULTS}/stac"),
     log:
-        f"{RESULTS}/logs/stac.log",
+        logs("stac"),
     conda:
         "../envs/rasterflow.yaml"
     params:
-        products=[p.to_params() for p in STAC_PRODUCTS],
+        products=[p.to_params() for p in PLAN.stac_products],
     script:
         "../scripts/stac.py"

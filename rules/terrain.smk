@@ -5,20 +5,25 @@ rule terrain:
     input:
         dem=get_dem,
     output:
-        [f"{RESULTS}/terrain/{product}.tif" for product in TERRAIN_PRODUCTS],
+        [PATHS.terrain(p) for p in PLAN.terrain_products],
     log:
-        f"{RESULTS}/logs/terrain.log",
+        logs("terrain"),
     benchmark:
-        f"{RESULTS}/benchmarks/terrain.tsv"
+        benchmarks("terrain")
     conda:
         "../envs/rasterflow.yaml"
     threads: 2
     resources:
         mem_mb=heavy_mem_mb,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        runtime=runtime_60,
     params:
-        products=TERRAIN_PRODUCTS,
-        options=TERRAIN_OPTIONS,
+        products=PLAN.terrain_products,
+        # the algorithms' options: a changed one reruns terrain
+        options={
+            k: v
+            for k, v in config["terrain"].items()
+            if k not in ("dem", "products", "chunk")
+        },
         chunk=config["terrain"]["chunk"],
     script:
         "../scripts/terrain.py"

@@ -7,19 +7,19 @@ rule zonal:
         zones=get_zones,
     output:
         [
-            f"{RESULTS}/zonal/{{product}}/{{period}}.{fmt}"
+            PATHS.zonal("{product}", "{period}", fmt)
             for fmt in config["zonal"]["formats"]
         ],
     log:
-        f"{RESULTS}/logs/zonal/{{product}}/{{period}}.log",
+        logs("zonal/{product}/{period}"),
     benchmark:
-        f"{RESULTS}/benchmarks/zonal/{{product}}/{{period}}.tsv"
+        benchmarks("zonal/{product}/{period}")
     conda:
         "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        runtime=runtime_60,
     params:
         layer=config["zonal"]["layer"],
         id_column=config["zonal"]["id_column"],
@@ -35,16 +35,16 @@ rule zonal:
 
 rule zonal_long:
     input:
-        [f"{RESULTS}/zonal/{p}/{period}.parquet" for p, period in ZONAL_TARGETS],
+        [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets],
     output:
         parquet=f"{RESULTS}/zonal/zonal_long.parquet",
         csv=f"{RESULTS}/zonal/zonal_long.csv",
     log:
-        f"{RESULTS}/logs/zonal_long.log",
+        logs("zonal_long"),
     conda:
         "../envs/rasterflow.yaml"
     params:
-        targets=ZONAL_TARGETS,
+        targets=PLAN.zonal_targets,
         id_column=config["zonal"]["id_column"],
     script:
         "../scripts/zonal_long.py"

@@ -24,6 +24,10 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rasterflow.workflow import WorkflowPlan
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,66 @@ def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
             mem_mb=max(j.mem_mb for j in group), peak_mb=rate.peak_mb,
             unknown=len(group) - len(known)))
     return out
+
+
+def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
+    """The heavy jobs of ``plan`` (rasterflow.workflow), each asking ``mem_mb`` first."""
+    from collections import Counter
+
+    from rasterflow.io import open_raster
+    from rasterflow.planning import cached_headers
+
+    paths = plan.paths
+    roles = sorted(set(plan.index_roles) | set(plan.composite_roles if plan.direct else ()))
+    headers = dict(plan.headers)
+    if not headers:  # a cached plan, or the demo: headers of the files that exist
+        headers = cached_headers(
+            sorted({f for sc in plan.scenes.values() for f in sc.files(roles)}),
+            cache=f"{plan.cache_dir}/headers.json")
+
+    def scene_units(sid: str, roles: Sequence[str]) -> tuple[float | None, int]:
+        files = plan.scenes[sid].files(roles)
+        if not all(f in headers for f in files):
+            return None, 0
+        return (sum(headers[f].width * headers[f].height for f in files) / 1e6,
+                sum((headers[f].stamp or (0, 0))[0] for f in files))
+
+    jobs = []
+    groups = plan.batches.items() if plan.batched else ((s, [s]) for s in plan.scenes)
+    for name, members in groups if plan.scene_indices else ():
+        parts = [scene_units(s, plan.index_roles) for s in members]
+        units = None if any(u is None for u, _ in parts) else sum(u or 0 for u, _ in parts)
+        where = f"index/_batches/{name}" if plan.batched else f"index/{name}"
+        outs = tuple(paths.index(s, i) for s in members for i in plan.scene_indices)
+        jobs.append(Job("index", units, paths.benchmarks(where), outs, mem_mb,
+                        sum(r for _, r in parts)))
+    # from the bands, a composite reads its share of each scene's files: the scene's
+    # bytes over the composites it goes into
+    shares = Counter(s for scenes in plan.composites.values() for s in scenes)
+    for (tile, period), scenes in plan.composites.items():
+        px = plan.tiles[tile].shape.x * plan.tiles[tile].shape.y / 1e6
+        outs = tuple(paths.composite(period, i, tile) for i in plan.composite_indices)
+        reads = 0
+        if plan.direct:
+            reads = sum(scene_units(s, plan.composite_roles)[1] // shares[s] for s in scenes)
+        jobs.append(Job("composite", px * len(scenes) * len(plan.composite_indices),
+                        paths.benchmarks(f"composite/{period}/{tile}"), outs, mem_mb, reads))
+    for period in plan.periods:
+        px = plan.grid.shape.x * plan.grid.shape.y / 1e6
+        outs = tuple(paths.mosaic(period, i) for i in plan.composite_indices)
+        jobs.append(Job("mosaic", px * len(plan.composite_indices),
+                        paths.benchmarks(f"mosaic/{period}"), outs, mem_mb))
+    if plan.terrain_products:
+        units = None
+        if os.path.exists(plan.dem):
+            with open_raster(plan.dem, what="terrain.dem") as src:
+                units = src.width * src.height / 1e6 * len(plan.terrain_products)
+        outs = tuple(paths.terrain(p) for p in plan.terrain_products)
+        jobs.append(Job("terrain", units, paths.benchmarks("terrain"), outs, mem_mb))
+    for product, period in plan.zonal_targets:
+        jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (),
+                        mem_mb))
+    return jobs
 
 
 def _mb(n: float) -> str:

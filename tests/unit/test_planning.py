@@ -12,7 +12,7 @@ import pytest
 import rasterio
 from helpers import write_raster
 
-from rasterflow import composite, planning
+from rasterflow import composite, plan_cache, planning, workflow
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.scenes import BandFile, Scene
 
@@ -184,10 +184,10 @@ def test_no_fingerprint_while_a_file_is_missing(tmp_path):
 
 def _plan(tmp_path, files):
     scenes = {s: Scene(s, dt.date(2024, 6, 1), {"red": BandFile(p, 1)}) for s, p in files.items()}
-    return planning.Plan(
+    return plan_cache.CachedPlan(
         scenes=scenes, batches=planning.batches({s: dt.date(2024, 6, 1) for s in files}, size=2),
         composites={("x000_y000", "2024-06"): sorted(files)}, tiles={}, grid=None,
-        composite_indices=["NDVI"], outside=[], stamps=planning.stamps_of(files.values()))
+        composite_indices=["NDVI"], outside=[], stamps=plan_cache.stamps_of(files.values()))
 
 
 def _key(tmp_path, **config):
@@ -197,25 +197,25 @@ def _key(tmp_path, **config):
     code = tmp_path / "code.py"
     if not code.exists():
         code.write_text("x = 1\n")
-    return planning.plan_key(sheet=sheet, config={"scenes": {"batch": 1}, **config}, code=[code])
+    return plan_cache.plan_key(sheet=sheet, config={"scenes": {"batch": 1}, **config}, code=[code])
 
 
 def test_a_saved_plan_loads_equal_and_leaves_no_temporary_file(tmp_path):
     files = _scenes(tmp_path, 3)
     plan = _plan(tmp_path, files)
     cache = tmp_path / "rf" / "plan.json"
-    planning.save_plan(cache, plan, key="k1")
+    plan_cache.save_plan(cache, plan, key="k1")
     assert sorted(p.name for p in cache.parent.iterdir()) == ["plan.json"]
-    assert planning.load_plan(cache, key="k1") == plan
-    assert planning.load_plan(cache, key="k2") is None  # made under another key
-    assert planning.load_plan(tmp_path / "none.json", key="k1") is None
+    assert plan_cache.load_plan(cache, key="k1") == plan
+    assert plan_cache.load_plan(cache, key="k2") is None  # made under another key
+    assert plan_cache.load_plan(tmp_path / "none.json", key="k1") is None
 
 
 @pytest.mark.parametrize("change", ["size", "mtime", "removed"])
 def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
     files = _scenes(tmp_path, 2)
     cache = tmp_path / "plan.json"
-    planning.save_plan(cache, _plan(tmp_path, files), key="k")
+    plan_cache.save_plan(cache, _plan(tmp_path, files), key="k")
     path = files["s1"]
     if change == "size":  # a byte more, the modification time kept
         old = os.stat(path).st_mtime_ns
@@ -226,18 +226,18 @@ def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
         os.utime(path, ns=(10**18, 10**18))
     else:
         os.remove(path)
-    assert planning.load_plan(cache, key="k") is None
-    assert planning.load_plan(cache, key="k") is None  # and stays so until rewritten
+    assert plan_cache.load_plan(cache, key="k") is None
+    assert plan_cache.load_plan(cache, key="k") is None  # and stays so until rewritten
 
 
 @pytest.mark.parametrize("damage", [b"", b"\x80\x05garbage", b"not json at all"])
 def test_a_damaged_plan_file_is_ignored(tmp_path, damage):
     files = _scenes(tmp_path, 1)
     cache = tmp_path / "plan.json"
-    planning.save_plan(cache, _plan(tmp_path, files), key="k")
+    plan_cache.save_plan(cache, _plan(tmp_path, files), key="k")
     whole = cache.read_bytes()
     cache.write_bytes(damage or whole[: len(whole) // 2])  # b"": a truncated file
-    assert planning.load_plan(cache, key="k") is None
+    assert plan_cache.load_plan(cache, key="k") is None
 
 
 def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypatch):
@@ -255,7 +255,7 @@ def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypa
     other.mkdir()
     monkeypatch.chdir(other)  # relative paths in sheet and config resolve elsewhere
     assert _key(tmp_path) != after_code
-    assert {str(p) for p in planning.planning_code()} >= {planning.__file__}
+    assert {str(p) for p in plan_cache.planning_code()} >= {planning.__file__, workflow.__file__}
 
 
 # --- caches read back run no code and believe no one else ---------------------------
@@ -276,11 +276,11 @@ def test_a_planted_pickle_runs_no_code_and_is_rebuilt(tmp_path, name):
     cache = tmp_path / name
     # what the old loader ran: (format, key, plan) with the code in it
     cache.write_bytes(pickle.dumps((2, "k", bomb)))
-    assert planning.load_plan(cache, key="k") is None
+    assert plan_cache.load_plan(cache, key="k") is None
     assert not marker.exists()
     files = _scenes(tmp_path, 1)
-    planning.save_plan(cache, _plan(tmp_path, files), key="k")  # rebuilt over it
-    assert planning.load_plan(cache, key="k") == _plan(tmp_path, files)
+    plan_cache.save_plan(cache, _plan(tmp_path, files), key="k")  # rebuilt over it
+    assert plan_cache.load_plan(cache, key="k") == _plan(tmp_path, files)
 
 
 def test_a_cache_not_signed_by_this_user_is_not_believed(tmp_path, monkeypatch):
@@ -289,17 +289,17 @@ def test_a_cache_not_signed_by_this_user_is_not_believed(tmp_path, monkeypatch):
     files = _scenes(tmp_path, 2)
     plan = _plan(tmp_path, files)
     mine = tmp_path / "plan.json"
-    planning.save_plan(mine, plan, key="k")
+    plan_cache.save_plan(mine, plan, key="k")
     # well-formed JSON with the right key, but edited: a scene id that escapes results
     forged = mine.read_bytes().replace(b'"s1"', b'"../../s1"')
     (tmp_path / "forged.json").write_bytes(forged)
-    assert planning.load_plan(tmp_path / "forged.json", key="k") is None
+    assert plan_cache.load_plan(tmp_path / "forged.json", key="k") is None
     # another user's file: signed, but with their secret
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "other-user"))
-    assert planning.load_plan(mine, key="k") is None
+    assert plan_cache.load_plan(mine, key="k") is None
     assert rf_cache.user_secret() is not None
-    planning.save_plan(mine, plan, key="k")
-    assert planning.load_plan(mine, key="k") == plan
+    plan_cache.save_plan(mine, plan, key="k")
+    assert plan_cache.load_plan(mine, key="k") == plan
     # a header cache edited to lie about a scene's bounds is read again from the file
     headers = tmp_path / "headers.json"
     first = planning.cached_headers(files.values(), cache=headers)

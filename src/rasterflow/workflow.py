@@ -1,0 +1,430 @@
+"""What the rules need, planned once per Snakemake start: :func:`plan_workflow`.
+
+``rules/common.smk`` validates the config, calls :func:`plan_workflow` and hands the
+frozen :class:`WorkflowPlan` to the rules through its ``get_*`` input functions; every
+decision about which jobs exist (scenes, batches, indices, composite jobs, tiles and
+grid, periods, the DEM, zones and zonal rasters, STAC products) is made here, where a
+unit test can call it without Snakemake. Output paths come from :class:`Paths`, so a
+rule and the plan never spell one differently.
+
+A plan is reused from the last start while the sheet, the config, the code and every
+scene file are unchanged (:mod:`rasterflow.plan_cache`); planning writes nothing under
+``results`` (a run claims that folder, :mod:`rasterflow.ownership`), only its caches
+and the batches' fingerprints under ``cache_dir``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rasterflow import demo
+from rasterflow import grid as rf_grid
+from rasterflow import io as rf_io
+from rasterflow import ownership as rf_ownership
+from rasterflow import periods as rf_periods
+from rasterflow import plan_cache as rf_plan_cache
+from rasterflow import planning as rf_planning
+from rasterflow import scenes as rf_scenes
+from rasterflow.errors import ConfigError
+
+#: planning's own files beside the Snakemake state (the working directory's .snakemake)
+CACHE_DIR = ".snakemake/rasterflow"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where the workflow writes each product, log and benchmark under ``results``."""
+
+    results: str
+
+    @property
+    def demo_root(self) -> str:
+        return f"{self.results}/demo"
+
+    def index(self, scene: str, index: str) -> str:
+        return f"{self.results}/indices/{scene}/{index}.tif"
+
+    def manifest(self, batch: str) -> str:
+        return f"{self.results}/indices/_batches/{batch}.json"
+
+    def composite(self, period: str, index: str, tile: str, suffix: str = "") -> str:
+        return f"{self.results}/composites/{period}/{index}/{tile}{suffix}.tif"
+
+    def mosaic(self, period: str, index: str, suffix: str = ".tif") -> str:
+        return f"{self.results}/mosaics/{period}/{index}{suffix}"
+
+    def terrain(self, product: str) -> str:
+        return f"{self.results}/terrain/{product}.tif"
+
+    def zonal(self, product: str, period: str, fmt: str = "parquet") -> str:
+        return f"{self.results}/zonal/{product}/{period}.{fmt}"
+
+    def report(self, name: str) -> str:
+        return f"{self.results}/report/{name}"
+
+    def logs(self, name: str) -> str:
+        return f"{self.results}/logs/{name}.log"
+
+    def benchmarks(self, name: str) -> str:
+        return f"{self.results}/benchmarks/{name}.tsv"
+
+
+@dataclass(frozen=True)
+class WorkflowPlan:
+    """Everything the rules need, planned from the config, the sheet and the files."""
+
+    paths: Paths
+    cache_dir: str
+    batched: bool  # scenes.batch > 1: index jobs per batch of scenes
+    #: composites read the scenes' bands (indices computed in memory), not index rasters
+    direct: bool
+    scenes: dict[str, Any]  # scene id -> rasterflow.scenes.Scene, sheet order
+    #: scene file -> header, as this start read them (empty for a loaded plan, the demo)
+    headers: dict[str, rf_planning.RasterHeader]
+    batches: dict[str, list[str]]
+    batch_of: dict[str, str]  # scene id -> its batch
+    batch_params: dict[str, list[dict[str, Any]]]
+    indices: dict[str, Any]  # name -> rasterflow.indices.Expression
+    scene_indices: list[str]  # the indices written per scene
+    index_roles: list[str]  # the bands the index jobs read
+    composites: dict[tuple[str, str], list[str]]  # (tile, period) -> scene ids
+    tiles: dict[str, Any]  # tile id -> GeoBox
+    grid: Any  # GeoBox of the whole grid, or None without composites
+    composite_indices: list[str]
+    composite_roles: list[str]  # the bands composites read (when direct)
+    periods: list[str]  # sorted by id
+    period_spans: dict[str, tuple[dt.date, dt.date]]  # period -> first and last day
+    dem: str  # "" without terrain
+    terrain_products: list[str]
+    zones: str  # "" without zonal statistics
+    zonal_rasters: dict[tuple[str, str], str]  # (product, period) -> raster
+    stac_products: list[Any]  # rasterflow.stac.Product
+    #: warnings about the plan, to print at every start
+    warnings: list[str]
+    #: True when loaded from the last run's cache (rasterflow.plan_cache)
+    loaded: bool
+
+    @property
+    def ordered_periods(self) -> list[str]:
+        """Periods by first day (ids do not sort by time: 2024-JJA < 2024-MAM)."""
+        return sorted(self.periods, key=lambda p: self.period_spans[p][0])
+
+    @property
+    def zonal_targets(self) -> list[tuple[str, str]]:
+        return list(self.zonal_rasters)
+
+    def fingerprint_path(self, batch: str) -> str:
+        # beside the plan cache, not under results: planning writes it, also in a dry
+        # run, and writes nothing into results (rasterflow.ownership)
+        return f"{self.cache_dir}/batches/{batch}.inputs.json"
+
+    def batch_files(self, batch: str) -> list[str]:
+        return sorted({f for s in self.batches[batch]
+                       for f in self.scenes[s].files(self.index_roles)})
+
+    def index_outputs(self) -> list[str]:
+        """What the index stage declares: the rasters, or with batches their manifests."""
+        if not self.scene_indices:
+            return []
+        if self.batched:
+            return [self.paths.manifest(b) for b in self.batches]
+        return [self.paths.index(s, i) for s in self.scenes for i in self.scene_indices]
+
+    def composite_inputs(self, tile: str, period: str) -> list[str]:
+        scenes = self.composites[(tile, period)]
+        if self.direct:
+            return sorted({f for s in scenes for f in self.scenes[s].files(self.composite_roles)})
+        if not self.batched:
+            return [self.paths.index(s, i) for i in self.composite_indices for s in scenes]
+        return [self.paths.manifest(b) for b in sorted({self.batch_of[s] for s in scenes})]
+
+    def tile_products(self, period: str, suffix: str) -> dict[str, list[str]]:
+        """Index -> the composite COGs of its tiles in ``period`` (``suffix``: "_count")."""
+        tiles = [t for t, p in self.composites if p == period]
+        return {i: [self.paths.composite(period, i, t, suffix) for t in tiles]
+                for i in self.composite_indices}
+
+    def mosaic_outputs(self) -> list[str]:
+        return [self.paths.mosaic(p, i) for p in self.periods for i in self.composite_indices]
+
+    def product_outputs(self) -> list[str]:
+        """Every product the run makes (the report rules wait for all of them)."""
+        out = self.index_outputs() + self.mosaic_outputs()
+        out += [self.paths.terrain(p) for p in self.terrain_products]
+        if self.zonal_rasters:
+            out.append(f"{self.paths.results}/zonal/zonal_long.parquet")
+        return out
+
+    def stac_inputs(self) -> list[str]:
+        """The products the catalog describes; batch manifests stand in for index rasters."""
+        indices = f"{self.paths.results}/indices/"
+        return self.index_outputs() + [p.path for p in self.stac_products
+                                       if not p.path.startswith(indices)]
+
+
+def plan_workflow(config: Mapping[str, Any], *, basedir: str,
+                  configfiles: Sequence[str] = (), cache_dir: str = CACHE_DIR) -> WorkflowPlan:
+    """Plan a run of the validated ``config`` (``rasterflow.settings.check_config``).
+
+    ``basedir``: the workflow's folder (its ``rules/common.smk`` is part of the plan's
+    key); ``configfiles``: the ``--configfile`` files, which a run must never write
+    over. Raises :class:`rasterflow.errors.RasterflowError` subclasses with a message
+    for the user; otherwise writes only under ``cache_dir``.
+    """
+    from rasterflow import indices as rf_indices
+    from rasterflow import stac as rf_stac
+
+    paths = Paths(config["results"].rstrip("/"))
+    rf_io.check_writable(paths.results, key="results")
+    batched = config["scenes"]["batch"] > 1
+    key = _plan_key(config, basedir)
+    plan_file = f"{cache_dir}/plan.json"
+    # the plan of the last run when nothing it depends on changed: 100,000 scenes'
+    # sheet, header checks and tiles took longer than Snakemake's own planning
+    cached = rf_plan_cache.load_plan(plan_file, key=key) if key else None
+    loaded = cached is not None
+    headers: dict[str, rf_planning.RasterHeader] = {}
+    # the scene folders _load_scenes walks: their mtimes are part of the plan's stamps
+    listing, walked = rf_scenes.recording_listing()
+    scenes = cached.scenes if cached else _load_scenes(config, paths, listing, headers,
+                                                       cache_dir)
+    batches = cached.batches if cached else rf_planning.batches(
+        {sid: sc.date for sid, sc in scenes.items()}, size=config["scenes"]["batch"])
+    # no scenes, no indices: the defaults need no bands then
+    indices = rf_indices.resolve(config["indices"], config["custom_indices"],
+                                 roles=set(config["scenes"]["bands"])) if scenes else {}
+    if cached is None:
+        cached = _new_plan(config, scenes, batches, indices, headers, walked, batched,
+                           cache_dir)
+    names = cached.composite_indices
+    # indices written per scene: all with scene_indices, else those no composite
+    # computes in memory from the scenes' bands (rasterflow.composite.run_scenes)
+    scene_indices = [i for i in indices if config["scene_indices"] or i not in names]
+    periods = sorted({period for _tile, period in cached.composites})
+    spec = rf_periods.PeriodSpec.from_config(config["periods"])
+    spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
+    dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
+    terrain_products = list(config["terrain"]["products"]) if dem else []
+    zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
+    plan = WorkflowPlan(
+        paths=paths, cache_dir=cache_dir, batched=batched,
+        direct=not config["scene_indices"], scenes=scenes, headers=headers,
+        batches=batches, batch_of=rf_planning.batch_of(batches),
+        batch_params=cached.batch_params, indices=indices, scene_indices=scene_indices,
+        index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
+        tiles=cached.tiles, grid=cached.grid, composite_indices=names,
+        composite_roles=_roles_of(indices, names), periods=periods, period_spans=spans,
+        dem=dem, terrain_products=terrain_products, zones=zones,
+        zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods,
+                                  terrain_products),
+        stac_products=rf_stac.plan_products(
+            results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
+            indices=scene_indices, periods=spans, composite_indices=names,
+            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
+        warnings=[*cached.warnings, *_outside_warning(cached.outside)],
+        loaded=loaded,
+    )
+    rf_ownership.check_results(
+        paths.results, inputs=_user_inputs(config, plan, configfiles),
+        replaced=[paths.report("dask"), f"{paths.results}/stac"],
+    )
+    written = batched and _write_fingerprints(plan, cached)
+    # no stamps: a scene file vanished while planning, and such a plan could never expire
+    if key and cached.stamps and (written or not loaded):
+        rf_plan_cache.save_plan(plan_file, cached, key=key)
+    return plan
+
+
+def _roles_of(indices: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    return sorted(set().union(*(indices[i].roles for i in names)))
+
+
+def _outside_warning(outside: Sequence[str]) -> list[str]:
+    if not outside:  # not an error: their per-scene index products are still made
+        return []
+    return [f"grid.aoi: scene(s) {', '.join(outside)} lie outside the area of interest "
+            "and go into no composite; remove them from the scene sheet or widen grid.aoi"]
+
+
+def _plan_key(config: Mapping[str, Any], basedir: str) -> str | None:
+    """Key of the cached plan (:mod:`rasterflow.plan_cache`); None for the demo, whose
+    scenes a rule writes after planning."""
+    if config["demo"]:
+        return None
+    code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
+    return rf_plan_cache.plan_key(sheet=config["scenes"]["sheet"], config=config, code=code)
+
+
+def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Listing,
+                 headers: dict[str, rf_planning.RasterHeader],
+                 cache_dir: str) -> dict[str, Any]:
+    """The scenes of the sheet (or the demo's), their files' headers into ``headers``."""
+    scfg = config["scenes"]
+    if config["demo"]:
+        planned, exists = rf_scenes.planned_listing(
+            f"{paths.demo_root}/{f}" for f in demo.planned_files())
+        return rf_scenes.load_scenes(
+            f"{paths.demo_root}/scenes.csv", text=demo.sheet_text(), bands=scfg["bands"],
+            mask=scfg["mask"], listing=planned, exists=exists)
+    if not scfg["sheet"]:
+        # a stage on its own: terrain of a DEM, zonal statistics of given rasters
+        if config["terrain"]["dem"] or config["zonal"]["zones"]:
+            return {}
+        raise ConfigError(
+            "nothing to do: set scenes.sheet to your scene sheet CSV (indices, "
+            "composites), terrain.dem to a DEM (terrain), or zonal.zones and "
+            "zonal.rasters (zonal statistics); or set demo: true"
+        )
+    scenes = rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"],
+                                   listing=listing)
+    # every file's header, cached by path, size and mtime: 10,000 scenes' headers took
+    # longer to open than Snakemake takes to plan their jobs
+    headers.update(rf_planning.cached_headers(
+        sorted({f for sc in scenes.values() for f in sc.files()}),
+        cache=f"{cache_dir}/headers.json"))
+    rf_scenes.check_headers(scenes, known=headers)  # now, not an hour into the run
+    return scenes
+
+
+def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
+              batches: dict[str, list[str]], indices: Mapping[str, Any],
+              headers: Mapping[str, rf_planning.RasterHeader], walked: Sequence[str],
+              batched: bool, cache_dir: str) -> rf_plan_cache.CachedPlan:
+    from rasterflow import composite as rf_composite
+
+    names: list[str] = []
+    composites: dict[tuple[str, str], list[str]] = {}
+    tiles: dict[str, Any] = {}
+    grid, outside, warnings = None, [], []
+    if config["grid"]["crs"] and scenes:
+        footprints = demo.footprints() if config["demo"] else rf_planning.footprints_of(
+            {sid: sc.files()[0] for sid, sc in scenes.items()}, headers)
+        phases = rf_grid.scene_phases(footprints, config["grid"]["crs"],
+                                      config["grid"]["resolution"])
+        spec = rf_grid.grid_from_config(config["grid"], phases=phases, footprints=footprints)
+        warning = rf_grid.alignment_warning(spec, phases,
+                                            configured=config["grid"]["origin"] is not None)
+        warnings = [warning] if warning else []
+        if not spec.aoi.is_empty:
+            grid = spec.geobox
+            tiles = rf_grid.tiles(grid, spec.tile_px, aoi=spec.aoi)
+        touched = rf_grid.tiles_touched(tiles, footprints)
+        outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
+        by_period = rf_periods.group_by_period(
+            {sid: sc.date for sid, sc in scenes.items()},
+            rf_periods.PeriodSpec.from_config(config["periods"]))
+        names = list(config["composite"]["indices"] or indices)
+        unknown = [n for n in names if n not in indices]
+        if unknown:
+            raise ConfigError(f"composite.indices: {', '.join(unknown)} not in indices "
+                              f"({', '.join(indices)})")
+        composites = rf_composite.plan_jobs(touched, by_period)
+    scene_indices = [i for i in indices if config["scene_indices"] or i not in names]
+    roles = _roles_of(indices, scene_indices)
+    files = sorted({f for sc in scenes.values() for f in sc.files()})
+    return rf_plan_cache.CachedPlan(
+        scenes=scenes, batches=batches, composites=composites, tiles=tiles, grid=grid,
+        composite_indices=names, outside=outside,
+        stamps=rf_plan_cache.stamps_of([*files, *walked]) or {},
+        batch_params={b: [scenes[s].subset(roles).to_params() for s in members]
+                      for b, members in (batches.items() if batched else ())},
+        warnings=warnings,
+    )
+
+
+def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
+                demo_file: str) -> str:
+    """A vector/raster path from config; the demo's own file when empty in demo mode."""
+    path = config[section][key]
+    if not path and config["demo"]:
+        return f"{paths.demo_root}/{demo_file}"
+    if path and not os.path.exists(path):
+        raise ConfigError(f"{section}.{key}: {path} not found; fix the path or set it to ''")
+    if path and section == "terrain":
+        rf_io.check_raster(path, what="terrain.dem", where="terrain.dem")
+    if path and section == "zonal":
+        # imported here: geopandas and exactextract cost 0.6 s of every DAG build
+        from rasterflow.zonal import check_zones
+
+        check_zones(path, layer=config["zonal"]["layer"], id_column=config["zonal"]["id_column"])
+    return str(path or "")
+
+
+def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,
+                indices: Mapping[str, Any], composite_indices: Sequence[str],
+                periods: Sequence[str], terrain: Sequence[str]) -> dict[tuple[str, str], str]:
+    """(product, period) -> raster for every table the zonal stage writes."""
+    if not zones:
+        return {}
+    zcfg = config["zonal"]
+    targets = {}
+    if "mosaics" in zcfg["products"]:
+        for index in composite_indices:
+            for period in periods:
+                targets[(index, period)] = paths.mosaic(period, index)
+    if "terrain" in zcfg["products"]:
+        for product in terrain:
+            targets[(product, "static")] = paths.terrain(product)
+    for name, path in zcfg["rasters"].items():
+        if (name, "static") in targets or name in indices:
+            raise ConfigError(f"zonal.rasters: name {name!r} is taken by a product; rename it")
+        rf_io.check_raster(path, what=f"zonal.rasters.{name}", where="zonal.rasters")
+        targets[(name, "static")] = path
+    if not targets:
+        raise ConfigError(
+            f"zonal.zones: nothing to summarise over {zones}: zonal.products "
+            f"({', '.join(zcfg['products']) or 'none'}) makes no raster here; add "
+            "zonal.rasters (name: path), a scene sheet for mosaics, or terrain.dem"
+        )
+    return targets
+
+
+def _user_inputs(config: Mapping[str, Any], plan: WorkflowPlan,
+                 configfiles: Sequence[str]) -> dict[str, list[str]]:
+    """Config key -> the user's files it names (the demo's own are rasterflow's)."""
+    ours = f"{plan.paths.demo_root}/" if config["demo"] else None
+
+    def theirs(paths: Any) -> list[str]:
+        return [p for p in paths if p and not (ours and str(p).startswith(ours))]
+
+    return {
+        "scenes.sheet": theirs([config["scenes"]["sheet"]]),
+        "the scene sheet's files": theirs(
+            os.path.commonpath(sc.files()) for sc in plan.scenes.values()),
+        "terrain.dem": theirs([plan.dem]),
+        "zonal.zones": theirs([plan.zones]),
+        "zonal.rasters": theirs(config["zonal"]["rasters"].values()),
+        "--configfile": list(configfiles),
+    }
+
+
+def _write_fingerprints(plan: WorkflowPlan, cached: rf_plan_cache.CachedPlan) -> bool:
+    """Each batch's fingerprint, rewritten if its files changed; demo: once they exist.
+
+    With a loaded plan the scene files are as when it wrote them: only a fingerprint
+    that was since removed or touched is written again. Records in ``cached`` what it
+    wrote; True when it wrote anything (the plan is then saved again)."""
+    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items()}
+    paths = [plan.fingerprint_path(b) for b in plan.batches]
+    now = rf_plan_cache.stamps_of(paths) if cached.fingerprints else None
+    if now is not None and now == cached.fingerprints:
+        return False
+    for batch in plan.batches:
+        rf_planning.write_fingerprint(plan.fingerprint_path(batch), plan.batch_files(batch),
+                                      stamps=stamps)
+    cached.fingerprints = rf_plan_cache.stamps_of(paths) or {}
+    return True
+
+
+def resource_growth(per_attempt: int) -> Callable[[Any, int], int]:
+    """A ``resources:`` value that grows by ``per_attempt`` with each attempt, so that
+    ``--retries`` recovers a job killed for its memory or time limit."""
+
+    def grow(wildcards: Any, attempt: int) -> int:
+        return per_attempt * attempt
+
+    return grow
