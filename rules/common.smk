@@ -70,7 +70,7 @@ EXPRESSIONS = {name: PLAN.indices[name].text for name in PLAN.scene_indices}
 
 def get_scene_files(wildcards):
     """Input files of one scene's index job: the bands its indices use, and the mask."""
-    return PLAN.scenes[wildcards.scene].files(PLAN.index_roles)
+    return PLAN.scene_inputs(wildcards.scene, PLAN.index_roles)
 
 
 def get_scene_params(wildcards):

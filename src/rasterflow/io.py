@@ -36,6 +36,7 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from rasterflow import __version__
+from rasterflow.remote import is_remote, open_options
 from rasterflow.errors import InputDataError
 
 #: Creation options of every raster product (documented in README, "Outputs").
@@ -396,8 +397,9 @@ def open_raster(
     Callers read what they need from the same handle: opening a file costs ~0.5 ms,
     which thousands of scenes multiply.
     """
-    p = Path(path)
-    if not p.exists():
+    remote = is_remote(path)
+    p: Any = str(path) if remote else Path(path)
+    if not remote and not p.exists():
         raise InputDataError(f"{what}: file not found: {p}. Check the path in {where}.")
     with ExitStack() as stack:
         try:
@@ -405,10 +407,17 @@ def open_raster(
             # of 100,000 scenes that listing cost 0.7 ms an open, more than the open
             # (0.6 ms), so a first dry run grew with the square of the scenes. Without
             # it GDAL still finds side-cars, by one stat() per candidate name.
-            with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE"):
+            with rasterio.Env(**open_options(p)):
                 src = stack.enter_context(rasterio.open(p))
-            missing = _bytes_missing(src, size=p.stat().st_size)
+            # a remote file's size is the server's: a truncated upload shows as a
+            # failed block read in the job, which names the file
+            missing = 0 if remote else _bytes_missing(src, size=p.stat().st_size)
         except rasterio.errors.RasterioError as exc:
+            if remote:
+                raise InputDataError(
+                    f"{what}: {p} cannot be read over HTTP ({exc}). Check the URL in "
+                    f"{where} and that its server answers from this machine."
+                ) from None
             raise InputDataError(
                 f"{what}: {p} is not a readable raster ({exc}). "
                 f"Replace it with a valid GeoTIFF/JP2, or remove it from {where}."
@@ -665,11 +674,15 @@ def open_cached(path: str) -> Any:
     if cache is None:
         cache = _open_here.cache = OrderedDict()
         _all_open.append(cache)
-    stat = os.stat(path)
-    key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    if is_remote(path):
+        key: tuple[Any, ...] = (path,)  # immutable (rasterflow.remote)
+    else:
+        stat = os.stat(path)
+        key = (path, stat.st_mtime_ns, stat.st_size, stat.st_ino)
     dataset = cache.pop(key, None)
     if dataset is None:
-        dataset = rasterio.open(path)
+        with rasterio.Env(**open_options(path)):
+            dataset = rasterio.open(path)
         while len(cache) >= _OPEN_PER_THREAD:
             cache.popitem(last=False)[1].close()
     cache[key] = dataset

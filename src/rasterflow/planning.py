@@ -36,6 +36,7 @@ from odc.geo.crs import CRS
 from odc.geo.geom import BoundingBox
 
 from rasterflow.errors import ConfigError, InputDataError
+from rasterflow.remote import is_remote
 
 _CACHE_VERSION = 4
 
@@ -116,6 +117,13 @@ def cached_headers(
     out: dict[str, RasterHeader] = {}
     fresh: dict[str, list[Any]] = {}
     for given in paths:
+        if is_remote(given):
+            # read each time: no size and mtime to tell a stale entry (rasterflow.remote)
+            try:
+                out[given] = read_header(given)
+            except InputDataError:
+                pass
+            continue
         path = os.path.abspath(given)
         key = _stat_key(path)
         entry = known.get(path)

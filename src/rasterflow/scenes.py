@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rasterflow.errors import ConfigError, InputDataError
+from rasterflow.remote import is_remote, open_options
 
 if TYPE_CHECKING:
     from rasterflow.planning import RasterHeader
@@ -67,6 +68,9 @@ class Scene:
     mask: BandFile | None = None
     valid_classes: tuple[int, ...] = ()
     known_classes: tuple[int, ...] | None = None
+    #: what changes when the scene's data does, where file times cannot tell (a STAC
+    #: item's ``updated`` and checksums: rasterflow.stac_scenes); "" for a sheet's scenes
+    version: str = ""
 
     def files(self, roles: Iterable[str] | None = None) -> list[str]:
         """Distinct files holding ``roles`` (all roles when None) and the mask."""
@@ -79,13 +83,13 @@ class Scene:
     def subset(self, roles: Iterable[str]) -> Scene:
         """The same scene with only ``roles``: a job's params then change only with them."""
         return Scene(self.id, self.date, {r: self.bands[r] for r in sorted(roles)}, self.mask,
-                     self.valid_classes, self.known_classes)
+                     self.valid_classes, self.known_classes, self.version)
 
     def to_params(self) -> dict[str, Any]:
         """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
         # field by field, not dataclasses.asdict: its deep copies cost ~35 us a scene,
         # seconds at planning time for 100,000 scenes
-        return {
+        params = {
             "id": self.id,
             "date": self.date.isoformat(),
             "bands": {r: dict(vars(b)) for r, b in self.bands.items()},
@@ -93,6 +97,9 @@ class Scene:
             "valid_classes": list(self.valid_classes),
             "known_classes": None if self.known_classes is None else list(self.known_classes),
         }
+        if self.version:  # absent otherwise: a sheet's jobs keep the params they had
+            params["version"] = self.version
+        return params
 
     @classmethod
     def from_params(cls, d: Mapping[str, Any]) -> Scene:
@@ -103,6 +110,7 @@ class Scene:
             mask=BandFile(**d["mask"]) if d.get("mask") else None,
             valid_classes=tuple(d.get("valid_classes") or ()),
             known_classes=None if d.get("known_classes") is None else tuple(d["known_classes"]),
+            version=str(d.get("version", "")),
         )
 
 
@@ -230,7 +238,8 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
             raise InputDataError(f"scene sheet {source}, line {line}: scene {sid!r} has no path")
         # strings, not Path objects: pathlib was 2/3 of reading a 100,000-line sheet (1.3 s)
         # (join keeps an absolute raw_path as it is)
-        row = SheetRow(sid, date, os.path.normpath(os.path.join(base, raw_path)), line)
+        path = raw_path if is_remote(raw_path) else os.path.normpath(os.path.join(base, raw_path))
+        row = SheetRow(sid, date, path, line)
         check_no_braces(row.path, row)
         rows.append(row)
     if not rows:
@@ -374,8 +383,8 @@ def resolve_scene(
 ) -> Scene:
     """Turn a sheet row and the ``scenes`` config into a :class:`Scene`."""
     # one listing per scene, shared by its roles: a folder's listing walks it on disk
-    files = listing(row.path)
-    if files is None and not exists(row.path):
+    files = None if is_remote(row.path) else listing(row.path)
+    if files is None and not is_remote(row.path) and not exists(row.path):
         raise InputDataError(
             f"scene {row.scene_id!r} (sheet line {row.line}): {row.path} does not exist; "
             "fix the path in the scene sheet (relative paths are relative to the sheet)"
@@ -461,11 +470,14 @@ def real_paths(paths: Iterable[str]) -> dict[str, str]:
     String splits, not os.path: those were most of the rest.
     """
     by_folder: dict[str, list[tuple[str, str]]] = {}
+    out: dict[str, str] = {}
     for path in paths:
+        if is_remote(path):  # a URL names itself
+            out[path] = path
+            continue
         folder, sep, name = path.rpartition(os.sep)
         folder = (folder or os.sep) if sep else "."
         by_folder.setdefault(folder, []).append((path, name))
-    out: dict[str, str] = {}
     for folder, members in by_folder.items():
         prefix = os.path.realpath(folder).rstrip(os.sep) + os.sep
         links = _links_among(folder, members)
@@ -615,7 +627,7 @@ def require_data(bf: BandFile, *, what: str, key: str) -> None:
     import numpy as np
     import rasterio
 
-    with rasterio.open(bf.path) as src:
+    with rasterio.Env(**open_options(bf.path)), rasterio.open(bf.path) as src:
         floating = np.dtype(src.dtypes[bf.band - 1]).kind == "f"
         if bf.nodata is None and not floating:
             return

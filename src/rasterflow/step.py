@@ -22,8 +22,10 @@ def heavy_step(smk: Any) -> Iterator[Any]:
     """
     from rasterflow.cluster import dask_client, dask_report_path  # not for exit_now's users
     from rasterflow.io import explain_read_failure
+    from rasterflow.remote import use_http_options
 
     settings = smk.config["dask"]
+    use_http_options()  # before the cluster: its workers inherit the environment
     with (
         log_to(smk.log[0]),
         dask_client(

@@ -30,6 +30,7 @@ from rasterflow import plan_cache as rf_plan_cache
 from rasterflow import planning as rf_planning
 from rasterflow import scenes as rf_scenes
 from rasterflow.errors import ConfigError
+from rasterflow.remote import is_remote, local, use_http_options
 
 #: planning's own files beside the Snakemake state (the working directory's .snakemake)
 CACHE_DIR = ".snakemake/rasterflow"
@@ -122,9 +123,14 @@ class WorkflowPlan:
         # run, and writes nothing into results (rasterflow.ownership)
         return f"{self.cache_dir}/batches/{batch}.inputs.json"
 
+    def scene_inputs(self, scene: str, roles: Sequence[str]) -> list[str]:
+        """The local files of ``scene``'s ``roles`` and mask: a job's Snakemake inputs
+        (remote files are not: :mod:`rasterflow.remote`)."""
+        return local(self.scenes[scene].files(roles))
+
     def batch_files(self, batch: str) -> list[str]:
         return sorted({f for s in self.batches[batch]
-                       for f in self.scenes[s].files(self.index_roles)})
+                       for f in self.scene_inputs(s, self.index_roles)})
 
     def index_outputs(self) -> list[str]:
         """What the index stage declares: the rasters, or with batches their manifests."""
@@ -137,7 +143,7 @@ class WorkflowPlan:
     def composite_inputs(self, tile: str, period: str) -> list[str]:
         scenes = self.composites[(tile, period)]
         if self.direct:
-            return sorted({f for s in scenes for f in self.scenes[s].files(self.composite_roles)})
+            return sorted({f for s in scenes for f in self.scene_inputs(s, self.composite_roles)})
         if not self.batched:
             return [self.paths.index(s, i) for i in self.composite_indices for s in scenes]
         return [self.paths.manifest(b) for b in sorted({self.batch_of[s] for s in scenes})]
@@ -180,6 +186,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
 
     paths = Paths(config["results"].rstrip("/"))
     rf_io.check_writable(paths.results, key="results")
+    use_http_options()  # headers of remote scene files are read while planning
     batched = config["scenes"]["batch"] > 1
     key = _plan_key(config, basedir)
     plan_file = f"{cache_dir}/plan.json"
@@ -190,8 +197,8 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     headers: dict[str, rf_planning.RasterHeader] = {}
     # the scene folders _load_scenes walks: their mtimes are part of the plan's stamps
     listing, walked = rf_scenes.recording_listing()
-    scenes = cached.scenes if cached else _load_scenes(config, paths, listing, headers,
-                                                       cache_dir)
+    scenes = cached.scenes if cached else _load_scenes(config, paths, listing, walked,
+                                                       headers, cache_dir)
     batches = cached.batches if cached else rf_planning.batches(
         {sid: sc.date for sid, sc in scenes.items()}, size=config["scenes"]["batch"])
     # no scenes, no indices: the defaults need no bands then
@@ -253,17 +260,30 @@ def _outside_warning(outside: Sequence[str]) -> list[str]:
 def _plan_key(config: Mapping[str, Any], basedir: str) -> str | None:
     """Key of the cached plan (:mod:`rasterflow.plan_cache`); None for the demo, whose
     scenes a rule writes after planning."""
-    if config["demo"]:
+    source = config["scenes"]["stac"]["source"] or config["scenes"]["sheet"]
+    if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
     code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
-    return rf_plan_cache.plan_key(sheet=config["scenes"]["sheet"], config=config, code=code)
+    return rf_plan_cache.plan_key(sheet=source, config=config, code=code)
 
 
 def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Listing,
-                 headers: dict[str, rf_planning.RasterHeader],
+                 walked: list[str], headers: dict[str, rf_planning.RasterHeader],
                  cache_dir: str) -> dict[str, Any]:
-    """The scenes of the sheet (or the demo's), their files' headers into ``headers``."""
+    """The scenes of the sheet, the STAC catalog or the demo, their files' headers into
+    ``headers`` and the catalog files read into ``walked``."""
     scfg = config["scenes"]
+    if scfg["stac"]["source"] and not config["demo"]:
+        from rasterflow.stac_scenes import load_stac_scenes
+
+        found = load_stac_scenes(scfg["stac"]["source"], bands=scfg["bands"],
+                                 mask=scfg["mask"], raster_bands=scfg["stac"]["raster_bands"])
+        walked.extend(found.files)  # the catalog's files: a changed one rebuilds the plan
+        headers.update(found.headers)  # as the items state them: no file opened
+        others = sorted({f for sc in found.scenes.values() for f in sc.files()} - set(headers))
+        headers.update(rf_planning.cached_headers(others, cache=f"{cache_dir}/headers.json"))
+        rf_scenes.check_headers(found.scenes, known=headers)
+        return found.scenes
     if config["demo"]:
         planned, exists = rf_scenes.planned_listing(
             f"{paths.demo_root}/{f}" for f in demo.planned_files())
@@ -275,9 +295,9 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
         if config["terrain"]["dem"] or config["zonal"]["zones"]:
             return {}
         raise ConfigError(
-            "nothing to do: set scenes.sheet to your scene sheet CSV (indices, "
-            "composites), terrain.dem to a DEM (terrain), or zonal.zones and "
-            "zonal.rasters (zonal statistics); or set demo: true"
+            "nothing to do: set scenes.sheet to your scene sheet CSV or scenes.stac.source "
+            "to a STAC catalog (indices, composites), terrain.dem to a DEM (terrain), or "
+            "zonal.zones and zonal.rasters (zonal statistics); or set demo: true"
         )
     scenes = rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"],
                                    listing=listing)
@@ -325,7 +345,7 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
         composites = rf_composite.plan_jobs(touched, by_period)
     scene_indices = [i for i in indices if config["scene_indices"] or i not in names]
     roles = _roles_of(indices, scene_indices)
-    files = sorted({f for sc in scenes.values() for f in sc.files()})
+    files = sorted({f for sc in scenes.values() for f in local(sc.files())})
     return rf_plan_cache.CachedPlan(
         scenes=scenes, batches=batches, composites=composites, tiles=tiles, grid=grid,
         composite_indices=names, outside=outside,
@@ -393,8 +413,10 @@ def _user_inputs(config: Mapping[str, Any], plan: WorkflowPlan,
 
     return {
         "scenes.sheet": theirs([config["scenes"]["sheet"]]),
+        "scenes.stac.source": theirs(local([config["scenes"]["stac"]["source"]])),
         "the scene sheet's files": theirs(
-            os.path.commonpath(sc.files()) for sc in plan.scenes.values()),
+            os.path.commonpath(files) for sc in plan.scenes.values()
+            if (files := local(sc.files()))),
         "terrain.dem": theirs([plan.dem]),
         "zonal.zones": theirs([plan.zones]),
         "zonal.rasters": theirs(config["zonal"]["rasters"].values()),

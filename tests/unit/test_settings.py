@@ -32,8 +32,8 @@ def _error(cfg: dict[str, Any]) -> str:
 def test_defaults_are_filled_as_snakemakes_validate_did():
     cfg = _checked({"scenes": {"bands": {"red": {"band": 3}}}})
     assert cfg["results"] == "results" and cfg["scenes"]["batch"] == 1
-    assert cfg["scenes"]["bands"]["red"] == {"band": 3, "pattern": None, "scale": 1.0,
-                                             "offset": 0.0, "nodata": None}
+    assert cfg["scenes"]["bands"]["red"] == {"band": 3, "pattern": None, "asset": None,
+                                             "scale": 1.0, "offset": 0.0, "nodata": None}
     assert cfg["grid"]["aoi"]["bounds"] is None and cfg["grid"]["max_tiles"] == 100_000
     assert cfg["scenes"]["mask"] is None  # a null mask is not filled in
     # defaults are copies: filling one config leaves the schema's defaults untouched

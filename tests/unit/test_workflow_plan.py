@@ -68,10 +68,11 @@ def test_the_demo_plans_its_stages_and_writes_nothing_under_results(tmp_path):
 
 def _sheet(tmp_path, n=3):
     folder = tmp_path / "scenes"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     lines = ["scene_id,date,path"]
     for i in range(n):
-        shutil.copy(DATA / "rgbn.tif", folder / f"s{i}.tif")
+        if not (folder / f"s{i}.tif").exists():
+            shutil.copy(DATA / "rgbn.tif", folder / f"s{i}.tif")
         lines.append(f"s{i},2020-0{i + 6}-01,scenes/s{i}.tif")
     (tmp_path / "scenes.csv").write_text("\n".join(lines) + "\n")
     return tmp_path / "scenes.csv"
@@ -139,3 +140,32 @@ def test_nothing_to_do_names_the_keys_to_set(tmp_path):
     config = _config(tmp_path, demo=False)
     with pytest.raises(ConfigError, match="nothing to do: set scenes.sheet"):
         _plan(tmp_path, config)
+
+
+def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
+        tmp_path, monkeypatch):
+    import datetime as dt
+
+    import pystac
+
+    monkeypatch.chdir(tmp_path)
+    sheet_plan = _plan(tmp_path, _own(tmp_path))
+    catalog = pystac.Catalog("c", "the sheet's scenes")
+    for sid, scene in sheet_plan.scenes.items():
+        item = pystac.Item(sid, None, None,
+                           dt.datetime.combine(scene.date, dt.time(12), dt.timezone.utc), {})
+        item.add_asset("image", pystac.Asset(scene.bands["red"].path))
+        catalog.add_item(item)
+    catalog.normalize_hrefs(str(tmp_path / "stac"))
+    catalog.save(pystac.CatalogType.SELF_CONTAINED)
+    config = _own(tmp_path, scenes={"sheet": "", "stac": {
+        "source": str(tmp_path / "stac" / "catalog.json")}})
+    for spec in config["scenes"]["bands"].values():
+        spec["asset"] = "image"
+    plan = _plan(tmp_path, config)
+    assert not plan.loaded
+    assert (plan.scenes, plan.composites, plan.tiles) == (
+        sheet_plan.scenes, sheet_plan.composites, sheet_plan.tiles)
+    assert _plan(tmp_path, config).loaded
+    os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
+    assert not _plan(tmp_path, config).loaded

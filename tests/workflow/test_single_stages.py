@@ -58,9 +58,9 @@ def test_zonal_only_summarises_given_rasters_without_scenes(tmp_path):
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({}, "nothing to do: set scenes.sheet to your scene sheet CSV (indices, composites), "
-         "terrain.dem to a DEM (terrain), or zonal.zones and zonal.rasters (zonal "
-         "statistics); or set demo: true"),
+    ({}, "nothing to do: set scenes.sheet to your scene sheet CSV or scenes.stac.source to "
+         "a STAC catalog (indices, composites), terrain.dem to a DEM (terrain), or "
+         "zonal.zones and zonal.rasters (zonal statistics); or set demo: true"),
     ({"zonal": {"zones": str(ZONES), "id_column": "OBJECTI"}},
      "zonal.zones: nothing to summarise over"),
 ])

@@ -1,0 +1,66 @@
+"""Scene files over HTTP(S): what is remote, and GDAL's settings for reading it.
+
+A scene sheet's path may be an ``http://`` or ``https://`` URL of a raster (a COG on a
+data portal, an object store's public URL). GDAL reads it through ``/vsicurl`` with
+range requests: the header once, then only the blocks of the windows a job reads, so
+a composite job fetches its tile's share of a scene, not the scene.
+
+Such files are not Snakemake inputs (Snakemake can only wait for local files): they
+are treated as immutable, as archives publish them. A job reruns when its scene's
+URL (in its params) changes, not when the bytes behind one URL do; point the sheet
+at a new URL for a new version, or force the rerun (``--forcerun``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+#: URL schemes read through GDAL's /vsicurl (s3:// is not supported yet)
+SCHEMES = ("http://", "https://")
+
+#: GDAL's HTTP settings for remote scene files, each unless the user set it already:
+#: retries with exponential backoff on the codes servers answer when busy, timeouts so
+#: a hung server fails a job instead of holding it, HTTP/2 multiplexing of a job's
+#: parallel range requests over one connection, the header in one request, and a
+#: larger block cache of /vsicurl (16 MB by default), so that the windows of one job
+#: do not fetch a block twice. Only /vsicurl reads them: local files are unaffected.
+HTTP_OPTIONS: dict[str, str] = {
+    "GDAL_HTTP_MAX_RETRY": "5",
+    "GDAL_HTTP_RETRY_DELAY": "0.5",  # doubled by GDAL at each retry
+    "GDAL_HTTP_RETRY_CODES": "429,500,502,503,504",
+    "GDAL_HTTP_TIMEOUT": "60",
+    "GDAL_HTTP_CONNECTTIMEOUT": "15",
+    "GDAL_HTTP_MULTIPLEX": "YES",
+    "GDAL_HTTP_VERSION": "2",
+    "GDAL_INGESTED_BYTES_AT_OPEN": "65536",
+    "CPL_VSIL_CURL_CACHE_SIZE": str(128 * 2**20),
+}
+#: around opening a remote file only: no side-car probing (one request per candidate
+#: name, .aux.xml, .ovr, .msk..., otherwise). Not process-wide: a local file's side-car
+#: mask or overviews must still be found. CPL_VSIL_CURL_ALLOWED_EXTENSIONS is left
+#: unset: it would refuse URLs without a raster extension (signed URLs, API endpoints).
+OPEN_OPTIONS: dict[str, str] = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+
+
+def is_remote(path: str | os.PathLike[str]) -> bool:
+    """True for a URL that GDAL reads over HTTP(S) (:data:`SCHEMES`)."""
+    return str(path).startswith(SCHEMES)
+
+
+def local(paths: Iterable[str]) -> list[str]:
+    """The local files among ``paths`` (what Snakemake can depend on), in order."""
+    return [p for p in paths if not is_remote(p)]
+
+
+def use_http_options() -> None:
+    """Set :data:`HTTP_OPTIONS` in ``os.environ`` where unset: GDAL reads them from the
+    environment at each request, also in Dask workers started after this. Called by
+    planning and by every heavy job before its cluster starts."""
+    for key, value in HTTP_OPTIONS.items():
+        os.environ.setdefault(key, value)
+
+
+def open_options(path: str | os.PathLike[str]) -> dict[str, str]:
+    """GDAL options for opening ``path`` (``rasterio.Env(**open_options(path))``)."""
+    return OPEN_OPTIONS if is_remote(path) else {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}

@@ -1,0 +1,221 @@
+"""Scenes from a static STAC catalog, collection or item collection (``scenes.stac``).
+
+The second source of scenes beside the scene sheet, with the same downstream stages:
+each STAC Item is a scene (its id, the UTC day of its ``datetime``, or of its
+``start_datetime``), each band role an asset of it. Read with PySTAC, from a file or
+over HTTP(S); asset hrefs may be local files or URLs (:mod:`rasterflow.remote`).
+
+* A role's asset is ``scenes.bands.<role>.asset``, else the asset whose key is the
+  role's name, else the one whose ``eo:bands`` (STAC 1.0) or ``bands`` (1.1) common
+  name is the role (``red``, ``nir``, ``swir16``...); the mask's is
+  ``scenes.mask.asset``. The band number is ``scenes.bands.<role>.band``, else the
+  position of the role's common name in the asset's bands, else 1.
+* Scale, offset and nodata of a band come from the asset's ``raster:bands`` (1.0) or
+  ``bands`` (1.1) entry for its band number when it has them and
+  ``scenes.stac.raster_bands`` is true (the default), else from ``scenes.bands``.
+* Planning needs no header read when an asset states its grid and pixels:
+  ``proj:code`` or ``proj:epsg``, ``proj:shape``, ``proj:transform`` (on the asset or
+  the item) and the ``data_type`` of every band; otherwise the file's header is read,
+  as for a sheet's files.
+* An item's ``updated`` time and its assets' ``file:checksum`` become part of its
+  jobs' params, so a changed item reruns them also where Snakemake cannot see its
+  files (remote assets).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rasterflow.errors import ConfigError, InputDataError
+from rasterflow.planning import RasterHeader
+from rasterflow.remote import is_remote
+from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene
+
+
+@dataclass(frozen=True)
+class StacScenes:
+    """What a catalog gives planning."""
+
+    scenes: dict[str, Scene]  # scene id -> Scene, in the catalog's order
+    headers: dict[str, RasterHeader]  # asset file -> header stated by its metadata
+    #: local JSON files read (the catalog and its items): the plan's stamps
+    files: list[str]
+
+
+def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
+                     mask: Mapping[str, Any] | None, raster_bands: bool = True) -> StacScenes:
+    """The scenes of the STAC catalog, collection, item collection or item at
+    ``source`` (a path or an http(s) URL); errors name the item and the key to fix."""
+    items, files = _read_items(source)
+    scenes: dict[str, Scene] = {}
+    headers: dict[str, RasterHeader] = {}
+    for item in items:
+        what = f"STAC item {item.id!r} of {source}"
+        if not SCENE_ID.match(item.id) or len(item.id) > SCENE_ID_MAX:
+            raise InputDataError(
+                f"{what}: its id cannot be a scene id (letters, digits, '.', '_', '-', "
+                f"at most {SCENE_ID_MAX} characters); rename the item")
+        if item.id in scenes:
+            raise InputDataError(f"{what}: a second item with this id; ids must be unique")
+        located = {role: _band(item, role, spec, what=what, key=f"scenes.bands.{role}",
+                               raster_bands=raster_bands, headers=headers)
+                   for role, spec in bands.items()}
+        mask_file = None
+        valid: tuple[int, ...] = ()
+        known: tuple[int, ...] | None = None
+        if mask:
+            if not mask.get("asset"):
+                raise ConfigError("scenes.mask: with scenes.stac, give the mask's asset key "
+                                  "(scenes.mask.asset, e.g. SCL)")
+            mask_file = _band(item, "mask", mask, what=what, key="scenes.mask",
+                              raster_bands=False, headers=headers)
+            valid = tuple(int(v) for v in mask["valid"])
+            known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
+        scenes[item.id] = Scene(item.id, _day(item, what=what), located, mask_file, valid,
+                                known, version=_version(item))
+    if not scenes:
+        raise InputDataError(f"scenes.stac.source: {source} holds no STAC items; point it "
+                             "at a catalog, collection or item collection with items")
+    return StacScenes(scenes, headers, files)
+
+
+def _read_items(source: str) -> tuple[list[Any], list[str]]:
+    import pystac
+
+    local = not is_remote(source)
+    if local and not os.path.isfile(source):
+        raise InputDataError(f"scenes.stac.source: {source} not found; give the path or "
+                             "URL of a catalog.json, collection.json or item collection")
+    href = os.path.abspath(source) if local else source
+    try:
+        data = pystac.StacIO.default().read_json(href)
+        if data.get("type") == "FeatureCollection":
+            collection = pystac.ItemCollection.from_dict(data, preserve_dict=False)
+            items = list(collection.items)
+            for item in items:  # relative asset hrefs are relative to the file
+                if item.get_self_href() is None:
+                    item.set_self_href(href)
+            return items, [href] if local else []
+        stac = pystac.read_dict(data, href=href)
+        if isinstance(stac, pystac.Item):
+            return [stac], [href] if local else []
+        items = list(stac.get_items(recursive=True))
+    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise InputDataError(f"scenes.stac.source: {source} is not a readable STAC "
+                             f"catalog, collection or item collection ({exc})") from None
+    files = [href] if local else []
+    files += [h for i in items if (h := i.get_self_href()) and not is_remote(h)]
+    return items, files
+
+
+def _day(item: Any, *, what: str) -> dt.date:
+    when = item.datetime or item.common_metadata.start_datetime
+    if when is None:
+        raise InputDataError(f"{what}: no datetime or start_datetime; the item needs one")
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc)
+    return when.date()
+
+
+def _version(item: Any) -> str:
+    """What changes when the item's data does: ``updated`` and the assets' checksums."""
+    parts = [str(item.properties.get("updated", ""))]
+    parts += [f"{k}:{a.extra_fields['file:checksum']}" for k, a in sorted(item.assets.items())
+              if "file:checksum" in a.extra_fields]
+    return " ".join(p for p in parts if p)
+
+
+def _asset(item: Any, role: str, spec: Mapping[str, Any], *, what: str,
+           key: str) -> tuple[str, Any, int | None]:
+    """(key, asset, band number by common name or None) of ``role``."""
+    name = spec.get("asset")
+    if name:
+        if name not in item.assets:
+            raise InputDataError(f"{what}: no asset {name!r} ({key}.asset); its assets are "
+                                 f"{', '.join(sorted(item.assets)) or 'none'}")
+        return name, item.assets[name], _band_named(item.assets[name], role)
+    if role in item.assets:
+        return role, item.assets[role], None
+    named = [k for k, a in item.assets.items() if role in _common_names(a)]
+    if len(named) == 1:
+        return named[0], item.assets[named[0]], _band_named(item.assets[named[0]], role)
+    raise InputDataError(
+        f"{what}: no asset for band role {role!r} (no asset key or eo:bands common name "
+        f"{role!r}{'; several: ' + ', '.join(named) if named else ''}); set {key}.asset to "
+        f"one of {', '.join(sorted(item.assets)) or 'none'}")
+
+
+def _names(asset: Any) -> list[str | None]:
+    """Each band's common name (STAC 1.0 eo:bands, or 1.1 bands), in band order."""
+    eo = asset.extra_fields.get("eo:bands")
+    if eo:
+        return [b.get("common_name") for b in eo]
+    return [b.get("eo:common_name") for b in asset.extra_fields.get("bands", [])]
+
+
+def _common_names(asset: Any) -> set[str]:
+    return {n for n in _names(asset) if n}
+
+
+def _band_named(asset: Any, role: str) -> int | None:
+    names = _names(asset)
+    return names.index(role) + 1 if names.count(role) == 1 else None
+
+
+def _band_entries(asset: Any) -> Sequence[Mapping[str, Any]]:
+    return asset.extra_fields.get("raster:bands") or asset.extra_fields.get("bands") or []
+
+
+def _band(item: Any, role: str, spec: Mapping[str, Any], *, what: str, key: str,
+          raster_bands: bool, headers: dict[str, RasterHeader]) -> BandFile:
+    name, asset, named_band = _asset(item, role, spec, what=what, key=key)
+    href = asset.get_absolute_href()
+    if href is None:
+        raise InputDataError(f"{what}: asset {name!r} has no href")
+    if href.startswith("file://"):
+        href = href[len("file://"):]
+    # a multiband asset's band: as configured, else where eo:bands names the role
+    band = int(spec.get("band") or named_band or 1)
+    scale = float(spec.get("scale", 1.0))
+    offset = float(spec.get("offset", 0.0))
+    nodata = None if spec.get("nodata") is None else float(spec["nodata"])
+    entries = _band_entries(asset)
+    if raster_bands and len(entries) >= band:
+        entry = entries[band - 1]
+        scale = float(entry.get("scale", scale))
+        offset = float(entry.get("offset", offset))
+        if entry.get("nodata") is not None:
+            nodata = float(entry["nodata"])
+    header = _stated_header(item, asset, entries)
+    if header is not None:
+        headers.setdefault(href, header)
+    return BandFile(path=href, band=band, scale=scale, offset=offset, nodata=nodata)
+
+
+def _stated_header(item: Any, asset: Any, entries: Sequence[Mapping[str, Any]]
+                   ) -> RasterHeader | None:
+    """The header an asset's metadata states, or None when it states too little."""
+    from affine import Affine
+    from odc.geo.crs import CRS
+    from odc.geo.geom import BoundingBox
+
+    def field(name: str) -> Any:
+        return asset.extra_fields.get(name, item.properties.get(name))
+
+    code = field("proj:code") or (f"EPSG:{field('proj:epsg')}" if field("proj:epsg") else None)
+    shape, transform = field("proj:shape"), field("proj:transform")
+    dtypes = tuple(e.get("data_type") for e in entries)
+    if not (code and shape and transform and dtypes) or not all(dtypes) or len(transform) < 6:
+        return None
+    try:
+        height, width = int(shape[0]), int(shape[1])
+        a = Affine(*map(float, transform[:6]))
+        xs, ys = zip(*(a * (c, r) for c in (0, width) for r in (0, height)), strict=True)
+        bounds = BoundingBox(min(xs), min(ys), max(xs), max(ys), crs=CRS(code))
+    except (ValueError, TypeError, IndexError):
+        return None
+    return RasterHeader(bounds, len(dtypes), tuple(str(d) for d in dtypes), width, height)

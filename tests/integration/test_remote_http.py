@@ -1,0 +1,63 @@
+"""Scene files over HTTP from a real nginx on loopback: windows by range requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pytest
+import rasterio
+from helpers import DATA
+from servers import nginx
+
+from rasterflow.errors import InputDataError
+from rasterflow.io import close_cached
+from rasterflow.remote import use_http_options
+from rasterflow.scenes import BandFile, Scene, check_headers, load_scenes, read_window, scene_grid
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    (root / "scenes").mkdir(parents=True)
+    shutil.copy(DATA / "rgbn.tif", root / "scenes" / "rgbn.tif")
+    use_http_options()
+    with nginx(root, tmp_path / "nginx") as server:
+        yield server
+    close_cached()
+
+
+def _scene(path):
+    return Scene("s1", dt.date(2020, 7, 1), {"red": BandFile(path, 1), "nir": BandFile(path, 4)})
+
+
+def test_a_window_of_a_served_scene_is_read_by_ranges_as_from_disk(served):
+    url = f"{served.url}/scenes/rgbn.tif"
+    scene = _scene(url)
+    grid = scene_grid(scene, ["red", "nir"])
+    (red, nir), _valid = read_window(scene, ["red", "nir"], grid, (64, 128, 64, 64),
+                                     resampling="bilinear")
+    with rasterio.open(DATA / "rgbn.tif") as src:
+        want = src.read([1, 4], window=((128, 192), (64, 128)))
+    np.testing.assert_array_equal(np.stack([red, nir]), want)
+    gets = [r for r in served.requests() if r[0] == "GET" and r[1] == "/scenes/rgbn.tif"]
+    assert gets and all(status == 206 and rng.startswith("bytes=") for _m, _p, status, rng, _n
+                        in gets), gets
+    size = (DATA / "rgbn.tif").stat().st_size
+    # the header and the window's blocks, not the file
+    assert sum(n for *_rest, n in gets) < size / 4
+
+
+def test_a_missing_url_is_refused_naming_scene_and_url(served, tmp_path):
+    sheet = tmp_path / "scenes.csv"
+    sheet.write_text(f"scene_id,date,path\nok,2020-07-01,{served.url}/scenes/rgbn.tif\n"
+                     f"gone,2020-07-02,{served.url}/scenes/gone.tif\n")
+    scenes = load_scenes(sheet, bands={"red": {"band": 1}, "nir": {"band": 4}}, mask=None)
+    assert scenes["ok"].bands["red"].path == f"{served.url}/scenes/rgbn.tif"
+    with pytest.raises(InputDataError) as err:
+        check_headers(scenes)
+    message = str(err.value)
+    assert message.startswith(f"scene 'gone': {served.url}/scenes/gone.tif cannot be read "
+                              "over HTTP (")
+    assert "Check the URL in the scene sheet" in message

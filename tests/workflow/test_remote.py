@@ -1,0 +1,107 @@
+"""A scene sheet of URLs, served by a real nginx: the products of the files on disk
+(the same pixels and metadata; only the provenance tags name the URLs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import numpy as np
+import pystac
+import pytest
+import rasterio
+from helpers import DATA, run_snakemake
+from servers import nginx
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = """\
+scenes:
+  {source}
+  bands:
+    red: {{band: 1}}
+    green: {{band: 2}}
+    nir: {{band: 4}}
+indices: [NDVI, NDWI]
+scene_indices: true
+grid:
+  crs: EPSG:32618
+  resolution: 10
+  tile_px: 128
+composite:
+  indices: [NDVI]
+periods:
+  kind: yearly
+"""
+
+
+def _products(results, base):
+    """Product -> (profile, tags with the scenes' base path as {base}, pixels)."""
+    out = {}
+    for sub in ("indices", "composites", "mosaics"):
+        for p in sorted((results / sub).rglob("*.tif")):
+            with rasterio.open(p) as src:
+                tags = {k: v.replace(base, "{base}") for k, v in src.tags().items()}
+                # repr: a NaN nodata equals itself only so
+                out[p.relative_to(results)] = (repr(src.profile), tags, src.read())
+    return out
+
+
+def _catalog(www, rows):
+    """A self-contained STAC catalog of the served scenes, with relative hrefs and the
+    grids stated (proj), so planning opens no file."""
+    catalog = pystac.Catalog("scenes", "served scenes")
+    for sid, day in rows:
+        with rasterio.open(www / "scenes" / f"{sid}.tif") as src:
+            proj = {"proj:epsg": src.crs.to_epsg(), "proj:shape": [src.height, src.width],
+                    "proj:transform": list(src.transform)[:6],
+                    "raster:bands": [{"data_type": d} for d in src.dtypes],
+                    "eo:bands": [{"name": n, "common_name": n}
+                                 for n in ("red", "green", "blue", "nir")]}
+        item = pystac.Item(sid, None, None, dt.datetime.fromisoformat(f"{day}T10:00:00+00:00"),
+                           {})
+        item.add_asset("image", pystac.Asset(str(www / "scenes" / f"{sid}.tif"),
+                                             media_type=pystac.MediaType.GEOTIFF,
+                                             extra_fields=proj))
+        catalog.add_item(item)
+    catalog.normalize_hrefs(str(www / "catalog"))
+    catalog.make_all_asset_hrefs_relative()
+    catalog.save(pystac.CatalogType.SELF_CONTAINED)
+
+
+def test_scenes_over_http_give_the_bytes_of_the_same_files_on_disk(tmp_path):
+    www = tmp_path / "www"
+    (www / "scenes").mkdir(parents=True)
+    for name in ("a", "b"):
+        shutil.copy(DATA / "rgbn.tif", www / "scenes" / f"{name}.tif")
+    rows = [("a", "2020-07-01"), ("b", "2020-08-01")]
+    _catalog(www, rows)
+    with nginx(www, tmp_path / "nginx") as served:
+        runs = {}
+        for kind, base in (("disk", str(www / "scenes")), ("http", f"{served.url}/scenes"),
+                           ("stac", f"{served.url}/scenes")):
+            work = tmp_path / kind
+            work.mkdir()
+            sheet = work / "scenes.csv"
+            sheet.write_text("scene_id,date,path\n" + "".join(
+                f"{sid},{day},{base}/{sid}.tif\n" for sid, day in rows))
+            source = f"sheet: {sheet}"
+            if kind == "stac":  # the served catalog instead of the sheet
+                source = f"stac: {{source: {served.url}/catalog/catalog.json}}"
+            (work / "own.yaml").write_text(CONFIG.format(source=source))
+            run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False)
+            runs[kind] = _products(work / "results", base)
+        requests = served.requests()
+    assert runs["disk"] and runs["http"].keys() == runs["disk"].keys()
+    assert len([p for p in runs["disk"] if p.parts[0] == "composites"]) > 1  # several tiles
+    for kind in ("http", "stac"):
+        assert runs[kind].keys() == runs["disk"].keys()
+        for path, (profile, tags, pixels) in runs["disk"].items():
+            # the provenance tags name the scene files: the URLs where they were read
+            assert runs[kind][path][:2] == (profile, tags), (kind, path)
+            np.testing.assert_array_equal(runs[kind][path][2], pixels, err_msg=f"{kind} {path}")
+    # rasters by range requests; the catalog's JSON files whole
+    gets = [r for r in requests if r[0] == "GET" and r[1].endswith(".tif")]
+    assert gets and all(status == 206 for _m, _p, status, _r, _n in gets)
+    assert {r[1] for r in requests if r[1].endswith(".json")} == {
+        "/catalog/catalog.json", "/catalog/a/a.json", "/catalog/b/b.json"}
