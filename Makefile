@@ -16,6 +16,7 @@ demo: venv  ## run the whole workflow on the built-in demo data (results/), then
 
 test: venv  ## the full test suite, as CI runs it
 	@tools/system-deps
+	@tools/test-servers
 	$(BIN)/python -m pytest
 
 test-fast: venv  ## unit tests only

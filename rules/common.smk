@@ -23,6 +23,8 @@ except RasterflowError as exc:
     raise WorkflowError(str(exc)) from None
 for _warning in PLAN.warnings:
     logger.warning(_warning)
+for _note in PLAN.notes:
+    logger.info(_note)
 
 PATHS = PLAN.paths
 RESULTS = PATHS.results

@@ -1,4 +1,6 @@
-"""Real servers on loopback for the tests: nginx (Debian's nginx-light) serving files."""
+"""Real servers on loopback for the tests: nginx (Debian's nginx-light) serving files,
+moto's S3 server holding objects and rustac's STAC API server (both PyPI,
+tools/test-servers)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +31,24 @@ class Served:
             method, path, status, rng, size = line.split("\t")
             out.append((method, path, int(status), rng, int(size)))
         return out
+
+
+def _wait_for(url: str, proc: subprocess.Popen[bytes], *, name: str, log: Path,
+              seconds: float = 30) -> None:
+    """Return once ``url`` answers (any HTTP status); fail with the server's log if it
+    exits or does not answer within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (403, 404 for the root)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                text = log.read_text() if log.exists() else ""
+                raise RuntimeError(f"{name} did not start: {text}") from None
+            time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -66,23 +87,89 @@ http {{
 }}
 """)
     proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                urllib.request.urlopen(url + "/", timeout=1).close()
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (403/404 for the folder)
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"nginx did not start: {err}") from None
-                time.sleep(0.05)
+        _wait_for(url + "/", proc, name="nginx", log=workdir / "error.log")
         log.write_text("")  # the start-up probe is not the test's
         yield Served(url, log)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+MOTO = Path(__file__).resolve().parents[1] / ".venv-servers" / "bin" / "moto_server"
+
+
+@dataclass(frozen=True)
+class S3:
+    endpoint: str  # host:port
+    #: what GDAL needs to reach it (and a user sets for their own endpoint)
+    env: dict[str, str]
+
+    def put(self, bucket: str, key: str, data: bytes) -> str:
+        """Store ``data`` (creating ``bucket``); returns the object's s3:// URL."""
+        base = f"http://{self.endpoint}/{bucket}"
+        for url, body in ((base, b""), (f"{base}/{key}", data)):
+            # not urllib's default form type: the server would parse the body as a form
+            request = urllib.request.Request(
+                url, data=body, method="PUT",
+                headers={"Content-Type": "application/octet-stream"})
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409:  # the bucket exists already
+                    raise
+        return f"s3://{bucket}/{key}"
+
+
+@contextmanager
+def moto_s3(workdir: Path) -> Iterator[S3]:
+    """moto's S3 server (PyPI moto[server], installed by tools/test-servers) on a free
+    loopback port until the block ends."""
+    if not MOTO.exists():
+        raise RuntimeError(f"{MOTO} is missing: run tools/test-servers (make test does)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = (workdir / "moto.log").open("wb")
+    proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"127.0.0.1:{port}"
+    try:
+        _wait_for(f"http://{endpoint}/", proc, name="moto_server", log=workdir / "moto.log")
+        yield S3(endpoint, {
+            "AWS_S3_ENDPOINT": endpoint, "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+        })
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+RUSTAC = MOTO.with_name("rustac")
+
+
+@contextmanager
+def stac_api(items: Path, workdir: Path) -> Iterator[str]:
+    """A STAC API (rustac's server, stac-rs, in-memory backend; PyPI rustac, installed
+    by tools/test-servers) serving the item collection ``items`` until the block ends;
+    yields its root URL. It answers collections, bbox and datetime searches (not the
+    query and filter extensions)."""
+    if not RUSTAC.exists():
+        raise RuntimeError(f"{RUSTAC} is missing: run tools/test-servers (make test does)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (workdir / "rustac.log").open("wb")
+    proc = subprocess.Popen([str(RUSTAC), "serve", "--create-collections", "-a",
+                             f"127.0.0.1:{port}", str(items)], stdout=log,
+                            stderr=subprocess.STDOUT)
+    try:
+        _wait_for(url + "/", proc, name="rustac serve", log=workdir / "rustac.log")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

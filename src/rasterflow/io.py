@@ -413,6 +413,13 @@ def open_raster(
             # failed block read in the job, which names the file
             missing = 0 if remote else _bytes_missing(src, size=p.stat().st_size)
         except rasterio.errors.RasterioError as exc:
+            if remote and p.startswith("s3://"):
+                raise InputDataError(
+                    f"{what}: {p} cannot be read from S3 ({exc}). Check the URL in "
+                    f"{where}, and the AWS credentials (AWS_ACCESS_KEY_ID, ~/.aws, or "
+                    "AWS_NO_SIGN_REQUEST=YES for a public bucket), AWS_REGION and, for "
+                    "another S3-compatible store, AWS_S3_ENDPOINT."
+                ) from None
             if remote:
                 raise InputDataError(
                     f"{what}: {p} cannot be read over HTTP ({exc}). Check the URL in "

@@ -1,9 +1,13 @@
-"""Scene files over HTTP(S): what is remote, and GDAL's settings for reading it.
+"""Scene files over HTTP(S) and S3: what is remote, and GDAL's settings for reading it.
 
-A scene sheet's path may be an ``http://`` or ``https://`` URL of a raster (a COG on a
-data portal, an object store's public URL). GDAL reads it through ``/vsicurl`` with
-range requests: the header once, then only the blocks of the windows a job reads, so
-a composite job fetches its tile's share of a scene, not the scene.
+A scene's path may be an ``http://`` or ``https://`` URL of a raster (a COG on a data
+portal, an object store's public URL), read by GDAL through ``/vsicurl``, or an
+``s3://bucket/key`` object, through ``/vsis3`` with the usual AWS variables
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` or ``~/.aws``, ``AWS_REGION``,
+``AWS_NO_SIGN_REQUEST=YES`` for public buckets, ``AWS_S3_ENDPOINT`` for another
+S3-compatible store). Both read with range requests: the header once, then only the
+blocks of the windows a job reads, so a composite job fetches its tile's share of a
+scene, not the scene.
 
 Such files are not Snakemake inputs (Snakemake can only wait for local files): they
 are treated as immutable, as archives publish them. A job reruns when its scene's
@@ -16,15 +20,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-#: URL schemes read through GDAL's /vsicurl (s3:// is not supported yet)
-SCHEMES = ("http://", "https://")
+#: URL schemes read through GDAL's /vsicurl and /vsis3
+SCHEMES = ("http://", "https://", "s3://")
 
 #: GDAL's HTTP settings for remote scene files, each unless the user set it already:
 #: retries with exponential backoff on the codes servers answer when busy, timeouts so
 #: a hung server fails a job instead of holding it, HTTP/2 multiplexing of a job's
 #: parallel range requests over one connection, the header in one request, and a
 #: larger block cache of /vsicurl (16 MB by default), so that the windows of one job
-#: do not fetch a block twice. Only /vsicurl reads them: local files are unaffected.
+#: do not fetch a block twice. Only /vsicurl and /vsis3 read them: local files are
+#: unaffected.
 HTTP_OPTIONS: dict[str, str] = {
     "GDAL_HTTP_MAX_RETRY": "5",
     "GDAL_HTTP_RETRY_DELAY": "0.5",  # doubled by GDAL at each retry
@@ -44,7 +49,7 @@ OPEN_OPTIONS: dict[str, str] = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
 
 
 def is_remote(path: str | os.PathLike[str]) -> bool:
-    """True for a URL that GDAL reads over HTTP(S) (:data:`SCHEMES`)."""
+    """True for a URL that GDAL reads over HTTP(S) or S3 (:data:`SCHEMES`)."""
     return str(path).startswith(SCHEMES)
 
 

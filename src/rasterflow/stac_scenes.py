@@ -1,4 +1,5 @@
-"""Scenes from a static STAC catalog, collection or item collection (``scenes.stac``).
+"""Scenes from STAC (``scenes.stac``): a static catalog, collection or item collection,
+or a STAC API search frozen into the run (:func:`frozen_search`).
 
 The second source of scenes beside the scene sheet, with the same downstream stages:
 each STAC Item is a scene (its id, the UTC day of its ``datetime``, or of its
@@ -219,3 +220,62 @@ def _stated_header(item: Any, asset: Any, entries: Sequence[Mapping[str, Any]]
     except (ValueError, TypeError, IndexError):
         return None
     return RasterHeader(bounds, len(dtypes), tuple(str(d) for d in dtypes), width, height)
+
+
+#: the STAC API search parameters of scenes.stac (their values key the frozen result)
+SEARCH_KEYS = ("api", "collections", "bbox", "datetime", "query", "filter", "max_items")
+
+
+def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None,
+                  cache_dir: str) -> str:
+    """The item collection a STAC API search (``scenes.stac.api`` and its parameters)
+    returns, written once under ``cache_dir`` and read from there afterwards: reruns
+    plan the same items, and a dry run does not query the API again. Delete the file
+    (its path is logged) to search again. ``bbox``: WGS84 bounds when
+    ``scenes.stac.bbox`` is not given (the area of interest's)."""
+    import hashlib
+    import json
+
+    params = {k: stac.get(k) for k in SEARCH_KEYS}
+    params["bbox"] = list(params["bbox"] or bbox or []) or None
+    if params["bbox"] is None:
+        raise ConfigError("scenes.stac.bbox: give the search area ([west, south, east, "
+                          "north] in degrees) or grid.aoi: a search without one would "
+                          "return the whole archive")
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    path = os.path.join(cache_dir, "stac", f"search-{digest}.json")
+    if os.path.exists(path):
+        return path
+    found = _search(params)
+    if not found["features"]:
+        raise InputDataError(
+            f"scenes.stac.api: the search of {params['api']} returned no items "
+            f"(collections {params['collections'] or 'all'}, bbox {params['bbox']}, "
+            f"datetime {params['datetime'] or 'any'}); widen the search")
+    from rasterflow.io import atomic_output
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with atomic_output(path) as tmp, open(tmp, "w") as fh:
+        json.dump(found, fh)
+    return path
+
+
+def _search(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The search's items as a GeoJSON FeatureCollection (pystac-client)."""
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
+
+    try:
+        client = Client.open(params["api"])
+        text = isinstance(params["filter"], str)
+        search = client.search(
+            collections=params["collections"] or None, bbox=params["bbox"],
+            datetime=params["datetime"] or None, query=params["query"] or None,
+            filter=params["filter"] or None, max_items=params["max_items"],
+            # said, not guessed: pystac-client's guess needs the cql2 package
+            filter_lang=("cql2-text" if text else "cql2-json") if params["filter"] else None)
+        return search.item_collection_as_dict()
+    except (APIError, OSError, ValueError) as exc:
+        raise InputDataError(f"scenes.stac.api: searching {params['api']} failed ({exc}); "
+                             "check the URL and the search parameters") from None
+

@@ -106,6 +106,8 @@ class WorkflowPlan:
     stac_products: list[Any]  # rasterflow.stac.Product
     #: warnings about the plan, to print at every start
     warnings: list[str]
+    #: facts worth a line at every start (where a frozen STAC search is)
+    notes: list[str]
     #: True when loaded from the last run's cache (rasterflow.plan_cache)
     loaded: bool
 
@@ -188,7 +190,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     rf_io.check_writable(paths.results, key="results")
     use_http_options()  # headers of remote scene files are read while planning
     batched = config["scenes"]["batch"] > 1
-    key = _plan_key(config, basedir)
+    key = _plan_key(config, basedir, cache_dir)
     plan_file = f"{cache_dir}/plan.json"
     # the plan of the last run when nothing it depends on changed: 100,000 scenes'
     # sheet, header checks and tiles took longer than Snakemake's own planning
@@ -233,6 +235,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
             indices=scene_indices, periods=spans, composite_indices=names,
             statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
         warnings=[*cached.warnings, *_outside_warning(cached.outside)],
+        notes=_notes(config, cache_dir),
         loaded=loaded,
     )
     rf_ownership.check_results(
@@ -246,6 +249,13 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     return plan
 
 
+def _notes(config: Mapping[str, Any], cache_dir: str) -> list[str]:
+    if not config["scenes"]["stac"]["api"] or config["demo"]:
+        return []
+    return [f"scenes.stac.api: the items of the search of {config['scenes']['stac']['api']} "
+            f"are frozen in {_stac_source(config, cache_dir)}; delete it to search again"]
+
+
 def _roles_of(indices: Mapping[str, Any], names: Sequence[str]) -> list[str]:
     return sorted(set().union(*(indices[i].roles for i in names)))
 
@@ -257,10 +267,32 @@ def _outside_warning(outside: Sequence[str]) -> list[str]:
             "and go into no composite; remove them from the scene sheet or widen grid.aoi"]
 
 
-def _plan_key(config: Mapping[str, Any], basedir: str) -> str | None:
+def _stac_source(config: Mapping[str, Any], cache_dir: str) -> str:
+    """The STAC catalog to read scenes from: scenes.stac.source, or the frozen result of
+    the search scenes.stac.api (made here on the first plan); "" for a sheet."""
+    stac = config["scenes"]["stac"]
+    if not stac["api"] or config["demo"]:
+        return str(stac["source"])
+    from rasterflow.stac_scenes import frozen_search
+
+    return frozen_search(stac, bbox=_aoi_degrees(config), cache_dir=cache_dir)
+
+
+def _aoi_degrees(config: Mapping[str, Any]) -> list[float] | None:
+    """grid.aoi's bounds in WGS84 degrees (a search's default area), None without one."""
+    aoi = config["grid"]["aoi"]
+    if not config["grid"]["crs"] or (aoi["bounds"] is None and not aoi["vector"]):
+        return None
+    area = rf_grid.area_of_interest(
+        crs=config["grid"]["crs"], bounds=aoi["bounds"],
+        bounds_crs=aoi["crs"], vector=aoi["vector"] or None, layer=aoi["layer"], within=None)
+    return list(area.to_crs("EPSG:4326").boundingbox)
+
+
+def _plan_key(config: Mapping[str, Any], basedir: str, cache_dir: str) -> str | None:
     """Key of the cached plan (:mod:`rasterflow.plan_cache`); None for the demo, whose
     scenes a rule writes after planning."""
-    source = config["scenes"]["stac"]["source"] or config["scenes"]["sheet"]
+    source = _stac_source(config, cache_dir) or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
     code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
@@ -273,10 +305,10 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
     """The scenes of the sheet, the STAC catalog or the demo, their files' headers into
     ``headers`` and the catalog files read into ``walked``."""
     scfg = config["scenes"]
-    if scfg["stac"]["source"] and not config["demo"]:
+    if (source := _stac_source(config, cache_dir)) and not config["demo"]:
         from rasterflow.stac_scenes import load_stac_scenes
 
-        found = load_stac_scenes(scfg["stac"]["source"], bands=scfg["bands"],
+        found = load_stac_scenes(source, bands=scfg["bands"],
                                  mask=scfg["mask"], raster_bands=scfg["stac"]["raster_bands"])
         walked.extend(found.files)  # the catalog's files: a changed one rebuilds the plan
         headers.update(found.headers)  # as the items state them: no file opened

@@ -1,4 +1,5 @@
-"""Scene files over HTTP from a real nginx on loopback: windows by range requests."""
+"""Scene files over HTTP from a real nginx and in S3 from moto's server, on loopback:
+windows by range requests."""
 
 from __future__ import annotations
 
@@ -61,3 +62,24 @@ def test_a_missing_url_is_refused_naming_scene_and_url(served, tmp_path):
     assert message.startswith(f"scene 'gone': {served.url}/scenes/gone.tif cannot be read "
                               "over HTTP (")
     assert "Check the URL in the scene sheet" in message
+
+
+def test_a_window_of_a_scene_in_s3_is_read_as_from_disk(tmp_path, monkeypatch):
+    from servers import moto_s3
+
+    with moto_s3(tmp_path / "moto") as s3:
+        for key, value in s3.env.items():
+            monkeypatch.setenv(key, value)
+        url = s3.put("scenes", "aerial/rgbn.tif", (DATA / "rgbn.tif").read_bytes())
+        scene = _scene(url)
+        grid = scene_grid(scene, ["red", "nir"])
+        (red, nir), _valid = read_window(scene, ["red", "nir"], grid, (64, 128, 64, 64),
+                                         resampling="bilinear")
+        close_cached()
+        gone = _scene("s3://scenes/aerial/gone.tif")
+        with pytest.raises(InputDataError, match=r"s3://scenes/aerial/gone.tif cannot be "
+                                                 r"read from S3 \(.*AWS_S3_ENDPOINT"):
+            check_headers({"gone": gone})
+    with rasterio.open(DATA / "rgbn.tif") as src:
+        want = src.read([1, 4], window=((128, 192), (64, 128)))
+    np.testing.assert_array_equal(np.stack([red, nir]), want)

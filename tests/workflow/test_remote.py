@@ -1,9 +1,12 @@
-"""A scene sheet of URLs, served by a real nginx: the products of the files on disk
-(the same pixels and metadata; only the provenance tags name the URLs)."""
+"""Scenes where users keep them, from real servers on loopback: a sheet of URLs and a
+STAC catalog served by nginx, a sheet of s3:// objects in moto's S3 server. Each run
+gives the products of the files on disk (the same pixels and metadata; only the
+provenance tags name the URLs); and a STAC API search (rustac's server) of those items."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import numpy as np
@@ -11,7 +14,7 @@ import pystac
 import pytest
 import rasterio
 from helpers import DATA, run_snakemake
-from servers import nginx
+from servers import moto_s3, nginx, stac_api
 
 pytestmark = pytest.mark.workflow
 
@@ -69,17 +72,41 @@ def _catalog(www, rows):
     catalog.save(pystac.CatalogType.SELF_CONTAINED)
 
 
-def test_scenes_over_http_give_the_bytes_of_the_same_files_on_disk(tmp_path):
+def _api_items(tmp_path, url, rows):
+    """The served scenes as the items a STAC API holds (footprints in degrees, asset
+    hrefs the server's URLs), plus one outside the searched time range."""
+    ring = [[-75.7, 41.3], [-75.5, 41.3], [-75.5, 41.5], [-75.7, 41.5], [-75.7, 41.3]]
+    features = []
+    for sid, day in [*rows, ("a", "2019-07-01")]:
+        item = pystac.Item(sid if day[:4] == "2020" else "old", {"type": "Polygon",
+                                                                 "coordinates": [ring]},
+                           [-75.7, 41.3, -75.5, 41.5],
+                           dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"), {},
+                           collection="aerial")
+        item.add_asset("image", pystac.Asset(f"{url}/scenes/{sid}.tif", extra_fields={
+            "eo:bands": [{"name": n, "common_name": n} for n in ("red", "green", "blue", "nir")]
+        }))
+        features.append(item.to_dict())
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
     www = tmp_path / "www"
     (www / "scenes").mkdir(parents=True)
     for name in ("a", "b"):
         shutil.copy(DATA / "rgbn.tif", www / "scenes" / f"{name}.tif")
     rows = [("a", "2020-07-01"), ("b", "2020-08-01")]
     _catalog(www, rows)
-    with nginx(www, tmp_path / "nginx") as served:
+    with (nginx(www, tmp_path / "nginx") as served, moto_s3(tmp_path / "moto") as s3,
+          stac_api(_api_items(tmp_path, served.url, rows), tmp_path / "api") as api):
+        for sid, _day in rows:
+            s3.put("scenes", f"l2/{sid}.tif", (www / "scenes" / f"{sid}.tif").read_bytes())
         runs = {}
         for kind, base in (("disk", str(www / "scenes")), ("http", f"{served.url}/scenes"),
-                           ("stac", f"{served.url}/scenes")):
+                           ("stac", f"{served.url}/scenes"), ("s3", "s3://scenes/l2"),
+                           ("search", f"{served.url}/scenes")):
             work = tmp_path / kind
             work.mkdir()
             sheet = work / "scenes.csv"
@@ -88,13 +115,17 @@ def test_scenes_over_http_give_the_bytes_of_the_same_files_on_disk(tmp_path):
             source = f"sheet: {sheet}"
             if kind == "stac":  # the served catalog instead of the sheet
                 source = f"stac: {{source: {served.url}/catalog/catalog.json}}"
+            if kind == "search":  # a STAC API search
+                source = (f"stac: {{api: {api}, collections: [aerial], "
+                          "bbox: [-76, 41, -75, 42], datetime: 2020-01-01/2020-12-31}")
             (work / "own.yaml").write_text(CONFIG.format(source=source))
-            run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False)
+            run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False,
+                          env=s3.env if kind == "s3" else None)
             runs[kind] = _products(work / "results", base)
         requests = served.requests()
     assert runs["disk"] and runs["http"].keys() == runs["disk"].keys()
     assert len([p for p in runs["disk"] if p.parts[0] == "composites"]) > 1  # several tiles
-    for kind in ("http", "stac"):
+    for kind in ("http", "stac", "s3", "search"):
         assert runs[kind].keys() == runs["disk"].keys()
         for path, (profile, tags, pixels) in runs["disk"].items():
             # the provenance tags name the scene files: the URLs where they were read
