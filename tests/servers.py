@@ -58,9 +58,12 @@ def _free_port() -> int:
 
 
 @contextmanager
-def nginx(root: Path, workdir: Path) -> Iterator[Served]:
+def nginx(root: Path, workdir: Path, *, busy_above: float | None = None) -> Iterator[Served]:
     """nginx serving ``root`` on a free loopback port (HTTP/1.1 with range requests,
-    as object stores and data portals serve COGs) until the block ends."""
+    as object stores and data portals serve COGs) until the block ends.
+
+    ``busy_above``: requests per second above which it answers 503 (nginx's own rate
+    limit, no queue), as a busy object store does."""
     if not os.path.exists(NGINX):
         raise RuntimeError("nginx is not installed: apt-get install nginx-light "
                            "(tools/system-deps installs it)")
@@ -71,6 +74,10 @@ def nginx(root: Path, workdir: Path) -> Iterator[Served]:
                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
     # as root the workers would drop to nobody, who cannot read pytest's 0700 folders
     user = "user root;\n" if os.geteuid() == 0 else ""
+    limit_zone = limit = ""
+    if busy_above is not None:
+        limit_zone = f"  limit_req_zone $binary_remote_addr zone=busy:1m rate={busy_above}r/s;"
+        limit = "    limit_req zone=busy;\n    limit_req_status 503;"
     (workdir / "nginx.conf").write_text(f"""{user}daemon off;
 worker_processes 1;
 pid {workdir}/nginx.pid;
@@ -80,9 +87,11 @@ http {{
   log_format ranges "$request_method\\t$uri\\t$status\\t$http_range\\t$body_bytes_sent";
   access_log {log} ranges;
 {temps}
+{limit_zone}
   server {{
     listen 127.0.0.1:{port};
     root {root};
+{limit}
   }}
 }}
 """)

@@ -71,6 +71,10 @@ class Scene:
     #: what changes when the scene's data does, where file times cannot tell (a STAC
     #: item's ``updated`` and checksums: rasterflow.stac_scenes); "" for a sheet's scenes
     version: str = ""
+    #: instead of valid_classes: clear unless any of these bits of the mask is set
+    invalid_bits: tuple[int, ...] = ()
+    #: pixels around every unclear one masked too (a square of 2 x dilate + 1)
+    dilate: int = 0
 
     def files(self, roles: Iterable[str] | None = None) -> list[str]:
         """Distinct files holding ``roles`` (all roles when None) and the mask."""
@@ -83,7 +87,8 @@ class Scene:
     def subset(self, roles: Iterable[str]) -> Scene:
         """The same scene with only ``roles``: a job's params then change only with them."""
         return Scene(self.id, self.date, {r: self.bands[r] for r in sorted(roles)}, self.mask,
-                     self.valid_classes, self.known_classes, self.version)
+                     self.valid_classes, self.known_classes, self.version, self.invalid_bits,
+                     self.dilate)
 
     def to_params(self) -> dict[str, Any]:
         """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
@@ -97,8 +102,13 @@ class Scene:
             "valid_classes": list(self.valid_classes),
             "known_classes": None if self.known_classes is None else list(self.known_classes),
         }
-        if self.version:  # absent otherwise: a sheet's jobs keep the params they had
+        # each absent at its default: the jobs of older configs keep the params they had
+        if self.version:
             params["version"] = self.version
+        if self.invalid_bits:
+            params["invalid_bits"] = list(self.invalid_bits)
+        if self.dilate:
+            params["dilate"] = self.dilate
         return params
 
     @classmethod
@@ -111,6 +121,8 @@ class Scene:
             valid_classes=tuple(d.get("valid_classes") or ()),
             known_classes=None if d.get("known_classes") is None else tuple(d["known_classes"]),
             version=str(d.get("version", "")),
+            invalid_bits=tuple(d.get("invalid_bits") or ()),
+            dilate=int(d.get("dilate") or 0),
         )
 
 
@@ -380,8 +392,11 @@ def resolve_scene(
     mask: Mapping[str, Any] | None,
     listing: Listing = filesystem_listing,
     exists: Callable[[str], bool] = os.path.exists,
+    product_metadata: bool = True,
 ) -> Scene:
-    """Turn a sheet row and the ``scenes`` config into a :class:`Scene`."""
+    """Turn a sheet row and the ``scenes`` config into a :class:`Scene`; with
+    ``product_metadata`` a Sentinel-2 SAFE folder's bands are scaled as its metadata
+    says (:func:`rasterflow.presets.scaled_by_product`)."""
     # one listing per scene, shared by its roles: a folder's listing walks it on disk
     files = None if is_remote(row.path) else listing(row.path)
     if files is None and not is_remote(row.path) and not exists(row.path):
@@ -393,18 +408,29 @@ def resolve_scene(
         role: _locate(row, spec, files, what=f"scenes.bands.{role}")
         for role, spec in bands.items()
     }
-    mask_file = None
-    valid: tuple[int, ...] = ()
-    known: tuple[int, ...] | None = None
-    if mask:
-        mask_file = _locate(row, mask, files, what="scenes.mask")
-        valid = tuple(int(v) for v in mask["valid"])
-        known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
-    scene = Scene(row.scene_id, row.date, located, mask_file, valid, known)
+    if files is not None and product_metadata:
+        from rasterflow.presets import scaled_by_product
+
+        located = scaled_by_product(located, row.path)
+    mask_file = _locate(row, mask, files, what="scenes.mask") if mask else None
+    scene = Scene(row.scene_id, row.date, located, mask_file, **mask_rule(mask))
     if files is not None:  # a folder's band files: names the sheet did not spell out
         for path in scene.files():
             check_no_braces(path, row)
     return scene
+
+
+def mask_rule(mask: Mapping[str, Any] | None) -> dict[str, Any]:
+    """:class:`Scene`'s mask fields from the ``scenes.mask`` config (None: no mask)."""
+    if not mask:
+        return {}
+    return {
+        "valid_classes": tuple(int(v) for v in mask.get("valid") or ()),
+        "known_classes": None if mask.get("classes") is None
+        else tuple(int(c) for c in mask["classes"]),
+        "invalid_bits": tuple(int(b) for b in mask.get("invalid_bits") or ()),
+        "dilate": int(mask.get("dilate") or 0),
+    }
 
 
 def load_scenes(
@@ -415,6 +441,7 @@ def load_scenes(
     listing: Listing = filesystem_listing,
     exists: Callable[[str], bool] = os.path.exists,
     text: str | None = None,
+    product_metadata: bool = True,
 ) -> dict[str, Scene]:
     """Read a scene sheet and resolve every scene, keyed by scene id (sheet order)."""
     sheet = Path(sheet)
@@ -427,7 +454,8 @@ def load_scenes(
         text = decode_sheet(sheet.read_bytes(), source=str(sheet))
     rows = read_sheet(text, source=str(sheet), base=sheet.parent)
     scenes = {
-        r.scene_id: resolve_scene(r, bands=bands, mask=mask, listing=listing, exists=exists)
+        r.scene_id: resolve_scene(r, bands=bands, mask=mask, listing=listing, exists=exists,
+                                  product_metadata=product_metadata)
         for r in rows
     }
     check_distinct_files(scenes, rows, source=str(sheet))
@@ -725,18 +753,59 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
         data = open_cached(path).read([scene.bands[r].band for r in group],
                                       window=_window(window))
         out.update(zip(group, data, strict=True))
-    valid = None
-    if (m := scene.mask) is not None:
-        src = open_cached(m.path)
-        if GeoBox.from_rio(src) == grid:
-            classes = src.read(m.band, window=_window(window))
-        else:
-            classes = np.full((height, width), -1, dtype=np.int32)
-            _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
-                       dst_nodata=-1)
-        valid = _valid_block(classes, valid=scene.valid_classes, known=scene.known_classes,
-                             path=m.path)
+    valid = None if scene.mask is None else _clear(scene, grid, window)
     return [out[r] for r in roles], valid
+
+
+def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
+    """Clear pixels of ``window`` of ``grid`` by the scene's mask rule (a bool array).
+
+    The mask comes as it is where it is on ``grid``, else by nearest (classes), -1
+    where it does not reach. With ``dilate`` it is read that many pixels around the
+    window (-1 beyond the raster), and every unclear pixel inside the raster grows to
+    a square of 2 x dilate + 1: so a window's pixels are those of the whole raster's
+    dilated mask, whatever the window.
+    """
+    import numpy as np
+    from odc.geo.geobox import GeoBox
+
+    from rasterflow.io import open_cached
+
+    m = scene.mask
+    assert m is not None
+    pad = scene.dilate
+    x0, y0, width, height = window
+    px0, py0, pw, ph = x0 - pad, y0 - pad, width + 2 * pad, height + 2 * pad
+    src = open_cached(m.path)
+    if GeoBox.from_rio(src) == grid and not pad:
+        classes = src.read(m.band, window=_window(window))
+    elif GeoBox.from_rio(src) == grid:
+        classes = np.full((ph, pw), -1, dtype=np.int64)
+        cx0, cy0 = max(px0, 0), max(py0, 0)
+        cx1, cy1 = min(px0 + pw, src.width), min(py0 + ph, src.height)
+        classes[cy0 - py0:cy1 - py0, cx0 - px0:cx1 - px0] = src.read(
+            m.band, window=_window((cx0, cy0, cx1 - cx0, cy1 - cy0)))
+    else:
+        from affine import Affine
+
+        box = (grid[y0:y0 + height, x0:x0 + width] if not pad else
+               GeoBox((ph, pw), grid.affine * Affine.translation(px0, py0), grid.crs))
+        classes = np.full((ph, pw), -1, dtype=np.int32)
+        _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
+                   dst_nodata=-1)
+    if scene.invalid_bits:
+        flags = sum(1 << b for b in scene.invalid_bits)
+        clear = (classes != -1) & ((classes & flags) == 0)
+    else:
+        clear = _valid_block(classes, valid=scene.valid_classes, known=scene.known_classes,
+                             path=m.path)
+    if not pad:
+        return clear
+    from scipy import ndimage
+
+    unclear = ((classes != -1) & ~clear).astype(np.uint8)
+    grown = ndimage.maximum_filter(unclear, size=2 * pad + 1, mode="constant", cval=0)
+    return (clear & (grown == 0))[pad:pad + height, pad:pad + width]
 
 
 def _window(window: tuple[int, int, int, int]) -> Any:

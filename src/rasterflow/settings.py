@@ -244,13 +244,20 @@ def check_config(config: dict[str, Any], schema: str | Path) -> None:
     ``results``, ``composite.statistic`` (the parser the composite jobs use) and every
     custom index expression (:func:`rasterflow.indices.check`).
     """
-    from rasterflow import composite, indices
+    from rasterflow import composite, indices, presets
 
     check_size(config)
     dates_to_text(config)
     validate(config, load_schema(schema))
     check_results(config["results"])
     composite.parse_statistic(config["composite"]["statistic"])
+    presets.apply_preset(config["scenes"])
+    mask = config["scenes"]["mask"]
+    if mask is not None and ("valid" in mask) == ("invalid_bits" in mask):
+        raise ConfigError(
+            "scenes.mask: give either valid (the class values of clear pixels, e.g. "
+            "Sentinel-2 SCL [4, 5, 6, 7, 11]) or invalid_bits (the bits that mark unclear "
+            "pixels, e.g. Landsat QA_PIXEL [0, 1, 2, 3, 4]), not both or neither")
     for name, text in config["custom_indices"].items():
         indices.check(indices.parse(name, text, key=f"custom_indices.{name}"),
                       key=f"custom_indices.{name}")

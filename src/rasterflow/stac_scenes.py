@@ -34,7 +34,7 @@ from typing import Any
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.planning import RasterHeader
 from rasterflow.remote import is_remote
-from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene
+from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene, mask_rule
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,14 @@ def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
                                raster_bands=raster_bands, headers=headers)
                    for role, spec in bands.items()}
         mask_file = None
-        valid: tuple[int, ...] = ()
-        known: tuple[int, ...] | None = None
         if mask:
             if not mask.get("asset"):
                 raise ConfigError("scenes.mask: with scenes.stac, give the mask's asset key "
                                   "(scenes.mask.asset, e.g. SCL)")
             mask_file = _band(item, "mask", mask, what=what, key="scenes.mask",
                               raster_bands=False, headers=headers)
-            valid = tuple(int(v) for v in mask["valid"])
-            known = None if mask.get("classes") is None else tuple(int(c) for c in mask["classes"])
-        scenes[item.id] = Scene(item.id, _day(item, what=what), located, mask_file, valid,
-                                known, version=_version(item))
+        scenes[item.id] = Scene(item.id, _day(item, what=what), located, mask_file,
+                                version=_version(item), **mask_rule(mask))
     if not scenes:
         raise InputDataError(f"scenes.stac.source: {source} holds no STAC items; point it "
                              "at a catalog, collection or item collection with items")

@@ -332,7 +332,7 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
             "zonal.zones and zonal.rasters (zonal statistics); or set demo: true"
         )
     scenes = rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"],
-                                   listing=listing)
+                                   listing=listing, product_metadata=scfg["product_metadata"])
     # every file's header, cached by path, size and mtime: 10,000 scenes' headers took
     # longer to open than Snakemake takes to plan their jobs
     headers.update(rf_planning.cached_headers(

@@ -83,3 +83,23 @@ def test_a_window_of_a_scene_in_s3_is_read_as_from_disk(tmp_path, monkeypatch):
     with rasterio.open(DATA / "rgbn.tif") as src:
         want = src.read([1, 4], window=((128, 192), (64, 128)))
     np.testing.assert_array_equal(np.stack([red, nir]), want)
+
+
+def test_a_busy_server_s_503s_are_retried_to_the_same_pixels(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    shutil.copy(DATA / "rgbn.tif", root / "rgbn.tif")
+    use_http_options()
+    with nginx(root, tmp_path / "nginx", busy_above=1) as server:
+        scene = _scene(f"{server.url}/rgbn.tif")
+        grid = scene_grid(scene, ["red", "nir"])
+        reads = [read_window(scene, ["red", "nir"], grid, (x, y, 64, 64),
+                             resampling="bilinear")[0] for x, y in ((0, 0), (256, 128),
+                                                                      (448, 320))]
+        close_cached()
+        statuses = [status for _m, _p, status, _r, _n in server.requests()]
+    assert 503 in statuses and statuses.count(206) >= 3  # refused, then served
+    with rasterio.open(DATA / "rgbn.tif") as src:
+        for (x, y), (red, nir) in zip(((0, 0), (256, 128), (448, 320)), reads, strict=True):
+            want = src.read([1, 4], window=((y, y + 64), (x, x + 64)))
+            np.testing.assert_array_equal(np.stack([red, nir]), want)

@@ -456,3 +456,41 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(tmp_path, monkeyp
         assert np.isfinite(want).any()
         np.testing.assert_array_equal(got_swir, want, err_msg=str(window))
     assert gdal_calls == []  # every window went through the kernel
+
+
+@pytest.mark.parametrize("mask_res", [10.0, 20.0])  # on the scene's grid, and coarser
+def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(tmp_path,
+                                                                               mask_res):
+    # Landsat's QA_PIXEL: clear unless a listed bit is set; dilation by a square of
+    # 2 x 2 + 1 around every unclear pixel inside the raster, the same in any window
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+    from scipy import ndimage
+
+    from rasterflow.scenes import read_window, scene_grid
+
+    rng = np.random.default_rng(11)
+    n = int(64 * 10 / mask_res)
+    qa = np.full((n, n), 1 << 6, dtype=np.uint16)  # bit 6: clear, not listed
+    qa[rng.random((n, n)) < 0.03] |= 1 << 3  # cloud
+    qa[rng.random((n, n)) < 0.02] |= 1 << 4  # shadow
+    qa[rng.random((n, n)) < 0.05] |= 1 << 7  # water: not listed, stays clear
+    write_raster(tmp_path / "red.tif", np.ones((64, 64), np.uint16))
+    write_raster(tmp_path / "qa.tif", qa, res=mask_res)
+    scene = Scene("s1", dt.date(2024, 6, 1), {"red": BandFile(str(tmp_path / "red.tif"))},
+                  mask=BandFile(str(tmp_path / "qa.tif")), invalid_bits=(0, 1, 3, 4),
+                  dilate=2)
+    grid = scene_grid(scene, ["red"])
+    on_grid = np.zeros((64, 64), dtype=np.int32)
+    with rasterio.open(tmp_path / "qa.tif") as src:
+        reproject(rasterio.band(src, 1), on_grid, dst_transform=grid.affine,
+                  dst_crs=src.crs, resampling=Resampling.nearest)
+    unclear = (on_grid & 0b11011) != 0
+    want = ~ndimage.binary_dilation(unclear, structure=np.ones((5, 5), bool))
+    assert 0.2 < want.mean() < 0.95  # both kinds of pixels, plenty of each
+    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
+                   (30, 63, 20, 1)]:
+        x0, y0, w, h = window
+        _bands, clear = read_window(scene, ["red"], grid, window, resampling="bilinear")
+        np.testing.assert_array_equal(clear, want[y0:y0 + h, x0:x0 + w], err_msg=str(window))
+    assert Scene.from_params(scene.to_params()) == scene

@@ -169,3 +169,15 @@ def test_validation_is_cheap():
     for _ in range(5):
         _checked(copy.deepcopy(cfg))
     assert (time.perf_counter() - t0) / 5 < 0.5
+
+
+@pytest.mark.parametrize("mask", [{"band": 2}, {"band": 2, "valid": [4], "invalid_bits": [3]}])
+def test_a_mask_has_valid_classes_or_invalid_bits(mask):
+    message = _error({"scenes": {"mask": mask}})
+    assert message.startswith("scenes.mask: give either valid (the class values of clear "
+                              "pixels")
+
+
+def test_a_bit_mask_is_accepted():
+    cfg = _checked({"scenes": {"mask": {"band": 2, "invalid_bits": [0, 3, 4], "dilate": 3}}})
+    assert cfg["scenes"]["mask"]["invalid_bits"] == [0, 3, 4]
