@@ -27,6 +27,7 @@ localrules:
 
 
 include: "rules/demo.smk"
+include: "rules/stage.smk"
 include: "rules/indices.smk"
 include: "rules/composite.smk"
 include: "rules/terrain.smk"

@@ -69,3 +69,74 @@ def use_http_options() -> None:
 def open_options(path: str | os.PathLike[str]) -> dict[str, str]:
     """GDAL options for opening ``path`` (``rasterio.Env(**open_options(path))``)."""
     return OPEN_OPTIONS if is_remote(path) else {"GDAL_DISABLE_READDIR_ON_OPEN": "TRUE"}
+
+
+def stage_path(root: str, scene: str, url: str) -> str:
+    """Where :func:`download` keeps ``url`` of ``scene`` under ``root``: the scene's
+    folder, the URL's file name behind a digest of the URL (two URLs never share one)."""
+    import hashlib
+    import re
+    from urllib.parse import urlsplit
+
+    name = os.path.basename(urlsplit(url).path) or "file"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"{root.rstrip('/')}/{scene}/{digest}_{name}"
+
+
+#: HTTP answers worth another try: busy, or the server's trouble
+_RETRY = (429, 500, 502, 503, 504)
+
+
+def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> None:
+    """Copy ``url`` to ``dest`` for a compute node without internet (scenes.stage_in).
+
+    Resumable: bytes arrive in ``dest + ".part"``, and a later call (a retry, the next
+    run) continues it with a Range request; atomic: renamed to ``dest`` only when its
+    size is the server's. Retried with exponential backoff on lost connections and
+    429/5xx. http(s) only: S3 objects are staged by their https URL.
+    """
+    import shutil
+    import time
+    import urllib.error
+    import urllib.request
+
+    from rasterflow.errors import InputDataError
+
+    if not url.startswith(("http://", "https://")):
+        raise InputDataError(f"{url}: scenes.stage_in copies http(s) URLs only; give the "
+                             "object's https URL, or read it in place (no stage_in)")
+    part = dest + ".part"
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    problem = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(30.0, 0.5 * 2 ** (attempt - 1)))
+        have = os.path.getsize(part) if os.path.exists(part) else 0
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                resumed = have and answer.status == 206
+                length = int(answer.headers.get("Content-Length", -1))
+                total = have + length if resumed else length
+                with open(part, "ab" if resumed else "wb") as fh:
+                    shutil.copyfileobj(answer, fh, 1 << 20)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # nothing after the part: it may be whole
+                total = have
+            elif exc.code in _RETRY:
+                problem = f"HTTP {exc.code}"
+                continue
+            else:
+                raise InputDataError(f"{url}: the server answers HTTP {exc.code} ({exc.reason});"
+                                     " check the URL in the scene sheet or catalog") from None
+        except (urllib.error.URLError, OSError) as exc:
+            problem = str(exc)
+            continue
+        size = os.path.getsize(part)
+        if total < 0 or size == total:
+            os.replace(part, dest)
+            return
+        problem = f"{size} of {total} bytes arrived"
+    raise InputDataError(f"{url}: not copied after {attempts} attempts ({problem}); the part "
+                         f"so far is kept in {part}, and the next run continues it")

@@ -108,6 +108,8 @@ class WorkflowPlan:
     warnings: list[str]
     #: facts worth a line at every start (where a frozen STAC search is)
     notes: list[str]
+    #: local copy -> the remote file it copies (scenes.stage_in; rule stage_in)
+    staged: dict[str, str]
     #: True when loaded from the last run's cache (rasterflow.plan_cache)
     loaded: bool
 
@@ -213,6 +215,14 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     # indices written per scene: all with scene_indices, else those no composite
     # computes in memory from the scenes' bands (rasterflow.composite.run_scenes)
     scene_indices = [i for i in indices if config["scene_indices"] or i not in names]
+    staged: dict[str, str] = {}
+    batch_params = cached.batch_params
+    if config["scenes"]["stage_in"]:
+        # the jobs read local copies, which rule stage_in makes where Snakemake runs
+        scenes, staged = _staged(scenes, config["scenes"]["stage_in"])
+        roles = _roles_of(indices, scene_indices)
+        batch_params = {b: [scenes[s].subset(roles).to_params() for s in members]
+                        for b, members in (batches.items() if batched else ())}
     periods = sorted({period for _tile, period in cached.composites})
     spec = rf_periods.PeriodSpec.from_config(config["periods"])
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
@@ -223,7 +233,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         paths=paths, cache_dir=cache_dir, batched=batched,
         direct=not config["scene_indices"], scenes=scenes, headers=headers,
         batches=batches, batch_of=rf_planning.batch_of(batches),
-        batch_params=cached.batch_params, indices=indices, scene_indices=scene_indices,
+        batch_params=batch_params, indices=indices, scene_indices=scene_indices,
         index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
         tiles=cached.tiles, grid=cached.grid, composite_indices=names,
         composite_roles=_roles_of(indices, names), periods=periods, period_spans=spans,
@@ -236,6 +246,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
             statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
         warnings=[*cached.warnings, *_outside_warning(cached.outside)],
         notes=_notes(config, cache_dir),
+        staged=staged,
         loaded=loaded,
     )
     rf_ownership.check_results(
@@ -254,6 +265,27 @@ def _notes(config: Mapping[str, Any], cache_dir: str) -> list[str]:
         return []
     return [f"scenes.stac.api: the items of the search of {config['scenes']['stac']['api']} "
             f"are frozen in {_stac_source(config, cache_dir)}; delete it to search again"]
+
+
+def _staged(scenes: Mapping[str, Any], root: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """``scenes`` with each remote file replaced by its local copy under ``root``
+    (:func:`rasterflow.remote.stage_path`), and copy -> URL."""
+    from dataclasses import replace
+
+    from rasterflow.remote import stage_path
+
+    staged: dict[str, str] = {}
+
+    def copy(sid: str, bf: Any) -> Any:
+        if bf is None or not is_remote(bf.path):
+            return bf
+        path = stage_path(root, sid, bf.path)
+        staged[path] = bf.path
+        return replace(bf, path=path)
+
+    out = {sid: replace(sc, bands={r: copy(sid, b) for r, b in sc.bands.items()},
+                        mask=copy(sid, sc.mask)) for sid, sc in scenes.items()}
+    return out, staged
 
 
 def _roles_of(indices: Mapping[str, Any], names: Sequence[str]) -> list[str]:

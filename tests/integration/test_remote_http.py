@@ -103,3 +103,35 @@ def test_a_busy_server_s_503s_are_retried_to_the_same_pixels(tmp_path):
         for (x, y), (red, nir) in zip(((0, 0), (256, 128), (448, 320)), reads, strict=True):
             want = src.read([1, 4], window=((y, y + 64), (x, x + 64)))
             np.testing.assert_array_equal(np.stack([red, nir]), want)
+
+
+def test_a_download_resumes_its_part_and_rides_out_a_busy_server(tmp_path):
+    from rasterflow.remote import download
+
+    root = tmp_path / "www"
+    root.mkdir()
+    data = (DATA / "rgbn.tif").read_bytes()
+    (root / "rgbn.tif").write_bytes(data)
+    dest = tmp_path / "copy" / "rgbn.tif"
+    dest.parent.mkdir()
+    (tmp_path / "copy" / "rgbn.tif.part").write_bytes(data[:100_000])  # an interrupted copy
+    with nginx(root, tmp_path / "nginx", busy_above=1) as server:
+        download(f"{server.url}/rgbn.tif", str(dest))
+        # a second file at once: the server is busy, and answers 503 first
+        download(f"{server.url}/rgbn.tif", str(tmp_path / "copy" / "again.tif"))
+        requests = server.requests()
+    assert dest.read_bytes() == data and (tmp_path / "copy" / "again.tif").read_bytes() == data
+    assert not list((tmp_path / "copy").glob("*.part"))
+    served = [r for r in requests if r[2] != 503]
+    assert served[0][2:4] == (206, "bytes=100000-")  # only the missing bytes
+    assert 503 in [r[2] for r in requests]
+
+
+def test_a_download_of_a_missing_file_names_url_and_status(tmp_path):
+    from rasterflow.remote import download
+
+    (tmp_path / "www").mkdir()
+    with nginx(tmp_path / "www", tmp_path / "nginx") as server:
+        with pytest.raises(InputDataError, match=r"/gone.tif: the server answers HTTP 404"):
+            download(f"{server.url}/gone.tif", str(tmp_path / "gone.tif"))
+    assert not (tmp_path / "gone.tif").exists()

@@ -1,7 +1,8 @@
 """Scenes where users keep them, from real servers on loopback: a sheet of URLs and a
 STAC catalog served by nginx, a sheet of s3:// objects in moto's S3 server. Each run
 gives the products of the files on disk (the same pixels and metadata; only the
-provenance tags name the URLs); and a STAC API search (rustac's server) of those items."""
+provenance tags name the URLs); a STAC API search (rustac's server) of those items; and
+the sheet of URLs staged into a local folder first (scenes.stage_in)."""
 
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
         runs = {}
         for kind, base in (("disk", str(www / "scenes")), ("http", f"{served.url}/scenes"),
                            ("stac", f"{served.url}/scenes"), ("s3", "s3://scenes/l2"),
-                           ("search", f"{served.url}/scenes")):
+                           ("search", f"{served.url}/scenes"),
+                           ("staged", f"{served.url}/scenes")):
             work = tmp_path / kind
             work.mkdir()
             sheet = work / "scenes.csv"
@@ -118,6 +120,8 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
             if kind == "search":  # a STAC API search
                 source = (f"stac: {{api: {api}, collections: [aerial], "
                           "bbox: [-76, 41, -75, 42], datetime: 2020-01-01/2020-12-31}")
+            if kind == "staged":  # copies for compute nodes without internet
+                source += f"\n  stage_in: {tmp_path / 'copies'}"
             (work / "own.yaml").write_text(CONFIG.format(source=source))
             run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False,
                           env=s3.env if kind == "s3" else None)
@@ -125,14 +129,28 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
         requests = served.requests()
     assert runs["disk"] and runs["http"].keys() == runs["disk"].keys()
     assert len([p for p in runs["disk"] if p.parts[0] == "composites"]) > 1  # several tiles
-    for kind in ("http", "stac", "s3", "search"):
+    for kind in ("http", "stac", "s3", "search", "staged"):
         assert runs[kind].keys() == runs["disk"].keys()
         for path, (profile, tags, pixels) in runs["disk"].items():
-            # the provenance tags name the scene files: the URLs where they were read
-            assert runs[kind][path][:2] == (profile, tags), (kind, path)
+            # the provenance tags name the scene files: the URLs where they were read,
+            # or the staged copies' paths
+            theirs = runs[kind][path][1]
+            if kind == "staged":
+                tags, theirs = ({k: v for k, v in t.items() if k not in (
+                    "RASTERFLOW_INPUTS", "RASTERFLOW_PARAMS")} for t in (tags, theirs))
+            assert (runs[kind][path][0], theirs) == (profile, tags), (kind, path)
             np.testing.assert_array_equal(runs[kind][path][2], pixels, err_msg=f"{kind} {path}")
-    # rasters by range requests; the catalog's JSON files whole
+    # the staged run read local copies, byte for byte the served files
+    copies = sorted((tmp_path / "copies").rglob("*.tif"))
+    assert [c.parent.name for c in copies] == ["a", "b"]
+    assert all(c.read_bytes() == (www / "scenes" / f"{c.parent.name}.tif").read_bytes()
+               for c in copies)
+    tags = runs["staged"][next(p for p in runs["staged"] if p.parts[0] == "indices")][1]
+    assert str(tmp_path / "copies") in tags["RASTERFLOW_INPUTS"]
+    # rasters by range requests (or whole, by the stage-in); the catalog's JSON whole
     gets = [r for r in requests if r[0] == "GET" and r[1].endswith(".tif")]
-    assert gets and all(status == 206 for _m, _p, status, _r, _n in gets)
+    assert gets and all(status == 206 or (status == 200 and rng == "-")
+                        for _m, _p, status, rng, _n in gets)
+    assert sum(status == 200 for _m, _p, status, _r, _n in gets) == 2  # the two copies
     assert {r[1] for r in requests if r[1].endswith(".json")} == {
         "/catalog/catalog.json", "/catalog/a/a.json", "/catalog/b/b.json"}
