@@ -39,6 +39,14 @@ onstart:
     rf_ownership.claim(RESULTS)  # the results folder is rasterflow's from now on
 
 
+onsuccess:
+    # where to look: the products, and how to make the report of them
+    logger.info(
+        f"rasterflow: products under {os.path.abspath(RESULTS)}/ (mosaics/, indices/, "
+        f"terrain/, zonal/, stac/); the report: add --report {RESULTS}/report.html"
+    )
+
+
 rule all:
     default_target: True
     input:

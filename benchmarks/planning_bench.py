@@ -3,6 +3,11 @@
     .venv/bin/python benchmarks/planning_bench.py --scenes 10000 --runs 3
     .venv/bin/python benchmarks/planning_bench.py --scenes 100000 --batch 1000 --runs 1
     .venv/bin/python benchmarks/planning_bench.py --scenes 50 --runs 1      # smoke size
+    .venv/bin/python benchmarks/planning_bench.py --scenes 100000 --batch 1000 --stac
+
+``--stac`` plans from a STAC item collection of the same scenes whose assets state
+their grids (proj:*) and pixel types (raster:bands), as a STAC API answers, instead of
+the sheet: no header is read, in the first run either.
 
 The data are honest about header reads: every scene is its own tiny GeoTIFF (4 x 4
 pixels, two uint16 bands, 3 km pixels, so a scene's footprint is 12 km and touches
@@ -70,6 +75,14 @@ def scene_date(i: int) -> dt.date:
     return dt.date(2024, 1, 1) + dt.timedelta(days=(31 * i) % 366)
 
 
+def _origins(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The scenes' upper-left corners (x, y), the same for the same ``n``."""
+    rng = np.random.default_rng(0)
+    xs = np.round(rng.uniform(AREA[0], AREA[2] - PIXEL * SIZE, n))
+    ys = np.round(rng.uniform(AREA[1] + PIXEL * SIZE, AREA[3], n))
+    return xs, ys
+
+
 def make_scenes(root: Path, n: int) -> Path:
     """``n`` tiny GeoTIFFs, each at its own place and date, and a sheet listing them.
 
@@ -84,9 +97,7 @@ def make_scenes(root: Path, n: int) -> Path:
     template = _template()
     at_x = template.index(struct.pack("<d", _X0))
     at_y = template.index(struct.pack("<d", _Y0))
-    rng = np.random.default_rng(0)
-    xs = np.round(rng.uniform(AREA[0], AREA[2] - PIXEL * SIZE, n))
-    ys = np.round(rng.uniform(AREA[1] + PIXEL * SIZE, AREA[3], n))
+    xs, ys = _origins(n)
     (root / "scenes").mkdir(parents=True, exist_ok=True)
     lines = ["scene_id,date,path"]
     buf = bytearray(template)
@@ -104,14 +115,43 @@ def make_scenes(root: Path, n: int) -> Path:
     return sheet
 
 
-def write_config(root: Path, sheet: Path, *, batch: int) -> Path:
+def make_items(root: Path, sheet: Path) -> Path:
+    """The sheet's scenes as a STAC item collection whose assets state their grids and
+    pixel types (proj:epsg, proj:shape, proj:transform, raster:bands): what a STAC API
+    answers, planned without opening a file (rasterflow.stac_scenes)."""
+    import json
+
+    import rasterio
+
+    lines = sheet.read_text().splitlines()[1:]
+    xs, ys = _origins(len(lines))
+    features = []
+    for i, line in enumerate(lines):
+        sid, day, path = line.split(",")
+        transform, shape = [PIXEL, 0.0, xs[i], 0.0, -PIXEL, ys[i]], [SIZE, SIZE]
+        if i in (0, len(lines) - 1):  # the items state the files' truth
+            with rasterio.open(root / path) as src:
+                assert list(src.transform)[:6] == transform and src.shape == tuple(shape)
+        features.append({
+            "type": "Feature", "stac_version": "1.0.0", "id": sid, "geometry": None,
+            "properties": {"datetime": f"{day}T10:00:00Z"}, "links": [],
+            "assets": {"image": {"href": str(root / path), "proj:epsg": 32633,
+                                 "proj:shape": shape, "proj:transform": transform,
+                                 "raster:bands": [{"data_type": "uint16"}] * 2}},
+        })
+    items = root / "items.json"
+    items.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return items
+
+
+def write_config(root: Path, sheet: Path, *, batch: int, items: Path | None = None) -> Path:
     import yaml
 
     cfg = {
         "results": "results",  # relative to --directory, as the targets
         "demo": False,
         "scenes": {
-            "sheet": str(sheet),
+            "sheet": "" if items else str(sheet),
             "batch": batch,
             "bands": {"red": {"band": 1, "scale": 1e-4, "nodata": 0},
                       "nir": {"band": 2, "scale": 1e-4, "nodata": 0}},
@@ -123,7 +163,11 @@ def write_config(root: Path, sheet: Path, *, batch: int) -> Path:
         "periods": {"kind": "monthly"},
     }
     cfg["scenes"]["batch"] = batch
-    path = root / f"config-batch{batch}.yaml"
+    if items:
+        cfg["scenes"]["stac"] = {"source": str(items), "raster_bands": False}
+        for band in cfg["scenes"]["bands"].values():
+            band["asset"] = "image"
+    path = root / f"config-batch{batch}{'-stac' if items else ''}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
@@ -253,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", type=Path, help="keep data here (default: a temp dir)")
     ap.add_argument("--profile", type=Path, help="write a cProfile here instead of timing")
+    ap.add_argument("--stac", action="store_true",
+                    help="plan from a STAC item collection of the scenes (stated grids) "
+                    "instead of the sheet")
     ap.add_argument("--targets", choices=["all", "core"], default="all",
                     help="all: rule all (with the report); core: index products and mosaics")
     args = ap.parse_args(argv)
@@ -265,7 +312,8 @@ def main(argv: list[str] | None = None) -> None:
         if not sheet.exists() or len(sheet.read_text().splitlines()) != args.scenes + 1:
             sheet = make_scenes(root, args.scenes)
         print(f"{args.scenes} scenes ready in {time.perf_counter() - t0:.1f} s under {root}")
-        config = write_config(root, sheet, batch=args.batch)
+        items = make_items(root, sheet) if args.stac else None
+        config = write_config(root, sheet, batch=args.batch, items=items)
         targets = core_targets(args.scenes, args.batch) if args.targets == "core" else []
         ours = rasterflow_cmd(root, config, targets)
         if args.profile:

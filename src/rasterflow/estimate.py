@@ -136,6 +136,10 @@ def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
     return out
 
 
+#: at most this many scene headers are opened for an estimate (planned_jobs)
+MAX_HEADER_READS = 2000
+
+
 def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
     """The heavy jobs of ``plan`` (rasterflow.workflow), each asking ``mem_mb`` first."""
     from collections import Counter
@@ -147,9 +151,11 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
     roles = sorted(set(plan.index_roles) | set(plan.composite_roles if plan.direct else ()))
     headers = dict(plan.headers)
     if not headers:  # a cached plan, or the demo: headers of the files that exist
-        headers = cached_headers(
-            sorted({f for sc in plan.scenes.values() for f in sc.files(roles)}),
-            cache=f"{plan.cache_dir}/headers.json")
+        files = sorted({f for sc in plan.scenes.values() for f in sc.files(roles)})
+        # those the cache lacks are opened when few: an estimate is worth a second of
+        # header reads, not the minutes of 100,000 (a STAC plan states its headers)
+        headers = cached_headers(files, cache=f"{plan.cache_dir}/headers.json",
+                                 open_missing=len(files) <= MAX_HEADER_READS)
 
     def scene_units(sid: str, roles: Sequence[str]) -> tuple[float | None, int]:
         files = plan.scenes[sid].files(roles)

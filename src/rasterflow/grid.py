@@ -126,15 +126,44 @@ def _clip(geom: Geometry, bounds: BoundingBox) -> Geometry:
     return Geometry(shapely.clip_by_rect(geom.geom, *bounds), crs=geom.crs)
 
 
-def data_bounds(footprints: Mapping[str, BoundingBox | Geometry],
+@dataclass(frozen=True)
+class Footprints:
+    """Scenes' footprints projected once into ``crs`` (:func:`project_footprints`), for
+    both :func:`data_bounds` and :func:`tiles_touched`: projecting 100,000 footprints
+    costs ~2 s, which planning paid twice."""
+
+    ids: list[str]
+    geoms: np.ndarray  # shapely geometries in crs, in the order of ids
+    crs: CRS
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def project_footprints(footprints: Mapping[str, BoundingBox | Geometry],
+                       crs: CRS | str) -> Footprints:
+    crs = _crs(crs, key="grid.crs")
+    return Footprints(list(footprints), _footprint_geoms(crs, footprints), crs)
+
+
+def _geoms_in(crs: CRS, footprints: Mapping[str, BoundingBox | Geometry] | Footprints
+              ) -> tuple[list[str], np.ndarray]:
+    if isinstance(footprints, Footprints) and footprints.crs == crs:
+        return footprints.ids, footprints.geoms
+    if isinstance(footprints, Footprints):
+        raise ValueError(f"footprints projected into {footprints.crs}, not {crs}")
+    return list(footprints), _footprint_geoms(crs, footprints)
+
+
+def data_bounds(footprints: Mapping[str, BoundingBox | Geometry] | Footprints,
                 crs: CRS | str) -> BoundingBox | None:
     """The bounding box in ``crs`` of all ``footprints`` (None without any)."""
     import shapely
 
-    if not footprints:
+    if not len(footprints):
         return None
     crs = _crs(crs, key="grid.crs")
-    x0, y0, x1, y1 = shapely.total_bounds(_footprint_geoms(crs, footprints))
+    x0, y0, x1, y1 = shapely.total_bounds(_geoms_in(crs, footprints)[1])
     return BoundingBox(float(x0), float(y0), float(x1), float(y1), crs=crs)
 
 
@@ -275,7 +304,8 @@ def _ids(ids: Sequence[str], limit: int = 3) -> str:
 
 def grid_from_config(cfg: Mapping[str, Any], *,
                      phases: Mapping[tuple[float, float], list[str]] | None = None,
-                     footprints: Mapping[str, BoundingBox | Geometry] | None = None,
+                     footprints: Mapping[str, BoundingBox | Geometry] | Footprints
+                     | None = None,
                      ) -> GridSpec:
     """Check the ``grid`` config section and turn it into a :class:`GridSpec`.
 
@@ -483,7 +513,8 @@ def _footprint_geoms(
 
 
 def tiles_touched(
-    tiles: Mapping[str, GeoBox], footprints: Mapping[str, BoundingBox | Geometry]
+    tiles: Mapping[str, GeoBox],
+    footprints: Mapping[str, BoundingBox | Geometry] | Footprints,
 ) -> dict[str, list[str]]:
     """For each tile that some footprint overlaps: the ids of those footprints (scenes).
 
@@ -493,17 +524,16 @@ def tiles_touched(
     """
     import shapely
 
-    if not tiles or not footprints:
+    if not tiles or not len(footprints):
         return {}
     ids = list(tiles)
     crs = next(iter(tiles.values())).crs
     extents = np.asarray([tiles[t].extent.geom for t in ids], dtype=object)
-    geoms = _footprint_geoms(crs, footprints)
+    scenes, geoms = _geoms_in(crs, footprints)
     scene_i, tile_i = shapely.STRtree(extents).query(geoms, predicate="intersects")
     overlap = ~shapely.touches(extents[tile_i], geoms[scene_i])
     scene_i, tile_i = scene_i[overlap], tile_i[overlap]
     order = np.lexsort((scene_i, tile_i))  # by tile, then by footprint order
-    scenes = list(footprints)
     hits: dict[str, list[str]] = {}
     for t, s in zip(tile_i[order].tolist(), scene_i[order].tolist(), strict=True):
         hits.setdefault(ids[t], []).append(scenes[s])

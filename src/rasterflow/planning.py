@@ -102,7 +102,7 @@ def _write_cache(cache: Path, entries: Mapping[str, list[Any]]) -> None:
 
 
 def cached_headers(
-    paths: Iterable[str], *, cache: str | os.PathLike[str]
+    paths: Iterable[str], *, cache: str | os.PathLike[str], open_missing: bool = True
 ) -> dict[str, RasterHeader]:
     """Path -> :class:`RasterHeader` of each raster, from ``cache`` where still valid.
 
@@ -110,6 +110,8 @@ def cached_headers(
     (:func:`read_header`); the cache is rewritten only when something changed. A file
     that is missing or fails :func:`rasterflow.io.check_raster` is left out, so that the
     caller's own check reports it in its words (``rasterflow.scenes.check_headers``).
+    ``open_missing=False``: only what the cache holds, nothing opened or written (the
+    dry run's estimate: 100,000 header reads are not worth a guess).
     """
     cache = Path(cache)
     known = _read_cache(cache)
@@ -118,6 +120,8 @@ def cached_headers(
     fresh: dict[str, list[Any]] = {}
     for given in paths:
         if is_remote(given):
+            if not open_missing:
+                continue
             # read each time: no size and mtime to tell a stale entry (rasterflow.remote)
             try:
                 out[given] = read_header(given)
@@ -130,6 +134,8 @@ def cached_headers(
         if key is None:
             continue
         if entry is None or entry[:2] != key:
+            if not open_missing:
+                continue
             try:
                 h = read_header(given)
             except InputDataError:
@@ -143,7 +149,7 @@ def cached_headers(
         out[given] = RasterHeader(BoundingBox(*entry[3:7], crs=crs), int(entry[7]),
                                   tuple(entry[10:]), int(entry[8]), int(entry[9]),
                                   stamp=(key[0], key[1]))
-    if fresh != known:
+    if fresh != known and open_missing:
         _write_cache(cache, fresh)
     return out
 

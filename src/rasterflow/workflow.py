@@ -389,14 +389,16 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
             {sid: sc.files()[0] for sid, sc in scenes.items()}, headers)
         phases = rf_grid.scene_phases(footprints, config["grid"]["crs"],
                                       config["grid"]["resolution"])
-        spec = rf_grid.grid_from_config(config["grid"], phases=phases, footprints=footprints)
+        # projected once, for the grid's extent and the tiles each scene touches
+        projected = rf_grid.project_footprints(footprints, config["grid"]["crs"])
+        spec = rf_grid.grid_from_config(config["grid"], phases=phases, footprints=projected)
         warning = rf_grid.alignment_warning(spec, phases,
                                             configured=config["grid"]["origin"] is not None)
         warnings = [warning] if warning else []
         if not spec.aoi.is_empty:
             grid = spec.geobox
             tiles = rf_grid.tiles(grid, spec.tile_px, aoi=spec.aoi)
-        touched = rf_grid.tiles_touched(tiles, footprints)
+        touched = rf_grid.tiles_touched(tiles, projected)
         outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
         by_period = rf_periods.group_by_period(
             {sid: sc.date for sid, sc in scenes.items()},

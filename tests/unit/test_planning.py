@@ -334,3 +334,14 @@ def test_cached_headers_keep_the_size_in_pixels(tmp_path, monkeypatch):
     for path in files.values():
         assert (first[path].width, first[path].height) == (4, 3)
         assert (again[path].width, again[path].height) == (4, 3)
+
+
+def test_headers_only_from_the_cache_open_nothing_and_write_nothing(tmp_path):
+    files = _scenes(tmp_path, 3)
+    cache = tmp_path / "headers.json"
+    first = list(files.values())[:2]
+    assert set(planning.cached_headers(first, cache=cache)) == set(first)
+    stamp = cache.stat().st_mtime_ns
+    got = planning.cached_headers(list(files.values()), cache=cache, open_missing=False)
+    assert set(got) == set(first)  # the third is not in the cache: not opened
+    assert cache.stat().st_mtime_ns == stamp
