@@ -1,4 +1,6 @@
 # Two commands matter: `make demo` and `make test` (each creates .venv first if needed).
+# Snakemake reads profiles/default by itself (the workflow profile): naming it with
+# --profile too made it say so twice.
 VENV ?= .venv
 BIN := $(VENV)/bin
 SMK := $(BIN)/snakemake
@@ -11,8 +13,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@tools/bootstrap $(VENV)
 
 demo: venv  ## run the whole workflow on the built-in demo data (results/), then its report
-	$(SMK) --profile profiles/default
-	$(SMK) --profile profiles/default --report results/report.html
+	$(SMK)
+	$(SMK) --report results/report.html
 
 test: venv  ## the full test suite, as CI runs it
 	@tools/system-deps

@@ -320,6 +320,40 @@ def warp(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int
 
 
 @njit(nogil=True, cache=True)
+def nearest(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int,
+            p: np.ndarray, gt: np.ndarray, r0: int, c0: int, fill: int,
+            out: np.ndarray) -> None:
+    """GDAL's nearest neighbour (``GWKNearest``) of one raster onto rows/cols from
+    (r0, c0) of the grid with geotransform ``gt``: the source pixel
+    ``int(x + 1e-10), int(y + 1e-10)`` under each destination pixel centre, where
+    ``x >= 0 and y >= 0`` (false for NaN) and it lies on the raster; ``fill``
+    elsewhere. ``buf`` holds the raster's pixels of ``window`` (x0, y0, width, height),
+    row by row; a pixel off the window counts as off the raster (the window is
+    :func:`source_bounds`' with a margin, as GDAL's source window)."""
+    rows, cols = out.shape
+    x0 = window[0]
+    y0 = window[1]
+    ww = window[2]
+    wh = window[3]
+    sx = np.empty(cols, dtype=np.float64)
+    sy = np.empty(cols, dtype=np.float64)
+    for r in range(rows):
+        _positions(kind, p, gt, r0 + r, c0, sx, sy)
+        for c in range(cols):
+            x = sx[c]
+            y = sy[c]
+            if not (x >= 0.0 and y >= 0.0):
+                out[r, c] = fill
+                continue
+            i = int(x + 1e-10)
+            j = int(y + 1e-10)
+            if i >= width or j >= height or i < x0 or j < y0 or i >= x0 + ww or j >= y0 + wh:
+                out[r, c] = fill
+                continue
+            out[r, c] = buf[(j - y0) * ww + (i - x0)]
+
+
+@njit(nogil=True, cache=True)
 def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
                     sizes: np.ndarray, kinds: np.ndarray, params: np.ndarray,
                     nodata: np.ndarray, has_nodata: np.ndarray, gt: np.ndarray, r0: int,

@@ -399,6 +399,8 @@ def open_raster(
     """
     remote = is_remote(path)
     p: Any = str(path) if remote else Path(path)
+    if remote and where == "the scene sheet":
+        where = "the scene sheet or STAC catalog"  # URLs come from either
     if not remote and not p.exists():
         raise InputDataError(f"{what}: file not found: {p}. Check the path in {where}.")
     with ExitStack() as stack:

@@ -723,7 +723,8 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
     GDAL's exact transformer (bilinear through :func:`_kernel_upsample` where it gives
     GDAL's bits, else by GDAL), as float32 with NaN for nodata so that nodata never
     blends into valid pixels (``to_reflectance`` keeps NaN as NaN); the mask always with
-    nearest, since its values are classes, and -1 where it does not reach. A pixel's
+    nearest, since its values are classes (:func:`_kernel_nearest`, GDAL's classes, or
+    GDAL), and -1 where it does not reach (:func:`_clear`). A pixel's
     value does not depend on the window (the warper places it by the source's own
     geotransform), so the blocks of a per-scene index raster and the windows a
     composite reads give the same bits.
@@ -791,8 +792,9 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
         box = (grid[y0:y0 + height, x0:x0 + width] if not pad else
                GeoBox((ph, pw), grid.affine * Affine.translation(px0, py0), grid.crs))
         classes = np.full((ph, pw), -1, dtype=np.int32)
-        _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
-                   dst_nodata=-1)
+        if not _kernel_nearest(src, m.band, classes, box):
+            _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
+                       dst_nodata=-1)
     if scene.invalid_bits:
         flags = sum(1 << b for b in scene.invalid_bits)
         clear = (classes != -1) & ((classes & flags) == 0)
@@ -827,27 +829,20 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
     profiled in docs/benchmarks.md, third round).
     """
     import numpy as np
-    from odc.geo.geobox import GeoBox
     from rasterio.enums import MaskFlags
 
     from rasterflow._warp_kernel import warp
-    from rasterflow.composite import _kernel_for, _kernel_window, _tile_gt
     from rasterflow.grid import warp_scale
 
     flags = src.mask_flag_enums[band - 1]
     if MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
         return False
-    source = GeoBox.from_rio(src)
-    if source.crs != box.crs:
-        return False
     if nodata is None:
         nodata = src.nodatavals[band - 1]
-    kernel = _kernel_for(source, box, warp_scale(source, box), nodata=nodata)
-    if kernel is None:
+    reach = _kernel_reach(src, box, warp_scale, nodata=nodata)
+    if reach is None:
         return False
-    height, width = box.shape.yx
-    gt = _tile_gt(box)
-    window = _kernel_window(kernel, gt, (0, height), (0, width))
+    kernel, gt, window = reach
     if window is None:
         return True  # no source pixel reaches: all NaN, as GDAL leaves it
     values = src.read(band, window=_window(window), out_dtype=np.float32)
@@ -855,6 +850,52 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
          kernel.kind, np.asarray(kernel.params, dtype=np.float64),
          np.nan if nodata is None else float(nodata), nodata is not None, gt, 0, 0, out)
     return True
+
+
+def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
+    """The mask ``band`` of ``src`` onto ``box`` by nearest neighbour into ``out`` (-1
+    where it does not reach) through the compiled kernel, GDAL's pixels bit for bit;
+    False, ``out`` untouched, where only GDAL gives them (another CRS, a rotated grid).
+    The mask's GDAL warper was the last one set up per window of a composite."""
+    import numpy as np
+    from odc.geo import xy_
+
+    from rasterflow._warp_kernel import nearest
+    from rasterflow.grid import FOUR_SAMPLE_SCALE
+
+    # the scale only picks bilinear's kernel width: nearest has one rule at any scale
+    reach = _kernel_reach(src, box, lambda _s, _b: xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE),
+                          nodata=None)
+    if reach is None:
+        return False
+    kernel, gt, window = reach
+    if window is None:
+        return True  # no source pixel reaches: all -1, as GDAL leaves it
+    values = src.read(band, window=_window(window)).astype(np.int32)
+    nearest(values.ravel(), np.asarray(window, dtype=np.int64), kernel.size[0],
+            kernel.size[1], kernel.kind, np.asarray(kernel.params, dtype=np.float64), gt, 0,
+            0, -1, out)
+    return True
+
+
+def _kernel_reach(src: Any, box: Any, scale: Callable[[Any, Any], Any], *,
+                  nodata: float | None) -> tuple[Any, Any, tuple[int, int, int, int] | None] | None:
+    """(the kernel's view of ``src``, ``box``'s geotransform, the source window its
+    samples can touch or None) for a source in ``box``'s CRS; None where the kernel does
+    not give GDAL's pixels (another CRS, a rotated grid, a source one pixel wide...)."""
+    from odc.geo.geobox import GeoBox
+
+    from rasterflow.composite import _kernel_for, _kernel_window, _tile_gt
+
+    source = GeoBox.from_rio(src)
+    if source.crs != box.crs:
+        return None
+    kernel = _kernel_for(source, box, scale(source, box), nodata=nodata)
+    if kernel is None:
+        return None
+    height, width = box.shape.yx
+    gt = _tile_gt(box)
+    return kernel, gt, _kernel_window(kernel, gt, (0, height), (0, width))
 
 
 def _warp_into(src: Any, band: int, out: Any, box: Any, *, resampling: str,

@@ -494,3 +494,42 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
         _bands, clear = read_window(scene, ["red"], grid, window, resampling="bilinear")
         np.testing.assert_array_equal(clear, want[y0:y0 + h, x0:x0 + w], err_msg=str(window))
     assert Scene.from_params(scene.to_params()) == scene
+
+
+@pytest.mark.parametrize(("res", "origin"), [(20.0, (500_009.0, 6_000_000.0)),
+                                             (20.0, (500_000.0, 6_000_007.0)),
+                                             (30.0, (499_996.0, 6_000_004.0))])
+def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeypatch, res,
+                                                                origin):
+    # Sentinel-2's 20 m SCL (and a 30 m mask) onto 10 m windows: the compiled nearest
+    # neighbour must give GDAL's classes, -1 off the raster, in every window
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    from rasterflow import scenes as scenes_mod
+    from rasterflow.scenes import read_window, scene_grid
+
+    rng = np.random.default_rng(7)
+    n = int(640 / res) + 1
+    scl = rng.integers(0, 12, (n, n)).astype(np.uint8)
+    write_raster(tmp_path / "red.tif", np.ones((64, 64), np.uint16))
+    write_raster(tmp_path / "scl.tif", scl, res=res, origin=origin)
+    scene = Scene("s1", dt.date(2024, 6, 1), {"red": BandFile(str(tmp_path / "red.tif"))},
+                  mask=BandFile(str(tmp_path / "scl.tif")), valid_classes=(4, 5, 6, 7))
+    grid = scene_grid(scene, ["red"])
+    monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: pytest.fail("GDAL used"))
+    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
+                   (30, 63, 20, 1)]:
+        x0, y0, w, h = window
+        _bands, clear = read_window(scene, ["red"], grid, window, resampling="bilinear")
+        want = np.full((h, w), -1, dtype=np.int32)
+        with rasterio.open(tmp_path / "scl.tif") as src:
+            reproject(rasterio.band(src, 1), want, dst_transform=grid[y0:y0 + h, x0:x0 + w].affine,
+                      dst_crs=src.crs, dst_nodata=-1, init_dest_nodata=False,
+                      resampling=Resampling.nearest, tolerance=0.0)
+        np.testing.assert_array_equal(clear, np.isin(want, [4, 5, 6, 7]), err_msg=str(window))
+        # and the classes themselves, not only clear or not
+        got = np.full((h, w), -1, dtype=np.int32)
+        with rasterio.open(tmp_path / "scl.tif") as src:
+            assert scenes_mod._kernel_nearest(src, 1, got, grid[y0:y0 + h, x0:x0 + w])
+        np.testing.assert_array_equal(got, want, err_msg=str(window))

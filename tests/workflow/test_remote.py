@@ -154,3 +154,30 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
     assert sum(status == 200 for _m, _p, status, _r, _n in gets) == 2  # the two copies
     assert {r[1] for r in requests if r[1].endswith(".json")} == {
         "/catalog/catalog.json", "/catalog/a/a.json", "/catalog/b/b.json"}
+
+
+def test_an_asset_gone_after_planning_fails_its_job_naming_scene_and_url(tmp_path):
+    # the catalog states the grids, so planning opens no file: the job is the first to
+    # find the asset gone, and must say which, leaving no product of it behind
+    www = tmp_path / "www"
+    (www / "scenes").mkdir(parents=True)
+    rows = [("a", "2020-07-01"), ("b", "2020-08-01")]
+    for sid, _day in rows:
+        shutil.copy(DATA / "rgbn.tif", www / "scenes" / f"{sid}.tif")
+    _catalog(www, rows)
+    (www / "scenes" / "b.tif").unlink()
+    with nginx(www, tmp_path / "nginx") as served:
+        work = tmp_path / "run"
+        work.mkdir()
+        (work / "own.yaml").write_text(CONFIG.format(
+            source=f"stac: {{source: {served.url}/catalog/catalog.json}}"))
+        proc = run_snakemake(work, "--keep-going", configfiles=[work / "own.yaml"],
+                             demo_config=False, check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log"))
+    assert "scene 'b', band" in logs
+    assert f"{served.url}/scenes/b.tif cannot be read over HTTP" in logs
+    assert not (work / "results" / "indices" / "b").exists() or not list(
+        (work / "results" / "indices" / "b").iterdir())
+    assert (work / "results" / "indices" / "a" / "NDVI.tif").exists()  # the other scene's
+    assert not [p for p in (work / "results").rglob("*") if ".tmp" in p.name]
