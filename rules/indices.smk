@@ -53,10 +53,11 @@ else:
         script:
             "../scripts/index_batch.py"
 
-    if config["demo"]:
+    if config["demo"] or PLAN.staged:
 
-        # the demo's scenes are written by rule demo_data, after planning: their
-        # fingerprints too, once (later plans rewrite them as for any other scenes)
+        # the demo's scenes are written by rule demo_data, and staged copies by rule
+        # stage_in, after planning: their fingerprints too, once (later plans rewrite
+        # them as for any other scenes)
         rule batch_fingerprint:
             input:
                 get_batch_files,

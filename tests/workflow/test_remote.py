@@ -120,8 +120,8 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
             if kind == "search":  # a STAC API search
                 source = (f"stac: {{api: {api}, collections: [aerial], "
                           "bbox: [-76, 41, -75, 42], datetime: 2020-01-01/2020-12-31}")
-            if kind == "staged":  # copies for compute nodes without internet
-                source += f"\n  stage_in: {tmp_path / 'copies'}"
+            if kind == "staged":  # copies for compute nodes without internet, batched
+                source += f"\n  stage_in: {tmp_path / 'copies'}\n  batch: 2"
             (work / "own.yaml").write_text(CONFIG.format(source=source))
             run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False,
                           env=s3.env if kind == "s3" else None)
