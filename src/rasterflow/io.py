@@ -36,8 +36,8 @@ from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from rasterflow import __version__
-from rasterflow.remote import is_remote, open_options
 from rasterflow.errors import InputDataError
+from rasterflow.remote import is_remote, open_options
 
 #: Creation options of every raster product (documented in README, "Outputs").
 #: ZSTD level 1 with a predictor: on float32 products it is as small as DEFLATE level 6

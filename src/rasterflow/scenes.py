@@ -778,9 +778,10 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
     x0, y0, width, height = window
     px0, py0, pw, ph = x0 - pad, y0 - pad, width + 2 * pad, height + 2 * pad
     src = open_cached(m.path)
-    if GeoBox.from_rio(src) == grid and not pad:
+    on_grid = GeoBox.from_rio(src) == grid
+    if on_grid and not pad:
         classes = src.read(m.band, window=_window(window))
-    elif GeoBox.from_rio(src) == grid:
+    elif on_grid:
         classes = np.full((ph, pw), -1, dtype=np.int64)
         cx0, cy0 = max(px0, 0), max(py0, 0)
         cx1, cy1 = min(px0 + pw, src.width), min(py0 + ph, src.height)
@@ -832,14 +833,13 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
     from rasterio.enums import MaskFlags
 
     from rasterflow._warp_kernel import warp
-    from rasterflow.grid import warp_scale
 
     flags = src.mask_flag_enums[band - 1]
     if MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
         return False
     if nodata is None:
         nodata = src.nodatavals[band - 1]
-    reach = _kernel_reach(src, box, warp_scale, nodata=nodata)
+    reach = _kernel_reach(src, box, nodata=nodata)
     if reach is None:
         return False
     kernel, gt, window = reach
@@ -864,8 +864,8 @@ def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
     from rasterflow.grid import FOUR_SAMPLE_SCALE
 
     # the scale only picks bilinear's kernel width: nearest has one rule at any scale
-    reach = _kernel_reach(src, box, lambda _s, _b: xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE),
-                          nodata=None)
+    reach = _kernel_reach(src, box, nodata=None,
+                          scale=xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE))
     if reach is None:
         return False
     kernel, gt, window = reach
@@ -878,19 +878,21 @@ def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
     return True
 
 
-def _kernel_reach(src: Any, box: Any, scale: Callable[[Any, Any], Any], *,
-                  nodata: float | None) -> tuple[Any, Any, tuple[int, int, int, int] | None] | None:
+def _kernel_reach(src: Any, box: Any, *, nodata: float | None, scale: Any = None
+                  ) -> tuple[Any, Any, tuple[int, int, int, int] | None] | None:
     """(the kernel's view of ``src``, ``box``'s geotransform, the source window its
     samples can touch or None) for a source in ``box``'s CRS; None where the kernel does
-    not give GDAL's pixels (another CRS, a rotated grid, a source one pixel wide...)."""
+    not give GDAL's pixels (another CRS, a rotated grid, a source one pixel wide...).
+    ``scale``: GDAL's XSCALE/YSCALE, by default ``grid.warp_scale`` of the two."""
     from odc.geo.geobox import GeoBox
 
     from rasterflow.composite import _kernel_for, _kernel_window, _tile_gt
+    from rasterflow.grid import warp_scale
 
     source = GeoBox.from_rio(src)
     if source.crs != box.crs:
         return None
-    kernel = _kernel_for(source, box, scale(source, box), nodata=nodata)
+    kernel = _kernel_for(source, box, scale or warp_scale(source, box), nodata=nodata)
     if kernel is None:
         return None
     height, width = box.shape.yx

@@ -192,7 +192,9 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     rf_io.check_writable(paths.results, key="results")
     use_http_options()  # headers of remote scene files are read while planning
     batched = config["scenes"]["batch"] > 1
-    key = _plan_key(config, basedir, cache_dir)
+    # the STAC catalog to read ("" for a sheet); a search runs here, on the first plan
+    stac = _stac_source(config, cache_dir)
+    key = _plan_key(config, basedir, stac)
     plan_file = f"{cache_dir}/plan.json"
     # the plan of the last run when nothing it depends on changed: 100,000 scenes'
     # sheet, header checks and tiles took longer than Snakemake's own planning
@@ -202,7 +204,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     # the scene folders _load_scenes walks: their mtimes are part of the plan's stamps
     listing, walked = rf_scenes.recording_listing()
     scenes = cached.scenes if cached else _load_scenes(config, paths, listing, walked,
-                                                       headers, cache_dir)
+                                                       headers, cache_dir, stac)
     batches = cached.batches if cached else rf_planning.batches(
         {sid: sc.date for sid, sc in scenes.items()}, size=config["scenes"]["batch"])
     # no scenes, no indices: the defaults need no bands then
@@ -245,7 +247,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
             indices=scene_indices, periods=spans, composite_indices=names,
             statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
         warnings=[*cached.warnings, *_outside_warning(cached.outside)],
-        notes=_notes(config, cache_dir),
+        notes=_notes(config, stac),
         staged=staged,
         loaded=loaded,
     )
@@ -260,11 +262,11 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     return plan
 
 
-def _notes(config: Mapping[str, Any], cache_dir: str) -> list[str]:
+def _notes(config: Mapping[str, Any], stac: str) -> list[str]:
     if not config["scenes"]["stac"]["api"] or config["demo"]:
         return []
     return [f"scenes.stac.api: the items of the search of {config['scenes']['stac']['api']} "
-            f"are frozen in {_stac_source(config, cache_dir)}; delete it to search again"]
+            f"are frozen in {stac}; delete it to search again"]
 
 
 def _staged(scenes: Mapping[str, Any], root: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -321,10 +323,10 @@ def _aoi_degrees(config: Mapping[str, Any]) -> list[float] | None:
     return list(area.to_crs("EPSG:4326").boundingbox)
 
 
-def _plan_key(config: Mapping[str, Any], basedir: str, cache_dir: str) -> str | None:
+def _plan_key(config: Mapping[str, Any], basedir: str, stac: str) -> str | None:
     """Key of the cached plan (:mod:`rasterflow.plan_cache`); None for the demo, whose
     scenes a rule writes after planning."""
-    source = _stac_source(config, cache_dir) or config["scenes"]["sheet"]
+    source = stac or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
     code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
@@ -333,14 +335,14 @@ def _plan_key(config: Mapping[str, Any], basedir: str, cache_dir: str) -> str | 
 
 def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Listing,
                  walked: list[str], headers: dict[str, rf_planning.RasterHeader],
-                 cache_dir: str) -> dict[str, Any]:
+                 cache_dir: str, stac: str) -> dict[str, Any]:
     """The scenes of the sheet, the STAC catalog or the demo, their files' headers into
     ``headers`` and the catalog files read into ``walked``."""
     scfg = config["scenes"]
-    if (source := _stac_source(config, cache_dir)) and not config["demo"]:
+    if stac and not config["demo"]:
         from rasterflow.stac_scenes import load_stac_scenes
 
-        found = load_stac_scenes(source, bands=scfg["bands"],
+        found = load_stac_scenes(stac, bands=scfg["bands"],
                                  mask=scfg["mask"], raster_bands=scfg["stac"]["raster_bands"])
         walked.extend(found.files)  # the catalog's files: a changed one rebuilds the plan
         headers.update(found.headers)  # as the items state them: no file opened
