@@ -61,7 +61,7 @@ removed after each run; only the last round's outputs are kept). Run it on a qui
 machine; absolute times on a loaded one mean little, CPU seconds and ratios less so.
 
 Run: ``.venv/bin/python benchmarks/e2e_bench.py [--size 5490] [--scenes 6]
-[--repeats 3] [--cores 2] [--tile-px 2048] [--seed 0] [--workdir DIR]``; smoke size:
+[--repeats 3] [--cores 2] [--tile-px N] [--seed 0] [--workdir DIR]``; smoke size:
 ``--size 256 --scenes 4 --repeats 1`` (tests/benchmarks/test_e2e_bench_smoke.py).
 """
 
@@ -222,7 +222,7 @@ def target_grid(size: int, scenes: int) -> dict:
             "width": round((right - left) / 10), "height": round((top - bottom) / 10)}
 
 
-def write_config(path: Path, data: Path, grid: dict, *, tile_px: int) -> None:
+def write_config(path: Path, data: Path, grid: dict, *, tile_px: int | None) -> None:
     import yaml
 
     def band(name: str, res: int) -> dict:
@@ -239,7 +239,8 @@ def write_config(path: Path, data: Path, grid: dict, *, tile_px: int) -> None:
         },
         "indices": list(INDICES),
         "grid": {"crs": CRS, "resolution": grid["res"], "origin": grid["bounds"][::3],
-                 "tile_px": tile_px, "aoi": {"bounds": grid["bounds"]}},
+                 **({"tile_px": tile_px} if tile_px else {}),
+                 "aoi": {"bounds": grid["bounds"]}},
         "periods": {"kind": "monthly"},
         "composite": {"statistic": "median", "resampling": "bilinear"},
         "terrain": {"dem": ""},
@@ -758,7 +759,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
     ap.add_argument("--cores", type=int, default=2,
                     help="snakemake --cores, Dask threads, xargs -P, floor processes (2)")
-    ap.add_argument("--tile-px", type=int, default=2048, help="grid.tile_px (default 2048)")
+    ap.add_argument("--tile-px", type=int,
+                    help="grid.tile_px (default: the workflow's, config/schema.yaml)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--baseline", type=Path,
                     help="also time the whole workflow of another rasterflow checkout (e.g. "
@@ -796,7 +798,7 @@ def main() -> None:
         print(f"end-to-end: {args.scenes} scenes of {args.size}^2 px (B04, B08 10 m; B12, SCL "
               f"20 m; uint16 DEFLATE COGs), 2 footprints, months {', '.join(periods)}; "
               f"{', '.join(INDICES)} monthly median on a {grid['width']} x {grid['height']} "
-              f"10 m grid, tile_px {args.tile_px}; {args.cores} cores, median of "
+              f"10 m grid, tile_px {args.tile_px or 'default'}; {args.cores} cores, median of "
               f"{args.repeats} rounds (data made in {time.perf_counter() - t0:.1f} s)")
         variants = VARIANTS[:1] + ["rasterflow-baseline"] * bool(args.baseline) + VARIANTS[1:]
         times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}

@@ -341,7 +341,7 @@ def grid_from_config(cfg: Mapping[str, Any], *,
     if (not isinstance(origin, list | tuple) or len(origin) != 2
             or not all(isinstance(v, int | float) for v in origin)):
         raise ConfigError(f"grid.origin: must be [x, y] in grid.crs units, got {origin!r}")
-    tile_px = cfg.get("tile_px", 2048)
+    tile_px = cfg.get("tile_px", DEFAULT_TILE_PX)
     if not (isinstance(tile_px, int) and not isinstance(tile_px, bool) and tile_px >= 16):
         raise ConfigError(f"grid.tile_px: must be an integer >= 16, got {tile_px!r}")
     aoi_cfg = dict(cfg.get("aoi") or {})
@@ -368,7 +368,9 @@ def grid_from_config(cfg: Mapping[str, Any], *,
                     origin=xy_(float(origin[0]), float(origin[1])), tile_px=tile_px, aoi=aoi)
 
 
-#: Defaults of grid.max_tiles and grid.max_pixels (config/schema.yaml says why).
+#: Defaults of grid.tile_px, grid.max_tiles and grid.max_pixels (config/schema.yaml
+#: says why).
+DEFAULT_TILE_PX = 8192
 MAX_TILES = 100_000
 MAX_PIXELS = 10**12
 
