@@ -31,6 +31,7 @@ include: "rules/stage.smk"
 include: "rules/indices.smk"
 include: "rules/composite.smk"
 include: "rules/terrain.smk"
+include: "rules/contours.smk"
 include: "rules/zonal.smk"
 include: "rules/report.smk"
 
@@ -43,7 +44,7 @@ onsuccess:
     # where to look: the products, and how to make the report of them
     logger.info(
         f"rasterflow: products under {os.path.abspath(RESULTS)}/ (mosaics/, indices/, "
-        f"terrain/, zonal/, stac/); the report: add --report {RESULTS}/report.html"
+        f"terrain/, contours/, zonal/, stac/); the report: add --report {RESULTS}/report.html"
     )
 
 

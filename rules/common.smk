@@ -179,6 +179,11 @@ def get_dem(wildcards):
     return PLAN.dem
 
 
+def get_contour_raster(wildcards):
+    """The raster a contour job draws from: the DEM or a terrain product."""
+    return PLAN.contour_rasters[wildcards.product]
+
+
 def get_zones(wildcards):
     return PLAN.zones
 

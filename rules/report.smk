@@ -19,6 +19,9 @@ REPORT_OUTPUTS = [
 REPORT_OUTPUTS += [
     f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
 ]
+REPORT_OUTPUTS += [
+    f"{REPORT}/quicklooks/contours/{p}.png" for p in PLAN.contour_rasters
+]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
     REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
 REPORT_OUTPUTS += [
@@ -31,6 +34,8 @@ REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
 # every quicklook in one job: each is a fraction of a second, a job's start is seconds
+# (contours: drawn from their first format's file)
+CONTOUR_FILES = [PLAN.contour_outputs(p)[0] for p in PLAN.contour_rasters]
 QUICKLOOKS = [
     (PATHS.mosaic(period, index, f"{suffix}.tif"), period, index, suffix)
     for period in PLAN.periods
@@ -41,7 +46,9 @@ QUICKLOOKS = [
 
 rule quicklooks:
     input:
-        [q[0] for q in QUICKLOOKS] + [PATHS.terrain(p) for p in PLAN.terrain_products],
+        [q[0] for q in QUICKLOOKS]
+        + [PATHS.terrain(p) for p in PLAN.terrain_products]
+        + CONTOUR_FILES,
     output:
         [
             report(
@@ -66,6 +73,16 @@ rule quicklooks:
                 labels={"product": p, "period": "static", "layer": p},
             )
             for p in PLAN.terrain_products
+        ]
+        + [
+            report(
+                f"{REPORT}/quicklooks/contours/{p}.png",
+                caption=f"{CAPTIONS}/quicklook_contours.rst",
+                category="Maps",
+                subcategory="Contours",
+                labels={"product": p, "period": "static", "layer": "contours"},
+            )
+            for p in PLAN.contour_rasters
         ],
     log:
         logs("report/quicklooks"),
@@ -73,7 +90,8 @@ rule quicklooks:
         "../envs/rasterflow.yaml"
     params:
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
-        + PLAN.terrain_products,
+        + PLAN.terrain_products
+        + [f"contours_{p}" for p in PLAN.contour_rasters],
         titles=[
             (
                 f"{index}: valid observations, {period}"
@@ -82,7 +100,11 @@ rule quicklooks:
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]
-        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products],
+        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products]
+        + [
+            f"contours of {os.path.basename(r)}, every {config['contours']['interval']}"
+            for r in PLAN.contour_rasters.values()
+        ],
     script:
         "../scripts/quicklook.py"
 

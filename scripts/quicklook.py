@@ -1,4 +1,4 @@
-"""Snakemake adapter: quicklook PNGs of raster products (one per input)."""
+"""Snakemake adapter: quicklook PNGs of raster products and contour lines (one per input)."""
 
 from rasterflow import quicklook
 from rasterflow.logs import log_to
@@ -8,7 +8,10 @@ def main(smk) -> None:
     with log_to(smk.log[0]) as log:
         for raster, png, product, title in zip(smk.input, smk.output, smk.params.products,
                                                smk.params.titles, strict=True):
-            quicklook.render(raster, png, product=product, title=title)
+            if raster.endswith((".gpkg", ".parquet")):  # contour lines
+                quicklook.render_lines(raster, png, title=title)
+            else:
+                quicklook.render(raster, png, product=product, title=title)
             log.info("quicklook of %s written to %s", raster, png)
 
 

@@ -199,3 +199,44 @@ def _save_with_transparent_map(fig, ax, target: Path) -> None:
     Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
     with atomic_output(target) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                 title: str, column: str = "elev") -> Path:
+    """Draw the lines of a vector file (contours: GeoPackage or GeoParquet) coloured by
+    ``column``, with a colour bar and map axes as :func:`render`; the map is transparent
+    where there is no line, so the PNG can lie over a terrain quicklook."""
+    import geopandas as gpd
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+    from matplotlib import ticker
+
+    p = Path(path)
+    lines = gpd.read_parquet(p) if p.suffix == ".parquet" else gpd.read_file(p, engine="pyogrio")
+    crs = lines.crs.to_string() if lines.crs else ""
+    x0, y0, x1, y1 = lines.total_bounds if len(lines) else (0.0, 0.0, 1.0, 1.0)
+    div, unit = _axis_unit(crs, (x0, x1, y0, y1))
+    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig.patch.set_alpha(0)
+    ax.patch.set_alpha(0)
+    if len(lines):
+        scaled = lines.set_geometry(lines.geometry.affine_transform([1 / div, 0, 0, 1 / div, 0, 0]))
+        scaled.plot(ax=ax, column=column, cmap="terrain", linewidth=0.6, legend=True,
+                    legend_kwds={"shrink": 0.85, "label": f"{column} (level)"})
+    ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
+    ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(6))
+    if unit == "degrees":
+        ax.set_aspect(1.0 / max(math.cos(math.radians((y0 + y1) / 2)), 0.01))
+    else:
+        ax.set_aspect("equal")
+    ax.set_title(f"{title}: {len(lines)} lines")
+    fig.tight_layout()
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _save_with_transparent_map(fig, ax, target)
+    plt.close(fig)
+    return target

@@ -25,6 +25,9 @@ from rasterflow.ownership import replace_folder
 
 #: STAC id of the catalog a run writes.
 CATALOG_ID = "rasterflow-results"
+#: Media types of the vector assets (GeoPackage: OGC's; GeoParquet: Apache Parquet's).
+VECTOR_MEDIA_TYPES = {"gpkg": "application/geopackage+sqlite3",
+                      "parquet": "application/vnd.apache.parquet"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,9 @@ class Product:
     title: str
     properties: Mapping[str, Any] = field(default_factory=dict)
     dated_by: str | None = None
+    #: format -> vector file: the item's assets instead of the raster ``path``, which
+    #: then only gives the footprint and projection (contour lines of a raster)
+    vectors: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, d: Mapping[str, Any]) -> Product:
@@ -47,13 +53,15 @@ class Product:
 
         return cls(path=str(d["path"]), id=str(d["id"]), start=day(d["start"]),
                    end=day(d["end"]), title=str(d["title"]),
-                   properties=dict(d.get("properties", {})), dated_by=d.get("dated_by"))
+                   properties=dict(d.get("properties", {})), dated_by=d.get("dated_by"),
+                   vectors=dict(d.get("vectors", {})))
 
     def to_params(self) -> dict[str, Any]:
         return {"path": self.path, "id": self.id,
                 "start": self.start and self.start.isoformat(),
                 "end": self.end and self.end.isoformat(), "title": self.title,
-                "properties": dict(self.properties), "dated_by": self.dated_by}
+                "properties": dict(self.properties), "dated_by": self.dated_by,
+                "vectors": dict(self.vectors)}
 
 
 def raster_date(path: str | os.PathLike[str]) -> dt.date:
@@ -101,6 +109,17 @@ def make_item(product: Product) -> Any:
         geom_precision=7,
     )
     item.assets["data"].title = product.title
+    if product.vectors:
+        import pystac
+
+        del item.assets["data"]  # the raster (perhaps the user's DEM) is not the product
+        item.stac_extensions = [e for e in item.stac_extensions if "/raster/" not in e]
+        for fmt, path in product.vectors.items():
+            if not os.path.exists(path):
+                raise InputDataError(f"STAC: {path} not found; run the workflow first")
+            item.add_asset(fmt, pystac.Asset(
+                href=os.path.abspath(path), media_type=VECTOR_MEDIA_TYPES[fmt],
+                roles=["data"], title=f"{product.title} ({fmt})"))
     return item
 
 
@@ -139,11 +158,14 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
 def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: Sequence[str],
                   periods: Mapping[str, tuple[dt.date, dt.date]],
                   composite_indices: Sequence[str], statistic: str,
-                  terrain: Sequence[str], dem: str) -> list[Product]:
+                  terrain: Sequence[str], dem: str,
+                  contours: Mapping[str, Mapping[str, str]] | None = None) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
     Per-scene indices stand for their scene's date, mosaics for their period, terrain
-    products for the DEM's own date (:func:`raster_date`), not the scenes'.
+    products for the DEM's own date (:func:`raster_date`), not the scenes'. ``contours``
+    (product -> format -> file): an item per contoured product, its files as assets,
+    with the footprint and date of the raster it was drawn from.
     """
     products = [
         Product(f"{results}/indices/{sid}/{index}.tif", f"index-{sid}-{index}", day, day,
@@ -161,4 +183,9 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
     products += [Product(f"{results}/terrain/{p}.tif", f"terrain-{p}", None, None,
                          f"{p} of {os.path.basename(dem)}", {"rasterflow:terrain": p},
                          dated_by=dem) for p in terrain]
+    for p, files in (contours or {}).items():
+        source = dem if p == "dem" else f"{results}/terrain/{p}.tif"
+        products.append(Product(source, f"contours-{p}", None, None,
+                                f"contour lines of {os.path.basename(source)}",
+                                {"rasterflow:contours": p}, dated_by=dem, vectors=dict(files)))
     return products

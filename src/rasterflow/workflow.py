@@ -61,6 +61,9 @@ class Paths:
     def terrain(self, product: str) -> str:
         return f"{self.results}/terrain/{product}.tif"
 
+    def contours(self, product: str, fmt: str) -> str:
+        return f"{self.results}/contours/{product}.{fmt}"
+
     def zonal(self, product: str, period: str, fmt: str = "parquet") -> str:
         return f"{self.results}/zonal/{product}/{period}.{fmt}"
 
@@ -101,6 +104,9 @@ class WorkflowPlan:
     period_spans: dict[str, tuple[dt.date, dt.date]]  # period -> first and last day
     dem: str  # "" without terrain
     terrain_products: list[str]
+    #: product ("dem" or a terrain product) -> the raster its contour lines come from
+    contour_rasters: dict[str, str]
+    contour_formats: list[str]  # gpkg, parquet
     zones: str  # "" without zonal statistics
     zonal_rasters: dict[tuple[str, str], str]  # (product, period) -> raster
     stac_products: list[Any]  # rasterflow.stac.Product
@@ -161,10 +167,15 @@ class WorkflowPlan:
     def mosaic_outputs(self) -> list[str]:
         return [self.paths.mosaic(p, i) for p in self.periods for i in self.composite_indices]
 
+    def contour_outputs(self, product: str) -> list[str]:
+        """The files of one contoured product, one per format."""
+        return [self.paths.contours(product, fmt) for fmt in self.contour_formats]
+
     def product_outputs(self) -> list[str]:
         """Every product the run makes (the report rules wait for all of them)."""
         out = self.index_outputs() + self.mosaic_outputs()
         out += [self.paths.terrain(p) for p in self.terrain_products]
+        out += [f for p in self.contour_rasters for f in self.contour_outputs(p)]
         if self.zonal_rasters:
             out.append(f"{self.paths.results}/zonal/zonal_long.parquet")
         return out
@@ -172,8 +183,9 @@ class WorkflowPlan:
     def stac_inputs(self) -> list[str]:
         """The products the catalog describes; batch manifests stand in for index rasters."""
         indices = f"{self.paths.results}/indices/"
-        return self.index_outputs() + [p.path for p in self.stac_products
-                                       if not p.path.startswith(indices)]
+        return self.index_outputs() + [f for p in self.stac_products
+                                       if not p.path.startswith(indices)
+                                       for f in (p.path, *p.vectors.values())]
 
 
 def plan_workflow(config: Mapping[str, Any], *, basedir: str,
@@ -230,6 +242,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
     dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
+    contour_rasters = _plan_contours(config, paths, dem, terrain_products)
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
     plan = WorkflowPlan(
         paths=paths, cache_dir=cache_dir, batched=batched,
@@ -239,13 +252,16 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
         tiles=cached.tiles, grid=cached.grid, composite_indices=names,
         composite_roles=_roles_of(indices, names), periods=periods, period_spans=spans,
-        dem=dem, terrain_products=terrain_products, zones=zones,
+        dem=dem, terrain_products=terrain_products, contour_rasters=contour_rasters,
+        contour_formats=list(config["contours"]["formats"]), zones=zones,
         zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods,
                                   terrain_products),
         stac_products=rf_stac.plan_products(
             results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
             indices=scene_indices, periods=spans, composite_indices=names,
-            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
+            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem,
+            contours={p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
+                      for p in contour_rasters}),
         warnings=[*cached.warnings, *_outside_warning(cached.outside)],
         notes=_notes(config, stac),
         staged=staged,
@@ -440,6 +456,31 @@ def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
 
         check_zones(path, layer=config["zonal"]["layer"], id_column=config["zonal"]["id_column"])
     return str(path or "")
+
+
+def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
+                   terrain: Sequence[str]) -> dict[str, str]:
+    """Product -> raster for every contour job; empty unless contours.interval is set."""
+    ccfg = config["contours"]
+    if ccfg["interval"] is None:
+        return {}
+    if not dem:
+        raise ConfigError(
+            "contours.interval: there is no DEM to contour; set terrain.dem to your DEM, "
+            "or set contours.interval to null"
+        )
+    out: dict[str, str] = {}
+    for product in ccfg["products"]:
+        if product == "dem":
+            out[product] = dem
+        elif product in terrain:
+            out[product] = paths.terrain(product)
+        else:
+            raise ConfigError(
+                f"contours.products: {product} is not made by this run; add it to "
+                f"terrain.products ({', '.join(terrain) or 'none'}) or remove it here"
+            )
+    return out
 
 
 def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,

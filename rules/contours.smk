@@ -1,0 +1,26 @@
+# Contour lines of the DEM and terrain products (rasterflow.contours): one job per
+# product, its tiles contoured in parallel and joined across tile borders.
+
+
+rule contours:
+    input:
+        raster=get_contour_raster,
+    output:
+        PLAN.contour_outputs("{product}"),
+    log:
+        logs("contours/{product}"),
+    benchmark:
+        benchmarks("contours/{product}")
+    conda:
+        "../envs/rasterflow.yaml"
+    threads: 2
+    resources:
+        mem_mb=heavy_mem_mb,
+        runtime=runtime_30,
+    params:
+        formats=PLAN.contour_formats,
+        # the levels: a changed one reruns the contours
+        options={k: config["contours"][k] for k in ("interval", "base")},
+        chunk=config["contours"]["chunk"],
+    script:
+        "../scripts/contours.py"
