@@ -1,0 +1,274 @@
+"""rasterflow.contours: against gdal_contour, tiled against whole, files, bad config.
+
+gdal_contour (GDAL's own command-line tool, Debian gdal-bin) is the independent
+reference; it runs through subprocess with argument lists. The DEMs: the real one in
+tests/data (rmnp-dem.tif: uint16, geographic, integer heights, so many pixels lie
+exactly on a level) and one generated here with a fixed seed, with nodata holes (a
+single pixel, blocks, strips on the raster's edge), a plateau exactly at a level and
+noise that makes saddles.
+
+Tolerance: lines are compared per level in pixel units (the DEM's inverse geotransform,
+so the geographic DEM's non-square pixels count as pixels) by the Hausdorff distance of
+the level's multilines. Measured: 3.3e-7 px on rmnp, 2.0e-5 px on the synthetic DEM
+(GDAL fudges a value within 1e-6 of the level upwards, rasterflow lowers the level by
+1e-6: the crossing moves by about 1e-6 / gradient). A different connection at one
+saddle, a line cut at a tile border or a line missing next to nodata moves a level's
+distance by 0.1 px or more, so the bound is 1e-3 px.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import rasterio
+import shapely
+from helpers import DATA, REPO, write_raster
+
+from rasterflow import contours, settings
+from rasterflow.contours import ContourParams
+from rasterflow.errors import ConfigError
+
+RMNP = DATA / "rmnp-dem.tif"
+#: per level, pixel units (see the module docstring)
+HAUSDORFF_PX = 1e-3
+
+
+def synthetic_dem(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(19)
+    h, w = 120, 140
+    y, x = np.mgrid[0:h, 0:w]
+    z = (200 * np.sin(x / 13.0) * np.cos(y / 17.0) + 3 * x
+         + rng.normal(0, 4, (h, w))).astype(np.float32)
+    z[30:45, 50:70] = -9999  # a hole
+    z[80:, :10] = -9999  # on the raster's edge
+    z[5, 100] = -9999  # one pixel
+    z[60:62, 120:] = -9999  # a strip to the edge
+    z[95:100, 95:105] = 100.0  # a plateau exactly at a level
+    return write_raster(tmp_path / "synthetic.tif", z, res=30.0, nodata=-9999.0)
+
+
+def gdal_contour(src: Path, out: Path, params: ContourParams) -> gpd.GeoDataFrame:
+    subprocess.run(["gdal_contour", "-q", "-a", "elev", "-i", str(params.interval),
+                    "-off", str(params.base), str(src), str(out)], check=True)
+    return gpd.read_file(out, engine="pyogrio")
+
+
+def to_pixels(geoms: np.ndarray, transform) -> np.ndarray:
+    a, b, c, d, e, f = tuple(~transform)[:6]
+    return shapely.transform(geoms, lambda xy: np.column_stack(
+        [a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f]))
+
+
+@pytest.fixture(params=["rmnp", "rmnp-offset", "synthetic"])
+def case(request, tmp_path):
+    if request.param == "synthetic":
+        return synthetic_dem(tmp_path), ContourParams(interval=25)
+    # rmnp: 2281-4261 m; the offset puts levels on odd multiples of 25 (2325, ...)
+    interval, base = (100, 0) if request.param == "rmnp" else (50, 25)
+    return RMNP, ContourParams(interval=interval, base=base)
+
+
+# --------------------------------------------------------------------- vs gdal_contour
+
+
+def test_matches_gdal_contour(case, tmp_path):
+    src, params = case
+    mine = contours.contour_raster(src, params)
+    theirs = gdal_contour(src, tmp_path / "gdal.gpkg", params)
+    with rasterio.open(src) as ds:
+        transform, crs = ds.transform, ds.crs
+    assert mine.crs == crs and list(mine.columns) == ["id", "elev", "geometry"]
+    assert list(mine["id"]) == list(range(1, len(mine) + 1))
+    assert sorted(set(mine["elev"])) == sorted(set(theirs["elev"]))  # the same levels
+    assert len(set(mine["elev"])) >= 10
+    worst = 0.0
+    for level in sorted(set(theirs["elev"])):
+        ours = mine[mine["elev"] == level].geometry.to_numpy()
+        ref = theirs[theirs["elev"] == level].geometry.to_numpy()
+        assert len(ours) == len(ref), level  # no line broken, merged or missing
+        distance = shapely.hausdorff_distance(
+            shapely.multilinestrings(to_pixels(ours, transform)),
+            shapely.union_all(to_pixels(ref, transform)), densify=0.25)
+        worst = max(worst, distance)
+    assert worst < HAUSDORFF_PX
+
+
+def test_no_line_crosses_a_nodata_pixel(tmp_path):
+    src = synthetic_dem(tmp_path)
+    lines = contours.contour_raster(src, ContourParams(interval=25))
+    with rasterio.open(src) as ds:
+        nodata = ds.read(1) == ds.nodata
+        transform = ds.transform
+    rows, cols = np.nonzero(nodata)
+    # the inner half of each nodata pixel (gdal_contour's lines stop at its edge midpoints)
+    cores = shapely.box(cols + 0.25, rows + 0.25, cols + 0.75, rows + 0.75)
+    drawn = shapely.union_all(to_pixels(lines.geometry.to_numpy(), transform))
+    assert not shapely.intersects(cores, drawn).any()
+
+
+# ------------------------------------------------------------------ tiled against whole
+
+
+def _segments(lines) -> Counter:
+    out: Counter = Counter()
+    for level, line in lines:
+        xy = shapely.get_coordinates(line)
+        for p, q in zip(map(tuple, xy[:-1]), map(tuple, xy[1:]), strict=True):
+            out[(level, min(p, q), max(p, q))] += 1
+    return out
+
+
+@pytest.mark.parametrize("dem", ["rmnp", "synthetic"])
+def test_tiles_give_the_whole_raster_lines(dem, tmp_path):
+    src = RMNP if dem == "rmnp" else synthetic_dem(tmp_path)
+    with rasterio.open(src) as ds:
+        z, nodata = ds.read(1), ds.nodata
+        height, width = z.shape
+    params = ContourParams(interval=50)
+    whole = contours.contour_array(z, params, nodata=nodata)
+    for chunk in (7, 16, 64):
+        tiled = contours.contour_array(z, params, nodata=nodata, chunk=chunk)
+        assert [lv for lv, _ in tiled] == [lv for lv, _ in whole], chunk
+        # the same lines, vertex for vertex, in the same order and orientation
+        assert all(shapely.equals_exact(a, b, tolerance=0)
+                   for (_, a), (_, b) in zip(tiled, whole, strict=True)), chunk
+        # no segment drawn twice at a tile border
+        assert max(_segments(tiled).values()) == 1
+        # no break: an open line ends on the raster's edge or beside nodata, never on an
+        # inner tile border
+        for _level, line in tiled:
+            if line.is_closed:
+                continue
+            for x, y in shapely.get_coordinates(line)[[0, -1]]:
+                on_edge = x in (0, width) or y in (0, height)
+                if nodata is None or dem == "rmnp":
+                    assert on_edge, (chunk, x, y)
+                else:
+                    near = z[max(int(y) - 1, 0):int(y) + 2, max(int(x) - 1, 0):int(x) + 2]
+                    assert on_edge or (near == nodata).any(), (chunk, x, y)
+
+
+def test_files_are_the_same_for_any_tile_size(tmp_path):
+    src = synthetic_dem(tmp_path)
+    params = ContourParams(interval=25, base=5)
+    files = {}
+    for chunk in (32, 2048):
+        out = {"gpkg": str(tmp_path / f"c{chunk}.gpkg"),
+               "parquet": str(tmp_path / f"c{chunk}.parquet")}
+        contours.run(raster=str(src), outputs=out, params=params, chunk=chunk)
+        files[chunk] = out
+    a = gpd.read_parquet(files[32]["parquet"])
+    b = gpd.read_parquet(files[2048]["parquet"])
+    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+    assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), 0).all()
+    gpkg = gpd.read_file(files[2048]["gpkg"], layer="contour", engine="pyogrio")
+    assert list(gpkg.columns) == ["id", "elev", "geometry"] and len(gpkg) == len(b)
+    assert gpkg.crs == b.crs == rasterio.open(src).crs
+    assert (gpkg.geom_type == "LineString").all()
+    # provenance in the GeoParquet metadata, as the zonal tables carry it
+    meta = pq.read_schema(files[2048]["parquet"]).metadata
+    assert b"RASTERFLOW_PARAMS" in meta[b"PANDAS_ATTRS"]
+    # nothing left beside the outputs
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# ----------------------------------------------------------------------------- refine
+
+
+def test_refine_puts_gdal_split_square_values_on_the_fine_grid():
+    nan = np.nan
+    block = np.array([[nan, nan, nan, nan],
+                      [nan, 1.0, 3.0, nan],
+                      [nan, nan, 5.0, nan],
+                      [nan, nan, nan, nan]])
+    fine = contours.refine(block)
+    assert fine.shape == (5, 5)
+    assert fine[1, 1] == 1 and fine[1, 3] == 3 and fine[3, 3] == 5 and np.isnan(fine[3, 1])
+    assert fine[1, 2] == 2  # the mean of the edge's two valid ends
+    assert fine[2, 1] == 1  # one end is nodata: the valid one
+    assert fine[2, 2] == 3  # the mean of the three valid pixels around the corner
+    assert fine[0, 0] == 1 and fine[4, 4] == 5  # outer corners: their one pixel
+    assert np.isnan(fine[4, 0])  # no valid pixel around
+
+
+# ------------------------------------------------------------------------- bad config
+
+
+@pytest.mark.parametrize(("kwargs", "key"), [
+    ({"interval": 0}, "contours.interval"),
+    ({"interval": -10}, "contours.interval"),
+    ({"interval": float("nan")}, "contours.interval"),
+    ({"interval": 10, "base": float("inf")}, "contours.base"),
+])
+def test_bad_levels_are_refused_by_name(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        ContourParams(**kwargs)
+
+
+def test_levels_are_base_plus_multiples_of_the_interval():
+    assert list(ContourParams(interval=10, base=5).levels(-3, 27)) == [5, 15, 25]
+    assert list(ContourParams(interval=100).levels(2281, 2299)) == []
+
+
+def _demo_config(tmp_path, contours_section, **sections):
+    import copy
+
+    import yaml
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = copy.deepcopy(config)
+    config["results"] = str(tmp_path / "results")
+    config["contours"] = contours_section
+    config.update(sections)
+    settings.check_config(config, REPO / "config" / "schema.yaml")
+    return config
+
+
+def test_schema_refuses_a_zero_interval_and_an_unknown_format(tmp_path):
+    with pytest.raises(ConfigError, match="contours.interval"):
+        _demo_config(tmp_path, {"interval": 0})
+    with pytest.raises(ConfigError, match="contours.formats"):
+        _demo_config(tmp_path, {"interval": 10, "formats": ["shp"]})
+
+
+def test_plan_refuses_contours_of_a_product_the_run_does_not_make(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    config = _demo_config(tmp_path, {"interval": 10, "products": ["dem", "tpi"]})
+    with pytest.raises(ConfigError, match=r"contours.products: tpi .*terrain.products"):
+        plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+
+
+def test_plan_refuses_contours_without_a_dem(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    config = _demo_config(
+        tmp_path, {"interval": 100}, demo=False,
+        zonal={"zones": str(DATA / "rmnp.shp"), "id_column": "OBJECTI",
+               "rasters": {"elevation": str(RMNP)}})
+    with pytest.raises(ConfigError, match="contours.interval: there is no DEM.*terrain.dem"):
+        plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+
+
+def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    plan = plan_workflow(_demo_config(tmp_path, {"interval": 10}), basedir=str(REPO),
+                         cache_dir=str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    assert plan.contour_rasters == {"dem": f"{results}/demo/dem.tif"}
+    files = [f"{results}/contours/dem.gpkg", f"{results}/contours/dem.parquet"]
+    assert plan.contour_outputs("dem") == files
+    assert set(files) <= set(plan.product_outputs()) and set(files) <= set(plan.stac_inputs())
+    item = next(p for p in plan.stac_products if p.id == "contours-dem")
+    assert item.vectors == {"gpkg": files[0], "parquet": files[1]}
+    off = plan_workflow(_demo_config(tmp_path, {}), basedir=str(REPO),
+                        cache_dir=str(tmp_path / "cache"))
+    assert off.contour_rasters == {}
+    assert not any(f.startswith(f"{results}/contours/") for f in off.product_outputs())
