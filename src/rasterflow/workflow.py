@@ -242,7 +242,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
     dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
-    contour_rasters = _plan_contours(config, paths, dem, terrain_products)
+    contour_rasters, contour_warnings = _plan_contours(config, paths, dem, terrain_products)
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
     plan = WorkflowPlan(
         paths=paths, cache_dir=cache_dir, batched=batched,
@@ -262,7 +262,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
             statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem,
             contours={p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
                       for p in contour_rasters}),
-        warnings=[*cached.warnings, *_outside_warning(cached.outside)],
+        warnings=[*cached.warnings, *_outside_warning(cached.outside), *contour_warnings],
         notes=_notes(config, stac),
         staged=staged,
         loaded=loaded,
@@ -459,16 +459,19 @@ def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
 
 
 def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
-                   terrain: Sequence[str]) -> dict[str, str]:
-    """Product -> raster for every contour job; empty unless contours.interval is set."""
+                   terrain: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """Product -> raster for every contour job (empty unless contours.interval is set),
+    and warnings.
+
+    Without a DEM there is nothing to contour: a warning, not an error, as terrain.products
+    is then ignored too (a config built on the demo's, which sets both, stays valid).
+    """
     ccfg = config["contours"]
     if ccfg["interval"] is None:
-        return {}
+        return {}, []
     if not dem:
-        raise ConfigError(
-            "contours.interval: there is no DEM to contour; set terrain.dem to your DEM, "
-            "or set contours.interval to null"
-        )
+        return {}, ["contours.interval is set but there is no DEM, so no contours: set "
+                    "terrain.dem to your DEM, or contours.interval to null"]
     out: dict[str, str] = {}
     for product in ccfg["products"]:
         if product == "dem":
@@ -480,7 +483,7 @@ def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
                 f"contours.products: {product} is not made by this run; add it to "
                 f"terrain.products ({', '.join(terrain) or 'none'}) or remove it here"
             )
-    return out
+    return out, []
 
 
 def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,

@@ -245,15 +245,18 @@ def test_plan_refuses_contours_of_a_product_the_run_does_not_make(tmp_path):
         plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
 
 
-def test_plan_refuses_contours_without_a_dem(tmp_path):
+def test_plan_without_a_dem_warns_and_makes_no_contours(tmp_path):
+    # as terrain.products: a config built on the demo's (which sets both) stays valid
     from rasterflow.workflow import plan_workflow
 
     config = _demo_config(
         tmp_path, {"interval": 100}, demo=False,
         zonal={"zones": str(DATA / "rmnp.shp"), "id_column": "OBJECTI",
                "rasters": {"elevation": str(RMNP)}})
-    with pytest.raises(ConfigError, match="contours.interval: there is no DEM.*terrain.dem"):
-        plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    assert plan.contour_rasters == {}
+    assert any(w.startswith("contours.interval is set but there is no DEM")
+               and "terrain.dem" in w for w in plan.warnings)
 
 
 def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
