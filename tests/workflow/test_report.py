@@ -52,7 +52,7 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
     assert set(cats) == {"Maps", "Zonal statistics", "Run"}
-    assert set(cats["Maps"]) == {"Composites", "Terrain"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain", "Contours"}
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
     assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
     results = demo_run / "results"
@@ -63,6 +63,9 @@ def test_report_has_every_section(report, demo_run):
                   for p in cats["Maps"]["Composites"]) == mosaics
     terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
     assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
+    contours = sorted({p.stem for p in (results / "contours").iterdir()})
+    assert contours == ["dem"]
+    assert sorted(Path(p).stem for p in cats["Maps"]["Contours"]) == contours
     tables = sorted(p.relative_to(results / "zonal").with_suffix(".html").as_posix()
                     for p in (results / "zonal").glob("*/*.parquet"))
     assert sorted(p.removeprefix("results/report/zonal/tables/")
@@ -78,7 +81,7 @@ def test_report_has_every_section(report, demo_run):
 def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
     pngs = {p: e for p, e in report["results"].items() if e["mime_type"] == "image/png"}
     quicklooks = [p for p in pngs if "/quicklooks/" in p]
-    assert len(quicklooks) == 4 + 4
+    assert len(quicklooks) == 4 + 4 + 1  # mosaics, terrain, contours of the DEM
     for path, entry in pngs.items():
         image = Image.open(io.BytesIO(_decoded(entry)))
         assert image.format == "PNG" and min(image.size) >= 300, path
@@ -146,9 +149,17 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
                *(results / "terrain").glob("*.tif")]
+    contours = items.pop("contours-dem")  # the contour lines: vector assets, no raster
     assert len(items) == len(rasters)
     assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
         p.resolve() for p in rasters}
+    assert {k: Path(a.get_absolute_href()).resolve() for k, a in contours.assets.items()} == {
+        fmt: (results / "contours" / f"dem.{fmt}").resolve() for fmt in ("gpkg", "parquet")}
+    assert contours.assets["gpkg"].media_type == "application/geopackage+sqlite3"
+    assert not contours.assets["gpkg"].href.startswith("/")  # relative: the folder can move
+    with rasterio.open(results / "demo" / "dem.tif") as src:
+        expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+    np.testing.assert_allclose(contours.bbox, expected, atol=1e-3)  # the DEM's footprint
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
         assert items[f"index-{sid}-NBR"].datetime.date() == day  # NDVI: composited only

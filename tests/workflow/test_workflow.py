@@ -48,6 +48,7 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["composite"] == 4 * 2  # every composited index of a tile and period in one
     assert jobs["mosaic"] == 2  # one per period
     assert jobs["terrain"] == 1  # every product of the DEM in one job
+    assert jobs["contours"] == 1  # the DEM's contour lines (contours.products: [dem])
     # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
     # report: one job draws every quicklook (mosaics and terrain)
@@ -115,6 +116,13 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
         slope = src.read(1, masked=True)
         assert src.nodata == -9999 and src.crs.to_epsg() == 3067
     assert 0 <= slope.min() and slope.max() < 30 and slope.mean() > 0.5  # hills, no cliffs
+    # contour lines of the DEM every 10 m (95-213 m), in both formats, the same lines
+    lines = gpd.read_parquet(demo_run / "results" / "contours" / "dem.parquet")
+    gpkg = gpd.read_file(demo_run / "results" / "contours" / "dem.gpkg", layer="contour")
+    assert list(lines.columns) == ["id", "elev", "geometry"] and lines.crs.to_epsg() == 3067
+    assert sorted(set(lines["elev"])) == list(range(100, 211, 10))
+    assert len(gpkg) == len(lines) and (gpkg["elev"] == lines["elev"]).all()
+    assert lines.geometry.is_valid.all() and (lines.geom_type == "LineString").all()
 
     zonal = demo_run / "results" / "zonal"
     long = pd.read_parquet(zonal / "zonal_long.parquet")
