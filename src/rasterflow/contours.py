@@ -237,7 +237,8 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
         gen = contourpy.contour_generator(xs, ys, np.ma.array(z, mask=nodata),
                                           name="serial", line_type="Separate",
                                           corner_mask=False)
-        for line in gen.lines(at):
+        lines: list[np.ndarray] = gen.lines(at)  # type: ignore[assignment]  # Separate
+        for line in lines:
             if len(line) >= 2:
                 xy, bend = _canonical(line, z, full, at, row0=row0, col0=col0)
                 pieces.append((float(level), xy, bend))
