@@ -71,9 +71,10 @@ FORMATS: tuple[str, ...] = ("gpkg", "parquet")
 #: Layer name in the GeoPackage (gdal_contour's ``-nln`` default).
 LAYER = "contour"
 
-#: (level, vertices, bends): vertices in fine-grid units (x = 2 * column, y = 2 * row
-#: of pixel space), bends the vertices inside full GDAL squares, dropped once joined
-Piece = tuple[float, np.ndarray, np.ndarray]
+#: (level, vertices, offsets, bends) of one tile's lines at one level: vertices in
+#: fine-grid units (x = 2 * column, y = 2 * row of pixel space), line i from offsets[i]
+#: to offsets[i + 1], bends the vertices inside full GDAL squares, dropped once joined
+Piece = tuple[float, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -110,21 +111,6 @@ class ContourParams:
         return asdict(self)
 
 
-def _nanmean(*arrays: np.ndarray) -> np.ndarray:
-    """Mean of the valid (non-NaN) values of ``arrays`` per element, NaN if none.
-
-    Summed in argument order, so a value is the same whichever tile computes it.
-    """
-    total = np.zeros_like(arrays[0])
-    count = np.zeros(arrays[0].shape, dtype=np.int8)
-    for a in arrays:
-        valid = ~np.isnan(a)
-        total += np.where(valid, a, 0.0)
-        count += valid
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 def refine(block: np.ndarray) -> np.ndarray:
     """The fine grid of a block of pixels with a 1-pixel halo (NaN: nodata or outside).
 
@@ -132,70 +118,74 @@ def refine(block: np.ndarray) -> np.ndarray:
     ``h x w`` inner pixels from their outer corners: ``[2i + 1, 2j + 1]`` is pixel
     ``(i, j)``, ``[2i, 2j + 1]`` the mean of the valid pixels on either side of its top
     edge, ``[2i + 1, 2j]`` of its left edge, ``[2i, 2j]`` of the up-to-four pixels
-    around its top-left corner (GDAL's split squares, see the module docstring).
+    around its top-left corner (GDAL's split squares, see the module docstring). Sums
+    run in one fixed order, so a value is the same whichever tile computes it.
     """
     p = np.asarray(block, dtype=np.float64)
     h, w = p.shape[0] - 2, p.shape[1] - 2
     if h < 1 or w < 1:
         raise ValueError(f"refine: block {p.shape} has no pixels inside its 1-pixel halo")
+    known = ~np.isnan(p)
+    v = np.where(known, p, 0.0)
+    n = known.astype(np.float64)
     fine = np.empty((2 * h + 1, 2 * w + 1), dtype=np.float64)
     fine[1::2, 1::2] = p[1:-1, 1:-1]
-    fine[0::2, 1::2] = _nanmean(p[:-1, 1:-1], p[1:, 1:-1])
-    fine[1::2, 0::2] = _nanmean(p[1:-1, :-1], p[1:-1, 1:])
-    fine[0::2, 0::2] = _nanmean(p[:-1, :-1], p[:-1, 1:], p[1:, :-1], p[1:, 1:])
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: no valid pixel, NaN
+        fine[0::2, 1::2] = (v[:-1, 1:-1] + v[1:, 1:-1]) / (n[:-1, 1:-1] + n[1:, 1:-1])
+        fine[1::2, 0::2] = (v[1:-1, :-1] + v[1:-1, 1:]) / (n[1:-1, :-1] + n[1:-1, 1:])
+        fine[0::2, 0::2] = ((v[:-1, :-1] + v[:-1, 1:] + v[1:, :-1] + v[1:, 1:])
+                            / (n[:-1, :-1] + n[:-1, 1:] + n[1:, :-1] + n[1:, 1:]))
     return fine
-
-
-def _nonzero(d: np.ndarray) -> np.ndarray:
-    return np.where(d == 0, 1.0, d)
 
 
 def _canonical(vertices: np.ndarray, fine: np.ndarray, full: np.ndarray, level: float, *,
                row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
-    """``vertices`` (fine-grid units) recomputed from the fine grid's edge values, and
-    which of them are bends inside a full GDAL square (to drop).
+    """``vertices`` (the tile's fine-grid units) recomputed from the fine grid's edge
+    values, in the raster's fine-grid units, and which of them are bends inside a full
+    GDAL square (to drop).
 
     Each vertex lies on an edge between two fine-grid points (contourpy puts it on the
     grid line to within a few ulps); its coordinate along the edge is recomputed as
     ``lower index + (level - z_lower) / (z_upper - z_lower)``, from the lower-index end
-    whatever the direction contourpy walked, so two tiles that share the edge agree bit
-    for bit. ``row0``/``col0``: the fine grid's first index (even).
+    whatever the direction contourpy walked, with the raster's integer index added
+    first, so two tiles that share the edge agree bit for bit. ``row0``/``col0``: the
+    tile's first fine-grid index in the raster (even).
 
     A vertex on an even fine line (a pixel boundary) lies inside one of GDAL's squares,
     between four pixel centres; when all four are valid GDAL draws the square's segment
     straight, so the vertex is flagged: dropping it gives GDAL's line. ``full[m, n]``:
     the four pixels around the tile's pixel corner ``(m, n)`` are valid (halo included).
     """
-    out = vertices.copy()
-    x, y = out[:, 0], out[:, 1]
+    x, y = vertices[:, 0], vertices[:, 1]
+    out = vertices + np.array([col0, row0], dtype=np.float64)
     rx, ry = np.rint(x), np.rint(y)
     dx, dy = np.abs(x - rx), np.abs(y - ry)
-    near = 8 * np.spacing(np.abs(out) + 1.0)
+    near = 8 * np.spacing(np.abs(vertices) + 1.0)
     # on a vertical edge (x is a grid column) or a horizontal one; the nearer if both
     on_col = (dx <= near[:, 0]) & ~((dy <= near[:, 1]) & (dy < dx))
     on_row = (dy <= near[:, 1]) & ~on_col
     rows, cols = fine.shape
-    if on_col.any():
-        k = rx[on_col].astype(np.intp) - col0
-        r = np.clip(np.floor(y[on_col]).astype(np.intp) - row0, 0, rows - 2)
-        z0, z1 = fine[r, k], fine[r + 1, k]
-        x[on_col] = rx[on_col]
-        y[on_col] = np.where(z1 != z0, row0 + r + (level - z0) / _nonzero(z1 - z0), y[on_col])
-    if on_row.any():
-        r = ry[on_row].astype(np.intp) - row0
-        k = np.clip(np.floor(x[on_row]).astype(np.intp) - col0, 0, cols - 2)
-        z0, z1 = fine[r, k], fine[r, k + 1]
-        y[on_row] = ry[on_row]
-        x[on_row] = np.where(z1 != z0, col0 + k + (level - z0) / _nonzero(z1 - z0), x[on_row])
-    bend = np.zeros(len(out), dtype=bool)
-    for on, along, across, axis in ((on_col, x, y, 1), (on_row, y, x, 0)):
-        line = along[on].astype(np.intp) - (col0 if axis else row0)
-        even = line % 2 == 0
+    bend = np.zeros(len(vertices), dtype=bool)
+    for on, along, across, axis in ((on_col, rx, y, 1), (on_row, ry, x, 0)):
+        if not on.any():
+            continue
+        line = along[on].astype(np.intp)  # the grid line the vertex is on
+        span = (rows if axis else cols) - 2
+        lower = np.clip(np.floor(across[on]).astype(np.intp), 0, span)
+        ends = (lower, line) if axis else (line, lower)
+        z0 = fine[ends]
+        z1 = fine[(lower + 1, line) if axis else (line, lower + 1)]
+        step = z1 - z0
+        base = (lower + (row0 if axis else col0)).astype(np.float64)  # exact integers
+        fixed = np.where(step != 0, base + (level - z0) / np.where(step == 0, 1.0, step),
+                         across[on] + (row0 if axis else col0))
+        out[on, 0 if axis else 1] = line + (col0 if axis else row0)
+        out[on, 1 if axis else 0] = fixed
         # the pixel corner (even, even) at the centre of the GDAL square it lies in
-        centre = 2 * np.rint(across[on] / 2).astype(np.intp) - (row0 if axis else col0)
+        centre = 2 * np.rint(across[on] / 2).astype(np.intp)
         ci, cj = (centre, line) if axis else (line, centre)
-        inside = even & (ci >= 0) & (ci < rows) & (cj >= 0) & (cj < cols)
-        hit = np.zeros(on.sum(), dtype=bool)
+        inside = (line % 2 == 0) & (ci >= 0) & (ci < rows) & (cj >= 0) & (cj < cols)
+        hit = np.zeros(len(line), dtype=bool)
         hit[inside] = full[ci[inside] // 2, cj[inside] // 2]
         bend[np.flatnonzero(on)[hit]] = True
     return out, bend
@@ -205,9 +195,10 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
     """Contour pieces of one tile: ``block`` is its pixels with a 1-pixel halo (NaN for
     nodata and outside the raster), ``row``/``col`` the tile's first pixel.
 
-    Returns (level, vertices, bends) with vertices in fine-grid units of the whole
-    raster (``x = 2 * pixel column``, ``y = 2 * pixel row``, from the raster's top-left
-    corner) and bends the vertices to drop (:func:`_canonical`), once pieces are joined.
+    Returns per level (level, vertices, offsets, bends): the vertices of all its lines
+    in fine-grid units of the whole raster (``x = 2 * pixel column``, ``y = 2 * pixel
+    row``, from the raster's top-left corner), line ``i`` being ``offsets[i]`` to
+    ``offsets[i + 1]``, and the bends to drop (:func:`_canonical`) once pieces are joined.
     """
     import contourpy
 
@@ -223,45 +214,87 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
     if not len(levels):
         return []
     row0, col0 = 2 * row, 2 * col
-    xs = np.arange(col0, col0 + fine.shape[1], dtype=np.float64)
-    ys = np.arange(row0, row0 + fine.shape[0], dtype=np.float64)
-    nodata = ~valid
     # GDAL's squares around each pixel corner of the tile: corners NW, NE, SW, SE
-    nw, ne, sw, se = block[:-1, :-1], block[:-1, 1:], block[1:, :-1], block[1:, 1:]
-    full = ~(np.isnan(nw) | np.isnan(ne) | np.isnan(sw) | np.isnan(se))
+    corners = (block[:-1, :-1], block[:-1, 1:], block[1:, :-1], block[1:, 1:])
+    full = ~(np.isnan(corners[0]) | np.isnan(corners[1]) | np.isnan(corners[2])
+             | np.isnan(corners[3]))
+    squares = _Squares(corners, levels - LEVEL_TOLERANCE)
+    z, nodata = fine, ~valid  # z's centres change per level and are put back after it
+    centres = z[0::2, 0::2]  # a view
+    # the tile's own grid, made once (contour_generator() would meshgrid it per level)
+    xs = np.empty(fine.shape)
+    ys = np.empty(fine.shape)
+    xs[:] = np.arange(fine.shape[1], dtype=np.float64)
+    ys[:] = np.arange(fine.shape[0], dtype=np.float64)[:, None]
     pieces: list[Piece] = []
-    for level in levels:
+    for i, level in enumerate(levels):
         at = level - LEVEL_TOLERANCE  # contourpy: above means z > at (GDAL's fudge)
-        z = fine.copy()
-        z[0::2, 0::2] = np.where(full, _centre(nw, ne, sw, se, at), z[0::2, 0::2])
-        gen = contourpy.contour_generator(xs, ys, np.ma.array(z, mask=nodata),
-                                          name="serial", line_type="Separate",
-                                          corner_mask=False)
-        lines: list[np.ndarray] = gen.lines(at)  # type: ignore[assignment]  # Separate
-        for line in lines:
-            if len(line) >= 2:
-                xy, bend = _canonical(line, z, full, at, row0=row0, col0=col0)
-                pieces.append((float(level), xy, bend))
+        where, values = squares.centres(i, at)
+        means = centres[where]
+        centres[where] = values
+        # made anew for each level, after z is set; lines() runs before z changes again
+        gen = contourpy.SerialContourGenerator(
+            xs, ys, z, nodata, corner_mask=False,
+            line_type=contourpy.LineType.ChunkCombinedOffset,
+            fill_type=contourpy.FillType.OuterOffset, quad_as_tri=False,
+            z_interp=contourpy.ZInterp.Linear)
+        found: Any = gen.lines(at)  # ChunkCombinedOffset: ([points], [offsets]), 1 chunk
+        points, offsets = found[0][0], found[1][0]
+        if points is not None and len(offsets) >= 2:
+            xy, bend = _canonical(points, z, full, at, row0=row0, col0=col0)
+            pieces.append((float(level), xy, offsets.astype(np.intp), bend))
+        centres[where] = means
     return pieces
 
 
 def _centre(nw: np.ndarray, ne: np.ndarray, sw: np.ndarray, se: np.ndarray,
-            at: float) -> np.ndarray:
+            low: np.ndarray, high: np.ndarray, at: float) -> np.ndarray:
     """The value a full square's centre takes at level ``at``, for GDAL's topology.
 
     Three or four corners above: above (the odd corner is cut off); one or none: below;
     two: the north-west corner's side, which for a saddle joins the north-west and
     south-east corners through the centre and cuts off the other two, GDAL's fixed
     choice (it draws left-lower and right-upper segments, never the centre's). The
-    value is four times the square's largest distance from the level beyond it, so that
-    the mean of any sub-quad is on the centre's side (contourpy's saddle rule); it
-    depends on the square's four pixels only, so both tiles of a border agree.
+    value is four times the square's largest distance from the level beyond it
+    (``low``/``high``: its lowest and highest pixel), so that the mean of any sub-quad
+    is on the centre's side (contourpy's saddle rule); it depends on the square's four
+    pixels only, so both tiles of a border agree.
     """
-    high = (nw > at).astype(np.int8) + (ne > at) + (sw > at) + (se > at)
-    above = np.where(high == 2, nw > at, high >= 3)
-    reach = np.maximum(np.maximum(np.abs(nw - at), np.abs(ne - at)),
-                       np.maximum(np.abs(sw - at), np.abs(se - at)))
-    return at + np.where(above, 1.0, -1.0) * 4.0 * (reach + 1.0)
+    count = (nw > at).astype(np.int8) + (ne > at) + (sw > at) + (se > at)
+    above = np.where(count == 2, nw > at, count >= 3)
+    reach = np.maximum(high - at, at - low)
+    return at + np.where(above, 4.0, -4.0) * (reach + 1.0)
+
+
+class _Squares:
+    """The full GDAL squares of a tile that each level crosses, found once for all
+    levels: a square is crossed by ``at`` when its lowest pixel is <= at < its highest.
+    Only their centres need :func:`_centre`; every other centre keeps the mean of its
+    four pixels, which is on the side of all four."""
+
+    def __init__(self, corners: tuple[np.ndarray, ...], ats: np.ndarray) -> None:
+        nw, ne, sw, se = corners
+        # NaN where a pixel is nodata: searchsorted puts NaN past every level, so a
+        # square with nodata is crossed by none (GDAL splits it: the mean centre stays)
+        self.low = np.minimum(np.minimum(nw, ne), np.minimum(sw, se))
+        self.high = np.maximum(np.maximum(nw, ne), np.maximum(sw, se))
+        first = np.searchsorted(ats, self.low.ravel(), side="left")  # first at >= low
+        last = np.searchsorted(ats, self.high.ravel(), side="left")  # first at >= high
+        count = np.maximum(last - first, 0)
+        square = np.repeat(np.arange(len(first)), count)
+        level = np.arange(len(square)) - np.repeat(np.cumsum(count) - count, count)
+        level += np.repeat(first, count)
+        order = np.argsort(level, kind="stable")
+        self.square = square[order]
+        self.bounds = np.searchsorted(level[order], np.arange(len(ats) + 1))
+        self.corners = corners
+
+    def centres(self, i: int, at: float) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+        """(rows, cols) of the centres level ``i`` (at ``at``) crosses, and their values."""
+        where = np.unravel_index(self.square[self.bounds[i]:self.bounds[i + 1]],
+                                 self.low.shape)
+        nw, ne, sw, se = (c[where] for c in self.corners)
+        return where, _centre(nw, ne, sw, se, self.low[where], self.high[where], at)
 
 
 def tile_windows(height: int, width: int, chunk: int) -> list[tuple[int, int, int, int]]:
@@ -282,23 +315,49 @@ def with_halo(z: np.ndarray, row: int, col: int, rows: int, cols: int) -> np.nda
     return out
 
 
-def _on_inner_border(xy: np.ndarray, *, height: int, width: int, chunk: int) -> bool:
-    """True when an end of a piece lies on a tile border inside the raster."""
-    for x, y in (xy[0], xy[-1]):
-        for v, size in ((x, 2 * width), (y, 2 * height)):
-            if 0 < v < size and v % (2 * chunk) == 0:
-                return True
-    return False
-
-
-def _drop_bends(xy: np.ndarray, bend: np.ndarray) -> np.ndarray:
-    """``xy`` without its bends; a closed line's first vertex is an inner one too."""
-    if np.array_equal(xy[0], xy[-1]) and len(xy) > 3:
-        ring = xy[:-1][~bend[:-1]]
-        return np.vstack([ring, ring[:1]]) if len(ring) >= 3 else xy
+def _drop_bends(xy: np.ndarray, offsets: np.ndarray,
+                bend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lines (``xy`` with ``offsets``) without their bends. An open line keeps its ends;
+    a closed line's first vertex is an inner one like the others, and the line is closed
+    again on its first kept vertex."""
+    starts, ends = offsets[:-1], offsets[1:] - 1
+    closed = np.all(xy[starts] == xy[ends], axis=1) & (ends - starts >= 3)
     keep = ~bend
-    keep[0] = keep[-1] = True
-    return xy[keep]
+    keep[starts[~closed]] = True
+    keep[ends[~closed]] = True
+    keep[ends[closed]] = False  # the repeated first vertex: re-added below
+    line_of = np.repeat(np.arange(len(starts)), np.diff(offsets))
+    kept = np.bincount(line_of[keep], minlength=len(starts))
+    # a ring of fewer than 3 kept vertices (not seen in GDAL's lines): keep all of it
+    small = closed & (kept < 3)
+    if small.any():
+        keep[np.isin(line_of, np.flatnonzero(small))] = True
+        keep[ends[small]] = False
+        kept = np.bincount(line_of[keep], minlength=len(starts))
+    new_offsets = np.concatenate([[0], np.cumsum(kept)])
+    out = xy[keep]
+    # close the rings: their first kept vertex again after their last
+    firsts = out[new_offsets[:-1][closed]]
+    out = np.insert(out, new_offsets[1:][closed], firsts, axis=0)
+    new_offsets = new_offsets + np.concatenate([[0], np.cumsum(closed)])
+    return out, new_offsets
+
+
+def _on_inner_border(v: np.ndarray, size: int, chunk: int) -> np.ndarray:
+    """Which fine-grid coordinates ``v`` lie on a tile border inside the raster."""
+    return (v > 0) & (v < 2 * size) & (np.fmod(v, 2 * chunk) == 0)
+
+
+def _linestrings(xy: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """LineStrings in pixel units from fine-grid vertices and line offsets."""
+    import shapely
+
+    index = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    return shapely.linestrings(xy / 2.0, indices=index)
+
+
+def _offsets(sizes: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
 
 
 def merge_pieces(pieces: Iterable[Piece], *, height: int, width: int,
@@ -314,30 +373,42 @@ def merge_pieces(pieces: Iterable[Piece], *, height: int, width: int,
     """
     import shapely
 
-    whole: dict[float, list[Any]] = {}
-    joins: dict[float, list[np.ndarray]] = {}
-    bends: dict[float, list[np.ndarray]] = {}
-    for level, xy, bend in pieces:
-        closed = bool(np.array_equal(xy[0], xy[-1]))
-        if not closed and _on_inner_border(xy, height=height, width=width, chunk=chunk):
-            joins.setdefault(level, []).append(xy)
-            bends.setdefault(level, []).append(xy[bend])
-        else:
-            whole.setdefault(level, []).append(shapely.linestrings(_drop_bends(xy, bend) / 2))
-    for level, parts in joins.items():
-        merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
-            [shapely.linestrings(p) for p in parts])))
-        drop = {tuple(v) for v in np.concatenate(bends[level])}
-        for line in merged:
-            xy = shapely.get_coordinates(line)
-            bend = np.fromiter((tuple(v) in drop for v in xy), dtype=bool, count=len(xy))
-            whole.setdefault(level, []).append(shapely.linestrings(_drop_bends(xy, bend) / 2))
+    by_level: dict[float, list[Piece]] = {}
+    for piece in pieces:
+        by_level.setdefault(piece[0], []).append(piece)
     out: list[tuple[float, Any]] = []
-    for level in sorted(whole):
-        lines = shapely.normalize(np.asarray(whole[level], dtype=object))
-        firsts = shapely.get_coordinates(shapely.get_point(lines, 0))
-        order = np.lexsort((shapely.length(lines), firsts[:, 1], firsts[:, 0]))
-        out += [(level, lines[i]) for i in order]
+    for level in sorted(by_level):
+        parts = by_level[level]
+        xy = np.concatenate([p[1] for p in parts])
+        bend = np.concatenate([p[3] for p in parts])
+        sizes = np.concatenate([np.diff(p[2]) for p in parts])
+        offsets = _offsets(sizes)
+        starts, ends = offsets[:-1], offsets[1:] - 1
+        joins = np.zeros(len(starts), dtype=bool)
+        for i in (starts, ends):
+            joins |= (_on_inner_border(xy[i, 0], width, chunk)
+                      | _on_inner_border(xy[i, 1], height, chunk))
+        joins &= ~np.all(xy[starts] == xy[ends], axis=1)
+        joined = np.repeat(joins, sizes)  # per vertex: its line ends on a tile border
+        lines = []
+        if not joins.all():
+            lines.append(_linestrings(*_drop_bends(xy[~joined], _offsets(sizes[~joins]),
+                                                   bend[~joined])))
+        if joins.any():
+            merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
+                _linestrings(xy[joined], _offsets(sizes[joins])))))
+            coords, index = shapely.get_coordinates(merged, return_index=True)
+            coords = coords * 2.0  # back to fine-grid units (exact)
+            # the bends, found again by value: the join points are equal bit for bit
+            drop = xy[joined][bend[joined]]
+            mbend = np.isin(coords[:, 0] + 1j * coords[:, 1], drop[:, 0] + 1j * drop[:, 1])
+            mxy, moff = _drop_bends(coords, _offsets(np.bincount(index, minlength=len(merged))),
+                                    mbend)
+            lines.append(_linestrings(mxy, moff))
+        level_lines = shapely.normalize(np.concatenate(lines))
+        firsts = shapely.get_coordinates(shapely.get_point(level_lines, 0))
+        order = np.lexsort((shapely.length(level_lines), firsts[:, 1], firsts[:, 0]))
+        out += [(level, line) for line in level_lines[order]]
     return out
 
 
