@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=20.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--chunk", type=int, default=2048)
+    ap.add_argument("--chunk", type=int, default=1024)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="contours-bench-") as tmp:
         work = Path(tmp)

@@ -477,7 +477,7 @@ def _tile_task(path: str, window: tuple[int, int, int, int],
 
 
 def contour_raster(path: str | os.PathLike[str], params: ContourParams, *,
-                   chunk: int = 2048, compute: Callable[..., Any] | None = None) -> Any:
+                   chunk: int = 1024, compute: Callable[..., Any] | None = None) -> Any:
     """Contour lines of band 1 of the raster at ``path`` as a GeoDataFrame (:func:`to_frame`).
 
     Tiles of ``chunk`` pixels are contoured as Dask tasks (on the active client, if
@@ -506,7 +506,7 @@ def contour_raster(path: str | os.PathLike[str], params: ContourParams, *,
 
 
 def run(*, raster: str, outputs: Mapping[str, str], params: ContourParams,
-        chunk: int = 2048) -> None:
+        chunk: int = 1024) -> None:
     """Contour ``raster`` and write each ``{format: path}`` of ``outputs`` atomically.
 
     Formats: ``gpkg`` (GeoPackage layer ``contour``) and ``parquet`` (GeoParquet); the
