@@ -7,6 +7,8 @@ the job's work grows with and are known from the plan without reading pixels:
 * ``composite``: tile megapixels x scenes x indices composited (samples warped);
 * ``mosaic``: grid megapixels x indices (statistic and count);
 * ``terrain``: DEM megapixels x products;
+* ``contours``: megapixels of the contoured raster (the cost also grows with the
+  number of levels and lines, which the default rate takes from its benchmark);
 * ``zonal``: one unit a job (its cost is mostly the zones', not known here).
 
 The default rates were measured on this project's 2-core benchmark machine
@@ -61,6 +63,8 @@ DEFAULT_RATES: dict[str, Rate] = {
     "composite": Rate(fixed=2.0, per_unit=0.0605, write_per_unit=1.17e6),
     "mosaic": Rate(fixed=2.0, per_unit=0.083, write_per_unit=3.3e6),
     "terrain": Rate(fixed=2.5, per_unit=0.080, write_per_unit=2.5e6),
+    # benchmarks/contours_bench.py: 4096² DEM, 31 levels, 203,132 lines, GeoPackage
+    "contours": Rate(fixed=3.0, per_unit=0.95, write_per_unit=6.1e6),
     "zonal": Rate(fixed=3.0, per_unit=0.0, write_per_unit=0.0),
 }
 
@@ -196,6 +200,13 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
                 units = src.width * src.height / 1e6 * len(plan.terrain_products)
         outs = tuple(paths.terrain(p) for p in plan.terrain_products)
         jobs.append(Job("terrain", units, paths.benchmarks("terrain"), outs, mem_mb))
+    for product, raster in plan.contour_rasters.items():
+        units = None
+        if os.path.exists(raster):  # a terrain product exists only after its job
+            with open_raster(raster, what="contours input") as src:
+                units = src.width * src.height / 1e6
+        jobs.append(Job("contours", units, paths.benchmarks(f"contours/{product}"),
+                        tuple(plan.contour_outputs(product)), mem_mb))
     for product, period in plan.zonal_targets:
         jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (),
                         mem_mb))
