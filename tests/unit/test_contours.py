@@ -275,3 +275,15 @@ def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
                         cache_dir=str(tmp_path / "cache"))
     assert off.contour_rasters == {}
     assert not any(f.startswith(f"{results}/contours/") for f in off.product_outputs())
+
+
+def test_terrain_products_are_contoured_from_their_terrain_file(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    config = _demo_config(tmp_path, {"interval": 5, "products": ["dem", "slope"],
+                                     "formats": ["parquet"]})
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    assert plan.contour_rasters == {"dem": f"{results}/demo/dem.tif",
+                                    "slope": f"{results}/terrain/slope.tif"}
+    assert plan.contour_outputs("slope") == [f"{results}/contours/slope.parquet"]
