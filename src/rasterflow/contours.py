@@ -54,7 +54,8 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,6 +71,9 @@ LEVEL_TOLERANCE = 1e-6
 FORMATS: tuple[str, ...] = ("gpkg", "parquet")
 #: Layer name in the GeoPackage (gdal_contour's ``-nln`` default).
 LAYER = "contour"
+#: gpkg_contents.last_change of the GeoPackages: fixed, so the same inputs give the
+#: same bytes (the time of the run would make every file differ)
+GPKG_DATE = "1970-01-01T00:00:00.000Z"
 
 #: (level, vertices, offsets, bends) of one tile's lines at one level: vertices in
 #: fine-grid units (x = 2 * column, y = 2 * row of pixel space), line i from offsets[i]
@@ -520,5 +524,21 @@ def run(*, raster: str, outputs: Mapping[str, str], params: ContourParams,
         raise ConfigError(f"contours.formats: unknown {', '.join(unknown)}; use "
                           f"{', '.join(FORMATS)}")
     frame = contour_raster(raster, params, chunk=chunk)
-    tags = provenance_tags(inputs=[raster], params={**params.to_params(), "chunk": chunk})
-    write_table(frame, outputs, provenance=tags, layer=LAYER)
+    # not the chunk: the lines do not depend on it, so neither do the files' bytes
+    tags = provenance_tags(inputs=[raster], params=params.to_params())
+    with _gpkg_date(GPKG_DATE):
+        write_table(frame, outputs, provenance=tags, layer=LAYER)
+
+
+@contextmanager
+def _gpkg_date(stamp: str) -> Iterator[None]:
+    """GDAL's GeoPackage writer stamps gpkg_contents.last_change with the time of the
+    run unless OGR_CURRENT_DATE is set: set it (pyogrio's GDAL) while writing."""
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": stamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": before})

@@ -163,10 +163,11 @@ def test_files_are_the_same_for_any_tile_size(tmp_path):
                "parquet": str(tmp_path / f"c{chunk}.parquet")}
         contours.run(raster=str(src), outputs=out, params=params, chunk=chunk)
         files[chunk] = out
-    a = gpd.read_parquet(files[32]["parquet"])
+    # the same bytes: the same lines, and nothing of the tiling or the time of the run
+    for fmt in ("gpkg", "parquet"):
+        assert (Path(files[32][fmt]).read_bytes() == Path(files[2048][fmt]).read_bytes()), fmt
     b = gpd.read_parquet(files[2048]["parquet"])
-    assert a.drop(columns="geometry").equals(b.drop(columns="geometry"))
-    assert shapely.equals_exact(a.geometry.to_numpy(), b.geometry.to_numpy(), 0).all()
+    assert len(b) > 50
     gpkg = gpd.read_file(files[2048]["gpkg"], layer="contour", engine="pyogrio")
     assert list(gpkg.columns) == ["id", "elev", "geometry"] and len(gpkg) == len(b)
     assert gpkg.crs == b.crs == rasterio.open(src).crs
