@@ -26,6 +26,9 @@ for _warning in PLAN.warnings:
 for _note in PLAN.notes:
     logger.info(_note)
 
+for _name, _value in rf_workflow.JOB_MALLOC_ENV.items():
+    os.environ.setdefault(_name, _value)  # the jobs' processes inherit it (why: there)
+
 PATHS = PLAN.paths
 RESULTS = PATHS.results
 logs, benchmarks = PATHS.logs, PATHS.benchmarks

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import yaml
 from helpers import DATA, REPO, write_raster
 
 from rasterflow import settings
+from rasterflow import workflow as rf_workflow
 from rasterflow.errors import ConfigError
 from rasterflow.workflow import plan_workflow
 
@@ -169,3 +173,34 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     assert _plan(tmp_path, config).loaded
     os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
+
+
+def test_the_jobs_malloc_settings_keep_freed_arrays_for_reuse() -> None:
+    """With JOB_MALLOC_ENV, threads that allocate and free chunk-sized arrays over and
+    over (as a job's Dask workers do) fault their pages in about once; without it,
+    every time. glibc ignores values beyond its caps silently: the effect is checked."""
+    code = textwrap.dedent("""
+        import resource
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+
+        def chunk(_):  # 16 MB and 8 MB arrays, as a 2048 x 1024 chunk's
+            a = np.ones((2048, 1024), dtype=np.float64)
+            return float((a * 2).astype(np.float32)[0, 0])
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(chunk, range(40)))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """)
+
+    def faults(env: dict[str, str]) -> int:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        base["NUMPY_MADVISE_HUGEPAGE"] = "0"  # count 4 KB pages, not huge pages
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                             capture_output=True, text=True, check=True).stdout
+        return int(out)
+
+    per_chunk = (16 + 16 + 8) * 2**20 // 4096  # pages of a, a * 2 and the float32 copy
+    assert faults({}) > 20 * per_chunk  # fresh pages for most of the 40 chunks...
+    assert faults(rf_workflow.JOB_MALLOC_ENV) < 4 * per_chunk  # ...or reused ones
