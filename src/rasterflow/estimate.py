@@ -67,6 +67,8 @@ DEFAULT_RATES: dict[str, Rate] = {
 
 @dataclass(frozen=True)
 class RuleEstimate:
+    """The expected cost of one rule's planned jobs, summed over them."""
+
     rule: str
     jobs: int
     cpu_s: float

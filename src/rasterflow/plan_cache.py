@@ -25,7 +25,6 @@ from typing import Any
 
 from odc.geo.crs import CRS
 
-
 #: bumped when :class:`CachedPlan` changes shape, so older cache files are rebuilt
 _PLAN_FORMAT = 3
 
@@ -139,8 +138,8 @@ def _plan_to_json(plan: CachedPlan) -> dict[str, Any]:
 
 
 def _plan_from_json(d: Mapping[str, Any]) -> CachedPlan:
-    from odc.geo.geobox import GeoBox
     from affine import Affine
+    from odc.geo.geobox import GeoBox
 
     from rasterflow.scenes import SCENE_ID, Scene
 

@@ -128,6 +128,8 @@ class Scene:
 
 @dataclass(frozen=True)
 class SheetRow:
+    """One scene of the sheet as written: id, date, path and its line (for messages)."""
+
     scene_id: str
     date: dt.date
     path: str
@@ -226,7 +228,8 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
     if missing:
         raise InputDataError(
             f"scene sheet {source}: missing column(s) {', '.join(missing)}; "
-            f"the header must name {', '.join(SHEET_COLUMNS)} (found: {', '.join(header) or 'none'})"
+            f"the header must name {', '.join(SHEET_COLUMNS)} "
+            f"(found: {', '.join(header) or 'none'})"
         )
     rows: list[SheetRow] = []
     seen: dict[str, int] = {}

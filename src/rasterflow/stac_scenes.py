@@ -147,7 +147,7 @@ def _day(item: Mapping[str, Any], *, what: str) -> dt.date:
     except ValueError:
         raise InputDataError(f"{what}: datetime {text!r} is not RFC 3339") from None
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.date()
 
 

@@ -88,7 +88,8 @@ def test_plan_products_dates_per_kind():
     assert len(planned) == 2 * 2 + 2 + 1
     assert (by_id["index-B-NBR"].path, by_id["index-B-NBR"].start) == (
         "res/indices/B/NBR.tif", dt.date(2024, 7, 9))
-    assert (by_id["mosaic-2024-JJA-NDVI_count"].start, by_id["mosaic-2024-JJA-NDVI_count"].end) == jja
+    count = by_id["mosaic-2024-JJA-NDVI_count"]
+    assert (count.start, count.end) == jja
     # issue #21: a DEM is not of the scenes' time; dated by itself when written
     terrain = by_id["terrain-slope"]
     assert (terrain.start, terrain.end, terrain.dated_by) == (None, None, "dem.tif")

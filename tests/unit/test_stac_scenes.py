@@ -107,7 +107,7 @@ def test_a_role_without_an_asset_names_item_and_key(tmp_path):
 def test_an_item_collection_resolves_relative_hrefs_against_its_file(tmp_path):
     write_raster(tmp_path / "red.tif", np.ones((8, 8), np.uint16))
     write_raster(tmp_path / "nir.tif", np.ones((8, 8), np.uint16))
-    item = pystac.Item("x1", None, None, dt.datetime(2024, 5, 2, tzinfo=dt.timezone.utc), {})
+    item = pystac.Item("x1", None, None, dt.datetime(2024, 5, 2, tzinfo=dt.UTC), {})
     item.add_asset("red", pystac.Asset("red.tif"))
     item.add_asset("nir", pystac.Asset("./nir.tif"))
     (tmp_path / "items.geojson").write_text(json.dumps(

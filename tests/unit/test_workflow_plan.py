@@ -157,7 +157,7 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     catalog = pystac.Catalog("c", "the sheet's scenes")
     for sid, scene in sheet_plan.scenes.items():
         item = pystac.Item(sid, None, None,
-                           dt.datetime.combine(scene.date, dt.time(12), dt.timezone.utc), {})
+                           dt.datetime.combine(scene.date, dt.time(12), dt.UTC), {})
         item.add_asset("image", pystac.Asset(scene.bands["red"].path))
         catalog.add_item(item)
     catalog.normalize_hrefs(str(tmp_path / "stac"))

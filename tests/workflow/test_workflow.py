@@ -190,7 +190,8 @@ def _roles(name: str) -> frozenset[str]:
     from rasterflow import indices
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    return indices.resolve([name], cfg["custom_indices"], roles=set(cfg["scenes"]["bands"]))[name].roles
+    roles = set(cfg["scenes"]["bands"])
+    return indices.resolve([name], cfg["custom_indices"], roles=roles)[name].roles
 
 
 def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
