@@ -474,6 +474,20 @@ def check_distinct_files(
     or one folder under two ids). One scene may use one file for several roles.
     """
     lines = {r.scene_id: r.line for r in rows}
+    if found := shared_file(scenes, lines):
+        first, sid, shared = found
+        raise InputDataError(
+            f"scene sheet {source}, lines {lines[first]} and {lines[sid]}: scenes "
+            f"{first!r} and {sid!r} both use {shared}, which would count twice in "
+            "every composite; remove one of the two lines"
+        )
+
+
+def shared_file(scenes: Mapping[str, Scene],
+                rank: Mapping[str, int]) -> tuple[str, str, str] | None:
+    """(first scene, second scene, file) for a file (after resolving ``..`` and links;
+    a URL as it is) that two scenes share, else None: the scene of lowest ``rank``
+    (sheet line, catalog position) and the first such file, whatever the sets' order."""
     # sets, not Scene.files(): its sorting was 40 % of this check
     files = {sid: {b.path for b in (*sc.bands.values(), *([sc.mask] if sc.mask else []))}
              for sid, sc in scenes.items()}
@@ -482,14 +496,9 @@ def check_distinct_files(
     for sid, paths in files.items():
         taken = [p for p in {real[f] for f in paths} if owner.setdefault(p, sid) != sid]
         if taken:
-            # the earliest line and first path, whatever the sets' order
-            first = min((owner[p] for p in taken), key=lines.__getitem__)
-            shared = min(p for p in taken if owner[p] == first)
-            raise InputDataError(
-                f"scene sheet {source}, lines {lines[first]} and {lines[sid]}: scenes "
-                f"{first!r} and {sid!r} both use {shared}, which would count twice in "
-                "every composite; remove one of the two lines"
-            )
+            first = min((owner[p] for p in taken), key=rank.__getitem__)
+            return first, sid, min(p for p in taken if owner[p] == first)
+    return None
 
 
 def real_paths(paths: Iterable[str]) -> dict[str, str]:

@@ -373,6 +373,12 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
         sorted({f for sc in scenes.values() for f in sc.files()}),
         cache=f"{cache_dir}/headers.json"))
     rf_scenes.check_headers(scenes, known=headers)  # now, not an hour into the run
+    if scfg["product_metadata"]:
+        from rasterflow.presets import metadata_files
+
+        # a SAFE's metadata sets its bands' scale and offset: an edit to it in place
+        # (the folder's mtime unchanged) must expire the plan too
+        walked.extend(metadata_files(list(walked)))
     return scenes
 
 
