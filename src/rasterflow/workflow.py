@@ -242,7 +242,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     periods = sorted({period for _tile, period in cached.composites})
     spec = rf_periods.PeriodSpec.from_config(config["periods"])
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
-    trend_indices, trend_times = _plan_trend(config, names, spans)
+    trend_indices, trend_times, trend_warnings = _plan_trend(config, names, spans)
     dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
@@ -262,7 +262,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
             indices=scene_indices, periods=spans, composite_indices=names,
             statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem,
             trend=trend_indices),
-        warnings=[*cached.warnings, *_outside_warning(cached.outside)],
+        warnings=[*cached.warnings, *_outside_warning(cached.outside), *trend_warnings],
         notes=_notes(config, stac),
         staged=staged,
         loaded=loaded,
@@ -441,31 +441,35 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
 
 
 def _plan_trend(config: Mapping[str, Any], composite_indices: Sequence[str],
-                spans: Mapping[str, tuple[dt.date, dt.date]]) -> tuple[list[str], dict[str, float]]:
-    """The indices whose trend the run fits and the periods' times (trend section)."""
+                spans: Mapping[str, tuple[dt.date, dt.date]],
+                ) -> tuple[list[str], dict[str, float], list[str]]:
+    """The indices whose trend the run fits, the periods' times, and warnings.
+
+    An index that is not composited is a config error. Too few periods (or none: an
+    area of interest away from the scenes) is a warning and no trend, not an error:
+    the same config may plan a subset of the scenes (a dry run of one month, one tile).
+    """
     from rasterflow.trend import period_times
 
     tcfg = config["trend"]
     if not tcfg["enabled"]:
-        return [], {}
-    if not composite_indices:
-        raise ConfigError(
-            "trend.enabled: the run makes no composites to fit a trend over (it needs "
-            "scenes and grid.crs); set trend.enabled: false or add scenes")
+        return [], {}, []
     wanted = list(tcfg["indices"] or composite_indices)
-    unknown = [i for i in wanted if i not in composite_indices]
+    known = composite_indices or config["composite"]["indices"] or config["indices"]
+    unknown = [i for i in wanted if i not in known]
     if unknown:
         raise ConfigError(
             f"trend.indices: {', '.join(unknown)} not composited (composite.indices: "
-            f"{', '.join(composite_indices)}); add it to composite.indices or remove it "
-            "from trend.indices")
+            f"{', '.join(known)}); add it to composite.indices or remove it from "
+            "trend.indices")
     if len(spans) < tcfg["min_periods"]:
-        raise ConfigError(
-            f"trend.min_periods: {tcfg['min_periods']}, but the scenes fall in only "
-            f"{len(spans)} period(s) ({', '.join(sorted(spans, key=lambda p: spans[p]))}); "
-            "lower trend.min_periods (at least 2), choose shorter periods (periods.kind), "
-            "or set trend.enabled: false")
-    return wanted, period_times(spans)
+        found = ", ".join(sorted(spans, key=lambda p: spans[p])) or "none"
+        return [], {}, [
+            f"trend.enabled: no trend is made: trend.min_periods is {tcfg['min_periods']}, "
+            f"but the composites fall in {len(spans)} period(s) ({found}); lower "
+            "trend.min_periods (at least 2), choose shorter periods (periods.kind), add "
+            "scenes, or set trend.enabled: false"]
+    return wanted, period_times(spans), []
 
 
 def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,

@@ -90,7 +90,7 @@ def test_period_times_use_mid_dates_and_refuse_a_tie():
              "2024-MAM": (dt.date(2024, 3, 1), dt.date(2024, 5, 31))}
     times = trend.period_times(spans)
     assert list(times) == ["2024-MAM", "2024-JJA"]  # by time, not by id
-    assert times["2024-JJA"] == pytest.approx(92 / 365.25)  # mid May 1 00:00 -> Jul 16 12:00
+    assert times["2024-JJA"] == pytest.approx(92 / 365.25)  # 15 April 12:00 -> 16 July 12:00
     with pytest.raises(ConfigError, match="same mid date"):
         trend.period_times({"a": (dt.date(2024, 3, 1), dt.date(2024, 3, 31)),
                             "b": (dt.date(2024, 3, 11), dt.date(2024, 3, 21))})
