@@ -39,6 +39,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     import dask
+    from rasterio.transform import from_origin
 
     from rasterflow import trend
     from rasterflow.io import write_cog
@@ -56,9 +57,7 @@ def main() -> None:
         for k in range(args.periods):
             paths.append(str(Path(tmp) / f"p{k}.tif"))
             write_cog(data[k], paths[-1], crs="EPSG:3067",
-                      transform=(10.0, 0.0, 380000.0, 0.0, -10.0, 6700000.0), nodata=np.nan)
-        from rasterio.transform import Affine  # noqa: F401 (write_cog accepts a tuple too)
-
+                      transform=from_origin(380000.0, 6700000.0, 10.0, 10.0), nodata=np.nan)
         full = []
         for r in range(args.runs):
             t0 = time.perf_counter()

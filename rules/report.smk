@@ -19,7 +19,8 @@ REPORT_OUTPUTS = [
 REPORT_OUTPUTS += [
     f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
 ]
-REPORT_OUTPUTS += [f"{REPORT}/quicklooks/trend/{i}.png" for i in PLAN.trend_indices]
+TREND_PLOTS = PLAN.trend_indices
+REPORT_OUTPUTS += [f"{REPORT}/quicklooks/trend/{i}.png" for i in TREND_PLOTS]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
     REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
 REPORT_OUTPUTS += [
@@ -102,7 +103,7 @@ rule quicklooks:
             for i in PLAN.trend_indices
         ],
         # the band drawn: the slope, band 1 of a trend COG (rasterflow.trend.BANDS)
-        bands=[1] * (len(QUICKLOOKS) + len(PLAN.terrain_products) + len(PLAN.trend_indices)),
+        bands=[1] * (len(QUICKLOOKS) + len(PLAN.terrain_products) + len(TREND_PLOTS)),
     script:
         "../scripts/quicklook.py"
 

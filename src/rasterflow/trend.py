@@ -40,6 +40,7 @@ megapixels in under 2 core-minutes, so there is no compiled kernel.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import math
@@ -84,7 +85,7 @@ def period_times(spans: Mapping[str, tuple[dt.date, dt.date]]) -> dict[str, floa
         return {}
     mids = {p: (a.toordinal() + b.toordinal()) / 2 for p, (a, b) in spans.items()}
     order = sorted(mids, key=lambda p: (mids[p], p))
-    for a, b in zip(order, order[1:], strict=False):
+    for a, b in itertools.pairwise(order):
         if mids[a] == mids[b]:
             raise ConfigError(
                 f"trend: periods {a} and {b} have the same mid date, so the trend has no "

@@ -464,11 +464,12 @@ def _plan_trend(config: Mapping[str, Any], composite_indices: Sequence[str],
             "trend.indices")
     if len(spans) < tcfg["min_periods"]:
         found = ", ".join(sorted(spans, key=lambda p: spans[p])) or "none"
-        return [], {}, [
+        warning = (
             f"trend.enabled: no trend is made: trend.min_periods is {tcfg['min_periods']}, "
             f"but the composites fall in {len(spans)} period(s) ({found}); lower "
             "trend.min_periods (at least 2), choose shorter periods (periods.kind), add "
-            "scenes, or set trend.enabled: false"]
+            "scenes, or set trend.enabled: false")
+        return [], {}, [warning]
     return wanted, period_times(spans), []
 
 
