@@ -182,6 +182,11 @@ def test_the_demo_plans_a_trend_over_its_seasons_in_time_order(tmp_path):
     assert f"{results}/trend/NDVI.tif" in plan.product_outputs()
     item = {p.path: p for p in plan.stac_products}[f"{results}/trend/NDVI.tif"]
     assert (item.start.isoformat(), item.end.isoformat()) == ("2024-03-01", "2024-08-31")
+    from rasterflow.estimate import planned_jobs
+
+    [job] = [j for j in planned_jobs(plan, mem_mb=2000) if j.rule == "trend"]
+    assert job.units == pytest.approx(312 * 252 / 1e6 * 2)  # grid Mpx x 1 index x 2 periods
+    assert job.outputs == (f"{results}/trend/NDVI.tif",)
     off = _plan(tmp_path, _config(tmp_path, trend={"enabled": False}))
     assert off.trend_indices == [] and not any("/trend/" in p for p in off.product_outputs())
 
