@@ -198,4 +198,3 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     assert _plan(tmp_path, config).loaded
     os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
-
