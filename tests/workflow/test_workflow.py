@@ -48,6 +48,7 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["composite"] == 4 * 2  # every composited index of a tile and period in one
     assert jobs["mosaic"] == 2  # one per period
     assert jobs["terrain"] == 1  # every product of the DEM in one job
+    assert jobs["trend"] == 1  # every trend index over every period in one job
     # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
     # report: one job draws every quicklook (mosaics and terrain)
