@@ -175,6 +175,18 @@ def get_grid_params(wildcards):
     return rf_grid.geobox_to_params(PLAN.grid)
 
 
+# --- trend over the periods ---------------------------------------------------------
+
+
+def get_trend_mosaics(wildcards):
+    """Index -> its mosaics, in the periods' chronological order (PLAN.trend_times)."""
+    return {i: PLAN.trend_inputs(i) for i in PLAN.trend_indices}
+
+
+def get_trend_inputs(wildcards):
+    return [f for i in PLAN.trend_indices for f in PLAN.trend_inputs(i)]
+
+
 # --- terrain and zonal statistics --------------------------------------------------
 
 

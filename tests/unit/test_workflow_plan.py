@@ -70,6 +70,35 @@ def test_the_demo_plans_its_stages_and_writes_nothing_under_results(tmp_path):
     assert not results.exists()  # planning claims nothing: the run does
 
 
+def test_the_demo_plans_a_trend_over_its_seasons_in_time_order(tmp_path):
+    plan = _plan(tmp_path, _config(tmp_path))
+    results = tmp_path / "results"
+    assert plan.trend_indices == ["NDVI"]  # the composited ones by default
+    assert list(plan.trend_times) == ["2024-MAM", "2024-JJA"]  # by time, not by id
+    assert plan.trend_times["2024-MAM"] == 0 and 0.2 < plan.trend_times["2024-JJA"] < 0.3
+    assert plan.trend_inputs("NDVI") == [f"{results}/mosaics/2024-MAM/NDVI.tif",
+                                         f"{results}/mosaics/2024-JJA/NDVI.tif"]
+    assert f"{results}/trend/NDVI.tif" in plan.product_outputs()
+    item = {p.path: p for p in plan.stac_products}[f"{results}/trend/NDVI.tif"]
+    assert (item.start.isoformat(), item.end.isoformat()) == ("2024-03-01", "2024-08-31")
+    from rasterflow.estimate import planned_jobs
+
+    [job] = [j for j in planned_jobs(plan, mem_mb=2000) if j.rule == "trend"]
+    assert job.units == pytest.approx(312 * 252 / 1e6 * 2)  # grid Mpx x 1 index x 2 periods
+    assert job.outputs == (f"{results}/trend/NDVI.tif",)
+    off = _plan(tmp_path, _config(tmp_path, trend={"enabled": False}))
+    assert off.trend_indices == [] and not any("/trend/" in p for p in off.product_outputs())
+
+
+def test_trend_of_an_index_not_composited_is_an_error_too_few_periods_a_warning(tmp_path):
+    with pytest.raises(ConfigError, match="trend.indices: NBR not composited"):
+        _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "indices": ["NBR"]}))
+    plan = _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "min_periods": 3}))
+    assert plan.trend_indices == [] and plan.trend_outputs() == []
+    assert any("trend.min_periods is 3, but the composites fall in 2 period(s) "
+               "(2024-MAM, 2024-JJA)" in w for w in plan.warnings)
+
+
 def _sheet(tmp_path, n=3):
     folder = tmp_path / "scenes"
     folder.mkdir(exist_ok=True)
