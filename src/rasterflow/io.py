@@ -190,16 +190,13 @@ def _write_lock(path: str) -> Any:
     """A lock that every task writing ``path`` sees: see :class:`WindowWriter`."""
     from dask.utils import SerializableLock
 
-    try:
-        from distributed import Lock, get_client
+    from rasterflow.cluster import active_client, workers_in_this_process
 
-        client = get_client()
-    except (ImportError, ValueError):
+    client = active_client()
+    if client is None or workers_in_this_process(client):
         return SerializableLock()
-    from rasterflow.cluster import workers_in_this_process
+    from distributed import Lock
 
-    if workers_in_this_process(client):
-        return SerializableLock()
     return Lock(f"rasterflow-write-{path}")
 
 
