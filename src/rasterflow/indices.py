@@ -9,9 +9,12 @@ denominator) become NaN, the products' nodata value.
 from __future__ import annotations
 
 import ast
+import json
 import operator
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -483,9 +486,6 @@ def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, 
     Each raster is the very file an ``index`` job would write; the scenes run one
     after another on the job's Dask cluster.
     """
-    from pathlib import Path
-
-    from rasterflow.planning import write_manifest
     from rasterflow.scenes import Scene
 
     exprs = [parse(name, text) for name, text in expressions.items()]
@@ -499,3 +499,16 @@ def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, 
                 resampling=resampling, threads=threads)
         written.update({f"{scene.id}/{e.name}": p for e, p in zip(exprs, paths, strict=True)})
     write_manifest(manifest, written)
+
+
+def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
+    """Record a finished batch: ``scene/index`` -> the raster written for it, and its size.
+
+    Written last and atomically, so a batch whose manifest exists is complete.
+    """
+    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)}
+               for scene, p in outputs.items()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
