@@ -92,7 +92,8 @@ def parse(name: str, text: str, *, key: str | None = None) -> Expression:
     """
     where = key or f"index '{name}'"
     if not isinstance(text, str) or not text.strip():
-        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. '(nir - red) / (nir + red)'")
+        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. "
+                              "'(nir - red) / (nir + red)'")
     if len(text) > MAX_CHARS:
         raise ExpressionError(
             f"{where}: the expression has {len(text)} characters (at most {MAX_CHARS}); "
@@ -145,7 +146,8 @@ def parse(name: str, text: str, *, key: str | None = None) -> Expression:
                 )
         elif not isinstance(node, ast.operator | ast.unaryop | ast.expr_context):
             raise ExpressionError(
-                f"index '{name}': {type(node).__name__} at column {getattr(node, 'col_offset', 0) + 1}"
+                f"index '{name}': {type(node).__name__} at column "
+                f"{getattr(node, 'col_offset', 0) + 1}"
                 f" of {text!r} is not allowed (no calls, attributes, imports or comparisons); "
                 f"use only {_ALLOWED}"
             )

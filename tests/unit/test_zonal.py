@@ -403,7 +403,7 @@ def test_categorical_majority_and_fractions_match_numpy(
         # ties: rasterstats keeps the smallest class, exactextract the largest
         assert ours.loc[k, "majority"] == (top.min() if rule == "centre" else top.max())
         want = {f"frac_{v}": 0.0 for v in present}
-        want.update({f"frac_{int(v)}": c / counts.sum() for v, c in zip(keys, counts)})
+        want.update({f"frac_{int(v)}": c / counts.sum() for v, c in zip(keys, counts, strict=True)})
         got = ours.loc[k, list(want)].to_numpy(float)
         np.testing.assert_allclose(got, list(want.values()), rtol=1e-6, atol=1e-12)
     out = ours.iloc[-1]
