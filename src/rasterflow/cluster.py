@@ -382,7 +382,9 @@ def workers_in_this_process(client: Any) -> bool:
 
     cluster = getattr(client, "cluster", None)
     workers = getattr(cluster, "workers", None)
-    return bool(workers) and all(isinstance(w, Worker) for w in workers.values())
+    if not workers:
+        return False
+    return all(isinstance(w, Worker) for w in workers.values())
 
 
 def dask_report_path(log: str | os.PathLike[str]) -> Path:

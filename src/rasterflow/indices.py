@@ -162,7 +162,7 @@ def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, bands))
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # parse() allows numbers only
     if isinstance(node, ast.Name):
         return bands[node.id]
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
@@ -184,7 +184,7 @@ def _evaluate_inplace(node: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[
     same ufuncs in the same order give the same bits as :func:`_evaluate`.
     """
     if isinstance(node, ast.Constant):
-        return float(node.value), False
+        return float(node.value), False  # type: ignore[arg-type]  # parse(): numbers only
     if isinstance(node, ast.Name):
         return bands[node.id], False
     if isinstance(node, ast.UnaryOp):

@@ -61,8 +61,9 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
     from rasterflow.io import open_raster
 
     with open_raster(path, what="scene file") as src:
-        return RasterHeader(BoundingBox(*src.bounds, crs=src.crs.to_wkt()), src.count,
-                            tuple(src.dtypes), src.width, src.height)
+        b = src.bounds
+        box = BoundingBox(b.left, b.bottom, b.right, b.top, crs=src.crs.to_wkt())
+        return RasterHeader(box, src.count, tuple(src.dtypes), src.width, src.height)
 
 
 def _stat_key(path: str) -> list[int] | None:
@@ -141,13 +142,15 @@ def cached_headers(
                 h = read_header(given)
             except InputDataError:
                 continue
+            assert h.bounds.crs is not None  # read_header's open_raster refuses none
             entry = [*key, h.bounds.crs.to_wkt(), *map(float, h.bounds), h.count,
                      h.width, h.height, *h.dtypes]
         fresh[path] = entry
         crs = crs_of.get(entry[2])
         if crs is None:
             crs = crs_of[entry[2]] = CRS(entry[2])
-        out[given] = RasterHeader(BoundingBox(*entry[3:7], crs=crs), int(entry[7]),
+        left, bottom, right, top = entry[3:7]
+        out[given] = RasterHeader(BoundingBox(left, bottom, right, top, crs=crs), int(entry[7]),
                                   tuple(entry[10:]), int(entry[8]), int(entry[9]),
                                   stamp=(key[0], key[1]))
     if fresh != known and open_missing:

@@ -90,7 +90,8 @@ class _Accumulator:
             return empty_row(self.spec)
         spec = self.spec
         row: dict[str, Any] = {}
-        values = np.concatenate(self.parts).astype(np.float64) if self.parts else None
+        # kept by add() whenever a median or percentile is asked for, and n > 0 here
+        values = np.concatenate(self.parts).astype(np.float64) if self.parts else np.empty(0)
         for stat in spec.stats:
             if stat == "count":
                 row["count"] = self.n

@@ -81,7 +81,7 @@ def coverage_batch(
     source = _HeldSource if isinstance(src, HeldBand) else RasterioRasterSource
     result = exact_extract(
         source(src, spec.band),
-        _WkbFeatures([geometries[i] for i in present], srs_wkt=raster.crs_wkt),
+        _WkbFeatures([g for g in geometries if g is not None], srs_wkt=raster.crs_wkt),
         ops,
         include_cols=["row"],
         output="pandas",
