@@ -20,8 +20,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from odc.geo.geom import BoundingBox
 
 CRS = "EPSG:3067"
 RES = 10.0
@@ -88,7 +92,7 @@ def scene_paths() -> dict[str, str]:
     return out
 
 
-def footprints() -> dict[str, object]:
+def footprints() -> dict[str, BoundingBox]:
     """Scene id -> bounds (odc-geo BoundingBox with CRS), known before any file exists."""
     from odc.geo.geom import BoundingBox
 

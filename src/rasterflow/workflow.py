@@ -346,7 +346,8 @@ def _plan_key(config: Mapping[str, Any], basedir: str, stac: str) -> str | None:
     source = stac or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
-    code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
+    code: list[str | os.PathLike[str]] = [*rf_plan_cache.planning_code(),
+                                          os.path.join(basedir, "rules", "common.smk")]
     return rf_plan_cache.plan_key(sheet=source, config=config, code=code)
 
 
@@ -554,7 +555,7 @@ def _write_fingerprints(plan: WorkflowPlan, cached: rf_plan_cache.CachedPlan) ->
     With a loaded plan the scene files are as when it wrote them: only a fingerprint
     that was since removed or touched is written again. Records in ``cached`` what it
     wrote; True when it wrote anything (the plan is then saved again)."""
-    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items()}
+    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items() if h.stamp}
     paths = [plan.fingerprint_path(b) for b in plan.batches]
     now = rf_plan_cache.stamps_of(paths) if cached.fingerprints else None
     if now is not None and now == cached.fingerprints:
