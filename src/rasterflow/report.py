@@ -144,6 +144,70 @@ def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_c
     return out
 
 
+#: Points drawn in the points' figure: a few series stay readable.
+MAX_POINTS = 6
+
+
+def series_points(table: str | os.PathLike[str], *, id_column: str,
+                  limit: int = MAX_POINTS) -> list[Any]:
+    """The first ``limit`` point ids (in table order) with any valid value, read batch
+    by batch (``id_column`` and ``valid`` only): a table of 100,000 points over 1,000
+    scenes is not loaded to pick six."""
+    import pyarrow.parquet as pq
+
+    chosen: dict[Any, None] = {}
+    for batch in pq.ParquetFile(table).iter_batches(columns=[id_column, "valid"]):
+        frame = batch.to_pandas()
+        for point in frame.loc[frame["valid"], id_column]:
+            chosen.setdefault(point)
+            if len(chosen) >= limit:
+                return list(chosen)
+    return list(chosen)
+
+
+def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                      id_column: str, limit: int = MAX_POINTS) -> Path:
+    """One panel per product: the valid values of a few points (:func:`series_points`)
+    by date, each scene a dot and each period's composite a step over the period
+    (drawn at its first day), so scene noise and the composite are seen together."""
+    import pyarrow.parquet as pq
+
+    plt = _pyplot()
+    ids = series_points(table, id_column=id_column, limit=limit)
+    rows = (pq.read_table(table, columns=[id_column, "kind", "date", "product", "value",
+                                          "valid"], filters=[(id_column, "in", ids)])
+            .to_pandas() if ids else pd.DataFrame(columns=[id_column, "kind", "date",
+                                                           "product", "value", "valid"]))
+    rows = rows[rows["valid"].astype(bool)]
+    products = list(dict.fromkeys(rows["product"])) or ["(no valid value at any point)"]
+    fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
+                             squeeze=False)
+    for ax, product in zip(axes[:, 0], products, strict=True):
+        of = rows[rows["product"] == product]
+        for k, point in enumerate(ids):
+            color = f"C{k % 10}"
+            mine = of[of[id_column] == point]
+            scenes = mine[mine["kind"] == "scene"].sort_values("date")
+            periods = mine[mine["kind"] == "period"].sort_values("date")
+            ax.plot(pd.to_datetime(scenes["date"]), scenes["value"], "o", color=color,
+                    markersize=4, alpha=0.7, label=f"{point}")
+            if len(periods):
+                ax.step(pd.to_datetime(periods["date"]), periods["value"], where="post",
+                        color=color, linewidth=1.5)
+        ax.set_title(f"{product} at {len(ids)} point(s): scenes (dots), composites (steps)")
+        ax.set_ylabel(product)
+        ax.grid(alpha=0.3)
+        if ids:
+            ax.legend(title=id_column, fontsize=7, ncol=1, loc="center left",
+                      bbox_to_anchor=(1.01, 0.5))
+    axes[-1, 0].set_xlabel("date")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out = _save_png(fig, output)
+    plt.close(fig)
+    return out
+
+
 def _table_html(table: pd.DataFrame) -> str:
     shown = table.drop(columns=[c for c in ("geometry",) if c in table.columns])
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
