@@ -120,7 +120,7 @@ def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
                                    engine="pyogrio")
     except InputDataError:
         raise
-    except Exception as exc:  # pyogrio/pyarrow raise many types; all mean "unreadable"
+    except Exception as exc:  # noqa: BLE001 (pyogrio/pyarrow raise many types: unreadable)
         raise InputDataError(
             f"points.file: cannot read {p} ({exc}); use a GeoPackage, GeoJSON, Shapefile "
             "or GeoParquet file (and points.layer for a file of several layers)") from None

@@ -70,7 +70,7 @@ def test_nearest_equals_rasterio_sample_with_nodata_and_points_outside(tmp_path)
 
 
 def test_nearest_reads_only_the_blocks_that_hold_points(tmp_path):
-    path, data = _raster(tmp_path, shape=(2048, 2048), holes=False)
+    _path, data = _raster(tmp_path, shape=(2048, 2048), holes=False)
     # two clusters of points, far apart: two small windows, not the raster
     x = ORIGIN[0] + np.r_[np.linspace(100, 200, 50), np.linspace(15000, 15100, 50)]
     y = ORIGIN[1] - np.r_[np.linspace(100, 200, 50), np.linspace(18000, 18100, 50)]
@@ -160,7 +160,7 @@ def test_points_in_another_crs_equal_gdallocationinfo(tmp_path):
                            spec=rp.SampleSpec())
     for i, (lon, lat) in enumerate(zip(lonlat.x, lonlat.y, strict=True)):
         out = subprocess.run(["gdallocationinfo", "-valonly", "-wgs84", str(path), repr(lon),
-                              repr(lat)], capture_output=True, text=True)
+                              repr(lat)], capture_output=True, text=True, check=True)
         text = out.stdout.strip()
         if not text or float(text) == -9999.0:  # off the raster, or nodata
             assert not got.valid[0, i]
