@@ -97,7 +97,8 @@ class Samples:
 def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
                 id_column: str = "point_id") -> gpd.GeoDataFrame:
     """The points layer at ``path`` (any format OGR reads, or GeoParquet; any CRS), in
-    file order, checked: a CRS, point geometries, a unique id per point.
+    file order, checked: a CRS, a unique id per point, no attribute named like a column
+    of the long table (:data:`COLUMNS`), point geometries.
 
     Whole-number float ids (a Shapefile's ``Real``) become integers, as zone ids do
     (:func:`rasterflow.zonal.zone_ids`). Raises InputDataError naming the file, the key
@@ -143,6 +144,13 @@ def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
         raise InputDataError(
             f"points.id_column: column {id_column!r} of {p} is not unique: "
             f"{_some(duplicated)} occur more than once; pick a unique id column")
+    clash = [str(c) for c in points.columns
+             if c in COLUMNS and c not in (id_column, points.geometry.name)]
+    if clash:
+        raise InputDataError(
+            f"points.file: {p} has column(s) {', '.join(clash)}, which the long table "
+            f"uses itself ({', '.join(COLUMNS)}); rename them, e.g. ogr2ogr -sql "
+            f"\"SELECT {clash[0]} AS {clash[0]}_ ...\"")
     geoms = points.geometry
     bad = geoms.isna() | geoms.is_empty | (geoms.geom_type != "Point")
     if bad.any():
@@ -465,11 +473,6 @@ def write_table(*, points_file: str, layer: str | int | None, id_column: str,
     points = read_points(points_file, layer=layer, id_column=id_column)
     geom = points.geometry.name
     attrs = [c for c in points.columns if c not in (id_column, geom)]
-    clash = [c for c in attrs if c in COLUMNS or c == "geometry"]
-    if clash:
-        raise InputDataError(
-            f"points.file: {points_file} has column(s) {', '.join(clash)}, which the long "
-            f"table uses itself ({', '.join(COLUMNS)}, geometry); rename them")
     base = pa.Table.from_pandas(points[[id_column, *attrs]].reset_index(drop=True),
                                 preserve_index=False)
     wkb = pa.array(points.geometry.to_wkb(), type=pa.binary())

@@ -220,6 +220,10 @@ def test_read_points_errors_name_the_key_and_the_fix(tmp_path):
     with pytest.raises(InputDataError, match=r"1 feature\(s\) of .* are not points "
                        r"\(LineString; ids 2\)"):
         rp.read_points(line)
+    clash = _points_file(tmp_path, [Point(24, 60)], [1], name="c.gpkg", value=[3.0])
+    with pytest.raises(InputDataError, match=r"has column\(s\) value, which the long table "
+                       r"uses itself"):
+        rp.read_points(clash)
     with pytest.raises(InputDataError, match=r"points.file: .*nowhere.gpkg not found"):
         rp.read_points(tmp_path / "nowhere.gpkg")
 
