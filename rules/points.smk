@@ -72,6 +72,7 @@ rule points_table:
         benchmarks("points/table")
     conda:
         "../envs/rasterflow.yaml"
+    threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
         runtime=runtime_30,

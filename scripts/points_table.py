@@ -1,12 +1,14 @@
 """Snakemake adapter: the long table of every point's values, from the jobs' parts."""
 
 from rasterflow import points
-from rasterflow.logs import log_to
+from rasterflow.step import heavy_step, run_step
 
 
 def main(smk) -> None:
-    with log_to(smk.log[0]) as log:
-        rows = points.write_table(
+    # a heavy step like the others (log, benchmark, Dask report), though Arrow does
+    # the work: the table of 1,000 scenes holds hundreds of millions of rows
+    with heavy_step(smk):
+        points.write_table(
             points_file=smk.input.points,
             layer=smk.params.layer,
             id_column=smk.params.id_column,
@@ -15,8 +17,7 @@ def main(smk) -> None:
             params={"method": smk.params.method, "window": smk.params.window,
                     "outside": smk.params.outside},
         )
-        log.info("long table of %d rows written to %s", rows, ", ".join(smk.output))
 
 
 if __name__ == "__main__":
-    main(snakemake)  # noqa: F821 (injected by Snakemake)
+    run_step(main, snakemake)  # noqa: F821 (injected by Snakemake)

@@ -507,6 +507,7 @@ def write_table(*, points_file: str, layer: str | int | None, id_column: str,
         finally:
             for writer in writers.values():
                 writer.close()
+    log.info("long table of %d rows written to %s", rows, ", ".join(outputs.values()))
     return rows
 
 

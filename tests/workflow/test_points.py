@@ -78,3 +78,18 @@ def test_points_batch_sets_the_scene_jobs(tmp_path: Path):
     jobs = planned_jobs(tmp_path, configfiles=[config])
     assert jobs["points_scenes"] == 3 and jobs["points_periods"] == len(PERIODS)
     assert jobs["points_table"] == 1 and jobs["points_timeseries"] == 1
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("points: {file: nowhere.gpkg}", "points.file: nowhere.gpkg not found; fix the path"),
+    ("points: {window: 2}", "points.window: 2 is even"),
+    ("points: {method: cubic}", "points.method"),
+])
+def test_bad_points_config_stops_the_dry_run_naming_the_key(tmp_path: Path, config, message):
+    from helpers import run_snakemake
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(config + "\n")
+    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[path], check=False)
+    assert proc.returncode != 0 and message in proc.stdout + proc.stderr
+    assert not (tmp_path / "results" / "points").exists()
