@@ -150,6 +150,10 @@ rule points_timeseries:
         "../envs/rasterflow.yaml"
     params:
         id_column=config["points"]["id_column"],
+        periods={
+            p: [first.isoformat(), last.isoformat()]
+            for p, (first, last) in PLAN.period_spans.items()
+        },
     script:
         "../scripts/points_timeseries.py"
 

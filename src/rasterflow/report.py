@@ -166,35 +166,43 @@ def series_points(table: str | os.PathLike[str], *, id_column: str,
 
 
 def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                      id_column: str, limit: int = MAX_POINTS) -> Path:
+                      id_column: str, limit: int = MAX_POINTS,
+                      periods: Mapping[str, Sequence[Any]] | None = None) -> Path:
     """One panel per product: the valid values of a few points (:func:`series_points`)
-    by date, each scene a dot and each period's composite a step over the period
-    (drawn at its first day), so scene noise and the composite are seen together."""
+    by date, each scene a dot and each period's composite a line over the period
+    (``periods``: id -> (first, last day); without it a dot at its first day), so a
+    point's scenes and their composite are seen together."""
     import pyarrow.parquet as pq
 
     plt = _pyplot()
     ids = series_points(table, id_column=id_column, limit=limit)
-    rows = (pq.read_table(table, columns=[id_column, "kind", "date", "product", "value",
-                                          "valid"], filters=[(id_column, "in", ids)])
-            .to_pandas() if ids else pd.DataFrame(columns=[id_column, "kind", "date",
-                                                           "product", "value", "valid"]))
+    columns = [id_column, "kind", "source", "date", "product", "value", "valid"]
+    rows = (pq.read_table(table, columns=columns, filters=[(id_column, "in", ids)])
+            .to_pandas() if ids else pd.DataFrame(columns=columns))
     rows = rows[rows["valid"].astype(bool)]
     products = list(dict.fromkeys(rows["product"])) or ["(no valid value at any point)"]
+    spans = {str(k): (pd.Timestamp(str(v[0])), pd.Timestamp(str(v[1])) + pd.Timedelta(days=1))
+             for k, v in (periods or {}).items()}
     fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
-                             squeeze=False)
+                             squeeze=False, sharex=True)
     for ax, product in zip(axes[:, 0], products, strict=True):
         of = rows[rows["product"] == product]
         for k, point in enumerate(ids):
             color = f"C{k % 10}"
             mine = of[of[id_column] == point]
             scenes = mine[mine["kind"] == "scene"].sort_values("date")
-            periods = mine[mine["kind"] == "period"].sort_values("date")
+            composites = mine[mine["kind"] == "period"].sort_values("date")
             ax.plot(pd.to_datetime(scenes["date"]), scenes["value"], "o", color=color,
-                    markersize=4, alpha=0.7, label=f"{point}")
-            if len(periods):
-                ax.step(pd.to_datetime(periods["date"]), periods["value"], where="post",
-                        color=color, linewidth=1.5)
-        ax.set_title(f"{product} at {len(ids)} point(s): scenes (dots), composites (steps)")
+                    markersize=4, alpha=0.8, label=f"{point}")
+            for source, day, value in zip(composites["source"], composites["date"],
+                                          composites["value"], strict=True):
+                start, end = spans.get(str(source), (pd.Timestamp(day),) * 2)
+                if end > start:
+                    ax.hlines(value, start, end, color=color, linewidth=2, alpha=0.8)
+                else:
+                    ax.plot([start], [value], "s", color=color, markersize=5)
+        ax.set_title(f"{product} at {len(ids)} point(s): scenes (dots), composites "
+                     "(lines over their periods)")
         ax.set_ylabel(product)
         ax.grid(alpha=0.3)
         if ids:

@@ -287,7 +287,10 @@ def test_report_figure_and_stac_item_of_the_table(tmp_path):
                    outputs={"parquet": str(table)}, params={})
     assert report.series_points(table, id_column="point_id", limit=2) == [1, 2]
     png = report.plot_point_series(table, tmp_path / "fig.png", id_column="point_id")
-    assert png.stat().st_size > 10_000
+    lines = report.plot_point_series(table, tmp_path / "lines.png", id_column="point_id",
+                                     periods={"2024-MAM": ("2024-03-01", "2024-05-31"),
+                                              "2024-JJA": ("2024-06-01", "2024-08-31")})
+    assert png.stat().st_size > 10_000 and lines.read_bytes() != png.read_bytes()
     item = stac.make_table_item(stac.Product(str(table), "points-samples", dt.date(2024, 3, 1),
                                              dt.date(2024, 8, 31), "points"))
     west, south, east, north = item.bbox
