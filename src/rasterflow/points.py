@@ -291,7 +291,7 @@ def _window_mean(data: np.ndarray, c: np.ndarray, r: np.ndarray, half: int) -> n
 
 
 def sample_scene(scene: Any, exprs: Sequence[Any], points: PointSet, *, spec: SampleSpec,
-                 resampling: str) -> Samples:
+                 resampling: str, block: int = BLOCK) -> Samples:
     """Indices ``exprs`` of ``scene`` at ``points``: the pixels of the scene's index
     rasters (:func:`rasterflow.indices.window_indices`, the same masking and bits),
     computed only in the windows that hold points."""
@@ -306,7 +306,7 @@ def sample_scene(scene: Any, exprs: Sequence[Any], points: PointSet, *, spec: Sa
         return window_indices(scene, exprs, grid, window, resampling=resampling)
 
     return sample(x, y, shape=grid.shape.yx, affine=grid.affine, read=read,
-                  products=len(exprs), spec=spec)
+                  products=len(exprs), spec=spec, block=block)
 
 
 def sample_raster(path: str, points: PointSet, *, spec: SampleSpec, band: int = 1) -> Samples:

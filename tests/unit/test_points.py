@@ -192,12 +192,21 @@ def test_the_sampled_index_is_the_index_rasters_pixel(tmp_path, demo_data):
         x = rng.uniform(bounds.left - 500, bounds.right + 500, 2000)
         y = rng.uniform(bounds.bottom - 500, bounds.top + 500, 2000)
         got = rp.sample_scene(scene, exprs, _pointset(x, y, "EPSG:3067"),
-                              spec=rp.SampleSpec(), resampling="bilinear")
+                              spec=rp.SampleSpec(), resampling="bilinear", block=64)
         for i, out in enumerate(outputs):
             want, inside = _rasterio_sample(out, x, y)
             assert np.isfinite(want).sum() > 500 and np.isnan(want[inside]).sum() > 50
             np.testing.assert_array_equal(got.values[i], want)  # bit for bit
             np.testing.assert_array_equal(got.inside, inside)
+        # bilinear and window means of the scene in 64 px blocks (neighbours across
+        # blocks, 20 m bands warped per window): those of its index rasters, whose
+        # bilinear and window means are checked against SciPy above
+        for spec in (rp.SampleSpec("bilinear"), rp.SampleSpec("nearest", 3)):
+            got = rp.sample_scene(scene, exprs, _pointset(x, y, "EPSG:3067"), spec=spec,
+                                  resampling="bilinear", block=64)
+            for i, out in enumerate(outputs):
+                want = rp.sample_raster(out, _pointset(x, y, "EPSG:3067"), spec=spec)
+                np.testing.assert_array_equal(got.values[i], want.values[0])
 
 
 def _points_file(tmp_path, geoms, ids, crs="EPSG:4326", name="p.gpkg", **columns):
