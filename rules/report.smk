@@ -19,6 +19,8 @@ REPORT_OUTPUTS = [
 REPORT_OUTPUTS += [
     f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
 ]
+TREND_PLOTS = PLAN.trend_indices
+REPORT_OUTPUTS += [f"{REPORT}/quicklooks/trend/{i}.png" for i in TREND_PLOTS]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
     REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
 REPORT_OUTPUTS += [
@@ -65,7 +67,9 @@ QUICKLOOKS = [
 
 rule quicklooks:
     input:
-        [q[0] for q in QUICKLOOKS] + [PATHS.terrain(p) for p in PLAN.terrain_products],
+        [q[0] for q in QUICKLOOKS]
+        + [PATHS.terrain(p) for p in PLAN.terrain_products]
+        + PLAN.trend_outputs(),
     output:
         [
             report(
@@ -90,6 +94,16 @@ rule quicklooks:
                 labels={"product": p, "period": "static", "layer": p},
             )
             for p in PLAN.terrain_products
+        ]
+        + [
+            report(
+                f"{REPORT}/quicklooks/trend/{i}.png",
+                caption=f"{CAPTIONS}/quicklook_trend.rst",
+                category="Maps",
+                subcategory="Trends",
+                labels={"product": i, "period": "all periods", "layer": "slope"},
+            )
+            for i in PLAN.trend_indices
         ],
     log:
         logs("report/quicklooks"),
@@ -97,7 +111,8 @@ rule quicklooks:
         "../envs/rasterflow.yaml"
     params:
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
-        + PLAN.terrain_products,
+        + PLAN.terrain_products
+        + [f"{i}_trend" for i in PLAN.trend_indices],
         titles=[
             (
                 f"{index}: valid observations, {period}"
@@ -106,7 +121,13 @@ rule quicklooks:
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]
-        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products],
+        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products]
+        + [
+            f"{i}: Theil-Sen slope per year, {len(PLAN.trend_times)} periods"
+            for i in PLAN.trend_indices
+        ],
+        # the band drawn: the slope, band 1 of a trend COG (rasterflow.trend.BANDS)
+        bands=[1] * (len(QUICKLOOKS) + len(PLAN.terrain_products) + len(TREND_PLOTS)),
     script:
         "../scripts/quicklook.py"
 

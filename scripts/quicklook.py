@@ -6,9 +6,10 @@ from rasterflow.logs import log_to
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        for raster, png, product, title in zip(smk.input, smk.output, smk.params.products,
-                                               smk.params.titles, strict=True):
-            quicklook.render(raster, png, product=product, title=title)
+        for raster, png, product, title, band in zip(smk.input, smk.output,
+                                                     smk.params.products, smk.params.titles,
+                                                     smk.params.bands, strict=True):
+            quicklook.render(raster, png, product=product, title=title, band=band)
             log.info("quicklook of %s written to %s", raster, png)
 
 

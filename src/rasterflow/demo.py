@@ -48,6 +48,8 @@ _BARE = np.array([0.12, 0.15, 0.18, 0.24, 0.32, 0.28])
 
 @dataclass(frozen=True)
 class Footprint:
+    """One demo scene footprint: where it lies, how its files are laid out, its dates."""
+
     name: str
     x0: float  # west edge, metres
     y0: float  # north edge, metres
@@ -64,6 +66,7 @@ FOOTPRINTS = (
 
 
 def scene_id(fp: Footprint, date: dt.date) -> str:
+    """The sheet's id of the demo scene of ``fp`` on ``date``."""
     return f"{fp.name}_{date:%Y%m%d}"
 
 

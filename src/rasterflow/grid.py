@@ -142,6 +142,8 @@ class Footprints:
 
 def project_footprints(footprints: Mapping[str, BoundingBox | Geometry],
                        crs: CRS | str) -> Footprints:
+    """``footprints`` (scene id -> box or geometry) in ``crs``, projected once for the
+    tiling and AOI tests that follow."""
     crs = _crs(crs, key="grid.crs")
     return Footprints(list(footprints), _footprint_geoms(crs, footprints), crs)
 
@@ -200,8 +202,11 @@ def _read_vector(path: str | os.PathLike[str], *, layer: str | int | None) -> Ge
     return Geometry(union, crs=frame.crs.to_wkt())
 
 
+_ORIGIN_0 = xy_(0.0, 0.0)
+
+
 def target_geobox(
-    aoi: Geometry, *, crs: CRS | str, resolution: float, origin: XY[float] = xy_(0.0, 0.0)
+    aoi: Geometry, *, crs: CRS | str, resolution: float, origin: XY[float] = _ORIGIN_0
 ) -> GeoBox:
     """The smallest GeoBox in ``crs`` with square ``resolution`` pixels covering ``aoi``.
 
@@ -250,13 +255,13 @@ def scene_phases(footprints: Mapping[str, BoundingBox], crs: CRS | str,
     # by identity first: headers share one CRS object per WKT, and comparing two costs
     # ~13 us (100,000 scenes)
     same: dict[int, bool] = {}
-    for sid, box in footprints.items():
-        key = id(box.crs)
+    for sid, bbox in footprints.items():
+        key = id(bbox.crs)
         if key not in same:
-            same[key] = box.crs is not None and CRS(box.crs) == crs
+            same[key] = bbox.crs is not None and CRS(bbox.crs) == crs
         if not same[key]:
             continue
-        phase = (_phase(box.left, resolution), _phase(box.top, resolution))
+        phase = (_phase(bbox.left, resolution), _phase(bbox.top, resolution))
         out.setdefault(phase, []).append(sid)
     return out
 

@@ -8,7 +8,8 @@ only new or changed files are opened again.
 
 Batches. With ``scenes.batch: N`` > 1 one ``index_batch`` job computes an index for N
 scenes consecutive in time (:func:`batches`) and writes the usual
-``indices/<scene>/<index>.tif`` files plus a *manifest* (:func:`write_manifest`), the
+``indices/<scene>/<index>.tif`` files plus a *manifest*
+(:func:`rasterflow.indices.write_manifest`, written by the job, not by planning), the
 job's only declared output. Composites depend on the manifests of the batches that hold
 their scenes and read the rasters by their usual paths, so products are the same bytes
 as without batching; Snakemake plans N times fewer index jobs.
@@ -245,16 +246,3 @@ def write_fingerprint(
     os.utime(tmp, ns=(newest, newest))
     os.replace(tmp, path)
     return True
-
-
-def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
-    """Record a finished batch: ``scene/index`` -> the raster written for it, and its size.
-
-    Written last and atomically, so a batch whose manifest exists is complete.
-    """
-    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)}
-               for scene, p in outputs.items()}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)

@@ -13,7 +13,6 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -321,21 +320,6 @@ def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike
         shutil.copyfile(page, scratch / f"{name}.html")
     replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
     return target
-
-
-def software_versions(names: Sequence[str] = SOFTWARE) -> dict[str, str]:
-    """Installed versions of ``names`` plus Python and GDAL ('not installed' if absent)."""
-    import platform
-
-    import rasterio
-
-    found = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def run_info_page(output: str | os.PathLike[str], *, config: Mapping[str, Any],

@@ -34,7 +34,7 @@ from typing import Any
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.planning import RasterHeader
 from rasterflow.remote import is_remote
-from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene, mask_rule
+from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene, mask_rule, shared_file
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
     if not scenes:
         raise InputDataError(f"scenes.stac.source: {source} holds no STAC items; point it "
                              "at a catalog, collection or item collection with items")
+    if found := shared_file(scenes, {sid: i for i, sid in enumerate(scenes)}):
+        first, second, shared = found
+        raise InputDataError(
+            f"STAC items {first!r} and {second!r} of {source} both use {shared}, which "
+            "would count twice in every composite; drop one of them from the catalog "
+            "(or narrow the search)")
     return StacScenes(scenes, headers, files)
 
 
@@ -147,7 +153,7 @@ def _day(item: Mapping[str, Any], *, what: str) -> dt.date:
     except ValueError:
         raise InputDataError(f"{what}: datetime {text!r} is not RFC 3339") from None
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.date()
 
 
