@@ -121,6 +121,7 @@ class WorkflowPlan:
     #: point-sampling batch -> scene ids (points.batch, date order), one job each
     point_batches: dict[str, list[str]]
     point_formats: list[str]  # formats of the long table
+    point_count: int  # points in points.file (the cost estimate's units)
     stac_products: list[Any]  # rasterflow.stac.Product
     #: warnings about the plan, to print at every start
     warnings: list[str]
@@ -280,6 +281,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     terrain_products = list(config["terrain"]["products"]) if dem else []
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
     points = _input_file(config, paths, "points", "file", "points.geojson")
+    point_count = _count_points(config, points)
     if points and not scenes:
         raise ConfigError(
             f"points.file: {points} is set, but there are no scenes to sample; set "
@@ -302,6 +304,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         ) if points else {},
         # GeoParquet always: the report's figure and the STAC item read it
         point_formats=["parquet", *(f for f in config["points"]["formats"] if f != "parquet")],
+        point_count=point_count,
         stac_products=rf_stac.plan_products(
             results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
             indices=scene_indices, periods=spans, composite_indices=names,
@@ -534,17 +537,25 @@ def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
         raise ConfigError(f"{section}.{key}: {path} not found; fix the path or set it to ''")
     if path and section == "terrain":
         rf_io.check_raster(path, what="terrain.dem", where="terrain.dem")
-    if path and section == "points":
-        from rasterflow.points import read_points
-
-        read_points(path, layer=config["points"]["layer"],
-                    id_column=config["points"]["id_column"])
     if path and section == "zonal":
         # imported here: geopandas and exactextract cost 0.6 s of every DAG build
         from rasterflow.zonal import check_zones
 
         check_zones(path, layer=config["zonal"]["layer"], id_column=config["zonal"]["id_column"])
     return str(path or "")
+
+
+def _count_points(config: Mapping[str, Any], path: str) -> int:
+    """The points of ``path``, checked now, not in a job (:func:`rasterflow.points
+    .read_points`); the demo's, which a rule writes after planning, by their number."""
+    if not path:
+        return 0
+    if not config["points"]["file"]:
+        return len(demo.POINTS)
+    from rasterflow.points import read_points  # geopandas: only when points are set
+
+    return len(read_points(path, layer=config["points"]["layer"],
+                           id_column=config["points"]["id_column"]))
 
 
 def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,

@@ -306,3 +306,45 @@ def test_report_figure_and_stac_item_of_the_table(tmp_path):
     assert 14 < west < east < 16 and 54 < south <= north < 55  # UTM 33N, 6000 km north
     assert item.assets["data"].media_type == "application/vnd.apache.parquet"
     assert item.properties["start_datetime"].startswith("2024-03-01")
+
+
+def test_the_plan_has_point_jobs_and_the_estimate_counts_their_values(tmp_path):
+    """The demo: 6 scenes in batches of points.batch, a part per period, one table; the
+    estimate's units are the values sampled (points x scenes or periods x indices)."""
+    import copy
+
+    import yaml
+    from helpers import REPO
+
+    from rasterflow import demo, estimate, settings
+    from rasterflow.workflow import plan_workflow
+
+    config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    config["results"] = str(tmp_path / "results")
+    config["points"]["batch"] = 4
+    config["points"]["formats"] = ["csv"]
+    settings.check_config(config, REPO / "config" / "schema.yaml")
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    assert plan.points.endswith("demo/points.geojson") and plan.point_count == len(demo.POINTS)
+    assert [len(m) for m in plan.point_batches.values()] == [4, 2]
+    assert plan.point_indices == ["NDVI", "NBR", "MSAVI"] and plan.point_formats == [
+        "parquet", "csv"]  # GeoParquet always: the figure and the STAC item read it
+    results = tmp_path / "results"
+    assert plan.point_parts() == [f"{results}/points/_parts/scenes/{b}.parquet"
+                                  for b in plan.point_batches] + [
+        f"{results}/points/_parts/periods/{p}.parquet" for p in ("2024-MAM", "2024-JJA")]
+    assert {f"{results}/points/points.parquet", f"{results}/points/points.csv"} <= set(
+        plan.product_outputs())
+    jobs = [j for j in estimate.planned_jobs(plan, mem_mb=2000) if j.rule.startswith("points")]
+    units = {r: [j.units for j in jobs if j.rule == r]
+             for r in ("points_scenes", "points_periods", "points_table")}
+    n = len(demo.POINTS) / 1e6
+    assert units["points_scenes"] == pytest.approx([n * 4 * 3, n * 2 * 3])
+    assert units["points_periods"] == pytest.approx([n * 1, n * 1])
+    assert units["points_table"] == pytest.approx([n * (6 * 3 + 2)])
+    # off: no file and not the demo
+    config["demo"], config["scenes"]["sheet"] = False, ""
+    config["terrain"]["dem"] = str(write_raster(tmp_path / "dem.tif",
+                                                np.ones((8, 8), np.float32)))
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache2"))
+    assert not plan.points and plan.point_parts() == [] and plan.point_count == 0
