@@ -38,7 +38,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -373,19 +374,27 @@ def part_schema() -> Any:
                       ("valid", pa.bool_())])
 
 
-def _write_part(tables: Sequence[Any], output: str | os.PathLike[str],
-                params: Mapping[str, Any]) -> int:
-    import pyarrow as pa
+#: Scenes sampled at a time in a job (as Dask tasks side by side), their rows written
+#: before the next: a job's memory is that of a few scenes' values, whatever the batch
+SCENES_AT_ONCE = 8
+
+
+@contextmanager
+def _part_writer(output: str | os.PathLike[str], params: Mapping[str, Any]) -> Iterator[Any]:
+    """A ParquetWriter of :func:`part_schema` rows into ``output``, renamed into place
+    when the block ends without an error."""
     import pyarrow.parquet as pq
 
     from rasterflow.io import atomic_output, provenance_tags
 
-    table = pa.concat_tables(tables) if tables else part_schema().empty_table()
     tags = provenance_tags(inputs=[], params=params)
-    table = table.replace_schema_metadata({k.encode(): v.encode() for k, v in tags.items()})
+    schema = part_schema().with_metadata({k.encode(): v.encode() for k, v in tags.items()})
     with atomic_output(output) as tmp:
-        pq.write_table(table, tmp)
-    return len(table)
+        writer = pq.ParquetWriter(tmp, schema)
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
 # --------------------------------------------------------------------------- steps
@@ -407,24 +416,27 @@ def run_scenes(*, points_file: str, layer: str | int | None, id_column: str,
     pts = PointSet.of(read_points(points_file, layer=layer, id_column=id_column))
     exprs = [parse(name, text) for name, text in expressions.items()]
     shared = dask.delayed(pts, traverse=False)
-    tasks = []
-    for params in scenes:
-        scene = Scene.from_params(params)
-        tasks.append(dask.delayed(sample_scene)(scene, exprs, shared, spec=spec,
-                                                resampling=resampling))
-    results = dask.compute(*tasks)
+    rows = 0
+    with _part_writer(output, {"kind": "scene", "scenes": [s["id"] for s in scenes],
+                               "expressions": dict(expressions), "method": method,
+                               "window": window, "resampling": resampling}) as writer:
+        for start in range(0, len(scenes), SCENES_AT_ONCE):
+            group = scenes[start:start + SCENES_AT_ONCE]
+            results = dask.compute(*[
+                dask.delayed(sample_scene)(Scene.from_params(params), exprs, shared,
+                                           spec=spec, resampling=resampling)
+                for params in group])
+            for params, got in zip(group, results, strict=True):
+                table = samples_table(got, products=list(expressions), kind="scene",
+                                      source=params["id"],
+                                      date=dt.date.fromisoformat(params["date"]),
+                                      outside=outside)
+                writer.write_table(table)
+                rows += len(table)
+                log.info("scene %s: %d of %d points on the scene, %d valid values",
+                         params["id"], int(got.inside.sum()), len(pts), int(got.valid.sum()))
     close_cached()
-    tables = []
-    for params, got in zip(scenes, results, strict=True):
-        tables.append(samples_table(got, products=list(expressions), kind="scene",
-                                    source=params["id"],
-                                    date=dt.date.fromisoformat(params["date"]),
-                                    outside=outside))
-        log.info("scene %s: %d of %d points on the scene, %d valid values", params["id"],
-                 int(got.inside.sum()), len(pts), int(got.valid.sum()))
-    return _write_part(tables, output, {"kind": "scene", "scenes": [s["id"] for s in scenes],
-                                "expressions": dict(expressions), "method": method,
-                                "window": window, "resampling": resampling})
+    return rows
 
 
 def run_rasters(*, points_file: str, layer: str | int | None, id_column: str,
@@ -435,16 +447,18 @@ def run_rasters(*, points_file: str, layer: str | int | None, id_column: str,
     spec = SampleSpec(method, window)
     pts = PointSet.of(read_points(points_file, layer=layer, id_column=id_column))
     day = dt.date.fromisoformat(date)
-    tables = []
-    for product, path in rasters.items():
-        got = sample_raster(path, pts, spec=spec)
-        tables.append(samples_table(got, products=[product], kind=kind, source=source,
-                                    date=day, outside=outside))
-        log.info("%s %s %s: %d of %d points on the raster, %d valid values", kind, source,
-                 product, int(got.inside.sum()), len(pts), int(got.valid.sum()))
-    return _write_part(tables, output, {"kind": kind, "source": source,
-                                        "rasters": dict(rasters), "method": method,
-                                        "window": window})
+    rows = 0
+    with _part_writer(output, {"kind": kind, "source": source, "rasters": dict(rasters),
+                               "method": method, "window": window}) as writer:
+        for product, path in rasters.items():
+            got = sample_raster(path, pts, spec=spec)
+            table = samples_table(got, products=[product], kind=kind, source=source,
+                                  date=day, outside=outside)
+            writer.write_table(table)
+            rows += len(table)
+            log.info("%s %s %s: %d of %d points on the raster, %d valid values", kind,
+                     source, product, int(got.inside.sum()), len(pts), int(got.valid.sum()))
+    return rows
 
 
 def geo_metadata(points: gpd.GeoDataFrame, column: str = "geometry") -> dict[str, Any]:
