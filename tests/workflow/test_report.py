@@ -51,8 +51,9 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
-    assert set(cats) == {"Maps", "Zonal statistics", "Run"}
+    assert set(cats) == {"Maps", "Zonal statistics", "Points", "Run"}
     assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends"}
+    assert set(cats["Points"]) == {"Time series"}
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
     assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
     results = demo_run / "results"
@@ -149,9 +150,10 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
                *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
-    assert len(items) == len(rasters)
+    tables = [results / "points" / "points.parquet"]  # the points' long table
+    assert len(items) == len(rasters) + len(tables)
     assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
-        p.resolve() for p in rasters}
+        p.resolve() for p in [*rasters, *tables]}
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
         assert items[f"index-{sid}-NBR"].datetime.date() == day  # NDVI: composited only
