@@ -19,6 +19,7 @@ localrules:
     zonal_long,
     quicklooks,
     zonal_timeseries,
+    points_timeseries,
     zonal_tables,
     benchmark_chart,
     dask_reports,
@@ -30,9 +31,11 @@ include: "rules/demo.smk"
 include: "rules/stage.smk"
 include: "rules/indices.smk"
 include: "rules/composite.smk"
+include: "rules/trend.smk"
 include: "rules/terrain.smk"
 include: "rules/contours.smk"
 include: "rules/zonal.smk"
+include: "rules/points.smk"
 include: "rules/report.smk"
 
 
@@ -44,7 +47,7 @@ onsuccess:
     # where to look: the products, and how to make the report of them
     logger.info(
         f"rasterflow: products under {os.path.abspath(RESULTS)}/ (mosaics/, indices/, "
-        f"terrain/, contours/, zonal/, stac/); the report: add --report {RESULTS}/report.html"
+        f"terrain/, contours/, zonal/, points/, stac/); the report: add --report {RESULTS}/report.html"
     )
 
 

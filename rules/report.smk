@@ -19,6 +19,8 @@ REPORT_OUTPUTS = [
 REPORT_OUTPUTS += [
     f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
 ]
+TREND_PLOTS = PLAN.trend_indices
+REPORT_OUTPUTS += [f"{REPORT}/quicklooks/trend/{i}.png" for i in TREND_PLOTS]
 REPORT_OUTPUTS += [
     f"{REPORT}/quicklooks/contours/{p}.png" for p in PLAN.contour_rasters
 ]
@@ -27,10 +29,34 @@ if any(period != "static" for _product, period in PLAN.zonal_targets):
 REPORT_OUTPUTS += [
     f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
 ]
+if PLAN.points:
+    REPORT_OUTPUTS.append(f"{REPORT}/points/timeseries.png")
 REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
 if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
     REPORT_OUTPUTS.append(f"{REPORT}/dask")
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
+
+
+# the points' long table as an item of its own: its footprint the points', its time the
+# scenes' and periods' span
+STAC_TABLES = (
+    [
+        {
+            "path": PATHS.points_table("parquet"),
+            "id": "points-samples",
+            "start": min(sc.date for sc in PLAN.scenes.values()).isoformat(),
+            "end": max(
+                [sc.date for sc in PLAN.scenes.values()]
+                + [end for _start, end in PLAN.period_spans.values()]
+            ).isoformat(),
+            "title": "values of every index at the points, per scene and period",
+            "properties": {"rasterflow:table": "points"},
+            "dated_by": None,
+        }
+    ]
+    if PLAN.points
+    else []
+)
 
 
 # every quicklook in one job: each is a fraction of a second, a job's start is seconds
@@ -48,6 +74,7 @@ rule quicklooks:
     input:
         [q[0] for q in QUICKLOOKS]
         + [PATHS.terrain(p) for p in PLAN.terrain_products]
+        + PLAN.trend_outputs()
         + CONTOUR_FILES,
     output:
         [
@@ -76,6 +103,16 @@ rule quicklooks:
         ]
         + [
             report(
+                f"{REPORT}/quicklooks/trend/{i}.png",
+                caption=f"{CAPTIONS}/quicklook_trend.rst",
+                category="Maps",
+                subcategory="Trends",
+                labels={"product": i, "period": "all periods", "layer": "slope"},
+            )
+            for i in PLAN.trend_indices
+        ]
+        + [
+            report(
                 f"{REPORT}/quicklooks/contours/{p}.png",
                 caption=f"{CAPTIONS}/quicklook_contours.rst",
                 category="Maps",
@@ -91,6 +128,7 @@ rule quicklooks:
     params:
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
         + PLAN.terrain_products
+        + [f"{i}_trend" for i in PLAN.trend_indices]
         + [f"contours_{p}" for p in PLAN.contour_rasters],
         titles=[
             (
@@ -102,9 +140,22 @@ rule quicklooks:
         ]
         + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products]
         + [
+            f"{i}: Theil-Sen slope per year, {len(PLAN.trend_times)} periods"
+            for i in PLAN.trend_indices
+        ]
+        + [
             f"contours of {os.path.basename(r)}, every {config['contours']['interval']}"
             for r in PLAN.contour_rasters.values()
         ],
+        # the band drawn: the slope, band 1 of a trend COG (rasterflow.trend.BANDS);
+        # contour lines have none (rasterflow.quicklook.render_lines)
+        bands=[1]
+        * (
+            len(QUICKLOOKS)
+            + len(PLAN.terrain_products)
+            + len(TREND_PLOTS)
+            + len(CONTOUR_FILES)
+        ),
     script:
         "../scripts/quicklook.py"
 
@@ -129,6 +180,31 @@ rule zonal_timeseries:
         periods=PLAN.ordered_periods,
     script:
         "../scripts/zonal_timeseries.py"
+
+
+rule points_timeseries:
+    input:
+        PATHS.points_table("parquet"),
+    output:
+        report(
+            f"{REPORT}/points/timeseries.png",
+            caption=f"{CAPTIONS}/points_timeseries.rst",
+            category="Points",
+            subcategory="Time series",
+            labels={"figure": "values at a few points"},
+        ),
+    log:
+        logs("report/points_timeseries"),
+    conda:
+        "../envs/rasterflow.yaml"
+    params:
+        id_column=config["points"]["id_column"],
+        periods={
+            p: [first.isoformat(), last.isoformat()]
+            for p, (first, last) in PLAN.period_spans.items()
+        },
+    script:
+        "../scripts/points_timeseries.py"
 
 
 rule zonal_tables:
@@ -227,7 +303,7 @@ rule run_info:
 
 rule stac:
     input:
-        PLAN.stac_inputs(),
+        PLAN.stac_inputs() + [p["path"] for p in STAC_TABLES],
     output:
         directory(f"{RESULTS}/stac"),
     log:
@@ -236,5 +312,6 @@ rule stac:
         "../envs/rasterflow.yaml"
     params:
         products=[p.to_params() for p in PLAN.stac_products],
+        tables=STAC_TABLES,
     script:
         "../scripts/stac.py"

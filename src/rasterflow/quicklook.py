@@ -35,6 +35,9 @@ class Style:
     label: str
     #: Integer counts: a discrete colour map with one colour per value.
     discrete: bool = False
+    #: Signed changes: limits from the data, made symmetric about zero, so white is
+    #: "no change" on a diverging map
+    centred: bool = False
 
 
 def style_for(product: str, *, units: str | None = None) -> Style:
@@ -45,6 +48,10 @@ def style_for(product: str, *, units: str | None = None) -> Style:
     ``units`` (the band's unit) overrides the default unit in the label.
     """
     name = product.removesuffix("_count")
+    if product.endswith("_trend"):  # a trend's slope band (rasterflow.trend)
+        index = product.removesuffix("_trend")
+        return Style("RdBu", None, None, f"{index} trend ({units or 'per year'})",
+                     centred=True)
     if product == "count" or product.endswith("_count"):
         return Style("viridis", 0, None, f"valid observations ({units or 'count'})",
                      discrete=True)
@@ -95,6 +102,9 @@ def _limits(data: np.ma.MaskedArray, style: Style) -> tuple[float, float]:
     hi = style.vmax if style.vmax is not None else float(np.percentile(valid, 98))
     if style.discrete:
         hi = max(float(valid.max()), lo + 1)
+    if style.centred:
+        reach = max(abs(lo), abs(hi)) or 1.0
+        return -reach, reach
     return lo, hi if hi > lo else lo + 1
 
 

@@ -123,8 +123,38 @@ def make_item(product: Product) -> Any:
     return item
 
 
+def make_table_item(product: Product) -> Any:
+    """A :class:`pystac.Item` for a GeoParquet table (the points' long table): its
+    footprint the bbox in the file's ``geo`` metadata, in WGS84; asset ``data``."""
+    import json
+
+    import pyarrow.parquet as pq
+    import pystac
+    from pyproj import CRS, Transformer
+
+    if not os.path.exists(product.path):
+        raise InputDataError(f"STAC: table {product.path} not found; run the workflow first")
+    geo = json.loads(pq.read_schema(product.path).metadata[b"geo"])
+    column = geo["columns"][geo["primary_column"]]
+    to_wgs84 = Transformer.from_crs(CRS.from_json_dict(column["crs"]), "EPSG:4326",
+                                    always_xy=True)
+    x0, y0, x1, y1 = to_wgs84.transform_bounds(*column["bbox"])
+    bbox = [round(v, 7) for v in (x0, y0, x1, y1)]
+    geometry = {"type": "Polygon", "coordinates": [[[bbox[0], bbox[1]], [bbox[2], bbox[1]],
+                [bbox[2], bbox[3]], [bbox[0], bbox[3]], [bbox[0], bbox[1]]]]}
+    start, end = product.start or dt.date(1970, 1, 1), product.end or dt.date(1970, 1, 1)
+    item = pystac.Item(id=product.id, geometry=geometry, bbox=bbox, datetime=None,
+                       properties={"title": product.title, **product.properties,
+                                   "start_datetime": _utc(start).isoformat(),
+                                   "end_datetime": _utc(end, end=True).isoformat()})
+    item.add_asset("data", pystac.Asset(href=os.path.abspath(product.path),
+                                        media_type="application/vnd.apache.parquet",
+                                        roles=["data"], title=product.title))
+    return item
+
+
 def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *,
-                  description: str) -> Path:
+                  description: str, tables: Sequence[Product] = ()) -> Path:
     """Write the catalog folder ``output`` (``catalog.json`` + one folder per item).
 
     The folder is built beside ``output`` and renamed into place, so a failed run never
@@ -132,7 +162,7 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
     """
     import pystac
 
-    ids = [p.id for p in products]
+    ids = [p.id for p in [*products, *tables]]
     if len(set(ids)) != len(ids):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         raise InputDataError(f"STAC: item ids repeat: {', '.join(dupes)}")
@@ -145,6 +175,8 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
                                  title="rasterflow results")
         for product in sorted(products, key=lambda p: p.id):
             catalog.add_item(make_item(product))
+        for table in sorted(tables, key=lambda p: p.id):
+            catalog.add_item(make_table_item(table))
         catalog.normalize_hrefs(f"{scratch.resolve()}/")  # "/": a folder, whatever its name
         # relative to the item files: scratch and target are siblings, so they hold
         catalog.make_all_asset_hrefs_relative()
@@ -159,13 +191,15 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
                   periods: Mapping[str, tuple[dt.date, dt.date]],
                   composite_indices: Sequence[str], statistic: str,
                   terrain: Sequence[str], dem: str,
+                  trend: Sequence[str] = (),
                   contours: Mapping[str, Mapping[str, str]] | None = None) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
-    Per-scene indices stand for their scene's date, mosaics for their period, terrain
-    products for the DEM's own date (:func:`raster_date`), not the scenes'. ``contours``
-    (product -> format -> file): an item per contoured product, its files as assets,
-    with the footprint and date of the raster it was drawn from.
+    Per-scene indices stand for their scene's date, mosaics for their period, trends
+    (``trend``: their indices) for the span of all periods, terrain products for the
+    DEM's own date (:func:`raster_date`), not the scenes'. ``contours`` (product ->
+    format -> file): an item per contoured product, its files as assets, with the
+    footprint and date of the raster it was drawn from.
     """
     products = [
         Product(f"{results}/indices/{sid}/{index}.tif", f"index-{sid}-{index}", day, day,
@@ -180,6 +214,14 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
                     f"mosaic-{period}-{index}{suffix}", start, end, f"{index} {what}, {period}",
                     {"rasterflow:period": period, "rasterflow:index": index,
                      "rasterflow:statistic": what}))
+    if trend and periods:
+        first = min(start for start, _end in periods.values())
+        last = max(end for _start, end in periods.values())
+        products += [Product(
+            f"{results}/trend/{index}.tif", f"trend-{index}", first, last,
+            f"{index} trend per year over {len(periods)} periods (Theil-Sen, Mann-Kendall)",
+            {"rasterflow:index": index, "rasterflow:trend": ["slope", "p_value", "n"]})
+            for index in trend]
     products += [Product(f"{results}/terrain/{p}.tif", f"terrain-{p}", None, None,
                          f"{p} of {os.path.basename(dem)}", {"rasterflow:terrain": p},
                          dated_by=dem) for p in terrain]

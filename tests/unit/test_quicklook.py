@@ -88,3 +88,13 @@ def test_large_rasters_are_read_decimated(tmp_path):
     data, extent, crs = quicklook.read_for_display(path, max_pixels=100)
     assert max(data.shape) <= 100 and crs == "EPSG:32633"
     assert extent == (500_000.0, 505_000.0, 5_997_000.0, 6_000_000.0)
+
+
+def test_trend_slopes_are_drawn_diverging_and_symmetric_about_zero():
+    style = quicklook.style_for("NDVI_trend", units="index units per year")
+    assert style.cmap == "RdBu" and style.centred and not style.discrete
+    assert style.label == "NDVI trend (index units per year)"
+    data = np.ma.masked_invalid(np.array([-0.1, 0.02, 0.3, np.nan]))
+    assert quicklook._limits(data, style) == pytest.approx((-0.3, 0.3), rel=0.1)
+    lo, hi = quicklook._limits(data, style)
+    assert lo == -hi  # white is no change

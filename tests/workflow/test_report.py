@@ -51,8 +51,9 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
-    assert set(cats) == {"Maps", "Zonal statistics", "Run"}
-    assert set(cats["Maps"]) == {"Composites", "Terrain", "Contours"}
+    assert set(cats) == {"Maps", "Zonal statistics", "Points", "Run"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends", "Contours"}
+    assert set(cats["Points"]) == {"Time series"}
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
     assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
     results = demo_run / "results"
@@ -63,6 +64,9 @@ def test_report_has_every_section(report, demo_run):
                   for p in cats["Maps"]["Composites"]) == mosaics
     terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
     assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
+    # the slope of every trend COG (the demo: NDVI)
+    assert [p.removeprefix("results/report/quicklooks/") for p in cats["Maps"]["Trends"]] == [
+        "trend/NDVI.png"]
     contours = sorted({p.stem for p in (results / "contours").iterdir()})
     assert contours == ["dem"]
     assert sorted(Path(p).stem for p in cats["Maps"]["Contours"]) == contours
@@ -81,7 +85,7 @@ def test_report_has_every_section(report, demo_run):
 def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
     pngs = {p: e for p, e in report["results"].items() if e["mime_type"] == "image/png"}
     quicklooks = [p for p in pngs if "/quicklooks/" in p]
-    assert len(quicklooks) == 4 + 4 + 1  # mosaics, terrain, contours of the DEM
+    assert len(quicklooks) == 4 + 4 + 1 + 1  # mosaics, terrain, the NDVI trend, contours
     for path, entry in pngs.items():
         image = Image.open(io.BytesIO(_decoded(entry)))
         assert image.format == "PNG" and min(image.size) >= 300, path
@@ -148,11 +152,12 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     catalog = pystac.Catalog.from_file(str(results / "stac" / "catalog.json"))
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif")]
+               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
+    tables = [results / "points" / "points.parquet"]  # the points' long table
     contours = items.pop("contours-dem")  # the contour lines: vector assets, no raster
-    assert len(items) == len(rasters)
+    assert len(items) == len(rasters) + len(tables)
     assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
-        p.resolve() for p in rasters}
+        p.resolve() for p in [*rasters, *tables]}
     assert {k: Path(a.get_absolute_href()).resolve() for k, a in contours.assets.items()} == {
         fmt: (results / "contours" / f"dem.{fmt}").resolve() for fmt in ("gpkg", "parquet")}
     assert contours.assets["gpkg"].media_type == "application/geopackage+sqlite3"
@@ -169,6 +174,10 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
         expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     np.testing.assert_allclose(jja.bbox, expected, atol=1e-3)
+    trend = items["trend-NDVI"]  # the span of every period it fits
+    assert trend.common_metadata.start_datetime.date() == dt.date(2024, 3, 1)
+    assert trend.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
+    assert len(trend.assets["data"].extra_fields["raster:bands"]) == 3  # slope, p, n
     # nothing about when or where the run happened
     text = (results / "stac" / "mosaic-2024-JJA-NDVI" / "mosaic-2024-JJA-NDVI.json").read_text()
     assert "created" not in text and str(demo_run) not in text
@@ -177,18 +186,18 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
 def test_every_raster_opens_as_a_described_cog(demo_run):
     results = demo_run / "results"
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif")]
+               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
     for path in rasters:
         valid, errors, _warnings = cog_validate(str(path))
         assert valid, (path, errors)
         with rasterio.open(path) as src:
             assert src.crs is not None, path
-            assert src.descriptions[0], path
-            assert src.scales == (1.0,) and src.offsets == (0.0,), path
+            assert all(src.descriptions), path
+            assert set(src.scales) == {1.0} and set(src.offsets) == {0.0}, path
             if not path.stem.endswith("count"):  # a count of 0 is a value, not nodata
                 assert src.nodata is not None, path
     for path in rasters:
         with rasterio.open(path) as src:
-            assert src.units[0], path
+            assert all(src.units), path
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.vrt") as src:
         assert src.units == ("1",)  # the VRT carries the tiles' unit too
