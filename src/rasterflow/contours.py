@@ -67,6 +67,8 @@ logger = logging.getLogger(__name__)
 
 #: A value within this of a level counts as above it (GDAL's ``fudge``, absolute).
 LEVEL_TOLERANCE = 1e-6
+#: Most levels one tile may have: a smaller interval is a mistake (metres for km).
+MAX_LEVELS = 10_000
 #: Output formats, as ``contours.formats`` names them.
 FORMATS: tuple[str, ...] = ("gpkg", "parquet")
 #: Layer name in the GeoPackage (gdal_contour's ``-nln`` default).
@@ -217,6 +219,12 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
                            float(known.max()) + LEVEL_TOLERANCE)
     if not len(levels):
         return []
+    if len(levels) > MAX_LEVELS:  # each level is a pass over the tile: hours, not a map
+        raise ConfigError(
+            f"contours.interval: {params.interval} gives {len(levels):,} levels between "
+            f"{known.min():g} and {known.max():g} (more than {MAX_LEVELS:,}); set an "
+            "interval in the raster's height units, e.g. 10 or 100"
+        )
     row0, col0 = 2 * row, 2 * col
     # GDAL's squares around each pixel corner of the tile: corners NW, NE, SW, SE
     corners = (block[:-1, :-1], block[:-1, 1:], block[1:, :-1], block[1:, 1:])

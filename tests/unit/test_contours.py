@@ -212,6 +212,11 @@ def test_bad_levels_are_refused_by_name(kwargs, key):
         ContourParams(**kwargs)
 
 
+def test_an_interval_far_too_small_for_the_heights_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"contours.interval: 0.1 gives 19,801 levels"):
+        contours.contour_raster(RMNP, ContourParams(interval=0.1))
+
+
 def test_levels_are_base_plus_multiples_of_the_interval():
     assert list(ContourParams(interval=10, base=5).levels(-3, 27)) == [5, 15, 25]
     assert list(ContourParams(interval=100).levels(2281, 2299)) == []
