@@ -26,7 +26,7 @@ REPORT_OUTPUTS += [
 ]
 REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
 if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
-    REPORT_OUTPUTS.append(f"{REPORT}/dask")
+    REPORT_OUTPUTS += [f"{REPORT}/dask", f"{REPORT}/dask_reports.html"]
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
@@ -164,13 +164,16 @@ rule dask_reports:
     input:
         PLAN.product_outputs(),
     output:
+        # each job's page, BokehJS shared in the folder (to browse on disk, offline)
+        directory(f"{REPORT}/dask"),
+        # every job's report on one page, BokehJS inlined once: what --report embeds
+        # (it shows a result from a data: URL, which cannot reach a shared file)
         report(
-            directory(f"{REPORT}/dask"),
-            patterns=["{job}.html"],
+            f"{REPORT}/dask_reports.html",
             caption=f"{CAPTIONS}/dask.rst",
             category="Run",
             subcategory="Dask performance reports",
-            labels={"job": "{job}"},
+            labels={"page": "Dask performance reports of the heavy jobs"},
         ),
     log:
         logs("report/dask_reports"),
