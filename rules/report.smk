@@ -9,15 +9,22 @@ REPORT = f"{RESULTS}/report"
 CAPTIONS = "../report"
 
 
-# what rule all asks for (common.smk, get_final_outputs): every report figure and page
-REPORT_OUTPUTS = [
-    f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png"
+# every quicklook in one job: each is a fraction of a second, a job's start is seconds
+QUICKLOOKS = [
+    (PATHS.mosaic(period, index, f"{suffix}.tif"), period, index, suffix)
     for period in PLAN.periods
     for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
-REPORT_OUTPUTS += [
-    f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
+MOSAIC_MAPS = [f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS]
+TERRAIN_MAPS = [f"terrain/{p}" for p in PLAN.terrain_products]
+
+
+# what rule all asks for (common.smk, get_final_outputs): every report figure and page
+REPORT_OUTPUTS = [
+    f"{REPORT}/{kind}/{name}.{ext}"
+    for name in MOSAIC_MAPS + TERRAIN_MAPS
+    for kind, ext in (("quicklooks", "png"), ("maps", "html"))
 ]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
     REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
@@ -30,22 +37,16 @@ if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gather
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
-# every quicklook in one job: each is a fraction of a second, a job's start is seconds
-QUICKLOOKS = [
-    (PATHS.mosaic(period, index, f"{suffix}.tif"), period, index, suffix)
-    for period in PLAN.periods
-    for index in PLAN.composite_indices
-    for suffix in ("", "_count")
-]
-
-
 rule quicklooks:
     input:
         [q[0] for q in QUICKLOOKS] + [PATHS.terrain(p) for p in PLAN.terrain_products],
     output:
-        [
+        # the PNGs (to use elsewhere), and the report's map pages: the PNG fitted to
+        # the window, full resolution on a click
+        pngs=[f"{REPORT}/quicklooks/{name}.png" for name in MOSAIC_MAPS + TERRAIN_MAPS],
+        pages=[
             report(
-                f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png",
+                f"{REPORT}/maps/mosaics/{period}/{index}{suffix}.html",
                 caption=f"{CAPTIONS}/quicklook_{'count' if suffix else 'mosaic'}.rst",
                 category="Maps",
                 subcategory="Composites",
@@ -59,7 +60,7 @@ rule quicklooks:
         ]
         + [
             report(
-                f"{REPORT}/quicklooks/terrain/{p}.png",
+                f"{REPORT}/maps/terrain/{p}.html",
                 caption=f"{CAPTIONS}/quicklook_terrain.rst",
                 category="Maps",
                 subcategory="Terrain",
@@ -82,7 +83,8 @@ rule quicklooks:
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]
-        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products],
+        # the product's name, not the DEM's path
+        + [f"{p} (terrain of the DEM)" for p in PLAN.terrain_products],
     script:
         "../scripts/quicklook.py"
 
@@ -105,6 +107,8 @@ rule zonal_timeseries:
     params:
         id_column=config["zonal"]["id_column"],
         periods=PLAN.ordered_periods,
+        zones=config["report"]["zones"],
+        max_zones=config["report"]["max_zones"],
     script:
         "../scripts/zonal_timeseries.py"
 

@@ -1,4 +1,5 @@
-"""Snakemake adapter: quicklook PNGs of raster products (one per input)."""
+"""Snakemake adapter: quicklook PNGs of raster products and the report's map pages
+(one each per input)."""
 
 from rasterflow import quicklook
 from rasterflow.logs import log_to
@@ -6,10 +7,12 @@ from rasterflow.logs import log_to
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        for raster, png, product, title in zip(smk.input, smk.output, smk.params.products,
-                                               smk.params.titles, strict=True):
+        for raster, png, page, product, title in zip(
+                smk.input, smk.output.pngs, smk.output.pages, smk.params.products,
+                smk.params.titles, strict=True):
             quicklook.render(raster, png, product=product, title=title)
-            log.info("quicklook of %s written to %s", raster, png)
+            quicklook.map_page(png, page, title=title)
+            log.info("quicklook of %s written to %s and %s", raster, png, page)
 
 
 if __name__ == "__main__":

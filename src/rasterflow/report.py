@@ -34,8 +34,9 @@ SOFTWARE = (
     "rio-stac",
 )
 
-#: More lines than this make a per-zone plot unreadable; the rest are listed as left out.
-MAX_ZONES = 20
+#: Zones per time-series panel unless ``report.max_zones`` says otherwise: one colour of
+#: tab10 each, so no two lines share a colour.
+MAX_ZONES = 10
 
 #: Percentile bands shaded only up to this many zones: more overlap into a grey wash.
 MAX_SHADED = 4
@@ -105,45 +106,124 @@ def time_series_table(long: pd.DataFrame, *, id_column: str,
     return rows.sort_values(["product", id_column, "period"]).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ZoneChoice:
+    """The zones one time-series panel draws, and what the figure says about them."""
+
+    shown: list[Any]  # zone ids, in drawing (and legend) order
+    with_data: int  # zones with a finite statistic in at least one period
+    total: int  # zones in the table for this product
+    configured: bool  # shown as listed in report.zones (else: largest first)
+    missing: list[Any]  # configured zones without data (or not in the table)
+
+    def describe(self) -> str:
+        """``3 of 5 zones with data shown (largest first); 2 of 7 have no data``."""
+        how = "as configured" if self.configured else "largest first"
+        text = f"{len(self.shown)} of {self.with_data} zones with data shown ({how})"
+        empty = self.total - self.with_data
+        if empty:
+            text += f"; {empty} of {self.total} have no data"
+        if self.missing:
+            text += f"; no data for configured {', '.join(map(str, self.missing))}"
+        return text
+
+
+def choose_zones(rows: pd.DataFrame, *, id_column: str, statistic: str,
+                 zones: Sequence[Any] = (), max_zones: int = MAX_ZONES) -> ZoneChoice:
+    """The zones of one product's rows worth drawing: only zones with data (a finite
+    ``statistic`` in some period), the listed ``zones`` in their order if given, else
+    the largest first (most valid pixels summed over the periods, from ``count``; the
+    number of periods with data without it), at most ``max_zones``.
+
+    Zone ids compare as text, so ``report.zones: [7]`` matches an id column of "7".
+    Drawing the first ids instead showed empty zones (one of 177 countries had data).
+    """
+    value = pd.to_numeric(rows[statistic], errors="coerce")
+    finite = rows.assign(_v=value)[np.isfinite(value.to_numpy(dtype="float64"))]
+    all_ids = list(dict.fromkeys(rows[id_column]))
+    if "count" in finite.columns:
+        size = finite.groupby(id_column, sort=False)["count"].sum()
+    else:
+        size = finite.groupby(id_column, sort=False)["_v"].size()
+    with_data = list(size.index)
+    if zones:
+        by_text = {str(z): z for z in with_data}
+        shown = [by_text[str(z)] for z in zones if str(z) in by_text]
+        missing = [z for z in zones if str(z) not in by_text]
+    else:
+        order = sorted(with_data, key=lambda z: (-float(size[z]), str(z)))
+        shown, missing = order, []
+    return ZoneChoice(shown=shown[:max_zones], with_data=len(with_data), total=len(all_ids),
+                      configured=bool(zones), missing=missing)
+
+
+def zone_colours(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10 up to 10, else tab20's dark then light shades
+    (Matplotlib's default cycle repeats after 10: zones 1 and 11 were the same blue)."""
+    plt = _pyplot()
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    tab20 = plt.get_cmap("tab20")
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [tab20(order[i % 20]) for i in range(n)]
+
+
 def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_column: str,
                      period_order: Sequence[str], statistic: str = "median",
-                     band: tuple[str, str] | None = ("p10", "p90")) -> Path:
+                     band: tuple[str, str] | None = ("p10", "p90"),
+                     zones: Sequence[Any] = (), max_zones: int = MAX_ZONES
+                     ) -> dict[str, ZoneChoice]:
     """One panel per product: ``statistic`` per zone over the periods, with the
-    ``band`` percentiles shaded when the table has them."""
+    ``band`` percentiles shaded when the table has them and few zones are drawn.
+
+    The zones are :func:`choose_zones`' (only zones with data), each its own colour;
+    each panel's title says how many are shown of how many have data. Returns the
+    choice per product (what the figure shows, for the log and the tests).
+    """
     plt = _pyplot()
     table = time_series_table(long, id_column=id_column, period_order=period_order)
     if statistic not in table.columns:
         statistic = "mean"
     products = list(dict.fromkeys(table["product"])) or ["(no periodic product)"]
-    fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
+    fig, axes = plt.subplots(len(products), 1, figsize=(10, 3.6 * len(products) + 0.8),
                              squeeze=False)
     x = np.arange(len(period_order))
+    choices: dict[str, ZoneChoice] = {}
     for ax, product in zip(axes[:, 0], products, strict=True):
         rows = table[table["product"] == product]
-        zones = list(dict.fromkeys(rows[id_column]))
-        for zone in zones[:MAX_ZONES]:
+        if rows.empty:
+            choice = ZoneChoice([], 0, 0, bool(zones), list(zones))
+        else:
+            choice = choose_zones(rows, id_column=id_column, statistic=statistic,
+                                  zones=zones, max_zones=max_zones)
+        choices[product] = choice
+        shaded = bool(band and set(band) <= set(rows.columns)
+                      and 0 < len(choice.shown) <= MAX_SHADED)
+        for zone, colour in zip(choice.shown, zone_colours(len(choice.shown)), strict=True):
             z = rows[rows[id_column] == zone]
             pos = z["period"].cat.codes.to_numpy()
-            (line,) = ax.plot(pos, z[statistic], marker="o", label=str(zone))
-            if band and set(band) <= set(z.columns) and len(zones) <= MAX_SHADED:
-                ax.fill_between(pos, z[band[0]], z[band[1]], color=line.get_color(),
-                                alpha=0.12, linewidth=0)
+            ax.plot(pos, z[statistic], marker="o", color=colour, label=str(zone))
+            if shaded and band:
+                ax.fill_between(pos, z[band[0]], z[band[1]], color=colour, alpha=0.12,
+                                linewidth=0)
         ax.set_xticks(x, list(period_order))
         ax.set_xlim(-0.3, len(period_order) - 0.7)
-        shown = f" (first {MAX_ZONES} of {len(zones)} zones)" if len(zones) > MAX_ZONES else ""
-        shaded = band and set(band) <= set(rows.columns) and len(zones) <= MAX_SHADED
-        shade = f", shaded {band[0]}..{band[1]}" if shaded else ""
-        ax.set_title(f"{product}: {statistic} per zone{shade}{shown}")
+        shade = f", shaded {band[0]}..{band[1]}" if shaded and band else ""
+        ax.set_title(f"{product}: {statistic} per zone{shade}\n{choice.describe()}",
+                     fontsize=10)
         ax.set_ylabel(f"{product} {statistic}")
         ax.grid(alpha=0.3)
-        if zones:
-            ax.legend(title=id_column, fontsize=7, ncol=2, loc="center left",
-                      bbox_to_anchor=(1.01, 0.5))
+        if choice.shown:
+            ax.legend(title=id_column, fontsize=8, ncol=1 if len(choice.shown) <= 10 else 2,
+                      loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.text(0.5, 0.5, "no zone has data", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4")
     axes[-1, 0].set_xlabel("period")
     fig.tight_layout()
-    out = _save_png(fig, output)
+    _save_png(fig, output)
     plt.close(fig)
-    return out
+    return choices
 
 
 def _table_html(table: pd.DataFrame) -> str:
