@@ -16,7 +16,9 @@ QUICKLOOKS = [
     for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
-MOSAIC_MAPS = [f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS]
+MOSAIC_MAPS = [
+    f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS
+]
 TERRAIN_MAPS = [f"terrain/{p}" for p in PLAN.terrain_products]
 
 

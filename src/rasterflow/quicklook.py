@@ -242,7 +242,8 @@ body {{ font-family: sans-serif; font-size: 14px; margin: 0.5em 1em; }}
 <p class="hint">{width} x {height} px. Click the map to see it at full resolution
 (pixel for pixel), click again to fit it to the window.</p>
 <img id="map" src="data:image/png;base64,{data}" width="{width}" height="{height}"
- alt="{title}" onclick="this.classList.toggle('full')">
+ alt="{title}" onclick="this.classList.toggle('full')"
+ onload="this.dataset.drawn = this.naturalWidth + 'x' + this.naturalHeight">
 </body></html>
 """
 

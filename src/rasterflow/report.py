@@ -324,7 +324,7 @@ _CDN_SCRIPT = re.compile(
     r'(?P<name>bokeh(?:-[a-z]+)?)-(?P<version>[0-9][^"]*?)\.min\.js"[^>]*>\s*</script>'
 )
 _DOCS_JSON = re.compile(r'<script type="application/json" id="(?P<id>[^"]+)">\s*'
-                        r'(?P<json>.*?)\s*</script>', re.S)
+                        r'(?P<json>.*?)\s*</script>', re.DOTALL)
 _RENDER_ITEMS = re.compile(r"const render_items = (?P<json>\[.*?\]);\n")
 
 

@@ -216,7 +216,8 @@ def test_one_dask_page_inlines_bokehjs_once_and_every_report(tmp_path, dask_logs
         assert f">{job}</h2>" in text
     # each report's document, opening on its task stream
     docs = [json.loads(m) for m in re.findall(
-        r'<script type="application/json" id="dask-docs-\d+">(.*?)</script>', text, re.S)]
+        r'<script type="application/json" id="dask-docs-\d+">(.*?)</script>', text,
+        re.DOTALL)]
     assert len(docs) == 2
     for doc in docs:
         (root,) = next(iter(doc.values()))["roots"]
