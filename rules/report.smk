@@ -33,7 +33,11 @@ if any(period != "static" for _product, period in PLAN.zonal_targets):
 REPORT_OUTPUTS += [
     f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
 ]
-REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
+REPORT_OUTPUTS += [
+    f"{REPORT}/benchmarks.png",
+    f"{REPORT}/summary.html",
+    f"{REPORT}/run_info.html",
+]
 if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
     REPORT_OUTPUTS += [f"{REPORT}/dask", f"{REPORT}/dask_reports.html"]
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
@@ -145,16 +149,24 @@ rule zonal_tables:
 # two rules wait for every product and then read what the jobs left beside them.
 
 
+# the benchmark chart and the run's summary page: one job, both read the same TSVs
 rule benchmark_chart:
     input:
         PLAN.product_outputs(),
     output:
-        report(
+        chart=report(
             f"{REPORT}/benchmarks.png",
             caption=f"{CAPTIONS}/benchmarks.rst",
             category="Run",
             subcategory="Benchmarks",
             labels={"page": "wall time and memory per job"},
+        ),
+        summary=report(
+            f"{REPORT}/summary.html",
+            caption=f"{CAPTIONS}/summary.rst",
+            category="Run",
+            subcategory="Summary",
+            labels={"page": "what ran, how long, where every product is"},
         ),
     log:
         logs("report/benchmark_chart"),
@@ -162,6 +174,14 @@ rule benchmark_chart:
         "../envs/rasterflow.yaml"
     params:
         benchmarks=f"{RESULTS}/benchmarks",
+        # the summary's "where every product is" (a dict: not a path to stage)
+        summary={
+            "results": RESULTS,
+            "products": PLAN.product_outputs()
+            + [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets]
+            + [f"{RESULTS}/stac/catalog.json"]
+            + [o for o in REPORT_OUTPUTS if o.endswith((".html", ".png"))],
+        },
     script:
         "../scripts/benchmark_chart.py"
 

@@ -315,6 +315,66 @@ def plot_benchmarks(jobs: Sequence[JobBenchmark], output: str | os.PathLike[str]
     return out
 
 
+# --- the run's summary -------------------------------------------------------------------
+
+#: How the summary names the folders under ``results`` (others are named as they are).
+_PRODUCT_GROUPS = {
+    "indices": "Spectral indices per scene", "composites": "Composites per tile",
+    "mosaics": "Mosaics (VRT and COG)", "terrain": "Terrain products",
+    "zonal": "Zonal statistics", "stac": "STAC catalog", "report": "Report figures and pages",
+}
+
+
+def group_products(paths: Iterable[str], *, results: str) -> dict[str, list[str]]:
+    """``paths`` by the folder they are in right below ``results`` (``mosaics``,
+    ``terrain``...), in first-seen order; paths outside ``results`` under ``other``."""
+    base = Path(results)
+    groups: dict[str, list[str]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            key = Path(path).relative_to(base).parts[0]
+        except (ValueError, IndexError):
+            key = "other"
+        groups.setdefault(key, []).append(path)
+    return groups
+
+
+def run_summary_page(output: str | os.PathLike[str], *, jobs: Sequence[JobBenchmark],
+                     products: Mapping[str, Sequence[str]], results: str) -> Path:
+    """The page a reader starts with: what ran (jobs per rule, their time and memory,
+    from the ``benchmark:`` files) and where every product is (one row per folder)."""
+    rules = per_rule(jobs)
+    counts = {r: sum(1 for j in jobs if j.rule == r) for r in {j.rule for j in jobs}}
+    total = sum(j.seconds for j in jobs)
+    longest = max(jobs, key=lambda j: j.seconds) if jobs else None
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(r.rule)}</td>"
+        f"<td>{counts[r.rule]}</td><td>{r.seconds:.1f}</td>"
+        f"<td>{r.max_rss_mb:.0f}</td></tr>" for r in rules)
+    ran = (f"<p>{len(jobs)} jobs with a benchmark, {total:.0f} s of job time in total"
+           + (f"; the longest: <code>{html.escape(longest.job)}</code>, "
+              f"{longest.seconds:.1f} s" if longest else "")
+           + ". The run's timeline is on Snakemake's <i>Statistics</i> page, each job's "
+             "time and memory under Run &rarr; Benchmarks.</p>"
+           "<table><tr><th>rule</th><th>jobs</th><th>job time (s)</th>"
+           f"<th>peak memory, largest job (MB)</th></tr>{rows}</table>")
+    where = []
+    for key, paths in products.items():
+        name = _PRODUCT_GROUPS.get(key, key)
+        shown = "<br>".join(f"<code>{html.escape(p)}</code>" for p in paths[:12])
+        more = f"<br>... and {len(paths) - 12} more" if len(paths) > 12 else ""
+        where.append(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+                     f"<td>{len(paths)}</td><td style='text-align:left'>{shown}{more}</td></tr>")
+    body = (
+        "<h2 id='ran'>What ran, how long</h2>" + ran
+        + f"<h2 id='where'>Where every product is</h2><p>Paths relative to the folder "
+          f"Snakemake ran in; results folder <code>{html.escape(results)}</code>.</p>"
+          "<table><tr><th>products</th><th>files</th><th style='text-align:left'>paths</th></tr>"
+        + "".join(where) + "</table>"
+    )
+    return _write_page(output, title="Run summary", body=body)
+
+
 # --- Dask performance reports, config and versions ---------------------------------------
 
 

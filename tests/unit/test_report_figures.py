@@ -241,6 +241,26 @@ def test_dask_page_errors_name_the_file(tmp_path, dask_logs):
     assert not (tmp_path / "dask").exists()  # nothing half-written
 
 
+def test_run_summary_lists_rules_and_products_by_folder(tmp_path):
+    _bench(tmp_path / "b" / "index" / "s1.tsv", 2.0, 100.0)
+    _bench(tmp_path / "b" / "index" / "s2.tsv", 3.0, 150.0)
+    _bench(tmp_path / "b" / "terrain.tsv", 7.5, 300.0)
+    jobs = report.read_benchmarks(tmp_path / "b")
+    products = report.group_products(
+        ["res/mosaics/2024-JJA/NDVI.tif", "res/terrain/slope.tif", "res/terrain/aspect.tif",
+         "res/terrain/slope.tif", "elsewhere/x.tif"], results="res")
+    assert products == {"mosaics": ["res/mosaics/2024-JJA/NDVI.tif"],
+                        "terrain": ["res/terrain/slope.tif", "res/terrain/aspect.tif"],
+                        "other": ["elsewhere/x.tif"]}
+    page = report.run_summary_page(tmp_path / "s.html", jobs=jobs, products=products,
+                                   results="res").read_text()
+    assert "3 jobs with a benchmark, 12 s of job time in total" in page
+    assert "the longest: <code>terrain</code>, 7.5 s" in page
+    assert "<td style='text-align:left'>index</td><td>2</td><td>5.0</td><td>150</td>" in page
+    assert "<th style='text-align:left'>Terrain products</th><td>2</td>" in page
+    assert "<code>res/terrain/aspect.tif</code>" in page
+
+
 def test_run_info_page_lists_config_and_versions(tmp_path):
     page = report.run_info_page(tmp_path / "info.html",
                                 config={"zonal": {"id_column": "zone_id"}, "indices": ["NDVI"]},

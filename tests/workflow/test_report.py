@@ -55,7 +55,8 @@ def test_report_has_every_section(report, demo_run):
     assert set(cats) == {"Maps", "Zonal statistics", "Run"}
     assert set(cats["Maps"]) == {"Composites", "Terrain"}
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
-    assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
+    assert set(cats["Run"]) == {"Summary", "Benchmarks", "Dask performance reports",
+                                "Config and software"}
     results = demo_run / "results"
     # a quicklook of every mosaic (statistic and count) and every terrain product
     mosaics = sorted(p.relative_to(results / "mosaics").with_suffix(".html").as_posix()
@@ -147,6 +148,19 @@ def test_report_zonal_tables_match_the_zonal_outputs(report, demo_run):
     for _, zone in table.iterrows():
         shown = by_id[str(zone["zone_id"])]
         assert float(shown[header.index("mean")]) == pytest.approx(zone["mean"], rel=1e-3)
+
+
+def test_report_summary_says_what_ran_and_where_every_product_is(report, demo_run):
+    page = _decoded(report["results"]["results/report/summary.html"]).decode("utf-8")
+    results = demo_run / "results"
+    jobs = list((results / "benchmarks").rglob("*.tsv"))
+    assert f"{len(jobs)} jobs with a benchmark" in page
+    for rule in {p.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv")
+                 for p in jobs}:
+        assert f"<td style='text-align:left'>{rule}</td>" in page
+    for product in [*(results / "mosaics").glob("*/*.tif"), *(results / "terrain").glob("*.tif"),
+                    results / "stac" / "catalog.json"]:
+        assert f"<code>{product.relative_to(demo_run)}</code>" in page
 
 
 def test_report_run_info_has_the_config_and_versions(report):
