@@ -2,6 +2,9 @@
 # the raster products. All light: they read results, never recompute them.
 
 
+from rasterflow import quicklook as rf_quicklook
+
+
 report: "../report/workflow.rst"
 
 
@@ -16,6 +19,21 @@ QUICKLOOKS = [
     for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
+# per-scene index products of a few scenes (report.scene_quicklooks, report.scenes)
+try:
+    SCENES_DRAWN = rf_quicklook.scenes_to_draw(
+        list(PLAN.scenes),
+        chosen=config["report"]["scenes"],
+        count=config["report"]["scene_quicklooks"],
+    )
+except RasterflowError as exc:
+    raise WorkflowError(str(exc)) from None
+SCENE_QUICKLOOKS = [
+    (PATHS.index(scene, index), scene, index)
+    for scene in SCENES_DRAWN
+    for index in PLAN.scene_indices
+]
+SCENE_MAPS = [f"scenes/{scene}/{index}" for _r, scene, index in SCENE_QUICKLOOKS]
 MOSAIC_MAPS = [
     f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS
 ]
@@ -25,7 +43,7 @@ TERRAIN_MAPS = [f"terrain/{p}" for p in PLAN.terrain_products]
 # what rule all asks for (common.smk, get_final_outputs): every report figure and page
 REPORT_OUTPUTS = [
     f"{REPORT}/{kind}/{name}.{ext}"
-    for name in MOSAIC_MAPS + TERRAIN_MAPS
+    for name in MOSAIC_MAPS + TERRAIN_MAPS + SCENE_MAPS
     for kind, ext in (("quicklooks", "png"), ("maps", "html"))
 ]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
@@ -43,13 +61,23 @@ if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gather
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
+QUICKLOOK_RASTERS = (
+    [q[0] for q in QUICKLOOKS]
+    + [PATHS.terrain(p) for p in PLAN.terrain_products]
+    + [q[0] for q in SCENE_QUICKLOOKS]
+)
+
+
 rule quicklooks:
     input:
-        [q[0] for q in QUICKLOOKS] + [PATHS.terrain(p) for p in PLAN.terrain_products],
+        get_quicklook_inputs,
     output:
         # the PNGs (to use elsewhere), and the report's map pages: the PNG fitted to
         # the window, full resolution on a click
-        pngs=[f"{REPORT}/quicklooks/{name}.png" for name in MOSAIC_MAPS + TERRAIN_MAPS],
+        pngs=[
+            f"{REPORT}/quicklooks/{name}.png"
+            for name in MOSAIC_MAPS + TERRAIN_MAPS + SCENE_MAPS
+        ],
         pages=[
             report(
                 f"{REPORT}/maps/mosaics/{period}/{index}{suffix}.html",
@@ -73,14 +101,26 @@ rule quicklooks:
                 labels={"product": p, "period": "static", "layer": p},
             )
             for p in PLAN.terrain_products
+        ]
+        + [
+            report(
+                f"{REPORT}/maps/scenes/{scene}/{index}.html",
+                caption=f"{CAPTIONS}/quicklook_scene.rst",
+                category="Maps",
+                subcategory="Scenes",
+                labels={"product": index, "period": scene, "layer": "scene"},
+            )
+            for _r, scene, index in SCENE_QUICKLOOKS
         ],
     log:
         logs("report/quicklooks"),
     conda:
         "../envs/rasterflow.yaml"
     params:
+        rasters=QUICKLOOK_RASTERS,
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
-        + PLAN.terrain_products,
+        + PLAN.terrain_products
+        + [index for _r, _scene, index in SCENE_QUICKLOOKS],
         titles=[
             (
                 f"{index}: valid observations, {period}"
@@ -90,7 +130,8 @@ rule quicklooks:
             for _p, period, index, suffix in QUICKLOOKS
         ]
         # the product's name, not the DEM's path
-        + [f"{p} (terrain of the DEM)" for p in PLAN.terrain_products],
+        + [f"{p} (terrain of the DEM)" for p in PLAN.terrain_products]
+        + [f"{index} of scene {scene}" for _r, scene, index in SCENE_QUICKLOOKS],
     script:
         "../scripts/quicklook.py"
 
@@ -178,6 +219,7 @@ rule benchmark_chart:
         summary={
             "results": RESULTS,
             "products": PLAN.product_outputs()
+            + [q[0] for q in QUICKLOOKS]  # the count mosaics too
             + [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets]
             + [f"{RESULTS}/stac/catalog.json"]
             + [o for o in REPORT_OUTPUTS if o.endswith((".html", ".png"))],

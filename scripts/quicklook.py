@@ -8,7 +8,7 @@ from rasterflow.logs import log_to
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
         for raster, png, page, product, title in zip(
-                smk.input, smk.output.pngs, smk.output.pages, smk.params.products,
+                smk.params.rasters, smk.output.pngs, smk.output.pages, smk.params.products,
                 smk.params.titles, strict=True):
             quicklook.render(raster, png, product=product, title=title)
             quicklook.map_page(png, page, title=title)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -274,3 +275,23 @@ def map_page(png: str | os.PathLike[str], output: str | os.PathLike[str], *,
     with atomic_output(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return target
+
+
+def scenes_to_draw(available: Sequence[str], *, chosen: Sequence[str] = (),
+                   count: int = 2) -> list[str]:
+    """The scenes whose per-scene index products get a map: ``chosen`` (``report.scenes``)
+    if given, else the first ``count`` (``report.scene_quicklooks``) of ``available``
+    (the sheet's order). A few, not all: a map costs ~0.3 MB of report and a
+    run may hold thousands of scenes."""
+    if chosen:
+        unknown = [s for s in chosen if s not in available]
+        if unknown:
+            from rasterflow.errors import ConfigError
+
+            raise ConfigError(
+                f"report.scenes: {', '.join(map(repr, unknown))} not among the run's "
+                f"scenes ({', '.join(list(available)[:5])}{', ...' if len(available) > 5 else ''}); "
+                "list scene ids of the scene sheet or catalog, or leave report.scenes empty"
+            )
+        return list(dict.fromkeys(chosen))
+    return list(available)[:count]

@@ -131,3 +131,14 @@ def test_large_rasters_are_read_decimated(tmp_path):
     data, extent, crs = quicklook.read_for_display(path, max_pixels=100)
     assert max(data.shape) <= 100 and crs == "EPSG:32633"
     assert extent == (500_000.0, 505_000.0, 5_997_000.0, 6_000_000.0)
+
+
+def test_scenes_to_draw_are_a_few_or_the_configured_ones():
+    from rasterflow.errors import ConfigError
+
+    scenes = ["A_1", "A_2", "B_1", "B_2"]
+    assert quicklook.scenes_to_draw(scenes, count=2) == ["A_1", "A_2"]
+    assert quicklook.scenes_to_draw(scenes, count=0) == []
+    assert quicklook.scenes_to_draw(scenes, chosen=["B_2", "A_1"], count=1) == ["B_2", "A_1"]
+    with pytest.raises(ConfigError, match=r"report.scenes: 'C_9' not among the run's scenes"):
+        quicklook.scenes_to_draw(scenes, chosen=["C_9"])

@@ -53,7 +53,13 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
     assert set(cats) == {"Maps", "Zonal statistics", "Run"}
-    assert set(cats["Maps"]) == {"Composites", "Terrain"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain", "Scenes"}
+    # a few scenes' own index products (report.scene_quicklooks: 2, the sheet's first)
+    scenes = sorted(p.name for p in (demo_run / "results" / "indices").iterdir()
+                    if not p.name.startswith("_"))[:2]
+    indices = sorted(p.stem for p in (demo_run / "results" / "indices" / scenes[0]).glob("*.tif"))
+    assert sorted(cats["Maps"]["Scenes"]) == sorted(
+        f"results/report/maps/scenes/{s}/{i}.html" for s in scenes for i in indices)
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
     assert set(cats["Run"]) == {"Summary", "Benchmarks", "Dask performance reports",
                                 "Config and software"}
@@ -92,7 +98,8 @@ def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_ru
     pngs = {p: _decoded(e) for p, e in report["results"].items()
             if e["mime_type"] == "image/png"}
     maps = {p: e for p, e in report["results"].items() if "/maps/" in p}
-    assert len(maps) == 4 + 4 and all(e["mime_type"] == "text/html" for e in maps.values())
+    # mosaics of two periods (NDVI, count), four terrain products, two scenes' NBR, MSAVI
+    assert len(maps) == 4 + 4 + 4 and all(e["mime_type"] == "text/html" for e in maps.values())
     pngs.update({p: _map_png(e) for p, e in maps.items()})
     for path, data in pngs.items():
         image = Image.open(io.BytesIO(data))
