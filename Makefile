@@ -24,9 +24,10 @@ test: venv  ## the full test suite, as CI runs it
 test-fast: venv  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
-lint: venv
-	$(SMK) --lint
+lint: venv  ## ruff (pyproject.toml's rule set), snakefmt and Snakemake's own linter
+	$(BIN)/ruff check src scripts tests benchmarks
 	$(BIN)/snakefmt --check Snakefile rules
+	$(SMK) --lint
 
 lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	tools/lock

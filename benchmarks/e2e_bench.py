@@ -665,7 +665,7 @@ def print_split(split: dict, *, cores: int, round_number: int) -> None:
         if e["wall"]:
             total_wall += sum(e["wall"])
             cpu = f"{statistics.mean(e['cpu']):8.2f}" if e["cpu"] else f"{'-':>8}"
-            parts = (" ".join(f"{statistics.mean(p):8.2f}" for p in zip(*e["split"]))
+            parts = (" ".join(f"{statistics.mean(p):8.2f}" for p in zip(*e["split"], strict=True))
                      if e["split"] else "  (no timestamped log)")
             print(f"  rule {rule:<13} {e['jobs']:5d} {statistics.mean(e['wall']):8.2f} "
                   f"{cpu} {parts}")

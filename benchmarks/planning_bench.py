@@ -12,7 +12,8 @@ the sheet: no header is read, in the first run either.
 The data are honest about header reads: every scene is its own tiny GeoTIFF (4 x 4
 pixels, two uint16 bands, 3 km pixels, so a scene's footprint is 12 km and touches
 one to four 10 km tiles), at its own place in a 100 km square, on one of the 366 days
-of 2024 (scene_date) (copies of one template with the origin patched: see make_scenes). The rasterflow config reads red and nir from them, computes NDVI, and composites
+of 2024 (scene_date) (copies of one template with the origin patched: see make_scenes).
+The rasterflow config reads red and nir from them, computes NDVI, and composites
 monthly on a 10 m grid in 1000 px tiles (100 tiles); no terrain, no zones.
 
 Variants, each a fresh ``snakemake --dry-run --quiet`` process, run alternately:

@@ -26,6 +26,9 @@ for _warning in PLAN.warnings:
 for _note in PLAN.notes:
     logger.info(_note)
 
+for _name, _value in rf_workflow.JOB_MALLOC_ENV.items():
+    os.environ.setdefault(_name, _value)  # the jobs' processes inherit it (why: there)
+
 PATHS = PLAN.paths
 RESULTS = PATHS.results
 logs, benchmarks = PATHS.logs, PATHS.benchmarks
@@ -170,6 +173,18 @@ def mosaic_outputs_of(suffix):
 
 def get_grid_params(wildcards):
     return rf_grid.geobox_to_params(PLAN.grid)
+
+
+# --- trend over the periods ---------------------------------------------------------
+
+
+def get_trend_mosaics(wildcards):
+    """Index -> its mosaics, in the periods' chronological order (PLAN.trend_times)."""
+    return {i: PLAN.trend_inputs(i) for i in PLAN.trend_indices}
+
+
+def get_trend_inputs(wildcards):
+    return [f for i in PLAN.trend_indices for f in PLAN.trend_inputs(i)]
 
 
 # --- terrain and zonal statistics --------------------------------------------------

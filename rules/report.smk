@@ -38,12 +38,14 @@ MOSAIC_MAPS = [
     f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS
 ]
 TERRAIN_MAPS = [f"terrain/{p}" for p in PLAN.terrain_products]
+TREND_PLOTS = PLAN.trend_indices
+TREND_MAPS = [f"trend/{i}" for i in TREND_PLOTS]
 
 
 # what rule all asks for (common.smk, get_final_outputs): every report figure and page
 REPORT_OUTPUTS = [
     f"{REPORT}/{kind}/{name}.{ext}"
-    for name in MOSAIC_MAPS + TERRAIN_MAPS + SCENE_MAPS
+    for name in MOSAIC_MAPS + TERRAIN_MAPS + TREND_MAPS + SCENE_MAPS
     for kind, ext in (("quicklooks", "png"), ("maps", "html"))
 ]
 if any(period != "static" for _product, period in PLAN.zonal_targets):
@@ -64,6 +66,7 @@ REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 QUICKLOOK_RASTERS = (
     [q[0] for q in QUICKLOOKS]
     + [PATHS.terrain(p) for p in PLAN.terrain_products]
+    + PLAN.trend_outputs()
     + [q[0] for q in SCENE_QUICKLOOKS]
 )
 
@@ -76,7 +79,7 @@ rule quicklooks:
         # the window, full resolution on a click
         pngs=[
             f"{REPORT}/quicklooks/{name}.png"
-            for name in MOSAIC_MAPS + TERRAIN_MAPS + SCENE_MAPS
+            for name in MOSAIC_MAPS + TERRAIN_MAPS + TREND_MAPS + SCENE_MAPS
         ],
         pages=[
             report(
@@ -104,6 +107,16 @@ rule quicklooks:
         ]
         + [
             report(
+                f"{REPORT}/maps/trend/{i}.html",
+                caption=f"{CAPTIONS}/quicklook_trend.rst",
+                category="Maps",
+                subcategory="Trends",
+                labels={"product": i, "period": "all periods", "layer": "slope"},
+            )
+            for i in TREND_PLOTS
+        ]
+        + [
+            report(
                 f"{REPORT}/maps/scenes/{scene}/{index}.html",
                 caption=f"{CAPTIONS}/quicklook_scene.rst",
                 category="Maps",
@@ -120,6 +133,7 @@ rule quicklooks:
         rasters=QUICKLOOK_RASTERS,
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
         + PLAN.terrain_products
+        + [f"{i}_trend" for i in TREND_PLOTS]
         + [index for _r, _scene, index in SCENE_QUICKLOOKS],
         titles=[
             (
@@ -131,7 +145,13 @@ rule quicklooks:
         ]
         # the product's name, not the DEM's path
         + [f"{p} (terrain of the DEM)" for p in PLAN.terrain_products]
+        + [
+            f"{i}: Theil-Sen slope per year, {len(PLAN.trend_times)} periods"
+            for i in TREND_PLOTS
+        ]
         + [f"{index} of scene {scene}" for _r, scene, index in SCENE_QUICKLOOKS],
+        # the band drawn: band 1 of each (a trend COG's slope, rasterflow.trend.BANDS)
+        bands=[1] * len(QUICKLOOK_RASTERS),
     script:
         "../scripts/quicklook.py"
 

@@ -7,10 +7,10 @@ from rasterflow.logs import log_to
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        for raster, png, page, product, title in zip(
+        for raster, png, page, product, title, band in zip(
                 smk.params.rasters, smk.output.pngs, smk.output.pages, smk.params.products,
-                smk.params.titles, strict=True):
-            quicklook.render(raster, png, product=product, title=title)
+                smk.params.titles, smk.params.bands, strict=True):
+            quicklook.render(raster, png, product=product, title=title, band=band)
             quicklook.map_page(png, page, title=title)
             log.info("quicklook of %s written to %s and %s", raster, png, page)
 

@@ -4,7 +4,8 @@ One loop over the pixels of a halo-padded block computes a product straight into
 stored type: no temporary arrays, one pass over memory, and no GIL (``nogil``), so the
 threads of a Dask worker run it side by side. The NumPy version it replaced made
 about 40 passes over each block and held the GIL between them, and took about twice
-as long for slope, aspect and hillshade of a 2048² DEM on one thread. The formulas, their order of operations and types are gdaldem's
+as long for slope, aspect and hillshade of a 2048² DEM on one thread. The formulas,
+their order of operations and types are gdaldem's
 (see the :mod:`rasterflow.terrain` docstring); ``tests/unit/test_terrain.py`` checks
 them against ``gdaldem`` itself.
 
@@ -111,7 +112,8 @@ def kernel(
                         t += step * step
                     value = math.sqrt(t)
             elif code == ROUGHNESS:
-                value = np.float64(max(a, b, cc, d, e, f, g, h, i) - min(a, b, cc, d, e, f, g, h, i))
+                value = np.float64(max(a, b, cc, d, e, f, g, h, i)
+                                   - min(a, b, cc, d, e, f, g, h, i))
             else:
                 # east-minus-west and north-minus-south, in gdaldem's order of operations
                 if horn:

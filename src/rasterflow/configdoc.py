@@ -35,6 +35,7 @@ def _rows(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str, str,
 
 
 def render(schema: Mapping[str, Any]) -> str:
+    """The Markdown reference of a config schema: one section per top-level key."""
     lines = [
         "# Configuration reference",
         "",
@@ -50,6 +51,7 @@ def render(schema: Mapping[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> None:
+    """Print the reference of the schema at ``argv[1]`` (default config/schema.yaml)."""
     schema = yaml.safe_load(Path(argv[1] if len(argv) > 1 else "config/schema.yaml").read_text())
     sys.stdout.write(render(schema))
 

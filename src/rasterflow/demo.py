@@ -20,8 +20,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from odc.geo.geom import BoundingBox
 
 CRS = "EPSG:3067"
 RES = 10.0
@@ -47,6 +51,8 @@ _BARE = np.array([0.12, 0.15, 0.18, 0.24, 0.32, 0.28])
 
 @dataclass(frozen=True)
 class Footprint:
+    """One demo scene footprint: where it lies, how its files are laid out, its dates."""
+
     name: str
     x0: float  # west edge, metres
     y0: float  # north edge, metres
@@ -63,6 +69,7 @@ FOOTPRINTS = (
 
 
 def scene_id(fp: Footprint, date: dt.date) -> str:
+    """The sheet's id of the demo scene of ``fp`` on ``date``."""
     return f"{fp.name}_{date:%Y%m%d}"
 
 
@@ -85,7 +92,7 @@ def scene_paths() -> dict[str, str]:
     return out
 
 
-def footprints() -> dict[str, object]:
+def footprints() -> dict[str, BoundingBox]:
     """Scene id -> bounds (odc-geo BoundingBox with CRS), known before any file exists."""
     from odc.geo.geom import BoundingBox
 

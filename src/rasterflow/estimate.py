@@ -7,6 +7,7 @@ the job's work grows with and are known from the plan without reading pixels:
 * ``composite``: tile megapixels x scenes x indices composited (samples warped);
 * ``mosaic``: grid megapixels x indices (statistic and count);
 * ``terrain``: DEM megapixels x products;
+* ``trend``: grid megapixels x indices x periods (mosaic values fitted);
 * ``zonal``: one unit a job (its cost is mostly the zones', not known here).
 
 The default rates were measured on this project's 2-core benchmark machine
@@ -61,12 +62,17 @@ DEFAULT_RATES: dict[str, Rate] = {
     "composite": Rate(fixed=2.0, per_unit=0.0605, write_per_unit=1.17e6),
     "mosaic": Rate(fixed=2.0, per_unit=0.083, write_per_unit=3.3e6),
     "terrain": Rate(fixed=2.5, per_unit=0.080, write_per_unit=2.5e6),
+    # benchmarks/trend_bench.py: 1024² x 12 periods read, fitted and written in 1.75 s;
+    # its three float32 bands (~12 bytes a pixel) over 12 periods, before compression
+    "trend": Rate(fixed=2.0, per_unit=0.15, write_per_unit=1.0e6),
     "zonal": Rate(fixed=3.0, per_unit=0.0, write_per_unit=0.0),
 }
 
 
 @dataclass(frozen=True)
 class RuleEstimate:
+    """The expected cost of one rule's planned jobs, summed over them."""
+
     rule: str
     jobs: int
     cpu_s: float
@@ -196,6 +202,10 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
                 units = src.width * src.height / 1e6 * len(plan.terrain_products)
         outs = tuple(paths.terrain(p) for p in plan.terrain_products)
         jobs.append(Job("terrain", units, paths.benchmarks("terrain"), outs, mem_mb))
+    if plan.trend_indices:
+        px = plan.grid.shape.x * plan.grid.shape.y / 1e6
+        jobs.append(Job("trend", px * len(plan.trend_indices) * len(plan.trend_times),
+                        paths.benchmarks("trend"), tuple(plan.trend_outputs()), mem_mb))
     for product, period in plan.zonal_targets:
         jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (),
                         mem_mb))

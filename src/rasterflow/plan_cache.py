@@ -25,7 +25,6 @@ from typing import Any
 
 from odc.geo.crs import CRS
 
-
 #: bumped when :class:`CachedPlan` changes shape, so older cache files are rebuilt
 _PLAN_FORMAT = 3
 
@@ -68,8 +67,9 @@ def stamps_of(paths: Iterable[str]) -> dict[str, Stamp] | None:
 
 
 def planning_code() -> list[Path]:
-    """The library's source files: any change to them may change a plan."""
-    return sorted(Path(__file__).parent.glob("*.py"))
+    """The library's source files, packages' (``zonal/``) included: any change to them
+    may change a plan."""
+    return sorted(Path(__file__).parent.rglob("*.py"))
 
 
 def plan_key(
@@ -139,8 +139,8 @@ def _plan_to_json(plan: CachedPlan) -> dict[str, Any]:
 
 
 def _plan_from_json(d: Mapping[str, Any]) -> CachedPlan:
-    from odc.geo.geobox import GeoBox
     from affine import Affine
+    from odc.geo.geobox import GeoBox
 
     from rasterflow.scenes import SCENE_ID, Scene
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rasterflow.errors import InputDataError
@@ -79,11 +79,20 @@ _S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09
 _S2_FILE = re.compile(r"_(B\d\d|B8A)_\d\dm\.")
 
 
+#: a Sentinel-2 L2A SAFE's product metadata, at the top of its folder
+SAFE_METADATA = "MTD_MSIL2A.xml"
+
+
+def metadata_files(folders: Iterable[str]) -> list[str]:
+    """The product metadata files :func:`safe_scaling` reads in these folders."""
+    return [m for d in folders if os.path.isfile(m := os.path.join(d, SAFE_METADATA))]
+
+
 def safe_scaling(folder: str) -> dict[str, tuple[float, float]] | None:
     """Band name (B02...) -> (scale, offset) of a Sentinel-2 L2A SAFE ``folder`` from its
     ``MTD_MSIL2A.xml`` (1 / BOA_QUANTIFICATION_VALUE, BOA_ADD_OFFSET / it; no offset
     before baseline 04.00); None when the folder has no such file."""
-    path = os.path.join(folder, "MTD_MSIL2A.xml")
+    path = os.path.join(folder, SAFE_METADATA)
     if not os.path.isfile(path):
         return None
     try:

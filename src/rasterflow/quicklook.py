@@ -52,6 +52,9 @@ class Style:
     label: str
     #: Integer counts: a discrete colour map with one colour per value.
     discrete: bool = False
+    #: Signed changes: limits from the data, made symmetric about zero, so white is
+    #: "no change" on a diverging map
+    centred: bool = False
 
 
 def style_for(product: str, *, units: str | None = None) -> Style:
@@ -63,6 +66,10 @@ def style_for(product: str, *, units: str | None = None) -> Style:
     and a count's ``observations`` say nothing the name does not.
     """
     name = product.removesuffix("_count")
+    if product.endswith("_trend"):  # a trend's slope band (rasterflow.trend)
+        index = product.removesuffix("_trend")
+        return Style("RdBu", None, None, f"{index} trend ({units or 'per year'})",
+                     centred=True)
     if product == "count" or product.endswith("_count"):
         return Style("viridis", 0, None, "valid observations", discrete=True)
     if name.upper() in _GREENNESS:
@@ -124,6 +131,9 @@ def _limits(data: np.ma.MaskedArray, style: Style) -> tuple[float, float]:
     hi = style.vmax if style.vmax is not None else float(np.percentile(valid, 98))
     if style.discrete:
         hi = max(float(valid.max()), lo + 1)
+    if style.centred:
+        reach = max(abs(lo), abs(hi)) or 1.0
+        return -reach, reach
     return lo, hi if hi > lo else lo + 1
 
 
@@ -196,7 +206,7 @@ def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
     bar.set_label(style.label)
     if style.discrete:
         step = max(1, math.ceil((hi - lo + 1) / 12))
-        bar.set_ticks(np.arange(lo, hi + 1, step))
+        bar.set_ticks(np.arange(lo, hi + 1, step).tolist())
     fig.tight_layout()
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -288,10 +298,11 @@ def scenes_to_draw(available: Sequence[str], *, chosen: Sequence[str] = (),
         if unknown:
             from rasterflow.errors import ConfigError
 
+            some = ", ".join(list(available)[:5]) + (", ..." if len(available) > 5 else "")
             raise ConfigError(
                 f"report.scenes: {', '.join(map(repr, unknown))} not among the run's "
-                f"scenes ({', '.join(list(available)[:5])}{', ...' if len(available) > 5 else ''}); "
-                "list scene ids of the scene sheet or catalog, or leave report.scenes empty"
+                f"scenes ({some}); list scene ids of the scene sheet or catalog, or leave "
+                "report.scenes empty"
             )
         return list(dict.fromkeys(chosen))
     return list(available)[:count]

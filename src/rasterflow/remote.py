@@ -94,7 +94,7 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
     Resumable: bytes arrive in ``dest + ".part"``, and a later call (a retry, the next
     run) continues it with a Range request; atomic: renamed to ``dest`` only when its
     size is the server's. Retried with exponential backoff on lost connections and
-    429/5xx. http(s) only: S3 objects are staged by their https URL.
+    429/5xx. ``s3://`` objects are copied by GDAL's S3 client (:func:`_copy_s3`).
     """
     import shutil
     import time
@@ -103,9 +103,12 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
 
     from rasterflow.errors import InputDataError
 
+    if url.startswith("s3://"):
+        _copy_s3(url, dest)
+        return
     if not url.startswith(("http://", "https://")):
-        raise InputDataError(f"{url}: scenes.stage_in copies http(s) URLs only; give the "
-                             "object's https URL, or read it in place (no stage_in)")
+        raise InputDataError(f"{url}: scenes.stage_in copies http(s) and s3 URLs only; "
+                             "read it in place (no stage_in)")
     part = dest + ".part"
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     problem = ""
@@ -140,3 +143,31 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
         problem = f"{size} of {total} bytes arrived"
     raise InputDataError(f"{url}: not copied after {attempts} attempts ({problem}); the part "
                          f"so far is kept in {part}, and the next run continues it")
+
+
+def _copy_s3(url: str, dest: str) -> None:
+    """Copy the S3 object ``url`` to ``dest`` through GDAL's /vsis3, so that the AWS
+    variables and ``~/.aws`` that reading it in place uses (signing, endpoint, region,
+    anonymous access) apply alike; GDAL retries as :data:`HTTP_OPTIONS` say. Atomic,
+    through ``dest + ".part"``, and checked against the object's size; not resumable
+    (GDAL's copy starts over), which the files of one scene rarely need."""
+    import rasterio
+    import rasterio.shutil
+    from rasterio._err import CPLE_BaseError
+
+    from rasterflow.errors import InputDataError
+
+    part = dest + ".part"
+    os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+    try:
+        with rasterio.Env(**OPEN_OPTIONS):
+            # the dataset's own files, byte for byte (GDALCopyDatasetFiles): no decoding
+            rasterio.shutil.copyfiles(url, part)
+    except (rasterio.errors.RasterioError, CPLE_BaseError) as exc:  # GDAL's S3 errors
+        for leftover in (part, part + ".aux.xml"):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+        raise InputDataError(f"{url}: not copied from S3 ({exc}); check the URL and the "
+                             "AWS variables (AWS_S3_ENDPOINT, AWS_NO_SIGN_REQUEST, keys)"
+                             ) from None
+    os.replace(part, dest)

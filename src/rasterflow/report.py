@@ -15,7 +15,6 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -609,21 +608,6 @@ def dask_reports_page(reports: Sequence[DaskReport], output: str | os.PathLike[s
     with atomic_output(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
-
-
-def software_versions(names: Sequence[str] = SOFTWARE) -> dict[str, str]:
-    """Installed versions of ``names`` plus Python and GDAL ('not installed' if absent)."""
-    import platform
-
-    import rasterio
-
-    found = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def run_info_page(output: str | os.PathLike[str], *, config: Mapping[str, Any],

@@ -94,7 +94,7 @@ class Scene:
         """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
         # field by field, not dataclasses.asdict: its deep copies cost ~35 us a scene,
         # seconds at planning time for 100,000 scenes
-        params = {
+        params: dict[str, Any] = {
             "id": self.id,
             "date": self.date.isoformat(),
             "bands": {r: dict(vars(b)) for r, b in self.bands.items()},
@@ -128,6 +128,8 @@ class Scene:
 
 @dataclass(frozen=True)
 class SheetRow:
+    """One scene of the sheet as written: id, date, path and its line (for messages)."""
+
     scene_id: str
     date: dt.date
     path: str
@@ -226,7 +228,8 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
     if missing:
         raise InputDataError(
             f"scene sheet {source}: missing column(s) {', '.join(missing)}; "
-            f"the header must name {', '.join(SHEET_COLUMNS)} (found: {', '.join(header) or 'none'})"
+            f"the header must name {', '.join(SHEET_COLUMNS)} "
+            f"(found: {', '.join(header) or 'none'})"
         )
     rows: list[SheetRow] = []
     seen: dict[str, int] = {}
@@ -332,7 +335,7 @@ def recording_listing() -> tuple[Listing, list[str]]:
     def listing(path: str) -> list[str] | None:
         if not os.path.isdir(path):
             return None
-        out = []
+        out: list[str] = []
         for root, _dirs, files in os.walk(path):
             walked.append(root)
             out.extend(os.path.relpath(os.path.join(root, f), path) for f in files)
@@ -357,7 +360,7 @@ def _locate(
     row: SheetRow, spec: Mapping[str, Any], files: list[str] | None, *, what: str
 ) -> BandFile:
     """The file of one role; ``files``: the scene folder's listing, None for a file."""
-    common = {
+    common: dict[str, Any] = {
         "scale": float(spec.get("scale", 1.0)),
         "offset": float(spec.get("offset", 0.0)),
         "nodata": None if spec.get("nodata") is None else float(spec["nodata"]),
@@ -471,6 +474,20 @@ def check_distinct_files(
     or one folder under two ids). One scene may use one file for several roles.
     """
     lines = {r.scene_id: r.line for r in rows}
+    if found := shared_file(scenes, lines):
+        first, sid, shared = found
+        raise InputDataError(
+            f"scene sheet {source}, lines {lines[first]} and {lines[sid]}: scenes "
+            f"{first!r} and {sid!r} both use {shared}, which would count twice in "
+            "every composite; remove one of the two lines"
+        )
+
+
+def shared_file(scenes: Mapping[str, Scene],
+                rank: Mapping[str, int]) -> tuple[str, str, str] | None:
+    """(first scene, second scene, file) for a file (after resolving ``..`` and links;
+    a URL as it is) that two scenes share, else None: the scene of lowest ``rank``
+    (sheet line, catalog position) and the first such file, whatever the sets' order."""
     # sets, not Scene.files(): its sorting was 40 % of this check
     files = {sid: {b.path for b in (*sc.bands.values(), *([sc.mask] if sc.mask else []))}
              for sid, sc in scenes.items()}
@@ -479,14 +496,9 @@ def check_distinct_files(
     for sid, paths in files.items():
         taken = [p for p in {real[f] for f in paths} if owner.setdefault(p, sid) != sid]
         if taken:
-            # the earliest line and first path, whatever the sets' order
-            first = min((owner[p] for p in taken), key=lines.__getitem__)
-            shared = min(p for p in taken if owner[p] == first)
-            raise InputDataError(
-                f"scene sheet {source}, lines {lines[first]} and {lines[sid]}: scenes "
-                f"{first!r} and {sid!r} both use {shared}, which would count twice in "
-                "every composite; remove one of the two lines"
-            )
+            first = min((owner[p] for p in taken), key=rank.__getitem__)
+            return first, sid, min(p for p in taken if owner[p] == first)
+    return None
 
 
 def real_paths(paths: Iterable[str]) -> dict[str, str]:
@@ -554,7 +566,8 @@ def check_headers(
         for key, bf in roles:
             if bf.path not in headers:
                 with open_raster(bf.path, what=f"scene {scene.id!r}") as src:
-                    box = BoundingBox(*src.bounds, crs=src.crs.to_wkt())
+                    b = src.bounds
+                    box = BoundingBox(b.left, b.bottom, b.right, b.top, crs=src.crs.to_wkt())
                     headers[bf.path] = RasterHeader(box, src.count, tuple(src.dtypes),
                                                     src.width, src.height)
             h = headers[bf.path]

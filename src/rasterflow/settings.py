@@ -99,6 +99,7 @@ def dates_to_text(value: Any) -> Any:
 
 
 def load_schema(path: str | Path) -> dict[str, Any]:
+    """The config schema at ``path`` as a dict."""
     # libyaml's loader when there is one: PyYAML's own took 40 ms of every DAG build
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(path, encoding="utf-8") as f:

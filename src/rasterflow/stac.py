@@ -139,11 +139,13 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
 def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: Sequence[str],
                   periods: Mapping[str, tuple[dt.date, dt.date]],
                   composite_indices: Sequence[str], statistic: str,
-                  terrain: Sequence[str], dem: str) -> list[Product]:
+                  terrain: Sequence[str], dem: str,
+                  trend: Sequence[str] = ()) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
-    Per-scene indices stand for their scene's date, mosaics for their period, terrain
-    products for the DEM's own date (:func:`raster_date`), not the scenes'.
+    Per-scene indices stand for their scene's date, mosaics for their period, trends
+    (``trend``: their indices) for the span of all periods, terrain products for the
+    DEM's own date (:func:`raster_date`), not the scenes'.
     """
     products = [
         Product(f"{results}/indices/{sid}/{index}.tif", f"index-{sid}-{index}", day, day,
@@ -158,6 +160,14 @@ def plan_products(*, results: str, scene_dates: Mapping[str, dt.date], indices: 
                     f"mosaic-{period}-{index}{suffix}", start, end, f"{index} {what}, {period}",
                     {"rasterflow:period": period, "rasterflow:index": index,
                      "rasterflow:statistic": what}))
+    if trend and periods:
+        first = min(start for start, _end in periods.values())
+        last = max(end for _start, end in periods.values())
+        products += [Product(
+            f"{results}/trend/{index}.tif", f"trend-{index}", first, last,
+            f"{index} trend per year over {len(periods)} periods (Theil-Sen, Mann-Kendall)",
+            {"rasterflow:index": index, "rasterflow:trend": ["slope", "p_value", "n"]})
+            for index in trend]
     products += [Product(f"{results}/terrain/{p}.tif", f"terrain-{p}", None, None,
                          f"{p} of {os.path.basename(dem)}", {"rasterflow:terrain": p},
                          dated_by=dem) for p in terrain]

@@ -34,7 +34,7 @@ from typing import Any
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.planning import RasterHeader
 from rasterflow.remote import is_remote
-from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene, mask_rule
+from rasterflow.scenes import SCENE_ID, SCENE_ID_MAX, BandFile, Scene, mask_rule, shared_file
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,12 @@ def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
     if not scenes:
         raise InputDataError(f"scenes.stac.source: {source} holds no STAC items; point it "
                              "at a catalog, collection or item collection with items")
+    if found := shared_file(scenes, {sid: i for i, sid in enumerate(scenes)}):
+        first, second, shared = found
+        raise InputDataError(
+            f"STAC items {first!r} and {second!r} of {source} both use {shared}, which "
+            "would count twice in every composite; drop one of them from the catalog "
+            "(or narrow the search)")
     return StacScenes(scenes, headers, files)
 
 
@@ -104,7 +110,13 @@ def _read_items(source: str) -> tuple[list[dict[str, Any]], list[str]]:
             items = [_absolute(f, href) for f in data.get("features") or []]
             return items, files
         stac = pystac.read_dict(data, href=href)
-        found = [stac] if isinstance(stac, pystac.Item) else list(stac.get_items(recursive=True))
+        if isinstance(stac, pystac.Item):
+            found = [stac]
+        elif isinstance(stac, pystac.Catalog):  # collections too
+            found = list(stac.get_items(recursive=True))
+        else:
+            raise InputDataError(f"{href}: a STAC {type(stac).__name__} holds no items; "
+                                 "point scenes.stac.source at a catalog, collection or item")
         items = []
         for item in found:
             d = item.to_dict(include_self_link=False, transform_hrefs=False)
@@ -147,7 +159,7 @@ def _day(item: Mapping[str, Any], *, what: str) -> dt.date:
     except ValueError:
         raise InputDataError(f"{what}: datetime {text!r} is not RFC 3339") from None
     if when.tzinfo is not None:
-        when = when.astimezone(dt.timezone.utc)
+        when = when.astimezone(dt.UTC)
     return when.date()
 
 

@@ -61,6 +61,9 @@ class Paths:
     def terrain(self, product: str) -> str:
         return f"{self.results}/terrain/{product}.tif"
 
+    def trend(self, index: str) -> str:
+        return f"{self.results}/trend/{index}.tif"
+
     def zonal(self, product: str, period: str, fmt: str = "parquet") -> str:
         return f"{self.results}/zonal/{product}/{period}.{fmt}"
 
@@ -99,6 +102,10 @@ class WorkflowPlan:
     composite_roles: list[str]  # the bands composites read (when direct)
     periods: list[str]  # sorted by id
     period_spans: dict[str, tuple[dt.date, dt.date]]  # period -> first and last day
+    #: indices with a per-pixel trend over the periods (trend.enabled), and the time
+    #: of each period in years, chronological (rasterflow.trend.period_times)
+    trend_indices: list[str]
+    trend_times: dict[str, float]
     dem: str  # "" without terrain
     terrain_products: list[str]
     zones: str  # "" without zonal statistics
@@ -161,9 +168,16 @@ class WorkflowPlan:
     def mosaic_outputs(self) -> list[str]:
         return [self.paths.mosaic(p, i) for p in self.periods for i in self.composite_indices]
 
+    def trend_outputs(self) -> list[str]:
+        return [self.paths.trend(i) for i in self.trend_indices]
+
+    def trend_inputs(self, index: str) -> list[str]:
+        """The mosaics an index's trend fits, in the order of :attr:`trend_times`."""
+        return [self.paths.mosaic(p, index) for p in self.trend_times]
+
     def product_outputs(self) -> list[str]:
         """Every product the run makes (the report rules wait for all of them)."""
-        out = self.index_outputs() + self.mosaic_outputs()
+        out = self.index_outputs() + self.mosaic_outputs() + self.trend_outputs()
         out += [self.paths.terrain(p) for p in self.terrain_products]
         if self.zonal_rasters:
             out.append(f"{self.paths.results}/zonal/zonal_long.parquet")
@@ -228,6 +242,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     periods = sorted({period for _tile, period in cached.composites})
     spec = rf_periods.PeriodSpec.from_config(config["periods"])
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
+    trend_indices, trend_times, trend_warnings = _plan_trend(config, names, spans)
     dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
@@ -239,14 +254,16 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
         tiles=cached.tiles, grid=cached.grid, composite_indices=names,
         composite_roles=_roles_of(indices, names), periods=periods, period_spans=spans,
+        trend_indices=trend_indices, trend_times=trend_times,
         dem=dem, terrain_products=terrain_products, zones=zones,
         zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods,
                                   terrain_products),
         stac_products=rf_stac.plan_products(
             results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
             indices=scene_indices, periods=spans, composite_indices=names,
-            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem),
-        warnings=[*cached.warnings, *_outside_warning(cached.outside)],
+            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem,
+            trend=trend_indices),
+        warnings=[*cached.warnings, *_outside_warning(cached.outside), *trend_warnings],
         notes=_notes(config, stac),
         staged=staged,
         loaded=loaded,
@@ -329,7 +346,8 @@ def _plan_key(config: Mapping[str, Any], basedir: str, stac: str) -> str | None:
     source = stac or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
-    code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
+    code: list[str | os.PathLike[str]] = [*rf_plan_cache.planning_code(),
+                                          os.path.join(basedir, "rules", "common.smk")]
     return rf_plan_cache.plan_key(sheet=source, config=config, code=code)
 
 
@@ -373,6 +391,12 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
         sorted({f for sc in scenes.values() for f in sc.files()}),
         cache=f"{cache_dir}/headers.json"))
     rf_scenes.check_headers(scenes, known=headers)  # now, not an hour into the run
+    if scfg["product_metadata"]:
+        from rasterflow.presets import metadata_files
+
+        # a SAFE's metadata sets its bands' scale and offset: an edit to it in place
+        # (the folder's mtime unchanged) must expire the plan too
+        walked.extend(metadata_files(list(walked)))
     return scenes
 
 
@@ -422,6 +446,39 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
                       for b, members in (batches.items() if batched else ())},
         warnings=warnings,
     )
+
+
+def _plan_trend(config: Mapping[str, Any], composite_indices: Sequence[str],
+                spans: Mapping[str, tuple[dt.date, dt.date]],
+                ) -> tuple[list[str], dict[str, float], list[str]]:
+    """The indices whose trend the run fits, the periods' times, and warnings.
+
+    An index that is not composited is a config error. Too few periods (or none: an
+    area of interest away from the scenes) is a warning and no trend, not an error:
+    the same config may plan a subset of the scenes (a dry run of one month, one tile).
+    """
+    from rasterflow.trend import period_times
+
+    tcfg = config["trend"]
+    if not tcfg["enabled"]:
+        return [], {}, []
+    wanted = list(tcfg["indices"] or composite_indices)
+    known = composite_indices or config["composite"]["indices"] or config["indices"]
+    unknown = [i for i in wanted if i not in known]
+    if unknown:
+        raise ConfigError(
+            f"trend.indices: {', '.join(unknown)} not composited (composite.indices: "
+            f"{', '.join(known)}); add it to composite.indices or remove it from "
+            "trend.indices")
+    if len(spans) < tcfg["min_periods"]:
+        found = ", ".join(sorted(spans, key=lambda p: spans[p])) or "none"
+        warning = (
+            f"trend.enabled: no trend is made: trend.min_periods is {tcfg['min_periods']}, "
+            f"but the composites fall in {len(spans)} period(s) ({found}); lower "
+            "trend.min_periods (at least 2), choose shorter periods (periods.kind), add "
+            "scenes, or set trend.enabled: false")
+        return [], {}, [warning]
+    return wanted, period_times(spans), []
 
 
 def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
@@ -498,7 +555,7 @@ def _write_fingerprints(plan: WorkflowPlan, cached: rf_plan_cache.CachedPlan) ->
     With a loaded plan the scene files are as when it wrote them: only a fingerprint
     that was since removed or touched is written again. Records in ``cached`` what it
     wrote; True when it wrote anything (the plan is then saved again)."""
-    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items()}
+    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items() if h.stamp}
     paths = [plan.fingerprint_path(b) for b in plan.batches]
     now = rf_plan_cache.stamps_of(paths) if cached.fingerprints else None
     if now is not None and now == cached.fingerprints:
@@ -518,3 +575,19 @@ def resource_growth(per_attempt: int) -> Callable[[Any, int], int]:
         return per_attempt * attempt
 
     return grow
+
+
+#: glibc's malloc settings for the jobs' processes (``rules/common.smk`` sets those the
+#: user has not, so every job Snakemake starts, locally or through SLURM, inherits
+#: them). By default glibc gives an array freed by a Dask worker thread back to the
+#: kernel, and the next chunk's arrays come back as fresh pages that the kernel zeroes:
+#: a fifth of a composite job's CPU time (perf: ``clear_page_erms`` under page
+#: faults). Arrays up to 32 MB (a 2048² float64 chunk; glibc's cap) from heaps that are
+#: trimmed only above 4 GB of free top are reused instead: a composite job of the
+#: end-to-end benchmark took 0.87-0.91x the CPU time (docs/benchmarks.md). A job then
+#: holds on to its peak memory, which ``mem_mb`` bounds anyway.
+JOB_MALLOC_ENV = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
+    "MALLOC_TRIM_THRESHOLD_": str(4 * 2**30),
+    "MALLOC_TOP_PAD_": str(256 * 2**20),
+}

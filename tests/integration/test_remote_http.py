@@ -135,3 +135,22 @@ def test_a_download_of_a_missing_file_names_url_and_status(tmp_path):
         with pytest.raises(InputDataError, match=r"/gone.tif: the server answers HTTP 404"):
             download(f"{server.url}/gone.tif", str(tmp_path / "gone.tif"))
     assert not (tmp_path / "gone.tif").exists()
+
+
+def test_an_s3_object_is_staged_byte_for_byte_or_not_at_all(tmp_path, monkeypatch):
+    from servers import moto_s3
+
+    from rasterflow.remote import download
+
+    data = (DATA / "rgbn.tif").read_bytes()
+    copy = tmp_path / "copy"
+    with moto_s3(tmp_path / "moto") as s3:
+        for key, value in s3.env.items():
+            monkeypatch.setenv(key, value)
+        url = s3.put("scenes", "aerial/rgbn.tif", data)
+        download(url, str(copy / "rgbn.tif"))
+        with pytest.raises(InputDataError, match=r"s3://scenes/aerial/gone.tif: not copied "
+                                                 r"from S3 \(.*AWS_S3_ENDPOINT"):
+            download("s3://scenes/aerial/gone.tif", str(copy / "gone.tif"))
+    assert (copy / "rgbn.tif").read_bytes() == data
+    assert sorted(p.name for p in copy.iterdir()) == ["rgbn.tif"]  # no part, no side-car

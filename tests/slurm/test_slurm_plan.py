@@ -50,8 +50,8 @@ def test_worker_jobs_follow_the_account_of_the_job_running_the_step():
     import subprocess
 
     job = subprocess.run(["sbatch", "--parsable", "-A", "rasterflow-alt", "--mem=50",
-                          "--output", "/dev/null", "--wrap", "sleep 30"], capture_output=True, text=True,
-                         check=True).stdout.strip()
+                          "--output", "/dev/null", "--wrap", "sleep 30"],
+                         capture_output=True, text=True, check=True).stdout.strip()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
         assert parent_job({**env, "SLURM_JOB_ID": job}) == ("rasterflow-alt", "debug")

@@ -96,3 +96,36 @@ def test_an_l2a_metadata_file_without_quantification_is_refused(tmp_path):
     with pytest.raises(InputDataError, match="no BOA_QUANTIFICATION_VALUE"):
         safe_scaling(str(tmp_path))
     assert safe_scaling(str(tmp_path / "none")) is None
+
+
+def test_an_edit_to_a_safe_s_metadata_in_place_expires_the_cached_plan(tmp_path, monkeypatch):
+    """The metadata sets the bands' scale and offset, so a plan made before an edit (in
+    place: the folder's mtime unchanged) must not be loaded after it."""
+    import os
+
+    from rasterflow.workflow import plan_workflow
+
+    monkeypatch.chdir(tmp_path)
+    value = np.full((32, 32), 0.2)
+    safe = _safe(tmp_path, "S2A_20220601", (value, value), baseline_04=True)
+    (tmp_path / "scenes.csv").write_text("scene_id,date,path\nnew,2022-06-01,S2A_20220601.SAFE\n")
+    band = {"scale": 0.0001, "offset": 0.0, "nodata": 0}
+    config = {"demo": False, "results": str(tmp_path / "results"), "indices": ["NDVI"],
+              "scenes": {"sheet": "scenes.csv", "mask": None,
+                         "bands": {"red": {"pattern": "*_B04_10m.jp2", **band},
+                                   "nir": {"pattern": "*_B08_10m.jp2", **band}}},
+              "grid": {"crs": "EPSG:32633", "resolution": 10}, "terrain": {"products": []}}
+    settings.check_config(config, SCHEMA)
+
+    def plan():
+        return plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+
+    first = plan()
+    assert first.scenes["new"].bands["red"].offset == -0.1  # baseline 04.00's
+    assert plan().loaded
+    folder_mtime = safe.stat().st_mtime_ns
+    metadata = safe / "MTD_MSIL2A.xml"
+    metadata.write_text(MTD.format(offsets=""))  # as before baseline 04.00: no offset
+    os.utime(safe, ns=(folder_mtime, folder_mtime))
+    again = plan()
+    assert not again.loaded and again.scenes["new"].bands["red"].offset == 0.0

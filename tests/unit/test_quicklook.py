@@ -142,3 +142,13 @@ def test_scenes_to_draw_are_a_few_or_the_configured_ones():
     assert quicklook.scenes_to_draw(scenes, chosen=["B_2", "A_1"], count=1) == ["B_2", "A_1"]
     with pytest.raises(ConfigError, match=r"report.scenes: 'C_9' not among the run's scenes"):
         quicklook.scenes_to_draw(scenes, chosen=["C_9"])
+
+
+def test_trend_slopes_are_drawn_diverging_and_symmetric_about_zero():
+    style = quicklook.style_for("NDVI_trend", units="index units per year")
+    assert style.cmap == "RdBu" and style.centred and not style.discrete
+    assert style.label == "NDVI trend (index units per year)"
+    data = np.ma.masked_invalid(np.array([-0.1, 0.02, 0.3, np.nan]))
+    assert quicklook._limits(data, style) == pytest.approx((-0.3, 0.3), rel=0.1)
+    lo, hi = quicklook._limits(data, style)
+    assert lo == -hi  # white is no change

@@ -88,7 +88,8 @@ def test_plan_products_dates_per_kind():
     assert len(planned) == 2 * 2 + 2 + 1
     assert (by_id["index-B-NBR"].path, by_id["index-B-NBR"].start) == (
         "res/indices/B/NBR.tif", dt.date(2024, 7, 9))
-    assert (by_id["mosaic-2024-JJA-NDVI_count"].start, by_id["mosaic-2024-JJA-NDVI_count"].end) == jja
+    count = by_id["mosaic-2024-JJA-NDVI_count"]
+    assert (count.start, count.end) == jja
     # issue #21: a DEM is not of the scenes' time; dated by itself when written
     terrain = by_id["terrain-slope"]
     assert (terrain.start, terrain.end, terrain.dated_by) == (None, None, "dem.tif")
@@ -111,3 +112,16 @@ def test_terrain_items_carry_the_dems_date(tmp_path):
     with rasterio.open(dem, "r+") as dst:  # a DEM that states its own date wins
         dst.update_tags(TIFFTAG_DATETIME="2011:07:30 00:00:00")
     assert stac.make_item(product).datetime == dt.datetime(2011, 7, 30, tzinfo=dt.UTC)
+
+
+def test_a_trend_item_spans_every_period():
+    periods = {"2024-MAM": (dt.date(2024, 3, 1), dt.date(2024, 5, 31)),
+               "2024-JJA": (dt.date(2024, 6, 1), dt.date(2024, 8, 31))}
+    planned = stac.plan_products(
+        results="res", scene_dates={}, indices=[], periods=periods,
+        composite_indices=["NDVI"], statistic="median", terrain=[], dem="",
+        trend=["NDVI"])
+    item = {p.id: p for p in planned}["trend-NDVI"]
+    assert (item.path, item.start, item.end) == (
+        "res/trend/NDVI.tif", dt.date(2024, 3, 1), dt.date(2024, 8, 31))
+    assert item.properties["rasterflow:trend"] == ["slope", "p_value", "n"]

@@ -107,7 +107,7 @@ def test_a_role_without_an_asset_names_item_and_key(tmp_path):
 def test_an_item_collection_resolves_relative_hrefs_against_its_file(tmp_path):
     write_raster(tmp_path / "red.tif", np.ones((8, 8), np.uint16))
     write_raster(tmp_path / "nir.tif", np.ones((8, 8), np.uint16))
-    item = pystac.Item("x1", None, None, dt.datetime(2024, 5, 2, tzinfo=dt.timezone.utc), {})
+    item = pystac.Item("x1", None, None, dt.datetime(2024, 5, 2, tzinfo=dt.UTC), {})
     item.add_asset("red", pystac.Asset("red.tif"))
     item.add_asset("nir", pystac.Asset("./nir.tif"))
     (tmp_path / "items.geojson").write_text(json.dumps(
@@ -125,3 +125,29 @@ def test_empty_or_broken_sources_are_refused(tmp_path, text, message):
     (tmp_path / "c.json").write_text(text)
     with pytest.raises(InputDataError, match=message):
         load_stac_scenes(str(tmp_path / "c.json"), bands=BANDS, mask=None)
+
+
+def test_two_items_sharing_a_file_are_refused_as_two_sheet_lines_are(tmp_path):
+    """A file in two items would count twice on every pixel (the sheet's rule)."""
+    write_raster(tmp_path / "red.tif", np.ones((8, 8), np.uint16))
+    write_raster(tmp_path / "nir.tif", np.ones((8, 8), np.uint16))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "red.tif").symlink_to(tmp_path / "red.tif")  # the same file
+    write_raster(tmp_path / "other" / "nir.tif", np.ones((8, 8), np.uint16))
+    items = []
+    for sid, folder in (("a", "."), ("b", "other")):
+        item = pystac.Item(sid, None, None, dt.datetime(2024, 5, 2, tzinfo=dt.UTC), {})
+        item.add_asset("red", pystac.Asset(f"{folder}/red.tif"))
+        item.add_asset("nir", pystac.Asset(f"{folder}/nir.tif"))
+        items.append(item.to_dict())
+    source = tmp_path / "items.geojson"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    with pytest.raises(InputDataError) as err:
+        load_stac_scenes(str(source), bands=BANDS, mask=None)
+    assert str(err.value) == (
+        f"STAC items 'a' and 'b' of {source} both use {tmp_path / 'red.tif'}, which would "
+        "count twice in every composite; drop one of them from the catalog (or narrow the "
+        "search)")
+    (tmp_path / "other" / "red.tif").unlink()  # its own file now: accepted
+    write_raster(tmp_path / "other" / "red.tif", np.ones((8, 8), np.uint16))
+    assert list(load_stac_scenes(str(source), bands=BANDS, mask=None).scenes) == ["a", "b"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ import yaml
 from helpers import DATA, REPO, write_raster
 
 from rasterflow import settings
+from rasterflow import workflow as rf_workflow
 from rasterflow.errors import ConfigError
 from rasterflow.workflow import plan_workflow
 
@@ -64,6 +68,35 @@ def test_the_demo_plans_its_stages_and_writes_nothing_under_results(tmp_path):
     stac = {p.path for p in plan.stac_products}
     assert set(plan.mosaic_outputs()) <= stac and set(plan.index_outputs()) <= stac
     assert not results.exists()  # planning claims nothing: the run does
+
+
+def test_the_demo_plans_a_trend_over_its_seasons_in_time_order(tmp_path):
+    plan = _plan(tmp_path, _config(tmp_path))
+    results = tmp_path / "results"
+    assert plan.trend_indices == ["NDVI"]  # the composited ones by default
+    assert list(plan.trend_times) == ["2024-MAM", "2024-JJA"]  # by time, not by id
+    assert plan.trend_times["2024-MAM"] == 0 and 0.2 < plan.trend_times["2024-JJA"] < 0.3
+    assert plan.trend_inputs("NDVI") == [f"{results}/mosaics/2024-MAM/NDVI.tif",
+                                         f"{results}/mosaics/2024-JJA/NDVI.tif"]
+    assert f"{results}/trend/NDVI.tif" in plan.product_outputs()
+    item = {p.path: p for p in plan.stac_products}[f"{results}/trend/NDVI.tif"]
+    assert (item.start.isoformat(), item.end.isoformat()) == ("2024-03-01", "2024-08-31")
+    from rasterflow.estimate import planned_jobs
+
+    [job] = [j for j in planned_jobs(plan, mem_mb=2000) if j.rule == "trend"]
+    assert job.units == pytest.approx(312 * 252 / 1e6 * 2)  # grid Mpx x 1 index x 2 periods
+    assert job.outputs == (f"{results}/trend/NDVI.tif",)
+    off = _plan(tmp_path, _config(tmp_path, trend={"enabled": False}))
+    assert off.trend_indices == [] and not any("/trend/" in p for p in off.product_outputs())
+
+
+def test_trend_of_an_index_not_composited_is_an_error_too_few_periods_a_warning(tmp_path):
+    with pytest.raises(ConfigError, match="trend.indices: NBR not composited"):
+        _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "indices": ["NBR"]}))
+    plan = _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "min_periods": 3}))
+    assert plan.trend_indices == [] and plan.trend_outputs() == []
+    assert any("trend.min_periods is 3, but the composites fall in 2 period(s) "
+               "(2024-MAM, 2024-JJA)" in w for w in plan.warnings)
 
 
 def _sheet(tmp_path, n=3):
@@ -153,7 +186,7 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     catalog = pystac.Catalog("c", "the sheet's scenes")
     for sid, scene in sheet_plan.scenes.items():
         item = pystac.Item(sid, None, None,
-                           dt.datetime.combine(scene.date, dt.time(12), dt.timezone.utc), {})
+                           dt.datetime.combine(scene.date, dt.time(12), dt.UTC), {})
         item.add_asset("image", pystac.Asset(scene.bands["red"].path))
         catalog.add_item(item)
     catalog.normalize_hrefs(str(tmp_path / "stac"))
@@ -169,3 +202,34 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     assert _plan(tmp_path, config).loaded
     os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
+
+
+def test_the_jobs_malloc_settings_keep_freed_arrays_for_reuse() -> None:
+    """With JOB_MALLOC_ENV, threads that allocate and free chunk-sized arrays over and
+    over (as a job's Dask workers do) fault their pages in about once; without it,
+    every time. glibc ignores values beyond its caps silently: the effect is checked."""
+    code = textwrap.dedent("""
+        import resource
+        from concurrent.futures import ThreadPoolExecutor
+        import numpy as np
+
+        def chunk(_):  # 16 MB and 8 MB arrays, as a 2048 x 1024 chunk's
+            a = np.ones((2048, 1024), dtype=np.float64)
+            return float((a * 2).astype(np.float32)[0, 0])
+
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(chunk, range(40)))
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    """)
+
+    def faults(env: dict[str, str]) -> int:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+        base["NUMPY_MADVISE_HUGEPAGE"] = "0"  # count 4 KB pages, not huge pages
+        out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
+                             capture_output=True, text=True, check=True).stdout
+        return int(out)
+
+    per_chunk = (16 + 16 + 8) * 2**20 // 4096  # pages of a, a * 2 and the float32 copy
+    assert faults({}) > 20 * per_chunk  # fresh pages for most of the 40 chunks...
+    assert faults(rf_workflow.JOB_MALLOC_ENV) < 4 * per_chunk  # ...or reused ones

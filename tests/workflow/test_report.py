@@ -53,7 +53,7 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
     assert set(cats) == {"Maps", "Zonal statistics", "Run"}
-    assert set(cats["Maps"]) == {"Composites", "Terrain", "Scenes"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends", "Scenes"}
     # a few scenes' own index products (report.scene_quicklooks: 2, the sheet's first)
     scenes = sorted(p.name for p in (demo_run / "results" / "indices").iterdir()
                     if not p.name.startswith("_"))[:2]
@@ -71,6 +71,9 @@ def test_report_has_every_section(report, demo_run):
                   for p in cats["Maps"]["Composites"]) == mosaics
     terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
     assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
+    # the slope of every trend COG (the demo: NDVI)
+    assert [p.removeprefix("results/report/maps/") for p in cats["Maps"]["Trends"]] == [
+        "trend/NDVI.html"]
     tables = sorted(p.relative_to(results / "zonal").with_suffix(".html").as_posix()
                     for p in (results / "zonal").glob("*/*.parquet"))
     assert sorted(p.removeprefix("results/report/zonal/tables/")
@@ -98,8 +101,9 @@ def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_ru
     pngs = {p: _decoded(e) for p, e in report["results"].items()
             if e["mime_type"] == "image/png"}
     maps = {p: e for p, e in report["results"].items() if "/maps/" in p}
-    # mosaics of two periods (NDVI, count), four terrain products, two scenes' NBR, MSAVI
-    assert len(maps) == 4 + 4 + 4 and all(e["mime_type"] == "text/html" for e in maps.values())
+    # mosaics of two periods (NDVI, count), four terrain products, the NDVI trend, two
+    # scenes' NBR and MSAVI
+    assert len(maps) == 4 + 4 + 1 + 4 and all(e["mime_type"] == "text/html" for e in maps.values())
     pngs.update({p: _map_png(e) for p, e in maps.items()})
     for path, data in pngs.items():
         image = Image.open(io.BytesIO(data))
@@ -184,7 +188,7 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     catalog = pystac.Catalog.from_file(str(results / "stac" / "catalog.json"))
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif")]
+               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
     assert len(items) == len(rasters)
     assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
         p.resolve() for p in rasters}
@@ -197,6 +201,10 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
         expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     np.testing.assert_allclose(jja.bbox, expected, atol=1e-3)
+    trend = items["trend-NDVI"]  # the span of every period it fits
+    assert trend.common_metadata.start_datetime.date() == dt.date(2024, 3, 1)
+    assert trend.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
+    assert len(trend.assets["data"].extra_fields["raster:bands"]) == 3  # slope, p, n
     # nothing about when or where the run happened
     text = (results / "stac" / "mosaic-2024-JJA-NDVI" / "mosaic-2024-JJA-NDVI.json").read_text()
     assert "created" not in text and str(demo_run) not in text
@@ -205,18 +213,18 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
 def test_every_raster_opens_as_a_described_cog(demo_run):
     results = demo_run / "results"
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif")]
+               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
     for path in rasters:
         valid, errors, _warnings = cog_validate(str(path))
         assert valid, (path, errors)
         with rasterio.open(path) as src:
             assert src.crs is not None, path
-            assert src.descriptions[0], path
-            assert src.scales == (1.0,) and src.offsets == (0.0,), path
+            assert all(src.descriptions), path
+            assert set(src.scales) == {1.0} and set(src.offsets) == {0.0}, path
             if not path.stem.endswith("count"):  # a count of 0 is a value, not nodata
                 assert src.nodata is not None, path
     for path in rasters:
         with rasterio.open(path) as src:
-            assert src.units[0], path
+            assert all(src.units), path
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.vrt") as src:
         assert src.units == ("1",)  # the VRT carries the tiles' unit too

@@ -48,6 +48,7 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["composite"] == 4 * 2  # every composited index of a tile and period in one
     assert jobs["mosaic"] == 2  # one per period
     assert jobs["terrain"] == 1  # every product of the DEM in one job
+    assert jobs["trend"] == 1  # every trend index over every period in one job
     # NDVI x 2 periods + slope, aspect, hillshade, tri: one table each, plus the long one
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
     # report: one job draws every quicklook (mosaics and terrain)
@@ -190,7 +191,8 @@ def _roles(name: str) -> frozenset[str]:
     from rasterflow import indices
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    return indices.resolve([name], cfg["custom_indices"], roles=set(cfg["scenes"]["bands"]))[name].roles
+    roles = set(cfg["scenes"]["bands"])
+    return indices.resolve([name], cfg["custom_indices"], roles=roles)[name].roles
 
 
 def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
@@ -247,3 +249,29 @@ def test_snakefmt_check_passes():
     proc = subprocess.run([snakefmt, "--check", *files], cwd=REPO, capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_demo_writes_the_ndvi_trend_with_its_bands(demo_run):
+    results = demo_run / "results"
+    path = results / "trend" / "NDVI.tif"
+    assert cog_validate(str(path))[0]
+    with rasterio.open(path) as src:
+        assert src.descriptions == ("slope", "p_value", "n")
+        assert src.units == ("index units per year", "probability", "periods")
+        assert np.isnan(src.nodata) and src.crs.to_epsg() == 3067
+        assert (src.width, src.height) == (312, 252)
+        slope, p_value, n = src.read()
+    with rasterio.open(results / "mosaics" / "2024-MAM" / "NDVI.tif") as src:
+        mam = src.read(1).astype("float64")
+    with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
+        jja = src.read(1).astype("float64")
+    # two seasons: n counts them; the slope is the one pair's, per year between mid dates
+    # (15 April 12:00 to 16 July 12:00: 92 days); two values give S = +-1, z = 0, p = 1
+    np.testing.assert_array_equal(n, np.isfinite(mam).astype(int) + np.isfinite(jja))
+    both = n == 2
+    assert 0.3 < both.mean() < 1
+    expect = (jja - mam) / (92 / 365.25)
+    np.testing.assert_allclose(slope[both], expect[both], rtol=1e-6)
+    assert np.isnan(slope[~both]).all() and (p_value[both] == 1).all()
+    assert np.median(slope[both]) > 0  # the demo's fields green up from spring to summer
+    assert (results / "report" / "quicklooks" / "trend" / "NDVI.png").stat().st_size > 0
