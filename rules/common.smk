@@ -252,6 +252,16 @@ def get_period_start(wildcards):
     return PLAN.period_spans[wildcards.period][0].isoformat()
 
 
+def get_quicklook_inputs(wildcards):
+    """What rule quicklooks draws (rules/report.smk); with scenes.batch > 1 a scene's
+    index rasters are declared by its batch's manifest, so that stands in for them."""
+    if not PLAN.batched:
+        return QUICKLOOK_RASTERS
+    drawn = {raster for raster, _scene, _index in SCENE_QUICKLOOKS}
+    manifests = {PATHS.manifest(PLAN.batch_of[s]) for _r, s, _i in SCENE_QUICKLOOKS}
+    return [r for r in QUICKLOOK_RASTERS if r not in drawn] + sorted(manifests)
+
+
 def get_final_outputs():
     return PLAN.product_outputs() + REPORT_OUTPUTS  # rules/report.smk
 

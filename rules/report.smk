@@ -2,39 +2,14 @@
 # the raster products. All light: they read results, never recompute them.
 
 
+from rasterflow import quicklook as rf_quicklook
+
+
 report: "../report/workflow.rst"
 
 
 REPORT = f"{RESULTS}/report"
 CAPTIONS = "../report"
-
-
-# what rule all asks for (common.smk, get_final_outputs): every report figure and page
-REPORT_OUTPUTS = [
-    f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png"
-    for period in PLAN.periods
-    for index in PLAN.composite_indices
-    for suffix in ("", "_count")
-]
-REPORT_OUTPUTS += [
-    f"{REPORT}/quicklooks/terrain/{p}.png" for p in PLAN.terrain_products
-]
-TREND_PLOTS = PLAN.trend_indices
-REPORT_OUTPUTS += [f"{REPORT}/quicklooks/trend/{i}.png" for i in TREND_PLOTS]
-REPORT_OUTPUTS += [
-    f"{REPORT}/quicklooks/contours/{p}.png" for p in PLAN.contour_rasters
-]
-if any(period != "static" for _product, period in PLAN.zonal_targets):
-    REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
-REPORT_OUTPUTS += [
-    f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
-]
-if PLAN.points:
-    REPORT_OUTPUTS.append(f"{REPORT}/points/timeseries.png")
-REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
-if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
-    REPORT_OUTPUTS.append(f"{REPORT}/dask")
-REPORT_OUTPUTS.append(f"{RESULTS}/stac")
 
 
 # the points' long table as an item of its own: its footprint the points', its time the
@@ -68,18 +43,73 @@ QUICKLOOKS = [
     for index in PLAN.composite_indices
     for suffix in ("", "_count")
 ]
+# per-scene index products of a few scenes (report.scene_quicklooks, report.scenes)
+try:
+    SCENES_DRAWN = rf_quicklook.scenes_to_draw(
+        list(PLAN.scenes),
+        chosen=config["report"]["scenes"],
+        count=config["report"]["scene_quicklooks"],
+    )
+except RasterflowError as exc:
+    raise WorkflowError(str(exc)) from None
+SCENE_QUICKLOOKS = [
+    (PATHS.index(scene, index), scene, index)
+    for scene in SCENES_DRAWN
+    for index in PLAN.scene_indices
+]
+SCENE_MAPS = [f"scenes/{scene}/{index}" for _r, scene, index in SCENE_QUICKLOOKS]
+MOSAIC_MAPS = [
+    f"mosaics/{period}/{index}{suffix}" for _p, period, index, suffix in QUICKLOOKS
+]
+TERRAIN_MAPS = [f"terrain/{p}" for p in PLAN.terrain_products]
+TREND_PLOTS = PLAN.trend_indices
+TREND_MAPS = [f"trend/{i}" for i in TREND_PLOTS]
+CONTOUR_MAPS = [f"contours/{p}" for p in PLAN.contour_rasters]
+ALL_MAPS = MOSAIC_MAPS + TERRAIN_MAPS + TREND_MAPS + CONTOUR_MAPS + SCENE_MAPS
+
+
+# what rule all asks for (common.smk, get_final_outputs): every report figure and page
+REPORT_OUTPUTS = [
+    f"{REPORT}/{kind}/{name}.{ext}"
+    for name in ALL_MAPS
+    for kind, ext in (("quicklooks", "png"), ("maps", "html"))
+]
+if any(period != "static" for _product, period in PLAN.zonal_targets):
+    REPORT_OUTPUTS.append(f"{REPORT}/zonal/timeseries.png")
+REPORT_OUTPUTS += [
+    f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
+]
+if PLAN.points:
+    REPORT_OUTPUTS.append(f"{REPORT}/points/timeseries.png")
+REPORT_OUTPUTS += [
+    f"{REPORT}/benchmarks.png",
+    f"{REPORT}/summary.html",
+    f"{REPORT}/run_info.html",
+]
+if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
+    REPORT_OUTPUTS += [f"{REPORT}/dask", f"{REPORT}/dask_reports.html"]
+REPORT_OUTPUTS.append(f"{RESULTS}/stac")
+
+
+QUICKLOOK_RASTERS = (
+    [q[0] for q in QUICKLOOKS]
+    + [PATHS.terrain(p) for p in PLAN.terrain_products]
+    + PLAN.trend_outputs()
+    + CONTOUR_FILES
+    + [q[0] for q in SCENE_QUICKLOOKS]
+)
 
 
 rule quicklooks:
     input:
-        [q[0] for q in QUICKLOOKS]
-        + [PATHS.terrain(p) for p in PLAN.terrain_products]
-        + PLAN.trend_outputs()
-        + CONTOUR_FILES,
+        get_quicklook_inputs,
     output:
-        [
+        # the PNGs (to use elsewhere), and the report's map pages: the PNG fitted to
+        # the window, full resolution on a click
+        pngs=[f"{REPORT}/quicklooks/{name}.png" for name in ALL_MAPS],
+        pages=[
             report(
-                f"{REPORT}/quicklooks/mosaics/{period}/{index}{suffix}.png",
+                f"{REPORT}/maps/mosaics/{period}/{index}{suffix}.html",
                 caption=f"{CAPTIONS}/quicklook_{'count' if suffix else 'mosaic'}.rst",
                 category="Maps",
                 subcategory="Composites",
@@ -93,7 +123,7 @@ rule quicklooks:
         ]
         + [
             report(
-                f"{REPORT}/quicklooks/terrain/{p}.png",
+                f"{REPORT}/maps/terrain/{p}.html",
                 caption=f"{CAPTIONS}/quicklook_terrain.rst",
                 category="Maps",
                 subcategory="Terrain",
@@ -103,33 +133,45 @@ rule quicklooks:
         ]
         + [
             report(
-                f"{REPORT}/quicklooks/trend/{i}.png",
+                f"{REPORT}/maps/trend/{i}.html",
                 caption=f"{CAPTIONS}/quicklook_trend.rst",
                 category="Maps",
                 subcategory="Trends",
                 labels={"product": i, "period": "all periods", "layer": "slope"},
             )
-            for i in PLAN.trend_indices
+            for i in TREND_PLOTS
         ]
         + [
             report(
-                f"{REPORT}/quicklooks/contours/{p}.png",
+                f"{REPORT}/maps/contours/{p}.html",
                 caption=f"{CAPTIONS}/quicklook_contours.rst",
                 category="Maps",
                 subcategory="Contours",
                 labels={"product": p, "period": "static", "layer": "contours"},
             )
             for p in PLAN.contour_rasters
+        ]
+        + [
+            report(
+                f"{REPORT}/maps/scenes/{scene}/{index}.html",
+                caption=f"{CAPTIONS}/quicklook_scene.rst",
+                category="Maps",
+                subcategory="Scenes",
+                labels={"product": index, "period": scene, "layer": "scene"},
+            )
+            for _r, scene, index in SCENE_QUICKLOOKS
         ],
     log:
         logs("report/quicklooks"),
     conda:
         "../envs/rasterflow.yaml"
     params:
+        rasters=QUICKLOOK_RASTERS,
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
         + PLAN.terrain_products
-        + [f"{i}_trend" for i in PLAN.trend_indices]
-        + [f"contours_{p}" for p in PLAN.contour_rasters],
+        + [f"{i}_trend" for i in TREND_PLOTS]
+        + [f"contours_{p}" for p in PLAN.contour_rasters]
+        + [index for _r, _scene, index in SCENE_QUICKLOOKS],
         titles=[
             (
                 f"{index}: valid observations, {period}"
@@ -138,24 +180,20 @@ rule quicklooks:
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]
-        + [f"{p} of {PLAN.dem}" for p in PLAN.terrain_products]
+        # the product's name, not the DEM's path
+        + [f"{p} (terrain of the DEM)" for p in PLAN.terrain_products]
         + [
             f"{i}: Theil-Sen slope per year, {len(PLAN.trend_times)} periods"
-            for i in PLAN.trend_indices
+            for i in TREND_PLOTS
         ]
         + [
             f"contours of {os.path.basename(r)}, every {config['contours']['interval']}"
             for r in PLAN.contour_rasters.values()
-        ],
-        # the band drawn: the slope, band 1 of a trend COG (rasterflow.trend.BANDS);
-        # contour lines have none (rasterflow.quicklook.render_lines)
-        bands=[1]
-        * (
-            len(QUICKLOOKS)
-            + len(PLAN.terrain_products)
-            + len(TREND_PLOTS)
-            + len(CONTOUR_FILES)
-        ),
+        ]
+        + [f"{index} of scene {scene}" for _r, scene, index in SCENE_QUICKLOOKS],
+        # the band drawn: band 1 of each (a trend COG's slope, rasterflow.trend.BANDS;
+        # contour lines have none: rasterflow.quicklook.render_lines)
+        bands=[1] * len(QUICKLOOK_RASTERS),
     script:
         "../scripts/quicklook.py"
 
@@ -178,6 +216,8 @@ rule zonal_timeseries:
     params:
         id_column=config["zonal"]["id_column"],
         periods=PLAN.ordered_periods,
+        zones=config["report"]["zones"],
+        max_zones=config["report"]["max_zones"],
     script:
         "../scripts/zonal_timeseries.py"
 
@@ -237,16 +277,24 @@ rule zonal_tables:
 # two rules wait for every product and then read what the jobs left beside them.
 
 
+# the benchmark chart and the run's summary page: one job, both read the same TSVs
 rule benchmark_chart:
     input:
         PLAN.product_outputs(),
     output:
-        report(
+        chart=report(
             f"{REPORT}/benchmarks.png",
             caption=f"{CAPTIONS}/benchmarks.rst",
             category="Run",
             subcategory="Benchmarks",
             labels={"page": "wall time and memory per job"},
+        ),
+        summary=report(
+            f"{REPORT}/summary.html",
+            caption=f"{CAPTIONS}/summary.rst",
+            category="Run",
+            subcategory="Summary",
+            labels={"page": "what ran, how long, where every product is"},
         ),
     log:
         logs("report/benchmark_chart"),
@@ -254,6 +302,15 @@ rule benchmark_chart:
         "../envs/rasterflow.yaml"
     params:
         benchmarks=f"{RESULTS}/benchmarks",
+        # the summary's "where every product is" (a dict: not a path to stage)
+        summary={
+            "results": RESULTS,
+            "products": PLAN.product_outputs()
+            + [q[0] for q in QUICKLOOKS]  # the count mosaics too
+            + [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets]
+            + [f"{RESULTS}/stac/catalog.json"]
+            + [o for o in REPORT_OUTPUTS if o.endswith((".html", ".png"))],
+        },
     script:
         "../scripts/benchmark_chart.py"
 
@@ -262,13 +319,16 @@ rule dask_reports:
     input:
         PLAN.product_outputs(),
     output:
+        # each job's page, BokehJS shared in the folder (to browse on disk, offline)
+        directory(f"{REPORT}/dask"),
+        # every job's report on one page, BokehJS inlined once: what --report embeds
+        # (it shows a result from a data: URL, which cannot reach a shared file)
         report(
-            directory(f"{REPORT}/dask"),
-            patterns=["{job}.html"],
+            f"{REPORT}/dask_reports.html",
             caption=f"{CAPTIONS}/dask.rst",
             category="Run",
             subcategory="Dask performance reports",
-            labels={"job": "{job}"},
+            labels={"page": "Dask performance reports of the heavy jobs"},
         ),
     log:
         logs("report/dask_reports"),

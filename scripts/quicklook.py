@@ -1,4 +1,5 @@
-"""Snakemake adapter: quicklook PNGs of raster products and contour lines (one per input)."""
+"""Snakemake adapter: quicklook PNGs of raster products and contour lines, and the
+report's map pages (one each per input)."""
 
 from rasterflow import quicklook
 from rasterflow.logs import log_to
@@ -6,14 +7,15 @@ from rasterflow.logs import log_to
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        for raster, png, product, title, band in zip(smk.input, smk.output,
-                                                     smk.params.products, smk.params.titles,
-                                                     smk.params.bands, strict=True):
+        for raster, png, page, product, title, band in zip(
+                smk.params.rasters, smk.output.pngs, smk.output.pages, smk.params.products,
+                smk.params.titles, smk.params.bands, strict=True):
             if raster.endswith((".gpkg", ".parquet")):  # contour lines
                 quicklook.render_lines(raster, png, title=title)
             else:
                 quicklook.render(raster, png, product=product, title=title, band=band)
-            log.info("quicklook of %s written to %s", raster, png)
+            quicklook.map_page(png, page, title=title)
+            log.info("quicklook of %s written to %s and %s", raster, png, page)
 
 
 if __name__ == "__main__":

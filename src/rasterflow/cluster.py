@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -41,6 +42,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "dashboard": False,
     "progress_interval": 10.0,
     "report": False,
+    "report_min_seconds": 10.0,
     "cluster": "local",
     "slurm": {},
 }
@@ -570,13 +572,10 @@ def _worker_class(*, processes: bool) -> Any:
 
 def _monitor(stack: ExitStack, client: Any, opts: Mapping[str, Any], report: Any) -> None:
     """Performance report and progress lines, as for the local cluster."""
-    from distributed import performance_report
-
     if opts["dashboard"]:
         logger.info("dask dashboard: %s", client.dashboard_link)
     if report:
-        Path(report).parent.mkdir(parents=True, exist_ok=True)
-        stack.enter_context(performance_report(filename=str(report)))
+        stack.enter_context(_performance_report(report, float(opts["report_min_seconds"])))
     stop = threading.Event()
     progress = threading.Thread(
         target=_log_progress,
@@ -586,6 +585,40 @@ def _monitor(stack: ExitStack, client: Any, opts: Mapping[str, Any], report: Any
     progress.start()
     stack.callback(progress.join)
     stack.callback(stop.set)
+
+
+@contextmanager
+def _performance_report(path: str | os.PathLike[str], min_seconds: float) -> Iterator[None]:
+    """Distributed's performance report of the block, written only if the block took
+    ``min_seconds`` or more (``dask.report_min_seconds``).
+
+    Nearly all of a report's cost is at the end (its plots and HTML: 0.4-0.65 s
+    measured, bokeh's import included), so a short block skips it: its report would show
+    a second of start-up, not where the time went. The page loads BokehJS from the CDN;
+    :func:`rasterflow.report.collect_dask_reports` makes the pages work offline (one
+    shared copy of BokehJS), which costs a job nothing. A skipped job's page from an
+    earlier run (rasterflow's own file beside the job's log) is removed, so the report
+    never shows a stale run.
+    """
+    from distributed import performance_report
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    report = performance_report(filename=str(target))
+    start = time.monotonic()
+    report.__enter__()
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        took = time.monotonic() - start
+        if failed or took >= min_seconds:  # a failure's report helps most: always kept
+            report.__exit__(None, None, None)
+        else:
+            logger.info("no Dask performance report: the Dask work took %.1f s, less than "
+                        "dask.report_min_seconds (%g s)", took, min_seconds)
+            target.unlink(missing_ok=True)
 
 
 def _worker_node() -> dict[str, str]:

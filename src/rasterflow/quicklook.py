@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,22 @@ _GREENNESS = frozenset({"NDVI", "EVI", "SAVI", "MSAVI", "GNDVI", "OSAVI"})
 
 #: Longest side of the array drawn; larger rasters are read from their overviews.
 MAX_PIXELS = 1024
+
+#: Figure size (inches) and resolution of a quicklook: ~1300 px wide, so the map area
+#: holds about as many pixels as MAX_PIXELS and reads at full size when enlarged (the
+#: report's map page fits it to the window; a click shows it pixel for pixel).
+FIGSIZE = (10.0, 8.0)
+DPI = 130
+
+#: Band units that mean "no unit": the label shows none (was ``NDVI (1)``).
+_NO_UNIT = frozenset({"", "1", "unitless", "none", "dimensionless", "unity", "ratio"})
+
+
+def _unit(units: str | None, default: str | None = None) -> str:
+    """`` (degrees)`` for a real unit, else the default's, else nothing."""
+    unit = units if units is not None and units.strip().lower() not in _NO_UNIT else None
+    unit = unit or default
+    return f" ({unit})" if unit else ""
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,8 @@ def style_for(product: str, *, units: str | None = None) -> Style:
 
     Index ranges are fixed (-1..1) so that two periods' maps compare by eye; terrain
     ranges come from the data (``vmin``/``vmax`` None) except cyclic aspect (0..360).
-    ``units`` (the band's unit) overrides the default unit in the label.
+    ``units`` (the band's unit) is shown in the label when it is one: an index's ``1``
+    and a count's ``observations`` say nothing the name does not.
     """
     name = product.removesuffix("_count")
     if product.endswith("_trend"):  # a trend's slope band (rasterflow.trend)
@@ -53,23 +71,34 @@ def style_for(product: str, *, units: str | None = None) -> Style:
         return Style("RdBu", None, None, f"{index} trend ({units or 'per year'})",
                      centred=True)
     if product == "count" or product.endswith("_count"):
-        return Style("viridis", 0, None, f"valid observations ({units or 'count'})",
-                     discrete=True)
+        return Style("viridis", 0, None, "valid observations", discrete=True)
     if name.upper() in _GREENNESS:
-        return Style("RdYlGn", -1.0, 1.0, f"{name} ({units or 'unitless'})")
+        return Style("RdYlGn", -1.0, 1.0, f"{name}{_unit(units)}")
     if product == "slope":
-        return Style("magma_r", 0.0, None, f"slope ({units or 'degrees'})")
+        return Style("magma_r", 0.0, None, f"slope{_unit(units, 'degrees')}")
     if product == "aspect":
         # cyclic: north (0 and 360) gets one colour, so no false edge at due north
-        return Style("twilight", 0.0, 360.0, f"aspect ({units or 'degrees'} from north)")
+        return Style("twilight", 0.0, 360.0,
+                     f"aspect ({_unit(units, 'degrees').strip(' ()')} clockwise from north)")
     if product == "hillshade":
         # stretched to the data: low-relief DEMs would be a flat grey on 0..255
-        return Style("gray", None, None, "hillshade (brightness, 1..255 scale)")
+        return Style("gray", None, None, "hillshade brightness (1..255)")
     if product in ("tri", "tpi", "roughness"):
-        return Style("cividis", None, None, f"{product} ({units or 'height units'})")
+        return Style("cividis", None, None, f"{product}{_unit(units, 'height units')}")
     if name.isupper():  # another normalised-difference index (NBR, NDWI, NDMI...)
-        return Style("BrBG", -1.0, 1.0, f"{name} ({units or 'unitless'})")
-    return Style("viridis", None, None, f"{product}{f' ({units})' if units else ''}")
+        return Style("BrBG", -1.0, 1.0, f"{name}{_unit(units)}")
+    return Style("viridis", None, None, f"{product}{_unit(units)}")
+
+
+def extend_for(data: np.ma.MaskedArray, lo: float, hi: float) -> str:
+    """Matplotlib's colour-bar ``extend``: arrows on the ends the data go beyond, so a
+    saturated colour is not read as the value at the end of the scale."""
+    valid = data.compressed()
+    if valid.size == 0:
+        return "neither"
+    below, above = bool(valid.min() < lo), bool(valid.max() > hi)
+    return {(True, True): "both", (True, False): "min",
+            (False, True): "max"}.get((below, above), "neither")
 
 
 def read_for_display(path: str | os.PathLike[str], *, band: int = 1,
@@ -158,7 +187,7 @@ def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
     div, unit = _axis_unit(crs, extent)
     scaled = tuple(v / div for v in extent)
 
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     fig.patch.set_alpha(0)
     ax.patch.set_alpha(0)
     image = ax.imshow(data, extent=scaled, cmap=cmap, interpolation="nearest",
@@ -172,11 +201,12 @@ def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
         mid = math.radians((extent[2] + extent[3]) / 2)
         ax.set_aspect(1.0 / max(math.cos(mid), 0.01))
     ax.set_title(title)
-    bar = fig.colorbar(image, ax=ax, shrink=0.85)
+    extend = "neither" if style.discrete else extend_for(data, lo, hi)
+    bar = fig.colorbar(image, ax=ax, shrink=0.85, extend=extend)
     bar.set_label(style.label)
     if style.discrete:
         step = max(1, math.ceil((hi - lo + 1) / 12))
-        bar.set_ticks(np.arange(lo, hi + 1, step))
+        bar.set_ticks(np.arange(lo, hi + 1, step).tolist())
     fig.tight_layout()
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -250,3 +280,68 @@ def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *
     _save_with_transparent_map(fig, ax, target)
     plt.close(fig)
     return target
+_MAP_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; margin: 0.5em 1em; }}
+#map {{ max-width: 100%; height: auto; cursor: zoom-in; display: block; }}
+#map.full {{ max-width: none; cursor: zoom-out; }}
+.hint {{ color: #555; }}
+</style></head><body>
+<h2>{title}</h2>
+<p class="hint">{width} x {height} px. Click the map to see it at full resolution
+(pixel for pixel), click again to fit it to the window.</p>
+<img id="map" src="data:image/png;base64,{data}" width="{width}" height="{height}"
+ alt="{title}" onclick="this.classList.toggle('full')"
+ onload="this.dataset.drawn = this.naturalWidth + 'x' + this.naturalHeight">
+</body></html>
+"""
+
+
+def map_page(png: str | os.PathLike[str], output: str | os.PathLike[str], *,
+             title: str) -> Path:
+    """An HTML page showing the quicklook ``png`` fitted to the window, full resolution
+    on a click.
+
+    ``snakemake --report`` draws a PNG result fitted to its panel with no way to zoom;
+    an HTML result gets a whole panel (an iframe) and may run its own script, so the
+    maps go into the report as these pages (the PNG inlined, so the page stands alone).
+    """
+    import base64
+    import html
+
+    from PIL import Image
+
+    from rasterflow.io import atomic_output
+
+    data = Path(png).read_bytes()
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page = _MAP_PAGE.format(title=html.escape(title), width=width, height=height,
+                            data=base64.b64encode(data).decode("ascii"))
+    with atomic_output(target) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    return target
+
+
+def scenes_to_draw(available: Sequence[str], *, chosen: Sequence[str] = (),
+                   count: int = 2) -> list[str]:
+    """The scenes whose per-scene index products get a map: ``chosen`` (``report.scenes``)
+    if given, else the first ``count`` (``report.scene_quicklooks``) of ``available``
+    (the sheet's order). A few, not all: a map costs ~0.3 MB of report and a
+    run may hold thousands of scenes."""
+    if chosen:
+        unknown = [s for s in chosen if s not in available]
+        if unknown:
+            from rasterflow.errors import ConfigError
+
+            some = ", ".join(list(available)[:5]) + (", ..." if len(available) > 5 else "")
+            raise ConfigError(
+                f"report.scenes: {', '.join(map(repr, unknown))} not among the run's "
+                f"scenes ({some}); list scene ids of the scene sheet or catalog, or leave "
+                "report.scenes empty"
+            )
+        return list(dict.fromkeys(chosen))
+    return list(available)[:count]

@@ -9,7 +9,9 @@ PNGs written without time stamps (see :mod:`rasterflow.quicklook`).
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,8 +33,9 @@ SOFTWARE = (
     "rio-stac",
 )
 
-#: More lines than this make a per-zone plot unreadable; the rest are listed as left out.
-MAX_ZONES = 20
+#: Zones per time-series panel unless ``report.max_zones`` says otherwise: one colour of
+#: tab10 each, so no two lines share a colour.
+MAX_ZONES = 10
 
 #: Percentile bands shaded only up to this many zones: more overlap into a grey wash.
 MAX_SHADED = 4
@@ -102,45 +105,124 @@ def time_series_table(long: pd.DataFrame, *, id_column: str,
     return rows.sort_values(["product", id_column, "period"]).reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ZoneChoice:
+    """The zones one time-series panel draws, and what the figure says about them."""
+
+    shown: list[Any]  # zone ids, in drawing (and legend) order
+    with_data: int  # zones with a finite statistic in at least one period
+    total: int  # zones in the table for this product
+    configured: bool  # shown as listed in report.zones (else: largest first)
+    missing: list[Any]  # configured zones without data (or not in the table)
+
+    def describe(self) -> str:
+        """``3 of 5 zones with data shown (largest first); 2 of 7 have no data``."""
+        how = "as configured" if self.configured else "largest first"
+        text = f"{len(self.shown)} of {self.with_data} zones with data shown ({how})"
+        empty = self.total - self.with_data
+        if empty:
+            text += f"; {empty} of {self.total} have no data"
+        if self.missing:
+            text += f"; no data for configured {', '.join(map(str, self.missing))}"
+        return text
+
+
+def choose_zones(rows: pd.DataFrame, *, id_column: str, statistic: str,
+                 zones: Sequence[Any] = (), max_zones: int = MAX_ZONES) -> ZoneChoice:
+    """The zones of one product's rows worth drawing: only zones with data (a finite
+    ``statistic`` in some period), the listed ``zones`` in their order if given, else
+    the largest first (most valid pixels summed over the periods, from ``count``; the
+    number of periods with data without it), at most ``max_zones``.
+
+    Zone ids compare as text, so ``report.zones: [7]`` matches an id column of "7".
+    Drawing the first ids instead showed empty zones (one of 177 countries had data).
+    """
+    value = pd.to_numeric(rows[statistic], errors="coerce")
+    finite = rows.assign(_v=value)[np.isfinite(value.to_numpy(dtype="float64"))]
+    all_ids = list(dict.fromkeys(rows[id_column]))
+    if "count" in finite.columns:
+        size = finite.groupby(id_column, sort=False)["count"].sum()
+    else:
+        size = finite.groupby(id_column, sort=False)["_v"].size()
+    with_data = list(size.index)
+    if zones:
+        by_text = {str(z): z for z in with_data}
+        shown = [by_text[str(z)] for z in zones if str(z) in by_text]
+        missing = [z for z in zones if str(z) not in by_text]
+    else:
+        order = sorted(with_data, key=lambda z: (-float(size[z]), str(z)))
+        shown, missing = order, []
+    return ZoneChoice(shown=shown[:max_zones], with_data=len(with_data), total=len(all_ids),
+                      configured=bool(zones), missing=missing)
+
+
+def zone_colours(n: int) -> list[Any]:
+    """``n`` distinct colours: tab10 up to 10, else tab20's dark then light shades
+    (Matplotlib's default cycle repeats after 10: zones 1 and 11 were the same blue)."""
+    plt = _pyplot()
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    tab20 = plt.get_cmap("tab20")
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [tab20(order[i % 20]) for i in range(n)]
+
+
 def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_column: str,
                      period_order: Sequence[str], statistic: str = "median",
-                     band: tuple[str, str] | None = ("p10", "p90")) -> Path:
+                     band: tuple[str, str] | None = ("p10", "p90"),
+                     zones: Sequence[Any] = (), max_zones: int = MAX_ZONES
+                     ) -> dict[str, ZoneChoice]:
     """One panel per product: ``statistic`` per zone over the periods, with the
-    ``band`` percentiles shaded when the table has them."""
+    ``band`` percentiles shaded when the table has them and few zones are drawn.
+
+    The zones are :func:`choose_zones`' (only zones with data), each its own colour;
+    each panel's title says how many are shown of how many have data. Returns the
+    choice per product (what the figure shows, for the log and the tests).
+    """
     plt = _pyplot()
     table = time_series_table(long, id_column=id_column, period_order=period_order)
     if statistic not in table.columns:
         statistic = "mean"
     products = list(dict.fromkeys(table["product"])) or ["(no periodic product)"]
-    fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
+    fig, axes = plt.subplots(len(products), 1, figsize=(10, 3.6 * len(products) + 0.8),
                              squeeze=False)
     x = np.arange(len(period_order))
+    choices: dict[str, ZoneChoice] = {}
     for ax, product in zip(axes[:, 0], products, strict=True):
         rows = table[table["product"] == product]
-        zones = list(dict.fromkeys(rows[id_column]))
-        for zone in zones[:MAX_ZONES]:
+        if rows.empty:
+            choice = ZoneChoice([], 0, 0, bool(zones), list(zones))
+        else:
+            choice = choose_zones(rows, id_column=id_column, statistic=statistic,
+                                  zones=zones, max_zones=max_zones)
+        choices[product] = choice
+        shaded = bool(band and set(band) <= set(rows.columns)
+                      and 0 < len(choice.shown) <= MAX_SHADED)
+        for zone, colour in zip(choice.shown, zone_colours(len(choice.shown)), strict=True):
             z = rows[rows[id_column] == zone]
             pos = z["period"].cat.codes.to_numpy()
-            (line,) = ax.plot(pos, z[statistic], marker="o", label=str(zone))
-            if band and set(band) <= set(z.columns) and len(zones) <= MAX_SHADED:
-                ax.fill_between(pos, z[band[0]], z[band[1]], color=line.get_color(),
-                                alpha=0.12, linewidth=0)
+            ax.plot(pos, z[statistic], marker="o", color=colour, label=str(zone))
+            if shaded and band:
+                ax.fill_between(pos, z[band[0]], z[band[1]], color=colour, alpha=0.12,
+                                linewidth=0)
         ax.set_xticks(x, list(period_order))
         ax.set_xlim(-0.3, len(period_order) - 0.7)
-        shown = f" (first {MAX_ZONES} of {len(zones)} zones)" if len(zones) > MAX_ZONES else ""
-        shaded = band and set(band) <= set(rows.columns) and len(zones) <= MAX_SHADED
-        shade = f", shaded {band[0]}..{band[1]}" if shaded else ""
-        ax.set_title(f"{product}: {statistic} per zone{shade}{shown}")
+        shade = f", shaded {band[0]}..{band[1]}" if shaded and band else ""
+        ax.set_title(f"{product}: {statistic} per zone{shade}\n{choice.describe()}",
+                     fontsize=10)
         ax.set_ylabel(f"{product} {statistic}")
         ax.grid(alpha=0.3)
-        if zones:
-            ax.legend(title=id_column, fontsize=7, ncol=2, loc="center left",
-                      bbox_to_anchor=(1.01, 0.5))
+        if choice.shown:
+            ax.legend(title=id_column, fontsize=8, ncol=1 if len(choice.shown) <= 10 else 2,
+                      loc="center left", bbox_to_anchor=(1.01, 0.5))
+        else:
+            ax.text(0.5, 0.5, "no zone has data", transform=ax.transAxes, ha="center",
+                    va="center", color="0.4")
     axes[-1, 0].set_xlabel("period")
     fig.tight_layout()
-    out = _save_png(fig, output)
+    _save_png(fig, output)
     plt.close(fig)
-    return out
+    return choices
 
 
 #: Points drawn in the points' figure: a few series stay readable.
@@ -304,21 +386,299 @@ def plot_benchmarks(jobs: Sequence[JobBenchmark], output: str | os.PathLike[str]
     return out
 
 
+# --- the run's summary -------------------------------------------------------------------
+
+#: How the summary names the folders under ``results`` (others are named as they are).
+_PRODUCT_GROUPS = {
+    "indices": "Spectral indices per scene", "composites": "Composites per tile",
+    "mosaics": "Mosaics (VRT and COG)", "terrain": "Terrain products",
+    "zonal": "Zonal statistics", "stac": "STAC catalog", "report": "Report figures and pages",
+}
+
+
+def group_products(paths: Iterable[str], *, results: str) -> dict[str, list[str]]:
+    """``paths`` by the folder they are in right below ``results`` (``mosaics``,
+    ``terrain``...), in first-seen order; paths outside ``results`` under ``other``."""
+    base = Path(results)
+    groups: dict[str, list[str]] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            key = Path(path).relative_to(base).parts[0]
+        except (ValueError, IndexError):
+            key = "other"
+        groups.setdefault(key, []).append(path)
+    return groups
+
+
+def run_summary_page(output: str | os.PathLike[str], *, jobs: Sequence[JobBenchmark],
+                     products: Mapping[str, Sequence[str]], results: str) -> Path:
+    """The page a reader starts with: what ran (jobs per rule, their time and memory,
+    from the ``benchmark:`` files) and where every product is (one row per folder)."""
+    rules = per_rule(jobs)
+    counts = {r: sum(1 for j in jobs if j.rule == r) for r in {j.rule for j in jobs}}
+    total = sum(j.seconds for j in jobs)
+    longest = max(jobs, key=lambda j: j.seconds) if jobs else None
+    rows = "".join(
+        f"<tr><td style='text-align:left'>{html.escape(r.rule)}</td>"
+        f"<td>{counts[r.rule]}</td><td>{r.seconds:.1f}</td>"
+        f"<td>{r.max_rss_mb:.0f}</td></tr>" for r in rules)
+    ran = (f"<p>{len(jobs)} jobs with a benchmark, {total:.0f} s of job time in total"
+           + (f"; the longest: <code>{html.escape(longest.job)}</code>, "
+              f"{longest.seconds:.1f} s" if longest else "")
+           + ". The run's timeline is on Snakemake's <i>Statistics</i> page, each job's "
+             "time and memory under Run &rarr; Benchmarks.</p>"
+           "<table><tr><th>rule</th><th>jobs</th><th>job time (s)</th>"
+           f"<th>peak memory, largest job (MB)</th></tr>{rows}</table>")
+    where = []
+    for key, paths in products.items():
+        name = _PRODUCT_GROUPS.get(key, key)
+        shown = "<br>".join(f"<code>{html.escape(p)}</code>" for p in paths[:12])
+        more = f"<br>... and {len(paths) - 12} more" if len(paths) > 12 else ""
+        where.append(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+                     f"<td>{len(paths)}</td><td style='text-align:left'>{shown}{more}</td></tr>")
+    body = (
+        "<h2 id='ran'>What ran, how long</h2>" + ran
+        + f"<h2 id='where'>Where every product is</h2><p>Paths relative to the folder "
+          f"Snakemake ran in; results folder <code>{html.escape(results)}</code>.</p>"
+          "<table><tr><th>products</th><th>files</th><th style='text-align:left'>paths</th></tr>"
+        + "".join(where) + "</table>"
+    )
+    return _write_page(output, title="Run summary", body=body)
+
+
 # --- Dask performance reports, config and versions ---------------------------------------
 
 
-def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike[str]) -> Path:
-    """Copy every ``*.dask.html`` below ``logs`` into the folder ``output`` (flat names:
-    ``composite/2024-JJA/NDVI/x000_y000.dask.html`` -> ``composite--2024-JJA--...``), so
-    the report can embed them. The folder is replaced whole, never left half-filled."""
+#: A BokehJS file on Bokeh's CDN, as distributed's performance report links it.
+_CDN_SCRIPT = re.compile(
+    r'<script[^>]*\bsrc="https://cdn\.bokeh\.org/bokeh/release/'
+    r'(?P<name>bokeh(?:-[a-z]+)?)-(?P<version>[0-9][^"]*?)\.min\.js"[^>]*>\s*</script>'
+)
+_DOCS_JSON = re.compile(r'<script type="application/json" id="(?P<id>[^"]+)">\s*'
+                        r'(?P<json>.*?)\s*</script>', re.DOTALL)
+_RENDER_ITEMS = re.compile(r"const render_items = (?P<json>\[.*?\]);\n")
+
+
+@dataclass(frozen=True)
+class DaskReport:
+    """One job's Dask performance report, as its Bokeh document.
+
+    ``scripts`` are the BokehJS bundles it needs (``bokeh``, ``bokeh-widgets``),
+    ``version`` the Bokeh version that wrote it (the bundle must be the same).
+    """
+
+    job: str
+    docs_json: str
+    render_items: list[dict[str, Any]]
+    scripts: tuple[str, ...]
+    version: str
+
+
+def read_dask_report(path: str | os.PathLike[str], *, job: str) -> DaskReport:
+    """Parse a page written by ``distributed.performance_report`` (Bokeh's standalone
+    HTML: the document as JSON, the items to render, the BokehJS bundles from the CDN)."""
+    page = Path(path).read_text(encoding="utf-8")
+    scripts = [(m["name"], m["version"]) for m in _CDN_SCRIPT.finditer(page)]
+    docs, items = _DOCS_JSON.search(page), _RENDER_ITEMS.search(page)
+    if not scripts or docs is None or items is None:
+        raise InputDataError(
+            f"{path} is not a Dask performance report as distributed writes it (no "
+            "BokehJS from the CDN, document or render items); delete it and rerun its job"
+        )
+    versions = {v for _n, v in scripts}
+    return DaskReport(job=job, docs_json=docs["json"], render_items=json.loads(items["json"]),
+                      scripts=tuple(dict.fromkeys(n for n, _v in scripts)),
+                      version=versions.pop() if len(versions) == 1 else ",".join(versions))
+
+
+def bokeh_bundle(name: str) -> Path:
+    """The installed Bokeh's minified bundle ``name`` (``bokeh``, ``bokeh-widgets``)."""
+    from bokeh.util.paths import bokehjs_path
+
+    path = Path(bokehjs_path()) / "js" / f"{name}.min.js"
+    if not path.is_file():
+        raise InputDataError(f"Bokeh has no bundle {name!r} ({path}); reinstall bokeh")
+    return path
+
+
+def _check_versions(reports: Sequence[DaskReport], pages: Sequence[Path]) -> str:
+    import bokeh
+
+    for report, page in zip(reports, pages, strict=True):
+        if report.version != bokeh.__version__:
+            raise InputDataError(
+                f"{page} was written by Bokeh {report.version}, this environment has "
+                f"{bokeh.__version__}: its plots need their own BokehJS. Rerun its job "
+                "(snakemake --forcerun) or delete the page"
+            )
+    return bokeh.__version__
+
+
+def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike[str],
+                         page: str | os.PathLike[str] | None = None) -> Path:
+    """Gather every ``*.dask.html`` below ``logs`` so that it draws without a network.
+
+    The folder ``output`` gets each job's page (flat names:
+    ``composite/2024-JJA/x000_y000.dask.html`` -> ``composite--2024-JJA--x000_y000.html``)
+    with its CDN links pointing at one shared copy of BokehJS in the same folder, taken
+    from the installed Bokeh: offline, and 1.8 MB once rather than per page. The folder
+    is replaced whole, never left half-filled.
+
+    ``page``, if given, is one HTML file with every job's report and BokehJS inlined
+    once: the form ``snakemake --report`` can embed (it shows each result from a
+    ``data:`` URL, which cannot reach a shared file beside it).
+    """
     source, target = Path(logs), Path(output)
+    pages = sorted(source.rglob("*.dask.html"))
+    jobs = ["--".join(p.relative_to(source).with_suffix("").with_suffix("").parts)
+            for p in pages]
+    reports = [read_dask_report(p, job=j) for p, j in zip(pages, jobs, strict=True)]
+    version = _check_versions(reports, pages)
+    bundles = list(dict.fromkeys(n for r in reports for n in r.scripts))
     scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    for page in sorted(source.rglob("*.dask.html")):
-        name = "--".join(page.relative_to(source).with_suffix("").with_suffix("").parts)
-        shutil.copyfile(page, scratch / f"{name}.html")
+    for name in bundles:
+        shutil.copyfile(bokeh_bundle(name), scratch / f"{name}-{version}.min.js")
+    for path, job in zip(pages, jobs, strict=True):
+        text = _CDN_SCRIPT.sub(
+            lambda m: f'<script type="text/javascript" src="{m["name"]}-{m["version"]}'
+                      '.min.js"></script>', path.read_text(encoding="utf-8"))
+        (scratch / f"{job}.html").write_text(text, encoding="utf-8")
+    if page is not None:
+        dask_reports_page(reports, page, bundles=bundles)
     replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
+    return target
+
+
+_DASK_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Dask performance reports</title>
+<style>
+body {{ font-family: sans-serif; font-size: 14px; margin: 0.5em 1em; }}
+.job {{ height: 720px; border: 1px solid #ddd; margin-bottom: 1.5em; }}
+nav a {{ margin-right: 0.8em; white-space: nowrap; }}
+#dask-status.failed {{ color: #b00; font-weight: bold; }}
+</style>
+{scripts}
+</head><body>
+<h1>Dask performance reports</h1>
+<p>{intro}</p>
+<p id="dask-status" data-reports="{count}" data-drawn="0" data-plots="0">
+Drawing {count} report(s)... (if this stays, JavaScript is off or BokehJS failed)</p>
+<nav>{links}</nav>
+{sections}
+<script type="text/javascript">
+{embed}
+</script>
+</body></html>
+"""
+
+#: Renders every report, then writes what it drew into #dask-status (light DOM, so a
+#: reader and a headless browser both see whether the plots exist: Bokeh draws into
+#: shadow roots).
+_EMBED = """
+(function () {
+  const reports = %s;
+  const status = document.getElementById("dask-status");
+  function count(root, selector) {
+    let n = root.querySelectorAll(selector).length;
+    for (const el of root.querySelectorAll("*")) {
+      if (el.shadowRoot) n += count(el.shadowRoot, selector);
+    }
+    return n;
+  }
+  if (window.Bokeh === undefined) {
+    status.className = "failed";
+    status.textContent = "BokehJS did not load: the reports cannot be drawn.";
+    return;
+  }
+  const drawn = reports.map(function (r) {
+    const docs = document.getElementById(r.docs).textContent;
+    return Bokeh.embed.embed_items(docs, r.items);
+  });
+  Promise.all(drawn).then(function () {
+    // a tab's plots are laid out on the next frames: count once they are
+    setTimeout(function () {
+      const plots = count(document, ".bk-Figure, .bk-Plot");
+      const canvases = count(document, "canvas");
+      status.dataset.drawn = String(reports.length);
+      status.dataset.plots = String(plots);
+      status.dataset.canvases = String(canvases);
+      status.textContent = reports.length + " of " + reports.length +
+        " report(s) drawn offline (" + plots + " plots). Each opens on its task " +
+        "stream; the other tabs hold the summary, worker profiles, bandwidth, system.";
+    }, 500);
+  }, function (err) {
+    status.className = "failed";
+    status.textContent = "Drawing failed: " + err;
+  });
+})();
+"""
+
+
+#: The tab each report opens on: where the time went (distributed opens on its summary,
+#: which needs no plot; Bokeh draws a tab's plots only when it is shown).
+OPEN_TAB = "Task Stream"
+
+
+def _open_on_tab(docs_json: str, title: str) -> str:
+    """The documents with every root ``Tabs`` showing the panel titled ``title``."""
+    docs = json.loads(docs_json)
+    for doc in docs.values():
+        for root in doc.get("roots", []):
+            if root.get("name") != "Tabs":
+                continue
+            tabs = root.get("attributes", {}).get("tabs", [])
+            titles = [t.get("attributes", {}).get("title") for t in tabs]
+            if title in titles:
+                root["attributes"]["active"] = titles.index(title)
+    return json.dumps(docs, separators=(",", ":"))
+
+
+def dask_reports_page(reports: Sequence[DaskReport], output: str | os.PathLike[str], *,
+                      bundles: Sequence[str]) -> Path:
+    """One self-contained page with every job's Dask report and BokehJS inlined once.
+
+    Each report keeps its own Bokeh document (ids are per document, roots get fresh
+    element ids here); the page draws them all on load and says in ``#dask-status``
+    how many it drew and how many plot canvases exist.
+    """
+    scripts = "\n".join(
+        f'<script type="text/javascript">\n{bokeh_bundle(n).read_text(encoding="utf-8")}'
+        "\n</script>" for n in bundles)
+    sections, links, embed = [], [], []
+    for i, report in enumerate(reports):
+        anchor = f"job-{i}"
+        roots = []
+        items = []
+        for item in report.render_items:
+            mapping = {}
+            for model_id in item.get("root_ids", []):
+                element = f"dask-{i}-{model_id}"
+                mapping[model_id] = element
+                roots.append(f'<div id="{element}" data-root-id="{html.escape(model_id)}" '
+                             'style="display: contents;"></div>')
+            items.append({**item, "roots": mapping})
+        docs_id = f"dask-docs-{i}"
+        safe_json = _open_on_tab(report.docs_json, OPEN_TAB).replace("</", "<\\/")
+        sections.append(
+            f'<h2 id="{anchor}">{html.escape(report.job)}</h2>'
+            f'<div class="job">{"".join(roots)}</div>'
+            f'<script type="application/json" id="{docs_id}">{safe_json}</script>')
+        links.append(f'<a href="#{anchor}">{html.escape(report.job)}</a>')
+        embed.append({"docs": docs_id, "items": items})
+    intro = (f"{len(reports)} heavy job(s) kept a report (<code>dask.report</code>; jobs "
+             "shorter than <code>dask.report_min_seconds</code> are left out). BokehJS is "
+             "part of this page: it works offline.") if reports else (
+             "No heavy job kept a report: each took less than "
+             "<code>dask.report_min_seconds</code>.")
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = _DASK_PAGE.format(scripts=scripts, intro=intro, count=len(reports),
+                             links=" ".join(links), sections="\n".join(sections),
+                             embed=_EMBED % json.dumps(embed))
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return target
 
 

@@ -79,7 +79,8 @@ def test_real_cluster_under_restricted_affinity(processes, tmp_path):
         os.sched_setaffinity(0, {{0}})
         from rasterflow.cluster import dask_client
         if __name__ == "__main__":
-            with dask_client(threads=2, mem_mb=1000, settings={{"processes": {processes}}},
+            with dask_client(threads=2, mem_mb=1000,
+                             settings={{"processes": {processes}, "report_min_seconds": 0}},
                              report={str(tmp_path / 'r.html')!r}) as client:
                 info = client.scheduler_info()["workers"]
                 print(sum(w["nthreads"] for w in info.values()), len(info))
@@ -195,6 +196,24 @@ def test_one_thread_runs_without_a_cluster_and_still_tells_its_memory(caplog):
     # a report or a dashboard still gets its cluster
     with dask_client(threads=1, mem_mb=2000, settings={"dashboard": True}) as client:
         assert client is not None
+
+
+def test_dask_report_only_for_blocks_longer_than_report_min_seconds(tmp_path):
+    """A short block writes no report and leaves no stale one of an earlier run; a long
+    enough one (here: any, with 0) writes it."""
+    import dask.array as da
+
+    page = tmp_path / "logs" / "job.dask.html"
+    page.parent.mkdir()
+    page.write_text("an earlier run's report")
+    settings = {"report": True, "report_min_seconds": 3600}
+    with dask_client(threads=2, mem_mb=1000, settings=settings, report=page):
+        da.ones((100, 100), chunks=50).sum().compute()
+    assert not page.exists()
+    with dask_client(threads=2, mem_mb=1000, settings={**settings, "report_min_seconds": 0},
+                     report=page):
+        da.ones((100, 100), chunks=50).sum().compute()
+    assert "Dask Performance Report" in page.read_text()
 
 
 def test_active_client_is_the_one_look_up_of_the_running_client(tmp_path, monkeypatch):

@@ -30,6 +30,49 @@ def test_counts_are_discrete_and_labels_carry_units():
     assert "degrees" in quicklook.style_for("aspect").label
 
 
+@pytest.mark.parametrize(("product", "units", "label"), [
+    ("NDVI", "1", "NDVI"),  # GDAL's unit "1" of a ratio: no unit to show (was "NDVI (1)")
+    ("NBR", None, "NBR"),
+    ("NDVI_count", "observations", "valid observations"),  # not "(observations)"
+    ("slope", "degrees", "slope (degrees)"),
+    ("slope", None, "slope (degrees)"),
+    ("aspect", "degrees", "aspect (degrees clockwise from north)"),
+    ("tri", "m", "tri (m)"),
+    ("elevation", "unitless", "elevation"),
+])
+def test_colour_bar_labels_show_only_meaningful_units(product, units, label):
+    assert quicklook.style_for(product, units=units).label == label
+
+
+def test_extend_arrows_where_the_data_leave_the_scale():
+    def masked(values):
+        return np.ma.masked_invalid(np.array(values, dtype="float64"))
+
+    assert quicklook.extend_for(masked([-0.5, 0.2, 0.9]), -1.0, 1.0) == "neither"
+    assert quicklook.extend_for(masked([-0.5, 1.3, np.nan]), -1.0, 1.0) == "max"
+    assert quicklook.extend_for(masked([-1.2, 0.0]), -1.0, 1.0) == "min"
+    assert quicklook.extend_for(masked([-1.2, 1.2]), -1.0, 1.0) == "both"
+    assert quicklook.extend_for(masked([np.nan]), -1.0, 1.0) == "neither"
+
+
+def test_quicklooks_are_large_and_map_pages_enlarge_to_full_resolution(tmp_path):
+    import base64
+    import re
+
+    data = np.linspace(-1.5, 1.5, 60 * 80, dtype="float32").reshape(60, 80)
+    src = write_raster(tmp_path / "ndvi.tif", data, nodata=float("nan"))
+    png = quicklook.render(src, tmp_path / "q.png", product="NDVI", title="NDVI median")
+    size = Image.open(png).size
+    assert size == (quicklook.FIGSIZE[0] * quicklook.DPI, quicklook.FIGSIZE[1] * quicklook.DPI)
+    assert size[0] >= 1200  # was 700: ~430 px on the report's panel
+    page = quicklook.map_page(png, tmp_path / "q.html", title="NDVI <median>").read_text()
+    embedded = re.search(r'src="data:image/png;base64,([^"]+)"', page)[1]
+    assert base64.b64decode(embedded) == png.read_bytes()  # the full PNG, not a thumbnail
+    assert f'width="{size[0]}" height="{size[1]}"' in page
+    assert "max-width: 100%" in page and "classList.toggle('full')" in page
+    assert "#map.full { max-width: none;" in page and "NDVI &lt;median&gt;" in page
+
+
 def _rgba(path):
     return np.asarray(Image.open(path).convert("RGBA"))
 
@@ -88,6 +131,17 @@ def test_large_rasters_are_read_decimated(tmp_path):
     data, extent, crs = quicklook.read_for_display(path, max_pixels=100)
     assert max(data.shape) <= 100 and crs == "EPSG:32633"
     assert extent == (500_000.0, 505_000.0, 5_997_000.0, 6_000_000.0)
+
+
+def test_scenes_to_draw_are_a_few_or_the_configured_ones():
+    from rasterflow.errors import ConfigError
+
+    scenes = ["A_1", "A_2", "B_1", "B_2"]
+    assert quicklook.scenes_to_draw(scenes, count=2) == ["A_1", "A_2"]
+    assert quicklook.scenes_to_draw(scenes, count=0) == []
+    assert quicklook.scenes_to_draw(scenes, chosen=["B_2", "A_1"], count=1) == ["B_2", "A_1"]
+    with pytest.raises(ConfigError, match=r"report.scenes: 'C_9' not among the run's scenes"):
+        quicklook.scenes_to_draw(scenes, chosen=["C_9"])
 
 
 def test_trend_slopes_are_drawn_diverging_and_symmetric_about_zero():

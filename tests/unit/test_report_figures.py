@@ -6,6 +6,9 @@ and two test modules with one basename break pytest's default import mode.)
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,10 +79,64 @@ def test_time_series_are_in_time_order_without_static_products():
 
 
 def test_time_series_plot_is_written(tmp_path):
-    png = report.plot_time_series(_long_table(), tmp_path / "ts.png", id_column="zone_id",
-                                  period_order=["2024-MAM", "2024-JJA"])
+    png = tmp_path / "ts.png"
+    choices = report.plot_time_series(_long_table(), png, id_column="zone_id",
+                                      period_order=["2024-MAM", "2024-JJA"])
+    assert choices["NDVI"].shown == [1, 2]
     rgba = np.asarray(Image.open(png).convert("RGBA"))
     assert rgba.shape[0] > 200 and (rgba[..., :3] < 200).any()
+
+
+def _sparse_table():
+    """12 zones, two periods; only zones 9, 10 and 12 have data (as countries outside
+    the scenes: the first ids are empty). Zone 12 is the largest, then 9."""
+    rows = []
+    sizes = {9: 300.0, 10: 40.0, 12: 900.0}
+    for zone in range(1, 13):
+        for period in ("2024-MAM", "2024-JJA"):
+            has = zone in sizes and not (zone == 10 and period == "2024-MAM")
+            rows.append({"zone_id": zone, "product": "NDVI", "period": period,
+                         "count": sizes.get(zone, 0.0) if has else 0.0,
+                         "median": 0.1 * zone if has else np.nan,
+                         "p10": 0.0 if has else np.nan, "p90": 1.0 if has else np.nan})
+    return pd.DataFrame(rows)
+
+
+def test_time_series_show_the_zones_with_data_when_the_first_ids_are_empty(tmp_path):
+    choices = report.plot_time_series(_sparse_table(), tmp_path / "ts.png",
+                                      id_column="zone_id",
+                                      period_order=["2024-MAM", "2024-JJA"])
+    choice = choices["NDVI"]
+    assert choice.shown == [12, 9, 10]  # largest first (valid pixels over the periods)
+    assert (choice.with_data, choice.total) == (3, 12)
+    assert choice.describe() == ("3 of 3 zones with data shown (largest first); "
+                                 "9 of 12 have no data")
+    capped = report.choose_zones(_sparse_table(), id_column="zone_id", statistic="median",
+                                 max_zones=2)
+    assert capped.shown == [12, 9] and capped.describe().startswith("2 of 3 zones")
+
+
+def test_time_series_zones_as_configured_ids_matched_as_text():
+    choice = report.choose_zones(_sparse_table(), id_column="zone_id", statistic="median",
+                                 zones=["10", 3, 9])
+    assert choice.shown == [10, 9]  # in the configured order; zone 3 has no data
+    assert choice.missing == [3]
+    assert choice.describe().endswith("no data for configured 3")
+    assert "as configured" in choice.describe()
+
+
+def test_zone_colours_are_distinct():
+    for n in (3, 10, 11, 20):
+        colours = report.zone_colours(n)
+        assert len(set(colours)) == n  # zones 1 and 11 were the same blue
+
+
+def test_time_series_panel_without_any_zone_data_is_drawn(tmp_path):
+    empty = _sparse_table().assign(median=np.nan)
+    choices = report.plot_time_series(empty, tmp_path / "ts.png", id_column="zone_id",
+                                      period_order=["2024-MAM", "2024-JJA"])
+    assert choices["NDVI"].shown == [] and choices["NDVI"].with_data == 0
+    assert (tmp_path / "ts.png").stat().st_size > 1000
 
 
 def test_zonal_table_page_keeps_attributes_and_drops_geometry(tmp_path):
@@ -92,23 +149,116 @@ def test_zonal_table_page_keeps_attributes_and_drops_geometry(tmp_path):
     assert "geometry" not in page
 
 
-def test_dask_reports_are_gathered_with_flat_names(tmp_path):
-    logs = tmp_path / "logs"
-    (logs / "composite" / "2024-JJA").mkdir(parents=True)
-    (logs / "composite" / "2024-JJA" / "x000_y000.dask.html").write_text("a")
-    (logs / "terrain.dask.html").write_text("b")
+@pytest.fixture(scope="module")
+def dask_logs(tmp_path_factory):
+    """Two real performance reports (distributed's own pages, CDN links and all), laid
+    out as the jobs leave them beside their logs."""
+    import dask.array as da
+    from distributed import Client, LocalCluster, performance_report
+
+    logs = tmp_path_factory.mktemp("dask") / "logs"
+    pages = [logs / "composite" / "2024-JJA" / "x000_y000.dask.html",
+             logs / "terrain.dask.html"]
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster, Client(cluster):
+        for page in pages:
+            page.parent.mkdir(parents=True, exist_ok=True)
+            with performance_report(filename=str(page)):
+                da.ones((200, 200), chunks=50).sum().compute()
     (logs / "terrain.log").write_text("not a report")
+    return logs
+
+
+def test_dask_reports_are_gathered_with_flat_names(tmp_path, dask_logs):
+    import shutil
+
+    logs = tmp_path / "logs"
+    shutil.copytree(dask_logs, logs)
     out = tmp_path / "report" / "dask"
-    (logs / "gone.dask.html").write_text("an old run's")
+    shutil.copyfile(logs / "terrain.dask.html", logs / "gone.dask.html")  # an old run's
     report.collect_dask_reports(logs, out)
     (logs / "gone.dask.html").unlink()
     report.collect_dask_reports(logs, out)  # what it wrote itself, it replaces
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html"]
+    bokeh = [p.name for p in out.glob("bokeh*.js")]
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        ".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html", *bokeh])
     (out / "mine.txt").write_text("the user's")  # what it did not, it keeps
     with pytest.raises(InputDataError, match="holds mine.txt, which rasterflow did not write"):
         report.collect_dask_reports(logs, out)
     assert (out / "mine.txt").read_text() == "the user's"
+
+
+def test_gathered_dask_pages_share_one_copy_of_bokehjs(tmp_path, dask_logs):
+    import bokeh
+
+    out = report.collect_dask_reports(dask_logs, tmp_path / "dask")
+    shared = sorted(p.name for p in out.glob("*.js"))
+    assert shared == [f"bokeh-{bokeh.__version__}.min.js",
+                      f"bokeh-widgets-{bokeh.__version__}.min.js"]
+    for name in shared:  # the installed Bokeh's own bundles, byte for byte
+        assert (out / name).read_bytes() == report.bokeh_bundle(
+            name.removesuffix(f"-{bokeh.__version__}.min.js")).read_bytes()
+    for page in out.glob("*.html"):
+        text = page.read_text()
+        assert "cdn.bokeh.org" not in text
+        assert all(f'src="{name}"' in text for name in shared)
+
+
+def test_one_dask_page_inlines_bokehjs_once_and_every_report(tmp_path, dask_logs):
+    page = tmp_path / "dask_reports.html"
+    report.collect_dask_reports(dask_logs, tmp_path / "dask", page=page)
+    text = page.read_text()
+    core = report.bokeh_bundle("bokeh").read_text()
+    assert text.count(core[:2000]) == 1  # BokehJS once, whatever the number of jobs
+    assert "cdn.bokeh.org" not in text and not re.search(r"<script[^>]+src=", text)
+    assert 'data-reports="2"' in text
+    for job in ("composite--2024-JJA--x000_y000", "terrain"):
+        assert f">{job}</h2>" in text
+    # each report's document, opening on its task stream
+    docs = [json.loads(m) for m in re.findall(
+        r'<script type="application/json" id="dask-docs-\d+">(.*?)</script>', text,
+        re.DOTALL)]
+    assert len(docs) == 2
+    for doc in docs:
+        (root,) = next(iter(doc.values()))["roots"]
+        titles = [t["attributes"]["title"] for t in root["attributes"]["tabs"]]
+        assert titles[root["attributes"]["active"]] == report.OPEN_TAB
+    # jobs' pages inline would repeat BokehJS per job: this page is smaller than two
+    assert page.stat().st_size < 2 * len(core)
+
+
+def test_dask_page_errors_name_the_file(tmp_path, dask_logs):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "odd.dask.html").write_text("<html>not a report</html>")
+    with pytest.raises(InputDataError, match=r"odd\.dask\.html is not a Dask performance"):
+        report.collect_dask_reports(logs, tmp_path / "dask")
+    old = (dask_logs / "terrain.dask.html").read_text().replace(
+        "bokeh-3.", "bokeh-2.").replace("bokeh-widgets-3.", "bokeh-widgets-2.")
+    (logs / "odd.dask.html").write_text(old)
+    with pytest.raises(InputDataError, match=r"odd\.dask\.html was written by Bokeh 2\."):
+        report.collect_dask_reports(logs, tmp_path / "dask")
+    assert not (tmp_path / "dask").exists()  # nothing half-written
+
+
+def test_run_summary_lists_rules_and_products_by_folder(tmp_path):
+    _bench(tmp_path / "b" / "index" / "s1.tsv", 2.0, 100.0)
+    _bench(tmp_path / "b" / "index" / "s2.tsv", 3.0, 150.0)
+    _bench(tmp_path / "b" / "terrain.tsv", 7.5, 300.0)
+    jobs = report.read_benchmarks(tmp_path / "b")
+    products = report.group_products(
+        ["res/mosaics/2024-JJA/NDVI.tif", "res/terrain/slope.tif", "res/terrain/aspect.tif",
+         "res/terrain/slope.tif", "elsewhere/x.tif"], results="res")
+    assert products == {"mosaics": ["res/mosaics/2024-JJA/NDVI.tif"],
+                        "terrain": ["res/terrain/slope.tif", "res/terrain/aspect.tif"],
+                        "other": ["elsewhere/x.tif"]}
+    page = report.run_summary_page(tmp_path / "s.html", jobs=jobs, products=products,
+                                   results="res").read_text()
+    assert "3 jobs with a benchmark, 12 s of job time in total" in page
+    assert "the longest: <code>terrain</code>, 7.5 s" in page
+    assert "<td style='text-align:left'>index</td><td>2</td><td>5.0</td><td>150</td>" in page
+    assert "<th style='text-align:left'>Terrain products</th><td>2</td>" in page
+    assert "<code>res/terrain/aspect.tif</code>" in page
 
 
 def test_run_info_page_lists_config_and_versions(tmp_path):

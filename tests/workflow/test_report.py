@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import html as html_lib
 import io
 import json
 import re
@@ -52,21 +53,28 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
     assert set(cats) == {"Maps", "Zonal statistics", "Points", "Run"}
-    assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends", "Contours"}
+    assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends", "Contours", "Scenes"}
     assert set(cats["Points"]) == {"Time series"}
+    # a few scenes' own index products (report.scene_quicklooks: 2, the sheet's first)
+    scenes = sorted(p.name for p in (demo_run / "results" / "indices").iterdir()
+                    if not p.name.startswith("_"))[:2]
+    indices = sorted(p.stem for p in (demo_run / "results" / "indices" / scenes[0]).glob("*.tif"))
+    assert sorted(cats["Maps"]["Scenes"]) == sorted(
+        f"results/report/maps/scenes/{s}/{i}.html" for s in scenes for i in indices)
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
-    assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
+    assert set(cats["Run"]) == {"Summary", "Benchmarks", "Dask performance reports",
+                                "Config and software"}
     results = demo_run / "results"
     # a quicklook of every mosaic (statistic and count) and every terrain product
-    mosaics = sorted(p.relative_to(results / "mosaics").with_suffix(".png").as_posix()
+    mosaics = sorted(p.relative_to(results / "mosaics").with_suffix(".html").as_posix()
                      for p in (results / "mosaics").rglob("*.tif"))
-    assert sorted(p.removeprefix("results/report/quicklooks/mosaics/")
+    assert sorted(p.removeprefix("results/report/maps/mosaics/")
                   for p in cats["Maps"]["Composites"]) == mosaics
     terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
     assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
     # the slope of every trend COG (the demo: NDVI)
-    assert [p.removeprefix("results/report/quicklooks/") for p in cats["Maps"]["Trends"]] == [
-        "trend/NDVI.png"]
+    assert [p.removeprefix("results/report/maps/") for p in cats["Maps"]["Trends"]] == [
+        "trend/NDVI.html"]
     contours = sorted({p.stem for p in (results / "contours").iterdir()})
     assert contours == ["dem"]
     assert sorted(Path(p).stem for p in cats["Maps"]["Contours"]) == contours
@@ -74,28 +82,48 @@ def test_report_has_every_section(report, demo_run):
                     for p in (results / "zonal").glob("*/*.parquet"))
     assert sorted(p.removeprefix("results/report/zonal/tables/")
                   for p in cats["Zonal statistics"]["Tables"]) == tables
-    # every heavy job left a benchmark and a Dask report; the report embeds each one
+    # every heavy job left a benchmark and a Dask report; the report embeds one page
+    # with each of them (BokehJS once), the folder report/dask/ holds each job's page
     heavy = sorted(p.relative_to(results / "benchmarks").with_suffix("").as_posix()
                    .replace("/", "--") for p in (results / "benchmarks").rglob("*.tsv"))
     assert len(heavy) == len(list((results / "logs").rglob("*.dask.html")))
-    assert sorted(Path(p).stem for p in cats["Run"]["Dask performance reports"]) == heavy
+    assert cats["Run"]["Dask performance reports"] == ["results/report/dask_reports.html"]
+    page = _decoded(report["results"]["results/report/dask_reports.html"]).decode("utf-8")
+    assert [html_lib.unescape(j) for j in re.findall(r"<h2 id=\"job-\d+\">(.*?)</h2>",
+                                                      page)] == heavy
+    assert sorted(p.stem for p in (results / "report" / "dask").glob("*.html")) == heavy
     assert "rasterflow run" in report["description"]
 
 
+def _map_png(entry: dict[str, Any]) -> bytes:
+    """The quicklook PNG inlined in a map page of the report."""
+    page = _decoded(entry).decode("utf-8")
+    return base64.b64decode(re.search(r'src="data:image/png;base64,([^"]+)"', page)[1])
+
+
 def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
-    pngs = {p: e for p, e in report["results"].items() if e["mime_type"] == "image/png"}
-    quicklooks = [p for p in pngs if "/quicklooks/" in p]
-    assert len(quicklooks) == 4 + 4 + 1 + 1  # mosaics, terrain, the NDVI trend, contours
-    for path, entry in pngs.items():
-        image = Image.open(io.BytesIO(_decoded(entry)))
+    pngs = {p: _decoded(e) for p, e in report["results"].items()
+            if e["mime_type"] == "image/png"}
+    maps = {p: e for p, e in report["results"].items() if "/maps/" in p}
+    # mosaics of two periods (NDVI, count), four terrain products, the NDVI trend, the
+    # DEM's contours, two scenes' NBR and MSAVI
+    assert len(maps) == 4 + 4 + 1 + 1 + 4
+    assert all(e["mime_type"] == "text/html" for e in maps.values())
+    pngs.update({p: _map_png(e) for p, e in maps.items()})
+    for path, data in pngs.items():
+        image = Image.open(io.BytesIO(data))
         assert image.format == "PNG" and min(image.size) >= 300, path
-        assert entry["caption"], path
+        assert report["results"][path]["caption"], path
+    # the map pages show the quicklooks as written, at their full size on a click
+    quicklooks = demo_run / "results" / "report" / "quicklooks"
+    assert pngs["results/report/maps/terrain/slope.html"] == (
+        quicklooks / "terrain" / "slope.png").read_bytes()
     # the JJA NDVI mosaic has cloud holes and unobserved corners: transparent in the PNG,
     # about as large a share of the map as of the raster
     with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
         nodata_share = np.isnan(src.read(1)).mean()
-    rgba = np.asarray(Image.open(io.BytesIO(_decoded(
-        pngs["results/report/quicklooks/mosaics/2024-JJA/NDVI.png"]))).convert("RGBA"))
+    rgba = np.asarray(Image.open(io.BytesIO(
+        pngs["results/report/maps/mosaics/2024-JJA/NDVI.html"])).convert("RGBA"))
     clear = rgba[..., 3] == 0
     rows, cols = np.nonzero(rgba[..., 3] < 255)
     map_box = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
@@ -136,6 +164,19 @@ def test_report_zonal_tables_match_the_zonal_outputs(report, demo_run):
     for _, zone in table.iterrows():
         shown = by_id[str(zone["zone_id"])]
         assert float(shown[header.index("mean")]) == pytest.approx(zone["mean"], rel=1e-3)
+
+
+def test_report_summary_says_what_ran_and_where_every_product_is(report, demo_run):
+    page = _decoded(report["results"]["results/report/summary.html"]).decode("utf-8")
+    results = demo_run / "results"
+    jobs = list((results / "benchmarks").rglob("*.tsv"))
+    assert f"{len(jobs)} jobs with a benchmark" in page
+    for rule in {p.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv")
+                 for p in jobs}:
+        assert f"<td style='text-align:left'>{rule}</td>" in page
+    for product in [*(results / "mosaics").glob("*/*.tif"), *(results / "terrain").glob("*.tif"),
+                    results / "stac" / "catalog.json"]:
+        assert f"<code>{product.relative_to(demo_run)}</code>" in page
 
 
 def test_report_run_info_has_the_config_and_versions(report):
