@@ -501,8 +501,20 @@ def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
 _WARP_MARGIN = 2
 
 
-def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str) -> np.ndarray:
+def _groups(layers: int, bands: BandSpec | None) -> tuple[slice, ...]:
+    """The layers GDAL's warper takes together: the indices, then the band composite's."""
+    if bands is None:
+        return (slice(0, layers),)
+    return slice(0, layers - bands.layers), slice(layers - bands.layers, layers)
+
+
+def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
+                groups: tuple[slice, ...] | None = None) -> np.ndarray:
     """A scene source's indices onto ``chunk_box`` by GDAL's warper: (layers, y, x).
+
+    ``groups`` (default: all layers at once) are warped in separate calls: GDAL's warper
+    counts a source pixel valid when any of its bands is (UNIFIED_SRC_NODATA), so the
+    band composite's layers must not change which pixels the indices take.
 
     The indices are computed in the window of the scene's grid the chunk reaches (plus
     the kernel's reach) and warped from memory as :func:`rasterflow.grid.read_onto` warps
@@ -522,14 +534,18 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str) -> np.ndarray:
         return out
     x0, y0, w, h = window
     src_box = o.grid[y0:y0 + h, x0:x0 + w]
-    reproject(
-        source=_values(s, window), destination=out, src_transform=src_box.affine,
-        src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()), src_nodata=np.nan,
-        dst_transform=chunk_box.affine, dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()),
-        dst_nodata=np.nan, init_dest_nodata=False, resampling=Resampling[resampling],
-        tolerance=0.0, num_threads=1, XSCALE=repr(float(s.scale.x)),
-        YSCALE=repr(float(s.scale.y)),
-    )
+    values = _values(s, window)
+    for group in groups or (slice(0, len(values)),):
+        if group.stop <= group.start:
+            continue
+        reproject(
+            source=np.ascontiguousarray(values[group]), destination=out[group],
+            src_transform=src_box.affine, src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()),
+            src_nodata=np.nan, dst_transform=chunk_box.affine,
+            dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()), dst_nodata=np.nan,
+            init_dest_nodata=False, resampling=Resampling[resampling], tolerance=0.0,
+            num_threads=1, XSCALE=repr(float(s.scale.x)), YSCALE=repr(float(s.scale.y)),
+        )
     return out
 
 
@@ -579,7 +595,8 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
         if bilinear and s.kernel is not None:
             stack[:, i] = _kernel_warp_one(s, tile, (r0, r1), (c0, c1))
         elif s.origin is not None:
-            stack[:, i] = _warp_scene(s, chunk_box, resampling)
+            stack[:, i] = _warp_scene(s, chunk_box, resampling,
+                                      groups=_groups(_layers(s), bands))
         else:
             stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
                                     fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
