@@ -324,3 +324,62 @@ def test_small_tiles_mosaicked_equal_one_big_tile(demo_scenes, tmp_path, statist
     with rasterio.open(tmp_path / "m.tif") as src:
         assert src.descriptions == (*ROLES, "date")
         assert src.units[0] == "reflectance"
+
+
+# --- planning (rasterflow.workflow) -------------------------------------------------
+
+
+def _planned(tmp_path, **composite_changes):
+    import copy
+
+    import yaml
+    from helpers import REPO
+
+    from rasterflow import settings
+    from rasterflow.workflow import plan_workflow
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config = copy.deepcopy(config)
+    config["results"] = str(tmp_path / "results")
+    scene_indices = composite_changes.pop("scene_indices", False)
+    config["scene_indices"] = scene_indices
+    config["composite"].update(composite_changes)
+    settings.check_config(config, REPO / "config" / "schema.yaml")
+    return plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+
+
+def test_plan_adds_the_band_product_to_each_composite_job_and_mosaic(tmp_path):
+    plan = _planned(tmp_path, bands=["red", "nir", "swir1"], band_statistic="quality",
+                    quality={"index": "EVI"})  # EVI: not in indices, reads blue too
+    results = tmp_path / "results"
+    assert plan.band_spec == {"roles": ["red", "nir", "swir1"], "statistic": "quality",
+                              "tolerance": 1e-4, "max_iterations": 1000, "score": "EVI",
+                              "score_text": indices.BUILTIN["EVI"]}
+    assert plan.composite_roles == ["blue", "nir", "red", "swir1"]
+    assert plan.mosaic_products == ["NDVI", "bands"]
+    assert f"{results}/mosaics/2024-JJA/bands.tif" in plan.mosaic_outputs()
+    tile, period = next(iter(plan.composites))
+    assert plan.band_outputs(period, tile) == [
+        f"{results}/composites/{period}/bands/{tile}.tif",
+        f"{results}/composites/{period}/bands/{tile}_count.tif"]
+    none = _planned(tmp_path / "none")
+    assert none.band_spec is None and none.mosaic_products == ["NDVI"]
+    assert none.composite_roles == ["nir", "red"]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"bands": ["red", "thermal"]}, r"composite.bands: thermal not in scenes.bands"),
+    ({"bands": ["red", "red"]}, r"composite.bands: .* lists a band twice"),
+    ({"bands": ["red"], "scene_indices": True}, r"composite.bands: .*scene_indices: false"),
+    ({"bands": ["red"], "band_statistic": "quality"}, r"composite.quality.index: .*NDVI"),
+    ({"bands": ["red"], "band_statistic": "quality", "quality": {"index": "NOPE"}},
+     r"composite.quality.index: .*unknown index 'NOPE'"),
+])
+def test_bad_band_settings_name_the_key(tmp_path, changes, message):
+    with pytest.raises(ConfigError, match=message):
+        _planned(tmp_path, **changes)
+
+
+def test_schema_refuses_an_unknown_band_statistic(tmp_path):
+    with pytest.raises(ConfigError, match="band_statistic"):
+        _planned(tmp_path, bands=["red"], band_statistic="median")
