@@ -25,6 +25,14 @@ over time per pixel:
 Pixels without a valid observation are NaN in the statistic and 0 in the count. The
 count has no nodata value: 0 observations is an answer, not a gap.
 
+Several bands at once (``composite.bands``, :mod:`rasterflow.band_composite`): for
+scene sources the bands (each an expression of itself, so scaled and masked as the
+indices' inputs are) and the quality score are extra layers of the same windows, after
+the indices; each chunk then also warps those layers into a (layers, scenes, y, x)
+stack and reduces it with a medoid, geometric median or best-available-pixel kernel.
+The index layers are reduced exactly as without them (GDAL's warper takes the two
+groups in separate calls), so adding bands changes no index byte.
+
 Memory. The work is one Dask task per spatial chunk of ``chunk`` x ``chunk`` pixels;
 the time axis is never split. The kernel holds every scene's source window (about a
 chunk each at equal resolutions), a row of samples and the result, about
@@ -34,7 +42,8 @@ float32 stack and reduces it at once: the stack, its sorted copy and a validity 
 and the result (~4), so about (2.5 n + 4) x chunk^2 x 4 bytes. Each finished chunk
 goes to disk at once (``da.store``), and at most ``threads`` tasks run at a time, so
 the Dask part of a job peaks near threads x (2.5 n + 4) x chunk^2 x 4 bytes whatever
-the tile's size: 4 threads, 30 scenes and chunk 512 need ~320 MiB. On top come GDAL's
+the tile's size: 4 threads, 30 scenes and chunk 512 need ~320 MiB. A band composite
+adds its stack, (bands + score) x n x chunk^2 x 4 bytes, and its windows. On top come GDAL's
 block cache (``GDAL_CACHEMAX``; sources stay open per thread so that neighbouring
 chunks share decoded blocks) and the COG writer of :mod:`rasterflow.io`. Without a
 ``chunk`` (the default) :func:`auto_chunk` picks the largest side that keeps that
