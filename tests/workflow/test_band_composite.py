@@ -33,8 +33,9 @@ def test_demo_with_bands_quality(tmp_path):
         "indices": ["NDVI"], "statistic": "median", "resampling": "average",
         "bands": ROLES, "band_statistic": "quality", "quality": {"index": "NDVI"}}}))
     bands = ["results/mosaics/2024-JJA/bands.tif", "results/mosaics/2024-JJA/bands_count.tif"]
-    run_snakemake(with_bands, *TARGETS, *bands, configfiles=[cfg])
-    run_snakemake(plain, *TARGETS)
+    # targets right after --cores: --configfile would take them as its own
+    run_snakemake(with_bands, "--cores", "2", *TARGETS, *bands, configfiles=[cfg])
+    run_snakemake(plain, "--cores", "2", *TARGETS)
     for t in TARGETS:  # the index products are the same bytes with or without bands
         assert _digest(with_bands / t) == _digest(plain / t), t
     tiles = sorted((with_bands / "results/composites/2024-JJA/bands").glob("x*_y???.tif"))
