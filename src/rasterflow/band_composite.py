@@ -24,10 +24,20 @@ strictly better candidate replaces the one kept. Pixels without a valid observat
 NaN and get no date; ``chosen`` is -1 there and for ``geomedian`` (a synthetic point
 has no date).
 
-Why a kernel of our own: hdstats (the maintained geomedian behind odc-algo) ships only
-an sdist of Cython that must be compiled here and is an unpinned C build on every node;
-this numba kernel (compiled on first use, cached beside this file, ``nogil`` so Dask's
-threads run it side by side) is tested against NumPy references of each definition
+Tolerance: the iteration stops on the size of a step, not on the distance to the exact
+median; Weiszfeld converges linearly, so at 1e-4 the estimate may lie ~1e-3 from it (on
+uniform random reflectances of 12 observations in 6 bands at most 1.6e-3). Lower
+``composite.geomedian.tolerance`` for closer estimates at more iterations.
+
+Why a kernel of our own (measured once here, CPU time, 12 observations x 6 bands, 20 %
+missing): hdstats 0.2.1, the PyPI release, builds from its Cython sdist but its package
+no longer imports with SciPy >= 1.15 (``scipy.signal.cwt``), and its geomedian runs
+0.07 Mpx/s per core (this kernel: 1.4) within 4e-5 of this one; geomad 1.0.0, its
+successor behind odc-algo, installs as a wheel but runs 0.69 Mpx/s per core, ends
+up to 3e-3 from this kernel at the same eps (1.6e-3 for this one, from a 1e-9
+solution), and runs OpenMP threads of its own inside Dask's. This numba kernel
+(compiled on first use, cached beside this file, ``nogil`` so Dask's threads run it
+side by side) is tested against NumPy references of each definition
 (tests/unit/test_band_composite.py). Every pixel is reduced on its own, in a fixed
 order, so chunking, tiling and thread count leave the bytes unchanged.
 """
