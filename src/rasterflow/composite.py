@@ -522,8 +522,9 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
     """A scene source's indices onto ``chunk_box`` by GDAL's warper: (layers, y, x).
 
     ``groups`` (default: all layers at once) are warped in separate calls: GDAL's warper
-    counts a source pixel valid when any of its bands is (UNIFIED_SRC_NODATA), so the
-    band composite's layers must not change which pixels the indices take.
+    decides a source pixel's validity across the bands it warps together (its unified
+    nodata), and warping the band composite's layers with the indices changed which
+    pixels the indices got (tests/unit/test_band_composite.py); apart, they do not.
 
     The indices are computed in the window of the scene's grid the chunk reaches (plus
     the kernel's reach) and warped from memory as :func:`rasterflow.grid.read_onto` warps
