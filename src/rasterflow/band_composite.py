@@ -15,8 +15,14 @@ observations valid in *every* band (and, for ``quality``, with a finite score):
   a step moves less than ``tolerance`` (reflectance units, Euclidean over the bands;
   :data:`GEOMEDIAN_TOLERANCE`, odc-algo's 1e-4) or after ``max_iterations``
   (:data:`GEOMEDIAN_MAX_ITERATIONS`, odc-algo's 1000). Arithmetic in float64;
-* ``quality``: the observation with the highest score (an index, e.g. NDVI, as Earth
-  Engine's ``qualityMosaic``).
+* ``quality``: the observation with the highest score (best-available pixel): an
+  index (e.g. NDVI, as Earth Engine's ``qualityMosaic``), plus with a ``target_day``
+  FORCE's day-of-year score, ``day_weight x exp(-d^2 / (2 day_sigma^2))`` with ``d``
+  the days between the observation's day of year and the target (on the 365-day
+  circle), the same for every pixel of an observation. FORCE's other terms (distance
+  to the nearest cloud, the scene's valid fraction) are not implemented: the first
+  needs a halo per window, the second a pass over whole scenes. The score is summed in
+  float32.
 
 Ties (equal summed distances, equal scores) go to the earliest observation: sources are
 ordered by date, scene id and path (``rasterflow.composite.inspect_scenes``), and only a
@@ -74,6 +80,9 @@ class BandSpec:
     statistic: str
     score: str = ""
     score_text: str = ""
+    target_day: int | None = None
+    day_weight: float = 1.0
+    day_sigma: float = 30.0
     tolerance: float = GEOMEDIAN_TOLERANCE
     max_iterations: int = GEOMEDIAN_MAX_ITERATIONS
 
@@ -83,14 +92,15 @@ class BandSpec:
                               f"{', '.join(BAND_STATISTICS)}")
         if not self.roles:
             raise ConfigError("composite.bands: empty; list band roles of scenes.bands")
-        if self.statistic == "quality" and not self.score_text:
+        if self.statistic == "quality" and not self.score_text and self.target_day is None:
             raise ConfigError("composite.quality.index: band_statistic quality needs an "
-                              "index to maximise, e.g. quality: {index: NDVI}")
+                              "index to maximise (e.g. quality: {index: NDVI}) or a "
+                              "quality.target_day")
 
     @property
     def layers(self) -> int:
         """Values per observation the composite reads: the bands, then the score."""
-        return len(self.roles) + (self.statistic == "quality")
+        return len(self.roles) + bool(self.statistic == "quality" and self.score_text)
 
     @property
     def has_date(self) -> bool:
@@ -140,7 +150,7 @@ def band_block(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarra
     day number (NaN without one) and the count. ``stack`` is (layers, time, y, x): the
     bands, then for ``quality`` the score."""
     nb = len(spec.roles)
-    score = stack[nb] if spec.statistic == "quality" else None
+    score = quality_score(stack, spec, days) if spec.statistic == "quality" else None
     values, chosen, count = reduce_bands(stack[:nb], spec, score=score)
     out = np.empty((nb + 2, *values.shape[1:]), dtype=np.float32)
     out[:nb] = values
@@ -148,6 +158,30 @@ def band_block(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarra
     out[nb] = table[chosen]
     out[nb + 1] = count
     return out
+
+
+def day_score(days: np.ndarray, spec: BandSpec) -> np.ndarray:
+    """FORCE's day-of-year score of each observation (float64, 0 without a target):
+    ``day_weight x exp(-d^2 / (2 day_sigma^2))``, ``d`` the circular day-of-year
+    distance to ``target_day``."""
+    if spec.target_day is None:
+        return np.zeros(len(days))
+    doy = np.array([(_EPOCH + dt.timedelta(days=int(d))).timetuple().tm_yday
+                    if np.isfinite(d) else np.nan for d in days])
+    d = np.abs(doy - spec.target_day)
+    d = np.minimum(d, 365 - d)
+    return spec.day_weight * np.exp(-(d * d) / (2 * spec.day_sigma ** 2))
+
+
+def quality_score(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarray:
+    """The (time, y, x) float32 score of ``quality``: the index layer (after the bands
+    in ``stack``) plus :func:`day_score`; without an index the day score alone."""
+    nb = len(spec.roles)
+    n, ny, nx = stack.shape[1:]
+    term = day_score(days, spec).astype(np.float32)[:, None, None]
+    if spec.score_text:
+        return stack[nb] + term if spec.target_day is not None else stack[nb]
+    return np.broadcast_to(term, (n, ny, nx))
 
 
 @njit(nogil=True, cache=True)

@@ -807,7 +807,7 @@ def run_scenes(
         # each band is an expression of itself (scaled, nodata and mask -> NaN), then the
         # score: window_indices decodes every band once for indices and bands
         layers = [parse(r, r) for r in spec.roles]
-        if spec.statistic == "quality":
+        if spec.statistic == "quality" and spec.score_text:
             layers.append(parse(spec.score, spec.score_text))
         exprs_all = [*exprs, *layers]
     else:
@@ -895,7 +895,11 @@ def _band_cogs(planes: Any, bands: BandSpec, paths: tuple[str, str | None], *,
     nb = len(bands.roles)
     common = {**tags, "PRODUCT": "bands", "BAND_STATISTIC": bands.statistic}
     if bands.statistic == "quality":
-        common["QUALITY_SCORE"] = f"{bands.score} = {bands.score_text}"
+        terms = [f"{bands.score} = {bands.score_text}"] if bands.score_text else []
+        if bands.target_day is not None:
+            terms.append(f"{bands.day_weight!r} x exp(-d^2 / (2 x {bands.day_sigma!r}^2)), "
+                         f"d = days from day of year {bands.target_day}")
+        common["QUALITY_SCORE"] = " + ".join(terms)
     if bands.statistic == "geomedian":
         common["GEOMEDIAN_TOLERANCE"] = repr(float(bands.tolerance))
         common["GEOMEDIAN_MAX_ITERATIONS"] = str(bands.max_iterations)

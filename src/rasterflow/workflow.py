@@ -315,17 +315,23 @@ def _band_spec(config: Mapping[str, Any], indices: Mapping[str, Any],
                             "tolerance": float(ccfg["geomedian"]["tolerance"]),
                             "max_iterations": int(ccfg["geomedian"]["max_iterations"])}
     if ccfg["band_statistic"] == "quality":
-        score = ccfg["quality"]["index"]
-        if not score:
+        qcfg = ccfg["quality"]
+        score = qcfg["index"]
+        if not score and qcfg["target_day"] is None:
             raise ConfigError("composite.quality.index: band_statistic quality keeps each "
                               "pixel's observation with the highest score; name the index, "
-                              "e.g. quality: {index: NDVI}")
-        try:
-            expr = indices.get(score) or rf_indices.resolve(
-                [score], config["custom_indices"], roles=known)[score]
-        except ConfigError as exc:
-            raise ConfigError(f"composite.quality.index: {exc}") from None
-        spec.update(score=score, score_text=expr.text)
+                              "e.g. quality: {index: NDVI}, or set quality.target_day")
+        if score:
+            try:
+                expr = indices.get(score) or rf_indices.resolve(
+                    [score], config["custom_indices"], roles=known)[score]
+            except ConfigError as exc:
+                raise ConfigError(f"composite.quality.index: {exc}") from None
+            spec.update(score=score, score_text=expr.text)
+        if qcfg["target_day"] is not None:
+            spec.update(target_day=int(qcfg["target_day"]),
+                        day_weight=float(qcfg["day_weight"]),
+                        day_sigma=float(qcfg["day_sigma"]))
     BandSpec(**{**spec, "roles": tuple(roles)})  # its own checks, before any job
     return spec
 

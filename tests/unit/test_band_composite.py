@@ -8,6 +8,7 @@ mosaicked equal to one tile, index products unchanged by adding bands.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from pathlib import Path
 
@@ -133,6 +134,46 @@ def test_quality_is_numpy_argmax_earliest_on_ties(seed):
     assert (chosen == -1).sum() >= 12  # the empty corner at least
 
 
+def test_quality_with_a_target_day_is_numpy_argmax_of_index_plus_day_score():
+    st = _stack(5, n=6)
+    rng = np.random.default_rng(7)
+    index = (rng.random(st.shape[1:], dtype=np.float32) * 0.2).astype(np.float32)
+    dates = ["2023-12-20", "2024-01-05", "2024-03-01", "2024-06-10", "2024-06-30",
+             "2024-12-28"]
+    days = bc.day_numbers(dates)
+    spec = bc.BandSpec(ROLES, "quality", score="S", score_text="nir", target_day=5,
+                       day_weight=0.5, day_sigma=20.0)
+    out = bc.band_block(np.concatenate([st, index[None]]), spec, days)
+    doy = np.array([dt.date.fromisoformat(d).timetuple().tm_yday for d in dates])
+    dist = np.minimum(np.abs(doy - 5), 365 - np.abs(doy - 5))  # across the new year
+    assert dist.tolist() == [16, 0, 56, 157, 177, 7]  # 2024 is a leap year: 12-28 is 363
+    term = (0.5 * np.exp(-dist**2 / (2 * 20.0**2))).astype(np.float32)
+    score = index + term[:, None, None]
+    ok = _valid(st)
+    ref = np.where(ok.any(axis=0), np.argmax(np.where(ok, score, -np.inf), axis=0), -1)
+    nb = len(ROLES)
+    np.testing.assert_array_equal(out[:nb], _take(st, ref))
+    np.testing.assert_array_equal(out[nb], np.where(ref >= 0, days[ref], np.nan)
+                                  .astype(np.float32))
+
+
+def test_quality_by_day_alone_takes_the_valid_observation_nearest_the_target():
+    st = _stack(6, n=5)
+    dates = ["2024-05-01", "2024-06-01", "2024-06-21", "2024-07-11", "2024-08-01"]
+    spec = bc.BandSpec(ROLES, "quality", target_day=173)  # 2024-06-21 is day 173
+    assert spec.layers == len(ROLES)  # no index layer to read
+    _, chosen, _ = bc.reduce_bands(
+        st, spec, score=bc.quality_score(st, spec, bc.day_numbers(dates)))
+    ok = _valid(st)
+    # by distance: 2 (0 days), 1 and 3 (20 each: the earliest, 1, wins), 4 (41), 0 (51)
+    order = [2, 1, 3, 4, 0]
+    ref = np.full(chosen.shape, -1)
+    for i in reversed(order):
+        ref = np.where(ok[i], i, ref)
+    np.testing.assert_array_equal(chosen, ref)
+    assert ((chosen == 1) & ok[3]).any()  # ties between 1 and 3 occur, 1 wins them
+
+
 def test_quality_date_band_and_all_invalid_pixels():
     st = _stack(3, n=4)
     score = np.arange(4, dtype=np.float32)[:, None, None] * np.ones(st.shape[2:], np.float32)
@@ -213,6 +254,12 @@ def demo_scenes(demo_data):
 
 
 def _bands(statistic: str) -> dict:
+    if statistic == "quality-day":  # NDVI plus the day-of-year score
+        return {"roles": list(ROLES), "statistic": "quality", "score": "NDVI",
+                "score_text": indices.BUILTIN["NDVI"], "target_day": 170,
+                "day_weight": 0.3, "day_sigma": 20.0}
+    if statistic == "day":  # the day-of-year score alone: no index layer
+        return {"roles": list(ROLES), "statistic": "quality", "target_day": 170}
     out = {"roles": list(ROLES), "statistic": statistic}
     if statistic == "quality":
         out.update(score="NDVI", score_text=indices.BUILTIN["NDVI"])
@@ -270,7 +317,8 @@ def test_quality_product_is_the_max_ndvi_observation(demo_scenes, tmp_path, res,
     assert set(np.unique(bands[3][has]).tolist()) <= days and len(days) > 1
 
 
-@pytest.mark.parametrize("statistic", ["medoid", "geomedian", "quality"])
+@pytest.mark.parametrize("statistic", ["medoid", "geomedian", "quality", "quality-day",
+                                       "day"])
 @pytest.mark.parametrize(("res", "resampling"), [
     (20, "average"),  # GDAL's warper (the demo's case)
     (10, "bilinear"),  # the compiled kernel's fused pass
@@ -371,13 +419,22 @@ def test_plan_adds_the_band_product_to_each_composite_job_and_mosaic(tmp_path):
     ({"bands": ["red", "thermal"]}, r"composite.bands: thermal not in scenes.bands"),
     ({"bands": ["red", "red"]}, r"composite.bands: .* lists a band twice"),
     ({"bands": ["red"], "scene_indices": True}, r"composite.bands: .*scene_indices: false"),
-    ({"bands": ["red"], "band_statistic": "quality"}, r"composite.quality.index: .*NDVI"),
+    ({"bands": ["red"], "band_statistic": "quality"},
+     r"composite.quality.index: .*NDVI.*target_day"),
     ({"bands": ["red"], "band_statistic": "quality", "quality": {"index": "NOPE"}},
      r"composite.quality.index: .*unknown index 'NOPE'"),
 ])
 def test_bad_band_settings_name_the_key(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         _planned(tmp_path, **changes)
+
+
+def test_plan_of_a_day_score_alone(tmp_path):
+    plan = _planned(tmp_path, bands=["red", "nir"], band_statistic="quality",
+                    quality={"target_day": 180, "day_sigma": 15})
+    assert plan.band_spec["target_day"] == 180 and "score" not in plan.band_spec
+    assert plan.band_spec["day_sigma"] == 15.0 and plan.band_spec["day_weight"] == 1.0
+    assert plan.composite_roles == ["nir", "red"]
 
 
 def test_schema_refuses_an_unknown_band_statistic(tmp_path):
