@@ -7,7 +7,8 @@ from another is a spectrum nobody observed). :func:`reduce_bands` reduces a
 observations valid in *every* band (and, for ``quality``, with a finite score):
 
 * ``medoid``: the observation whose summed Euclidean distance (over the bands) to the
-  other valid observations is smallest (hdstats' ``nanmedoid``);
+  other valid observations is smallest (Flood 2013, "Seasonal composite Landsat TM/ETM+
+  images using the medoid"; neither hdstats 0.2.1 nor odc-algo ships one);
 * ``geomedian``: the point minimising the summed Euclidean distance to the valid
   observations (not an observation itself), by Weiszfeld's iteration with the
   Vardi-Zhang step at a point that coincides with an observation, as hdstats'
