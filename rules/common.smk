@@ -147,6 +147,13 @@ def composite_outputs(suffix):
     ]
 
 
+def composite_band_outputs(suffix):
+    """The band composite of a tile and period (composite.bands; none without)."""
+    if not PLAN.band_spec:
+        return []
+    return [PATHS.composite("{period}", rf_workflow.BANDS, "{tile}", suffix)]
+
+
 def get_tile_params(wildcards):
     return rf_grid.geobox_to_params(PLAN.tiles[wildcards.tile])
 
@@ -161,14 +168,14 @@ def get_mosaic_count_inputs(wildcards):
 
 
 def get_mosaic_tiles(wildcards):
-    """Index -> (its tiles' statistic COGs, their count COGs)."""
+    """Product (index, or the band composite) -> (its tiles' COGs, their count COGs)."""
     stat = PLAN.tile_products(wildcards.period, "")
     counts = PLAN.tile_products(wildcards.period, "_count")
-    return {i: [stat[i], counts[i]] for i in PLAN.composite_indices}
+    return {i: [stat[i], counts[i]] for i in PLAN.mosaic_products}
 
 
 def mosaic_outputs_of(suffix):
-    return [PATHS.mosaic("{period}", i, suffix) for i in PLAN.composite_indices]
+    return [PATHS.mosaic("{period}", i, suffix) for i in PLAN.mosaic_products]
 
 
 def get_grid_params(wildcards):

@@ -8,6 +8,9 @@ rule composite:
     output:
         stat=composite_outputs(""),
         counts=composite_outputs("_count"),
+        # composite.bands: one multi-band COG and its count, from the same windows
+        bands=composite_band_outputs(""),
+        band_counts=composite_band_outputs("_count"),
     log:
         logs("composite/{period}/{tile}"),
     benchmark:
@@ -29,6 +32,7 @@ rule composite:
         statistic=config["composite"]["statistic"],
         resampling=config["composite"]["resampling"],
         chunk=config["composite"]["chunk"],
+        bands=PLAN.band_spec,
     script:
         "../scripts/composite.py"
 

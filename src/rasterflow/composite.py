@@ -25,6 +25,14 @@ over time per pixel:
 Pixels without a valid observation are NaN in the statistic and 0 in the count. The
 count has no nodata value: 0 observations is an answer, not a gap.
 
+Several bands at once (``composite.bands``, :mod:`rasterflow.band_composite`): for
+scene sources the bands (each an expression of itself, so scaled and masked as the
+indices' inputs are) and the quality score are extra layers of the same windows, after
+the indices; each chunk then also warps those layers into a (layers, scenes, y, x)
+stack and reduces it with a medoid, geometric median or best-available-pixel kernel.
+The index layers are reduced exactly as without them (GDAL's warper takes the two
+groups in separate calls), so adding bands changes no index byte.
+
 Memory. The work is one Dask task per spatial chunk of ``chunk`` x ``chunk`` pixels;
 the time axis is never split. The kernel holds every scene's source window (about a
 chunk each at equal resolutions), a row of samples and the result, about
@@ -34,7 +42,8 @@ float32 stack and reduces it at once: the stack, its sorted copy and a validity 
 and the result (~4), so about (2.5 n + 4) x chunk^2 x 4 bytes. Each finished chunk
 goes to disk at once (``da.store``), and at most ``threads`` tasks run at a time, so
 the Dask part of a job peaks near threads x (2.5 n + 4) x chunk^2 x 4 bytes whatever
-the tile's size: 4 threads, 30 scenes and chunk 512 need ~320 MiB. On top come GDAL's
+the tile's size: 4 threads, 30 scenes and chunk 512 need ~320 MiB. A band composite
+adds its stack, (bands + score) x n x chunk^2 x 4 bytes, and its windows. On top come GDAL's
 block cache (``GDAL_CACHEMAX``; sources stay open per thread so that neighbouring
 chunks share decoded blocks) and the COG writer of :mod:`rasterflow.io`. Without a
 ``chunk`` (the default) :func:`auto_chunk` picks the largest side that keeps that
@@ -62,6 +71,7 @@ if TYPE_CHECKING:
     from odc.geo import XY
     from odc.geo.geobox import GeoBox
 
+    from rasterflow.band_composite import BandSpec
     from rasterflow.indices import Expression
     from rasterflow.scenes import Scene
 
@@ -373,8 +383,19 @@ def _reaches(s: Source, r0: int, r1: int, c0: int, c1: int) -> bool:
 
 
 def _layers(s: Source) -> int:
-    """Values a source gives per pixel: its indices, or the one band of an index raster."""
+    """Values a source gives per pixel: its indices (then, for a multi-band composite,
+    its bands and score), or the one band of an index raster."""
     return 1 if s.origin is None else len(s.origin.exprs)
+
+
+def _index_layers(s: Source, bands: BandSpec | None) -> int:
+    """The layers of ``s`` that are index composites (the rest feed ``bands``)."""
+    return _layers(s) - (bands.layers if bands is not None else 0)
+
+
+def _planes(s: Source, bands: BandSpec | None) -> int:
+    """Planes of a chunk: statistic and count per index, then the band composite's."""
+    return 2 * _index_layers(s, bands) + (bands.outputs if bands is not None else 0)
 
 
 def _values(s: Source, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -392,11 +413,14 @@ def _values(s: Source, window: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
-                 rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+                 rows: tuple[int, int], cols: tuple[int, int],
+                 bands: BandSpec | None = None) -> np.ndarray:
     """One chunk through the compiled kernel: each source's window read (or its indices
-    computed) once, then warp and reduction in one pass per layer (every source has a
-    :class:`KernelWarp`); (2 x layers, y, x): statistic and count of each layer."""
-    from rasterflow._warp_kernel import N_PARAMS, STAT_CODES, composite_chunk
+    computed) once, then warp and reduction in one pass per index layer (every source
+    has a :class:`KernelWarp`); (planes, y, x): statistic and count of each index, then
+    with ``bands`` the band composite (:func:`rasterflow.band_composite.band_block` of
+    the same windows, each warped by the same kernel)."""
+    from rasterflow._warp_kernel import N_PARAMS, STAT_CODES, composite_chunk, warp
 
     n = len(sources)
     layers = _layers(sources[0])
@@ -426,16 +450,35 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
             values = _values(s, tuple(int(v) for v in windows[i]))
             buf[:, offsets[i]:offsets[i + 1]] = values.reshape(layers, h * w)
     shape = (rows[1] - rows[0], cols[1] - cols[0])
-    out = np.empty((2 * layers, *shape), dtype=np.float32)
+    n_index = _index_layers(sources[0], bands)
+    out = np.empty((_planes(sources[0], bands), *shape), dtype=np.float32)
     result = np.empty(shape, dtype=np.float32)
     count = np.empty(shape, dtype=np.uint16)
-    for j in range(layers):
+    for j in range(n_index):
         composite_chunk(buf[j], offsets[:-1], windows, sizes, kinds, params, nodata, has_nodata,
                         gt, rows[0], cols[0], STAT_CODES[statistic.kind],
                         float(statistic.q or 0.0), result, count)
         out[2 * j] = result
         out[2 * j + 1] = count
+    if bands is not None:
+        from rasterflow.band_composite import band_block
+
+        stack = np.full((bands.layers, n, *shape), np.nan, dtype=np.float32)
+        for i in range(n):
+            if windows[i, 2]:
+                for j in range(bands.layers):
+                    warp(buf[n_index + j, offsets[i]:offsets[i + 1]], windows[i],
+                         int(sizes[i, 0]), int(sizes[i, 1]), int(kinds[i]), params[i],
+                         float(nodata[i]), bool(has_nodata[i]), gt, rows[0], cols[0],
+                         stack[j, i])
+        out[2 * n_index:] = band_block(stack, bands, _days(sources))
     return out
+
+
+def _days(sources: Sequence[Source]) -> np.ndarray:
+    from rasterflow.band_composite import day_numbers
+
+    return day_numbers([s.date for s in sources])
 
 
 def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
@@ -467,8 +510,21 @@ def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
 _WARP_MARGIN = 2
 
 
-def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str) -> np.ndarray:
+def _groups(layers: int, bands: BandSpec | None) -> tuple[slice, ...]:
+    """The layers GDAL's warper takes together: the indices, then the band composite's."""
+    if bands is None:
+        return (slice(0, layers),)
+    return slice(0, layers - bands.layers), slice(layers - bands.layers, layers)
+
+
+def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
+                groups: tuple[slice, ...] | None = None) -> np.ndarray:
     """A scene source's indices onto ``chunk_box`` by GDAL's warper: (layers, y, x).
+
+    ``groups`` (default: all layers at once) are warped in separate calls: GDAL's warper
+    decides a source pixel's validity across the bands it warps together (its unified
+    nodata), and warping the band composite's layers with the indices changed which
+    pixels the indices got (tests/unit/test_band_composite.py); apart, they do not.
 
     The indices are computed in the window of the scene's grid the chunk reaches (plus
     the kernel's reach) and warped from memory as :func:`rasterflow.grid.read_onto` warps
@@ -488,14 +544,18 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str) -> np.ndarray:
         return out
     x0, y0, w, h = window
     src_box = o.grid[y0:y0 + h, x0:x0 + w]
-    reproject(
-        source=_values(s, window), destination=out, src_transform=src_box.affine,
-        src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()), src_nodata=np.nan,
-        dst_transform=chunk_box.affine, dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()),
-        dst_nodata=np.nan, init_dest_nodata=False, resampling=Resampling[resampling],
-        tolerance=0.0, num_threads=1, XSCALE=repr(float(s.scale.x)),
-        YSCALE=repr(float(s.scale.y)),
-    )
+    values = _values(s, window)
+    for group in groups or (slice(0, len(values)),):
+        if group.stop <= group.start:
+            continue
+        reproject(
+            source=np.ascontiguousarray(values[group]), destination=out[group],
+            src_transform=src_box.affine, src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()),
+            src_nodata=np.nan, dst_transform=chunk_box.affine,
+            dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()), dst_nodata=np.nan,
+            init_dest_nodata=False, resampling=Resampling[resampling], tolerance=0.0,
+            num_threads=1, XSCALE=repr(float(s.scale.x)), YSCALE=repr(float(s.scale.y)),
+        )
     return out
 
 
@@ -521,7 +581,8 @@ def _window_over(grid: GeoBox, box: GeoBox, reach: float) -> tuple[int, int, int
 
 
 def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
-                     resampling: str, block_info: Any = None) -> np.ndarray:
+                     resampling: str, bands: BandSpec | None = None,
+                     block_info: Any = None) -> np.ndarray:
     """One chunk: warp every source onto it, reduce; (2 x layers, y, x) float32 =
     statistic and count of each layer (one for index rasters, one per index for scenes).
 
@@ -534,7 +595,7 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
     (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     bilinear = resampling == "bilinear"
     if bilinear and all(s.kernel is not None for s in sources):
-        return _fused_block(sources, tile, statistic, (r0, r1), (c0, c1))
+        return _fused_block(sources, tile, statistic, (r0, r1), (c0, c1), bands)
     chunk_box = tile[r0:r1, c0:c1]
     layers = _layers(sources[0])
     stack = np.full((layers, len(sources), r1 - r0, c1 - c0), np.nan, dtype=np.float32)
@@ -544,20 +605,30 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
         if bilinear and s.kernel is not None:
             stack[:, i] = _kernel_warp_one(s, tile, (r0, r1), (c0, c1))
         elif s.origin is not None:
-            stack[:, i] = _warp_scene(s, chunk_box, resampling)
+            stack[:, i] = _warp_scene(s, chunk_box, resampling,
+                                      groups=_groups(_layers(s), bands))
         else:
             stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
                                     fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
-    out = np.empty((2 * layers, r1 - r0, c1 - c0), dtype=np.float32)
-    for j in range(layers):
+    n_index = _index_layers(sources[0], bands)
+    out = np.empty((_planes(sources[0], bands), r1 - r0, c1 - c0), dtype=np.float32)
+    for j in range(n_index):
         out[2 * j], out[2 * j + 1] = reduce_stack(stack[j], statistic)
+    if bands is not None:
+        from rasterflow.band_composite import band_block
+
+        out[2 * n_index:] = band_block(stack[n_index:], bands, _days(sources))
     return out
 
 
 def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Statistic,
-                    resampling: str = "bilinear", chunk: int = 512) -> Any:
-    """Lazy (2 x layers, y, x) float32 Dask array over ``tile``: the statistic and the
-    count of each layer (one for index rasters, each index for scene sources).
+                    resampling: str = "bilinear", chunk: int = 512,
+                    bands: BandSpec | None = None) -> Any:
+    """Lazy (planes, y, x) float32 Dask array over ``tile``: the statistic and the
+    count of each index layer (one for index rasters, each index for scene sources),
+    then with ``bands`` (scene sources whose last layers are those bands and score) the
+    band composite: the bands, the chosen date and the count
+    (:func:`rasterflow.band_composite.band_block`).
 
     Chunks are (2 x layers, chunk, chunk); each is one task that reads all ``sources``
     (see the module docstring for the memory this takes).
@@ -577,15 +648,19 @@ def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Stati
     layers = {_layers(s) for s in sources}
     if len(layers) != 1:
         raise ValueError("composite_array: sources give different numbers of layers")
-    chunks = ((2 * layers.pop(),), _splits(ny, chunk), _splits(nx, chunk))
+    if bands is not None and (any(s.origin is None for s in sources)
+                              or _index_layers(sources[0], bands) < 0):
+        raise ValueError("composite_array: a band composite needs scene sources with its bands")
+    chunks = ((_planes(sources[0], bands),), _splits(ny, chunk), _splits(nx, chunk))
     name = "composite-" + tokenize(
         [(s.path, None if s.origin is None else s.origin.scene.to_params()) for s in sources],
         [e.text for e in sources[0].origin.exprs] if sources[0].origin else None,
-        str(tile), statistic, resampling, chunk)
+        str(tile), statistic, resampling, chunk, bands)
+    extra = {} if bands is None else {"bands": bands}  # the index-only graph as before
     return da.map_blocks(
         _composite_block, dtype=np.float32, chunks=chunks, name=name,
         meta=np.empty((0, 0, 0), dtype=np.float32), sources=tuple(sources), tile=tile,
-        statistic=statistic, resampling=resampling,
+        statistic=statistic, resampling=resampling, **extra,
     )
 
 
@@ -686,10 +761,19 @@ def run_scenes(
     chunk: int | None = None,
     threads: int = 1,
     tags: Mapping[str, str] | None = None,
+    bands: Mapping[str, Any] | None = None,
+    band_output: str | None = None,
+    band_count_output: str | None = None,
 ) -> None:
     """Composite the indices ``expressions`` (name -> text) of ``scenes`` (or their
     ``Scene.to_params`` dicts) over ``tile``, computed in memory from the scenes' bands:
     one statistic and one count COG per index, in ``outputs`` and ``count_outputs``.
+
+    ``bands`` (the fields of :class:`rasterflow.band_composite.BandSpec`: roles,
+    statistic, score, score_text, tolerance, max_iterations) adds one multi-band float32
+    COG ``band_output`` (the bands' reflectance, then for medoid and quality the chosen
+    observation's ``date``) and its uint16 count ``band_count_output``, from the same
+    windows in the same pass.
 
     The pixels equal :func:`run`'s on the index rasters :func:`rasterflow.indices.run_all`
     would write for the scenes (``scene_resampling`` is theirs for bands off a scene's
@@ -709,35 +793,61 @@ def run_scenes(
         raise ValueError(f"{len(expressions)} indices but {len(outputs)} outputs and "
                          f"{len(count_outputs)} count outputs")
     exprs = [parse(name, text) for name, text in expressions.items()]
+    spec = None
+    if bands is not None:
+        from rasterflow.band_composite import BandSpec
+
+        if band_output is None:
+            raise ValueError("run_scenes: bands without a band_output")
+        spec = BandSpec(**{**bands, "roles": tuple(bands["roles"])})
+        # each band is an expression of itself (scaled, nodata and mask -> NaN), then the
+        # score: window_indices decodes every band once for indices and bands
+        layers = [parse(r, r) for r in spec.roles]
+        if spec.statistic == "quality" and spec.score_text:
+            layers.append(parse(spec.score, spec.score_text))
+        exprs_all = [*exprs, *layers]
+    else:
+        exprs_all = exprs
     box = geobox_from_params(tile)
     objs = [s if isinstance(s, Scene) else Scene.from_params(s) for s in scenes]
-    sources = inspect_scenes(objs, exprs, box, resampling=scene_resampling)
-    roles = sorted(set().union(*(e.roles for e in exprs)))
+    sources = inspect_scenes(objs, exprs_all, box, resampling=scene_resampling)
+    roles = sorted(set().union(*(e.roles for e in exprs_all)))
     by_id = {s.id: s for s in objs}
     inputs = [f for src in sources for f in by_id[src.scene].files(roles)]
-    params = {"expressions": dict(expressions), "scene_resampling": scene_resampling}
+    params: dict[str, Any] = {"expressions": dict(expressions),
+                              "scene_resampling": scene_resampling}
+    if bands is not None:
+        params["bands"] = {**bands, "roles": list(bands["roles"])}
     _composite(sources, box, units="1", inputs=inputs, params=params, statistic=statistic,
                resampling=resampling, chunk=chunk, threads=threads, tags=tags,
                products=[(e.name, o, c, {"INDEX": e.name})
-                         for e, o, c in zip(exprs, outputs, count_outputs, strict=True)])
+                         for e, o, c in zip(exprs, outputs, count_outputs, strict=True)],
+               bands=spec, band_outputs=(band_output or "", band_count_output))
 
 
 def _composite(sources: list[Source], box: GeoBox, *,
                products: Sequence[tuple[str, str, str | None, Mapping[str, str]]], units: str,
                inputs: list[str], params: Mapping[str, Any], statistic: str, resampling: str,
-               chunk: int | None, threads: int, tags: Mapping[str, str] | None) -> None:
+               chunk: int | None, threads: int, tags: Mapping[str, str] | None,
+               bands: BandSpec | None = None,
+               band_outputs: tuple[str, str | None] | None = None) -> None:
     """Compute and write ``products``, (index, statistic path, count path or None, tags)
-    per layer of ``sources``, in one ``da.store``: each source is read and warped once."""
+    per index layer of ``sources``, and with ``bands`` the band composite into
+    ``band_outputs`` (its COG, its count COG or None), in one ``da.store``: each source
+    is read and warped once."""
     from rasterflow.grid import geobox_to_params
     from rasterflow.io import Cog, close_cached, provenance_tags, write_cogs
 
     stat = parse_statistic(statistic)
     if chunk is None:
         workers, memory = _cluster_threads_and_memory()
-        # a scene source holds a window per index: count it as that many scenes
-        chunk = auto_chunk(len(sources) * len(products), box.shape.yx, threads=workers,
+        # a scene source holds a window per index: count it as that many scenes; a band
+        # composite also holds its warped (layers, scenes) stack: twice its layers
+        per_scene = len(products) + (2 * bands.layers if bands is not None else 0)
+        chunk = auto_chunk(len(sources) * per_scene, box.shape.yx, threads=workers,
                            memory_per_thread=memory)
-    arr = composite_array(sources, box, statistic=stat, resampling=resampling, chunk=chunk)
+    arr = composite_array(sources, box, statistic=stat, resampling=resampling, chunk=chunk,
+                          bands=bands)
     ny, nx = box.shape.yx
     log.info("composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",
              stat.name, len(sources), nx, ny, box.crs.epsg or "custom CRS", resampling, chunk)
@@ -762,10 +872,46 @@ def _composite(sources: list[Source], box: GeoBox, *,
                             tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
                             band_tags=[{"INDEX": index, "STATISTIC": "count",
                                         "UNITS": "observations"}], **grid))
+    if bands is not None and band_outputs is not None:
+        cogs += _band_cogs(arr[2 * len(products):], bands, band_outputs, grid=grid,
+                           tags={**prov, **(tags or {}), "N_SCENES": str(len(sources))})
     # one da.store computes every product: the scenes are read and warped once
     write_cogs(cogs, threads=threads)
     close_cached()  # not after a failure: other threads may still read (the process exits)
     log.info("composite written to %s", ", ".join(c.path for c in cogs))
+
+
+def _band_cogs(planes: Any, bands: BandSpec, paths: tuple[str, str | None], *,
+               grid: Mapping[str, Any], tags: Mapping[str, str]) -> list[Any]:
+    """The band composite's COG (bands as reflectance, then the ``date`` band for
+    medoid and quality) and its count COG, from :func:`band_block`'s planes."""
+    from rasterflow.band_composite import DATE_UNITS
+    from rasterflow.io import Cog
+
+    nb = len(bands.roles)
+    common = {**tags, "PRODUCT": "bands", "BAND_STATISTIC": bands.statistic}
+    if bands.statistic == "quality":
+        terms = [f"{bands.score} = {bands.score_text}"] if bands.score_text else []
+        if bands.target_day is not None:
+            terms.append(f"{bands.day_weight!r} x exp(-d^2 / (2 x {bands.day_sigma!r}^2)), "
+                         f"d = days from day of year {bands.target_day}")
+        common["QUALITY_SCORE"] = " + ".join(terms)
+    if bands.statistic == "geomedian":
+        common["GEOMEDIAN_TOLERANCE"] = repr(float(bands.tolerance))
+        common["GEOMEDIAN_MAX_ITERATIONS"] = str(bands.max_iterations)
+    names = list(bands.roles)
+    band_tags = [{"BAND": r, "STATISTIC": bands.statistic, "UNITS": "reflectance"}
+                 for r in bands.roles]
+    if bands.has_date:
+        names.append("date")
+        band_tags.append({"STATISTIC": "date", "UNITS": DATE_UNITS})
+    out = [Cog(planes[:len(names)], paths[0], nodata=np.nan, tags=common, band_names=names,
+               band_tags=band_tags, **grid)]
+    if paths[1] is not None:
+        out.append(Cog(planes[nb + 1].astype(np.uint16), paths[1], nodata=None,
+                       tags={**common, "PRODUCT": "bands_count"}, band_names=["count"],
+                       band_tags=[{"STATISTIC": "count", "UNITS": "observations"}], **grid))
+    return out
 
 
 def plan_jobs(

@@ -34,6 +34,9 @@ from rasterflow.remote import is_remote, local, use_http_options
 
 #: planning's own files beside the Snakemake state (the working directory's .snakemake)
 CACHE_DIR = ".snakemake/rasterflow"
+#: the product name of the multi-band composite (composite.bands): its tiles are
+#: composites/<period>/bands/<tile>.tif, its mosaic mosaics/<period>/bands.tif
+BANDS = "bands"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,9 @@ class WorkflowPlan:
     grid: Any  # GeoBox of the whole grid, or None without composites
     composite_indices: list[str]
     composite_roles: list[str]  # the bands composites read (when direct)
+    #: composite.bands: the multi-band composite's fields of
+    #: rasterflow.band_composite.BandSpec (run_scenes' ``bands``), None without one
+    band_spec: dict[str, Any] | None
     periods: list[str]  # sorted by id
     period_spans: dict[str, tuple[dt.date, dt.date]]  # period -> first and last day
     #: indices with a per-pixel trend over the periods (trend.enabled), and the time
@@ -177,11 +183,24 @@ class WorkflowPlan:
             return [self.paths.index(s, i) for i in self.composite_indices for s in scenes]
         return [self.paths.manifest(b) for b in sorted({self.batch_of[s] for s in scenes})]
 
+    @property
+    def mosaic_products(self) -> list[str]:
+        """The tile products mosaicked per period: the indices, then :data:`BANDS`."""
+        return self.composite_indices + ([BANDS] if self.band_spec else [])
+
+    def band_outputs(self, period: str, tile: str) -> list[str]:
+        """The band composite and its count of one tile and period ([] without one)."""
+        if not self.band_spec:
+            return []
+        return [self.paths.composite(period, BANDS, tile),
+                self.paths.composite(period, BANDS, tile, "_count")]
+
     def tile_products(self, period: str, suffix: str) -> dict[str, list[str]]:
-        """Index -> the composite COGs of its tiles in ``period`` (``suffix``: "_count")."""
+        """Product (index or :data:`BANDS`) -> the composite COGs of its tiles in
+        ``period`` (``suffix``: "_count")."""
         tiles = [t for t, p in self.composites if p == period]
         return {i: [self.paths.composite(period, i, t, suffix) for t in tiles]
-                for i in self.composite_indices}
+                for i in self.mosaic_products}
 
     @property
     def point_indices(self) -> list[str]:
@@ -205,7 +224,7 @@ class WorkflowPlan:
                    if self.composite_indices])
 
     def mosaic_outputs(self) -> list[str]:
-        return [self.paths.mosaic(p, i) for p in self.periods for i in self.composite_indices]
+        return [self.paths.mosaic(p, i) for p in self.periods for i in self.mosaic_products]
 
     def trend_outputs(self) -> list[str]:
         return [self.paths.trend(i) for i in self.trend_indices]
@@ -286,6 +305,7 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         batch_params = {b: [scenes[s].subset(roles).to_params() for s in members]
                         for b, members in (batches.items() if batched else ())}
     periods = sorted({period for _tile, period in cached.composites})
+    band_spec = _band_spec(config, indices, names) if cached.composites else None
     spec = rf_periods.PeriodSpec.from_config(config["periods"])
     spans = {p: (b.start, b.end) for p in periods for b in [rf_periods.period_by_id(p, spec)]}
     trend_indices, trend_times, trend_warnings = _plan_trend(config, names, spans)
@@ -306,7 +326,8 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         batch_params=batch_params, indices=indices, scene_indices=scene_indices,
         index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
         tiles=cached.tiles, grid=cached.grid, composite_indices=names,
-        composite_roles=_roles_of(indices, names), periods=periods, period_spans=spans,
+        composite_roles=sorted({*_roles_of(indices, names), *_band_roles(band_spec)}),
+        band_spec=band_spec, periods=periods, period_spans=spans,
         trend_indices=trend_indices, trend_times=trend_times,
         dem=dem, terrain_products=terrain_products, contour_rasters=contour_rasters,
         contour_formats=list(config["contours"]["formats"]), zones=zones,
@@ -341,6 +362,71 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     if key and cached.stamps and (written or not loaded):
         rf_plan_cache.save_plan(plan_file, cached, key=key)
     return plan
+
+
+def _band_spec(config: Mapping[str, Any], indices: Mapping[str, Any],
+               names: Sequence[str]) -> dict[str, Any] | None:
+    """composite.bands and its settings as run_scenes' ``bands``; None when empty.
+
+    Raises ConfigError naming the key: a role scenes.bands lacks, a band composite of
+    index rasters (scene_indices: true), a quality score that is no index."""
+    from rasterflow import indices as rf_indices
+    from rasterflow.band_composite import BandSpec
+
+    ccfg = config["composite"]
+    roles = list(ccfg["bands"])
+    if not roles:
+        return None
+    known = set(config["scenes"]["bands"])
+    if unknown := [r for r in roles if r not in known]:
+        raise ConfigError(
+            f"composite.bands: {', '.join(unknown)} not in scenes.bands "
+            f"({', '.join(sorted(known))}); list band roles defined there")
+    if len(set(roles)) != len(roles):
+        raise ConfigError(f"composite.bands: {roles} lists a band twice")
+    if config["scene_indices"]:
+        raise ConfigError(
+            "composite.bands: a band composite reads the scenes' bands, and "
+            "scene_indices: true composites index rasters; set scene_indices: false "
+            "(the index products are the same bytes) or composite.bands: []")
+    if BANDS in names:
+        raise ConfigError(f"composite.bands: an index is named {BANDS!r}, the band "
+                          "composite's product name; rename the index")
+    spec: dict[str, Any] = {"roles": roles, "statistic": ccfg["band_statistic"],
+                            "tolerance": float(ccfg["geomedian"]["tolerance"]),
+                            "max_iterations": int(ccfg["geomedian"]["max_iterations"])}
+    if ccfg["band_statistic"] == "quality":
+        qcfg = ccfg["quality"]
+        score = qcfg["index"]
+        if not score and qcfg["target_day"] is None:
+            raise ConfigError("composite.quality.index: band_statistic quality keeps each "
+                              "pixel's observation with the highest score; name the index, "
+                              "e.g. quality: {index: NDVI}, or set quality.target_day")
+        if score:
+            try:
+                expr = indices.get(score) or rf_indices.resolve(
+                    [score], config["custom_indices"], roles=known)[score]
+            except ConfigError as exc:
+                raise ConfigError(f"composite.quality.index: {exc}") from None
+            spec.update(score=score, score_text=expr.text)
+        if qcfg["target_day"] is not None:
+            spec.update(target_day=int(qcfg["target_day"]),
+                        day_weight=float(qcfg["day_weight"]),
+                        day_sigma=float(qcfg["day_sigma"]))
+    BandSpec(**{**spec, "roles": tuple(roles)})  # its own checks, before any job
+    return spec
+
+
+def _band_roles(spec: Mapping[str, Any] | None) -> list[str]:
+    """The scene bands a band composite reads: its bands and its score's."""
+    if not spec:
+        return []
+    from rasterflow import indices as rf_indices
+
+    roles = set(spec["roles"])
+    if spec.get("score_text"):
+        roles |= rf_indices.parse(spec["score"], spec["score_text"]).roles
+    return sorted(roles)
 
 
 def _notes(config: Mapping[str, Any], stac: str) -> list[str]:

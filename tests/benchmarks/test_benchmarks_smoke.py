@@ -251,3 +251,17 @@ def test_zonal_bench_prints_every_engine_with_consistent_ratios(tmp_path: Path) 
     assert ("agreement: ours-coverage = exactextract on all zones, ours-centre = rasterstats "
             "on the first 10 (rtol 1e-6, centre counts exact)") in out
     assert {p.name for p in tmp_path.iterdir()} == {"r600.tif", "z30_600.gpkg"}
+
+
+# --------------------------------------------------------------------- band composite
+
+
+def test_band_composite_bench_prints_each_statistic_with_a_consistent_rate() -> None:
+    out = run_bench("band_composite_bench.py", "--size", "24", "--scenes", "5",
+                    "--repeats", "1")
+    px = 24 * 24
+    for name in ("medoid", "geomedian", "quality"):
+        seconds, rate = row(out, name)
+        positive(seconds, name)
+        # rate = px / seconds / 1e6, each printed rounded: seconds to 6 places, rate to 2
+        assert_quotient(rate, px / 1e6, seconds, digits=(12, 6, 2), what=name)

@@ -24,11 +24,13 @@ TARGETS = [
     *(f"results/indices/{s}/SR.tif" for s in SCENES),
     "results/mosaics/2020/NDVI.tif", "results/mosaics/2020/NDVI_count.tif",
     "results/mosaics/2020/NDVI.vrt",
+    # composite.bands (band_statistic quality by default, medoid and geomedian below)
+    "results/mosaics/2020/bands.tif", "results/mosaics/2020/bands_count.tif",
     "results/terrain/slope.tif", "results/terrain/hillshade.tif",
 ]
 
 
-def project(root: Path) -> Path:
+def project(root: Path, band_statistic: str = "quality") -> Path:
     """A user's project at ``root``: data inside it, referenced by absolute paths."""
     data = root / "data"
     data.mkdir(parents=True)
@@ -42,13 +44,15 @@ def project(root: Path) -> Path:
     (root / "own.yaml").write_text(yaml.safe_dump({
         "demo": False,
         "scenes": {"sheet": str(data / "scenes.csv"), "chunk": 256,
-                   "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 4, "nodata": 0}}},
+                   "bands": {"red": {"band": 1, "nodata": 0}, "green": {"band": 2, "nodata": 0},
+                             "nir": {"band": 4, "nodata": 0}}},
         "indices": ["NDVI", "SR"],
         "custom_indices": {"SR": "nir / red"},
         # small tiles and chunks: several Dask blocks and several jobs per stage
         "grid": {"crs": "EPSG:32618", "resolution": 10, "tile_px": 128, "origin": [0, 0],
                  "aoi": {"bounds": [792900, 2048300, 795600, 2050400]}},
-        "composite": {"chunk": 64, "indices": ["NDVI"]},
+        "composite": {"chunk": 64, "indices": ["NDVI"], "bands": ["red", "green", "nir"],
+                      "band_statistic": band_statistic, "quality": {"index": "NDVI"}},
         "mosaic": {"chunk": 256},
         "terrain": {"dem": str(data / "rmnp-dem.tif"), "products": ["slope", "hillshade"],
                     "chunk": 64},
@@ -96,3 +100,15 @@ def test_same_bytes_wherever_the_project_lives(tmp_path, reference):
     """Provenance records paths relative to the project: a moved copy gives equal bytes."""
     root = project(tmp_path / "somewhere" / "else" / "entirely")
     assert run(root, "--cores", "1") == reference
+
+
+@pytest.mark.parametrize("statistic", ["medoid", "geomedian"])
+def test_band_statistics_same_bytes_one_core_threads_or_two_cores_processes(tmp_path,
+                                                                           statistic):
+    """The other band statistics (quality is in the matrix above): the corner cells."""
+    one = run(project(tmp_path / "one", statistic), "--cores", "1")
+    root = project(tmp_path / "two", statistic)
+    cfg = yaml.safe_load((root / "own.yaml").read_text())
+    cfg["dask"]["processes"] = True
+    (root / "own.yaml").write_text(yaml.safe_dump(cfg))
+    assert run(root, "--cores", "2", *TWO) == one
