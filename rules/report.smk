@@ -235,5 +235,7 @@ rule stac:
         "../envs/rasterflow.yaml"
     params:
         products=[p.to_params() for p in PLAN.stac_products],
+        license=config["stac"]["license"],
+        license_href=config["stac"]["license_href"],
     script:
         "../scripts/stac.py"

@@ -236,9 +236,11 @@ def _item_assets(items: Sequence[Any]) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
-def make_collection(kind: str, items: Sequence[Any], *, license: str = DEFAULT_LICENSE) -> Any:
+def make_collection(kind: str, items: Sequence[Any], *, license: str = DEFAULT_LICENSE,
+                    license_href: str = "") -> Any:
     """The Collection ``kind`` of ``items``: extents computed from them, ``item_assets``,
-    rasterflow as the processor, and the outputs' ``license``."""
+    rasterflow as the processor, and the outputs' ``license`` (with a ``license`` link
+    to ``license_href`` when given)."""
     from importlib import metadata
 
     import pystac
@@ -259,6 +261,9 @@ def make_collection(kind: str, items: Sequence[Any], *, license: str = DEFAULT_L
     collection.item_assets = {k: pystac.ItemAssetDefinition.create(
         title=v["title"], description=None, media_type=v["type"], roles=v["roles"],
         extra_fields={"raster:bands": v["raster:bands"]}) for k, v in _item_assets(items).items()}
+    if license_href:
+        collection.add_link(pystac.Link(pystac.RelType.LICENSE, license_href,
+                                        title=f"Licence of the outputs ({license})"))
     ProjectionExtension.add_to(collection)
     RasterExtension.add_to(collection)
     for item in items:
@@ -288,7 +293,8 @@ def group_items(products: Iterable[Product]) -> dict[str, dict[str, list[Product
 
 
 def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *,
-                  description: str, license: str = DEFAULT_LICENSE) -> Path:
+                  description: str, license: str = DEFAULT_LICENSE,
+                  license_href: str = "") -> Path:
     """Write the catalog folder ``output``: ``catalog.json``, one folder per collection
     and in it one per item.
 
@@ -307,7 +313,8 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
                                  title="rasterflow results")
         for kind, items in groups.items():
             catalog.add_child(make_collection(
-                kind, [make_item(ps) for ps in items.values()], license=license))
+                kind, [make_item(ps) for ps in items.values()], license=license,
+                license_href=license_href))
         catalog.normalize_hrefs(f"{scratch.resolve()}/")  # "/": a folder, whatever its name
         # relative to the item files: scratch and target are siblings, so they hold
         catalog.make_all_asset_hrefs_relative()

@@ -168,10 +168,13 @@ def test_one_collection_per_kind_with_extents_item_assets_and_license(run):
 
 def test_a_license_given_is_written(rasters):
     results, products = rasters
+    href = "https://creativecommons.org/licenses/by/4.0/"
     catalog = stac.write_catalog(products, results / "stac", description="t",
-                                 license="CC-BY-4.0")
-    assert {c.license for c in pystac.Catalog.from_file(str(catalog)).get_children()} == {
-        "CC-BY-4.0"}
+                                 license="CC-BY-4.0", license_href=href)
+    children = list(pystac.Catalog.from_file(str(catalog)).get_children())
+    assert {c.license for c in children} == {"CC-BY-4.0"}
+    assert {c.get_single_link("license").href for c in children} == {href}
+    assert stac.validate_catalog(catalog, SCHEMAS) == 1 + 2 + 2
 
 
 def test_the_catalog_validates_offline_and_a_broken_one_does_not(run, tmp_path):
