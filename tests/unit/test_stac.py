@@ -311,3 +311,16 @@ def test_a_trend_item_spans_every_period():
     assert (item.path, item.start, item.end, item.kind) == (
         "res/trend/NDVI.tif", dt.date(2024, 3, 1), dt.date(2024, 8, 31), "trend")
     assert item.properties["rasterflow:trend"] == ["slope", "p_value", "n"]
+
+
+def test_the_license_config_defaults_to_other_and_refuses_a_non_spdx_value():
+    from rasterflow import settings
+    from rasterflow.errors import ConfigError
+
+    schema = Path(__file__).parents[2] / "config" / "schema.yaml"
+    cfg: dict = {}
+    settings.check_config(cfg, schema)
+    assert cfg["stac"] == {"license": "other", "license_href": ""}
+    settings.check_config({"stac": {"license": "CC-BY-4.0 OR MIT"}}, schema)
+    with pytest.raises(ConfigError, match="stac.license"):
+        settings.check_config({"stac": {"license": "CC BY 4.0"}}, schema)
