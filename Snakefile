@@ -19,6 +19,7 @@ localrules:
     zonal_long,
     quicklooks,
     zonal_timeseries,
+    points_timeseries,
     zonal_tables,
     benchmark_chart,
     dask_reports,
@@ -33,6 +34,7 @@ include: "rules/composite.smk"
 include: "rules/trend.smk"
 include: "rules/terrain.smk"
 include: "rules/zonal.smk"
+include: "rules/points.smk"
 include: "rules/report.smk"
 
 
@@ -44,7 +46,7 @@ onsuccess:
     # where to look: the products, and how to make the report of them
     logger.info(
         f"rasterflow: products under {os.path.abspath(RESULTS)}/ (mosaics/, indices/, "
-        f"terrain/, zonal/, stac/); the report: add --report {RESULTS}/report.html"
+        f"terrain/, zonal/, points/, stac/); the report: add --report {RESULTS}/report.html"
     )
 
 

@@ -20,7 +20,7 @@ alternately over ``--repeats`` rounds (so drift in machine load hits every engin
 * ``ee-centre``       (``--ee-centre`` only) the centre rule emulated with exactextract's
                       ``center_x``/``center_y``/``values`` and ``shapely.contains_xy``,
                       the engine considered and rejected for that rule (see
-                      rasterflow.zonal's docstring); subsampled like rasterstats.
+                      rasterflow.zonal.centre's docstring); subsampled like rasterstats.
 
 Every engine reads the zones file inside its timing. Smoke run (seconds):
 ``benchmarks/zonal_bench.py --size 1000 --zones 200 --repeats 1``.

@@ -206,6 +206,47 @@ def is_categorical(wildcards):
     return wildcards.product in config["zonal"]["categorical"]
 
 
+# --- values at points ----------------------------------------------------------------
+# One job per batch of points.batch scenes (date order) samples every index of its
+# scenes; one job per period samples that period's mosaics; points_table joins them.
+
+# index name -> expression: every index is sampled per scene, from the bands
+POINT_EXPRESSIONS = {i: PLAN.indices[i].text for i in PLAN.point_indices}
+
+
+def get_points(wildcards):
+    return PLAN.points
+
+
+def get_point_batch_files(wildcards):
+    return PLAN.point_batch_files(wildcards.batch)
+
+
+def get_point_batch_scenes(wildcards):
+    return [
+        PLAN.scenes[s].subset(PLAN.point_roles).to_params()
+        for s in PLAN.point_batches[wildcards.batch]
+    ]
+
+
+def point_batch_runtime(wildcards, attempt):
+    # scenes run side by side on the job's cores; a scene's windows take seconds
+    return (30 + len(PLAN.point_batches[wildcards.batch]) // 10) * attempt
+
+
+def get_period_mosaics(wildcards):
+    """Index -> the period's mosaic COG the points are sampled from."""
+    return {i: PATHS.mosaic(wildcards.period, i) for i in PLAN.composite_indices}
+
+
+def get_period_mosaic_files(wildcards):
+    return list(get_period_mosaics(wildcards).values())
+
+
+def get_period_start(wildcards):
+    return PLAN.period_spans[wildcards.period][0].isoformat()
+
+
 def get_final_outputs():
     return PLAN.product_outputs() + REPORT_OUTPUTS  # rules/report.smk
 

@@ -26,10 +26,34 @@ if any(period != "static" for _product, period in PLAN.zonal_targets):
 REPORT_OUTPUTS += [
     f"{REPORT}/zonal/tables/{p}/{period}.html" for p, period in PLAN.zonal_targets
 ]
+if PLAN.points:
+    REPORT_OUTPUTS.append(f"{REPORT}/points/timeseries.png")
 REPORT_OUTPUTS += [f"{REPORT}/benchmarks.png", f"{REPORT}/run_info.html"]
 if config["dask"]["report"]:  # the heavy jobs' Dask performance reports, gathered
     REPORT_OUTPUTS.append(f"{REPORT}/dask")
 REPORT_OUTPUTS.append(f"{RESULTS}/stac")
+
+
+# the points' long table as an item of its own: its footprint the points', its time the
+# scenes' and periods' span
+STAC_TABLES = (
+    [
+        {
+            "path": PATHS.points_table("parquet"),
+            "id": "points-samples",
+            "start": min(sc.date for sc in PLAN.scenes.values()).isoformat(),
+            "end": max(
+                [sc.date for sc in PLAN.scenes.values()]
+                + [end for _start, end in PLAN.period_spans.values()]
+            ).isoformat(),
+            "title": "values of every index at the points, per scene and period",
+            "properties": {"rasterflow:table": "points"},
+            "dated_by": None,
+        }
+    ]
+    if PLAN.points
+    else []
+)
 
 
 # every quicklook in one job: each is a fraction of a second, a job's start is seconds
@@ -130,6 +154,31 @@ rule zonal_timeseries:
         "../scripts/zonal_timeseries.py"
 
 
+rule points_timeseries:
+    input:
+        PATHS.points_table("parquet"),
+    output:
+        report(
+            f"{REPORT}/points/timeseries.png",
+            caption=f"{CAPTIONS}/points_timeseries.rst",
+            category="Points",
+            subcategory="Time series",
+            labels={"figure": "values at a few points"},
+        ),
+    log:
+        logs("report/points_timeseries"),
+    conda:
+        "../envs/rasterflow.yaml"
+    params:
+        id_column=config["points"]["id_column"],
+        periods={
+            p: [first.isoformat(), last.isoformat()]
+            for p, (first, last) in PLAN.period_spans.items()
+        },
+    script:
+        "../scripts/points_timeseries.py"
+
+
 rule zonal_tables:
     input:
         [PATHS.zonal(p, period) for p, period in PLAN.zonal_targets],
@@ -226,7 +275,7 @@ rule run_info:
 
 rule stac:
     input:
-        PLAN.stac_inputs(),
+        PLAN.stac_inputs() + [p["path"] for p in STAC_TABLES],
     output:
         directory(f"{RESULTS}/stac"),
     log:
@@ -237,5 +286,6 @@ rule stac:
         products=[p.to_params() for p in PLAN.stac_products],
         license=config["stac"]["license"],
         license_href=config["stac"]["license_href"],
+        tables=STAC_TABLES,
     script:
         "../scripts/stac.py"

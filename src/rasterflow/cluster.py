@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -346,6 +347,29 @@ def _log_progress(client: Any, interval: float, stop: threading.Event) -> None:
             )
 
 
+def active_client() -> Any:
+    """The ``distributed`` Client this process's Dask work goes to, or None.
+
+    The one look-up of it, for the steps that adapt to the cluster: zonal statistics
+    (tasks on the cluster or in process), the composite's chunk size (the workers'
+    threads and memory) and the COG writer's lock (:func:`workers_in_this_process`).
+    None when no Client runs: none was started, ``distributed`` is not installed, or a
+    one-thread step runs on the synchronous scheduler (:func:`dask_client` yields None;
+    :func:`job_threads_and_memory` tells its size). ``distributed`` is not imported to
+    find out: nobody can have started a Client without importing it, and the import
+    alone costs ~2 s. A Client whose workers have not joined yet is returned as it is:
+    a caller that sizes work by the workers must allow for none.
+    """
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_client
+
+        return get_client()
+    except (ImportError, ValueError):  # ValueError: no Client (distributed's own words)
+        return None
+
+
 def workers_in_this_process(client: Any) -> bool:
     """True when every worker of ``client``'s cluster runs as threads of this process.
 
@@ -358,7 +382,9 @@ def workers_in_this_process(client: Any) -> bool:
 
     cluster = getattr(client, "cluster", None)
     workers = getattr(cluster, "workers", None)
-    return bool(workers) and all(isinstance(w, Worker) for w in workers.values())
+    if not workers:
+        return False
+    return all(isinstance(w, Worker) for w in workers.values())
 
 
 def dask_report_path(log: str | os.PathLike[str]) -> Path:

@@ -618,15 +618,11 @@ def _cluster_threads_and_memory() -> tuple[int, float | None]:
     """(threads, memory limit per thread in bytes) of the active Dask client's workers,
     or of a step on the synchronous scheduler; (1, None) without either or before any
     worker has joined."""
-    from rasterflow.cluster import job_threads_and_memory
+    from rasterflow.cluster import active_client, job_threads_and_memory
 
     if (job := job_threads_and_memory()) is not None:
         return job
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
+    if (client := active_client()) is None:
         return 1, None
     workers = list(client.scheduler_info()["workers"].values())
     per_thread = [w["memory_limit"] / w["nthreads"] for w in workers

@@ -1,4 +1,5 @@
-"""Deterministic synthetic demo data: scenes, a DEM and zones over a made-up landscape.
+"""Deterministic synthetic demo data: scenes, a DEM, zones and points over a made-up
+landscape.
 
 Everything derives from a fixed seed and from world coordinates, so overlapping
 footprints see the same ground and every run writes the same pixels. The landscape
@@ -20,8 +21,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from odc.geo.geom import BoundingBox
 
 CRS = "EPSG:3067"
 RES = 10.0
@@ -88,7 +93,7 @@ def scene_paths() -> dict[str, str]:
     return out
 
 
-def footprints() -> dict[str, object]:
+def footprints() -> dict[str, BoundingBox]:
     """Scene id -> bounds (odc-geo BoundingBox with CRS), known before any file exists."""
     from odc.geo.geom import BoundingBox
 
@@ -99,7 +104,7 @@ def footprints() -> dict[str, object]:
 
 def planned_files() -> list[str]:
     """Every file :func:`generate` writes, relative to the demo root."""
-    files = ["scenes.csv", "dem.tif", "zones.gpkg"]
+    files = ["scenes.csv", "dem.tif", "zones.gpkg", "points.geojson"]
     for fp in FOOTPRINTS:
         for d in fp.dates:
             if fp.layout == "multiband":
@@ -284,6 +289,31 @@ def write_zones(path: Path) -> None:
     gdf.to_file(path, driver="GPKG", layer="zones")
 
 
+#: Demo points (EPSG:3067): id -> (name, x, y). One in footprint A only, two where A and
+#: B overlap, one in B only, one outside every raster (its rows are all invalid).
+POINTS = {
+    1: ("parcel 00", 380_800.0, 6_699_300.0),
+    2: ("forest edge", 381_500.0, 6_697_000.0),
+    3: ("overlap", 383_040.0, 6_696_300.0),
+    4: ("ring", 382_800.0, 6_696_800.0),
+    5: ("footprint B", 385_500.0, 6_695_800.0),
+    6: ("outside", 390_000.0, 6_690_000.0),
+}
+
+
+def write_points(path: Path) -> None:
+    """The demo points as GeoJSON (so in EPSG:4326: points.file may be in any CRS)."""
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    gdf = gpd.GeoDataFrame(
+        {"point_id": list(POINTS), "name": [v[0] for v in POINTS.values()]},
+        geometry=[Point(x, y) for _name, x, y in POINTS.values()], crs=CRS,
+    ).to_crs("EPSG:4326")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    gdf.to_file(path, driver="GeoJSON", engine="pyogrio")
+
+
 def generate(root: str | Path) -> list[Path]:
     """Write the whole demo dataset under ``root``; return the files written."""
     root = Path(root)
@@ -307,5 +337,6 @@ def generate(root: str | Path) -> list[Path]:
                    nodata=None, descriptions=["scl"])
     write_dem(root / "dem.tif")
     write_zones(root / "zones.gpkg")
+    write_points(root / "points.geojson")
     (root / "scenes.csv").write_text(sheet_text(), encoding="utf-8")
     return [root / f for f in planned_files()]

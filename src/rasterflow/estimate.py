@@ -8,7 +8,10 @@ the job's work grows with and are known from the plan without reading pixels:
 * ``mosaic``: grid megapixels x indices (statistic and count);
 * ``terrain``: DEM megapixels x products;
 * ``trend``: grid megapixels x indices x periods (mosaic values fitted);
-* ``zonal``: one unit a job (its cost is mostly the zones', not known here).
+* ``zonal``: one unit a job (its cost is mostly the zones', not known here);
+* ``points_scenes``, ``points_periods``: million values sampled (points x scenes or
+  periods x indices);
+* ``points_table``: million rows of the long table.
 
 The default rates were measured on this project's 2-core benchmark machine
 (``benchmarks/e2e_bench.py``, docs/benchmarks.md). After a run, :func:`calibrate`
@@ -66,6 +69,12 @@ DEFAULT_RATES: dict[str, Rate] = {
     # its three float32 bands (~12 bytes a pixel) over 12 periods, before compression
     "trend": Rate(fixed=2.0, per_unit=0.15, write_per_unit=1.0e6),
     "zonal": Rate(fixed=3.0, per_unit=0.0, write_per_unit=0.0),
+    # benchmarks/points_bench.py (docs/benchmarks.md, Points): 100,000 points x 50 scenes
+    # x 2 indices sampled in 6.63 CPU s into an 88 MB part; its 10 M rows joined in
+    # 6.84 s into 253 MB of GeoParquet
+    "points_scenes": Rate(fixed=2.0, per_unit=0.66, write_per_unit=8.8e6),
+    "points_periods": Rate(fixed=2.0, per_unit=0.66, write_per_unit=8.8e6),
+    "points_table": Rate(fixed=2.0, per_unit=0.68, write_per_unit=25.3e6),
 }
 
 
@@ -209,6 +218,23 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
     for product, period in plan.zonal_targets:
         jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (),
                         mem_mb))
+    if plan.points:
+        per = plan.point_count / 1e6  # million values per scene or period and index
+        values = 0.0
+        for batch, members in plan.point_batches.items():
+            units = per * len(members) * len(plan.point_indices)
+            values += units
+            # reads: only the blocks that hold points, not known here
+            jobs.append(Job("points_scenes", units, paths.benchmarks(f"points/scenes/{batch}"),
+                            (paths.points_part("scenes", batch),), mem_mb))
+        for period in plan.periods if plan.composite_indices else ():
+            units = per * len(plan.composite_indices)
+            values += units
+            jobs.append(Job("points_periods", units,
+                            paths.benchmarks(f"points/periods/{period}"),
+                            (paths.points_part("periods", period),), mem_mb))
+        jobs.append(Job("points_table", values, paths.benchmarks("points/table"),
+                        tuple(paths.points_table(f) for f in plan.point_formats), mem_mb))
     return jobs
 
 
@@ -222,12 +248,12 @@ def format_estimate(rows: Sequence[RuleEstimate], rates: Mapping[str, Rate]) -> 
     source = (f"rates refitted from {calibrated} finished jobs' benchmark files"
               if calibrated else "default rates of the 2-core benchmark machine")
     lines = [f"rasterflow estimate of the heavy jobs ({source}):",
-             f"  {'rule':<10} {'jobs':>6} {'core-h':>9} {'read MB':>10} {'write MB':>10} "
+             f"  {'rule':<14} {'jobs':>6} {'core-h':>9} {'read MB':>10} {'write MB':>10} "
              f"{'mem_mb/job':>11} {'peak seen MB':>13}"]
     for r in rows:
         note = f"  ({r.unknown} of unknown size until their inputs exist)" if r.unknown else ""
         peak = "-" if r.peak_mb is None else f"{r.peak_mb:,.0f}"
-        lines.append(f"  {r.rule:<10} {r.jobs:>6} {r.cpu_s / 3600:>9.3f} {_mb(r.read_bytes):>10} "
+        lines.append(f"  {r.rule:<14} {r.jobs:>6} {r.cpu_s / 3600:>9.3f} {_mb(r.read_bytes):>10} "
                      f"{_mb(r.write_bytes):>10} {r.mem_mb:>11} {peak:>13}{note}")
     total = sum(r.cpu_s for r in rows)
     lines.append(f"  total: {sum(r.jobs for r in rows)} heavy jobs, {total / 3600:.3f} "

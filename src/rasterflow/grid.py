@@ -56,6 +56,14 @@ class GridSpec:
                              origin=self.origin)
 
 
+def crs_of(obj: GeoBox | Geometry | BoundingBox) -> CRS:
+    """The CRS of a grid, shape or box, which every one rasterflow makes has (odc-geo's
+    types allow none)."""
+    if obj.crs is None:
+        raise ValueError(f"{type(obj).__name__} without a CRS: {obj!r}")
+    return obj.crs
+
+
 def _crs(value: Any, *, key: str) -> CRS:
     try:
         return CRS(value)
@@ -113,7 +121,7 @@ def area_of_interest(
         x0, y0, x1, y1 = within
         pad = 0.01 * max(x1 - x0, y1 - y0)
         outline = box(x0 - pad, y0 - pad, x1 + pad, y1 + pad, within.crs)
-        geom = _clip(geom, outline.to_crs(geom.crs, resolution="auto").boundingbox)
+        geom = _clip(geom, outline.to_crs(crs_of(geom), resolution="auto").boundingbox)
         if geom.is_empty:
             return Geometry(geom.geom, crs=crs)
         geom = geom.to_crs(crs, resolution="auto", check_and_fix=True)
@@ -360,7 +368,7 @@ def grid_from_config(cfg: Mapping[str, Any], *,
                 "grid.aoi: give bounds ([xmin, ymin, xmax, ymax]) or vector (a path to a "
                 "vector file); without either the grid spans the scenes, and there are none"
             )
-        aoi = box(*within, crs)
+        aoi = box(within.left, within.bottom, within.right, within.top, crs)
     else:
         aoi = area_of_interest(
             crs=crs, bounds=aoi_cfg.get("bounds"), bounds_crs=aoi_cfg.get("crs"),
@@ -415,7 +423,8 @@ def describe(geobox: GeoBox, *, tiles: int, tile_px: int, mosaics: int) -> str:
     left, bottom, right, top = geobox.extent.boundingbox
     res = abs(geobox.resolution.x)
     each = nx * ny * 4 / 1e6  # a float32 band, uncompressed
-    unit = {"metre": " m", "meter": " m"}.get(geobox.crs.units[0], f" {geobox.crs.units[0]}")
+    axis_unit = crs_of(geobox).units[0]
+    unit = {"metre": " m", "meter": " m"}.get(axis_unit, f" {axis_unit}")
     return (
         f"grid: {nx} x {ny} px of {res:g}{unit} in {geobox.crs}, "
         f"[{left:.10g}, {bottom:.10g}, {right:.10g}, {top:.10g}]; {tiles} tile(s) of "
@@ -448,7 +457,7 @@ def tiles(geobox: GeoBox, tile_px: int, *, aoi: Geometry | None = None) -> dict[
     gbt = GeoboxTiles(geobox, (tile_px, tile_px))
     ny, nx = gbt.shape.yx
     width = max(3, len(str(max(nx, ny) - 1)))
-    area = None if aoi is None else aoi.to_crs(geobox.crs, resolution="auto")
+    area = None if aoi is None else aoi.to_crs(crs_of(geobox), resolution="auto")
     out: dict[str, GeoBox] = {}
     for iy in range(ny):
         for ix in range(nx):
@@ -463,7 +472,8 @@ def footprint(path: str | os.PathLike[str]) -> BoundingBox:
     from rasterflow.io import open_raster
 
     with open_raster(path, what="footprint") as src:
-        return BoundingBox(*src.bounds, crs=src.crs.to_wkt())
+        b = src.bounds
+        return BoundingBox(b.left, b.bottom, b.right, b.top, crs=src.crs.to_wkt())
 
 
 #: points per edge of a footprint box projected into another CRS (curved edges)
@@ -488,7 +498,7 @@ def _boxes_in(crs: CRS, boxes: Sequence[BoundingBox]) -> np.ndarray:
     fy = np.concatenate([np.zeros_like(t), t, np.ones_like(t), 1 - t])
     xs = b[:, [0]] + fx * (b[:, [2]] - b[:, [0]])
     ys = b[:, [1]] + fy * (b[:, [3]] - b[:, [1]])
-    to = Transformer.from_crs(boxes[0].crs._crs, crs._crs, always_xy=True)
+    to = Transformer.from_crs(crs_of(boxes[0])._crs, crs._crs, always_xy=True)
     px, py = to.transform(xs.ravel(), ys.ravel())
     rings = np.stack([px, py], axis=-1).reshape(len(b), -1, 2)
     if not np.isfinite(rings).all():
@@ -515,7 +525,7 @@ def _footprint_geoms(
         else:
             out[i] = fp.to_crs(crs, resolution="auto", check_and_fix=True).geom
     for rows in by_crs.values():
-        out[rows] = _boxes_in(crs, [items[i][1] for i in rows])
+        out[rows] = _boxes_in(crs, [b for i in rows if isinstance(b := items[i][1], BoundingBox)])
     return out
 
 
@@ -534,7 +544,7 @@ def tiles_touched(
     if not tiles or not len(footprints):
         return {}
     ids = list(tiles)
-    crs = next(iter(tiles.values())).crs
+    crs = crs_of(next(iter(tiles.values())))
     extents = np.asarray([tiles[t].extent.geom for t in ids], dtype=object)
     scenes, geoms = _geoms_in(crs, footprints)
     scene_i, tile_i = shapely.STRtree(extents).query(geoms, predicate="intersects")
@@ -551,9 +561,9 @@ def geobox_to_params(geobox: GeoBox) -> dict[str, Any]:
     """A plain, JSON-able form of ``geobox`` (Snakemake ``params``; inverse below)."""
     a = geobox.affine
     # "EPSG:32633" where that is the very same CRS (pyproj also matches look-alikes)
-    code = f"EPSG:{geobox.crs.epsg}" if geobox.crs.epsg is not None else None
+    code = f"EPSG:{crs_of(geobox).epsg}" if crs_of(geobox).epsg is not None else None
     return {
-        "crs": code if code and CRS(code) == geobox.crs else geobox.crs.to_wkt(),
+        "crs": code if code and CRS(code) == geobox.crs else crs_of(geobox).to_wkt(),
         "transform": [a.a, a.b, a.c, a.d, a.e, a.f],
         "shape": [int(geobox.shape.y), int(geobox.shape.x)],
     }
@@ -594,12 +604,11 @@ def warp_scale(src: GeoBox, dst: GeoBox) -> XY[float]:
     """
     sx, sy = abs(src.resolution.x), abs(src.resolution.y)
     dx, dy = abs(dst.resolution.x), abs(dst.resolution.y)
-    if src.crs == dst.crs or (
-        src.crs.projected and dst.crs.projected and src.crs.units == dst.crs.units
-    ):
+    scrs, dcrs = crs_of(src), crs_of(dst)
+    if scrs == dcrs or (scrs.projected and dcrs.projected and scrs.units == dcrs.units):
         return xy_(_snap(sx / dx), _snap(sy / dy))
     cy, cx = src.shape.y // 2, src.shape.x // 2
-    pixel = src[cy:cy + 1, cx:cx + 1].extent.to_crs(dst.crs, resolution="auto").boundingbox
+    pixel = src[cy:cy + 1, cx:cx + 1].extent.to_crs(crs_of(dst), resolution="auto").boundingbox
     return xy_(_snap(pixel.span_x / dx), _snap(pixel.span_y / dy))
 
 
@@ -653,8 +662,8 @@ def gcp_lattice(src: GeoBox, crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarr
     h, w = src.shape.yx
     m = 2 * GCP_NODES - 1
     cols, rows = np.meshgrid(np.linspace(0.0, w, m), np.linspace(0.0, h, m))
-    wx, wy = src.affine * (cols, rows)
-    x, y = src.crs.transformer_to_crs(crs)(wx, wy)
+    wx, wy = src.affine * (cols, rows)  # type: ignore[operator]  # affine maps arrays too
+    x, y = crs_of(src).transformer_to_crs(crs)(wx, wy)
     x, y = np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         return None
@@ -695,7 +704,7 @@ def polynomial_to_pixels(src: GeoBox, geobox: GeoBox) -> np.ndarray | None:
     kernel's parameters (:mod:`rasterflow._warp_kernel`), or None where PROJ fails or
     the fit misses by more than :data:`POLYNOMIAL_TOLERANCE` ``geobox`` pixels.
     """
-    fitted = _fitted(src, geobox.crs)
+    fitted = _fitted(src, crs_of(geobox))
     if fitted is None:
         return None
     _lattice, params, err = fitted
@@ -709,7 +718,7 @@ def _fitted(src: GeoBox, crs: CRS) -> tuple[tuple[np.ndarray, ...], np.ndarray, 
     """(gcp_lattice, _polynomial_fit's parameters and error) of ``src`` into ``crs``, or
     None; computed once for both the VRT and the kernel of a source."""
     a = src.affine
-    key = (tuple(src.shape.yx), (a.a, a.b, a.c, a.d, a.e, a.f), src.crs.to_wkt(), crs.to_wkt())
+    key = (tuple(src.shape.yx), (a.a, a.b, a.c, a.d, a.e, a.f), crs_of(src).to_wkt(), crs.to_wkt())
     with _FITTED_LOCK:
         if key in _FITTED:
             return _FITTED[key]
@@ -761,7 +770,7 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
                      for flags in src.mask_flag_enums)
     if masked or src_box.crs == geobox.crs:
         return None
-    fitted = _fitted(src_box, geobox.crs)
+    fitted = _fitted(src_box, crs_of(geobox))
     if fitted is None:
         return None
     (pixels, coords, nodes), _params, err = fitted
@@ -783,7 +792,7 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
     )
     h, w = src_box.shape.yx
     return (f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">'
-            f"<GCPList Projection={quoteattr(geobox.crs.to_wkt())}>{gcps}</GCPList>"
+            f"<GCPList Projection={quoteattr(crs_of(geobox).to_wkt())}>{gcps}</GCPList>"
             f"{xml_bands}</VRTDataset>")
 
 
@@ -852,7 +861,7 @@ def read_onto(
             destination=out,
             src_nodata=src.nodata,
             dst_transform=geobox.affine,
-            dst_crs=RioCRS.from_wkt(geobox.crs.to_wkt()),
+            dst_crs=RioCRS.from_wkt(crs_of(geobox).to_wkt()),
             dst_nodata=dst_nodata,
             dst_alpha=count if alpha else 0,
             init_dest_nodata=False,  # keep the prefilled ``fill`` (and alpha 0)

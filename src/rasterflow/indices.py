@@ -9,9 +9,12 @@ denominator) become NaN, the products' nodata value.
 from __future__ import annotations
 
 import ast
+import json
 import operator
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,7 +92,8 @@ def parse(name: str, text: str, *, key: str | None = None) -> Expression:
     """
     where = key or f"index '{name}'"
     if not isinstance(text, str) or not text.strip():
-        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. '(nir - red) / (nir + red)'")
+        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. "
+                              "'(nir - red) / (nir + red)'")
     if len(text) > MAX_CHARS:
         raise ExpressionError(
             f"{where}: the expression has {len(text)} characters (at most {MAX_CHARS}); "
@@ -142,7 +146,8 @@ def parse(name: str, text: str, *, key: str | None = None) -> Expression:
                 )
         elif not isinstance(node, ast.operator | ast.unaryop | ast.expr_context):
             raise ExpressionError(
-                f"index '{name}': {type(node).__name__} at column {getattr(node, 'col_offset', 0) + 1}"
+                f"index '{name}': {type(node).__name__} at column "
+                f"{getattr(node, 'col_offset', 0) + 1}"
                 f" of {text!r} is not allowed (no calls, attributes, imports or comparisons); "
                 f"use only {_ALLOWED}"
             )
@@ -157,7 +162,7 @@ def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.UnaryOp):
         return _UNARY[type(node.op)](_evaluate(node.operand, bands))
     if isinstance(node, ast.Constant):
-        return float(node.value)
+        return float(node.value)  # type: ignore[arg-type]  # parse() allows numbers only
     if isinstance(node, ast.Name):
         return bands[node.id]
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
@@ -179,7 +184,7 @@ def _evaluate_inplace(node: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[
     same ufuncs in the same order give the same bits as :func:`_evaluate`.
     """
     if isinstance(node, ast.Constant):
-        return float(node.value), False
+        return float(node.value), False  # type: ignore[arg-type]  # parse(): numbers only
     if isinstance(node, ast.Name):
         return bands[node.id], False
     if isinstance(node, ast.UnaryOp):
@@ -483,9 +488,6 @@ def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, 
     Each raster is the very file an ``index`` job would write; the scenes run one
     after another on the job's Dask cluster.
     """
-    from pathlib import Path
-
-    from rasterflow.planning import write_manifest
     from rasterflow.scenes import Scene
 
     exprs = [parse(name, text) for name, text in expressions.items()]
@@ -499,3 +501,16 @@ def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, 
                 resampling=resampling, threads=threads)
         written.update({f"{scene.id}/{e.name}": p for e, p in zip(exprs, paths, strict=True)})
     write_manifest(manifest, written)
+
+
+def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
+    """Record a finished batch: ``scene/index`` -> the raster written for it, and its size.
+
+    Written last and atomically, so a batch whose manifest exists is complete.
+    """
+    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)}
+               for scene, p in outputs.items()}
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)

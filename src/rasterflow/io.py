@@ -17,7 +17,6 @@ import atexit
 import glob
 import json
 import os
-import platform
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -35,9 +34,9 @@ from rasterio.enums import Interleaving, Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from rasterflow import __version__
 from rasterflow.errors import InputDataError
 from rasterflow.remote import is_remote, open_options
+from rasterflow.versions import software_versions
 
 #: Creation options of every raster product (documented in README, "Outputs").
 #: ZSTD level 1 with a predictor: on float32 products it is as small as DEFLATE level 6
@@ -94,22 +93,6 @@ def scratch_beside(path: str | os.PathLike[str], *, suffix: str) -> Iterator[Pat
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def software_versions() -> dict[str, str]:
-    """Versions that determine product bytes (no host names, no times: see determinism)."""
-    import dask
-    import xarray
-
-    return {
-        "rasterflow": __version__,
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "dask": dask.__version__,
-        "xarray": xarray.__version__,
-        "rasterio": rasterio.__version__,
-        "gdal": rasterio.__gdal_version__,
-    }
 
 
 def portable_path(path: str | os.PathLike[str]) -> str:
@@ -190,16 +173,13 @@ def _write_lock(path: str) -> Any:
     """A lock that every task writing ``path`` sees: see :class:`WindowWriter`."""
     from dask.utils import SerializableLock
 
-    try:
-        from distributed import Lock, get_client
+    from rasterflow.cluster import active_client, workers_in_this_process
 
-        client = get_client()
-    except (ImportError, ValueError):
+    client = active_client()
+    if client is None or workers_in_this_process(client):
         return SerializableLock()
-    from rasterflow.cluster import workers_in_this_process
+    from distributed import Lock
 
-    if workers_in_this_process(client):
-        return SerializableLock()
     return Lock(f"rasterflow-write-{path}")
 
 

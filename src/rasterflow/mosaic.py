@@ -97,10 +97,12 @@ def _union_geobox(boxes: Sequence[GeoBox]) -> GeoBox:
     """The smallest GeoBox on ``boxes[0]``'s pixel grid that covers all ``boxes``."""
     from odc.geo.geobox import GeoBox
 
+    from rasterflow.grid import crs_of
+
     first = boxes[0]
     rows, cols = [], []
     for b in boxes:
-        pix = first.project(b.extent.to_crs(first.crs, resolution="auto")).boundingbox
+        pix = first.project(b.extent.to_crs(crs_of(first), resolution="auto")).boundingbox
         rows += [pix.bottom, pix.top]
         cols += [pix.left, pix.right]
     # round first: corners of boxes on the same grid come back as n +- 1e-9
@@ -125,7 +127,7 @@ def build_vrt(
     are referenced relative to the VRT, so the results folder can move. Band names and
     tags all tiles agree on are kept; ``tags`` and provenance tags are added.
     """
-    from rasterflow.grid import geobox_from_params, geobox_to_params
+    from rasterflow.grid import crs_of, geobox_from_params, geobox_to_params
     from rasterflow.io import atomic_output, provenance_tags
 
     if not inputs:
@@ -144,7 +146,7 @@ def build_vrt(
             )
     grid = (geobox_from_params(geobox) if geobox is not None
             else _union_geobox([h["geobox"] for h in heads]))
-    placed = []
+    placed: list[tuple[str, dict[str, Any], int, int]] = []
     rects = np.empty((0, 4), dtype=np.int64)  # row0, row1, col0, col1 of placed inputs
     for p, h in zip(paths, heads, strict=True):
         row, col = _offset(h["geobox"], grid, p)
@@ -170,7 +172,7 @@ def build_vrt(
     prov = provenance_tags(inputs=paths, params={"mosaic": "vrt", "grid": geobox_to_params(grid)})
     all_tags = {**_common_tags([h["tags"] for h in heads]), **prov, **(tags or {})}
     root = ET.Element("VRTDataset", rasterXSize=str(grid.shape.x), rasterYSize=str(grid.shape.y))
-    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = grid.crs.to_wkt()
+    ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = crs_of(grid).to_wkt()
     a = grid.affine
     ET.SubElement(root, "GeoTransform").text = ", ".join(
         _fmt(v) for v in (a.c, a.a, a.b, a.f, a.d, a.e))
@@ -336,7 +338,13 @@ def mosaic_rasters(
     import dask.array as da
     from dask.base import tokenize
 
-    from rasterflow.grid import RESAMPLING, geobox_from_params, geobox_to_params, warp_scale
+    from rasterflow.grid import (
+        RESAMPLING,
+        crs_of,
+        geobox_from_params,
+        geobox_to_params,
+        warp_scale,
+    )
     from rasterflow.io import provenance_tags, write_cog
 
     if not inputs:
@@ -370,7 +378,7 @@ def mosaic_rasters(
         "mosaic": "rasters", "rule": "first valid", "resampling": resampling,
         "grid": geobox_to_params(grid), "nodata": nodata})
     names = list(first["descriptions"])
-    out = write_cog(arr, output, crs=grid.crs.to_wkt(), transform=grid.affine, nodata=nodata,
+    out = write_cog(arr, output, crs=crs_of(grid).to_wkt(), transform=grid.affine, nodata=nodata,
                     tags={**prov, **(tags or {})}, band_names=names if any(names) else None,
                     threads=threads)
     log.info("mosaic of %d raster(s), %d x %d pixels, written to %s", len(paths), nx, ny, out)

@@ -67,8 +67,9 @@ def stamps_of(paths: Iterable[str]) -> dict[str, Stamp] | None:
 
 
 def planning_code() -> list[Path]:
-    """The library's source files: any change to them may change a plan."""
-    return sorted(Path(__file__).parent.glob("*.py"))
+    """The library's source files, packages' (``zonal/``) included: any change to them
+    may change a plan."""
+    return sorted(Path(__file__).parent.rglob("*.py"))
 
 
 def plan_key(

@@ -8,7 +8,8 @@ only new or changed files are opened again.
 
 Batches. With ``scenes.batch: N`` > 1 one ``index_batch`` job computes an index for N
 scenes consecutive in time (:func:`batches`) and writes the usual
-``indices/<scene>/<index>.tif`` files plus a *manifest* (:func:`write_manifest`), the
+``indices/<scene>/<index>.tif`` files plus a *manifest*
+(:func:`rasterflow.indices.write_manifest`, written by the job, not by planning), the
 job's only declared output. Composites depend on the manifests of the batches that hold
 their scenes and read the rasters by their usual paths, so products are the same bytes
 as without batching; Snakemake plans N times fewer index jobs.
@@ -60,8 +61,9 @@ def read_header(path: str | os.PathLike[str]) -> RasterHeader:
     from rasterflow.io import open_raster
 
     with open_raster(path, what="scene file") as src:
-        return RasterHeader(BoundingBox(*src.bounds, crs=src.crs.to_wkt()), src.count,
-                            tuple(src.dtypes), src.width, src.height)
+        b = src.bounds
+        box = BoundingBox(b.left, b.bottom, b.right, b.top, crs=src.crs.to_wkt())
+        return RasterHeader(box, src.count, tuple(src.dtypes), src.width, src.height)
 
 
 def _stat_key(path: str) -> list[int] | None:
@@ -140,13 +142,15 @@ def cached_headers(
                 h = read_header(given)
             except InputDataError:
                 continue
+            assert h.bounds.crs is not None  # read_header's open_raster refuses none
             entry = [*key, h.bounds.crs.to_wkt(), *map(float, h.bounds), h.count,
                      h.width, h.height, *h.dtypes]
         fresh[path] = entry
         crs = crs_of.get(entry[2])
         if crs is None:
             crs = crs_of[entry[2]] = CRS(entry[2])
-        out[given] = RasterHeader(BoundingBox(*entry[3:7], crs=crs), int(entry[7]),
+        left, bottom, right, top = entry[3:7]
+        out[given] = RasterHeader(BoundingBox(left, bottom, right, top, crs=crs), int(entry[7]),
                                   tuple(entry[10:]), int(entry[8]), int(entry[9]),
                                   stamp=(key[0], key[1]))
     if fresh != known and open_missing:
@@ -245,16 +249,3 @@ def write_fingerprint(
     os.utime(tmp, ns=(newest, newest))
     os.replace(tmp, path)
     return True
-
-
-def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> None:
-    """Record a finished batch: ``scene/index`` -> the raster written for it, and its size.
-
-    Written last and atomically, so a batch whose manifest exists is complete.
-    """
-    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)}
-               for scene, p in outputs.items()}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)

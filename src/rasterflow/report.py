@@ -13,7 +13,6 @@ import os
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +143,78 @@ def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_c
     return out
 
 
+#: Points drawn in the points' figure: a few series stay readable.
+MAX_POINTS = 6
+
+
+def series_points(table: str | os.PathLike[str], *, id_column: str,
+                  limit: int = MAX_POINTS) -> list[Any]:
+    """The first ``limit`` point ids (in table order) with any valid value, read batch
+    by batch (``id_column`` and ``valid`` only): a table of 100,000 points over 1,000
+    scenes is not loaded to pick six."""
+    import pyarrow.parquet as pq
+
+    chosen: dict[Any, None] = {}
+    for batch in pq.ParquetFile(table).iter_batches(columns=[id_column, "valid"]):
+        frame = batch.to_pandas()
+        for point in frame.loc[frame["valid"], id_column]:
+            chosen.setdefault(point)
+            if len(chosen) >= limit:
+                return list(chosen)
+    return list(chosen)
+
+
+def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                      id_column: str, limit: int = MAX_POINTS,
+                      periods: Mapping[str, Sequence[Any]] | None = None) -> Path:
+    """One panel per product: the valid values of a few points (:func:`series_points`)
+    by date, each scene a dot and each period's composite a line over the period
+    (``periods``: id -> (first, last day); without it a dot at its first day), so a
+    point's scenes and their composite are seen together."""
+    import pyarrow.parquet as pq
+
+    plt = _pyplot()
+    ids = series_points(table, id_column=id_column, limit=limit)
+    columns = [id_column, "kind", "source", "date", "product", "value", "valid"]
+    rows = (pq.read_table(table, columns=columns, filters=[(id_column, "in", ids)])
+            .to_pandas() if ids else pd.DataFrame(columns=columns))
+    rows = rows[rows["valid"].astype(bool)]
+    products = list(dict.fromkeys(rows["product"])) or ["(no valid value at any point)"]
+    spans = {str(k): (pd.Timestamp(str(v[0])), pd.Timestamp(str(v[1])) + pd.Timedelta(days=1))
+             for k, v in (periods or {}).items()}
+    fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
+                             squeeze=False, sharex=True)
+    for ax, product in zip(axes[:, 0], products, strict=True):
+        of = rows[rows["product"] == product]
+        for k, point in enumerate(ids):
+            color = f"C{k % 10}"
+            mine = of[of[id_column] == point]
+            scenes = mine[mine["kind"] == "scene"].sort_values("date")
+            composites = mine[mine["kind"] == "period"].sort_values("date")
+            ax.plot(pd.to_datetime(scenes["date"]), scenes["value"], "o", color=color,
+                    markersize=4, alpha=0.8, label=f"{point}")
+            for source, day, value in zip(composites["source"], composites["date"],
+                                          composites["value"], strict=True):
+                start, end = spans.get(str(source), (pd.Timestamp(day),) * 2)
+                if end > start:
+                    ax.hlines(value, start, end, color=color, linewidth=2, alpha=0.8)
+                else:
+                    ax.plot([start], [value], "s", color=color, markersize=5)
+        ax.set_title(f"{product} at {len(ids)} point(s): scenes (dots), composites "
+                     "(lines over their periods)")
+        ax.set_ylabel(product)
+        ax.grid(alpha=0.3)
+        if ids:
+            ax.legend(title=id_column, fontsize=7, ncol=1, loc="center left",
+                      bbox_to_anchor=(1.01, 0.5))
+    axes[-1, 0].set_xlabel("date")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    out = _save_png(fig, output)
+    plt.close(fig)
+    return out
+
+
 def _table_html(table: pd.DataFrame) -> str:
     shown = table.drop(columns=[c for c in ("geometry",) if c in table.columns])
     return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
@@ -249,21 +320,6 @@ def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike
         shutil.copyfile(page, scratch / f"{name}.html")
     replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
     return target
-
-
-def software_versions(names: Sequence[str] = SOFTWARE) -> dict[str, str]:
-    """Installed versions of ``names`` plus Python and GDAL ('not installed' if absent)."""
-    import platform
-
-    import rasterio
-
-    found = {"python": platform.python_version(), "gdal": rasterio.__gdal_version__}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = "not installed"
-    return found
 
 
 def run_info_page(output: str | os.PathLike[str], *, config: Mapping[str, Any],

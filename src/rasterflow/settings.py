@@ -259,6 +259,23 @@ def check_config(config: dict[str, Any], schema: str | Path) -> None:
             "scenes.mask: give either valid (the class values of clear pixels, e.g. "
             "Sentinel-2 SCL [4, 5, 6, 7, 11]) or invalid_bits (the bits that mark unclear "
             "pixels, e.g. Landsat QA_PIXEL [0, 1, 2, 3, 4]), not both or neither")
+    check_points(config["points"])
     for name, text in config["custom_indices"].items():
         indices.check(indices.parse(name, text, key=f"custom_indices.{name}"),
                       key=f"custom_indices.{name}")
+
+
+def check_points(points: Mapping[str, Any]) -> None:
+    """``points.window``: odd (the window is centred on the point's pixel), and above 1
+    only with ``method: nearest`` (a window of interpolated values means nothing more)."""
+    window = points["window"]
+    if window % 2 == 0:
+        raise ConfigError(
+            f"points.window: {window} is even, but the window is centred on the pixel "
+            f"holding the point; use an odd side ({window - 1} or {window + 1}), or 1 for "
+            "that pixel alone")
+    if window > 1 and points["method"] != "nearest":
+        raise ConfigError(
+            f"points.window: {window} averages the pixels around the point's pixel, which "
+            f"needs points.method: nearest (it is {points['method']}); set method: nearest "
+            "or window: 1")

@@ -61,6 +61,10 @@ KINDS: dict[str, tuple[str, str]] = {
                 "Products of the DEM (slope, aspect, hillshade, ...), one item dated by "
                 "the DEM (its TIFFTAG_DATETIME, else its file's modification day), not "
                 "by the scenes."),
+    "points": ("Values at points",
+               "The long table of every index at the points, per scene and period "
+               "(GeoParquet), one item with a null datetime and the span of the scenes "
+               "and periods."),
     "trend": ("Per-pixel trends",
               "Theil-Sen slope per year, Mann-Kendall p-value and number of valid "
               "periods of each index over all periods, one item spanning the periods."),
@@ -127,6 +131,10 @@ def raster_date(path: str | os.PathLike[str]) -> dt.date:
         return dt.datetime.strptime(stamp.strip(), "%Y:%m:%d %H:%M:%S").date()
     except ValueError:
         return dt.datetime.fromtimestamp(os.stat(path).st_mtime, tz=dt.UTC).date()
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _utc(day: dt.date, *, end: bool = False) -> dt.datetime:
@@ -200,8 +208,8 @@ def make_item(products: Product | Sequence[Product]) -> Any:
     title = first.title if [p.asset for p in group] == ["data"] else f"{kind_title}: {first.id}"
     properties: dict[str, Any] = {"title": title, **shared}
     if end != start:
-        properties["start_datetime"] = _utc(start).isoformat().replace("+00:00", "Z")
-        properties["end_datetime"] = _utc(end, end=True).isoformat().replace("+00:00", "Z")
+        properties["start_datetime"] = _iso(_utc(start))
+        properties["end_datetime"] = _iso(_utc(end, end=True))
     projs = [proj for _i, proj, _b in read]
     item_proj = {k: v for k, v in projs[0].items() if all(p.get(k) == v for p in projs)}
     properties.update(item_proj)
@@ -220,6 +228,35 @@ def make_item(products: Product | Sequence[Product]) -> Any:
     return item
 
 
+def make_table_item(product: Product) -> Any:
+    """A :class:`pystac.Item` for a GeoParquet table (the points' long table): its
+    footprint the bbox in the file's ``geo`` metadata, in WGS84; asset ``product.asset``
+    (``data``); a null datetime with the table's time range (``start``/``end``)."""
+    import pyarrow.parquet as pq
+    import pystac
+    from pyproj import CRS, Transformer
+
+    if not os.path.exists(product.path):
+        raise InputDataError(f"STAC: table {product.path} not found; run the workflow first")
+    geo = json.loads(pq.read_schema(product.path).metadata[b"geo"])
+    column = geo["columns"][geo["primary_column"]]
+    to_wgs84 = Transformer.from_crs(CRS.from_json_dict(column["crs"]), "EPSG:4326",
+                                    always_xy=True)
+    x0, y0, x1, y1 = to_wgs84.transform_bounds(*column["bbox"])
+    bbox = [round(v, 7) for v in (x0, y0, x1, y1)]
+    geometry = {"type": "Polygon", "coordinates": [[[bbox[0], bbox[1]], [bbox[2], bbox[1]],
+                [bbox[2], bbox[3]], [bbox[0], bbox[3]], [bbox[0], bbox[1]]]]}
+    start, end = product.start or dt.date(1970, 1, 1), product.end or dt.date(1970, 1, 1)
+    item = pystac.Item(id=product.id, geometry=geometry, bbox=bbox, datetime=None,
+                       properties={"title": product.title, **product.properties,
+                                   "start_datetime": _iso(_utc(start)),
+                                   "end_datetime": _iso(_utc(end, end=True))})
+    item.add_asset(product.asset, pystac.Asset(
+        href=os.path.abspath(product.path), media_type="application/vnd.apache.parquet",
+        roles=["data"], title=product.title))
+    return item
+
+
 def _item_assets(items: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """``item_assets`` of a collection: each asset key's title, roles, type and band
     layout (data type, nodata, unit, scale/offset; no per-item statistics)."""
@@ -232,7 +269,9 @@ def _item_assets(items: Sequence[Any]) -> dict[str, dict[str, Any]]:
             bands = [{k: b[k] for k in keep if k in b}
                      for b in asset.extra_fields.get("raster:bands", [])]
             out[key] = {"title": asset.title, "roles": list(asset.roles or []),
-                        "type": asset.media_type, "raster:bands": bands}
+                        "type": asset.media_type}
+            if bands:
+                out[key]["raster:bands"] = bands
     return dict(sorted(out.items()))
 
 
@@ -260,7 +299,8 @@ def make_collection(kind: str, items: Sequence[Any], *, license: str = DEFAULT_L
     )
     collection.item_assets = {k: pystac.ItemAssetDefinition.create(
         title=v["title"], description=None, media_type=v["type"], roles=v["roles"],
-        extra_fields={"raster:bands": v["raster:bands"]}) for k, v in _item_assets(items).items()}
+        extra_fields={f: v[f] for f in ("raster:bands",) if f in v})
+        for k, v in _item_assets(items).items()}
     if license_href:
         collection.add_link(pystac.Link(pystac.RelType.LICENSE, license_href,
                                         title=f"Licence of the outputs ({license})"))
@@ -294,16 +334,22 @@ def group_items(products: Iterable[Product]) -> dict[str, dict[str, list[Product
 
 def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *,
                   description: str, license: str = DEFAULT_LICENSE,
-                  license_href: str = "") -> Path:
+                  license_href: str = "", tables: Sequence[Product] = ()) -> Path:
     """Write the catalog folder ``output``: ``catalog.json``, one folder per collection
     and in it one per item.
 
     The folder is built beside ``output`` and renamed into place, so a failed run never
-    leaves a catalog that lists products it did not describe. Returns catalog.json.
+    leaves a catalog that lists products it did not describe. ``tables`` are GeoParquet
+    tables (:func:`make_table_item`), each an item of its own in the collection of its
+    kind (``points-samples`` -> ``points``). Returns catalog.json.
     """
     import pystac
 
-    groups = group_items(products)
+    groups = group_items([*products, *tables])
+    table_ids = {t.id for t in tables}
+    shared = sorted(table_ids & {p.id for p in products})
+    if shared:
+        raise InputDataError(f"STAC: a table and rasters share item id {shared[0]}")
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = target.with_name(f".{target.name}-partial-{os.getpid()}")
@@ -313,7 +359,8 @@ def write_catalog(products: Sequence[Product], output: str | os.PathLike[str], *
                                  title="rasterflow results")
         for kind, items in groups.items():
             catalog.add_child(make_collection(
-                kind, [make_item(ps) for ps in items.values()], license=license,
+                kind, [make_table_item(ps[0]) if ps[0].id in table_ids else make_item(ps)
+                       for ps in items.values()], license=license,
                 license_href=license_href))
         catalog.normalize_hrefs(f"{scratch.resolve()}/")  # "/": a folder, whatever its name
         # relative to the item files: scratch and target are siblings, so they hold

@@ -110,7 +110,13 @@ def _read_items(source: str) -> tuple[list[dict[str, Any]], list[str]]:
             items = [_absolute(f, href) for f in data.get("features") or []]
             return items, files
         stac = pystac.read_dict(data, href=href)
-        found = [stac] if isinstance(stac, pystac.Item) else list(stac.get_items(recursive=True))
+        if isinstance(stac, pystac.Item):
+            found = [stac]
+        elif isinstance(stac, pystac.Catalog):  # collections too
+            found = list(stac.get_items(recursive=True))
+        else:
+            raise InputDataError(f"{href}: a STAC {type(stac).__name__} holds no items; "
+                                 "point scenes.stac.source at a catalog, collection or item")
         items = []
         for item in found:
             d = item.to_dict(include_self_link=False, transform_hrefs=False)

@@ -485,7 +485,7 @@ def terrain(
         return terrain_block(heights, product, params=params, dx=spacing.x, dy=spacing.y,
                              top=True, bottom=True, left=True, right=True)
 
-    heights = dem.map_blocks(_as_float, nodata=nodata, dtype=working_dtype(dem.dtype))
+    heights = da.map_blocks(_as_float, dem, nodata=nodata, dtype=working_dtype(dem.dtype))
     # the one-pixel halo; outside the raster it is NaN, which terrain_block fills
     padded = da.overlap.overlap(heights, depth={0: 1, 1: 1}, boundary={0: np.nan, 1: np.nan})
     # spacing goes in (rows, 1) blocks matched to the DEM's row blocks (map_blocks
@@ -580,12 +580,14 @@ def open_dem(path: str | os.PathLike[str], *, chunk: int = 2048) -> tuple[Any, D
     DEM is only read and GDAL handles are not shared between threads.
     """
     import rioxarray
+    import xarray
 
     if chunk < 3:
         raise ConfigError(f"terrain chunk: {chunk} is too small; use at least 3 (e.g. 1024)")
     info = dem_info(path)
     band = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunk, "x": chunk},
                                    lock=False, masked=False, cache=False)
+    assert isinstance(band, xarray.DataArray)  # one raster file opens as one DataArray
     return band.data[0], info
 
 
@@ -642,5 +644,5 @@ def run(
     # one pass over the DEM for all products: each block is read once, not per product
     write_cogs(cogs, threads=threads)
     for cog in cogs:
-        logger.info("terrain %s (%s) written to %s", cog.band_names[0],
-                    cog.band_tags[0]["UNITS"], cog.path)
+        logger.info("terrain %s (%s) written to %s", (cog.band_names or [""])[0],
+                    (cog.band_tags or [{}])[0].get("UNITS"), cog.path)

@@ -190,15 +190,17 @@ def _open_mosaic(path: str, chunk: int):
     """A mosaic's band 1 as a lazy float array, NaN where it has no data, and its header."""
     import dask.array as da
     import rioxarray
+    import xarray
 
     from rasterflow.io import open_raster
 
     with open_raster(path, what="trend input mosaic", where="the trend rule's inputs") as src:
         header = (src.width, src.height, src.crs, src.transform)
         nodata = src.nodata
-    band = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunk, "x": chunk},
-                                   lock=False, masked=False, cache=False).data[0]
-    band = band.astype(np.float32)
+    opened = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunk, "x": chunk},
+                                     lock=False, masked=False, cache=False)
+    assert isinstance(opened, xarray.DataArray)  # one raster file opens as one DataArray
+    band = opened.data[0].astype(np.float32)
     if nodata is not None and not math.isnan(nodata):
         band = da.where(band == nodata, np.float32(np.nan), band)
     return band, header

@@ -67,6 +67,13 @@ class Paths:
     def zonal(self, product: str, period: str, fmt: str = "parquet") -> str:
         return f"{self.results}/zonal/{product}/{period}.{fmt}"
 
+    def points_part(self, kind: str, name: str) -> str:
+        """One point-sampling job's rows (kind: scenes, a batch; periods, a period)."""
+        return f"{self.results}/points/_parts/{kind}/{name}.parquet"
+
+    def points_table(self, fmt: str = "parquet") -> str:
+        return f"{self.results}/points/points.{fmt}"
+
     def report(self, name: str) -> str:
         return f"{self.results}/report/{name}"
 
@@ -110,6 +117,11 @@ class WorkflowPlan:
     terrain_products: list[str]
     zones: str  # "" without zonal statistics
     zonal_rasters: dict[tuple[str, str], str]  # (product, period) -> raster
+    points: str  # "" without point sampling
+    #: point-sampling batch -> scene ids (points.batch, date order), one job each
+    point_batches: dict[str, list[str]]
+    point_formats: list[str]  # formats of the long table
+    point_count: int  # points in points.file (the cost estimate's units)
     stac_products: list[Any]  # rasterflow.stac.Product
     #: warnings about the plan, to print at every start
     warnings: list[str]
@@ -165,6 +177,27 @@ class WorkflowPlan:
         return {i: [self.paths.composite(period, i, t, suffix) for t in tiles]
                 for i in self.composite_indices}
 
+    @property
+    def point_indices(self) -> list[str]:
+        """Every index: sampled per scene from the bands, whatever is written."""
+        return list(self.indices)
+
+    @property
+    def point_roles(self) -> list[str]:
+        return _roles_of(self.indices, list(self.indices))
+
+    def point_batch_files(self, batch: str) -> list[str]:
+        return sorted({f for s in self.point_batches[batch]
+                       for f in self.scene_inputs(s, self.point_roles)})
+
+    def point_parts(self) -> list[str]:
+        """Every point-sampling job's part table: scene batches, then periods."""
+        if not self.points:
+            return []
+        return ([self.paths.points_part("scenes", b) for b in self.point_batches]
+                + [self.paths.points_part("periods", p) for p in self.ordered_periods
+                   if self.composite_indices])
+
     def mosaic_outputs(self) -> list[str]:
         return [self.paths.mosaic(p, i) for p in self.periods for i in self.composite_indices]
 
@@ -181,6 +214,7 @@ class WorkflowPlan:
         out += [self.paths.terrain(p) for p in self.terrain_products]
         if self.zonal_rasters:
             out.append(f"{self.paths.results}/zonal/zonal_long.parquet")
+        out += [self.paths.points_table(f) for f in (self.point_formats if self.points else ())]
         return out
 
     def stac_inputs(self) -> list[str]:
@@ -246,6 +280,12 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     dem = _input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
     zones = _input_file(config, paths, "zonal", "zones", "zones.gpkg")
+    points = _input_file(config, paths, "points", "file", "points.geojson")
+    point_count = _count_points(config, points)
+    if points and not scenes:
+        raise ConfigError(
+            f"points.file: {points} is set, but there are no scenes to sample; set "
+            "scenes.sheet (or scenes.stac), or points.file: ''")
     plan = WorkflowPlan(
         paths=paths, cache_dir=cache_dir, batched=batched,
         direct=not config["scene_indices"], scenes=scenes, headers=headers,
@@ -258,6 +298,13 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         dem=dem, terrain_products=terrain_products, zones=zones,
         zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods,
                                   terrain_products),
+        points=points,
+        point_batches=rf_planning.batches(
+            {sid: sc.date for sid, sc in scenes.items()}, size=config["points"]["batch"],
+        ) if points else {},
+        # GeoParquet always: the report's figure and the STAC item read it
+        point_formats=["parquet", *(f for f in config["points"]["formats"] if f != "parquet")],
+        point_count=point_count,
         stac_products=rf_stac.plan_products(
             results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
             indices=scene_indices, periods=spans, composite_indices=names,
@@ -346,7 +393,8 @@ def _plan_key(config: Mapping[str, Any], basedir: str, stac: str) -> str | None:
     source = stac or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
-    code = [*rf_plan_cache.planning_code(), os.path.join(basedir, "rules", "common.smk")]
+    code: list[str | os.PathLike[str]] = [*rf_plan_cache.planning_code(),
+                                          os.path.join(basedir, "rules", "common.smk")]
     return rf_plan_cache.plan_key(sheet=source, config=config, code=code)
 
 
@@ -498,6 +546,19 @@ def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
     return str(path or "")
 
 
+def _count_points(config: Mapping[str, Any], path: str) -> int:
+    """The points of ``path``, checked now, not in a job (:func:`rasterflow.points
+    .read_points`); the demo's, which a rule writes after planning, by their number."""
+    if not path:
+        return 0
+    if not config["points"]["file"]:
+        return len(demo.POINTS)
+    from rasterflow.points import read_points  # geopandas: only when points are set
+
+    return len(read_points(path, layer=config["points"]["layer"],
+                           id_column=config["points"]["id_column"]))
+
+
 def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,
                 indices: Mapping[str, Any], composite_indices: Sequence[str],
                 periods: Sequence[str], terrain: Sequence[str]) -> dict[tuple[str, str], str]:
@@ -543,6 +604,7 @@ def _user_inputs(config: Mapping[str, Any], plan: WorkflowPlan,
             if (files := local(sc.files()))),
         "terrain.dem": theirs([plan.dem]),
         "zonal.zones": theirs([plan.zones]),
+        "points.file": theirs([plan.points]),
         "zonal.rasters": theirs(config["zonal"]["rasters"].values()),
         "--configfile": list(configfiles),
     }
@@ -554,7 +616,7 @@ def _write_fingerprints(plan: WorkflowPlan, cached: rf_plan_cache.CachedPlan) ->
     With a loaded plan the scene files are as when it wrote them: only a fingerprint
     that was since removed or touched is written again. Records in ``cached`` what it
     wrote; True when it wrote anything (the plan is then saved again)."""
-    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items()}
+    stamps = cached.stamps or {p: h.stamp for p, h in plan.headers.items() if h.stamp}
     paths = [plan.fingerprint_path(b) for b in plan.batches]
     now = rf_plan_cache.stamps_of(paths) if cached.fingerprints else None
     if now is not None and now == cached.fingerprints:

@@ -195,3 +195,38 @@ def test_one_thread_runs_without_a_cluster_and_still_tells_its_memory(caplog):
     # a report or a dashboard still gets its cluster
     with dask_client(threads=1, mem_mb=2000, settings={"dashboard": True}) as client:
         assert client is not None
+
+
+def test_active_client_is_the_one_look_up_of_the_running_client(tmp_path, monkeypatch):
+    """zonal, composite and the COG writer ask one helper: None without a Client or on
+    the synchronous scheduler, the Client itself while one runs (before any worker has
+    joined too), and each caller keeps its answer for each case."""
+    import numpy as np
+    from dask.utils import SerializableLock
+    from distributed import Client, LocalCluster
+
+    from rasterflow import composite, io
+    from rasterflow.cluster import active_client
+
+    def writer_lock():
+        return io.WindowWriter(tmp_path / "w.tif", (1, 4, 4), np.dtype("float32")).lock
+
+    assert active_client() is None
+    assert composite._cluster_threads_and_memory() == (1, None)
+    assert isinstance(writer_lock(), SerializableLock)
+    with dask_client(threads=1, mem_mb=2000, settings={}) as none:
+        assert none is None and active_client() is None
+        assert isinstance(writer_lock(), SerializableLock)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert active_client() is client
+        # no worker yet: one thread, memory unknown (auto_chunk then picks 512)
+        assert composite._cluster_threads_and_memory() == (1, None)
+    with dask_client(threads=2, mem_mb=2000, settings={}) as client:
+        assert active_client() is client
+        assert composite._cluster_threads_and_memory()[0] == 2
+        assert isinstance(writer_lock(), SerializableLock)  # threads of this process
+    assert active_client() is None
+    # distributed never imported: nobody can have started a Client, and it stays unloaded
+    monkeypatch.delitem(sys.modules, "distributed")
+    assert active_client() is None and "distributed" not in sys.modules

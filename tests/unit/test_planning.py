@@ -12,9 +12,10 @@ import pytest
 import rasterio
 from helpers import write_raster
 
-from rasterflow import composite, plan_cache, planning, workflow
+from rasterflow import composite, plan_cache, planning, workflow, zonal
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.scenes import BandFile, Scene
+from rasterflow.zonal import zones as zonal_zones
 
 
 def _scenes(tmp_path, n):
@@ -255,7 +256,10 @@ def test_the_plan_key_follows_sheet_config_code_and_directory(tmp_path, monkeypa
     other.mkdir()
     monkeypatch.chdir(other)  # relative paths in sheet and config resolve elsewhere
     assert _key(tmp_path) != after_code
-    assert {str(p) for p in plan_cache.planning_code()} >= {planning.__file__, workflow.__file__}
+    code = {str(p) for p in plan_cache.planning_code()}
+    assert code >= {planning.__file__, workflow.__file__}
+    # a package's modules count too: zonal/ holds check_zones, which planning calls
+    assert code >= {zonal.__file__, zonal_zones.__file__}
 
 
 # --- caches read back run no code and believe no one else ---------------------------

@@ -324,3 +324,24 @@ def test_the_license_config_defaults_to_other_and_refuses_a_non_spdx_value():
     settings.check_config({"stac": {"license": "CC-BY-4.0 OR MIT"}}, schema)
     with pytest.raises(ConfigError, match="stac.license"):
         settings.check_config({"stac": {"license": "CC BY 4.0"}}, schema)
+
+
+def test_a_table_is_an_item_of_its_kinds_collection_and_validates(run, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    res, products = run
+    table = res / "points.parquet"
+    gpd.GeoDataFrame({"point_id": [1, 2]}, geometry=[Point(500_050, 5_999_950),
+                     Point(500_250, 5_999_850)], crs="EPSG:32633").to_parquet(table)
+    points = stac.Product(str(table), "points-samples", MAM[0], JJA[1], "values at points")
+    catalog = stac.write_catalog(products, res / "stac", description="t", tables=[points])
+    collection = pystac.Catalog.from_file(str(catalog)).get_child("points")
+    item, = collection.get_items()
+    assert item.datetime is None and item.common_metadata.start_datetime.date() == MAM[0]
+    assert "raster:bands" not in collection.item_assets["data"].to_dict()
+    assert collection.extent.temporal.intervals[0][1].date() == JJA[1]
+    assert stac.validate_catalog(catalog, SCHEMAS) == 1 + 4 + 2 + 2 + 1 + 1
+    clash = stac.Product(str(table), "terrain", MAM[0], JJA[1], "x")
+    with pytest.raises(InputDataError, match="terrain"):
+        stac.write_catalog(products, res / "stac", description="t", tables=[clash])

@@ -403,7 +403,7 @@ def test_categorical_majority_and_fractions_match_numpy(
         # ties: rasterstats keeps the smallest class, exactextract the largest
         assert ours.loc[k, "majority"] == (top.min() if rule == "centre" else top.max())
         want = {f"frac_{v}": 0.0 for v in present}
-        want.update({f"frac_{int(v)}": c / counts.sum() for v, c in zip(keys, counts)})
+        want.update({f"frac_{int(v)}": c / counts.sum() for v, c in zip(keys, counts, strict=True)})
         got = ours.loc[k, list(want)].to_numpy(float)
         np.testing.assert_allclose(got, list(want.values()), rtol=1e-6, atol=1e-12)
     out = ours.iloc[-1]
@@ -490,7 +490,7 @@ def test_cells_seams_and_large_zones_match_references(
     the reference's statistics and the same bytes as with one cell for the raster."""
     one_cell = zonal.zonal_statistics(cell_zones, tiled_raster, id_column="zid", rule=rule,
                                       stats=ALL_STATS, percentiles=PERCENTILES)
-    monkeypatch.setattr(zonal, "CELL_PIXELS", 256)  # 16 x 16 pixels: 3 x 4 cells
+    monkeypatch.setattr(zonal.cells, "CELL_PIXELS", 256)  # 16 x 16 pixels: 3 x 4 cells
     info = zonal.raster_info(tiled_raster, band=1)
     geometries = zonal.prepare_geometries(cell_zones, crs=rasterio.crs.CRS.from_epsg(32633),
                                           id_column="zid", source="cells")
@@ -520,7 +520,7 @@ def test_dask_cluster_gives_identical_results(cell_zones: gpd.GeoDataFrame,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from distributed import Client, LocalCluster, get_task_stream
 
-    monkeypatch.setattr(zonal, "CELL_PIXELS", 256)
+    monkeypatch.setattr(zonal.cells, "CELL_PIXELS", 256)
     local = {rule: zonal.zonal_statistics(cell_zones, tiled_raster, id_column="zid",
                                           rule=rule, stats=ALL_STATS,
                                           percentiles=PERCENTILES, batch_size=4)

@@ -53,8 +53,9 @@ def _decoded(entry: dict[str, Any]) -> bytes:
 
 def test_report_has_every_section(report, demo_run):
     cats = report["categories"]
-    assert set(cats) == {"Maps", "Zonal statistics", "Run"}
+    assert set(cats) == {"Maps", "Zonal statistics", "Points", "Run"}
     assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends"}
+    assert set(cats["Points"]) == {"Time series"}
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
     assert set(cats["Run"]) == {"Benchmarks", "Dask performance reports", "Config and software"}
     results = demo_run / "results"
@@ -149,24 +150,29 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     results = demo_run / "results"
     catalog_json = results / "stac" / "catalog.json"
     # offline, against PySTAC's core schemas and the extension schemas in tests/data
-    assert stac.validate_catalog(catalog_json, STAC_SCHEMAS) >= 1 + 4
+    assert stac.validate_catalog(catalog_json, STAC_SCHEMAS) >= 1 + 5
     catalog = pystac.Catalog.from_file(str(catalog_json))
     collections = {c.id: c for c in catalog.get_children()}
-    assert set(collections) == {"index", "mosaic", "terrain", "trend"}
+    assert set(collections) == {"index", "mosaic", "terrain", "trend", "points"}
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
                *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
+    tables = [results / "points" / "points.parquet"]  # the points' long table
     assets = [a for i in items.values() for a in i.assets.values()]
-    assert len(assets) == len(rasters)
+    assert len(assets) == len(rasters) + len(tables)
     assert {Path(a.get_absolute_href()).resolve() for a in assets} == {
-        p.resolve() for p in rasters}
+        p.resolve() for p in [*rasters, *tables]}
     for asset in assets:
+        if asset.media_type == "application/vnd.apache.parquet":
+            continue
         assert asset.roles == ["data"] and asset.media_type == stac.COG
         for band in asset.extra_fields["raster:bands"]:  # issue #21: was 11 for 10
             assert band["histogram"]["count"] == len(band["histogram"]["buckets"])
     for collection in collections.values():
         keys = {k for i in collection.get_items() for k in i.assets}
         assert set(collection.item_assets) == keys and collection.license == "other"
+    points, = collections["points"].get_items()  # a null datetime and a range
+    assert points.datetime is None and points.common_metadata.start_datetime is not None
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
         assert items[f"index-{sid}"].datetime.date() == day  # NDVI: composited only
