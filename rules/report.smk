@@ -372,6 +372,8 @@ rule stac:
         "../envs/rasterflow.yaml"
     params:
         products=[p.to_params() for p in PLAN.stac_products],
+        license=config["stac"]["license"],
+        license_href=config["stac"]["license_href"],
         tables=STAC_TABLES,
     script:
         "../scripts/stac.py"

@@ -1,4 +1,4 @@
-"""Snakemake adapter: a static STAC catalog with one item per raster product."""
+"""Snakemake adapter: a static STAC catalog, one collection per product kind."""
 
 from rasterflow import stac
 from rasterflow.logs import log_to
@@ -9,8 +9,11 @@ def main(smk) -> None:
         products = [stac.Product.from_params(p) for p in smk.params.products]
         tables = [stac.Product.from_params(p) for p in smk.params.get("tables", [])]
         catalog = stac.write_catalog(products, smk.output[0], tables=tables,
-                                     description="Raster products of one rasterflow run")
-        log.info("STAC catalog of %d items written to %s", len(products) + len(tables),
+                                     description="Raster products of one rasterflow run",
+                                     license=smk.params.license,
+                                     license_href=smk.params.license_href)
+        log.info("STAC catalog of %d rasters and %d tables in %d collections written to %s",
+                 len(products), len(tables), len({p.kind for p in [*products, *tables]}),
                  catalog)
 
 

@@ -22,7 +22,9 @@ from PIL import Image
 from rasterio.warp import transform_bounds
 from rio_cogeo.cogeo import cog_validate
 
-from rasterflow import demo
+from rasterflow import demo, stac
+
+STAC_SCHEMAS = Path(__file__).parents[1] / "data" / "stac-schemas"
 
 pytestmark = pytest.mark.workflow
 
@@ -190,15 +192,14 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     import pystac
 
     results = demo_run / "results"
-    catalog = pystac.Catalog.from_file(str(results / "stac" / "catalog.json"))
+    catalog_json = results / "stac" / "catalog.json"
+    # offline, against PySTAC's core schemas and the extension schemas in tests/data
+    assert stac.validate_catalog(catalog_json, STAC_SCHEMAS) >= 1 + 5
+    catalog = pystac.Catalog.from_file(str(catalog_json))
+    collections = {c.id: c for c in catalog.get_children()}
+    assert set(collections) == {"index", "mosaic", "terrain", "trend", "points", "contours"}
     items = {item.id: item for item in catalog.get_items(recursive=True)}
-    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
-    tables = [results / "points" / "points.parquet"]  # the points' long table
     contours = items.pop("contours-dem")  # the contour lines: vector assets, no raster
-    assert len(items) == len(rasters) + len(tables)
-    assert {Path(i.assets["data"].get_absolute_href()).resolve() for i in items.values()} == {
-        p.resolve() for p in [*rasters, *tables]}
     assert {k: Path(a.get_absolute_href()).resolve() for k, a in contours.assets.items()} == {
         fmt: (results / "contours" / f"dem.{fmt}").resolve() for fmt in ("gpkg", "parquet")}
     assert contours.assets["gpkg"].media_type == "application/geopackage+sqlite3"
@@ -206,21 +207,46 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     with rasterio.open(results / "demo" / "dem.tif") as src:
         expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     np.testing.assert_allclose(contours.bbox, expected, atol=1e-3)  # the DEM's footprint
+    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
+               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
+    tables = [results / "points" / "points.parquet"]  # the points' long table
+    assets = [a for i in items.values() for a in i.assets.values()]
+    assert len(assets) == len(rasters) + len(tables)
+    assert {Path(a.get_absolute_href()).resolve() for a in assets} == {
+        p.resolve() for p in [*rasters, *tables]}
+    for asset in assets:
+        if asset.media_type == "application/vnd.apache.parquet":
+            continue
+        assert asset.roles == ["data"] and asset.media_type == stac.COG
+        for band in asset.extra_fields["raster:bands"]:  # issue #21: was 11 for 10
+            assert band["histogram"]["count"] == len(band["histogram"]["buckets"])
+    for collection in collections.values():
+        keys = {k for i in collection.get_items() for k in i.assets}
+        assert set(collection.item_assets) == keys and collection.license == "other"
+    points, = collections["points"].get_items()  # a null datetime and a range
+    assert points.datetime is None and points.common_metadata.start_datetime is not None
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
-        assert items[f"index-{sid}-NBR"].datetime.date() == day  # NDVI: composited only
-    jja = items["mosaic-2024-JJA-NDVI"]
-    assert jja.common_metadata.start_datetime.date() == dt.date(2024, 6, 1)
+        assert items[f"index-{sid}"].datetime.date() == day  # NDVI: composited only
+        assert set(items[f"index-{sid}"].assets) == {"NBR", "MSAVI"}
+    jja = items["mosaic-2024-JJA"]
+    assert set(jja.assets) == {"NDVI", "NDVI_count"}
+    assert jja.datetime.date() == jja.common_metadata.start_datetime.date() == dt.date(2024, 6, 1)
     assert jja.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
         expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
+        assert jja.properties["proj:code"] == f"EPSG:{src.crs.to_epsg()}"
     np.testing.assert_allclose(jja.bbox, expected, atol=1e-3)
-    trend = items["trend-NDVI"]  # the span of every period it fits
+    trend = items["trend"]  # the span of every period it fits
     assert trend.common_metadata.start_datetime.date() == dt.date(2024, 3, 1)
     assert trend.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
-    assert len(trend.assets["data"].extra_fields["raster:bands"]) == 3  # slope, p, n
+    assert len(trend.assets["NDVI"].extra_fields["raster:bands"]) == 3  # slope, p, n
+    # the DEM's date, not the scenes' span
+    terrain = items["terrain"]
+    assert terrain.datetime.date() == stac.raster_date(results / "demo" / "dem.tif")
+    assert "start_datetime" not in terrain.properties
     # nothing about when or where the run happened
-    text = (results / "stac" / "mosaic-2024-JJA-NDVI" / "mosaic-2024-JJA-NDVI.json").read_text()
+    text = (results / "stac" / "mosaic" / "mosaic-2024-JJA" / "mosaic-2024-JJA.json").read_text()
     assert "created" not in text and str(demo_run) not in text
 
 
@@ -242,3 +268,22 @@ def test_every_raster_opens_as_a_described_cog(demo_run):
             assert all(src.units), path
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.vrt") as src:
         assert src.units == ("1",)  # the VRT carries the tiles' unit too
+
+
+def test_odc_stac_loads_the_demo_mosaics_back(demo_run):
+    import odc.stac
+    import pystac
+
+    results = demo_run / "results"
+    catalog = pystac.Catalog.from_file(str(results / "stac" / "catalog.json"))
+    items = list(catalog.get_child("mosaic").get_items())
+    loaded = odc.stac.load(items, bands=["NDVI", "NDVI_count"])
+    assert [str(t)[:10] for t in loaded.time.values] == ["2024-03-01", "2024-06-01"]
+    for period, day in (("2024-MAM", "2024-03-01"), ("2024-JJA", "2024-06-01")):
+        for band in ("NDVI", "NDVI_count"):
+            with rasterio.open(results / "mosaics" / period / f"{band}.tif") as src:
+                expected, transform, crs = src.read(1), src.transform, src.crs
+            got = loaded[band].sel(time=day).values
+            assert got.dtype == expected.dtype
+            np.testing.assert_array_equal(got, expected)  # NaN where NaN
+    assert loaded.odc.geobox.affine == transform and loaded.odc.geobox.crs == crs
