@@ -132,7 +132,7 @@ def reduce_stack(stack: np.ndarray, statistic: Statistic) -> tuple[np.ndarray, n
         # NumPy warns on an all-NaN pixel and warnings filters are not thread-safe, so
         # such pixels get a dummy 0 here and NaN below; other pixels are unaffected
         data = np.where(empty, np.float32(0), stack) if empty.any() else stack
-        reduce = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[statistic.kind]
+        reduce: Any = {"mean": np.nanmean, "min": np.nanmin, "max": np.nanmax}[statistic.kind]
         result = reduce(data, axis=0)
     result = np.asarray(result, dtype=np.float32)
     result[empty] = np.nan
@@ -316,7 +316,7 @@ def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
         return None
     if box.crs == tile.crs:
         # GDALInvGeoTransform's form for a north-up geotransform, to GDAL's bits
-        params = (-a.c / a.a, 1.0 / a.a, 0.0, -a.f / a.e, 0.0, 1.0 / a.e)
+        params: tuple[float, ...] = (-a.c / a.a, 1.0 / a.a, 0.0, -a.f / a.e, 0.0, 1.0 / a.e)
         kind = AFFINE
     else:
         poly = polynomial_to_pixels(box, tile)
@@ -330,6 +330,23 @@ def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
 _OUTLINE_POINTS = 64
 
 
+def _outline_px(box: GeoBox, grid: GeoBox, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, rows) in ``grid``'s pixels of ``box``'s outline, ``points`` segments per
+    edge (densified: a straight edge in one CRS is curved in another); NaN or inf where
+    PROJ cannot project a point."""
+    from rasterflow.grid import crs_of
+
+    h, w = box.shape.yx
+    t = np.linspace(0.0, 1.0, points + 1)
+    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
+    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
+    x, y = box.affine * (cols, rows)  # type: ignore[operator]  # affine maps arrays too
+    if box.crs != grid.crs:
+        x, y = crs_of(box).transformer_to_crs(crs_of(grid))(x, y)
+    px, py = ~grid.affine * (np.asarray(x), np.asarray(y))
+    return np.asarray(px), np.asarray(py)
+
+
 def _footprint_px(box: GeoBox, tile: GeoBox) -> tuple[tuple[int, int], tuple[int, int]]:
     """Tile rows and columns ``box`` may cover, with :data:`_SKIP_MARGIN`: (rows, cols).
 
@@ -337,14 +354,7 @@ def _footprint_px(box: GeoBox, tile: GeoBox) -> tuple[tuple[int, int], tuple[int
     outline is densified (a UTM edge seen from the next zone is curved, by far less
     than the margin over 64 points), or where PROJ fails, the whole tile.
     """
-    h, w = box.shape.yx
-    t = np.linspace(0.0, 1.0, _OUTLINE_POINTS + 1)
-    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
-    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
-    x, y = box.affine * (cols, rows)
-    if box.crs != tile.crs:
-        x, y = box.crs.transformer_to_crs(tile.crs)(x, y)
-    px, py = ~tile.affine * (np.asarray(x), np.asarray(y))
+    px, py = _outline_px(box, tile, _OUTLINE_POINTS)
     if not (np.isfinite(px).all() and np.isfinite(py).all()):
         ny, nx = tile.shape.yx
         return (0, ny), (0, nx)
@@ -447,7 +457,8 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
     for i, s in enumerate(sources):
         _, _, w, h = windows[i]
         if w:
-            values = _values(s, tuple(int(v) for v in windows[i]))
+            x0, y0, ww, wh = (int(v) for v in windows[i])
+            values = _values(s, (x0, y0, ww, wh))
             buf[:, offsets[i]:offsets[i + 1]] = values.reshape(layers, h * w)
     shape = (rows[1] - rows[0], cols[1] - cols[0])
     n_index = _index_layers(sources[0], bands)
@@ -535,6 +546,8 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
     from rasterio.crs import CRS as RioCRS
     from rasterio.warp import Resampling, reproject
 
+    from rasterflow.grid import crs_of
+
     o = s.origin
     assert o is not None
     out = np.full((_layers(s), *chunk_box.shape.yx), np.nan, dtype=np.float32)
@@ -550,9 +563,9 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
             continue
         reproject(
             source=np.ascontiguousarray(values[group]), destination=out[group],
-            src_transform=src_box.affine, src_crs=RioCRS.from_wkt(src_box.crs.to_wkt()),
+            src_transform=src_box.affine, src_crs=RioCRS.from_wkt(crs_of(src_box).to_wkt()),
             src_nodata=np.nan, dst_transform=chunk_box.affine,
-            dst_crs=RioCRS.from_wkt(chunk_box.crs.to_wkt()), dst_nodata=np.nan,
+            dst_crs=RioCRS.from_wkt(crs_of(chunk_box).to_wkt()), dst_nodata=np.nan,
             init_dest_nodata=False, resampling=Resampling[resampling], tolerance=0.0,
             num_threads=1, XSCALE=repr(float(s.scale.x)), YSCALE=repr(float(s.scale.y)),
         )
@@ -562,14 +575,7 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
 def _window_over(grid: GeoBox, box: GeoBox, reach: float) -> tuple[int, int, int, int] | None:
     """(x0, y0, width, height) of ``grid``'s pixels within ``reach`` pixels of ``box``'s
     outline (densified into ``grid``'s CRS); None if that misses the grid."""
-    h, w = box.shape.yx
-    t = np.linspace(0.0, 1.0, 17)
-    cols = np.concatenate([t * w, np.full_like(t, w), t * w, np.zeros_like(t)])
-    rows = np.concatenate([np.zeros_like(t), t * h, np.full_like(t, h), t * h])
-    x, y = box.affine * (cols, rows)
-    if box.crs != grid.crs:
-        x, y = box.crs.transformer_to_crs(grid.crs)(x, y)
-    px, py = ~grid.affine * (np.asarray(x), np.asarray(y))
+    px, py = _outline_px(box, grid, 16)
     gh, gw = grid.shape.yx
     if not (np.isfinite(px).all() and np.isfinite(py).all()):
         return 0, 0, gw, gh
@@ -608,7 +614,7 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
             stack[:, i] = _warp_scene(s, chunk_box, resampling,
                                       groups=_groups(_layers(s), bands))
         else:
-            stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype=np.float32,
+            stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype="float32",
                                     fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
     n_index = _index_layers(sources[0], bands)
     out = np.empty((_planes(sources[0], bands), r1 - r0, c1 - c0), dtype=np.float32)
@@ -835,7 +841,7 @@ def _composite(sources: list[Source], box: GeoBox, *,
     per index layer of ``sources``, and with ``bands`` the band composite into
     ``band_outputs`` (its COG, its count COG or None), in one ``da.store``: each source
     is read and warped once."""
-    from rasterflow.grid import geobox_to_params
+    from rasterflow.grid import crs_of, geobox_to_params
     from rasterflow.io import Cog, close_cached, provenance_tags, write_cogs
 
     stat = parse_statistic(statistic)
@@ -850,14 +856,14 @@ def _composite(sources: list[Source], box: GeoBox, *,
                           bands=bands)
     ny, nx = box.shape.yx
     log.info("composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",
-             stat.name, len(sources), nx, ny, box.crs.epsg or "custom CRS", resampling, chunk)
+             stat.name, len(sources), nx, ny, crs_of(box).epsg or "custom CRS", resampling, chunk)
     prov = provenance_tags(
         inputs=inputs,
         params={"statistic": stat.name, "resampling": resampling,
                 "tile": geobox_to_params(box), "dates": [s.date for s in sources],
                 "scenes": [s.scene for s in sources], **params},
     )
-    grid = {"crs": box.crs.to_wkt(), "transform": box.affine}
+    grid = {"crs": crs_of(box).to_wkt(), "transform": box.affine}
     cogs = []
     for j, (index, output, count_output, own) in enumerate(products):
         common = {**prov, **(tags or {}), **own, "N_SCENES": str(len(sources))}
@@ -878,7 +884,7 @@ def _composite(sources: list[Source], box: GeoBox, *,
     # one da.store computes every product: the scenes are read and warped once
     write_cogs(cogs, threads=threads)
     close_cached()  # not after a failure: other threads may still read (the process exits)
-    log.info("composite written to %s", ", ".join(c.path for c in cogs))
+    log.info("composite written to %s", ", ".join(str(c.path) for c in cogs))
 
 
 def _band_cogs(planes: Any, bands: BandSpec, paths: tuple[str, str | None], *,
