@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import socket
@@ -232,8 +233,11 @@ def _small_png(source: Path, target: Path) -> None:
 
 
 def test_screenshots_of_the_first_page_and_a_map(report_file, embedded, nowhere, tmp_path):
-    """docs/report-first-page.png and docs/report-map.png, as a reader sees them."""
-    docs = REPO / "docs"
+    """docs/report-first-page.png and docs/report-map.png, as a reader sees them.
+
+    Written into docs/ only with RASTERFLOW_SCREENSHOTS=1 (to renew the kept ones), else
+    beside the test: every run would otherwise leave the working tree modified."""
+    docs = REPO / "docs" if os.environ.get("RASTERFLOW_SCREENSHOTS") == "1" else tmp_path
     shots = {
         "report-first-page.png": (report_file, (1280, 800)),
         "report-map.png": (embedded["results/report/maps/mosaics/2024-JJA/NDVI.html"],
