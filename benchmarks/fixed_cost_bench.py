@@ -9,7 +9,8 @@ Each variant is a fresh Python process, timed from outside, alternating:
   step           the same imports, then rasterflow.step.heavy_step (log file + the job's
                  Dask cluster, threads) around one trivial task, then the end of a
                  Snakemake script (rasterflow.step.run_step: no interpreter shutdown)
-  step_report    the same with the Dask performance report (the default, dask.report)
+  step_report    the same with the Dask performance report (dask.report, here with
+                 dask.report_min_seconds 0: the default 10 s would skip a step this short)
   step_processes the same with dask.processes: true (worker processes)
   terrain_job    scripts/terrain.py as Snakemake runs it (the preamble's imports, then
                  the script as __main__ with a ``snakemake`` object) on a ``--size``²
@@ -51,7 +52,9 @@ def one_step(log: str, *, report: bool, processes: bool) -> None:
 
     smk = SimpleNamespace(
         log=[log], threads=2, resources=SimpleNamespace(mem_mb=2000),
-        config={"dask": {"report": report, "processes": processes}},
+        # a report whatever the step's length: its cost is what step_report measures
+        config={"dask": {"report": report, "report_min_seconds": 0,
+                         "processes": processes}},
     )
     with heavy_step(smk):
         total = da.arange(4, chunks=2).sum().compute()
