@@ -67,7 +67,9 @@ def test_demo_makes_the_long_table_with_the_expected_rows(demo_run: Path):
     assert len(csv) == len(table)
     # the report's figure and the STAC item of the table
     assert (results / "report" / "points" / "timeseries.png").stat().st_size > 10_000
-    item = json.loads((results / "stac" / "points-samples" / "points-samples.json").read_text())
+    # in the catalog's "points" collection (rasterflow.stac: a collection per kind)
+    item = json.loads((results / "stac" / "points" / "points-samples" / "points-samples.json")
+                      .read_text())
     assert item["assets"]["data"]["href"].endswith("points/points.parquet")
 
 
