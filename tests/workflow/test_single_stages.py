@@ -36,9 +36,11 @@ def test_terrain_only_runs_without_scenes(tmp_path):
         slope = src.read(1, masked=True)
         assert (src.crs, src.transform) == (dem.crs, dem.transform)
     assert 0 <= slope.min() and slope.max() < 90 and slope.mean() > 1  # mountains
-    item = json.loads((tmp_path / "results" / "stac" / "terrain-slope" /
-                       "terrain-slope.json").read_text())
+    # the terrain collection's one item, an asset per product (rasterflow.stac)
+    item = json.loads((tmp_path / "results" / "stac" / "terrain" / "terrain" /
+                       "terrain.json").read_text())
     assert item["properties"]["datetime"]  # the DEM's date: there are no scenes
+    assert item["assets"]["slope"]["href"].endswith("terrain/slope.tif")
 
 
 def test_zonal_only_summarises_given_rasters_without_scenes(tmp_path):
