@@ -258,7 +258,7 @@ def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *
     crs = lines.crs.to_string() if lines.crs else ""
     x0, y0, x1, y1 = lines.total_bounds if len(lines) else (0.0, 0.0, 1.0, 1.0)
     div, unit = _axis_unit(crs, (x0, x1, y0, y1))
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=100)
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)  # as the rasters' maps
     fig.patch.set_alpha(0)
     ax.patch.set_alpha(0)
     if len(lines):

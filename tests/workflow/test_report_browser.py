@@ -208,7 +208,7 @@ def test_every_map_and_figure_draws_offline(embedded, nowhere, tmp_path):
         assert int(drawn[1]) >= 1200, name  # full resolution, fitted until clicked
     # the PNG figures, shown by the report as images: one page that loads them all
     figures = [p for n, p in embedded.items() if n.endswith(".png")]
-    assert len(figures) == 2  # the zonal time series and the benchmark chart
+    assert len(figures) == 3  # the zonal and the points' time series, the benchmark chart
     imgs = "".join(
         f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" '
         "onload=\"this.dataset.drawn = this.naturalWidth\">" for p in figures)
