@@ -207,6 +207,13 @@ def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
     if style.discrete:
         step = max(1, math.ceil((hi - lo + 1) / 12))
         bar.set_ticks(np.arange(lo, hi + 1, step).tolist())
+    return _finish_map(fig, ax, output)
+
+
+def _finish_map(fig, ax, output: str | os.PathLike[str]) -> Path:
+    """Lay out, save (map transparent where there is no data) and close a figure."""
+    from matplotlib import pyplot as plt
+
     fig.tight_layout()
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -274,12 +281,9 @@ def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *
     else:
         ax.set_aspect("equal")
     ax.set_title(f"{title}: {len(lines)} lines")
-    fig.tight_layout()
-    target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _save_with_transparent_map(fig, ax, target)
-    plt.close(fig)
-    return target
+    return _finish_map(fig, ax, output)
+
+
 _MAP_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>
