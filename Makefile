@@ -24,8 +24,9 @@ test: venv  ## the full test suite, as CI runs it
 test-fast: venv  ## unit tests only
 	$(BIN)/python -m pytest tests/unit
 
-lint: venv  ## ruff (pyproject.toml's rule set), mypy, snakefmt and Snakemake's own linter
+lint: venv  ## ruff (pyproject.toml's rule set and its formatter), mypy, snakefmt and Snakemake's own linter
 	$(BIN)/ruff check src scripts tests benchmarks
+	$(BIN)/ruff format --check src scripts tests benchmarks tools
 	$(BIN)/mypy
 	$(BIN)/snakefmt --check Snakefile rules
 	$(SMK) --lint

@@ -53,23 +53,27 @@ def main() -> None:
     score = rng.random(shape[1:], dtype=np.float32)
     roles = tuple(f"b{i}" for i in range(args.bands))
     px = args.size * args.size
-    print(f"{args.size}^2 pixels, {args.scenes} scenes, {args.bands} bands, "
-          f"{args.missing:.0%} missing; CPU seconds and Mpx/s per core")
+    print(
+        f"{args.size}^2 pixels, {args.scenes} scenes, {args.bands} bands, "
+        f"{args.missing:.0%} missing; CPU seconds and Mpx/s per core"
+    )
     results = {}
     for name in BAND_STATISTICS:
         spec = BandSpec(roles, name, score="s", score_text="b0")
         sc = score if name == "quality" else None
         reduce_bands(stack[:, :, :4, :4], spec, score=None if sc is None else sc[:, :4, :4])
-        seconds, out = _cpu(lambda spec=spec, sc=sc: reduce_bands(stack, spec, score=sc),
-                            args.repeats)
+        seconds, out = _cpu(
+            lambda spec=spec, sc=sc: reduce_bands(stack, spec, score=sc), args.repeats
+        )
         results[name] = out
         print(f"{name:10s} {seconds:.6f} {px / seconds / 1e6:.2f}")
     if args.geomad:
         import geomad
 
         x = np.ascontiguousarray(stack.transpose(2, 3, 0, 1))  # geomad's (y, x, band, time)
-        seconds, gm = _cpu(lambda: geomad.nangeomedian_pcm(x, eps=1e-4, maxiters=1000,
-                                                           num_threads=1), args.repeats)
+        seconds, gm = _cpu(
+            lambda: geomad.nangeomedian_pcm(x, eps=1e-4, maxiters=1000, num_threads=1), args.repeats
+        )
         ours = results["geomedian"][0]
         diff = np.nanmax(np.abs(ours - np.asarray(gm).transpose(2, 0, 1)))
         print(f"{'geomad':10s} {seconds:.6f} {px / seconds / 1e6:.2f}")

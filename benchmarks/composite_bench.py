@@ -75,20 +75,38 @@ def make_scenes(root: Path, tile, *, scenes: int, zones: int, seed: int = 1) -> 
         h, w = int(ny * 1.1) + 8, int(nx * 1.1) + 8
         box = GeoBox((h, w), from_origin(x0, y0, 10, 10), crs)
         rows, cols = np.mgrid[:h, :w]
-        data = (0.4 + 0.3 * np.sin(7 * cols / w + i) * np.cos(5 * rows / h) +
-                rng.normal(0, 0.05, (h, w))).astype(np.float32)
+        data = (
+            0.4
+            + 0.3 * np.sin(7 * cols / w + i) * np.cos(5 * rows / h)
+            + rng.normal(0, 0.05, (h, w))
+        ).astype(np.float32)
         for _ in range(6):  # clouds
             cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(h // 20, h // 6)
             data[(rows - cy) ** 2 + (cols - cx) ** 2 < r**2] = np.nan
         path = root / f"scene{i}.tif"
-        write_cog(data, path, crs=box.crs.to_wkt(), transform=box.affine, nodata=np.nan,
-                  tags={"DATE": f"2024-06-{i + 1:02d}", "SCENE": f"S{i}"}, band_names=["NDVI"])
+        write_cog(
+            data,
+            path,
+            crs=box.crs.to_wkt(),
+            transform=box.affine,
+            nodata=np.nan,
+            tags={"DATE": f"2024-06-{i + 1:02d}", "SCENE": f"S{i}"},
+            band_names=["NDVI"],
+        )
         paths.append(str(path))
     return paths
 
 
-def time_composite(paths: list[str], tile, out: Path, *, chunk: int | None, threads: int,
-                   exact: bool = False, gdal: bool = False) -> float:
+def time_composite(
+    paths: list[str],
+    tile,
+    out: Path,
+    *,
+    chunk: int | None,
+    threads: int,
+    exact: bool = False,
+    gdal: bool = False,
+) -> float:
     """composite.run; ``gdal``: every scene through GDAL's warper (no compiled kernel),
     as before rasterflow._warp_kernel; ``exact``: that, and GDAL's exact transformer,
     as before the polynomial one (grid.polynomial_vrt) existed."""
@@ -99,15 +117,22 @@ def time_composite(paths: list[str], tile, out: Path, *, chunk: int | None, thre
 
     with ExitStack() as patches:
         if gdal or exact:
-            patches.enter_context(mock.patch("rasterflow.composite._kernel_warp",
-                                             return_value=None))
+            patches.enter_context(
+                mock.patch("rasterflow.composite._kernel_warp", return_value=None)
+            )
         if exact:
-            patches.enter_context(mock.patch("rasterflow.grid.polynomial_vrt",
-                                             return_value=None))
+            patches.enter_context(mock.patch("rasterflow.grid.polynomial_vrt", return_value=None))
         start = time.perf_counter()
-        composite.run(inputs=paths, tile=tile, output=str(out / "c.tif"),
-                      count_output=str(out / "n.tif"), statistic="median",
-                      resampling="bilinear", chunk=chunk, threads=threads)
+        composite.run(
+            inputs=paths,
+            tile=tile,
+            output=str(out / "c.tif"),
+            count_output=str(out / "n.tif"),
+            statistic="median",
+            resampling="bilinear",
+            chunk=chunk,
+            threads=threads,
+        )
         return time.perf_counter() - start
 
 
@@ -125,10 +150,22 @@ def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
     for p in paths:
         with rasterio.open(p) as src:
             src.read(1)
-    write_cog(stat, out / "f.tif", crs=tile.crs.to_wkt(), transform=tile.affine, nodata=np.nan,
-              threads=threads)
-    write_cog(count, out / "g.tif", crs=tile.crs.to_wkt(), transform=tile.affine, nodata=None,
-              threads=threads)
+    write_cog(
+        stat,
+        out / "f.tif",
+        crs=tile.crs.to_wkt(),
+        transform=tile.affine,
+        nodata=np.nan,
+        threads=threads,
+    )
+    write_cog(
+        count,
+        out / "g.tif",
+        crs=tile.crs.to_wkt(),
+        transform=tile.affine,
+        nodata=None,
+        threads=threads,
+    )
     return time.perf_counter() - start
 
 
@@ -173,12 +210,21 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
         picked = [s for s in sources if (s.vrt is not None) == wanted]
         if picked:
             s = picked[0]
-            parts[f"GDAL warp {kind}"] = median_time(lambda s=s: read_onto(
-                s.path, block, resampling="bilinear", dtype=np.float32, fill=np.nan,
-                scale=s.scale, vrt=s.vrt))
+            parts[f"GDAL warp {kind}"] = median_time(
+                lambda s=s: read_onto(
+                    s.path,
+                    block,
+                    resampling="bilinear",
+                    dtype=np.float32,
+                    fill=np.nan,
+                    scale=s.scale,
+                    vrt=s.vrt,
+                )
+            )
             if s.kernel is not None:
                 parts[f"kernel warp {kind}"] = median_time(
-                    lambda s=s: _kernel_warp_one(s, tile, rows, cols))
+                    lambda s=s: _kernel_warp_one(s, tile, rows, cols)
+                )
 
     def read_one() -> None:
         with rasterio.open(sources[0].path) as src:
@@ -187,10 +233,23 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
     parts["read one input"] = median_time(read_one)
     median = parse_statistic("median")
     if all(s.kernel is not None for s in sources):
-        parts["fused block"] = median_time(lambda: _fused_block(tuple(sources), tile, median,
-                                                                rows, cols))
-    stack = np.stack([read_onto(s.path, block, resampling="bilinear", dtype=np.float32,
-                                fill=np.nan, scale=s.scale, vrt=s.vrt)[0] for s in sources])
+        parts["fused block"] = median_time(
+            lambda: _fused_block(tuple(sources), tile, median, rows, cols)
+        )
+    stack = np.stack(
+        [
+            read_onto(
+                s.path,
+                block,
+                resampling="bilinear",
+                dtype=np.float32,
+                fill=np.nan,
+                scale=s.scale,
+                vrt=s.vrt,
+            )[0]
+            for s in sources
+        ]
+    )
     parts["reduce"] = median_time(lambda: reduce_stack(stack, median))
     return parts
 
@@ -247,8 +306,10 @@ def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int | None)
     ours, theirs = arrays[out, "c.tif"], arrays[ref, "c.tif"]
     valid = ~np.isnan(theirs)
     diff = np.abs(ours[valid] - theirs[valid])
-    return (f"vs it: max |diff| {diff.max():.3g}, {(diff > 0).mean() * 100:.4f} % of "
-            "pixels differ, counts equal")
+    return (
+        f"vs it: max |diff| {diff.max():.3g}, {(diff > 0).mean() * 100:.4f} % of "
+        "pixels differ, counts equal"
+    )
 
 
 def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> list[str]:
@@ -282,11 +343,19 @@ def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> l
         ox, oy = -0.05 * size * 10 + 3.3 * (s + 1), 0.05 * size * 10 - 1.7 * s
         params[s, :6] = [-ox / 10, 0.1, 0.0, oy / 10, 0.0, -0.1]
     gt = np.array([0.0, 10.0, 0.0, 0.0, 0.0, -10.0])
-    args = (np.concatenate(bufs), np.arange(scenes, dtype=np.int64) * h * w,
-            np.tile(np.array([0, 0, w, h], dtype=np.int64), (scenes, 1)),
-            np.tile(np.array([w, h], dtype=np.int64), (scenes, 1)),
-            np.zeros(scenes, dtype=np.int64), params, np.full(scenes, np.nan),
-            np.ones(scenes, dtype=np.bool_), gt, 0, 0)
+    args = (
+        np.concatenate(bufs),
+        np.arange(scenes, dtype=np.int64) * h * w,
+        np.tile(np.array([0, 0, w, h], dtype=np.int64), (scenes, 1)),
+        np.tile(np.array([w, h], dtype=np.int64), (scenes, 1)),
+        np.zeros(scenes, dtype=np.int64),
+        params,
+        np.full(scenes, np.nan),
+        np.ones(scenes, dtype=np.bool_),
+        gt,
+        0,
+        0,
+    )
     lines = []
     for stat in ("median", "percentile", "mean"):
         code, results, times = _warp_kernel.STAT_CODES[stat], {}, {}
@@ -300,13 +369,19 @@ def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> l
                 best.append(time.thread_time() - start)
             times[name], results[name] = min(best), out
         samples = scenes * size * size
-        line = f"  kernel {stat:10s}: {times['this'] * 1e3:7.1f} ms CPU = " \
-               f"{times['this'] / samples * 1e9:5.2f} ns a sample"
+        line = (
+            f"  kernel {stat:10s}: {times['this'] * 1e3:7.1f} ms CPU = "
+            f"{times['this'] / samples * 1e9:5.2f} ns a sample"
+        )
         if other:
-            same = all(np.array_equal(a, b, equal_nan=True)
-                       for a, b in zip(results["this"], results["other"], strict=True))
-            line += (f"; other {times['other'] * 1e3:7.1f} ms, "
-                     f"x{times['other'] / times['this']:.2f}; same pixels: {same}")
+            same = all(
+                np.array_equal(a, b, equal_nan=True)
+                for a, b in zip(results["this"], results["other"], strict=True)
+            )
+            line += (
+                f"; other {times['other'] * 1e3:7.1f} ms, "
+                f"x{times['other'] / times['this']:.2f}; same pixels: {same}"
+            )
         lines.append(line)
     return lines
 
@@ -317,25 +392,47 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--chunk", type=int, default=None,
-                        help="chunk side (default: composite.auto_chunk's, as in a job)")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        help="chunk side (default: composite.auto_chunk's, as in a job)",
+    )
     parser.add_argument("--zones", type=int, choices=[1, 2], default=2)
-    parser.add_argument("--exact-too", action="store_true",
-                        help="also time the composite with GDAL's exact transformer only")
-    parser.add_argument("--gdal-too", action="store_true",
-                        help="also time the composite with GDAL's warper for every scene")
-    parser.add_argument("--parts", action="store_true",
-                        help="also time the parts of one composite (headers, warps, reduce)")
-    parser.add_argument("--kernel", action="store_true",
-                        help="time the compiled kernel alone, per statistic, instead")
-    parser.add_argument("--kernel-file", default=None,
-                        help="with --kernel: another version of _warp_kernel.py to compare")
+    parser.add_argument(
+        "--exact-too",
+        action="store_true",
+        help="also time the composite with GDAL's exact transformer only",
+    )
+    parser.add_argument(
+        "--gdal-too",
+        action="store_true",
+        help="also time the composite with GDAL's warper for every scene",
+    )
+    parser.add_argument(
+        "--parts",
+        action="store_true",
+        help="also time the parts of one composite (headers, warps, reduce)",
+    )
+    parser.add_argument(
+        "--kernel",
+        action="store_true",
+        help="time the compiled kernel alone, per statistic, instead",
+    )
+    parser.add_argument(
+        "--kernel-file",
+        default=None,
+        help="with --kernel: another version of _warp_kernel.py to compare",
+    )
     args = parser.parse_args()
     if args.kernel:
         for size in args.sizes:
             print(f"{args.scenes} scenes on {size} x {size}, in memory, one thread")
-            print("\n".join(time_kernel(size, args.scenes, repeats=args.repeats,
-                                         other=args.kernel_file)))
+            print(
+                "\n".join(
+                    time_kernel(size, args.scenes, repeats=args.repeats, other=args.kernel_file)
+                )
+            )
         return
 
     from odc.geo.geobox import GeoBox
@@ -343,13 +440,16 @@ def main() -> None:
 
     from rasterflow.cluster import dask_client
 
-    with tempfile.TemporaryDirectory() as tmp, dask_client(
-        threads=args.threads, mem_mb=4000, settings={"processes": False}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        dask_client(threads=args.threads, mem_mb=4000, settings={"processes": False}),
     ):
         root = Path(tmp)
-        print(f"{args.scenes} scenes, {args.threads} thread(s), chunk {args.chunk or 'auto'}, "
-              f"{'two UTM zones' if args.zones == 2 else 'one UTM zone'}, "
-              f"medians of {args.repeats} rounds")
+        print(
+            f"{args.scenes} scenes, {args.threads} thread(s), chunk {args.chunk or 'auto'}, "
+            f"{'two UTM zones' if args.zones == 2 else 'one UTM zone'}, "
+            f"medians of {args.repeats} rounds"
+        )
         for size in args.sizes:
             tile = GeoBox((size, size), from_origin(300_000, 5_000_000, 10, 10), "EPSG:32633")
             work = root / str(size)
@@ -359,25 +459,36 @@ def main() -> None:
             time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)  # warm
             for _ in range(args.repeats):
                 if args.exact_too:
-                    exact.append(time_composite(paths, tile, work, chunk=args.chunk,
-                                                threads=args.threads, exact=True))
+                    exact.append(
+                        time_composite(
+                            paths, tile, work, chunk=args.chunk, threads=args.threads, exact=True
+                        )
+                    )
                 if args.gdal_too:
-                    gdal.append(time_composite(paths, tile, work, chunk=args.chunk,
-                                               threads=args.threads, gdal=True))
-                comp.append(time_composite(paths, tile, work, chunk=args.chunk,
-                                           threads=args.threads))
+                    gdal.append(
+                        time_composite(
+                            paths, tile, work, chunk=args.chunk, threads=args.threads, gdal=True
+                        )
+                    )
+                comp.append(
+                    time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)
+                )
                 floor.append(time_io_floor(paths, tile, work, threads=args.threads))
             c, f = statistics.median(comp), statistics.median(floor)
             checked = check_outputs(paths, tile, work)
             mpix = size * size / 1e6
-            print(f"  {size} x {size}: composite {c:6.3f} s = {mpix / c / args.threads:5.2f} "
-                  f"MP/s/core out ({mpix * args.scenes / c / args.threads:5.2f} in); "
-                  f"io-floor {f:6.3f} s; ratio {c / f:4.1f}")
+            print(
+                f"  {size} x {size}: composite {c:6.3f} s = {mpix / c / args.threads:5.2f} "
+                f"MP/s/core out ({mpix * args.scenes / c / args.threads:5.2f} in); "
+                f"io-floor {f:6.3f} s; ratio {c / f:4.1f}"
+            )
             print(f"  {size} x {size} outputs: {checked}")
             if gdal:
                 g = statistics.median(gdal)
-                print(f"    GDAL warper only: {g:6.3f} s; ratio {g / f:4.1f}; "
-                      f"{agreement_with_gdal(paths, tile, work, chunk=args.chunk)}")
+                print(
+                    f"    GDAL warper only: {g:6.3f} s; ratio {g / f:4.1f}; "
+                    f"{agreement_with_gdal(paths, tile, work, chunk=args.chunk)}"
+                )
             if exact:
                 e = statistics.median(exact)
                 print(f"    exact transformer only: {e:6.3f} s; ratio {e / f:4.1f}")

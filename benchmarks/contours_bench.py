@@ -53,11 +53,26 @@ def main() -> None:
         dem = work / "dem.tif"
         make_dem(dem, args.size)
         cmds = {
-            "gdal_contour": lambda i: ["gdal_contour", "-q", "-a", "elev", "-i",
-                                       str(args.interval), str(dem), str(work / f"g{i}.gpkg")],
-            "rasterflow": lambda i: [sys.executable, __file__, "_run", str(dem),
-                                     str(work / f"r{i}.gpkg"), str(args.interval),
-                                     str(args.threads), str(args.chunk)],
+            "gdal_contour": lambda i: [
+                "gdal_contour",
+                "-q",
+                "-a",
+                "elev",
+                "-i",
+                str(args.interval),
+                str(dem),
+                str(work / f"g{i}.gpkg"),
+            ],
+            "rasterflow": lambda i: [
+                sys.executable,
+                __file__,
+                "_run",
+                str(dem),
+                str(work / f"r{i}.gpkg"),
+                str(args.interval),
+                str(args.threads),
+                str(args.chunk),
+            ],
         }
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
         for i in range(args.runs):
@@ -69,21 +84,23 @@ def main() -> None:
         if theirs != ours:
             raise SystemExit(f"levels or line counts differ: gdal {theirs} rasterflow {ours}")
         mpx = args.size * args.size / 1e6
-        print(f"{args.size}x{args.size} DEM ({mpx:.1f} Mpx), interval {args.interval}: "
-              f"{len(ours)} levels, {sum(ours.values())} lines, the same in both")
+        print(
+            f"{args.size}x{args.size} DEM ({mpx:.1f} Mpx), interval {args.interval}: "
+            f"{len(ours)} levels, {sum(ours.values())} lines, the same in both"
+        )
         print(f"{'tool':14s} {'wall s':>8s} {'cpu s':>8s} {'Mpx/s/core':>11s}")
         for name, runs in times.items():
             wall = statistics.median(w for w, _ in runs)
             cpu = statistics.median(c for _, c in runs)
             print(f"{name:14s} {wall:8.2f} {cpu:8.2f} {mpx / cpu:11.2f}")
-        ratio = (statistics.median(c for _, c in times["rasterflow"])
-                 / statistics.median(c for _, c in times["gdal_contour"]))
+        ratio = statistics.median(c for _, c in times["rasterflow"]) / statistics.median(
+            c for _, c in times["gdal_contour"]
+        )
         print(f"rasterflow / gdal_contour CPU: {ratio:.2f}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_run":
-        _run_once(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]),
-                  int(sys.argv[6]))
+        _run_once(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
     else:
         main()

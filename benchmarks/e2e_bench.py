@@ -124,15 +124,17 @@ def scene_layout(size: int, scenes: int) -> list[dict]:
         fp = i % 2
         tile = ("T33UVP", "T33UWP")[fp]
         stamp = date.strftime("%Y%m%d")
-        out.append({
-            "scene_id": f"S2A_{tile}_{stamp}_{i}",
-            "date": date.isoformat(),
-            "safe": f"S2A_MSIL2A_{stamp}T100031_N0510_R122_{tile}_{stamp}T150522_{i}.SAFE",
-            "granule": f"L2A_{tile}_A{40000 + i:06d}_{stamp}T100031",
-            "prefix": f"{tile}_{stamp}T100031",
-            "left": X0 + fp * dx * 10,
-            "top": Y0 - fp * dy * 10,
-        })
+        out.append(
+            {
+                "scene_id": f"S2A_{tile}_{stamp}_{i}",
+                "date": date.isoformat(),
+                "safe": f"S2A_MSIL2A_{stamp}T100031_N0510_R122_{tile}_{stamp}T150522_{i}.SAFE",
+                "granule": f"L2A_{tile}_A{40000 + i:06d}_{stamp}T100031",
+                "prefix": f"{tile}_{stamp}T100031",
+                "left": X0 + fp * dx * 10,
+                "top": Y0 - fp * dy * 10,
+            }
+        )
     return out
 
 
@@ -157,10 +159,21 @@ def _write_cog(path: Path, data: np.ndarray, left: float, top: float, res: int) 
     from rasterio.transform import from_origin
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", driver="COG", width=data.shape[1], height=data.shape[0],
-                       count=1, dtype="uint16", crs=CRS, nodata=0,
-                       transform=from_origin(left, top, res, res), compress="DEFLATE",
-                       blocksize=512, bigtiff="IF_SAFER") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        width=data.shape[1],
+        height=data.shape[0],
+        count=1,
+        dtype="uint16",
+        crs=CRS,
+        nodata=0,
+        transform=from_origin(left, top, res, res),
+        compress="DEFLATE",
+        blocksize=512,
+        bigtiff="IF_SAFER",
+    ) as dst:
         dst.write(data, 1)
 
 
@@ -191,8 +204,10 @@ def make_data(root: Path, *, size: int, scenes: int, seed: int) -> list[dict]:
             scl[blob] = 9 if rng.random() < 0.5 else 8
             shadow = (rows - cy - r // 2) ** 2 + (cols - cx - r) ** 2 < (r // 2) ** 2
             scl[shadow & ~blob] = 3
-        dn = {name: np.clip(np.round(v * 10000 + BASE), 1, 65535).astype(np.uint16)
-              for name, v in (("red", red), ("nir", nir), ("swir2", swir2))}
+        dn = {
+            name: np.clip(np.round(v * 10000 + BASE), 1, 65535).astype(np.uint16)
+            for name, v in (("red", red), ("nir", nir), ("swir2", swir2))
+        }
         if i % 2:  # the east footprint: a no-data corner, as at a swath's edge
             ramp = np.arange(size, dtype=np.int32)
             cut10 = ramp[:, None] + ramp[None, :] > 1.6 * size
@@ -206,7 +221,8 @@ def make_data(root: Path, *, size: int, scenes: int, seed: int) -> list[dict]:
             path = granule / f"R{res}m" / f"{sc['prefix']}_{band}_{res}m.tif"
             _write_cog(path, data, sc["left"], sc["top"], res)
     sheet = ["scene_id,date,path"] + [
-        f"{sc['scene_id']},{sc['date']},scenes/{sc['safe']}" for sc in layout]
+        f"{sc['scene_id']},{sc['date']},scenes/{sc['safe']}" for sc in layout
+    ]
     (root / "scenes.csv").write_text("\n".join(sheet) + "\n", encoding="utf-8")
     return layout
 
@@ -218,16 +234,19 @@ def target_grid(size: int, scenes: int) -> dict:
     top = max(s["top"] for s in layout)
     right = max(s["left"] for s in layout) + size * 10
     bottom = min(s["top"] for s in layout) - size * 10
-    return {"bounds": [left, bottom, right, top], "res": 10,
-            "width": round((right - left) / 10), "height": round((top - bottom) / 10)}
+    return {
+        "bounds": [left, bottom, right, top],
+        "res": 10,
+        "width": round((right - left) / 10),
+        "height": round((top - bottom) / 10),
+    }
 
 
 def write_config(path: Path, data: Path, grid: dict, *, tile_px: int | None) -> None:
     import yaml
 
     def band(name: str, res: int) -> dict:
-        return {"pattern": f"*_{name}_{res}m.tif", "scale": SCALE, "offset": OFFSET,
-                "nodata": 0}
+        return {"pattern": f"*_{name}_{res}m.tif", "scale": SCALE, "offset": OFFSET, "nodata": 0}
 
     cfg = {
         "demo": False,
@@ -238,9 +257,13 @@ def write_config(path: Path, data: Path, grid: dict, *, tile_px: int | None) -> 
             "mask": {"pattern": "*_SCL_20m.tif", "valid": VALID},
         },
         "indices": list(INDICES),
-        "grid": {"crs": CRS, "resolution": grid["res"], "origin": grid["bounds"][::3],
-                 **({"tile_px": tile_px} if tile_px else {}),
-                 "aoi": {"bounds": grid["bounds"]}},
+        "grid": {
+            "crs": CRS,
+            "resolution": grid["res"],
+            "origin": grid["bounds"][::3],
+            **({"tile_px": tile_px} if tile_px else {}),
+            "aoi": {"bounds": grid["bounds"]},
+        },
         "periods": {"kind": "monthly"},
         "composite": {"statistic": "median", "resampling": "bilinear"},
         "terrain": {"dem": ""},
@@ -254,10 +277,13 @@ def scene_files(data: Path, layout: list[dict]) -> list[dict]:
     out = []
     for sc in layout:
         img = data / "scenes" / sc["safe"] / "GRANULE" / sc["granule"] / "IMG_DATA"
-        files = {role: str(img / f"R{res}m" / f"{sc['prefix']}_{band}_{res}m.tif")
-                 for role, (band, res) in BANDS.items()}
-        out.append({"id": sc["scene_id"], "date": sc["date"], "period": sc["date"][:7],
-                    "files": files})
+        files = {
+            role: str(img / f"R{res}m" / f"{sc['prefix']}_{band}_{res}m.tif")
+            for role, (band, res) in BANDS.items()
+        }
+        out.append(
+            {"id": sc["scene_id"], "date": sc["date"], "period": sc["date"][:7], "files": files}
+        )
     return out
 
 
@@ -335,13 +361,23 @@ if __name__ == "__main__":
 '''
 
 
-def dask_command(work: Path, out: Path, *, grid: dict, scenes: list[dict],
-                 threads: int) -> list[str]:
+def dask_command(
+    work: Path, out: Path, *, grid: dict, scenes: list[dict], threads: int
+) -> list[str]:
     script = work / "dask_script.py"
     if not script.exists():
         script.write_text(DASK_SCRIPT, encoding="utf-8")
-        params = {"crs": CRS, **grid, "scenes": scenes, "indices": INDICES, "valid": VALID,
-                  "scale": SCALE, "offset": OFFSET, "chunk": 2048, "threads": threads}
+        params = {
+            "crs": CRS,
+            **grid,
+            "scenes": scenes,
+            "indices": INDICES,
+            "valid": VALID,
+            "scale": SCALE,
+            "offset": OFFSET,
+            "chunk": 2048,
+            "threads": threads,
+        }
         (work / "dask_params.json").write_text(json.dumps(params), encoding="utf-8")
     return [sys.executable, str(script), str(work / "dask_params.json"), str(out)]
 
@@ -353,8 +389,7 @@ def _reflectance(letter: str) -> str:
     return f"({letter}*{SCALE}{OFFSET:+})"
 
 
-def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict],
-                 jobs: int) -> list[str]:
+def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict], jobs: int) -> list[str]:
     """A bash script of five stages, each a list of commands run by ``xargs -P jobs``.
 
     1. gdalwarp the 20 m SCL (near) and B12 (bilinear) onto the scene's 10 m grid;
@@ -382,34 +417,106 @@ def gdal_command(work: Path, out: Path, *, grid: dict, scenes: list[dict],
         on10 = {}
         for role, method in (("scl", "near"), ("swir2", "bilinear")):
             on10[role] = str(tmp / f"{sid}_{role}_10m.tif")
-            stages[0].append(["gdalwarp", "-q", "-overwrite", "-tr", "10", "10", "-te", *te,
-                              "-r", method, f[role], on10[role]])
+            stages[0].append(
+                [
+                    "gdalwarp",
+                    "-q",
+                    "-overwrite",
+                    "-tr",
+                    "10",
+                    "10",
+                    "-te",
+                    *te,
+                    "-r",
+                    method,
+                    f[role],
+                    on10[role],
+                ]
+            )
         files = {"red": f["red"], "nir": f["nir"], "swir2": on10["swir2"]}
         for name, (a, b_) in INDICES.items():
             ra, rb = _reflectance("A"), _reflectance("B")
-            calc = (f"where(isin(C,[{valid}])&(A>0)&(B>0),({ra}-{rb})/({ra}+{rb}),nan)")
+            calc = f"where(isin(C,[{valid}])&(A>0)&(B>0),({ra}-{rb})/({ra}+{rb}),nan)"
             index = str(tmp / f"{sid}_{name}.tif")
-            stages[1].append(["gdal_calc.py", "--quiet", "--overwrite", "--hideNoData",
-                              "-A", files[a], "-B", files[b_], "-C", on10["scl"],
-                              "--type=Float32", "--NoDataValue=nan", f"--calc={calc}",
-                              f"--outfile={index}"])
+            stages[1].append(
+                [
+                    "gdal_calc.py",
+                    "--quiet",
+                    "--overwrite",
+                    "--hideNoData",
+                    "-A",
+                    files[a],
+                    "-B",
+                    files[b_],
+                    "-C",
+                    on10["scl"],
+                    "--type=Float32",
+                    "--NoDataValue=nan",
+                    f"--calc={calc}",
+                    f"--outfile={index}",
+                ]
+            )
             target = str(tmp / f"{sid}_{name}_grid.tif")
-            stages[2].append(["gdalwarp", "-q", "-overwrite", "-t_srs", CRS, "-te",
-                              *(str(v) for v in (left, bottom, right, top)), "-tr", "10",
-                              "10", "-tap", "-r", "bilinear", "-dstnodata", "nan", "-ot",
-                              "Float32", index, target])
+            stages[2].append(
+                [
+                    "gdalwarp",
+                    "-q",
+                    "-overwrite",
+                    "-t_srs",
+                    CRS,
+                    "-te",
+                    *(str(v) for v in (left, bottom, right, top)),
+                    "-tr",
+                    "10",
+                    "10",
+                    "-tap",
+                    "-r",
+                    "bilinear",
+                    "-dstnodata",
+                    "nan",
+                    "-ot",
+                    "Float32",
+                    index,
+                    target,
+                ]
+            )
             warped.setdefault((sc["period"], name), []).append(target)
     for (period, name), paths in sorted(warped.items()):
         median = str(tmp / f"{period}_{name}_median.tif")
-        stages[3].append(["gdal_calc.py", "--quiet", "--overwrite", "--hideNoData", "-A",
-                          *paths, "--type=Float32", "--NoDataValue=nan",
-                          "--calc=nanmedian(A,axis=0)", f"--outfile={median}"])
-        stages[4].append(["gdal_translate", "-q", "-of", "COG", "-co", "COMPRESS=DEFLATE",
-                          median, str(out / period / f"{name}.tif")])
-    lines = ["#!/bin/bash", "# the GDAL command-line pipeline (written by e2e_bench.py)",
-             "set -euo pipefail", "export PYTHONWARNINGS=ignore  # All-NaN slice",
-             f"mkdir -p {shlex.quote(str(tmp))} " + " ".join(
-                 shlex.quote(str(out / p)) for p in sorted({s['period'] for s in scenes}))]
+        stages[3].append(
+            [
+                "gdal_calc.py",
+                "--quiet",
+                "--overwrite",
+                "--hideNoData",
+                "-A",
+                *paths,
+                "--type=Float32",
+                "--NoDataValue=nan",
+                "--calc=nanmedian(A,axis=0)",
+                f"--outfile={median}",
+            ]
+        )
+        stages[4].append(
+            [
+                "gdal_translate",
+                "-q",
+                "-of",
+                "COG",
+                "-co",
+                "COMPRESS=DEFLATE",
+                median,
+                str(out / period / f"{name}.tif"),
+            ]
+        )
+    lines = [
+        "#!/bin/bash",
+        "# the GDAL command-line pipeline (written by e2e_bench.py)",
+        "set -euo pipefail",
+        "export PYTHONWARNINGS=ignore  # All-NaN slice",
+        f"mkdir -p {shlex.quote(str(tmp))} "
+        + " ".join(shlex.quote(str(out / p)) for p in sorted({s["period"] for s in scenes})),
+    ]
     for number, stage in enumerate(stages, 1):
         listing = work / f"gdal_stage{number}.txt"
         listing.write_text("".join(shlex.join(c) + "\n" for c in stage), encoding="utf-8")
@@ -480,15 +587,24 @@ if __name__ == "__main__":
 '''
 
 
-def run_floor(work: Path, out: Path, *, scenes: list[dict], mosaics: list[Path],
-              processes: int) -> tuple[float, float]:
+def run_floor(
+    work: Path, out: Path, *, scenes: list[dict], mosaics: list[Path], processes: int
+) -> tuple[float, float]:
     script = work / "floor.py"
     script.write_text(FLOOR_SCRIPT, encoding="utf-8")
-    params = {"decode": [p for sc in scenes for p in sc["files"].values()],
-              "encode": [str(m) for m in mosaics], "out": str(out), "processes": processes}
+    params = {
+        "decode": [p for sc in scenes for p in sc["files"].values()],
+        "encode": [str(m) for m in mosaics],
+        "out": str(out),
+        "processes": processes,
+    }
     (work / "floor_params.json").write_text(json.dumps(params), encoding="utf-8")
-    proc = subprocess.run([sys.executable, str(script), str(work / "floor_params.json")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(work / "floor_params.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode:
         raise SystemExit(f"io-floor failed:\n{proc.stderr[-3000:]}")
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -509,17 +625,24 @@ def compare(a: Path, b: Path) -> dict:
             raise SystemExit(f"agreement: {path} not found (did a variant's outputs move?)")
     with rasterio.open(a) as sa, rasterio.open(b) as sb:
         if (sa.shape, sa.transform, sa.crs) != (sb.shape, sb.transform, sb.crs):
-            raise SystemExit(f"{a} and {b} are not on the same grid: {sa.shape} "
-                             f"{sa.transform} {sa.crs} vs {sb.shape} {sb.transform} {sb.crs}")
+            raise SystemExit(
+                f"{a} and {b} are not on the same grid: {sa.shape} "
+                f"{sa.transform} {sa.crs} vs {sb.shape} {sb.transform} {sb.crs}"
+            )
         x, y = sa.read(1).astype(np.float64), sb.read(1).astype(np.float64)
     nan_x, nan_y = np.isnan(x), np.isnan(y)
     both = ~nan_x & ~nan_y
     diff = np.abs(x[both] - y[both])
-    return {"pixels": x.size, "compared": int(both.sum()),
-            "max": float(diff.max()) if diff.size else 0.0,
-            "sum": float(diff.sum()), "above": int((diff > THRESHOLD).sum()),
-            "one_nan": int((nan_x != nan_y).sum()),
-            "nan_a": int(nan_x.sum()), "nan_b": int(nan_y.sum())}
+    return {
+        "pixels": x.size,
+        "compared": int(both.sum()),
+        "max": float(diff.max()) if diff.size else 0.0,
+        "sum": float(diff.sum()),
+        "above": int((diff > THRESHOLD).sum()),
+        "one_nan": int((nan_x != nan_y).sum()),
+        "nan_a": int(nan_x.sum()),
+        "nan_b": int(nan_y.sum()),
+    }
 
 
 def agreement(outputs: dict[str, Path], products: list[tuple[str, str]]) -> list[str]:
@@ -527,11 +650,12 @@ def agreement(outputs: dict[str, Path], products: list[tuple[str, str]]) -> list
     lines = []
     names = list(outputs)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             total: dict[str, float] = {}
             for period, index in products:
-                c = compare(outputs[a] / period / f"{index}.tif",
-                            outputs[b] / period / f"{index}.tif")
+                c = compare(
+                    outputs[a] / period / f"{index}.tif", outputs[b] / period / f"{index}.tif"
+                )
                 for k, v in c.items():
                     total[k] = max(total.get(k, 0), v) if k == "max" else total.get(k, 0) + v
                 lines.append(f"  {a} vs {b} {period} {index}: " + _describe(c))
@@ -541,10 +665,12 @@ def agreement(outputs: dict[str, Path], products: list[tuple[str, str]]) -> list
 
 def _describe(c: dict) -> str:
     n = max(c["compared"], 1)
-    return (f"max |diff| {c['max']:.3g}, mean |diff| {c['sum'] / n:.3g}, "
-            f"{100 * c['above'] / n:.4f} % of pixels > {THRESHOLD:g}; "
-            f"{c['one_nan']:d} pixels NaN in one only; "
-            f"NaN {100 * c['nan_a'] / c['pixels']:.2f} % vs {100 * c['nan_b'] / c['pixels']:.2f} %")
+    return (
+        f"max |diff| {c['max']:.3g}, mean |diff| {c['sum'] / n:.3g}, "
+        f"{100 * c['above'] / n:.4f} % of pixels > {THRESHOLD:g}; "
+        f"{c['one_nan']:d} pixels NaN in one only; "
+        f"NaN {100 * c['nan_a'] / c['pixels']:.2f} % vs {100 * c['nan_b'] / c['pixels']:.2f} %"
+    )
 
 
 # --------------------------------------------------------------------------- per rule
@@ -577,7 +703,7 @@ def snakemake_jobs(output: str) -> tuple[dict[str, int], dict[str, list[float]]]
     lines = output.splitlines()
     for i, line in enumerate(lines):
         if line.strip() == "Job stats:":
-            for row in lines[i + 3:]:
+            for row in lines[i + 3 :]:
                 parts = row.split()
                 if len(parts) != 2 or not parts[1].isdigit():
                     break
@@ -637,8 +763,9 @@ def rule_split(results: Path, output: str, *, started: float, ended: float) -> d
             every, work = _log_times(log)
             if every and work:
                 begin = end - wall
-                entry["split"].append((every[0] - begin, work[0] - every[0],
-                                       work[-1] - work[0], end - work[-1]))
+                entry["split"].append(
+                    (every[0] - begin, work[0] - every[0], work[-1] - work[0], end - work[-1])
+                )
     for rule, n in counts.items():
         if rule == "total":
             continue
@@ -655,30 +782,42 @@ def rule_split(results: Path, output: str, *, started: float, ended: float) -> d
 
 
 def print_split(split: dict, *, cores: int, round_number: int) -> None:
-    print(f"rasterflow per rule, round {round_number} (jobs with a benchmark file: mean wall "
-          "and CPU per job from it; start-up, set-up, work, tail from its log's timestamps, "
-          "means, s):")
-    print(f"  {'rule':<18} {'jobs':>5} {'wall':>8} {'cpu':>8} {'start-up':>9} {'set-up':>8} "
-          f"{'work':>8} {'tail':>8}")
+    print(
+        f"rasterflow per rule, round {round_number} (jobs with a benchmark file: mean wall "
+        "and CPU per job from it; start-up, set-up, work, tail from its log's timestamps, "
+        "means, s):"
+    )
+    print(
+        f"  {'rule':<18} {'jobs':>5} {'wall':>8} {'cpu':>8} {'start-up':>9} {'set-up':>8} "
+        f"{'work':>8} {'tail':>8}"
+    )
     total_wall = 0.0
     for rule, e in sorted(split["rules"].items(), key=lambda kv: -sum(kv[1]["wall"])):
         if e["wall"]:
             total_wall += sum(e["wall"])
             cpu = f"{statistics.mean(e['cpu']):8.2f}" if e["cpu"] else f"{'-':>8}"
-            parts = (" ".join(f"{statistics.mean(p):8.2f}" for p in zip(*e["split"], strict=True))
-                     if e["split"] else "  (no timestamped log)")
-            print(f"  rule {rule:<13} {e['jobs']:5d} {statistics.mean(e['wall']):8.2f} "
-                  f"{cpu} {parts}")
+            parts = (
+                " ".join(f"{statistics.mean(p):8.2f}" for p in zip(*e["split"], strict=True))
+                if e["split"]
+                else "  (no timestamped log)"
+            )
+            print(
+                f"  rule {rule:<13} {e['jobs']:5d} {statistics.mean(e['wall']):8.2f} {cpu} {parts}"
+            )
         else:
-            w = (f"{statistics.mean(e['log_walls']):8.1f}" if e["log_walls"] else f"{'-':>8}")
-            print(f"  {rule:<18} {e['jobs']:5d} {w}  (no benchmark file: wall from "
-                  f"Snakemake's log, 1 s resolution)")
+            w = f"{statistics.mean(e['log_walls']):8.1f}" if e["log_walls"] else f"{'-':>8}"
+            print(
+                f"  {rule:<18} {e['jobs']:5d} {w}  (no benchmark file: wall from "
+                f"Snakemake's log, 1 s resolution)"
+            )
     print(f"snakemake jobs {split['total']}")
     f = split["frame"]
     if f:
-        print(f"  outside the benchmarked jobs: {f['before']:.1f} s from the start to the first "
-              f"one (planning), {f['after']:.1f} s after the last (light rules, end); their wall "
-              f"sums to {total_wall:.1f} s ({total_wall / cores:.1f} s over {cores} cores)")
+        print(
+            f"  outside the benchmarked jobs: {f['before']:.1f} s from the start to the first "
+            f"one (planning), {f['after']:.1f} s after the last (light rules, end); their wall "
+            f"sums to {total_wall:.1f} s ({total_wall / cores:.1f} s over {cores} cores)"
+        )
 
 
 # --------------------------------------------------------------------------- main
@@ -688,17 +827,25 @@ VARIANTS = ["rasterflow", "dask-script", "gdal-cli", "io-floor"]
 
 def _run(cmd: list[str], log: Path, what: str, **options) -> tuple[float, float]:
     with log.open("w", encoding="utf-8") as out:
-        wall, cpu, proc = timed_run(cmd, stdout=out, stderr=subprocess.STDOUT, check=False,
-                                    **options)
+        wall, cpu, proc = timed_run(
+            cmd, stdout=out, stderr=subprocess.STDOUT, check=False, **options
+        )
     if proc.returncode:
         tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
         raise SystemExit(f"{what} failed (exit {proc.returncode}), {log}:\n{tail}")
     return wall, cpu
 
 
-def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list[dict],
-              cores: int, baseline: Path | None = None
-              ) -> tuple[dict[str, tuple[float, float]], dict, dict]:
+def run_round(
+    work: Path,
+    number: int,
+    *,
+    config: Path,
+    grid: dict,
+    scenes: list[dict],
+    cores: int,
+    baseline: Path | None = None,
+) -> tuple[dict[str, tuple[float, float]], dict, dict]:
     """One run of each variant, in a fresh folder each: times, rasterflow's per-rule
     split, the folders holding each variant's mosaics (<period>/<index>.tif)."""
     here = work / f"round{number}"
@@ -710,65 +857,126 @@ def run_round(work: Path, number: int, *, config: Path, grid: dict, scenes: list
     ws = here / "rasterflow"
     ws.mkdir()
     started = time.time()
-    times["rasterflow"] = _run([str(snakemake), "-s", str(SNAKEFILE), "--directory", str(ws),
-                                "--configfile", str(config), "--cores", str(cores)],
-                               here / "rasterflow.out", "rasterflow", cwd=ws)
-    split = rule_split(ws / "results", (here / "rasterflow.out").read_text(encoding="utf-8"),
-                       started=started, ended=time.time())
+    times["rasterflow"] = _run(
+        [
+            str(snakemake),
+            "-s",
+            str(SNAKEFILE),
+            "--directory",
+            str(ws),
+            "--configfile",
+            str(config),
+            "--cores",
+            str(cores),
+        ],
+        here / "rasterflow.out",
+        "rasterflow",
+        cwd=ws,
+    )
+    split = rule_split(
+        ws / "results",
+        (here / "rasterflow.out").read_text(encoding="utf-8"),
+        started=started,
+        ended=time.time(),
+    )
     if baseline is not None:  # another checkout of rasterflow, its own library first
         old = here / "baseline"
         old.mkdir()
         times["rasterflow-baseline"] = _run(
-            [str(snakemake), "-s", str(baseline / "Snakefile"), "--directory", str(old),
-             "--configfile", str(config), "--cores", str(cores)],
-            here / "baseline.out", "baseline rasterflow", cwd=old,
-            env={**os.environ, "PYTHONPATH": str(baseline / "src")})
-    times["dask-script"] = _run(dask_command(work, here / "dask", grid=grid, scenes=scenes,
-                                             threads=cores), here / "dask.out", "dask script")
-    times["gdal-cli"] = _run(gdal_command(work, here / "gdal", grid=grid, scenes=scenes,
-                                          jobs=cores), here / "gdal.out", "GDAL CLI")
+            [
+                str(snakemake),
+                "-s",
+                str(baseline / "Snakefile"),
+                "--directory",
+                str(old),
+                "--configfile",
+                str(config),
+                "--cores",
+                str(cores),
+            ],
+            here / "baseline.out",
+            "baseline rasterflow",
+            cwd=old,
+            env={**os.environ, "PYTHONPATH": str(baseline / "src")},
+        )
+    times["dask-script"] = _run(
+        dask_command(work, here / "dask", grid=grid, scenes=scenes, threads=cores),
+        here / "dask.out",
+        "dask script",
+    )
+    times["gdal-cli"] = _run(
+        gdal_command(work, here / "gdal", grid=grid, scenes=scenes, jobs=cores),
+        here / "gdal.out",
+        "GDAL CLI",
+    )
     shutil.rmtree(here / "gdal" / "tmp")
     products = sorted({(sc["period"], name) for sc in scenes for name in INDICES})
     mosaics = [ws / "results" / "mosaics" / p / f"{i}.tif" for p, i in products]
-    times["io-floor"] = run_floor(work, here / "floor", scenes=scenes, mosaics=mosaics,
-                                  processes=cores)
-    outputs = {"rasterflow": ws / "results" / "mosaics", "dask-script": here / "dask",
-               "gdal-cli": here / "gdal"}
+    times["io-floor"] = run_floor(
+        work, here / "floor", scenes=scenes, mosaics=mosaics, processes=cores
+    )
+    outputs = {
+        "rasterflow": ws / "results" / "mosaics",
+        "dask-script": here / "dask",
+        "gdal-cli": here / "gdal",
+    }
     return times, split, outputs
 
 
 def print_table(times: dict[str, list[tuple[float, float]]]) -> None:
-    med = {v: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
-           for v, t in times.items()}
+    med = {
+        v: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
+        for v, t in times.items()
+    }
     rf, floor = med["rasterflow"], med["io-floor"]
-    print(f"{'variant':<12} {'wall s':>9} {'cpu s':>9} {'wall/rf':>8} {'cpu/rf':>8} "
-          f"{'wall/floor':>10} {'cpu/floor':>10}")
+    print(
+        f"{'variant':<12} {'wall s':>9} {'cpu s':>9} {'wall/rf':>8} {'cpu/rf':>8} "
+        f"{'wall/floor':>10} {'cpu/floor':>10}"
+    )
     for v in times:
         w, c = med[v]
-        print(f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.3f} {c / rf[1]:8.3f} "
-              f"{w / floor[0]:10.3f} {c / floor[1]:10.3f}")
+        print(
+            f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.3f} {c / rf[1]:8.3f} "
+            f"{w / floor[0]:10.3f} {c / floor[1]:10.3f}"
+        )
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", type=int, default=5490,
-                    help="scene side in 10 m pixels (even; default 5490, a Sentinel-2 tile "
-                         "at 20 m, 10980 at 10 m)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--size",
+        type=int,
+        default=5490,
+        help="scene side in 10 m pixels (even; default 5490, a Sentinel-2 tile "
+        "at 20 m, 10980 at 10 m)",
+    )
     ap.add_argument("--scenes", type=int, default=6, help="scenes (default 6)")
     ap.add_argument("--repeats", type=int, default=3, help="rounds (default 3)")
-    ap.add_argument("--cores", type=int, default=2,
-                    help="snakemake --cores, Dask threads, xargs -P, floor processes (2)")
-    ap.add_argument("--tile-px", type=int,
-                    help="grid.tile_px (default: the workflow's, config/schema.yaml)")
+    ap.add_argument(
+        "--cores",
+        type=int,
+        default=2,
+        help="snakemake --cores, Dask threads, xargs -P, floor processes (2)",
+    )
+    ap.add_argument(
+        "--tile-px", type=int, help="grid.tile_px (default: the workflow's, config/schema.yaml)"
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--baseline", type=Path,
-                    help="also time the whole workflow of another rasterflow checkout (e.g. "
-                         "git worktree add /tmp/before REV), as rasterflow-baseline, in "
-                         "every round")
-    ap.add_argument("--workdir", type=Path,
-                    help="keep data and the last round's outputs here (default: a temporary "
-                         "folder, removed at the end)")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="also time the whole workflow of another rasterflow checkout (e.g. "
+        "git worktree add /tmp/before REV), as rasterflow-baseline, in "
+        "every round",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        help="keep data and the last round's outputs here (default: a temporary "
+        "folder, removed at the end)",
+    )
     args = ap.parse_args()
     if args.size % 2 or args.size < 64:
         ap.error("--size must be even and >= 64 (the 20 m bands are size / 2)")
@@ -795,23 +1003,33 @@ def main() -> None:
         for stale in ("dask_script.py", "dask_params.json"):
             (work / stale).unlink(missing_ok=True)
         periods = sorted({sc["period"] for sc in scenes})
-        print(f"end-to-end: {args.scenes} scenes of {args.size}^2 px (B04, B08 10 m; B12, SCL "
-              f"20 m; uint16 DEFLATE COGs), 2 footprints, months {', '.join(periods)}; "
-              f"{', '.join(INDICES)} monthly median on a {grid['width']} x {grid['height']} "
-              f"10 m grid, tile_px {args.tile_px or 'default'}; {args.cores} cores, median of "
-              f"{args.repeats} rounds (data made in {time.perf_counter() - t0:.1f} s)")
+        print(
+            f"end-to-end: {args.scenes} scenes of {args.size}^2 px (B04, B08 10 m; B12, SCL "
+            f"20 m; uint16 DEFLATE COGs), 2 footprints, months {', '.join(periods)}; "
+            f"{', '.join(INDICES)} monthly median on a {grid['width']} x {grid['height']} "
+            f"10 m grid, tile_px {args.tile_px or 'default'}; {args.cores} cores, median of "
+            f"{args.repeats} rounds (data made in {time.perf_counter() - t0:.1f} s)"
+        )
         variants = VARIANTS[:1] + ["rasterflow-baseline"] * bool(args.baseline) + VARIANTS[1:]
         times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
         splits = []
         for r in range(args.repeats):
-            got, split, outputs = run_round(work, r + 1, config=config, grid=grid,
-                                            scenes=scenes, cores=args.cores,
-                                            baseline=args.baseline)
+            got, split, outputs = run_round(
+                work,
+                r + 1,
+                config=config,
+                grid=grid,
+                scenes=scenes,
+                cores=args.cores,
+                baseline=args.baseline,
+            )
             splits.append((got["rasterflow"][0], split, r + 1))
             for v in variants:
                 times[v].append(got[v])
-            print(f"  round {r + 1}: " + ", ".join(
-                f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items()))
+            print(
+                f"  round {r + 1}: "
+                + ", ".join(f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items())
+            )
         print_table(times)
         # the split of the round whose rasterflow wall is the median
         _, split, number = sorted(splits, key=lambda s: s[0])[len(splits) // 2]

@@ -51,10 +51,11 @@ def one_step(log: str, *, report: bool, processes: bool) -> None:
     from rasterflow.step import heavy_step
 
     smk = SimpleNamespace(
-        log=[log], threads=2, resources=SimpleNamespace(mem_mb=2000),
+        log=[log],
+        threads=2,
+        resources=SimpleNamespace(mem_mb=2000),
         # a report whatever the step's length: its cost is what step_report measures
-        config={"dask": {"report": report, "report_min_seconds": 0,
-                         "processes": processes}},
+        config={"dask": {"report": report, "report_min_seconds": 0, "processes": processes}},
     )
     with heavy_step(smk):
         total = da.arange(4, chunks=2).sum().compute()
@@ -73,27 +74,43 @@ def job_inputs(work: Path, size: int) -> None:
 
 def job_snakemake(variant: str, work: Path, log: Path) -> tuple[Path, Any]:
     """The script and the ``snakemake`` object its rule would give it."""
-    common = {"threads": 2, "resources": SimpleNamespace(mem_mb=2000), "log": [str(log)],
-              "config": {"dask": {"report": False}}}
+    common = {
+        "threads": 2,
+        "resources": SimpleNamespace(mem_mb=2000),
+        "log": [str(log)],
+        "config": {"dask": {"report": False}},
+    }
     if variant == "terrain_job":
         return REPO / "scripts" / "terrain.py", SimpleNamespace(
             input=SimpleNamespace(dem=str(work / "dem.tif")),
             output=[str(work / "slope.tif")],
             params=SimpleNamespace(products=["slope"], options={}, chunk=1024),
-            **common)
+            **common,
+        )
     from rasterflow import indices
     from rasterflow.scenes import BandFile, Scene
 
-    scene = Scene.from_params({
-        "id": "bench", "date": "2024-01-01",
-        "bands": {"red": vars(BandFile(str(work / "scene.tif"), 1, 1e-4, -0.1, 0.0)),
-                  "nir": vars(BandFile(str(work / "scene.tif"), 2, 1e-4, -0.1, 0.0))}})
+    scene = Scene.from_params(
+        {
+            "id": "bench",
+            "date": "2024-01-01",
+            "bands": {
+                "red": vars(BandFile(str(work / "scene.tif"), 1, 1e-4, -0.1, 0.0)),
+                "nir": vars(BandFile(str(work / "scene.tif"), 2, 1e-4, -0.1, 0.0)),
+            },
+        }
+    )
     return REPO / "scripts" / "index.py", SimpleNamespace(
         wildcards=SimpleNamespace(index="NDVI"),
         output=[str(work / "ndvi.tif")],
-        params=SimpleNamespace(scene=scene.to_params(), expression=indices.BUILTIN["NDVI"],
-                               chunk=1024, resampling="bilinear"),
-        **common)
+        params=SimpleNamespace(
+            scene=scene.to_params(),
+            expression=indices.BUILTIN["NDVI"],
+            chunk=1024,
+            resampling="bilinear",
+        ),
+        **common,
+    )
 
 
 def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
@@ -120,8 +137,7 @@ def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
     from distributed import SchedulerPlugin
 
     class TaskClock(SchedulerPlugin):  # type: ignore[misc]
-        def transition(self, key: Any, start: str, finish: str, *args: Any,
-                       **kwargs: Any) -> None:
+        def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
             if finish == "processing":
                 seen.setdefault("first_task", time.time())
                 seen.setdefault("first_task_cpu", _own_cpu())
@@ -160,8 +176,7 @@ def check_step(variant: str, log: Path, work: Path) -> None:
     if not lines or "done in" not in lines[-1]:
         raise SystemExit(f"{variant}: {log} does not end in the step's summary: {lines[-3:]}")
     if dask_report_path(log).exists() != (variant == "step_report"):
-        raise SystemExit(f"{variant}: performance report present: "
-                         f"{dask_report_path(log).exists()}")
+        raise SystemExit(f"{variant}: performance report present: {dask_report_path(log).exists()}")
     if variant in JOBS:
         from rasterflow.io import check_raster
 
@@ -173,19 +188,32 @@ def check_step(variant: str, log: Path, work: Path) -> None:
 def command(variant: str, log: Path, work: Path) -> list[str]:
     if variant == "import_floor":
         return [sys.executable, "-c", f"{IMPORTS}; import os; os._exit(0)"]
-    return [sys.executable, __file__, "--variant", variant, "--log", str(log),
-            "--workdir", str(work)]
+    return [
+        sys.executable,
+        __file__,
+        "--variant",
+        variant,
+        "--log",
+        str(log),
+        "--workdir",
+        str(work),
+    ]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--variants",
-                    default="import_floor,step,step_report,step_processes,terrain_job,"
-                            "index_job")
-    ap.add_argument("--size", type=int, default=512,
-                    help="DEM and scene of the job variants are size x size pixels")
+    ap.add_argument(
+        "--variants", default="import_floor,step,step_report,step_processes,terrain_job,index_job"
+    )
+    ap.add_argument(
+        "--size",
+        type=int,
+        default=512,
+        help="DEM and scene of the job variants are size x size pixels",
+    )
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--log", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -203,8 +231,14 @@ def main() -> None:
         from rasterflow.step import run_step
 
         # ends as a Snakemake script does (scripts/*.py): no interpreter shutdown
-        run_step(lambda _: one_step(args.log, report=args.variant == "step_report",
-                                    processes=args.variant == "step_processes"), None)
+        run_step(
+            lambda _: one_step(
+                args.log,
+                report=args.variant == "step_report",
+                processes=args.variant == "step_processes",
+            ),
+            None,
+        )
     variants = args.variants.split(",")
     times: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
@@ -214,7 +248,7 @@ def main() -> None:
         if phases:
             job_inputs(work, args.size)
         for i in range(args.runs):
-            for v in variants[i % len(variants):] + variants[: i % len(variants)]:
+            for v in variants[i % len(variants) :] + variants[: i % len(variants)]:
                 log = work / f"{v}.log"
                 start = time.time()
                 wall, cpu_s, _ = timed_run(command(v, log, work), check=True)
@@ -223,8 +257,7 @@ def main() -> None:
                 if v != "import_floor":
                     check_step(v, log, work)
                 if v in phases:
-                    phases[v].append(job_phases(work / "clock.json", start, start + wall,
-                                                cpu_s))
+                    phases[v].append(job_phases(work / "clock.json", start, start + wall, cpu_s))
     med = {v: statistics.median(t) for v, t in times.items()}
     floor = med.get("import_floor", 0.0)
     print(f"fixed cost of a heavy job, median of {args.runs} runs")
@@ -233,28 +266,35 @@ def main() -> None:
         print(f"{v:<15} {med[v]:9.2f} {min(t):7.2f} {med[v] - floor:17.2f}")
     # CPU (user + system of the process) on its own line: a loaded machine distorts it
     # least, and the table above keeps the columns other scripts parse
-    print("CPU s, medians: " + ", ".join(f"{v} {statistics.median(c):.2f}"
-                                         for v, c in cpu.items()))
+    print("CPU s, medians: " + ", ".join(f"{v} {statistics.median(c):.2f}" for v, c in cpu.items()))
     if phases:
         print(f"\njob phases ({args.size}² input), medians: wall s (CPU s of the process)")
         print(f"{'variant':<15} {'to 1st task':>14} {'tasks':>14} {'after last':>14}")
         for v, runs in phases.items():
             m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(f"{v:<15} {m['start']:7.2f} ({m['start_cpu']:4.2f}) "
-                  f"{m['tasks']:7.2f} ({m['tasks_cpu']:4.2f}) "
-                  f"{m['end']:7.2f} ({m['end_cpu']:4.2f})")
-    print("checked: each step ran its task, its log ends in the summary, a performance "
-          "report only with step_report, the jobs' products are valid rasters")
+            print(
+                f"{v:<15} {m['start']:7.2f} ({m['start_cpu']:4.2f}) "
+                f"{m['tasks']:7.2f} ({m['tasks_cpu']:4.2f}) "
+                f"{m['end']:7.2f} ({m['end_cpu']:4.2f})"
+            )
+    print(
+        "checked: each step ran its task, its log ends in the summary, a performance "
+        "report only with step_report, the jobs' products are valid rasters"
+    )
 
 
 def job_phases(clock: Path, start: float, end: float, cpu: float) -> dict[str, float]:
     """Wall and CPU seconds before the first task, from first to last, after the last."""
     c = json.loads(clock.read_text())
     clock.unlink()
-    return {"start": c["first_task"] - start, "start_cpu": c["first_task_cpu"],
-            "tasks": c["last_task"] - c["first_task"],
-            "tasks_cpu": c["last_task_cpu"] - c["first_task_cpu"],
-            "end": end - c["last_task"], "end_cpu": cpu - c["last_task_cpu"]}
+    return {
+        "start": c["first_task"] - start,
+        "start_cpu": c["first_task_cpu"],
+        "tasks": c["last_task"] - c["first_task"],
+        "tasks_cpu": c["last_task_cpu"] - c["first_task_cpu"],
+        "end": end - c["last_task"],
+        "end_cpu": cpu - c["last_task_cpu"],
+    }
 
 
 if __name__ == "__main__":

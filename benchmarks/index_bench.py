@@ -41,9 +41,16 @@ def ours_as_gtiff(threads: int) -> list[str]:
     """Our COG creation options, spelled for the GTiff driver that gdal_calc.py uses."""
     from rasterflow.io import COG_OPTIONS
 
-    return [f"COMPRESS={COG_OPTIONS['COMPRESS']}", f"ZSTD_LEVEL={COG_OPTIONS['LEVEL']}",
-            "PREDICTOR=3", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512",
-            "BIGTIFF=IF_SAFER", f"NUM_THREADS={threads}"]
+    return [
+        f"COMPRESS={COG_OPTIONS['COMPRESS']}",
+        f"ZSTD_LEVEL={COG_OPTIONS['LEVEL']}",
+        "PREDICTOR=3",
+        "TILED=YES",
+        "BLOCKXSIZE=512",
+        "BLOCKYSIZE=512",
+        "BIGTIFF=IF_SAFER",
+        f"NUM_THREADS={threads}",
+    ]
 
 
 def make_scene(path: Path, size: int) -> None:
@@ -51,10 +58,22 @@ def make_scene(path: Path, size: int) -> None:
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(0)
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=2,
-                       dtype="uint16", crs="EPSG:32633", nodata=0,
-                       transform=from_origin(300000, 6000000, 10, 10), tiled=True,
-                       blockxsize=512, blockysize=512, compress="deflate") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=2,
+        dtype="uint16",
+        crs="EPSG:32633",
+        nodata=0,
+        transform=from_origin(300000, 6000000, 10, 10),
+        tiled=True,
+        blockxsize=512,
+        blockysize=512,
+        compress="deflate",
+    ) as dst:
         for row in range(0, size, 512):
             h = min(512, size - row)
             base = rng.integers(500, 4000, (h, size), dtype=np.uint16)
@@ -76,19 +95,35 @@ def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
         from rasterflow.cluster import dask_client
         from rasterflow.scenes import BandFile, Scene
 
-        sc = Scene("bench", dt.date(2024, 1, 1),
-                   {"red": BandFile(str(scene), 1, 1e-4, -0.1, 0.0),
-                    "nir": BandFile(str(scene), 2, 1e-4, -0.1, 0.0)})
+        sc = Scene(
+            "bench",
+            dt.date(2024, 1, 1),
+            {
+                "red": BandFile(str(scene), 1, 1e-4, -0.1, 0.0),
+                "nir": BandFile(str(scene), 2, 1e-4, -0.1, 0.0),
+            },
+        )
         # the index rule's first attempt: 2000 MB, so GDAL's cache is the job's (250 MB)
-        scheduler = (dask.config.set(scheduler="threads", pool=ThreadPoolExecutor(threads))
-                     if variant == "no_cluster" else nullcontext())
-        cluster = (nullcontext() if variant == "no_cluster" else
-                   dask_client(threads=threads, mem_mb=2000,
-                               settings={"processes": variant == "processes"}))
+        scheduler = (
+            dask.config.set(scheduler="threads", pool=ThreadPoolExecutor(threads))
+            if variant == "no_cluster"
+            else nullcontext()
+        )
+        cluster = (
+            nullcontext()
+            if variant == "no_cluster"
+            else dask_client(
+                threads=threads, mem_mb=2000, settings={"processes": variant == "processes"}
+            )
+        )
         with scheduler, cluster:
-            indices.run(scene=sc, expr=indices.parse("NDVI", indices.BUILTIN["NDVI"]),
-                        output=str(out), threads=threads,
-                        **({"chunk": 1024} if variant == "chunk_1024" else {}))
+            indices.run(
+                scene=sc,
+                expr=indices.parse("NDVI", indices.BUILTIN["NDVI"]),
+                output=str(out),
+                threads=threads,
+                **({"chunk": 1024} if variant == "chunk_1024" else {}),
+            )
     elif variant == "io_floor":
         import rasterio
 
@@ -97,8 +132,14 @@ def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
         with rasterio.open(scene) as src:
             data = src.read()
             crs, transform = src.crs, src.transform
-        write_cog(data[0].astype(np.float32), out, crs=crs, transform=transform,
-                  nodata=float("nan"), threads=threads)
+        write_cog(
+            data[0].astype(np.float32),
+            out,
+            crs=crs,
+            transform=transform,
+            nodata=float("nan"),
+            threads=threads,
+        )
     else:
         raise SystemExit(f"unknown variant {variant}")
 
@@ -106,14 +147,36 @@ def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
 def command(variant: str, scene: Path, out: Path, threads: int) -> list[str]:
     if variant.startswith("gdal_calc"):
         creation = DEFLATE if variant == "gdal_calc_deflate" else ours_as_gtiff(threads)
-        return ["gdal_calc.py", "--quiet", "--overwrite", "-A", str(scene), "--A_band=2",
-                "-B", str(scene), "--B_band=1", "--type=Float32", "--NoDataValue=-9999",
-                "--calc=(A*1e-4-B*1e-4)/(A*1e-4+B*1e-4-0.2)", f"--outfile={out}",
-                *[f"--co={c}" for c in creation]]
+        return [
+            "gdal_calc.py",
+            "--quiet",
+            "--overwrite",
+            "-A",
+            str(scene),
+            "--A_band=2",
+            "-B",
+            str(scene),
+            "--B_band=1",
+            "--type=Float32",
+            "--NoDataValue=-9999",
+            "--calc=(A*1e-4-B*1e-4)/(A*1e-4+B*1e-4-0.2)",
+            f"--outfile={out}",
+            *[f"--co={c}" for c in creation],
+        ]
     if variant == "threads_1":
         variant, threads = "threads", 1
-    return [sys.executable, str(HERE), "--variant", variant, "--scene", str(scene),
-            "--out", str(out), "--threads", str(threads)]
+    return [
+        sys.executable,
+        str(HERE),
+        "--variant",
+        variant,
+        "--scene",
+        str(scene),
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+    ]
 
 
 def check_agreement(scene: Path, outputs: dict[str, Path], *, window: int = 1024) -> str:
@@ -140,8 +203,10 @@ def check_agreement(scene: Path, outputs: dict[str, Path], *, window: int = 1024
             raise SystemExit(f"{variant}: NaN cells are not where NumPy's NDVI is not finite")
         rel = np.abs(got[both] - want[both]) / np.maximum(1, np.abs(want[both]))
         if both.mean() < 0.99 or rel.max() > 1e-6:  # float32 rounds to 6e-8
-            raise SystemExit(f"{variant}: differs from NumPy's NDVI by up to {rel.max():.1e} "
-                             f"(relative), {both.mean():.1%} of cells compared")
+            raise SystemExit(
+                f"{variant}: differs from NumPy's NDVI by up to {rel.max():.1e} "
+                f"(relative), {both.mean():.1%} of cells compared"
+            )
     return f"{', '.join(outputs)} = NumPy NDVI (rtol 1e-6) on {n} x {n} cells at the centre"
 
 
@@ -150,12 +215,14 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--variants",
-                    default="threads,processes,gdal_calc,gdal_calc_deflate,io_floor")
+    ap.add_argument("--variants", default="threads,processes,gdal_calc,gdal_calc_deflate,io_floor")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
-    ap.add_argument("--scene", type=Path,
-                    help="input scene: made at this path if missing, else reused "
-                         "(must have been made with the same --size)")
+    ap.add_argument(
+        "--scene",
+        type=Path,
+        help="input scene: made at this path if missing, else reused "
+        "(must have been made with the same --size)",
+    )
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.variant:
@@ -173,8 +240,9 @@ def main() -> None:
         for i in range(args.runs):
             for v in variants:  # alternate, so drift in machine load hits all alike
                 out = Path(tmp) / f"{v}-{i}.tif"
-                wall, cpu_s, _ = timed_run(command(v, scene, out, args.threads),
-                                           check=True, capture_output=True)
+                wall, cpu_s, _ = timed_run(
+                    command(v, scene, out, args.threads), check=True, capture_output=True
+                )
                 times[v].append(wall)
                 cpu[v].append(cpu_s)
                 if i:  # the first round's outputs are kept for the agreement check
@@ -185,14 +253,20 @@ def main() -> None:
     med_cpu = {v: statistics.median(t) for v, t in cpu.items()}
     base = med.get("threads", next(iter(med.values())))
     mpx = args.size * args.size / 1e6
-    print(f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
-          f"median of {args.runs} runs")
+    print(
+        f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
+        f"median of {args.runs} runs"
+    )
     # CPU seconds (user + system of the child) are what a loaded machine distorts least
-    print(f"{'variant':<17} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>7} "
-          f"{'Mpx/s':>7} {'vs threads':>10}")
+    print(
+        f"{'variant':<17} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>7} "
+        f"{'Mpx/s':>7} {'vs threads':>10}"
+    )
     for v, t in times.items():
-        print(f"{v:<17} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {med_cpu[v]:7.2f} "
-              f"{mpx / med[v]:7.1f} {med[v] / base:10.2f}")
+        print(
+            f"{v:<17} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {med_cpu[v]:7.2f} "
+            f"{mpx / med[v]:7.1f} {med[v] / base:10.2f}"
+        )
     print(f"agreement: {agreement}")
 
 

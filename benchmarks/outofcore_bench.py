@@ -56,8 +56,22 @@ def check_output(dem: Path, out: Path, work: Path, *, window: int = 512) -> str:
         x0, y0 = (d.width - n) // 2 - 1, (d.height - n) // 2 - 1
         ours = o.read(1, window=Window(x0 + 1, y0 + 1, n, n))
     crop, ref = work / "crop.vrt", work / "crop-slope.tif"
-    subprocess.run(["gdal_translate", "-q", "-of", "VRT", "-srcwin", str(x0), str(y0),
-                    str(n + 2), str(n + 2), str(dem), str(crop)], check=True)
+    subprocess.run(
+        [
+            "gdal_translate",
+            "-q",
+            "-of",
+            "VRT",
+            "-srcwin",
+            str(x0),
+            str(y0),
+            str(n + 2),
+            str(n + 2),
+            str(dem),
+            str(crop),
+        ],
+        check=True,
+    )
     subprocess.run(["gdaldem", "slope", str(crop), str(ref), "-q"], check=True)
     with rasterio.open(ref) as r:
         theirs = r.read(1)[1:-1, 1:-1]
@@ -68,8 +82,9 @@ def check_output(dem: Path, out: Path, work: Path, *, window: int = 512) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--size", type=int, default=32768)
     ap.add_argument("--mem-mb", type=int, default=1024)
     ap.add_argument("--threads", type=int, default=2)
@@ -89,15 +104,28 @@ def main() -> None:
             make_dem(dem, args.size)
         out = Path(tmp) / "slope.tif"
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, __file__, "--child", str(dem), str(out),
-                        "--mem-mb", str(args.mem_mb), "--threads", str(args.threads)],
-                       check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                str(dem),
+                str(out),
+                "--mem-mb",
+                str(args.mem_mb),
+                "--threads",
+                str(args.threads),
+            ],
+            check=True,
+        )
         wall = time.perf_counter() - t0
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = out.stat().st_size
         checked = check_output(dem, out, Path(tmp))
-    print(f"slope of {dem.name}: {wall:.1f} s, peak RSS {peak_kib / 2**20:.2f} GiB "
-          f"with a {args.mem_mb} MB job ({args.threads} threads); output {size / 2**20:.0f} MiB")
+    print(
+        f"slope of {dem.name}: {wall:.1f} s, peak RSS {peak_kib / 2**20:.2f} GiB "
+        f"with a {args.mem_mb} MB job ({args.threads} threads); output {size / 2**20:.0f} MiB"
+    )
     print(f"output: a valid COG on the DEM's grid; {checked}")
 
 

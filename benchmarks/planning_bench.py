@@ -64,8 +64,16 @@ def _template() -> bytes:
     from rasterio.transform import from_origin
 
     with MemoryFile() as mem:
-        with mem.open(driver="GTiff", width=SIZE, height=SIZE, count=2, dtype="uint16",
-                      crs=CRS, nodata=0, transform=from_origin(_X0, _Y0, PIXEL, PIXEL)) as dst:
+        with mem.open(
+            driver="GTiff",
+            width=SIZE,
+            height=SIZE,
+            count=2,
+            dtype="uint16",
+            crs=CRS,
+            nodata=0,
+            transform=from_origin(_X0, _Y0, PIXEL, PIXEL),
+        ) as dst:
             dst.write(np.full((2, SIZE, SIZE), 1000, dtype=np.uint16))
         data = mem.read()
     return data
@@ -104,8 +112,8 @@ def make_scenes(root: Path, n: int) -> Path:
     buf = bytearray(template)
     for i in range(n):
         sid = f"S{i:06d}"
-        buf[at_x:at_x + 8] = struct.pack("<d", xs[i])
-        buf[at_y:at_y + 8] = struct.pack("<d", ys[i])
+        buf[at_x : at_x + 8] = struct.pack("<d", xs[i])
+        buf[at_y : at_y + 8] = struct.pack("<d", ys[i])
         (root / "scenes" / f"{sid}.tif").write_bytes(buf)
         lines.append(f"{sid},{scene_date(i)},scenes/{sid}.tif")
     for i in sorted({0, n // 2, n - 1}):
@@ -133,13 +141,25 @@ def make_items(root: Path, sheet: Path) -> Path:
         if i in (0, len(lines) - 1):  # the items state the files' truth
             with rasterio.open(root / path) as src:
                 assert list(src.transform)[:6] == transform and src.shape == tuple(shape)
-        features.append({
-            "type": "Feature", "stac_version": "1.0.0", "id": sid, "geometry": None,
-            "properties": {"datetime": f"{day}T10:00:00Z"}, "links": [],
-            "assets": {"image": {"href": str(root / path), "proj:epsg": 32633,
-                                 "proj:shape": shape, "proj:transform": transform,
-                                 "raster:bands": [{"data_type": "uint16"}] * 2}},
-        })
+        features.append(
+            {
+                "type": "Feature",
+                "stac_version": "1.0.0",
+                "id": sid,
+                "geometry": None,
+                "properties": {"datetime": f"{day}T10:00:00Z"},
+                "links": [],
+                "assets": {
+                    "image": {
+                        "href": str(root / path),
+                        "proj:epsg": 32633,
+                        "proj:shape": shape,
+                        "proj:transform": transform,
+                        "raster:bands": [{"data_type": "uint16"}] * 2,
+                    }
+                },
+            }
+        )
     items = root / "items.json"
     items.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
     return items
@@ -154,13 +174,14 @@ def write_config(root: Path, sheet: Path, *, batch: int, items: Path | None = No
         "scenes": {
             "sheet": "" if items else str(sheet),
             "batch": batch,
-            "bands": {"red": {"band": 1, "scale": 1e-4, "nodata": 0},
-                      "nir": {"band": 2, "scale": 1e-4, "nodata": 0}},
+            "bands": {
+                "red": {"band": 1, "scale": 1e-4, "nodata": 0},
+                "nir": {"band": 2, "scale": 1e-4, "nodata": 0},
+            },
         },
         "indices": ["NDVI"],
         "scene_indices": True,  # the per-scene index jobs are what batching plans
-        "grid": {"crs": CRS, "resolution": 10, "tile_px": 1000,
-                 "aoi": {"bounds": list(AREA)}},
+        "grid": {"crs": CRS, "resolution": 10, "tile_px": 1000, "aoi": {"bounds": list(AREA)}},
         "periods": {"kind": "monthly"},
     }
     cfg["scenes"]["batch"] = batch
@@ -173,7 +194,7 @@ def write_config(root: Path, sheet: Path, *, batch: int, items: Path | None = No
     return path
 
 
-BARE = '''\
+BARE = """\
 N = {n}
 
 
@@ -187,12 +208,12 @@ rule work:
         "out/{{i}}.txt",
     shell:
         "touch {{output}}"
-'''
+"""
 
 
 # the same 2 rules, but each job carries what a rasterflow job carries: an input file,
 # log, benchmark, resources that grow with the attempt, params, conda and a script
-RICH = '''\
+RICH = """\
 N = {n}
 
 
@@ -220,7 +241,7 @@ rule work:
         i=lambda wildcards: wildcards.i,
     script:
         "work.py"
-'''
+"""
 
 
 def write_bare(root: Path, jobs: int, *, rich: bool = False) -> Path:
@@ -229,8 +250,11 @@ def write_bare(root: Path, jobs: int, *, rich: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text((RICH if rich else BARE).format(n=jobs - 1))
     if rich:
-        for name, text in (("in.txt", ""), ("env.yaml", "dependencies: []\n"),
-                           ("work.py", "open(snakemake.output[0], 'w').close()\n")):
+        for name, text in (
+            ("in.txt", ""),
+            ("env.yaml", "dependencies: []\n"),
+            ("work.py", "open(snakemake.output[0], 'w').close()\n"),
+        ):
             (path.parent / name).write_text(text)
     return path
 
@@ -240,28 +264,50 @@ def core_targets(n: int, batch: int) -> list[str]:
     months = sorted({scene_date(i).month for i in range(min(n, 366))})
     targets = [f"results/mosaics/2024-{m:02d}/NDVI.tif" for m in months]
     if batch > 1:
-        return targets + [f"results/indices/_batches/b{b:05d}.json"
-                          for b in range(-(-n // batch))]
+        return targets + [f"results/indices/_batches/b{b:05d}.json" for b in range(-(-n // batch))]
     return targets + [f"results/indices/S{i:06d}/NDVI.tif" for i in range(n)]
 
 
 def rasterflow_cmd(root: Path, config: Path, targets: list[str]) -> list[str]:
-    return [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(root),
-            "--configfile", str(config), "--dry-run", *targets, "--quiet", "rules",
-            "--cores", "2"]
+    return [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(root),
+        "--configfile",
+        str(config),
+        "--dry-run",
+        *targets,
+        "--quiet",
+        "rules",
+        "--cores",
+        "2",
+    ]
 
 
 def bare_cmd(snakefile: Path) -> list[str]:
-    return [SNAKEMAKE, "--snakefile", str(snakefile), "--directory", str(snakefile.parent),
-            "--dry-run", "--quiet", "rules", "--cores", "2"]
+    return [
+        SNAKEMAKE,
+        "--snakefile",
+        str(snakefile),
+        "--directory",
+        str(snakefile.parent),
+        "--dry-run",
+        "--quiet",
+        "rules",
+        "--cores",
+        "2",
+    ]
 
 
 def timed(cmd: list[str]) -> tuple[float, str, float]:
     """Wall time, stdout and CPU time (user + sys) of one run of ``cmd``."""
     elapsed, cpu, proc = timed_run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd[:12])} ...\n"
-                         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"failed: {' '.join(cmd[:12])} ...\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return elapsed, proc.stdout, cpu
 
 
@@ -298,11 +344,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workdir", type=Path, help="keep data here (default: a temp dir)")
     ap.add_argument("--profile", type=Path, help="write a cProfile here instead of timing")
-    ap.add_argument("--stac", action="store_true",
-                    help="plan from a STAC item collection of the scenes (stated grids) "
-                    "instead of the sheet")
-    ap.add_argument("--targets", choices=["all", "core"], default="all",
-                    help="all: rule all (with the report); core: index products and mosaics")
+    ap.add_argument(
+        "--stac",
+        action="store_true",
+        help="plan from a STAC item collection of the scenes (stated grids) instead of the sheet",
+    )
+    ap.add_argument(
+        "--targets",
+        choices=["all", "core"],
+        default="all",
+        help="all: rule all (with the report); core: index products and mosaics",
+    )
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="planning-bench-") as tmp:
@@ -323,8 +375,10 @@ def main(argv: list[str] | None = None) -> None:
         cold, out, _cpu = timed(ours)
         counts = job_counts(out)
         total = counts.pop("total")
-        print(f"rasterflow plans {total} jobs: {counts}; first run {cold:.2f} s "
-              "(headers read unless cached)")
+        print(
+            f"rasterflow plans {total} jobs: {counts}; first run {cold:.2f} s "
+            "(headers read unless cached)"
+        )
         bares = {"bare": write_bare(root, total), "bare_rich": write_bare(root, total, rich=True)}
         for name, bare in bares.items():
             bare_jobs = job_counts(timed(bare_cmd(bare))[1]).get("total")
@@ -333,24 +387,29 @@ def main(argv: list[str] | None = None) -> None:
         times: dict[str, list[float]] = {"rasterflow": [], **{k: [] for k in bares}}
         cpu: dict[str, list[float]] = {k: [] for k in times}
         for _ in range(args.runs):
-            for name, cmd in (("rasterflow", ours),
-                              *((k, bare_cmd(b)) for k, b in bares.items())):
+            for name, cmd in (("rasterflow", ours), *((k, bare_cmd(b)) for k, b in bares.items())):
                 wall, _out, used = timed(cmd)
                 times[name].append(wall)
                 cpu[name].append(used)
         med = {k: statistics.median(v) for k, v in times.items()}
         mcpu = {k: statistics.median(v) for k, v in cpu.items()}
-        print("\n| scenes | batch | jobs | rasterflow s | bare Snakemake s | ratio "
-              "| bare, rich jobs s | ratio |")
+        print(
+            "\n| scenes | batch | jobs | rasterflow s | bare Snakemake s | ratio "
+            "| bare, rich jobs s | ratio |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
-        print(f"| {args.scenes} | {args.batch} | {total} | {med['rasterflow']:.2f} | "
-              f"{med['bare']:.2f} | {med['rasterflow'] / med['bare']:.2f} | "
-              f"{med['bare_rich']:.2f} | {med['rasterflow'] / med['bare_rich']:.2f} |")
+        print(
+            f"| {args.scenes} | {args.batch} | {total} | {med['rasterflow']:.2f} | "
+            f"{med['bare']:.2f} | {med['rasterflow'] / med['bare']:.2f} | "
+            f"{med['bare_rich']:.2f} | {med['rasterflow'] / med['bare_rich']:.2f} |"
+        )
         print("runs:", {k: [round(t, 2) for t in v] for k, v in times.items()})
-        print(f"CPU s (user+sys, median): rasterflow {mcpu['rasterflow']:.2f}, "
-              f"bare {mcpu['bare']:.2f} (ratio {mcpu['rasterflow'] / mcpu['bare']:.2f}), "
-              f"bare rich {mcpu['bare_rich']:.2f} "
-              f"(ratio {mcpu['rasterflow'] / mcpu['bare_rich']:.2f})")
+        print(
+            f"CPU s (user+sys, median): rasterflow {mcpu['rasterflow']:.2f}, "
+            f"bare {mcpu['bare']:.2f} (ratio {mcpu['rasterflow'] / mcpu['bare']:.2f}), "
+            f"bare rich {mcpu['bare_rich']:.2f} "
+            f"(ratio {mcpu['rasterflow'] / mcpu['bare_rich']:.2f})"
+        )
 
 
 if __name__ == "__main__":

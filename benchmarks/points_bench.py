@@ -44,11 +44,21 @@ def make_scene(path: Path, size: int, seed: int) -> None:
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": 4,
-               "dtype": "uint16", "crs": "EPSG:32633", "nodata": 0,
-               "transform": from_origin(*ORIGIN, RES, RES), "tiled": True,
-               "blockxsize": 512, "blockysize": 512, "compress": "DEFLATE",
-               "interleave": "pixel"}
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "nodata": 0,
+        "transform": from_origin(*ORIGIN, RES, RES),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "DEFLATE",
+        "interleave": "pixel",
+    }
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 512):
             h = min(512, size - row)
@@ -56,8 +66,9 @@ def make_scene(path: Path, size: int, seed: int) -> None:
             nir = rng.integers(2500, 6000, (h, size), dtype=np.uint16)
             swir = rng.integers(1500, 3500, (h, size), dtype=np.uint16)
             scl = np.where(rng.random((h, size)) < 0.1, 9, 4).astype(np.uint16)
-            dst.write(np.stack([red, nir, swir, scl]),
-                      window=rasterio.windows.Window(0, row, size, h))
+            dst.write(
+                np.stack([red, nir, swir, scl]), window=rasterio.windows.Window(0, row, size, h)
+            )
 
 
 def make_points(path: Path, n: int, size: int, seed: int = 7) -> None:
@@ -67,18 +78,20 @@ def make_points(path: Path, n: int, size: int, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     x = ORIGIN[0] + rng.uniform(0, size * RES, n)
     y = ORIGIN[1] - rng.uniform(0, size * RES, n)
-    gdf = gpd.GeoDataFrame({"point_id": np.arange(n)}, geometry=points(x, y),
-                           crs="EPSG:32633").to_crs("EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"point_id": np.arange(n)}, geometry=points(x, y), crs="EPSG:32633"
+    ).to_crs("EPSG:4326")
     gdf.to_file(path, driver="GPKG", engine="pyogrio")
 
 
 def scene_params(path: Path, sid: str, day: dt.date) -> dict:
     from rasterflow.scenes import BandFile, Scene
 
-    bands = {role: BandFile(str(path), band=b, scale=1e-4, offset=-0.1, nodata=0)
-             for role, b in (("red", 1), ("nir", 2), ("swir2", 3))}
-    return Scene(sid, day, bands, BandFile(str(path), band=4), valid_classes=(4, 5, 6)
-                 ).to_params()
+    bands = {
+        role: BandFile(str(path), band=b, scale=1e-4, offset=-0.1, nodata=0)
+        for role, b in (("red", 1), ("nir", 2), ("swir2", 3))
+    }
+    return Scene(sid, day, bands, BandFile(str(path), band=4), valid_classes=(4, 5, 6)).to_params()
 
 
 def clock() -> tuple[float, float]:
@@ -116,14 +129,27 @@ def main() -> None:
     with dask.config.set(scheduler="synchronous"):
         w0, c0 = clock()
         part = work / "part.parquet"
-        rows = rp.run_scenes(points_file=str(pfile), layer=None, id_column="point_id",
-                             scenes=scenes, expressions=EXPRESSIONS, output=str(part),
-                             method=args.method, window=1, outside="keep",
-                             resampling="bilinear")
+        rows = rp.run_scenes(
+            points_file=str(pfile),
+            layer=None,
+            id_column="point_id",
+            scenes=scenes,
+            expressions=EXPRESSIONS,
+            output=str(part),
+            method=args.method,
+            window=1,
+            outside="keep",
+            resampling="bilinear",
+        )
         w1, c1 = clock()
-        rp.write_table(points_file=str(pfile), layer=None, id_column="point_id",
-                       parts=[str(part)], outputs={"parquet": str(work / "table.parquet")},
-                       params={})
+        rp.write_table(
+            points_file=str(pfile),
+            layer=None,
+            id_column="point_id",
+            parts=[str(part)],
+            outputs={"parquet": str(work / "table.parquet")},
+            params={},
+        )
         w2, c2 = clock()
     close_cached()
     results["ours-sample"] = {"wall": w1 - w0, "cpu": c1 - c0}
@@ -147,8 +173,11 @@ def main() -> None:
     with np.errstate(all="ignore"):
         _ndvi = np.where(np.isin(dn[:, 3], (4, 5, 6)), (nir - red) / (nir + red), np.nan)
     w1, c1 = clock()
-    results["rio-sample"] = {"wall": (w1 - w0) * args.scenes, "cpu": (c1 - c0) * args.scenes,
-                             "extrapolated_from_scenes": 1}
+    results["rio-sample"] = {
+        "wall": (w1 - w0) * args.scenes,
+        "cpu": (c1 - c0) * args.scenes,
+        "extrapolated_from_scenes": 1,
+    }
 
     samples = args.points * args.scenes
     ours = results["ours-sample"]["cpu"] + results["ours-table"]["cpu"]
@@ -156,20 +185,29 @@ def main() -> None:
     # sampling jobs run side by side on the 2 cores; the one table job joins them alone
     sample_s = results["ours-sample"]["cpu"] / args.scenes
     table_s = results["ours-table"]["cpu"] / args.scenes
-    print(f"points {args.points}, scenes {args.scenes} of {args.size}^2 px, "
-          f"{len(EXPRESSIONS)} indices, method {args.method}: {rows} rows")
+    print(
+        f"points {args.points}, scenes {args.scenes} of {args.size}^2 px, "
+        f"{len(EXPRESSIONS)} indices, method {args.method}: {rows} rows"
+    )
     for name, r in results.items():
         note = " (1 scene, x scenes)" if "extrapolated_from_scenes" in r else ""
         print(f"  {name:12s} wall {r['wall']:8.2f} s  cpu {r['cpu']:8.2f} s{note}")
-    print(f"  ours: {samples / ours:,.0f} point-scenes per CPU second (one core), "
-          f"{per_scene:.2f} CPU s per scene; sampling alone "
-          f"{samples / results['ours-sample']['cpu']:,.0f}")
-    print(f"  1,000 scenes x {args.points} points on 2 cores, extrapolated from CPU time: "
-          f"{(sample_s * 1000 / 2 + table_s * 1000) / 60:.1f} min (sampling jobs side by "
-          "side, the table job alone; job start-up not counted)")
-    (work / "points_bench.json").write_text(json.dumps(
-        {"args": {k: str(v) for k, v in vars(args).items()}, "results": results,
-         "rows": rows}, indent=1))
+    print(
+        f"  ours: {samples / ours:,.0f} point-scenes per CPU second (one core), "
+        f"{per_scene:.2f} CPU s per scene; sampling alone "
+        f"{samples / results['ours-sample']['cpu']:,.0f}"
+    )
+    print(
+        f"  1,000 scenes x {args.points} points on 2 cores, extrapolated from CPU time: "
+        f"{(sample_s * 1000 / 2 + table_s * 1000) / 60:.1f} min (sampling jobs side by "
+        "side, the table job alone; job start-up not counted)"
+    )
+    (work / "points_bench.json").write_text(
+        json.dumps(
+            {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "rows": rows},
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

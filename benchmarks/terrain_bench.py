@@ -32,8 +32,14 @@ from pathlib import Path
 
 from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
-GDALDEM_MODE = {"slope": "slope", "aspect": "aspect", "hillshade": "hillshade",
-                "tri": "TRI", "tpi": "TPI", "roughness": "roughness"}
+GDALDEM_MODE = {
+    "slope": "slope",
+    "aspect": "aspect",
+    "hillshade": "hillshade",
+    "tri": "TRI",
+    "tpi": "TPI",
+    "roughness": "roughness",
+}
 
 
 def make_dem(path: Path, size: int, *, seed: int = 0) -> None:
@@ -43,10 +49,19 @@ def make_dem(path: Path, size: int, *, seed: int = 0) -> None:
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
-    profile = {"driver": "GTiff", "width": size, "height": size, "count": 1,
-               "dtype": "float32", "crs": "EPSG:32613", "nodata": -9999.0,
-               "transform": from_origin(500000, 4500000, 30, 30), "tiled": True,
-               "blockxsize": 512, "blockysize": 512}
+    profile = {
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:32613",
+        "nodata": -9999.0,
+        "transform": from_origin(500000, 4500000, 30, 30),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+    }
     cols = np.arange(size, dtype=np.float32)
     with rasterio.open(path, "w", **profile) as dst:
         for top in range(0, size, 512):  # in strips: memory stays small for any size
@@ -56,27 +71,57 @@ def make_dem(path: Path, size: int, *, seed: int = 0) -> None:
             dst.write(z, 1, window=((top, top + z.shape[0]), (0, size)))
 
 
-def commands(product: str, dem: Path, out: Path, *, threads: int,
-             chunk: int) -> dict[str, list[str]]:
+def commands(
+    product: str, dem: Path, out: Path, *, threads: int, chunk: int
+) -> dict[str, list[str]]:
     from rasterflow.io import COG_OPTIONS
 
     mode = GDALDEM_MODE[product]
-    cog = [a for k, v in {**COG_OPTIONS, "NUM_THREADS": str(threads)}.items()
-           for a in ("-co", f"{k}={v}")]
+    cog = [
+        a
+        for k, v in {**COG_OPTIONS, "NUM_THREADS": str(threads)}.items()
+        for a in ("-co", f"{k}={v}")
+    ]
     return {
         "gdaldem": ["gdaldem", mode, str(dem), str(out / f"gd-{product}.tif"), "-q"],
-        "gdaldem-deflate": ["gdaldem", mode, str(dem), str(out / f"gddf-{product}.tif"), "-q",
-                            "-co", "COMPRESS=DEFLATE", "-co", "TILED=YES",
-                            "-co", f"NUM_THREADS={threads}"],
-        "gdaldem-cog": ["gdaldem", mode, str(dem), str(out / f"gdcog-{product}.tif"), "-q",
-                        "-of", "COG", *cog],
+        "gdaldem-deflate": [
+            "gdaldem",
+            mode,
+            str(dem),
+            str(out / f"gddf-{product}.tif"),
+            "-q",
+            "-co",
+            "COMPRESS=DEFLATE",
+            "-co",
+            "TILED=YES",
+            "-co",
+            f"NUM_THREADS={threads}",
+        ],
+        "gdaldem-cog": [
+            "gdaldem",
+            mode,
+            str(dem),
+            str(out / f"gdcog-{product}.tif"),
+            "-q",
+            "-of",
+            "COG",
+            *cog,
+        ],
         "rasterflow": ours(dem, out, [product], threads=threads, chunk=chunk),
     }
 
 
 def ours(dem: Path, out: Path, products: list[str], *, threads: int, chunk: int) -> list[str]:
-    return [sys.executable, __file__, "_run", str(dem), str(out), ",".join(products),
-            str(threads), str(chunk)]
+    return [
+        sys.executable,
+        __file__,
+        "_run",
+        str(dem),
+        str(out),
+        ",".join(products),
+        str(threads),
+        str(chunk),
+    ]
 
 
 def _run_once(dem: str, out: str, products: str, threads: int, chunk: int) -> None:
@@ -93,8 +138,14 @@ def _run_once(dem: str, out: str, products: str, threads: int, chunk: int) -> No
 
 # largest |rasterflow - gdaldem| allowed, as tests/unit/test_terrain.py: degrees for
 # slope/aspect, grey levels for hillshade (gdaldem approximates 1/sqrt), metres else
-TOLERANCE = {"slope": 1e-4, "aspect": 1e-4, "hillshade": 1, "tri": 1e-3, "tpi": 1e-3,
-             "roughness": 1e-3}
+TOLERANCE = {
+    "slope": 1e-4,
+    "aspect": 1e-4,
+    "hillshade": 1,
+    "tri": 1e-3,
+    "tpi": 1e-3,
+    "roughness": 1e-3,
+}
 
 
 def check_agreement(work: Path, products: list[str], *, window: int = 1024) -> str:
@@ -106,8 +157,10 @@ def check_agreement(work: Path, products: list[str], *, window: int = 1024) -> s
 
     found = []
     for product in products:
-        with (rasterio.open(work / f"rf-{product}.tif") as ours,
-              rasterio.open(work / f"gd-{product}.tif") as theirs):
+        with (
+            rasterio.open(work / f"rf-{product}.tif") as ours,
+            rasterio.open(work / f"gd-{product}.tif") as theirs,
+        ):
             n = min(window, ours.width, ours.height)
             win = Window((ours.width - n) // 2, (ours.height - n) // 2, n, n)
             a, b = ours.read(1, window=win), theirs.read(1, window=win)
@@ -117,9 +170,11 @@ def check_agreement(work: Path, products: list[str], *, window: int = 1024) -> s
             diff = np.minimum(diff, 360 - diff)
         worst = float(diff.max()) if diff.size else 0.0
         if (a_nodata != b_nodata).any() or not worst <= TOLERANCE[product]:  # NaN fails
-            raise SystemExit(f"{product}: rasterflow differs from gdaldem: "
-                             f"{np.count_nonzero(a_nodata != b_nodata)} nodata cells differ, "
-                             f"values by up to {worst}")
+            raise SystemExit(
+                f"{product}: rasterflow differs from gdaldem: "
+                f"{np.count_nonzero(a_nodata != b_nodata)} nodata cells differ, "
+                f"values by up to {worst}"
+            )
         found.append(f"{product} {worst:.1e}")
     return f"{n} x {n} cells at the centre, max |diff| " + ", ".join(found)
 
@@ -129,24 +184,37 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096, help="DEM is size x size pixels")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per contender")
     parser.add_argument("--threads", type=int, default=min(2, len(os.sched_getaffinity(0))))
-    parser.add_argument("--chunk", type=int, default=2048,
-                        help="rasterflow block size (terrain.chunk's default)")
-    parser.add_argument("--products", nargs="+", default=["slope", "hillshade", "aspect"],
-                        choices=sorted(GDALDEM_MODE))
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the DEM and outputs go (default: a temporary folder)")
+    parser.add_argument(
+        "--chunk", type=int, default=2048, help="rasterflow block size (terrain.chunk's default)"
+    )
+    parser.add_argument(
+        "--products",
+        nargs="+",
+        default=["slope", "hillshade", "aspect"],
+        choices=sorted(GDALDEM_MODE),
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the DEM and outputs go (default: a temporary folder)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         dem = work / "dem.tif"
         make_dem(dem, args.size)
-        print(f"DEM {args.size} x {args.size} float32, {args.runs} runs, "
-              f"{args.threads} thread(s), chunk {args.chunk}, affinity "
-              f"{len(os.sched_getaffinity(0))} cpus")
+        print(
+            f"DEM {args.size} x {args.size} float32, {args.runs} runs, "
+            f"{args.threads} thread(s), chunk {args.chunk}, affinity "
+            f"{len(os.sched_getaffinity(0))} cpus"
+        )
         peers = ("gdaldem", "gdaldem-deflate", "gdaldem-cog")
-        print(f"{'product':24s} {'contender':22s} {'median s':>9s} {'CPU s':>7s} "
-              + " ".join(f"{'/' + p:>16s}" for p in peers))
+        print(
+            f"{'product':24s} {'contender':22s} {'median s':>9s} {'CPU s':>7s} "
+            + " ".join(f"{'/' + p:>16s}" for p in peers)
+        )
         sums = dict.fromkeys(peers, 0.0)
         cpu_sums = dict.fromkeys(peers, 0.0)
         for product in args.products:
@@ -157,15 +225,26 @@ def main() -> None:
                 cpu_sums[name] += cpu[name]
             report(product, medians, cpu, {p: medians[p] for p in peers})
         if len(args.products) > 1:
-            both, both_cpu = timed({"rasterflow": ours(dem, work, args.products,
-                                                       threads=args.threads,
-                                                       chunk=args.chunk)}, args.runs)
-            report("+".join(args.products),
-                   {**{f"sum of {p}": sums[p] for p in peers},
-                    "rasterflow (one job)": both["rasterflow"]},
-                   {**{f"sum of {p}": cpu_sums[p] for p in peers},
-                    "rasterflow (one job)": both_cpu["rasterflow"]},
-                   sums)
+            both, both_cpu = timed(
+                {
+                    "rasterflow": ours(
+                        dem, work, args.products, threads=args.threads, chunk=args.chunk
+                    )
+                },
+                args.runs,
+            )
+            report(
+                "+".join(args.products),
+                {
+                    **{f"sum of {p}": sums[p] for p in peers},
+                    "rasterflow (one job)": both["rasterflow"],
+                },
+                {
+                    **{f"sum of {p}": cpu_sums[p] for p in peers},
+                    "rasterflow (one job)": both_cpu["rasterflow"],
+                },
+                sums,
+            )
         print(f"agreement with gdaldem: {check_agreement(work, args.products)}")
 
 
@@ -175,19 +254,25 @@ def timed(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, float], dict
     cpu: dict[str, list[float]] = {name: [] for name in cmds}
     names = list(cmds)
     for i in range(runs):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             wall, cpu_s, _ = timed_run(cmds[name], check=True)
             times[name].append(wall)
             cpu[name].append(cpu_s)
-    return ({name: statistics.median(t) for name, t in times.items()},
-            {name: statistics.median(t) for name, t in cpu.items()})
+    return (
+        {name: statistics.median(t) for name, t in times.items()},
+        {name: statistics.median(t) for name, t in cpu.items()},
+    )
 
 
-def report(label: str, medians: dict[str, float], cpu: dict[str, float],
-           peers: dict[str, float]) -> None:
+def report(
+    label: str, medians: dict[str, float], cpu: dict[str, float], peers: dict[str, float]
+) -> None:
     for name, median in medians.items():
-        print(f"{label:24s} {name:22s} {median:9.2f} {cpu[name]:7.2f} "
-              + " ".join(f"{median / peer:16.2f}" for peer in peers.values()), flush=True)
+        print(
+            f"{label:24s} {name:22s} {median:9.2f} {cpu[name]:7.2f} "
+            + " ".join(f"{median / peer:16.2f}" for peer in peers.values()),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -56,19 +56,32 @@ def main() -> None:
         paths = []
         for k in range(args.periods):
             paths.append(str(Path(tmp) / f"p{k}.tif"))
-            write_cog(data[k], paths[-1], crs="EPSG:3067",
-                      transform=from_origin(380000.0, 6700000.0, 10.0, 10.0), nodata=np.nan)
+            write_cog(
+                data[k],
+                paths[-1],
+                crs="EPSG:3067",
+                transform=from_origin(380000.0, 6700000.0, 10.0, 10.0),
+                nodata=np.nan,
+            )
         full = []
         for r in range(args.runs):
             t0 = time.perf_counter()
             with dask.config.set(scheduler="synchronous"):
-                trend.run(mosaics={"X": paths}, periods=[f"p{k}" for k in range(args.periods)],
-                          times=list(times), outputs={"X": str(Path(tmp) / f"trend{r}.tif")},
-                          min_periods=3, chunk=512, threads=1)
+                trend.run(
+                    mosaics={"X": paths},
+                    periods=[f"p{k}" for k in range(args.periods)],
+                    times=list(times),
+                    outputs={"X": str(Path(tmp) / f"trend{r}.tif")},
+                    min_periods=3,
+                    chunk=512,
+                    threads=1,
+                )
             full.append(time.perf_counter() - t0)
     k, f = statistics.median(kernel), statistics.median(full)
-    print(f"trend, {args.size}x{args.size} px x {args.periods} periods, one thread, "
-          f"median of {args.runs}")
+    print(
+        f"trend, {args.size}x{args.size} px x {args.periods} periods, one thread, "
+        f"median of {args.runs}"
+    )
     print(f"  kernel: {k:.2f} s CPU = {mpx / k:.2f} Mpx/s per core")
     print(f"  run (read, kernel, write COG): {f:.2f} s wall = {mpx / f:.2f} Mpx/s per core")
 

@@ -53,9 +53,17 @@ def make_raster(path: Path, size: int, *, seed: int = 1) -> None:
 
     rng = np.random.default_rng(seed)
     profile = {
-        "driver": "GTiff", "width": size, "height": size, "count": 1, "dtype": "float32",
-        "crs": "EPSG:32633", "transform": from_origin(500_000.0, 6_000_000.0, 10.0, 10.0),
-        "nodata": float("nan"), "tiled": True, "blockxsize": 512, "blockysize": 512,
+        "driver": "GTiff",
+        "width": size,
+        "height": size,
+        "count": 1,
+        "dtype": "float32",
+        "crs": "EPSG:32633",
+        "transform": from_origin(500_000.0, 6_000_000.0, 10.0, 10.0),
+        "nodata": float("nan"),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
         "compress": "DEFLATE",
     }
     with rasterio.open(path, "w", **profile) as dst:
@@ -63,7 +71,7 @@ def make_raster(path: Path, size: int, *, seed: int = 1) -> None:
             h = min(512, size - row)
             y = np.arange(row, row + h)[:, None] / size
             x = np.arange(size)[None, :] / size
-            block = (np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (h, size)))
+            block = np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (h, size))
             block = block.astype(np.float32)
             if row <= size // 2 < row + h:
                 block[: min(h, 64), size // 2 : size // 2 + 64] = np.nan
@@ -84,10 +92,12 @@ def make_zones(path: Path, n: int, size: int, *, seed: int = 2) -> None:
     polys = []
     for i in range(n):
         r = radius[i] * rng.uniform(0.5, 1.0, angles.size)
-        polys.append(shapely.Polygon(np.c_[cx[i] + r * np.cos(angles),
-                                           cy[i] + r * np.sin(angles)]))
-    gdf = gpd.GeoDataFrame({"zone": np.arange(n), "name": [f"z{i}" for i in range(n)]},
-                           geometry=polys, crs="EPSG:32633")
+        polys.append(shapely.Polygon(np.c_[cx[i] + r * np.cos(angles), cy[i] + r * np.sin(angles)]))
+    gdf = gpd.GeoDataFrame(
+        {"zone": np.arange(n), "name": [f"z{i}" for i in range(n)]},
+        geometry=polys,
+        crs="EPSG:32633",
+    )
     gdf.to_file(path, driver="GPKG", engine="pyogrio")
 
 
@@ -98,8 +108,9 @@ def ee_centre(raster: Path, gdf: gpd.GeoDataFrame) -> list[dict]:
 
     cells = exact_extract(str(raster), gdf, ["center_x", "center_y", "values"], output="pandas")
     out = []
-    for geom, xs, ys, vals in zip(gdf.geometry, cells["center_x"], cells["center_y"],
-                                  cells["values"], strict=True):
+    for geom, xs, ys, vals in zip(
+        gdf.geometry, cells["center_x"], cells["center_y"], cells["values"], strict=True
+    ):
         inside = shapely.contains_xy(geom, xs, ys)
         v = np.asarray(vals, dtype=np.float64)[inside]
         v = v[~np.isnan(v)]
@@ -120,19 +131,32 @@ def check_agreement(results: dict[str, object], *, subset: int) -> str:
         for stat in STATS:
             got = ours[stat].to_numpy(dtype=np.float64)
             want = ref[stat].to_numpy(dtype=np.float64)
-            same = (len(got) == len(want) and
-                    np.isclose(got, want, rtol=0 if stat in exact else 1e-6, atol=0,
-                               equal_nan=True).all())
+            same = (
+                len(got) == len(want)
+                and np.isclose(
+                    got, want, rtol=0 if stat in exact else 1e-6, atol=0, equal_nan=True
+                ).all()
+            )
             if not same:
                 raise SystemExit(f"{what}: {stat} differs: {got[:5]} vs {want[:5]}")
 
-    compare(results["ours-coverage"], results["exactextract"], exact={"min", "max"},
-            what="ours-coverage vs exactextract")
+    compare(
+        results["ours-coverage"],
+        results["exactextract"],
+        exact={"min", "max"},
+        what="ours-coverage vs exactextract",
+    )
     rs = pd.DataFrame(results["rasterstats"], columns=STATS).astype(np.float64)  # None: NaN
-    compare(pd.DataFrame(results["ours-centre"]).head(subset), rs,
-            exact={"count", "min", "max"}, what="ours-centre vs rasterstats")
-    return (f"ours-coverage = exactextract on all zones, ours-centre = rasterstats on the "
-            f"first {subset} (rtol 1e-6, centre counts exact)")
+    compare(
+        pd.DataFrame(results["ours-centre"]).head(subset),
+        rs,
+        exact={"count", "min", "max"},
+        what="ours-centre vs rasterstats",
+    )
+    return (
+        f"ours-coverage = exactextract on all zones, ours-centre = rasterstats on the "
+        f"first {subset} (rtol 1e-6, centre counts exact)"
+    )
 
 
 def parse_args() -> argparse.Namespace:
@@ -140,14 +164,23 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=10_000, help="raster side in pixels")
     ap.add_argument("--zones", type=int, default=10_000, help="number of polygons")
     ap.add_argument("--repeats", type=int, default=3, help="alternating rounds")
-    ap.add_argument("--rasterstats-zones", type=int, default=1000,
-                    help="polygons rasterstats (and ee-centre) run on; extrapolated")
-    ap.add_argument("--threads", type=int, default=2,
-                    help="Dask threads for ours (0: no cluster, one thread)")
+    ap.add_argument(
+        "--rasterstats-zones",
+        type=int,
+        default=1000,
+        help="polygons rasterstats (and ee-centre) run on; extrapolated",
+    )
+    ap.add_argument(
+        "--threads", type=int, default=2, help="Dask threads for ours (0: no cluster, one thread)"
+    )
     ap.add_argument("--batch-size", type=int, default=1000)
     ap.add_argument("--ee-centre", action="store_true", help="also time ee-centre")
-    ap.add_argument("--workdir", type=Path, default=None,
-                    help="where the data go (default: a new temporary directory)")
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the data go (default: a new temporary directory)",
+    )
     return ap.parse_args()
 
 
@@ -170,13 +203,21 @@ def main() -> None:
     scale = args.zones / subset
 
     def ours(rule: str) -> Callable[[], object]:
-        return lambda: zonal.run(raster=raster, zones=zones, id_column="zone", outputs={},
-                                 stats=STATS, rule=rule, batch_size=args.batch_size)
+        return lambda: zonal.run(
+            raster=raster,
+            zones=zones,
+            id_column="zone",
+            outputs={},
+            stats=STATS,
+            rule=rule,
+            batch_size=args.batch_size,
+        )
 
     def ee(strategy: str) -> Callable[[], object]:
         def call() -> object:
             gdf = gpd.read_file(zones, engine="pyogrio")
             return exact_extract(str(raster), gdf, STATS, output="pandas", strategy=strategy)
+
         return call
 
     def rs() -> object:
@@ -211,19 +252,23 @@ def main() -> None:
                 times[name].append((time.perf_counter() - t) * factor)
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{args.zones} polygons over {args.size}x{args.size} float32 (tiled 512, DEFLATE), "
-          f"stats {', '.join(STATS)}; medians of {args.repeats} alternating rounds; ours on "
-          f"{args.threads or 1} thread(s), peers single-threaded; data in {work}")
+    print(
+        f"{args.zones} polygons over {args.size}x{args.size} float32 (tiled 512, DEFLATE), "
+        f"stats {', '.join(STATS)}; medians of {args.repeats} alternating rounds; ours on "
+        f"{args.threads or 1} thread(s), peers single-threaded; data in {work}"
+    )
     for name, (_, factor) in engines.items():
-        note = (f"  (extrapolated: run on {subset} polygons, x{factor:g})"
-                if factor != 1 else "")
+        note = f"  (extrapolated: run on {subset} polygons, x{factor:g})" if factor != 1 else ""
         print(f"  {name:16s} {med[name]:8.2f} s{note}")
-    print(f"  ours-coverage / exactextract    {med['ours-coverage'] / med['exactextract']:.2f}"
-          "  (target <= 0.5)")
-    print(f"  ours-coverage / exactextract-rs "
-          f"{med['ours-coverage'] / med['exactextract-rs']:.2f}")
-    print(f"  rasterstats / ours-centre       {med['rasterstats'] / med['ours-centre']:.1f}x"
-          "  (target >= 20x)")
+    print(
+        f"  ours-coverage / exactextract    {med['ours-coverage'] / med['exactextract']:.2f}"
+        "  (target <= 0.5)"
+    )
+    print(f"  ours-coverage / exactextract-rs {med['ours-coverage'] / med['exactextract-rs']:.2f}")
+    print(
+        f"  rasterstats / ours-centre       {med['rasterstats'] / med['ours-centre']:.1f}x"
+        "  (target >= 20x)"
+    )
     print(f"  rasterstats / ours-coverage     {med['rasterstats'] / med['ours-coverage']:.1f}x")
     print(f"  agreement: {check_agreement(results, subset=subset)}")
     if args.ee_centre:

@@ -11,10 +11,13 @@ def main(smk) -> None:
         report.plot_benchmarks(jobs, smk.output.chart)
         results = smk.params.summary["results"]
         products = report.group_products(smk.params.summary["products"], results=results)
-        report.run_summary_page(smk.output.summary, jobs=jobs, products=products,
-                                results=results)
-        log.info("benchmark chart and summary of %d jobs written to %s and %s", len(jobs),
-                 smk.output.chart, smk.output.summary)
+        report.run_summary_page(smk.output.summary, jobs=jobs, products=products, results=results)
+        log.info(
+            "benchmark chart and summary of %d jobs written to %s and %s",
+            len(jobs),
+            smk.output.chart,
+            smk.output.summary,
+        )
 
 
 if __name__ == "__main__":

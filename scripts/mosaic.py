@@ -9,10 +9,19 @@ def main(smk) -> None:
     with heavy_step(smk):
         for i, (index, (stat, counts)) in enumerate(smk.params.tiles.items()):
             tags = {"PERIOD": smk.wildcards.period, "INDEX": index}
-            for inputs, vrt, cog in ((stat, out.vrt[i], out.cog[i]),
-                                     (counts, out.counts_vrt[i], out.counts_cog[i])):
-                mosaic.run(inputs=list(inputs), vrt=vrt, cog=cog, geobox=smk.params.grid,
-                           chunk=smk.params.chunk, threads=smk.threads, tags=tags)
+            for inputs, vrt, cog in (
+                (stat, out.vrt[i], out.cog[i]),
+                (counts, out.counts_vrt[i], out.counts_cog[i]),
+            ):
+                mosaic.run(
+                    inputs=list(inputs),
+                    vrt=vrt,
+                    cog=cog,
+                    geobox=smk.params.grid,
+                    chunk=smk.params.chunk,
+                    threads=smk.threads,
+                    tags=tags,
+                )
 
 
 if __name__ == "__main__":  # Dask worker processes re-import this module

@@ -14,8 +14,11 @@ def main(smk) -> None:
             id_column=smk.params.id_column,
             parts=list(smk.input.parts),
             outputs=dict(zip(smk.params.formats, smk.output, strict=True)),
-            params={"method": smk.params.method, "window": smk.params.window,
-                    "outside": smk.params.outside},
+            params={
+                "method": smk.params.method,
+                "window": smk.params.window,
+                "outside": smk.params.outside,
+            },
         )
 
 

@@ -6,8 +6,9 @@ from rasterflow.logs import log_to
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        report.plot_point_series(smk.input[0], smk.output[0], id_column=smk.params.id_column,
-                                 periods=smk.params.periods)
+        report.plot_point_series(
+            smk.input[0], smk.output[0], id_column=smk.params.id_column, periods=smk.params.periods
+        )
         log.info("series of a few points written to %s", smk.output[0])
 
 

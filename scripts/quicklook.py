@@ -8,8 +8,14 @@ from rasterflow.logs import log_to
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
         for raster, png, page, product, title, band in zip(
-                smk.params.rasters, smk.output.pngs, smk.output.pages, smk.params.products,
-                smk.params.titles, smk.params.bands, strict=True):
+            smk.params.rasters,
+            smk.output.pngs,
+            smk.output.pages,
+            smk.params.products,
+            smk.params.titles,
+            smk.params.bands,
+            strict=True,
+        ):
             if raster.endswith((".gpkg", ".parquet")):  # contour lines
                 quicklook.render_lines(raster, png, title=title)
             else:

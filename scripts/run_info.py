@@ -8,8 +8,12 @@ from rasterflow.versions import software_versions
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
         versions = software_versions(report.SOFTWARE)
-        report.run_info_page(smk.output[0], config=smk.params.config, versions=versions,
-                             configfiles=smk.params.configfiles)
+        report.run_info_page(
+            smk.output[0],
+            config=smk.params.config,
+            versions=versions,
+            configfiles=smk.params.configfiles,
+        )
         log.info("run info written to %s", smk.output[0])
 
 

@@ -33,16 +33,24 @@ def run_snakemake(
     base = [REPO / "config" / "config.yaml"] if demo_config else []
     cmd = [
         SNAKEMAKE,
-        "--snakefile", str(REPO / "Snakefile"),
-        "--directory", str(workdir),
-        "--configfile", *map(str, [*base, *configfiles]),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *map(str, [*base, *configfiles]),
         *args,
     ]
     if not any(a.startswith(("--cores", "-c")) for a in args):
         cmd += ["--cores", "2"]
     proc = subprocess.run(
-        cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, check=False,
+        cmd,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -52,18 +60,31 @@ def run_snakemake(
     return proc
 
 
-def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32633",
-                 res: float = 10.0, origin: tuple[float, float] = (500_000.0, 6_000_000.0),
-                 nodata: float | None = None) -> Path:
+def write_raster(
+    path: Path,
+    data: np.ndarray,
+    *,
+    crs: str = "EPSG:32633",
+    res: float = 10.0,
+    origin: tuple[float, float] = (500_000.0, 6_000_000.0),
+    nodata: float | None = None,
+) -> Path:
     """Write a small GeoTIFF (2-D or band-first 3-D) for a test."""
     import rasterio
     from rasterio.transform import from_origin
 
     data = data if data.ndim == 3 else data[None]
     with rasterio.open(
-        path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
-        count=data.shape[0], dtype=data.dtype.name, crs=crs,
-        transform=from_origin(origin[0], origin[1], res, res), nodata=nodata,
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=data.shape[0],
+        dtype=data.dtype.name,
+        crs=crs,
+        transform=from_origin(origin[0], origin[1], res, res),
+        nodata=nodata,
     ) as dst:
         dst.write(data)
     return path
@@ -72,8 +93,12 @@ def write_raster(path: Path, data: np.ndarray, *, crs: str = "EPSG:32633",
 def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:
     """Rule -> job count from a dry run's job stats (``args``: targets and options)."""
     # args go before --quiet, whose values would swallow targets placed after it
-    out = run_snakemake(workdir, "--dry-run", *args, "--quiet", "rules",
-                        configfiles=configfiles).stdout
+    out = run_snakemake(
+        workdir, "--dry-run", *args, "--quiet", "rules", configfiles=configfiles
+    ).stdout
     table = out.split("Job stats:")[1] if "Job stats:" in out else ""
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
-            if m[1] != "total"}
+    return {
+        m[1]: int(m[2])
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)
+        if m[1] != "total"
+    }

@@ -36,8 +36,9 @@ class Served:
         return out
 
 
-def _wait_for(url: str, proc: subprocess.Popen[bytes], *, name: str, log: Path,
-              seconds: float = 30) -> None:
+def _wait_for(
+    url: str, proc: subprocess.Popen[bytes], *, name: str, log: Path, seconds: float = 30
+) -> None:
     """Return once ``url`` answers (any HTTP status); fail with the server's log if it
     exits or does not answer within ``seconds``."""
     deadline = time.monotonic() + seconds
@@ -68,13 +69,16 @@ def nginx(root: Path, workdir: Path, *, busy_above: float | None = None) -> Iter
     ``busy_above``: requests per second above which it answers 503 (nginx's own rate
     limit, no queue), as a busy object store does."""
     if not os.path.exists(NGINX):
-        raise RuntimeError("nginx is not installed: apt-get install nginx-light "
-                           "(tools/system-deps installs it)")
+        raise RuntimeError(
+            "nginx is not installed: apt-get install nginx-light (tools/system-deps installs it)"
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = workdir / "access.log"
-    temps = "\n".join(f"  {kind}_temp_path {workdir}/{kind};"
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    temps = "\n".join(
+        f"  {kind}_temp_path {workdir}/{kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
     # as root the workers would drop to nobody, who cannot read pytest's 0700 folders
     user = "user root;\n" if os.geteuid() == 0 else ""
     limit_zone = limit = ""
@@ -98,8 +102,11 @@ http {{
   }}
 }}
 """)
-    proc = subprocess.Popen([NGINX, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(workdir), "-c", str(workdir / "nginx.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_for(url + PROBE, proc, name="nginx", log=workdir / "error.log")
@@ -124,8 +131,8 @@ class S3:
         for url, body in ((base, b""), (f"{base}/{key}", data)):
             # not urllib's default form type: the server would parse the body as a form
             request = urllib.request.Request(
-                url, data=body, method="PUT",
-                headers={"Content-Type": "application/octet-stream"})
+                url, data=body, method="PUT", headers={"Content-Type": "application/octet-stream"}
+            )
             try:
                 urllib.request.urlopen(request, timeout=10).close()
             except urllib.error.HTTPError as exc:
@@ -143,16 +150,23 @@ def moto_s3(workdir: Path) -> Iterator[S3]:
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = (workdir / "moto.log").open("wb")
-    proc = subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(MOTO), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
     endpoint = f"127.0.0.1:{port}"
     try:
         _wait_for(f"http://{endpoint}/", proc, name="moto_server", log=workdir / "moto.log")
-        yield S3(endpoint, {
-            "AWS_S3_ENDPOINT": endpoint, "AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE",
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-        })
+        yield S3(
+            endpoint,
+            {
+                "AWS_S3_ENDPOINT": endpoint,
+                "AWS_HTTPS": "NO",
+                "AWS_VIRTUAL_HOSTING": "FALSE",
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_REGION": "us-east-1",
+            },
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -174,9 +188,11 @@ def stac_api(items: Path, workdir: Path) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "rustac.log").open("wb")
-    proc = subprocess.Popen([str(RUSTAC), "serve", "--create-collections", "-a",
-                             f"127.0.0.1:{port}", str(items)], stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(RUSTAC), "serve", "--create-collections", "-a", f"127.0.0.1:{port}", str(items)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_for(url + "/", proc, name="rustac serve", log=workdir / "rustac.log")
         yield url

@@ -24,12 +24,17 @@ from numba import njit
 
 SLOPE, ASPECT, HILLSHADE, TRI, TPI, ROUGHNESS = range(6)
 #: Product name to the code :func:`kernel` takes.
-CODES: dict[str, int] = {"slope": SLOPE, "aspect": ASPECT, "hillshade": HILLSHADE,
-                         "tri": TRI, "tpi": TPI, "roughness": ROUGHNESS}
+CODES: dict[str, int] = {
+    "slope": SLOPE,
+    "aspect": ASPECT,
+    "hillshade": HILLSHADE,
+    "tri": TRI,
+    "tpi": TPI,
+    "roughness": ROUGHNESS,
+}
 
 _DEGREES = 180.0 / math.pi  # as numpy.degrees
 # numba types float() of a float32 as float32: conversions below use np.float64
-
 
 
 @njit(nogil=True, cache=True)
@@ -87,8 +92,16 @@ def kernel(
                 g = e if isnan(g) else g
                 h = e if isnan(h) else h
                 i = e if isnan(i) else i
-            elif (isnan(a) or isnan(b) or isnan(cc) or isnan(d) or isnan(f) or isnan(g)
-                  or isnan(h) or isnan(i)):
+            elif (
+                isnan(a)
+                or isnan(b)
+                or isnan(cc)
+                or isnan(d)
+                or isnan(f)
+                or isnan(g)
+                or isnan(h)
+                or isnan(i)
+            ):
                 out[r, c] = nodata
                 continue
 
@@ -112,8 +125,9 @@ def kernel(
                         t += step * step
                     value = math.sqrt(t)
             elif code == ROUGHNESS:
-                value = np.float64(max(a, b, cc, d, e, f, g, h, i)
-                                   - min(a, b, cc, d, e, f, g, h, i))
+                value = np.float64(
+                    max(a, b, cc, d, e, f, g, h, i) - min(a, b, cc, d, e, f, g, h, i)
+                )
             else:
                 # east-minus-west and north-minus-south, in gdaldem's order of operations
                 if horn:
@@ -143,7 +157,8 @@ def kernel(
                         value = 100.0 * gradient if percent else math.atan(gradient) * _DEGREES
                     else:
                         lit = (sin_alt - cos_alt_z * (qy * cos_az + px * sin_az)) / math.sqrt(
-                            1.0 + z * z * (px * px + qy * qy))
+                            1.0 + z * z * (px * px + qy * qy)
+                        )
                         # gdaldem: 1 + 254 cos(incidence); 1 where facing away from the sun
                         value = 1.0 if lit * 254.0 <= 0.0 else 1.0 + 254.0 * lit
             if isnan(value):

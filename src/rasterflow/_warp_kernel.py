@@ -40,8 +40,13 @@ AFFINE, POLYNOMIAL = 0, 1
 _FLT_EPSILON = np.float32(np.finfo(np.float32).eps)
 MEDIAN, PERCENTILE, MEAN, MIN, MAX = range(5)
 #: Statistic kind (composite.Statistic.kind) to the code :func:`composite_chunk` takes.
-STAT_CODES: dict[str, int] = {"median": MEDIAN, "percentile": PERCENTILE, "mean": MEAN,
-                              "min": MIN, "max": MAX}
+STAT_CODES: dict[str, int] = {
+    "median": MEDIAN,
+    "percentile": PERCENTILE,
+    "mean": MEAN,
+    "min": MIN,
+    "max": MAX,
+}
 #: Up to this many scenes the median and percentiles sort by a branch-free network
 #: (see :func:`_sort_columns`); beyond, by insertion per pixel, whose fewer steps win
 #: somewhere past it (measured: the network 2.5-3.5x faster at 6-150 scenes, even at
@@ -57,9 +62,18 @@ def _poly(c: np.ndarray, base: int, u: float, v: float) -> float:
     # rasterflow.grid.POLYNOMIAL_POWERS, in that order
     u2 = u * u
     v2 = v * v
-    return (c[base] + c[base + 1] * v + c[base + 2] * v2 + c[base + 3] * (v2 * v)
-            + c[base + 4] * u + c[base + 5] * (u * v) + c[base + 6] * (u * v2)
-            + c[base + 7] * u2 + c[base + 8] * (u2 * v) + c[base + 9] * (u2 * u))
+    return (
+        c[base]
+        + c[base + 1] * v
+        + c[base + 2] * v2
+        + c[base + 3] * (v2 * v)
+        + c[base + 4] * u
+        + c[base + 5] * (u * v)
+        + c[base + 6] * (u * v2)
+        + c[base + 7] * u2
+        + c[base + 8] * (u2 * v)
+        + c[base + 9] * (u2 * u)
+    )
 
 
 @njit(nogil=True, cache=True)
@@ -85,8 +99,17 @@ def _invalid(value: float, nodata: float, nodata_is_nan: bool, has_nodata: bool)
 
 
 @njit(nogil=True, cache=True, inline="always")
-def bilinear(win: np.ndarray, x0: int, y0: int, width: int, height: int, sx: float,
-             sy: float, nodata: float, has_nodata: bool) -> float:
+def bilinear(
+    win: np.ndarray,
+    x0: int,
+    y0: int,
+    width: int,
+    height: int,
+    sx: float,
+    sy: float,
+    nodata: float,
+    has_nodata: bool,
+) -> float:
     """GDAL's bilinear sample at source position (sx, sy) (see the module docstring).
 
     ``win`` holds the raster's pixels from column ``x0`` and row ``y0``; pixels outside
@@ -110,10 +133,12 @@ def bilinear(win: np.ndarray, x0: int, y0: int, width: int, height: int, sx: flo
         v01 = np.float64(win[j - y0, i + 1 - x0])
         v10 = np.float64(win[j + 1 - y0, i - x0])
         v11 = np.float64(win[j + 1 - y0, i + 1 - x0])
-        if not (_invalid(v00, nodata, nan_nodata, has_nodata)
-                or _invalid(v01, nodata, nan_nodata, has_nodata)
-                or _invalid(v10, nodata, nan_nodata, has_nodata)
-                or _invalid(v11, nodata, nan_nodata, has_nodata)):
+        if not (
+            _invalid(v00, nodata, nan_nodata, has_nodata)
+            or _invalid(v01, nodata, nan_nodata, has_nodata)
+            or _invalid(v10, nodata, nan_nodata, has_nodata)
+            or _invalid(v11, nodata, nan_nodata, has_nodata)
+        ):
             rx = 1.5 - (sx - i)
             ry = 1.5 - (sy - j)
             m1 = rx * ry
@@ -172,8 +197,9 @@ def bilinear(win: np.ndarray, x0: int, y0: int, width: int, height: int, sx: flo
 
 
 @njit(nogil=True, cache=True)
-def _positions(kind: int, p: np.ndarray, gt: np.ndarray, row: int, c0: int, sx: np.ndarray,
-               sy: np.ndarray) -> None:
+def _positions(
+    kind: int, p: np.ndarray, gt: np.ndarray, row: int, c0: int, sx: np.ndarray, sy: np.ndarray
+) -> None:
     """Source positions of grid row ``row``, columns c0.. (``sx``'s length), into sx, sy.
 
     For a polynomial the row's v is fixed, so the cubic in u is reduced to four
@@ -211,10 +237,23 @@ def _positions(kind: int, p: np.ndarray, gt: np.ndarray, row: int, c0: int, sx: 
 
 
 @njit(nogil=True, cache=True)
-def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, height: int,
-                kind: int, p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray,
-                row: int, c0: int, out: np.ndarray, pos: np.ndarray,
-                later: np.ndarray) -> None:
+def _sample_row(
+    buf: np.ndarray,
+    start: int,
+    window: np.ndarray,
+    width: int,
+    height: int,
+    kind: int,
+    p: np.ndarray,
+    nodata: float,
+    has_nodata: bool,
+    gt: np.ndarray,
+    row: int,
+    c0: int,
+    out: np.ndarray,
+    pos: np.ndarray,
+    later: np.ndarray,
+) -> None:
     """Samples of one scene along grid row ``row``, columns c0.. (``out``'s length);
     ``pos`` is scratch, (2, at least that length) float64.
 
@@ -229,8 +268,8 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
     ww = window[2]
     wh = window[3]
     n = out.shape[0]
-    win = buf[start:start + ww * wh].reshape((wh, ww))
-    flat = buf[start:start + ww * wh]
+    win = buf[start : start + ww * wh].reshape((wh, ww))
+    flat = buf[start : start + ww * wh]
     sx = pos[0, :n]
     sy = pos[1, :n]
     _positions(kind, p, gt, row, c0, sx, sy)
@@ -268,10 +307,12 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
             # none) one NaN check of the sum finds that
             value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
             if check_values:
-                clear = not (_invalid(v00, nodata, False, True)
-                             or _invalid(v01, nodata, False, True)
-                             or _invalid(v10, nodata, False, True)
-                             or _invalid(v11, nodata, False, True))
+                clear = not (
+                    _invalid(v00, nodata, False, True)
+                    or _invalid(v01, nodata, False, True)
+                    or _invalid(v10, nodata, False, True)
+                    or _invalid(v11, nodata, False, True)
+                )
             else:
                 clear = not math.isnan(value)
             if not clear:
@@ -301,28 +342,63 @@ def _sample_row(buf: np.ndarray, start: int, window: np.ndarray, width: int, hei
             todo += 0 if inside else 1
     for t in range(todo):
         c = later[t]
-        out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata,
-                                     has_nodata))
+        out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata, has_nodata))
 
 
 @njit(nogil=True, cache=True)
-def warp(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int,
-         p: np.ndarray, nodata: float, has_nodata: bool, gt: np.ndarray, r0: int, c0: int,
-         out: np.ndarray) -> None:
+def warp(
+    buf: np.ndarray,
+    window: np.ndarray,
+    width: int,
+    height: int,
+    kind: int,
+    p: np.ndarray,
+    nodata: float,
+    has_nodata: bool,
+    gt: np.ndarray,
+    r0: int,
+    c0: int,
+    out: np.ndarray,
+) -> None:
     """One scene onto rows/cols from (r0, c0) of the grid with geotransform ``gt``:
     ``out`` (rows, cols) float32 gets each sample, NaN where there is none. ``buf``
     holds the source pixels of ``window`` (x0, y0, width, height), row by row."""
     pos = np.empty((2, out.shape[1]), dtype=np.float64)
     later = np.empty(out.shape[1], dtype=np.int64)
     for r in range(out.shape[0]):
-        _sample_row(buf, 0, window, width, height, kind, p, nodata, has_nodata, gt, r0 + r,
-                    c0, out[r], pos, later)
+        _sample_row(
+            buf,
+            0,
+            window,
+            width,
+            height,
+            kind,
+            p,
+            nodata,
+            has_nodata,
+            gt,
+            r0 + r,
+            c0,
+            out[r],
+            pos,
+            later,
+        )
 
 
 @njit(nogil=True, cache=True)
-def nearest(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: int,
-            p: np.ndarray, gt: np.ndarray, r0: int, c0: int, fill: int,
-            out: np.ndarray) -> None:
+def nearest(
+    buf: np.ndarray,
+    window: np.ndarray,
+    width: int,
+    height: int,
+    kind: int,
+    p: np.ndarray,
+    gt: np.ndarray,
+    r0: int,
+    c0: int,
+    fill: int,
+    out: np.ndarray,
+) -> None:
     """GDAL's nearest neighbour (``GWKNearest``) of one raster onto rows/cols from
     (r0, c0) of the grid with geotransform ``gt``: the source pixel
     ``int(x + 1e-10), int(y + 1e-10)`` under each destination pixel centre, where
@@ -354,11 +430,23 @@ def nearest(buf: np.ndarray, window: np.ndarray, width: int, height: int, kind: 
 
 
 @njit(nogil=True, cache=True)
-def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
-                    sizes: np.ndarray, kinds: np.ndarray, params: np.ndarray,
-                    nodata: np.ndarray, has_nodata: np.ndarray, gt: np.ndarray, r0: int,
-                    c0: int, stat: int, q: float, result: np.ndarray,
-                    count: np.ndarray) -> None:
+def composite_chunk(
+    buf: np.ndarray,
+    offsets: np.ndarray,
+    windows: np.ndarray,
+    sizes: np.ndarray,
+    kinds: np.ndarray,
+    params: np.ndarray,
+    nodata: np.ndarray,
+    has_nodata: np.ndarray,
+    gt: np.ndarray,
+    r0: int,
+    c0: int,
+    stat: int,
+    q: float,
+    result: np.ndarray,
+    count: np.ndarray,
+) -> None:
     """Warp every scene onto a chunk and reduce over time, pixel by pixel.
 
     Scene ``k``'s window of pixels is ``buf[offsets[k]:]`` with ``windows[k]`` =
@@ -383,9 +471,23 @@ def composite_chunk(buf: np.ndarray, offsets: np.ndarray, windows: np.ndarray,
             if windows[s, 2] == 0:
                 samples[s, :] = np.nan
             else:
-                _sample_row(buf, offsets[s], windows[s], sizes[s, 0], sizes[s, 1], kinds[s],
-                            params[s], nodata[s], has_nodata[s], gt, r0 + r, c0, samples[s],
-                            pos, later)
+                _sample_row(
+                    buf,
+                    offsets[s],
+                    windows[s],
+                    sizes[s, 0],
+                    sizes[s, 1],
+                    kinds[s],
+                    params[s],
+                    nodata[s],
+                    has_nodata[s],
+                    gt,
+                    r0 + r,
+                    c0,
+                    samples[s],
+                    pos,
+                    later,
+                )
         if network:
             _sort_columns(samples, valid)
             for c in range(cols):
@@ -491,8 +593,9 @@ def _order_value(low: np.float32, high: np.float32, gamma: float, stat: int) -> 
 
 
 @njit(nogil=True, cache=True)
-def source_bounds(kind: int, p: np.ndarray, gt: np.ndarray, r0: int, r1: int, c0: int,
-                  c1: int) -> tuple[float, float, float, float]:
+def source_bounds(
+    kind: int, p: np.ndarray, gt: np.ndarray, r0: int, r1: int, c0: int, c1: int
+) -> tuple[float, float, float, float]:
     """(min x, min y, max x, max y) of the source positions of the pixel centres on the
     border of grid rows r0..r1 and columns c0..c1 (exclusive ends); NaN if any is."""
     lo_x = np.inf
@@ -513,8 +616,9 @@ def source_bounds(kind: int, p: np.ndarray, gt: np.ndarray, r0: int, r1: int, c0
             r, c = r0 + k - 2 * cols - rows, c1 - 1
         px = c + 0.5
         py = r + 0.5
-        sx, sy = source_xy(kind, p, gt[0] + px * gt[1] + py * gt[2],
-                           gt[3] + px * gt[4] + py * gt[5])
+        sx, sy = source_xy(
+            kind, p, gt[0] + px * gt[1] + py * gt[2], gt[3] + px * gt[4] + py * gt[5]
+        )
         if math.isnan(sx) or math.isnan(sy):
             bad = True
         lo_x = min(lo_x, sx)

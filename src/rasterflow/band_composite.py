@@ -89,14 +89,18 @@ class BandSpec:
 
     def __post_init__(self) -> None:
         if self.statistic not in BAND_STATISTICS:
-            raise ConfigError(f"composite.band_statistic: {self.statistic!r} is not one of "
-                              f"{', '.join(BAND_STATISTICS)}")
+            raise ConfigError(
+                f"composite.band_statistic: {self.statistic!r} is not one of "
+                f"{', '.join(BAND_STATISTICS)}"
+            )
         if not self.roles:
             raise ConfigError("composite.bands: empty; list band roles of scenes.bands")
         if self.statistic == "quality" and not self.score_text and self.target_day is None:
-            raise ConfigError("composite.quality.index: band_statistic quality needs an "
-                              "index to maximise (e.g. quality: {index: NDVI}) or a "
-                              "quality.target_day")
+            raise ConfigError(
+                "composite.quality.index: band_statistic quality needs an "
+                "index to maximise (e.g. quality: {index: NDVI}) or a "
+                "quality.target_day"
+            )
 
     @property
     def layers(self) -> int:
@@ -116,12 +120,15 @@ class BandSpec:
 
 def day_numbers(dates: Sequence[str]) -> np.ndarray:
     """ISO dates (``YYYY-MM-DD...``) -> float64 days since 1970-01-01, NaN for ""."""
-    return np.array([(dt.date.fromisoformat(d[:10]) - _EPOCH).days if d else math.nan
-                     for d in dates], dtype=np.float64)
+    return np.array(
+        [(dt.date.fromisoformat(d[:10]) - _EPOCH).days if d else math.nan for d in dates],
+        dtype=np.float64,
+    )
 
 
-def reduce_bands(stack: np.ndarray, spec: BandSpec, *,
-                 score: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def reduce_bands(
+    stack: np.ndarray, spec: BandSpec, *, score: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Reduce a (bands, time, y, x) float32 stack with NaN gaps: (values (bands, y, x)
     float32, chosen (y, x) int64, count (y, x) uint16).
 
@@ -141,8 +148,16 @@ def reduce_bands(stack: np.ndarray, spec: BandSpec, *,
     values = np.empty((nb, ny, nx), dtype=np.float32)
     chosen = np.empty((ny, nx), dtype=np.int64)
     count = np.empty((ny, nx), dtype=np.uint16)
-    _reduce(np.ascontiguousarray(stack, dtype=np.float32), sc, _CODES[spec.statistic],
-            float(spec.tolerance), int(spec.max_iterations), values, chosen, count)
+    _reduce(
+        np.ascontiguousarray(stack, dtype=np.float32),
+        sc,
+        _CODES[spec.statistic],
+        float(spec.tolerance),
+        int(spec.max_iterations),
+        values,
+        chosen,
+        count,
+    )
     return values, chosen, count
 
 
@@ -167,11 +182,15 @@ def day_score(days: np.ndarray, spec: BandSpec) -> np.ndarray:
     distance to ``target_day``."""
     if spec.target_day is None:
         return np.zeros(len(days))
-    doy = np.array([(_EPOCH + dt.timedelta(days=int(d))).timetuple().tm_yday
-                    if np.isfinite(d) else np.nan for d in days])
+    doy = np.array(
+        [
+            (_EPOCH + dt.timedelta(days=int(d))).timetuple().tm_yday if np.isfinite(d) else np.nan
+            for d in days
+        ]
+    )
     d = np.abs(doy - spec.target_day)
     d = np.minimum(d, 365 - d)
-    return spec.day_weight * np.exp(-(d * d) / (2 * spec.day_sigma ** 2))
+    return spec.day_weight * np.exp(-(d * d) / (2 * spec.day_sigma**2))
 
 
 def quality_score(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarray:
@@ -186,8 +205,16 @@ def quality_score(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.nda
 
 
 @njit(nogil=True, cache=True)
-def _reduce(stack: np.ndarray, score: np.ndarray, code: int, tol: float, maxit: int,
-            values: np.ndarray, chosen: np.ndarray, count: np.ndarray) -> None:
+def _reduce(
+    stack: np.ndarray,
+    score: np.ndarray,
+    code: int,
+    tol: float,
+    maxit: int,
+    values: np.ndarray,
+    chosen: np.ndarray,
+    count: np.ndarray,
+) -> None:
     nb, n, ny, nx = stack.shape
     idx = np.empty(n, dtype=np.int64)
     x = np.empty((n, nb), dtype=np.float64)
@@ -258,8 +285,9 @@ def _reduce(stack: np.ndarray, score: np.ndarray, code: int, tol: float, maxit: 
 
 
 @njit(nogil=True, cache=True)
-def _geomedian(x: np.ndarray, k: int, tol: float, maxit: int, y: np.ndarray, t: np.ndarray,
-               y1: np.ndarray) -> None:
+def _geomedian(
+    x: np.ndarray, k: int, tol: float, maxit: int, y: np.ndarray, t: np.ndarray, y1: np.ndarray
+) -> None:
     """Weiszfeld with the Vardi-Zhang step (hdstats' ``nangeomedian_axis_one``) over the
     first ``k`` rows of ``x`` (observation, band) into ``y``."""
     nb = x.shape[1]

@@ -93,7 +93,7 @@ def load(path: str | os.PathLike[str]) -> Any | None:
         return None
     if not raw.startswith(_MAGIC):
         return None
-    digest, _, body = raw[len(_MAGIC):].partition(b"\n")
+    digest, _, body = raw[len(_MAGIC) :].partition(b"\n")
     if not hmac.compare_digest(digest, _digest(secret, body)):
         return None
     try:

@@ -185,7 +185,10 @@ def parent_job(environ: Mapping[str, str] = os.environ) -> tuple[str | None, str
         try:
             out = subprocess.run(
                 ["squeue", "-h", "-j", job, "-o", "%a|%P"],
-                capture_output=True, text=True, timeout=30, check=True,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
             ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             out = ""
@@ -242,8 +245,7 @@ def plan_slurm_cluster(
     job_extra = opts["job_extra"] or []
     if isinstance(job_extra, str) or not all(isinstance(x, str) for x in job_extra):
         raise ConfigError(
-            f'dask.slurm.job_extra must be a list of strings like ["--qos=long"], '
-            f"got {job_extra!r}"
+            f'dask.slurm.job_extra must be a list of strings like ["--qos=long"], got {job_extra!r}'
         )
     return SlurmPlan(
         jobs=opts["jobs"],
@@ -314,9 +316,12 @@ def _start_slurm_cluster(stack: ExitStack, plan: SlurmPlan, *, dashboard: bool) 
             # spill to the worker node's own scratch (expanded by the job's shell)
             local_directory="${LOCAL_SCRATCH:-${TMPDIR:-/tmp}}",
             worker_extra_args=[
-                "--lifetime", f"{plan.lifetime_s}s",
-                "--lifetime-stagger", f"{plan.stagger_s}s",
-                "--dashboard-address", "127.0.0.1:0",
+                "--lifetime",
+                f"{plan.lifetime_s}s",
+                "--lifetime-stagger",
+                f"{plan.stagger_s}s",
+                "--dashboard-address",
+                "127.0.0.1:0",
                 "--dashboard" if dashboard else "--no-dashboard",
             ],
             scheduler_options=scheduler_options,
@@ -486,7 +491,9 @@ def dask_client(
             yield client
         except Exception as exc:
             failure = explain_step_failure(
-                exc, memory_mb=plan.memory_limit / 2**20, workers=plan.workers,
+                exc,
+                memory_mb=plan.memory_limit / 2**20,
+                workers=plan.workers,
                 processes=plan.processes,
             )
             if failure is exc:
@@ -527,8 +534,9 @@ def _synchronous(plan: ClusterPlan, config: Mapping[str, Any]) -> Iterator[None]
         try:
             yield None
         except Exception as exc:
-            failure = explain_step_failure(exc, memory_mb=plan.memory_limit / 2**20,
-                                           workers=1, processes=False)
+            failure = explain_step_failure(
+                exc, memory_mb=plan.memory_limit / 2**20, workers=1, processes=False
+            )
             if failure is exc:
                 raise
             raise failure from exc
@@ -616,8 +624,12 @@ def _performance_report(path: str | os.PathLike[str], min_seconds: float) -> Ite
         if failed or took >= min_seconds:  # a failure's report helps most: always kept
             report.__exit__(None, None, None)
         else:
-            logger.info("no Dask performance report: the Dask work took %.1f s, less than "
-                        "dask.report_min_seconds (%g s)", took, min_seconds)
+            logger.info(
+                "no Dask performance report: the Dask work took %.1f s, less than "
+                "dask.report_min_seconds (%g s)",
+                took,
+                min_seconds,
+            )
             target.unlink(missing_ok=True)
 
 
@@ -651,8 +663,9 @@ def _slurm_client(opts: Mapping[str, Any], *, report: Any) -> Iterator[Any]:
     with ExitStack() as stack:
         cluster = _start_slurm_cluster(stack, plan, dashboard=bool(opts["dashboard"]))
         client = stack.enter_context(Client(cluster))
-        logger.info("dask scheduler %s, waiting for %d worker(s)", cluster.scheduler_address,
-                    plan.jobs)
+        logger.info(
+            "dask scheduler %s, waiting for %d worker(s)", cluster.scheduler_address, plan.jobs
+        )
         try:
             client.wait_for_workers(plan.jobs, timeout=plan.startup_timeout)
         except TimeoutError:
@@ -664,7 +677,8 @@ def _slurm_client(opts: Mapping[str, Any], *, report: Any) -> Iterator[Any]:
                 f"request) and their logs in {plan.shared_directory / 'logs'}"
             ) from None
         for address, where in sorted(client.run(_worker_node).items()):
-            logger.info("dask worker %s on node %s (SLURM job %s)", address, where["node"],
-                        where["job"])
+            logger.info(
+                "dask worker %s on node %s (SLURM job %s)", address, where["node"], where["job"]
+            )
         _monitor(stack, client, opts, report)
         yield client

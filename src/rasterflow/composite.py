@@ -191,8 +191,11 @@ def _sorted_percentile(ordered: np.ndarray, n: np.ndarray, q: float) -> np.ndarr
     high = _take(ordered, np.where(top, n - 1, prev + 1).astype(np.intp))
     gamma = virtual - prev
     diff = high - low
-    return np.where(gamma >= 0.5, high - diff * (1.0 - gamma).astype(np.float32),
-                    low + diff * gamma.astype(np.float32))
+    return np.where(
+        gamma >= 0.5,
+        high - diff * (1.0 - gamma).astype(np.float32),
+        low + diff * gamma.astype(np.float32),
+    )
 
 
 @dataclass(frozen=True)
@@ -256,14 +259,26 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
             scale = warp_scale(box, tile)
             kernel = _kernel_warp(src, box, tile, scale)
         rows, cols = _footprint_px(box, tile)
-        out.append(Source(path=str(path), date=tags.get("DATE", ""), scene=tags.get("SCENE", ""),
-                          band_name=band_name, units=units, scale=scale,
-                          rows=rows, cols=cols, vrt=vrt, kernel=kernel))
+        out.append(
+            Source(
+                path=str(path),
+                date=tags.get("DATE", ""),
+                scene=tags.get("SCENE", ""),
+                band_name=band_name,
+                units=units,
+                scale=scale,
+                rows=rows,
+                cols=cols,
+                vrt=vrt,
+                kernel=kernel,
+            )
+        )
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
 
 
-def inspect_scenes(scenes: Sequence[Scene], exprs: Sequence[Expression], tile: GeoBox, *,
-                   resampling: str) -> list[Source]:
+def inspect_scenes(
+    scenes: Sequence[Scene], exprs: Sequence[Expression], tile: GeoBox, *, resampling: str
+) -> list[Source]:
     """Sources for the indices ``exprs`` of ``scenes``, computed in memory from their bands
     (``resampling`` for bands off a scene's finest grid), ordered as
     :func:`inspect_sources` orders the index rasters the scenes would have."""
@@ -278,13 +293,21 @@ def inspect_scenes(scenes: Sequence[Scene], exprs: Sequence[Expression], tile: G
         scale = warp_scale(box, tile)
         rows, cols = _footprint_px(box, tile)
         # window_indices gives float32 with NaN for nodata, as an index raster holds
-        out.append(Source(path=scene.bands[roles[0]].path, date=scene.date.isoformat(),
-                          scene=scene.id, band_name="", units="1", scale=scale, rows=rows,
-                          cols=cols, kernel=_kernel_for(box, tile, scale, nodata=math.nan),
-                          origin=SceneInput(scene, exprs, box, resampling)))
+        out.append(
+            Source(
+                path=scene.bands[roles[0]].path,
+                date=scene.date.isoformat(),
+                scene=scene.id,
+                band_name="",
+                units="1",
+                scale=scale,
+                rows=rows,
+                cols=cols,
+                kernel=_kernel_for(box, tile, scale, nodata=math.nan),
+                origin=SceneInput(scene, exprs, box, resampling),
+            )
+        )
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
-
-
 
 
 def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> KernelWarp | None:
@@ -295,14 +318,18 @@ def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> Kerne
     from rasterio.enums import MaskFlags
 
     flags = src.mask_flag_enums[0]
-    if (MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags
-            or src.dtypes[0] != "float32"):
+    if (
+        MaskFlags.nodata not in flags
+        and MaskFlags.all_valid not in flags
+        or src.dtypes[0] != "float32"
+    ):
         return None
     return _kernel_for(box, tile, scale, nodata=src.nodata)
 
 
-def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
-                nodata: float | None) -> KernelWarp | None:
+def _kernel_for(
+    box: GeoBox, tile: GeoBox, scale: XY[float], *, nodata: float | None
+) -> KernelWarp | None:
     """:func:`_kernel_warp` for float32 pixels on ``box`` with ``nodata``."""
     from rasterflow._warp_kernel import AFFINE, POLYNOMIAL
     from rasterflow.grid import FOUR_SAMPLE_SCALE, polynomial_to_pixels
@@ -311,8 +338,14 @@ def _kernel_for(box: GeoBox, tile: GeoBox, scale: XY[float], *,
     # below, its kernel widens with the scale and the GDAL warper does the work
     a, t = box.affine, tile.affine
     height, width = box.shape.yx
-    if (min(width, height) < 2 or a.b != 0 or a.d != 0 or t.b != 0 or t.d != 0
-            or min(scale.x, scale.y) < FOUR_SAMPLE_SCALE):
+    if (
+        min(width, height) < 2
+        or a.b != 0
+        or a.d != 0
+        or t.b != 0
+        or t.d != 0
+        or min(scale.x, scale.y) < FOUR_SAMPLE_SCALE
+    ):
         return None
     if box.crs == tile.crs:
         # GDALInvGeoTransform's form for a north-up geotransform, to GDAL's bits
@@ -358,8 +391,10 @@ def _footprint_px(box: GeoBox, tile: GeoBox) -> tuple[tuple[int, int], tuple[int
     if not (np.isfinite(px).all() and np.isfinite(py).all()):
         ny, nx = tile.shape.yx
         return (0, ny), (0, nx)
-    return ((math.floor(py.min()) - _SKIP_MARGIN, math.ceil(py.max()) + _SKIP_MARGIN),
-            (math.floor(px.min()) - _SKIP_MARGIN, math.ceil(px.max()) + _SKIP_MARGIN))
+    return (
+        (math.floor(py.min()) - _SKIP_MARGIN, math.ceil(py.max()) + _SKIP_MARGIN),
+        (math.floor(px.min()) - _SKIP_MARGIN, math.ceil(px.max()) + _SKIP_MARGIN),
+    )
 
 
 def _tile_gt(tile: GeoBox) -> np.ndarray:
@@ -367,15 +402,17 @@ def _tile_gt(tile: GeoBox) -> np.ndarray:
     return np.array([a.c, a.a, a.b, a.f, a.d, a.e], dtype=np.float64)
 
 
-def _kernel_window(kernel: KernelWarp, gt: np.ndarray, rows: tuple[int, int],
-                   cols: tuple[int, int]) -> tuple[int, int, int, int] | None:
+def _kernel_window(
+    kernel: KernelWarp, gt: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]
+) -> tuple[int, int, int, int] | None:
     """(x0, y0, width, height) of the source pixels a chunk's bilinear samples can
     touch, with a pixel to spare; None if none."""
     from rasterflow._warp_kernel import source_bounds
 
     params = np.asarray(kernel.params, dtype=np.float64)
-    lo_x, lo_y, hi_x, hi_y = source_bounds(kernel.kind, params, gt, rows[0], rows[1],
-                                           cols[0], cols[1])
+    lo_x, lo_y, hi_x, hi_y = source_bounds(
+        kernel.kind, params, gt, rows[0], rows[1], cols[0], cols[1]
+    )
     width, height = kernel.size
     if math.isnan(lo_x):
         return 0, 0, width, height
@@ -422,9 +459,14 @@ def _values(s: Source, window: tuple[int, int, int, int]) -> np.ndarray:
     return window_indices(o.scene, o.exprs, o.grid, window, resampling=o.resampling)
 
 
-def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
-                 rows: tuple[int, int], cols: tuple[int, int],
-                 bands: BandSpec | None = None) -> np.ndarray:
+def _fused_block(
+    sources: tuple[Source, ...],
+    tile: GeoBox,
+    statistic: Statistic,
+    rows: tuple[int, int],
+    cols: tuple[int, int],
+    bands: BandSpec | None = None,
+) -> np.ndarray:
     """One chunk through the compiled kernel: each source's window read (or its indices
     computed) once, then warp and reduction in one pass per index layer (every source
     has a :class:`KernelWarp`); (planes, y, x): statistic and count of each index, then
@@ -446,7 +488,7 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
         assert k is not None
         sizes[i] = k.size
         kinds[i] = k.kind
-        params[i, :len(k.params)] = k.params
+        params[i, : len(k.params)] = k.params
         has_nodata[i] = k.nodata is not None
         nodata[i] = np.nan if k.nodata is None else k.nodata
         window = _kernel_window(k, gt, rows, cols) if _reaches(s, *rows, *cols) else None
@@ -459,16 +501,30 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
         if w:
             x0, y0, ww, wh = (int(v) for v in windows[i])
             values = _values(s, (x0, y0, ww, wh))
-            buf[:, offsets[i]:offsets[i + 1]] = values.reshape(layers, h * w)
+            buf[:, offsets[i] : offsets[i + 1]] = values.reshape(layers, h * w)
     shape = (rows[1] - rows[0], cols[1] - cols[0])
     n_index = _index_layers(sources[0], bands)
     out = np.empty((_planes(sources[0], bands), *shape), dtype=np.float32)
     result = np.empty(shape, dtype=np.float32)
     count = np.empty(shape, dtype=np.uint16)
     for j in range(n_index):
-        composite_chunk(buf[j], offsets[:-1], windows, sizes, kinds, params, nodata, has_nodata,
-                        gt, rows[0], cols[0], STAT_CODES[statistic.kind],
-                        float(statistic.q or 0.0), result, count)
+        composite_chunk(
+            buf[j],
+            offsets[:-1],
+            windows,
+            sizes,
+            kinds,
+            params,
+            nodata,
+            has_nodata,
+            gt,
+            rows[0],
+            cols[0],
+            STAT_CODES[statistic.kind],
+            float(statistic.q or 0.0),
+            result,
+            count,
+        )
         out[2 * j] = result
         out[2 * j + 1] = count
     if bands is not None:
@@ -478,11 +534,21 @@ def _fused_block(sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic
         for i in range(n):
             if windows[i, 2]:
                 for j in range(bands.layers):
-                    warp(buf[n_index + j, offsets[i]:offsets[i + 1]], windows[i],
-                         int(sizes[i, 0]), int(sizes[i, 1]), int(kinds[i]), params[i],
-                         float(nodata[i]), bool(has_nodata[i]), gt, rows[0], cols[0],
-                         stack[j, i])
-        out[2 * n_index:] = band_block(stack, bands, _days(sources))
+                    warp(
+                        buf[n_index + j, offsets[i] : offsets[i + 1]],
+                        windows[i],
+                        int(sizes[i, 0]),
+                        int(sizes[i, 1]),
+                        int(kinds[i]),
+                        params[i],
+                        float(nodata[i]),
+                        bool(has_nodata[i]),
+                        gt,
+                        rows[0],
+                        cols[0],
+                        stack[j, i],
+                    )
+        out[2 * n_index :] = band_block(stack, bands, _days(sources))
     return out
 
 
@@ -492,16 +558,16 @@ def _days(sources: Sequence[Source]) -> np.ndarray:
     return day_numbers([s.date for s in sources])
 
 
-def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
-                     cols: tuple[int, int]) -> np.ndarray:
+def _kernel_warp_one(
+    s: Source, tile: GeoBox, rows: tuple[int, int], cols: tuple[int, int]
+) -> np.ndarray:
     """One source onto a chunk through the compiled bilinear kernel: (layers, y, x)
     float32 with NaN gaps."""
     from rasterflow._warp_kernel import warp
 
     k = s.kernel
     assert k is not None
-    out = np.full((_layers(s), rows[1] - rows[0], cols[1] - cols[0]), np.nan,
-                  dtype=np.float32)
+    out = np.full((_layers(s), rows[1] - rows[0], cols[1] - cols[0]), np.nan, dtype=np.float32)
     gt = _tile_gt(tile)
     window = _kernel_window(k, gt, rows, cols)
     if window is None:
@@ -509,9 +575,20 @@ def _kernel_warp_one(s: Source, tile: GeoBox, rows: tuple[int, int],
     values = _values(s, window)
     nodata = np.nan if k.nodata is None else float(k.nodata)
     for j in range(len(values)):
-        warp(values[j].ravel(), np.asarray(window, dtype=np.int64), k.size[0], k.size[1],
-             k.kind, np.asarray(k.params, dtype=np.float64), nodata, k.nodata is not None, gt,
-             rows[0], cols[0], out[j])
+        warp(
+            values[j].ravel(),
+            np.asarray(window, dtype=np.int64),
+            k.size[0],
+            k.size[1],
+            k.kind,
+            np.asarray(k.params, dtype=np.float64),
+            nodata,
+            k.nodata is not None,
+            gt,
+            rows[0],
+            cols[0],
+            out[j],
+        )
     return out
 
 
@@ -528,8 +605,9 @@ def _groups(layers: int, bands: BandSpec | None) -> tuple[slice, ...]:
     return slice(0, layers - bands.layers), slice(layers - bands.layers, layers)
 
 
-def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
-                groups: tuple[slice, ...] | None = None) -> np.ndarray:
+def _warp_scene(
+    s: Source, chunk_box: GeoBox, resampling: str, groups: tuple[slice, ...] | None = None
+) -> np.ndarray:
     """A scene source's indices onto ``chunk_box`` by GDAL's warper: (layers, y, x).
 
     ``groups`` (default: all layers at once) are warped in separate calls: GDAL's warper
@@ -556,18 +634,26 @@ def _warp_scene(s: Source, chunk_box: GeoBox, resampling: str,
     if window is None:
         return out
     x0, y0, w, h = window
-    src_box = o.grid[y0:y0 + h, x0:x0 + w]
+    src_box = o.grid[y0 : y0 + h, x0 : x0 + w]
     values = _values(s, window)
     for group in groups or (slice(0, len(values)),):
         if group.stop <= group.start:
             continue
         reproject(
-            source=np.ascontiguousarray(values[group]), destination=out[group],
-            src_transform=src_box.affine, src_crs=RioCRS.from_wkt(crs_of(src_box).to_wkt()),
-            src_nodata=np.nan, dst_transform=chunk_box.affine,
-            dst_crs=RioCRS.from_wkt(crs_of(chunk_box).to_wkt()), dst_nodata=np.nan,
-            init_dest_nodata=False, resampling=Resampling[resampling], tolerance=0.0,
-            num_threads=1, XSCALE=repr(float(s.scale.x)), YSCALE=repr(float(s.scale.y)),
+            source=np.ascontiguousarray(values[group]),
+            destination=out[group],
+            src_transform=src_box.affine,
+            src_crs=RioCRS.from_wkt(crs_of(src_box).to_wkt()),
+            src_nodata=np.nan,
+            dst_transform=chunk_box.affine,
+            dst_crs=RioCRS.from_wkt(crs_of(chunk_box).to_wkt()),
+            dst_nodata=np.nan,
+            init_dest_nodata=False,
+            resampling=Resampling[resampling],
+            tolerance=0.0,
+            num_threads=1,
+            XSCALE=repr(float(s.scale.x)),
+            YSCALE=repr(float(s.scale.y)),
         )
     return out
 
@@ -586,9 +672,15 @@ def _window_over(grid: GeoBox, box: GeoBox, reach: float) -> tuple[int, int, int
     return x0, y0, x1 - x0, y1 - y0
 
 
-def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: Statistic,
-                     resampling: str, bands: BandSpec | None = None,
-                     block_info: Any = None) -> np.ndarray:
+def _composite_block(
+    *,
+    sources: tuple[Source, ...],
+    tile: GeoBox,
+    statistic: Statistic,
+    resampling: str,
+    bands: BandSpec | None = None,
+    block_info: Any = None,
+) -> np.ndarray:
     """One chunk: warp every source onto it, reduce; (2 x layers, y, x) float32 =
     statistic and count of each layer (one for index rasters, one per index for scenes).
 
@@ -611,11 +703,17 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
         if bilinear and s.kernel is not None:
             stack[:, i] = _kernel_warp_one(s, tile, (r0, r1), (c0, c1))
         elif s.origin is not None:
-            stack[:, i] = _warp_scene(s, chunk_box, resampling,
-                                      groups=_groups(_layers(s), bands))
+            stack[:, i] = _warp_scene(s, chunk_box, resampling, groups=_groups(_layers(s), bands))
         else:
-            stack[0, i] = read_onto(s.path, chunk_box, resampling=resampling, dtype="float32",
-                                    fill=np.nan, scale=s.scale, vrt=s.vrt)[0]
+            stack[0, i] = read_onto(
+                s.path,
+                chunk_box,
+                resampling=resampling,
+                dtype="float32",
+                fill=np.nan,
+                scale=s.scale,
+                vrt=s.vrt,
+            )[0]
     n_index = _index_layers(sources[0], bands)
     out = np.empty((_planes(sources[0], bands), r1 - r0, c1 - c0), dtype=np.float32)
     for j in range(n_index):
@@ -623,13 +721,19 @@ def _composite_block(*, sources: tuple[Source, ...], tile: GeoBox, statistic: St
     if bands is not None:
         from rasterflow.band_composite import band_block
 
-        out[2 * n_index:] = band_block(stack[n_index:], bands, _days(sources))
+        out[2 * n_index :] = band_block(stack[n_index:], bands, _days(sources))
     return out
 
 
-def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Statistic,
-                    resampling: str = "bilinear", chunk: int = 512,
-                    bands: BandSpec | None = None) -> Any:
+def composite_array(
+    sources: Sequence[Source],
+    tile: GeoBox,
+    *,
+    statistic: Statistic,
+    resampling: str = "bilinear",
+    chunk: int = 512,
+    bands: BandSpec | None = None,
+) -> Any:
     """Lazy (planes, y, x) float32 Dask array over ``tile``: the statistic and the
     count of each index layer (one for index rasters, each index for scene sources),
     then with ``bands`` (scene sources whose last layers are those bands and score) the
@@ -654,19 +758,32 @@ def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Stati
     layers = {_layers(s) for s in sources}
     if len(layers) != 1:
         raise ValueError("composite_array: sources give different numbers of layers")
-    if bands is not None and (any(s.origin is None for s in sources)
-                              or _index_layers(sources[0], bands) < 0):
+    if bands is not None and (
+        any(s.origin is None for s in sources) or _index_layers(sources[0], bands) < 0
+    ):
         raise ValueError("composite_array: a band composite needs scene sources with its bands")
     chunks = ((_planes(sources[0], bands),), _splits(ny, chunk), _splits(nx, chunk))
     name = "composite-" + tokenize(
         [(s.path, None if s.origin is None else s.origin.scene.to_params()) for s in sources],
         [e.text for e in sources[0].origin.exprs] if sources[0].origin else None,
-        str(tile), statistic, resampling, chunk, bands)
+        str(tile),
+        statistic,
+        resampling,
+        chunk,
+        bands,
+    )
     extra = {} if bands is None else {"bands": bands}  # the index-only graph as before
     return da.map_blocks(
-        _composite_block, dtype=np.float32, chunks=chunks, name=name,
-        meta=np.empty((0, 0, 0), dtype=np.float32), sources=tuple(sources), tile=tile,
-        statistic=statistic, resampling=resampling, **extra,
+        _composite_block,
+        dtype=np.float32,
+        chunks=chunks,
+        name=name,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+        sources=tuple(sources),
+        tile=tile,
+        statistic=statistic,
+        resampling=resampling,
+        **extra,
     )
 
 
@@ -674,8 +791,9 @@ def composite_array(sources: Sequence[Source], tile: GeoBox, *, statistic: Stati
 AUTO_CHUNKS = (2048, 1024, 512, 256)
 
 
-def auto_chunk(scenes: int, tile_px: tuple[int, int], *, threads: int,
-               memory_per_thread: float | None) -> int:
+def auto_chunk(
+    scenes: int, tile_px: tuple[int, int], *, threads: int, memory_per_thread: float | None
+) -> int:
     """The chunk side when none is configured: the largest of :data:`AUTO_CHUNKS` that
     cuts the (rows, cols) tile into at least ``threads`` chunks and whose task memory,
     (2.5 n + 4) x chunk^2 x 4 bytes for n scenes (see "Memory" above), is at most half
@@ -706,8 +824,11 @@ def _cluster_threads_and_memory() -> tuple[int, float | None]:
     if (client := active_client()) is None:
         return 1, None
     workers = list(client.scheduler_info()["workers"].values())
-    per_thread = [w["memory_limit"] / w["nthreads"] for w in workers
-                  if w.get("memory_limit") and w.get("nthreads")]
+    per_thread = [
+        w["memory_limit"] / w["nthreads"]
+        for w in workers
+        if w.get("memory_limit") and w.get("nthreads")
+    ]
     return max(1, sum(w.get("nthreads", 0) for w in workers)), min(per_thread, default=None)
 
 
@@ -749,9 +870,19 @@ def run(
     index = names.pop() if len(names) == 1 else ""
     # the inputs' unit (indices are unitless: "1"), when they all agree
     units = sources[0].units if len({s.units for s in sources}) == 1 else ""
-    _composite(sources, box, products=[(index, output, count_output, {})], units=units,
-               inputs=[s.path for s in sources], params={}, statistic=statistic,
-               resampling=resampling, chunk=chunk, threads=threads, tags=tags)
+    _composite(
+        sources,
+        box,
+        products=[(index, output, count_output, {})],
+        units=units,
+        inputs=[s.path for s in sources],
+        params={},
+        statistic=statistic,
+        resampling=resampling,
+        chunk=chunk,
+        threads=threads,
+        tags=tags,
+    )
 
 
 def run_scenes(
@@ -796,8 +927,10 @@ def run_scenes(
             "tile and period without scenes; check the rule's params"
         )
     if not len(expressions) == len(outputs) == len(count_outputs):
-        raise ValueError(f"{len(expressions)} indices but {len(outputs)} outputs and "
-                         f"{len(count_outputs)} count outputs")
+        raise ValueError(
+            f"{len(expressions)} indices but {len(outputs)} outputs and "
+            f"{len(count_outputs)} count outputs"
+        )
     exprs = [parse(name, text) for name, text in expressions.items()]
     spec = None
     if bands is not None:
@@ -820,23 +953,48 @@ def run_scenes(
     roles = sorted(set().union(*(e.roles for e in exprs_all)))
     by_id = {s.id: s for s in objs}
     inputs = [f for src in sources for f in by_id[src.scene].files(roles)]
-    params: dict[str, Any] = {"expressions": dict(expressions),
-                              "scene_resampling": scene_resampling}
+    params: dict[str, Any] = {
+        "expressions": dict(expressions),
+        "scene_resampling": scene_resampling,
+    }
     if bands is not None:
         params["bands"] = {**bands, "roles": list(bands["roles"])}
-    _composite(sources, box, units="1", inputs=inputs, params=params, statistic=statistic,
-               resampling=resampling, chunk=chunk, threads=threads, tags=tags,
-               products=[(e.name, o, c, {"INDEX": e.name})
-                         for e, o, c in zip(exprs, outputs, count_outputs, strict=True)],
-               bands=spec, band_outputs=(band_output or "", band_count_output))
+    _composite(
+        sources,
+        box,
+        units="1",
+        inputs=inputs,
+        params=params,
+        statistic=statistic,
+        resampling=resampling,
+        chunk=chunk,
+        threads=threads,
+        tags=tags,
+        products=[
+            (e.name, o, c, {"INDEX": e.name})
+            for e, o, c in zip(exprs, outputs, count_outputs, strict=True)
+        ],
+        bands=spec,
+        band_outputs=(band_output or "", band_count_output),
+    )
 
 
-def _composite(sources: list[Source], box: GeoBox, *,
-               products: Sequence[tuple[str, str, str | None, Mapping[str, str]]], units: str,
-               inputs: list[str], params: Mapping[str, Any], statistic: str, resampling: str,
-               chunk: int | None, threads: int, tags: Mapping[str, str] | None,
-               bands: BandSpec | None = None,
-               band_outputs: tuple[str, str | None] | None = None) -> None:
+def _composite(
+    sources: list[Source],
+    box: GeoBox,
+    *,
+    products: Sequence[tuple[str, str, str | None, Mapping[str, str]]],
+    units: str,
+    inputs: list[str],
+    params: Mapping[str, Any],
+    statistic: str,
+    resampling: str,
+    chunk: int | None,
+    threads: int,
+    tags: Mapping[str, str] | None,
+    bands: BandSpec | None = None,
+    band_outputs: tuple[str, str | None] | None = None,
+) -> None:
     """Compute and write ``products``, (index, statistic path, count path or None, tags)
     per index layer of ``sources``, and with ``bands`` the band composite into
     ``band_outputs`` (its COG, its count COG or None), in one ``da.store``: each source
@@ -850,45 +1008,84 @@ def _composite(sources: list[Source], box: GeoBox, *,
         # a scene source holds a window per index: count it as that many scenes; a band
         # composite also holds its warped (layers, scenes) stack: twice its layers
         per_scene = len(products) + (2 * bands.layers if bands is not None else 0)
-        chunk = auto_chunk(len(sources) * per_scene, box.shape.yx, threads=workers,
-                           memory_per_thread=memory)
-    arr = composite_array(sources, box, statistic=stat, resampling=resampling, chunk=chunk,
-                          bands=bands)
+        chunk = auto_chunk(
+            len(sources) * per_scene, box.shape.yx, threads=workers, memory_per_thread=memory
+        )
+    arr = composite_array(
+        sources, box, statistic=stat, resampling=resampling, chunk=chunk, bands=bands
+    )
     ny, nx = box.shape.yx
-    log.info("composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",
-             stat.name, len(sources), nx, ny, crs_of(box).epsg or "custom CRS", resampling, chunk)
+    log.info(
+        "composite %s of %d scene(s) onto %d x %d pixels (%s, %s resampling, chunk %d)",
+        stat.name,
+        len(sources),
+        nx,
+        ny,
+        crs_of(box).epsg or "custom CRS",
+        resampling,
+        chunk,
+    )
     prov = provenance_tags(
         inputs=inputs,
-        params={"statistic": stat.name, "resampling": resampling,
-                "tile": geobox_to_params(box), "dates": [s.date for s in sources],
-                "scenes": [s.scene for s in sources], **params},
+        params={
+            "statistic": stat.name,
+            "resampling": resampling,
+            "tile": geobox_to_params(box),
+            "dates": [s.date for s in sources],
+            "scenes": [s.scene for s in sources],
+            **params,
+        },
     )
     grid = {"crs": crs_of(box).to_wkt(), "transform": box.affine}
     cogs = []
     for j, (index, output, count_output, own) in enumerate(products):
         common = {**prov, **(tags or {}), **own, "N_SCENES": str(len(sources))}
         prefix = f"{index}_" if index else ""
-        cogs.append(Cog(arr[2 * j], output, nodata=np.nan,
-                        tags={**common, "PRODUCT": stat.name},
-                        band_names=[f"{prefix}{stat.name}"],
-                        band_tags=[{"INDEX": index, "STATISTIC": stat.name, "UNITS": units}],
-                        **grid))
+        cogs.append(
+            Cog(
+                arr[2 * j],
+                output,
+                nodata=np.nan,
+                tags={**common, "PRODUCT": stat.name},
+                band_names=[f"{prefix}{stat.name}"],
+                band_tags=[{"INDEX": index, "STATISTIC": stat.name, "UNITS": units}],
+                **grid,
+            )
+        )
         if count_output is not None:
-            cogs.append(Cog(arr[2 * j + 1].astype(np.uint16), count_output, nodata=None,
-                            tags={**common, "PRODUCT": "count"}, band_names=[f"{prefix}count"],
-                            band_tags=[{"INDEX": index, "STATISTIC": "count",
-                                        "UNITS": "observations"}], **grid))
+            cogs.append(
+                Cog(
+                    arr[2 * j + 1].astype(np.uint16),
+                    count_output,
+                    nodata=None,
+                    tags={**common, "PRODUCT": "count"},
+                    band_names=[f"{prefix}count"],
+                    band_tags=[{"INDEX": index, "STATISTIC": "count", "UNITS": "observations"}],
+                    **grid,
+                )
+            )
     if bands is not None and band_outputs is not None:
-        cogs += _band_cogs(arr[2 * len(products):], bands, band_outputs, grid=grid,
-                           tags={**prov, **(tags or {}), "N_SCENES": str(len(sources))})
+        cogs += _band_cogs(
+            arr[2 * len(products) :],
+            bands,
+            band_outputs,
+            grid=grid,
+            tags={**prov, **(tags or {}), "N_SCENES": str(len(sources))},
+        )
     # one da.store computes every product: the scenes are read and warped once
     write_cogs(cogs, threads=threads)
     close_cached()  # not after a failure: other threads may still read (the process exits)
     log.info("composite written to %s", ", ".join(str(c.path) for c in cogs))
 
 
-def _band_cogs(planes: Any, bands: BandSpec, paths: tuple[str, str | None], *,
-               grid: Mapping[str, Any], tags: Mapping[str, str]) -> list[Any]:
+def _band_cogs(
+    planes: Any,
+    bands: BandSpec,
+    paths: tuple[str, str | None],
+    *,
+    grid: Mapping[str, Any],
+    tags: Mapping[str, str],
+) -> list[Any]:
     """The band composite's COG (bands as reflectance, then the ``date`` band for
     medoid and quality) and its count COG, from :func:`band_block`'s planes."""
     from rasterflow.band_composite import DATE_UNITS
@@ -899,24 +1096,44 @@ def _band_cogs(planes: Any, bands: BandSpec, paths: tuple[str, str | None], *,
     if bands.statistic == "quality":
         terms = [f"{bands.score} = {bands.score_text}"] if bands.score_text else []
         if bands.target_day is not None:
-            terms.append(f"{bands.day_weight!r} x exp(-d^2 / (2 x {bands.day_sigma!r}^2)), "
-                         f"d = days from day of year {bands.target_day}")
+            terms.append(
+                f"{bands.day_weight!r} x exp(-d^2 / (2 x {bands.day_sigma!r}^2)), "
+                f"d = days from day of year {bands.target_day}"
+            )
         common["QUALITY_SCORE"] = " + ".join(terms)
     if bands.statistic == "geomedian":
         common["GEOMEDIAN_TOLERANCE"] = repr(float(bands.tolerance))
         common["GEOMEDIAN_MAX_ITERATIONS"] = str(bands.max_iterations)
     names = list(bands.roles)
-    band_tags = [{"BAND": r, "STATISTIC": bands.statistic, "UNITS": "reflectance"}
-                 for r in bands.roles]
+    band_tags = [
+        {"BAND": r, "STATISTIC": bands.statistic, "UNITS": "reflectance"} for r in bands.roles
+    ]
     if bands.has_date:
         names.append("date")
         band_tags.append({"STATISTIC": "date", "UNITS": DATE_UNITS})
-    out = [Cog(planes[:len(names)], paths[0], nodata=np.nan, tags=common, band_names=names,
-               band_tags=band_tags, **grid)]
+    out = [
+        Cog(
+            planes[: len(names)],
+            paths[0],
+            nodata=np.nan,
+            tags=common,
+            band_names=names,
+            band_tags=band_tags,
+            **grid,
+        )
+    ]
     if paths[1] is not None:
-        out.append(Cog(planes[nb + 1].astype(np.uint16), paths[1], nodata=None,
-                       tags={**common, "PRODUCT": "bands_count"}, band_names=["count"],
-                       band_tags=[{"STATISTIC": "count", "UNITS": "observations"}], **grid))
+        out.append(
+            Cog(
+                planes[nb + 1].astype(np.uint16),
+                paths[1],
+                nodata=None,
+                tags={**common, "PRODUCT": "bands_count"},
+                band_names=["count"],
+                band_tags=[{"STATISTIC": "count", "UNITS": "observations"}],
+                **grid,
+            )
+        )
     return out
 
 

@@ -28,9 +28,10 @@ def _rows(node: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, str, str,
         extra = f" One of: {', '.join(map(str, sub['enum']))}." if "enum" in sub else ""
         yield name, _type(sub), default, " ".join(sub.get("description", "").split()) + extra
         yield from _rows(sub, f"{name}.")
-        if isinstance(sub.get("additionalProperties"), dict) and "properties" in sub[
-            "additionalProperties"
-        ]:
+        if (
+            isinstance(sub.get("additionalProperties"), dict)
+            and "properties" in sub["additionalProperties"]
+        ):
             yield from _rows(sub["additionalProperties"], f"{name}.<name>.")
 
 

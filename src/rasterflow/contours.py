@@ -91,8 +91,11 @@ class ContourParams:
     base: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.interval, int | float) and math.isfinite(self.interval)
-                and self.interval > 0):
+        if not (
+            isinstance(self.interval, int | float)
+            and math.isfinite(self.interval)
+            and self.interval > 0
+        ):
             raise ConfigError(
                 f"contours.interval: {self.interval!r} must be a number > 0 (the height "
                 "step between lines, in the raster's units, e.g. 100), or null for no "
@@ -139,13 +142,15 @@ def refine(block: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: no valid pixel, NaN
         fine[0::2, 1::2] = (v[:-1, 1:-1] + v[1:, 1:-1]) / (n[:-1, 1:-1] + n[1:, 1:-1])
         fine[1::2, 0::2] = (v[1:-1, :-1] + v[1:-1, 1:]) / (n[1:-1, :-1] + n[1:-1, 1:])
-        fine[0::2, 0::2] = ((v[:-1, :-1] + v[:-1, 1:] + v[1:, :-1] + v[1:, 1:])
-                            / (n[:-1, :-1] + n[:-1, 1:] + n[1:, :-1] + n[1:, 1:]))
+        fine[0::2, 0::2] = (v[:-1, :-1] + v[:-1, 1:] + v[1:, :-1] + v[1:, 1:]) / (
+            n[:-1, :-1] + n[:-1, 1:] + n[1:, :-1] + n[1:, 1:]
+        )
     return fine
 
 
-def _canonical(vertices: np.ndarray, fine: np.ndarray, full: np.ndarray, level: float, *,
-               row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
+def _canonical(
+    vertices: np.ndarray, fine: np.ndarray, full: np.ndarray, level: float, *, row0: int, col0: int
+) -> tuple[np.ndarray, np.ndarray]:
     """``vertices`` (the tile's fine-grid units) recomputed from the fine grid's edge
     values, in the raster's fine-grid units, and which of them are bends inside a full
     GDAL square (to drop).
@@ -183,8 +188,11 @@ def _canonical(vertices: np.ndarray, fine: np.ndarray, full: np.ndarray, level: 
         z1 = fine[(lower + 1, line) if axis else (line, lower + 1)]
         step = z1 - z0
         base = (lower + (row0 if axis else col0)).astype(np.float64)  # exact integers
-        fixed = np.where(step != 0, base + (level - z0) / np.where(step == 0, 1.0, step),
-                         across[on] + (row0 if axis else col0))
+        fixed = np.where(
+            step != 0,
+            base + (level - z0) / np.where(step == 0, 1.0, step),
+            across[on] + (row0 if axis else col0),
+        )
         out[on, 0 if axis else 1] = line + (col0 if axis else row0)
         out[on, 1 if axis else 0] = fixed
         # the pixel corner (even, even) at the centre of the GDAL square it lies in
@@ -215,8 +223,9 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
     # the halo's pixels too: a square across the tile's border takes its centre's side
     # from them (_centre), the tile beside draws the rest of that square's line
     known = block[~np.isnan(block)]
-    levels = params.levels(float(known.min()) - LEVEL_TOLERANCE,
-                           float(known.max()) + LEVEL_TOLERANCE)
+    levels = params.levels(
+        float(known.min()) - LEVEL_TOLERANCE, float(known.max()) + LEVEL_TOLERANCE
+    )
     if not len(levels):
         return []
     if len(levels) > MAX_LEVELS:  # each level is a pass over the tile: hours, not a map
@@ -228,8 +237,9 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
     row0, col0 = 2 * row, 2 * col
     # GDAL's squares around each pixel corner of the tile: corners NW, NE, SW, SE
     corners = (block[:-1, :-1], block[:-1, 1:], block[1:, :-1], block[1:, 1:])
-    full = ~(np.isnan(corners[0]) | np.isnan(corners[1]) | np.isnan(corners[2])
-             | np.isnan(corners[3]))
+    full = ~(
+        np.isnan(corners[0]) | np.isnan(corners[1]) | np.isnan(corners[2]) | np.isnan(corners[3])
+    )
     squares = _Squares(corners, levels - LEVEL_TOLERANCE)
     z, nodata = fine, ~valid  # z's centres change per level and are put back after it
     centres = z[0::2, 0::2]  # a view
@@ -246,10 +256,16 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
         centres[where] = values
         # made anew for each level, after z is set; lines() runs before z changes again
         gen = contourpy.SerialContourGenerator(
-            xs, ys, z, nodata, corner_mask=False,
+            xs,
+            ys,
+            z,
+            nodata,
+            corner_mask=False,
             line_type=contourpy.LineType.ChunkCombinedOffset,
-            fill_type=contourpy.FillType.OuterOffset, quad_as_tri=False,
-            z_interp=contourpy.ZInterp.Linear)
+            fill_type=contourpy.FillType.OuterOffset,
+            quad_as_tri=False,
+            z_interp=contourpy.ZInterp.Linear,
+        )
         found: Any = gen.lines(at)  # ChunkCombinedOffset: ([points], [offsets]), 1 chunk
         points, offsets = found[0][0], found[1][0]
         if points is not None and len(offsets) >= 2:
@@ -259,8 +275,15 @@ def tile_pieces(block: np.ndarray, params: ContourParams, *, row: int, col: int)
     return pieces
 
 
-def _centre(nw: np.ndarray, ne: np.ndarray, sw: np.ndarray, se: np.ndarray,
-            low: np.ndarray, high: np.ndarray, at: float) -> np.ndarray:
+def _centre(
+    nw: np.ndarray,
+    ne: np.ndarray,
+    sw: np.ndarray,
+    se: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    at: float,
+) -> np.ndarray:
     """The value a full square's centre takes at level ``at``, for GDAL's topology.
 
     Three or four corners above: above (the odd corner is cut off); one or none: below;
@@ -303,8 +326,7 @@ class _Squares:
 
     def centres(self, i: int, at: float) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
         """(rows, cols) of the centres level ``i`` (at ``at``) crosses, and their values."""
-        where = np.unravel_index(self.square[self.bounds[i]:self.bounds[i + 1]],
-                                 self.low.shape)
+        where = np.unravel_index(self.square[self.bounds[i] : self.bounds[i + 1]], self.low.shape)
         nw, ne, sw, se = (c[where] for c in self.corners)
         return where, _centre(nw, ne, sw, se, self.low[where], self.high[where], at)
 
@@ -313,8 +335,11 @@ def tile_windows(height: int, width: int, chunk: int) -> list[tuple[int, int, in
     """(row, col, rows, cols) of the tiles of a ``height x width`` raster, row-major."""
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, not {chunk}")
-    return [(r, c, min(chunk, height - r), min(chunk, width - c))
-            for r in range(0, height, chunk) for c in range(0, width, chunk)]
+    return [
+        (r, c, min(chunk, height - r), min(chunk, width - c))
+        for r in range(0, height, chunk)
+        for c in range(0, width, chunk)
+    ]
 
 
 def with_halo(z: np.ndarray, row: int, col: int, rows: int, cols: int) -> np.ndarray:
@@ -323,12 +348,13 @@ def with_halo(z: np.ndarray, row: int, col: int, rows: int, cols: int) -> np.nda
     out = np.full((rows + 2, cols + 2), np.nan)
     r0, r1 = max(row - 1, 0), min(row + rows + 1, height)
     c0, c1 = max(col - 1, 0), min(col + cols + 1, width)
-    out[r0 - row + 1:r1 - row + 1, c0 - col + 1:c1 - col + 1] = z[r0:r1, c0:c1]
+    out[r0 - row + 1 : r1 - row + 1, c0 - col + 1 : c1 - col + 1] = z[r0:r1, c0:c1]
     return out
 
 
-def _drop_bends(xy: np.ndarray, offsets: np.ndarray,
-                bend: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _drop_bends(
+    xy: np.ndarray, offsets: np.ndarray, bend: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Lines (``xy`` with ``offsets``) without their bends. An open line keeps its ends;
     a closed line's first vertex is an inner one like the others, and the line is closed
     again on its first kept vertex."""
@@ -372,8 +398,9 @@ def _offsets(sizes: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
 
 
-def merge_pieces(pieces: Iterable[Piece], *, height: int, width: int,
-                 chunk: int) -> list[tuple[float, Any]]:
+def merge_pieces(
+    pieces: Iterable[Piece], *, height: int, width: int, chunk: int
+) -> list[tuple[float, Any]]:
     """Whole lines from the tiles' pieces: (level, LineString in pixel units), sorted.
 
     Pieces with an end on an inner tile border are joined with ``shapely.line_merge``
@@ -398,24 +425,30 @@ def merge_pieces(pieces: Iterable[Piece], *, height: int, width: int,
         starts, ends = offsets[:-1], offsets[1:] - 1
         joins = np.zeros(len(starts), dtype=bool)
         for i in (starts, ends):
-            joins |= (_on_inner_border(xy[i, 0], width, chunk)
-                      | _on_inner_border(xy[i, 1], height, chunk))
+            joins |= _on_inner_border(xy[i, 0], width, chunk) | _on_inner_border(
+                xy[i, 1], height, chunk
+            )
         joins &= ~np.all(xy[starts] == xy[ends], axis=1)
         joined = np.repeat(joins, sizes)  # per vertex: its line ends on a tile border
         lines = []
         if not joins.all():
-            lines.append(_linestrings(*_drop_bends(xy[~joined], _offsets(sizes[~joins]),
-                                                   bend[~joined])))
+            lines.append(
+                _linestrings(*_drop_bends(xy[~joined], _offsets(sizes[~joins]), bend[~joined]))
+            )
         if joins.any():
-            merged = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
-                _linestrings(xy[joined], _offsets(sizes[joins])))))
+            merged = shapely.get_parts(
+                shapely.line_merge(
+                    shapely.multilinestrings(_linestrings(xy[joined], _offsets(sizes[joins])))
+                )
+            )
             coords, index = shapely.get_coordinates(merged, return_index=True)
             coords = coords * 2.0  # back to fine-grid units (exact)
             # the bends, found again by value: the join points are equal bit for bit
             drop = xy[joined][bend[joined]]
             mbend = np.isin(coords[:, 0] + 1j * coords[:, 1], drop[:, 0] + 1j * drop[:, 1])
-            mxy, moff = _drop_bends(coords, _offsets(np.bincount(index, minlength=len(merged))),
-                                    mbend)
+            mxy, moff = _drop_bends(
+                coords, _offsets(np.bincount(index, minlength=len(merged))), mbend
+            )
             lines.append(_linestrings(mxy, moff))
         level_lines = shapely.normalize(np.concatenate(lines))
         firsts = shapely.get_coordinates(shapely.get_point(level_lines, 0))
@@ -424,8 +457,9 @@ def merge_pieces(pieces: Iterable[Piece], *, height: int, width: int,
     return out
 
 
-def contour_array(z: np.ndarray, params: ContourParams, *, nodata: float | None = None,
-                  chunk: int | None = None) -> list[tuple[float, Any]]:
+def contour_array(
+    z: np.ndarray, params: ContourParams, *, nodata: float | None = None, chunk: int | None = None
+) -> list[tuple[float, Any]]:
     """Contour lines of an in-memory raster, in pixel units (x = column, y = row).
 
     ``nodata`` (and NaN) pixels carry no value; ``chunk`` contours tile by tile as
@@ -439,8 +473,11 @@ def contour_array(z: np.ndarray, params: ContourParams, *, nodata: float | None 
         data = np.where(data == nodata, np.nan, data)
     height, width = data.shape
     size = chunk or max(height, width)
-    pieces = [p for r, c, h, w in tile_windows(height, width, size)
-              for p in tile_pieces(with_halo(data, r, c, h, w), params, row=r, col=c)]
+    pieces = [
+        p
+        for r, c, h, w in tile_windows(height, width, size)
+        for p in tile_pieces(with_halo(data, r, c, h, w), params, row=r, col=c)
+    ]
     return merge_pieces(pieces, height=height, width=width, chunk=size)
 
 
@@ -456,12 +493,13 @@ def to_frame(lines: Sequence[tuple[float, Any]], *, transform: Any, crs: Any) ->
     geoms = np.asarray([g for _level, g in lines], dtype=object)
 
     def to_crs(xy: np.ndarray) -> np.ndarray:
-        return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c,
-                                d * xy[:, 0] + e * xy[:, 1] + f])
+        return np.column_stack([a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f])
 
     return gpd.GeoDataFrame(
-        {"id": np.arange(1, len(lines) + 1, dtype=np.int64),
-         "elev": np.asarray([level for level, _g in lines], dtype=np.float64)},
+        {
+            "id": np.arange(1, len(lines) + 1, dtype=np.int64),
+            "elev": np.asarray([level for level, _g in lines], dtype=np.float64),
+        },
         geometry=shapely.transform(geoms, to_crs) if len(geoms) else [],
         crs=crs,
     )
@@ -479,17 +517,21 @@ def _read_tile(path: str, window: tuple[int, int, int, int]) -> np.ndarray:
         data = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0), masked=True)
     out = np.full((rows + 2, cols + 2), np.nan)
     values = np.ma.filled(data.astype(np.float64), np.nan)
-    out[r0 - row + 1:r1 - row + 1, c0 - col + 1:c1 - col + 1] = values
+    out[r0 - row + 1 : r1 - row + 1, c0 - col + 1 : c1 - col + 1] = values
     return out
 
 
-def _tile_task(path: str, window: tuple[int, int, int, int],
-               params: ContourParams) -> list[Piece]:
+def _tile_task(path: str, window: tuple[int, int, int, int], params: ContourParams) -> list[Piece]:
     return tile_pieces(_read_tile(path, window), params, row=window[0], col=window[1])
 
 
-def contour_raster(path: str | os.PathLike[str], params: ContourParams, *,
-                   chunk: int = 1024, compute: Callable[..., Any] | None = None) -> Any:
+def contour_raster(
+    path: str | os.PathLike[str],
+    params: ContourParams,
+    *,
+    chunk: int = 1024,
+    compute: Callable[..., Any] | None = None,
+) -> Any:
     """Contour lines of band 1 of the raster at ``path`` as a GeoDataFrame (:func:`to_frame`).
 
     Tiles of ``chunk`` pixels are contoured as Dask tasks (on the active client, if
@@ -506,19 +548,27 @@ def contour_raster(path: str | os.PathLike[str], params: ContourParams, *,
         if transform.b != 0 or transform.d != 0:
             raise InputDataError(
                 f"{path}: the grid is rotated ({tuple(transform)[:6]}); warp it to a "
-                "north-up grid first, e.g. gdalwarp in.tif out.tif")
+                "north-up grid first, e.g. gdalwarp in.tif out.tif"
+            )
     windows = tile_windows(height, width, chunk)
     tasks = [delayed(_tile_task)(str(path), w, params) for w in windows]
     results = (compute or dask.compute)(*tasks)
     pieces = [p for r in results for p in r]
     lines = merge_pieces(pieces, height=height, width=width, chunk=chunk)
-    logger.info("%s: %d contour lines at %d levels from %d tiles of %d px", path,
-                len(lines), len({lv for lv, _ in lines}), len(windows), chunk)
+    logger.info(
+        "%s: %d contour lines at %d levels from %d tiles of %d px",
+        path,
+        len(lines),
+        len({lv for lv, _ in lines}),
+        len(windows),
+        chunk,
+    )
     return to_frame(lines, transform=transform, crs=crs)
 
 
-def run(*, raster: str, outputs: Mapping[str, str], params: ContourParams,
-        chunk: int = 1024) -> None:
+def run(
+    *, raster: str, outputs: Mapping[str, str], params: ContourParams, chunk: int = 1024
+) -> None:
     """Contour ``raster`` and write each ``{format: path}`` of ``outputs`` atomically.
 
     Formats: ``gpkg`` (GeoPackage layer ``contour``) and ``parquet`` (GeoParquet); the
@@ -529,8 +579,9 @@ def run(*, raster: str, outputs: Mapping[str, str], params: ContourParams,
 
     unknown = sorted(set(outputs) - set(FORMATS))
     if unknown:
-        raise ConfigError(f"contours.formats: unknown {', '.join(unknown)}; use "
-                          f"{', '.join(FORMATS)}")
+        raise ConfigError(
+            f"contours.formats: unknown {', '.join(unknown)}; use {', '.join(FORMATS)}"
+        )
     frame = contour_raster(raster, params, chunk=chunk)
     # not the chunk: the lines do not depend on it, so neither do the files' bytes
     tags = provenance_tags(inputs=[raster], params=params.to_params())

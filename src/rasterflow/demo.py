@@ -38,8 +38,14 @@ ROLES = ("blue", "green", "red", "nir", "swir1", "swir2")
 #: 8 cloud medium, 9 cloud high probability
 SCL_VALID = (4, 5, 6, 7)
 SCL_CLASSES = tuple(range(12))
-S2_BANDS = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir1": "B11",
-            "swir2": "B12"}
+S2_BANDS = {
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "nir": "B08",
+    "swir1": "B11",
+    "swir2": "B12",
+}
 TWENTY_M = {"swir1", "swir2"}
 
 # class reflectances, (blue, green, red, nir, swir1, swir2)
@@ -62,10 +68,20 @@ class Footprint:
 
 
 FOOTPRINTS = (
-    Footprint("A", 380_000.0, 6_700_000.0, "multiband",
-              (dt.date(2024, 5, 12), dt.date(2024, 6, 21), dt.date(2024, 7, 26))),
-    Footprint("B", 380_000.0 + 240 * RES, 6_700_000.0 - 120 * RES, "safe",
-              (dt.date(2024, 5, 17), dt.date(2024, 6, 26), dt.date(2024, 8, 2))),
+    Footprint(
+        "A",
+        380_000.0,
+        6_700_000.0,
+        "multiband",
+        (dt.date(2024, 5, 12), dt.date(2024, 6, 21), dt.date(2024, 7, 26)),
+    ),
+    Footprint(
+        "B",
+        380_000.0 + 240 * RES,
+        6_700_000.0 - 120 * RES,
+        "safe",
+        (dt.date(2024, 5, 17), dt.date(2024, 6, 26), dt.date(2024, 8, 2)),
+    ),
 )
 
 
@@ -79,8 +95,10 @@ def _safe_dir(fp: Footprint, date: dt.date) -> str:
 
 
 def _safe_file(fp: Footprint, date: dt.date, band: str, res: int) -> str:
-    return (f"GRANULE/L2A_T35VL{fp.name}/IMG_DATA/R{res}m/"
-            f"T35VL{fp.name}_{date:%Y%m%d}_{band}_{res}m.tif")
+    return (
+        f"GRANULE/L2A_T35VL{fp.name}/IMG_DATA/R{res}m/"
+        f"T35VL{fp.name}_{date:%Y%m%d}_{band}_{res}m.tif"
+    )
 
 
 def scene_paths() -> dict[str, str]:
@@ -89,7 +107,7 @@ def scene_paths() -> dict[str, str]:
     for fp in FOOTPRINTS:
         for d in fp.dates:
             sid = scene_id(fp, d)
-            out[sid] = (f"scenes/{sid}.tif" if fp.layout == "multiband" else _safe_dir(fp, d))
+            out[sid] = f"scenes/{sid}.tif" if fp.layout == "multiband" else _safe_dir(fp, d)
     return out
 
 
@@ -98,8 +116,11 @@ def footprints() -> dict[str, BoundingBox]:
     from odc.geo.geom import BoundingBox
 
     side = SIZE * RES
-    return {scene_id(fp, d): BoundingBox(fp.x0, fp.y0 - side, fp.x0 + side, fp.y0, crs=CRS)
-            for fp in FOOTPRINTS for d in fp.dates}
+    return {
+        scene_id(fp, d): BoundingBox(fp.x0, fp.y0 - side, fp.x0 + side, fp.y0, crs=CRS)
+        for fp in FOOTPRINTS
+        for d in fp.dates
+    }
 
 
 def planned_files() -> list[str]:
@@ -127,6 +148,7 @@ def sheet_text() -> str:
 
 
 # --- the landscape -----------------------------------------------------------------
+
 
 def _field(x: np.ndarray, y: np.ndarray, seed: int, scales: Iterable[float]) -> np.ndarray:
     """Smooth pseudo-random field in [-1, 1] from sinusoids with seeded phases."""
@@ -227,17 +249,36 @@ def scene_arrays(fp: Footprint, date: dt.date, res: float = RES) -> tuple[np.nda
 
 # --- writing -----------------------------------------------------------------------
 
-def _write(path: Path, data: np.ndarray, *, x0: float, y0: float, res: float,
-           nodata: float | None, descriptions: Iterable[str]) -> None:
+
+def _write(
+    path: Path,
+    data: np.ndarray,
+    *,
+    x0: float,
+    y0: float,
+    res: float,
+    nodata: float | None,
+    descriptions: Iterable[str],
+) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
     path.parent.mkdir(parents=True, exist_ok=True)
     data = data if data.ndim == 3 else data[None]
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
-               "count": data.shape[0], "dtype": data.dtype.name, "crs": CRS,
-               "transform": from_origin(x0, y0, res, res), "nodata": nodata,
-               "tiled": True, "blockxsize": 256, "blockysize": 256, "compress": "deflate"}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype.name,
+        "crs": CRS,
+        "transform": from_origin(x0, y0, res, res),
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
+        "compress": "deflate",
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
         for i, d in enumerate(descriptions, start=1):
@@ -272,19 +313,34 @@ def write_zones(path: Path) -> None:
             geoms.append(box(x, y - 600, x + 800, y))
             names.append(f"parcel {i}{j}")
             kinds.append("parcel")
-    outer = [(ox + 2600, oy - 3000), (ox + 4600, oy - 3000), (ox + 4600, oy - 5000),
-             (ox + 2600, oy - 5000)]
-    hole = [(ox + 3300, oy - 3700), (ox + 3900, oy - 3700), (ox + 3900, oy - 4300),
-            (ox + 3300, oy - 4300)]
+    outer = [
+        (ox + 2600, oy - 3000),
+        (ox + 4600, oy - 3000),
+        (ox + 4600, oy - 5000),
+        (ox + 2600, oy - 5000),
+    ]
+    hole = [
+        (ox + 3300, oy - 3700),
+        (ox + 3900, oy - 3700),
+        (ox + 3900, oy - 4300),
+        (ox + 3300, oy - 4300),
+    ]
     geoms.append(Polygon(outer, [hole]))
     names.append("ring")
     kinds.append("holed")
-    geoms.append(MultiPolygon([box(b.x0 + 2000, b.y0 - 3000, b.x0 + 2500, b.y0 - 2500),
-                               box(b.x0 + 3000, b.y0 - 3500, b.x0 + 3600, b.y0 - 2900)]))
+    geoms.append(
+        MultiPolygon(
+            [
+                box(b.x0 + 2000, b.y0 - 3000, b.x0 + 2500, b.y0 - 2500),
+                box(b.x0 + 3000, b.y0 - 3500, b.x0 + 3600, b.y0 - 2900),
+            ]
+        )
+    )
     names.append("two patches")
     kinds.append("multi")
-    gdf = gpd.GeoDataFrame({"zone_id": range(1, len(geoms) + 1), "name": names,
-                            "kind": kinds}, geometry=geoms, crs=CRS).to_crs("EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"zone_id": range(1, len(geoms) + 1), "name": names, "kind": kinds}, geometry=geoms, crs=CRS
+    ).to_crs("EPSG:4326")
     path.parent.mkdir(parents=True, exist_ok=True)
     gdf.to_file(path, driver="GPKG", layer="zones")
 
@@ -308,7 +364,8 @@ def write_points(path: Path) -> None:
 
     gdf = gpd.GeoDataFrame(
         {"point_id": list(POINTS), "name": [v[0] for v in POINTS.values()]},
-        geometry=[Point(x, y) for _name, x, y in POINTS.values()], crs=CRS,
+        geometry=[Point(x, y) for _name, x, y in POINTS.values()],
+        crs=CRS,
     ).to_crs("EPSG:4326")
     path.parent.mkdir(parents=True, exist_ok=True)
     gdf.to_file(path, driver="GeoJSON", engine="pyogrio")
@@ -322,19 +379,39 @@ def generate(root: str | Path) -> list[Path]:
             sid = scene_id(fp, d)
             dn, scl = scene_arrays(fp, d)
             if fp.layout == "multiband":
-                _write(root / f"scenes/{sid}.tif", np.concatenate([dn, scl[None]]),
-                       x0=fp.x0, y0=fp.y0, res=RES, nodata=0,
-                       descriptions=[*ROLES, "scl"])
+                _write(
+                    root / f"scenes/{sid}.tif",
+                    np.concatenate([dn, scl[None]]),
+                    x0=fp.x0,
+                    y0=fp.y0,
+                    res=RES,
+                    nodata=0,
+                    descriptions=[*ROLES, "scl"],
+                )
                 continue
             dn20, scl20 = scene_arrays(fp, d, res=20.0)
             base = root / _safe_dir(fp, d)
             for k, role in enumerate(ROLES):
                 res = 20 if role in TWENTY_M else 10
                 arr = dn20[k] if res == 20 else dn[k]
-                _write(base / _safe_file(fp, d, S2_BANDS[role], res), arr, x0=fp.x0,
-                       y0=fp.y0, res=float(res), nodata=0, descriptions=[role])
-            _write(base / _safe_file(fp, d, "SCL", 20), scl20, x0=fp.x0, y0=fp.y0, res=20.0,
-                   nodata=None, descriptions=["scl"])
+                _write(
+                    base / _safe_file(fp, d, S2_BANDS[role], res),
+                    arr,
+                    x0=fp.x0,
+                    y0=fp.y0,
+                    res=float(res),
+                    nodata=0,
+                    descriptions=[role],
+                )
+            _write(
+                base / _safe_file(fp, d, "SCL", 20),
+                scl20,
+                x0=fp.x0,
+                y0=fp.y0,
+                res=20.0,
+                nodata=None,
+                descriptions=["scl"],
+            )
     write_dem(root / "dem.tif")
     write_zones(root / "zones.gpkg")
     write_points(root / "points.geojson")

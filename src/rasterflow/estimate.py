@@ -107,8 +107,7 @@ def _read_benchmark(path: str) -> tuple[float, float] | None:
         return None
 
 
-def calibrate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
-              ) -> dict[str, Rate]:
+def calibrate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES) -> dict[str, Rate]:
     """Rates refitted from the jobs that already ran (their benchmark files exist).
 
     Per rule, with its fixed part kept: per_unit = sum(cpu - fixed) / sum(units) and
@@ -126,17 +125,21 @@ def calibrate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
     for rule, ran in seen.items():
         base = rates[rule]
         units = sum(j.units for j, _cpu, _rss in ran if j.units)
-        written = sum(os.path.getsize(o) for j, _c, _r in ran for o in j.outputs
-                      if os.path.exists(o))
+        written = sum(
+            os.path.getsize(o) for j, _c, _r in ran for o in j.outputs if os.path.exists(o)
+        )
         work = sum(max(0.0, cpu - base.fixed) for _j, cpu, _r in ran)
-        out[rule] = replace(base, per_unit=work / units, write_per_unit=written / units,
-                            peak_mb=max(rss for _j, _c, rss in ran),
-                            calibrated_jobs=len(ran))
+        out[rule] = replace(
+            base,
+            per_unit=work / units,
+            write_per_unit=written / units,
+            peak_mb=max(rss for _j, _c, rss in ran),
+            calibrated_jobs=len(ran),
+        )
     return out
 
 
-def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
-             ) -> list[RuleEstimate]:
+def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES) -> list[RuleEstimate]:
     """Per rule: jobs, CPU seconds, bytes read (known inputs) and written, memory."""
     by_rule: dict[str, list[Job]] = {}
     for job in jobs:
@@ -145,13 +148,18 @@ def estimate(jobs: Iterable[Job], rates: Mapping[str, Rate] = DEFAULT_RATES
     for rule, group in by_rule.items():
         rate = rates.get(rule, Rate(fixed=2.0, per_unit=0.0, write_per_unit=0.0))
         known = [j for j in group if j.units is not None]
-        out.append(RuleEstimate(
-            rule=rule, jobs=len(group),
-            cpu_s=rate.fixed * len(group) + rate.per_unit * sum(j.units or 0 for j in known),
-            read_bytes=sum(j.reads for j in group),
-            write_bytes=rate.write_per_unit * sum(j.units or 0 for j in known),
-            mem_mb=max(j.mem_mb for j in group), peak_mb=rate.peak_mb,
-            unknown=len(group) - len(known)))
+        out.append(
+            RuleEstimate(
+                rule=rule,
+                jobs=len(group),
+                cpu_s=rate.fixed * len(group) + rate.per_unit * sum(j.units or 0 for j in known),
+                read_bytes=sum(j.reads for j in group),
+                write_bytes=rate.write_per_unit * sum(j.units or 0 for j in known),
+                mem_mb=max(j.mem_mb for j in group),
+                peak_mb=rate.peak_mb,
+                unknown=len(group) - len(known),
+            )
+        )
     return out
 
 
@@ -173,15 +181,20 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
         files = sorted({f for sc in plan.scenes.values() for f in sc.files(roles)})
         # those the cache lacks are opened when few: an estimate is worth a second of
         # header reads, not the minutes of 100,000 (a STAC plan states its headers)
-        headers = cached_headers(files, cache=f"{plan.cache_dir}/headers.json",
-                                 open_missing=len(files) <= MAX_HEADER_READS)
+        headers = cached_headers(
+            files,
+            cache=f"{plan.cache_dir}/headers.json",
+            open_missing=len(files) <= MAX_HEADER_READS,
+        )
 
     def scene_units(sid: str, roles: Sequence[str]) -> tuple[float | None, int]:
         files = plan.scenes[sid].files(roles)
         if not all(f in headers for f in files):
             return None, 0
-        return (sum(headers[f].width * headers[f].height for f in files) / 1e6,
-                sum((headers[f].stamp or (0, 0))[0] for f in files))
+        return (
+            sum(headers[f].width * headers[f].height for f in files) / 1e6,
+            sum((headers[f].stamp or (0, 0))[0] for f in files),
+        )
 
     jobs = []
     groups = plan.batches.items() if plan.batched else ((s, [s]) for s in plan.scenes)
@@ -190,8 +203,9 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
         units = None if any(u is None for u, _ in parts) else sum(u or 0 for u, _ in parts)
         where = f"index/_batches/{name}" if plan.batched else f"index/{name}"
         outs = tuple(paths.index(s, i) for s in members for i in plan.scene_indices)
-        jobs.append(Job("index", units, paths.benchmarks(where), outs, mem_mb,
-                        sum(r for _, r in parts)))
+        jobs.append(
+            Job("index", units, paths.benchmarks(where), outs, mem_mb, sum(r for _, r in parts))
+        )
     # from the bands, a composite reads its share of each scene's files: the scene's
     # bytes over the composites it goes into
     shares = Counter(s for scenes in plan.composites.values() for s in scenes)
@@ -201,13 +215,28 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
         reads = 0
         if plan.direct:
             reads = sum(scene_units(s, plan.composite_roles)[1] // shares[s] for s in scenes)
-        jobs.append(Job("composite", px * len(scenes) * len(plan.composite_indices),
-                        paths.benchmarks(f"composite/{period}/{tile}"), outs, mem_mb, reads))
+        jobs.append(
+            Job(
+                "composite",
+                px * len(scenes) * len(plan.composite_indices),
+                paths.benchmarks(f"composite/{period}/{tile}"),
+                outs,
+                mem_mb,
+                reads,
+            )
+        )
     for period in plan.periods:
         px = plan.grid.shape.x * plan.grid.shape.y / 1e6
         outs = tuple(paths.mosaic(period, i) for i in plan.composite_indices)
-        jobs.append(Job("mosaic", px * len(plan.composite_indices),
-                        paths.benchmarks(f"mosaic/{period}"), outs, mem_mb))
+        jobs.append(
+            Job(
+                "mosaic",
+                px * len(plan.composite_indices),
+                paths.benchmarks(f"mosaic/{period}"),
+                outs,
+                mem_mb,
+            )
+        )
     if plan.terrain_products:
         units = None
         if os.path.exists(plan.dem):
@@ -217,18 +246,31 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
         jobs.append(Job("terrain", units, paths.benchmarks("terrain"), outs, mem_mb))
     if plan.trend_indices:
         px = plan.grid.shape.x * plan.grid.shape.y / 1e6
-        jobs.append(Job("trend", px * len(plan.trend_indices) * len(plan.trend_times),
-                        paths.benchmarks("trend"), tuple(plan.trend_outputs()), mem_mb))
+        jobs.append(
+            Job(
+                "trend",
+                px * len(plan.trend_indices) * len(plan.trend_times),
+                paths.benchmarks("trend"),
+                tuple(plan.trend_outputs()),
+                mem_mb,
+            )
+        )
     for product, raster in plan.contour_rasters.items():
         units = None
         if os.path.exists(raster):  # a terrain product exists only after its job
             with open_raster(raster, what="contours input") as src:
                 units = src.width * src.height / 1e6
-        jobs.append(Job("contours", units, paths.benchmarks(f"contours/{product}"),
-                        tuple(plan.contour_outputs(product)), mem_mb))
+        jobs.append(
+            Job(
+                "contours",
+                units,
+                paths.benchmarks(f"contours/{product}"),
+                tuple(plan.contour_outputs(product)),
+                mem_mb,
+            )
+        )
     for product, period in plan.zonal_targets:
-        jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (),
-                        mem_mb))
+        jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (), mem_mb))
     if plan.points:
         per = plan.point_count / 1e6  # million values per scene or period and index
         values = 0.0
@@ -236,16 +278,36 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
             units = per * len(members) * len(plan.point_indices)
             values += units
             # reads: only the blocks that hold points, not known here
-            jobs.append(Job("points_scenes", units, paths.benchmarks(f"points/scenes/{batch}"),
-                            (paths.points_part("scenes", batch),), mem_mb))
+            jobs.append(
+                Job(
+                    "points_scenes",
+                    units,
+                    paths.benchmarks(f"points/scenes/{batch}"),
+                    (paths.points_part("scenes", batch),),
+                    mem_mb,
+                )
+            )
         for period in plan.periods if plan.composite_indices else ():
             units = per * len(plan.composite_indices)
             values += units
-            jobs.append(Job("points_periods", units,
-                            paths.benchmarks(f"points/periods/{period}"),
-                            (paths.points_part("periods", period),), mem_mb))
-        jobs.append(Job("points_table", values, paths.benchmarks("points/table"),
-                        tuple(paths.points_table(f) for f in plan.point_formats), mem_mb))
+            jobs.append(
+                Job(
+                    "points_periods",
+                    units,
+                    paths.benchmarks(f"points/periods/{period}"),
+                    (paths.points_part("periods", period),),
+                    mem_mb,
+                )
+            )
+        jobs.append(
+            Job(
+                "points_table",
+                values,
+                paths.benchmarks("points/table"),
+                tuple(paths.points_table(f) for f in plan.point_formats),
+                mem_mb,
+            )
+        )
     return jobs
 
 
@@ -256,19 +318,28 @@ def _mb(n: float) -> str:
 def format_estimate(rows: Sequence[RuleEstimate], rates: Mapping[str, Rate]) -> str:
     """The table the dry run prints."""
     calibrated = sum(r.calibrated_jobs for r in rates.values())
-    source = (f"rates refitted from {calibrated} finished jobs' benchmark files"
-              if calibrated else "default rates of the 2-core benchmark machine")
-    lines = [f"rasterflow estimate of the heavy jobs ({source}):",
-             f"  {'rule':<14} {'jobs':>6} {'core-h':>9} {'read MB':>10} {'write MB':>10} "
-             f"{'mem_mb/job':>11} {'peak seen MB':>13}"]
+    source = (
+        f"rates refitted from {calibrated} finished jobs' benchmark files"
+        if calibrated
+        else "default rates of the 2-core benchmark machine"
+    )
+    lines = [
+        f"rasterflow estimate of the heavy jobs ({source}):",
+        f"  {'rule':<14} {'jobs':>6} {'core-h':>9} {'read MB':>10} {'write MB':>10} "
+        f"{'mem_mb/job':>11} {'peak seen MB':>13}",
+    ]
     for r in rows:
         note = f"  ({r.unknown} of unknown size until their inputs exist)" if r.unknown else ""
         peak = "-" if r.peak_mb is None else f"{r.peak_mb:,.0f}"
-        lines.append(f"  {r.rule:<14} {r.jobs:>6} {r.cpu_s / 3600:>9.3f} {_mb(r.read_bytes):>10} "
-                     f"{_mb(r.write_bytes):>10} {r.mem_mb:>11} {peak:>13}{note}")
+        lines.append(
+            f"  {r.rule:<14} {r.jobs:>6} {r.cpu_s / 3600:>9.3f} {_mb(r.read_bytes):>10} "
+            f"{_mb(r.write_bytes):>10} {r.mem_mb:>11} {peak:>13}{note}"
+        )
     total = sum(r.cpu_s for r in rows)
-    lines.append(f"  total: {sum(r.jobs for r in rows)} heavy jobs, {total / 3600:.3f} "
-                 f"core-hours ({math.ceil(total):,} CPU s), reads >= "
-                 f"{_mb(sum(r.read_bytes for r in rows))} MB of scenes, writes ~"
-                 f"{_mb(sum(r.write_bytes for r in rows))} MB; light jobs not counted")
+    lines.append(
+        f"  total: {sum(r.jobs for r in rows)} heavy jobs, {total / 3600:.3f} "
+        f"core-hours ({math.ceil(total):,} CPU s), reads >= "
+        f"{_mb(sum(r.read_bytes for r in rows))} MB of scenes, writes ~"
+        f"{_mb(sum(r.write_bytes for r in rows))} MB; light jobs not counted"
+    )
     return "\n".join(lines)

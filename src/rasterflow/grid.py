@@ -52,8 +52,7 @@ class GridSpec:
 
     @property
     def geobox(self) -> GeoBox:
-        return target_geobox(self.aoi, crs=self.crs, resolution=self.resolution,
-                             origin=self.origin)
+        return target_geobox(self.aoi, crs=self.crs, resolution=self.resolution, origin=self.origin)
 
 
 def crs_of(obj: GeoBox | Geometry | BoundingBox) -> CRS:
@@ -148,16 +147,18 @@ class Footprints:
         return len(self.ids)
 
 
-def project_footprints(footprints: Mapping[str, BoundingBox | Geometry],
-                       crs: CRS | str) -> Footprints:
+def project_footprints(
+    footprints: Mapping[str, BoundingBox | Geometry], crs: CRS | str
+) -> Footprints:
     """``footprints`` (scene id -> box or geometry) in ``crs``, projected once for the
     tiling and AOI tests that follow."""
     crs = _crs(crs, key="grid.crs")
     return Footprints(list(footprints), _footprint_geoms(crs, footprints), crs)
 
 
-def _geoms_in(crs: CRS, footprints: Mapping[str, BoundingBox | Geometry] | Footprints
-              ) -> tuple[list[str], np.ndarray]:
+def _geoms_in(
+    crs: CRS, footprints: Mapping[str, BoundingBox | Geometry] | Footprints
+) -> tuple[list[str], np.ndarray]:
     if isinstance(footprints, Footprints) and footprints.crs == crs:
         return footprints.ids, footprints.geoms
     if isinstance(footprints, Footprints):
@@ -165,8 +166,9 @@ def _geoms_in(crs: CRS, footprints: Mapping[str, BoundingBox | Geometry] | Footp
     return list(footprints), _footprint_geoms(crs, footprints)
 
 
-def data_bounds(footprints: Mapping[str, BoundingBox | Geometry] | Footprints,
-                crs: CRS | str) -> BoundingBox | None:
+def data_bounds(
+    footprints: Mapping[str, BoundingBox | Geometry] | Footprints, crs: CRS | str
+) -> BoundingBox | None:
     """The bounding box in ``crs`` of all ``footprints`` (None without any)."""
     import shapely
 
@@ -236,8 +238,14 @@ def target_geobox(
     y0 = _grid_line(bottom, origin.y, resolution, math.floor)
     y1 = _grid_line(top, origin.y, resolution, math.ceil)
     nx, ny = max(1, x1 - x0), max(1, y1 - y0)
-    affine = Affine(resolution, 0.0, origin.x + x0 * resolution,
-                    0.0, -resolution, origin.y + (y0 + ny) * resolution)
+    affine = Affine(
+        resolution,
+        0.0,
+        origin.x + x0 * resolution,
+        0.0,
+        -resolution,
+        origin.y + (y0 + ny) * resolution,
+    )
     return GeoBox((ny, nx), affine, crs)
 
 
@@ -253,8 +261,9 @@ def _grid_line(coord: float, origin: float, resolution: float, step: Any) -> int
     return int(nearest) if abs(k - nearest) <= _EDGE_TOL else int(step(k))
 
 
-def scene_phases(footprints: Mapping[str, BoundingBox], crs: CRS | str,
-                 resolution: float) -> dict[tuple[float, float], list[str]]:
+def scene_phases(
+    footprints: Mapping[str, BoundingBox], crs: CRS | str, resolution: float
+) -> dict[tuple[float, float], list[str]]:
     """Where the scenes in ``crs`` put their pixel edges on a ``resolution`` grid:
     (left mod resolution, top mod resolution) -> scene ids, from their footprints
     (scene id -> bounds with CRS). Scenes in other CRSs are warped anyway: left out."""
@@ -284,30 +293,37 @@ def _phase(coord: float, resolution: float) -> float:
     return round(frac * resolution, 6)
 
 
-def alignment_warning(spec: GridSpec, phases: Mapping[tuple[float, float], list[str]],
-                      *, configured: bool) -> str | None:
+def alignment_warning(
+    spec: GridSpec, phases: Mapping[tuple[float, float], list[str]], *, configured: bool
+) -> str | None:
     """A warning when scenes in the grid's CRS sit a fraction of a pixel off its grid
     (every pixel of theirs is then resampled), naming the offset and the origin that
     aligns them; or when they do not share one grid, and no origin can align them all."""
-    off = {ph: ids for ph, ids in phases.items()
-           if (_phase(spec.origin.x, spec.resolution),
-               _phase(spec.origin.y, spec.resolution)) != ph}
+    off = {
+        ph: ids
+        for ph, ids in phases.items()
+        if (_phase(spec.origin.x, spec.resolution), _phase(spec.origin.y, spec.resolution)) != ph
+    }
     if not off:
         return None
     res, crs = spec.resolution, str(spec.crs)
     if len(phases) > 1:
         listed = "; ".join(f"[{x:g}, {y:g}]: {_ids(ids)}" for (x, y), ids in sorted(phases.items()))
-        return (f"grid: the scenes in {crs} sit on {len(phases)} different pixel grids "
-                f"(origins mod {res:g}: {listed}); on grid.origin [{spec.origin.x:g}, "
-                f"{spec.origin.y:g}] the others' pixels are resampled")
+        return (
+            f"grid: the scenes in {crs} sit on {len(phases)} different pixel grids "
+            f"(origins mod {res:g}: {listed}); on grid.origin [{spec.origin.x:g}, "
+            f"{spec.origin.y:g}] the others' pixels are resampled"
+        )
     (x, y), ids = next(iter(off.items()))
     how = "grid.origin" if configured else "grid.origin (by default [0, 0])"
     dx = (x - _phase(spec.origin.x, res)) % res
     dy = (y - _phase(spec.origin.y, res)) % res
-    return (f"grid: {how} [{spec.origin.x:g}, {spec.origin.y:g}] puts the pixel edges "
-            f"{dx:g} (x) and {dy:g} (y) {crs} units off those of the scenes "
-            f"({_ids(ids)}), so every pixel is resampled; set grid.origin: [{x:g}, {y:g}] "
-            "to align the grid to them")
+    return (
+        f"grid: {how} [{spec.origin.x:g}, {spec.origin.y:g}] puts the pixel edges "
+        f"{dx:g} (x) and {dy:g} (y) {crs} units off those of the scenes "
+        f"({_ids(ids)}), so every pixel is resampled; set grid.origin: [{x:g}, {y:g}] "
+        "to align the grid to them"
+    )
 
 
 def _ids(ids: Sequence[str], limit: int = 3) -> str:
@@ -315,11 +331,12 @@ def _ids(ids: Sequence[str], limit: int = 3) -> str:
     return ", ".join(ids[:limit]) + more
 
 
-def grid_from_config(cfg: Mapping[str, Any], *,
-                     phases: Mapping[tuple[float, float], list[str]] | None = None,
-                     footprints: Mapping[str, BoundingBox | Geometry] | Footprints
-                     | None = None,
-                     ) -> GridSpec:
+def grid_from_config(
+    cfg: Mapping[str, Any],
+    *,
+    phases: Mapping[tuple[float, float], list[str]] | None = None,
+    footprints: Mapping[str, BoundingBox | Geometry] | Footprints | None = None,
+) -> GridSpec:
     """Check the ``grid`` config section and turn it into a :class:`GridSpec`.
 
     Keys: ``crs``, ``resolution``, ``origin`` ([x, y]; null or absent: the scenes'
@@ -331,8 +348,15 @@ def grid_from_config(cfg: Mapping[str, Any], *,
     (and mosaics) those scenes only. ``GridSpec.aoi`` is empty when no scene meets
     the AOI.
     """
-    unknown = set(cfg) - {"crs", "resolution", "origin", "tile_px", "aoi", "max_tiles",
-                          "max_pixels"}
+    unknown = set(cfg) - {
+        "crs",
+        "resolution",
+        "origin",
+        "tile_px",
+        "aoi",
+        "max_tiles",
+        "max_pixels",
+    }
     if unknown:
         raise ConfigError(f"grid: unknown key(s) {', '.join(sorted(unknown))}")
     if not cfg.get("crs"):
@@ -344,15 +368,19 @@ def grid_from_config(cfg: Mapping[str, Any], *,
             "a UTM zone, so that pixels are square in metres"
         )
     resolution = cfg.get("resolution")
-    if not (isinstance(resolution, int | float) and not isinstance(resolution, bool)
-            and resolution > 0):
+    if not (
+        isinstance(resolution, int | float) and not isinstance(resolution, bool) and resolution > 0
+    ):
         raise ConfigError(f"grid.resolution: must be a positive number, got {resolution!r}")
     origin = cfg.get("origin")
     if origin is None:
         # GDAL's -tap with the scenes' origin: their pixels then land on the grid's
         origin = list(next(iter(phases))) if phases and len(phases) == 1 else [0.0, 0.0]
-    if (not isinstance(origin, list | tuple) or len(origin) != 2
-            or not all(isinstance(v, int | float) for v in origin)):
+    if (
+        not isinstance(origin, list | tuple)
+        or len(origin) != 2
+        or not all(isinstance(v, int | float) for v in origin)
+    ):
         raise ConfigError(f"grid.origin: must be [x, y] in grid.crs units, got {origin!r}")
     tile_px = cfg.get("tile_px", DEFAULT_TILE_PX)
     if not (isinstance(tile_px, int) and not isinstance(tile_px, bool) and tile_px >= 16):
@@ -371,14 +399,28 @@ def grid_from_config(cfg: Mapping[str, Any], *,
         aoi = box(within.left, within.bottom, within.right, within.top, crs)
     else:
         aoi = area_of_interest(
-            crs=crs, bounds=aoi_cfg.get("bounds"), bounds_crs=aoi_cfg.get("crs"),
-            vector=aoi_cfg.get("vector") or None, layer=aoi_cfg.get("layer"), within=within)
+            crs=crs,
+            bounds=aoi_cfg.get("bounds"),
+            bounds_crs=aoi_cfg.get("crs"),
+            vector=aoi_cfg.get("vector") or None,
+            layer=aoi_cfg.get("layer"),
+            within=within,
+        )
     if not aoi.is_empty:
-        check_grid_size(aoi, resolution=float(resolution), tile_px=tile_px,
-                        max_tiles=cfg.get("max_tiles", MAX_TILES),
-                        max_pixels=cfg.get("max_pixels", MAX_PIXELS))
-    return GridSpec(crs=crs, resolution=float(resolution),
-                    origin=xy_(float(origin[0]), float(origin[1])), tile_px=tile_px, aoi=aoi)
+        check_grid_size(
+            aoi,
+            resolution=float(resolution),
+            tile_px=tile_px,
+            max_tiles=cfg.get("max_tiles", MAX_TILES),
+            max_pixels=cfg.get("max_pixels", MAX_PIXELS),
+        )
+    return GridSpec(
+        crs=crs,
+        resolution=float(resolution),
+        origin=xy_(float(origin[0]), float(origin[1])),
+        tile_px=tile_px,
+        aoi=aoi,
+    )
 
 
 #: Defaults of grid.tile_px, grid.max_tiles and grid.max_pixels (config/schema.yaml
@@ -388,8 +430,9 @@ MAX_TILES = 100_000
 MAX_PIXELS = 10**12
 
 
-def check_grid_size(aoi: Geometry, *, resolution: float, tile_px: int, max_tiles: int,
-                    max_pixels: float) -> None:
+def check_grid_size(
+    aoi: Geometry, *, resolution: float, tile_px: int, max_tiles: int, max_pixels: float
+) -> None:
     """Refuse a grid with more tiles or pixels than the limits, from the AOI's bounds alone.
 
     Cutting tiles takes about 85 us per tile (each is tested against the AOI), and a
@@ -510,9 +553,7 @@ def _boxes_in(crs: CRS, boxes: Sequence[BoundingBox]) -> np.ndarray:
     return shapely.make_valid(shapely.polygons(rings))
 
 
-def _footprint_geoms(
-    crs: CRS, footprints: Mapping[str, BoundingBox | Geometry]
-) -> np.ndarray:
+def _footprint_geoms(crs: CRS, footprints: Mapping[str, BoundingBox | Geometry]) -> np.ndarray:
     """Footprints as shapely geometries in ``crs``, in the order of ``footprints``."""
     out = np.empty(len(footprints), dtype=object)
     by_crs: dict[Any, list[int]] = {}
@@ -608,7 +649,7 @@ def warp_scale(src: GeoBox, dst: GeoBox) -> XY[float]:
     if scrs == dcrs or (scrs.projected and dcrs.projected and scrs.units == dcrs.units):
         return xy_(_snap(sx / dx), _snap(sy / dy))
     cy, cx = src.shape.y // 2, src.shape.x // 2
-    pixel = src[cy:cy + 1, cx:cx + 1].extent.to_crs(crs_of(dst), resolution="auto").boundingbox
+    pixel = src[cy : cy + 1, cx : cx + 1].extent.to_crs(crs_of(dst), resolution="auto").boundingbox
     return xy_(_snap(pixel.span_x / dx), _snap(pixel.span_y / dy))
 
 
@@ -648,8 +689,9 @@ logging.getLogger("rasterio._env").addFilter(_DropGcpOrderWarning())
 # rasterio's reproject warns that a source has "no geotransform, gcps, or rpcs" for some
 # windows of a VRT georeferenced by GCPs; every raster reaching a warp here has a CRS
 # and georeferencing (io.check_raster), so inside rasterio.warp the warning is noise
-warnings.filterwarnings("ignore", message="Dataset has no geotransform, gcps, or rpcs",
-                        module=r"rasterio\.warp")
+warnings.filterwarnings(
+    "ignore", message="Dataset has no geotransform, gcps, or rpcs", module=r"rasterio\.warp"
+)
 
 
 def gcp_lattice(src: GeoBox, crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -672,8 +714,9 @@ def gcp_lattice(src: GeoBox, crs: CRS) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.stack([cols, rows]), np.stack([x, y]), nodes
 
 
-def _polynomial_fit(pixels: np.ndarray, coords: np.ndarray,
-                    nodes: np.ndarray) -> tuple[np.ndarray, float]:
+def _polynomial_fit(
+    pixels: np.ndarray, coords: np.ndarray, nodes: np.ndarray
+) -> tuple[np.ndarray, float]:
     """Least-squares GCP_ORDER polynomial from target coordinates to source pixels,
     fitted on ``nodes``: (parameters as :mod:`rasterflow._warp_kernel` takes them:
     centre x, centre y, span, 10 coefficients for the column, 10 for the row; the
@@ -735,8 +778,9 @@ _FITTED: dict[tuple[Any, ...], Any] = {}
 _FITTED_LOCK = threading.Lock()
 
 
-def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
-                   dataset: Any = None) -> str | None:
+def polynomial_vrt(
+    path: str | os.PathLike[str], geobox: GeoBox, *, dataset: Any = None
+) -> str | None:
     """A VRT over ``path`` georeferenced by ground control points in ``geobox``'s CRS.
 
     Warping with GDAL's exact transformer costs a PROJ call per destination pixel
@@ -764,10 +808,14 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
 
     with nullcontext(dataset) if dataset is not None else rasterio.open(path) as src:
         src_box = GeoBox.from_rio(src)
-        bands = [(typename_fwd[dtype_rev[dt]], nodata) for dt, nodata in
-                 zip(src.dtypes, src.nodatavals, strict=True)]
-        masked = any(MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags
-                     for flags in src.mask_flag_enums)
+        bands = [
+            (typename_fwd[dtype_rev[dt]], nodata)
+            for dt, nodata in zip(src.dtypes, src.nodatavals, strict=True)
+        ]
+        masked = any(
+            MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags
+            for flags in src.mask_flag_enums
+        )
     if masked or src_box.crs == geobox.crs:
         return None
     fitted = _fitted(src_box, crs_of(geobox))
@@ -779,8 +827,13 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
         return None
     gcps = "".join(
         f'<GCP Id="" Pixel="{c!r}" Line="{r!r}" X="{x!r}" Y="{y!r}"/>'
-        for c, r, x, y in zip(pixels[0][nodes].tolist(), pixels[1][nodes].tolist(),
-                              coords[0][nodes].tolist(), coords[1][nodes].tolist(), strict=True)
+        for c, r, x, y in zip(
+            pixels[0][nodes].tolist(),
+            pixels[1][nodes].tolist(),
+            coords[0][nodes].tolist(),
+            coords[1][nodes].tolist(),
+            strict=True,
+        )
     )
     source = escape(os.path.abspath(path))
     xml_bands = "".join(
@@ -791,9 +844,11 @@ def polynomial_vrt(path: str | os.PathLike[str], geobox: GeoBox, *,
         for i, (typename, nodata) in enumerate(bands, start=1)
     )
     h, w = src_box.shape.yx
-    return (f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">'
-            f"<GCPList Projection={quoteattr(crs_of(geobox).to_wkt())}>{gcps}</GCPList>"
-            f"{xml_bands}</VRTDataset>")
+    return (
+        f'<VRTDataset rasterXSize="{w}" rasterYSize="{h}">'
+        f"<GCPList Projection={quoteattr(crs_of(geobox).to_wkt())}>{gcps}</GCPList>"
+        f"{xml_bands}</VRTDataset>"
+    )
 
 
 def read_onto(
@@ -832,9 +887,7 @@ def read_onto(
     from rasterio.warp import Resampling, reproject
 
     if resampling not in RESAMPLING:
-        raise ConfigError(
-            f"resampling: {resampling!r} is not one of {', '.join(RESAMPLING)}"
-        )
+        raise ConfigError(f"resampling: {resampling!r} is not one of {', '.join(RESAMPLING)}")
     if scale is None:
         with rasterio.open(path) as src:
             scale = warp_scale(GeoBox.from_rio(src), geobox)
@@ -849,8 +902,9 @@ def read_onto(
                 fill = src.nodata if src.nodata is not None else 0
         # GDAL nudges valid values equal to the destination's nodata (0 -> 1 in bytes),
         # so declare it only when it can never be valid: NaN, or the file's own nodata
-        same = src.nodata is not None and (fill == src.nodata or (
-            math.isnan(fill) and math.isnan(src.nodata)))
+        same = src.nodata is not None and (
+            fill == src.nodata or (math.isnan(fill) and math.isnan(src.nodata))
+        )
         dst_nodata = fill if same or (out_dtype.kind == "f" and math.isnan(fill)) else None
         count = src.count + (1 if alpha else 0)
         out = np.full((count, *geobox.shape.yx), fill, dtype=out_dtype)

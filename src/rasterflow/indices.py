@@ -92,8 +92,9 @@ def parse(name: str, text: str, *, key: str | None = None) -> Expression:
     """
     where = key or f"index '{name}'"
     if not isinstance(text, str) or not text.strip():
-        raise ExpressionError(f"index '{name}': the expression is empty; write e.g. "
-                              "'(nir - red) / (nir + red)'")
+        raise ExpressionError(
+            f"index '{name}': the expression is empty; write e.g. '(nir - red) / (nir + red)'"
+        )
     if len(text) > MAX_CHARS:
         raise ExpressionError(
             f"{where}: the expression has {len(text)} characters (at most {MAX_CHARS}); "
@@ -171,8 +172,12 @@ def _evaluate(node: ast.expr, bands: Mapping[str, Any]) -> Any:
 # what the operators call on float64 arrays; ** is left out: NumPy's operator turns
 # x ** 2 into square(x), x ** 0.5 into sqrt(x), whose bits may differ from power()
 _UFUNC: dict[type[ast.AST], np.ufunc] = {
-    ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
-    ast.USub: np.negative, ast.UAdd: np.positive,
+    ast.Add: np.add,
+    ast.Sub: np.subtract,
+    ast.Mult: np.multiply,
+    ast.Div: np.true_divide,
+    ast.USub: np.negative,
+    ast.UAdd: np.positive,
 }
 
 
@@ -198,8 +203,14 @@ def _evaluate_inplace(node: ast.expr, bands: Mapping[str, np.ndarray]) -> tuple[
             result = _BINARY[type(node.op)](left, right)
             return result, isinstance(result, np.ndarray)
         shape = np.broadcast_shapes(np.shape(left), np.shape(right))
-        out = next((v for v, owned in ((left, left_owned), (right, right_owned))
-                    if owned and v.shape == shape), None)
+        out = next(
+            (
+                v
+                for v, owned in ((left, left_owned), (right, right_owned))
+                if owned and v.shape == shape
+            ),
+            None,
+        )
         result = _UFUNC[type(node.op)](left, right, out=out)
         return result, isinstance(result, np.ndarray)
     raise AssertionError(f"unreachable: {ast.dump(node)}")  # parse() rejected it
@@ -363,8 +374,13 @@ def to_reflectance(
 STRIP_PIXELS = 65536
 
 
-def _index_block(*blocks: np.ndarray, exprs: tuple[Expression, ...], roles: tuple[str, ...],
-                 specs: tuple[Any, ...], has_mask: bool) -> np.ndarray:
+def _index_block(
+    *blocks: np.ndarray,
+    exprs: tuple[Expression, ...],
+    roles: tuple[str, ...],
+    specs: tuple[Any, ...],
+    has_mask: bool,
+) -> np.ndarray:
     """(len(exprs), y, x) float32: every index of one block, each band converted once."""
     shape = blocks[0].shape
     out = np.empty((len(exprs), *shape), dtype=np.float32)
@@ -381,8 +397,14 @@ def _index_block(*blocks: np.ndarray, exprs: tuple[Expression, ...], roles: tupl
     return out
 
 
-def window_indices(scene: Any, exprs: Sequence[Expression], grid: Any,
-                   window: tuple[int, int, int, int], *, resampling: str) -> np.ndarray:
+def window_indices(
+    scene: Any,
+    exprs: Sequence[Expression],
+    grid: Any,
+    window: tuple[int, int, int, int],
+    *,
+    resampling: str,
+) -> np.ndarray:
     """(len(exprs), height, width) float32: indices ``exprs`` of ``scene`` in ``window``
     (x0, y0, width, height) of its grid (:func:`rasterflow.scenes.scene_grid`).
 
@@ -396,18 +418,25 @@ def window_indices(scene: Any, exprs: Sequence[Expression], grid: Any,
     blocks, valid = read_window(scene, roles, grid, window, resampling=resampling)
     if valid is not None:
         blocks.append(valid)
-    return _index_block(*blocks, exprs=exprs, roles=roles,
-                        specs=tuple(scene.bands[r] for r in roles), has_mask=valid is not None)
+    return _index_block(
+        *blocks,
+        exprs=exprs,
+        roles=roles,
+        specs=tuple(scene.bands[r] for r in roles),
+        has_mask=valid is not None,
+    )
 
 
-def _indices_chunk(*, scene: Any, exprs: tuple[Expression, ...], grid: Any, resampling: str,
-                   block_info: Any = None) -> np.ndarray:
+def _indices_chunk(
+    *, scene: Any, exprs: tuple[Expression, ...], grid: Any, resampling: str, block_info: Any = None
+) -> np.ndarray:
     (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     return window_indices(scene, exprs, grid, (c0, r0, c1 - c0, r1 - r0), resampling=resampling)
 
 
-def indices_array(scene: Any, exprs: Sequence[Expression], *, chunk: int = 2048,
-                  resampling: str = "bilinear") -> tuple[Any, Any]:
+def indices_array(
+    scene: Any, exprs: Sequence[Expression], *, chunk: int = 2048, resampling: str = "bilinear"
+) -> tuple[Any, Any]:
     """Lazy (len(exprs), y, x) float32 indices of ``scene`` on its finest band grid:
     (dask array, GeoBox). Each block task decodes every band it needs once, for all
     the indices (one job per scene: NDVI and NBR share red and nir's blocks)."""
@@ -422,31 +451,56 @@ def indices_array(scene: Any, exprs: Sequence[Expression], *, chunk: int = 2048,
     ny, nx = grid.shape.yx
     splits = [tuple(min(chunk, n - i) for i in range(0, n, chunk)) for n in (ny, nx)]
     result = da.map_blocks(
-        _indices_chunk, dtype=np.float32, chunks=((len(exprs),), *splits),
-        name="indices-" + tokenize(scene.to_params(), [e.text for e in exprs], chunk,
-                                   resampling),
-        meta=np.empty((0, 0, 0), dtype=np.float32), scene=scene, exprs=exprs, grid=grid,
+        _indices_chunk,
+        dtype=np.float32,
+        chunks=((len(exprs),), *splits),
+        name="indices-" + tokenize(scene.to_params(), [e.text for e in exprs], chunk, resampling),
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+        scene=scene,
+        exprs=exprs,
+        grid=grid,
         resampling=resampling,
     )
     return result, grid
 
 
-def index_array(scene: Any, expr: Expression, *, chunk: int = 2048,
-                resampling: str = "bilinear") -> tuple[Any, Any]:
+def index_array(
+    scene: Any, expr: Expression, *, chunk: int = 2048, resampling: str = "bilinear"
+) -> tuple[Any, Any]:
     """Lazy float32 index of ``scene`` on its finest band grid: (dask array, GeoBox)."""
     result, geobox = indices_array(scene, [expr], chunk=chunk, resampling=resampling)
     return result[0], geobox
 
 
-def run(*, scene: Any, expr: Expression, output: str, chunk: int = 2048,
-        resampling: str = "bilinear", threads: int = 1) -> None:
+def run(
+    *,
+    scene: Any,
+    expr: Expression,
+    output: str,
+    chunk: int = 2048,
+    resampling: str = "bilinear",
+    threads: int = 1,
+) -> None:
     """Compute one index of one scene and write it as a float32 COG with provenance."""
-    run_all(scene=scene, exprs=[expr], outputs=[output], chunk=chunk, resampling=resampling,
-            threads=threads)
+    run_all(
+        scene=scene,
+        exprs=[expr],
+        outputs=[output],
+        chunk=chunk,
+        resampling=resampling,
+        threads=threads,
+    )
 
 
-def run_all(*, scene: Any, exprs: Sequence[Expression], outputs: Sequence[str],
-            chunk: int = 2048, resampling: str = "bilinear", threads: int = 1) -> None:
+def run_all(
+    *,
+    scene: Any,
+    exprs: Sequence[Expression],
+    outputs: Sequence[str],
+    chunk: int = 2048,
+    resampling: str = "bilinear",
+    threads: int = 1,
+) -> None:
     """Compute indices ``exprs`` of one scene into ``outputs`` (float32 COGs with
     provenance) in one pass: the same bytes as one :func:`run` per index."""
     import logging
@@ -459,29 +513,58 @@ def run_all(*, scene: Any, exprs: Sequence[Expression], outputs: Sequence[str],
     result, geobox = indices_array(scene, exprs, chunk=chunk, resampling=resampling)
     cogs = []
     for i, (expr, output) in enumerate(zip(exprs, outputs, strict=True)):
-        log.info("index %s of scene %s: %d x %d pixels, %s", expr.name, scene.id,
-                 geobox.shape.x, geobox.shape.y, expr.text)
+        log.info(
+            "index %s of scene %s: %d x %d pixels, %s",
+            expr.name,
+            scene.id,
+            geobox.shape.x,
+            geobox.shape.y,
+            expr.text,
+        )
         # the tags one job per index wrote: the scene as that index's bands see it
         own = scene.subset(expr.roles)
         tags = provenance_tags(
             inputs=own.files(expr.roles),
-            params={"index": expr.name, "expression": expr.text, "scene": own.to_params(),
-                    "resampling": resampling},
+            params={
+                "index": expr.name,
+                "expression": expr.text,
+                "scene": own.to_params(),
+                "resampling": resampling,
+            },
         )
-        cogs.append(Cog(result[i], output, crs=geobox.crs.to_wkt(), transform=geobox.affine,
-                        nodata=np.nan,
-                        tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
-                        band_names=[expr.name], band_tags=[{"INDEX": expr.name, "UNITS": "1"}]))
+        cogs.append(
+            Cog(
+                result[i],
+                output,
+                crs=geobox.crs.to_wkt(),
+                transform=geobox.affine,
+                nodata=np.nan,
+                tags={**tags, "DATE": scene.date.isoformat(), "SCENE": scene.id},
+                band_names=[expr.name],
+                band_tags=[{"INDEX": expr.name, "UNITS": "1"}],
+            )
+        )
     write_cogs(cogs, threads=threads)
     close_cached()
-    log.info("indices %s of scene %s: %d pixels each written to %s",
-             ", ".join(e.name for e in exprs), scene.id, geobox.shape.x * geobox.shape.y,
-             ", ".join(outputs))
+    log.info(
+        "indices %s of scene %s: %d pixels each written to %s",
+        ", ".join(e.name for e in exprs),
+        scene.id,
+        geobox.shape.x * geobox.shape.y,
+        ", ".join(outputs),
+    )
 
 
-def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, str],
-              outputs: Mapping[str, Sequence[str]], manifest: str, chunk: int,
-              resampling: str, threads: int) -> None:
+def run_batch(
+    *,
+    scenes: Sequence[Mapping[str, Any]],
+    expressions: Mapping[str, str],
+    outputs: Mapping[str, Sequence[str]],
+    manifest: str,
+    chunk: int,
+    resampling: str,
+    threads: int,
+) -> None:
     """Every index of each scene (``Scene.to_params`` form) into ``outputs[scene id]``
     (one path per expression, in order), then the batch's manifest.
 
@@ -497,8 +580,14 @@ def run_batch(*, scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, 
         paths = list(outputs[scene.id])
         for path in paths:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        run_all(scene=scene, exprs=exprs, outputs=paths, chunk=chunk,
-                resampling=resampling, threads=threads)
+        run_all(
+            scene=scene,
+            exprs=exprs,
+            outputs=paths,
+            chunk=chunk,
+            resampling=resampling,
+            threads=threads,
+        )
         written.update({f"{scene.id}/{e.name}": p for e, p in zip(exprs, paths, strict=True)})
     write_manifest(manifest, written)
 
@@ -508,8 +597,7 @@ def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> 
 
     Written last and atomically, so a batch whose manifest exists is complete.
     """
-    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)}
-               for scene, p in outputs.items()}
+    entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)} for scene, p in outputs.items()}
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")

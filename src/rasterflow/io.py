@@ -215,8 +215,16 @@ def write_cog(
     options: Mapping[str, str] | None = None,
 ) -> Path:
     """Write one array as a Cloud-Optimized GeoTIFF (see :func:`write_cogs`)."""
-    cog = Cog(data, path, crs=crs, transform=transform, nodata=nodata, tags=tags,
-              band_names=band_names, band_tags=band_tags)
+    cog = Cog(
+        data,
+        path,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        tags=tags,
+        band_names=band_names,
+        band_tags=band_tags,
+    )
     return write_cogs([cog], threads=threads, options=options)[0]
 
 
@@ -253,14 +261,17 @@ def write_cogs(
             sources, writers = zip(*stored, strict=True)
             da.store(list(sources), list(writers), lock=False)
         creation = {**COG_OPTIONS, **(options or {}), "NUM_THREADS": str(max(1, threads))}
-        jobs = [(cog, scratch, tmp)
-                for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True)]
+        jobs = [
+            (cog, scratch, tmp)
+            for cog, scratch, (_target, tmp) in zip(cogs, scratches, targets, strict=True)
+        ]
         _finish_all(jobs, side_by_side=min(max(1, threads), len(jobs)), creation=creation)
     return [target for target, _tmp in targets]
 
 
-def _finish_all(jobs: Sequence[tuple[Cog, Path, Path]], *, side_by_side: int,
-                creation: Mapping[str, str]) -> None:
+def _finish_all(
+    jobs: Sequence[tuple[Cog, Path, Path]], *, side_by_side: int, creation: Mapping[str, str]
+) -> None:
     """Overviews, tags and the COG copy of each (cog, scratch, tmp), ``side_by_side`` at once.
 
     Overviews run on one GDAL thread each, so with one product they are serial: GDAL's
@@ -270,6 +281,7 @@ def _finish_all(jobs: Sequence[tuple[Cog, Path, Path]], *, side_by_side: int,
     their copies share GDAL's one compression pool of ``NUM_THREADS`` threads. Files are
     independent, so the bytes do not depend on the order in which they finish.
     """
+
     def finish(job: tuple[Cog, Path, Path]) -> None:
         cog, scratch, tmp = job
         _finish_scratch(scratch, cog)
@@ -437,8 +449,7 @@ def open_raster(
                     f"EPSG:{code or 'xxxx'} '{p}' warped.tif"
                 )
             raise InputDataError(
-                f"{what}: {p} has no CRS. Assign one, e.g. gdal_edit.py -a_srs EPSG:32633 "
-                f"'{p}'."
+                f"{what}: {p} has no CRS. Assign one, e.g. gdal_edit.py -a_srs EPSG:32633 '{p}'."
             )
         yield src
 
@@ -477,8 +488,19 @@ _ZERO_SAMPLES = 8
 #: LZW's clear code, JPEG 0xFF, LERC "Lerc", LZMA/xz, WebP "RIFF", JPEG-XL): a block of
 #: them that starts with zeros was never written. Uncompressed and PackBits blocks may
 #: be zeros, and are not checked.
-_HEADED_CODECS = {"DEFLATE", "ADOBE_DEFLATE", "ZSTD", "LZW", "JPEG", "LERC", "LERC_DEFLATE",
-                  "LERC_ZSTD", "LZMA", "WEBP", "JXL"}
+_HEADED_CODECS = {
+    "DEFLATE",
+    "ADOBE_DEFLATE",
+    "ZSTD",
+    "LZW",
+    "JPEG",
+    "LERC",
+    "LERC_DEFLATE",
+    "LERC_ZSTD",
+    "LZMA",
+    "WEBP",
+    "JXL",
+}
 
 
 def _zeroed_block(src: Any, path: Path) -> tuple[int, int, int] | None:
@@ -493,8 +515,10 @@ def _zeroed_block(src: Any, path: Path) -> tuple[int, int, int] | None:
     headers are cached); a hole between samples is found by the job
     (:func:`explain_read_failure`).
     """
-    if src.driver != "GTiff" or (src.compression is None) or (
-        src.compression.name.upper() not in _HEADED_CODECS
+    if (
+        src.driver != "GTiff"
+        or (src.compression is None)
+        or (src.compression.name.upper() not in _HEADED_CODECS)
     ):
         return None
     rows, cols = src.block_shapes[0]
@@ -554,8 +578,13 @@ def find_damaged(path: str | os.PathLike[str]) -> Damage | None:
 
 #: what GDAL's exceptions say when decoding a block failed (the cause, naming the file
 #: and block, is lost when a Dask worker sends the exception back)
-_READ_FAILED = ("Read failed", "IReadBlock failed", "TIFFReadEncoded", "Decoding error",
-                "Read error at")
+_READ_FAILED = (
+    "Read failed",
+    "IReadBlock failed",
+    "TIFFReadEncoded",
+    "Decoding error",
+    "Read error at",
+)
 
 
 def explain_read_failure(exc: BaseException, *, inputs: Mapping[str, str]) -> BaseException:
@@ -690,7 +719,8 @@ def close_cached() -> None:
             cache.popitem()[1].close()
 
 
-def read_cached(path: str, window: tuple[int, int, int, int], out: np.ndarray,
-                band: int | list[int] = 1) -> None:
+def read_cached(
+    path: str, window: tuple[int, int, int, int], out: np.ndarray, band: int | list[int] = 1
+) -> None:
     """Band(s) ``band`` of ``path`` in ``window`` (x0, y0, width, height) into ``out``."""
     open_cached(path).read(band, window=Window(*window), out=out)

@@ -59,8 +59,7 @@ def log_to(path: str | Path | None, *, level: int = logging.INFO) -> Iterator[lo
     except Exception as exc:
         # light steps (tables, STAC, report) write files too: a full disk is said so
         failure = explain_write_failure(exc)
-        logger.error("FAILED after %.1f s: %s", time.perf_counter() - start, failure,
-                     exc_info=True)
+        logger.error("FAILED after %.1f s: %s", time.perf_counter() - start, failure, exc_info=True)
         if failure is exc:
             raise
         raise failure from exc

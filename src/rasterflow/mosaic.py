@@ -43,9 +43,18 @@ _GRID_TOL = 1e-6
 
 
 def _gdal_type(dtype: np.dtype) -> str:
-    names = {"uint8": "Byte", "int8": "Int8", "uint16": "UInt16", "int16": "Int16",
-             "uint32": "UInt32", "int32": "Int32", "uint64": "UInt64", "int64": "Int64",
-             "float32": "Float32", "float64": "Float64"}
+    names = {
+        "uint8": "Byte",
+        "int8": "Int8",
+        "uint16": "UInt16",
+        "int16": "Int16",
+        "uint32": "UInt32",
+        "int32": "Int32",
+        "uint64": "UInt64",
+        "int64": "Int64",
+        "float32": "Float32",
+        "float64": "Float64",
+    }
     return names[np.dtype(dtype).name]
 
 
@@ -76,8 +85,9 @@ def _offset(tile: GeoBox, grid: GeoBox, path: str) -> tuple[int, int]:
     """(row, col) of ``tile``'s top-left pixel in ``grid``; it must sit on the grid."""
     if tile.crs != grid.crs or not np.allclose(
         [tile.affine.a, tile.affine.b, tile.affine.d, tile.affine.e],
-        [grid.affine.a, grid.affine.b, grid.affine.d, grid.affine.e], rtol=0, atol=1e-9 *
-        abs(grid.affine.a),
+        [grid.affine.a, grid.affine.b, grid.affine.d, grid.affine.e],
+        rtol=0,
+        atol=1e-9 * abs(grid.affine.a),
     ):
         raise InputDataError(
             f"mosaic input {path}: its CRS or resolution differs from the target grid's; "
@@ -144,8 +154,11 @@ def build_vrt(
                 f"{h['nodata']}, unlike {paths[0]} ({first['count']} of {first['dtype']}, "
                 f"nodata {first['nodata']}); mosaic tiles of one product only"
             )
-    grid = (geobox_from_params(geobox) if geobox is not None
-            else _union_geobox([h["geobox"] for h in heads]))
+    grid = (
+        geobox_from_params(geobox)
+        if geobox is not None
+        else _union_geobox([h["geobox"] for h in heads])
+    )
     placed: list[tuple[str, dict[str, Any], int, int]] = []
     rects = np.empty((0, 4), dtype=np.int64)  # row0, row1, col0, col1 of placed inputs
     for p, h in zip(paths, heads, strict=True):
@@ -157,8 +170,12 @@ def build_vrt(
                 f"size {ny} x {nx} in a {grid.shape.y} x {grid.shape.x} grid); pass the "
                 "grid the tiles were cut from"
             )
-        hit = ((rects[:, 0] < row + ny) & (row < rects[:, 1])
-               & (rects[:, 2] < col + nx) & (col < rects[:, 3]))
+        hit = (
+            (rects[:, 0] < row + ny)
+            & (row < rects[:, 1])
+            & (rects[:, 2] < col + nx)
+            & (col < rects[:, 3])
+        )
         if hit.any():
             other = placed[int(np.argmax(hit))][0]
             raise InputDataError(
@@ -175,12 +192,19 @@ def build_vrt(
     ET.SubElement(root, "SRS", dataAxisToSRSAxisMapping="1,2").text = crs_of(grid).to_wkt()
     a = grid.affine
     ET.SubElement(root, "GeoTransform").text = ", ".join(
-        _fmt(v) for v in (a.c, a.a, a.b, a.f, a.d, a.e))
+        _fmt(v) for v in (a.c, a.a, a.b, a.f, a.d, a.e)
+    )
     _metadata(root, all_tags)
     bx, by = 512, 512
     for band in range(1, first["count"] + 1):
-        vb = ET.SubElement(root, "VRTRasterBand", dataType=_gdal_type(first["dtype"]),
-                           band=str(band), blockXSize=str(bx), blockYSize=str(by))
+        vb = ET.SubElement(
+            root,
+            "VRTRasterBand",
+            dataType=_gdal_type(first["dtype"]),
+            band=str(band),
+            blockXSize=str(bx),
+            blockYSize=str(by),
+        )
         if first["nodata"] is not None:
             ET.SubElement(vb, "NoDataValue").text = _fmt(first["nodata"])
         names = {h["descriptions"][band - 1] or "" for h in heads}
@@ -198,17 +222,29 @@ def build_vrt(
             ET.SubElement(src, "SourceBand").text = str(band)
             ny, nx = h["geobox"].shape.yx
             tby, tbx = h["blocks"]
-            ET.SubElement(src, "SourceProperties", RasterXSize=str(nx), RasterYSize=str(ny),
-                          DataType=_gdal_type(h["dtype"]), BlockXSize=str(tbx),
-                          BlockYSize=str(tby))
+            ET.SubElement(
+                src,
+                "SourceProperties",
+                RasterXSize=str(nx),
+                RasterYSize=str(ny),
+                DataType=_gdal_type(h["dtype"]),
+                BlockXSize=str(tbx),
+                BlockYSize=str(tby),
+            )
             ET.SubElement(src, "SrcRect", xOff="0", yOff="0", xSize=str(nx), ySize=str(ny))
-            ET.SubElement(src, "DstRect", xOff=str(col), yOff=str(row), xSize=str(nx),
-                          ySize=str(ny))
+            ET.SubElement(
+                src, "DstRect", xOff=str(col), yOff=str(row), xSize=str(nx), ySize=str(ny)
+            )
     ET.indent(root)
     with atomic_output(target) as tmp:
         tmp.write_bytes(ET.tostring(root, encoding="utf-8") + b"\n")
-    log.info("VRT of %d tile(s), %d x %d pixels, written to %s", len(paths), grid.shape.x,
-             grid.shape.y, target)
+    log.info(
+        "VRT of %d tile(s), %d x %d pixels, written to %s",
+        len(paths),
+        grid.shape.x,
+        grid.shape.y,
+        target,
+    )
     return target
 
 
@@ -228,9 +264,13 @@ def _metadata(parent: ET.Element, tags: Mapping[str, str]) -> None:
 def _common_tags(all_tags: Sequence[Mapping[str, str]]) -> dict[str, str]:
     """Tags every input has with the same value, except per-tile and provenance tags."""
     first, *rest = all_tags
-    return {k: v for k, v in first.items()
-            if k not in _PER_TILE_TAGS and not k.startswith("RASTERFLOW_")
-            and all(t.get(k) == v for t in rest)}
+    return {
+        k: v
+        for k, v in first.items()
+        if k not in _PER_TILE_TAGS
+        and not k.startswith("RASTERFLOW_")
+        and all(t.get(k) == v for t in rest)
+    }
 
 
 def _read_window_block(*, path: str, block_info: Any = None) -> np.ndarray:
@@ -242,8 +282,13 @@ def _read_window_block(*, path: str, block_info: Any = None) -> np.ndarray:
         return src.read(window=Window(c0, r0, c1 - c0, r1 - r0))
 
 
-def vrt_to_cog(vrt: str | os.PathLike[str], output: str | os.PathLike[str], *,
-               chunk: int = 1024, threads: int = 1) -> Path:
+def vrt_to_cog(
+    vrt: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    chunk: int = 1024,
+    threads: int = 1,
+) -> Path:
     """Write the mosaic ``vrt`` as one COG with overviews, its tags carried over.
 
     Windows of ``chunk`` x ``chunk`` pixels are read from the VRT on the active Dask
@@ -263,21 +308,41 @@ def vrt_to_cog(vrt: str | os.PathLike[str], output: str | os.PathLike[str], *,
         names = list(src.descriptions)
         band_tags = [src.tags(i) for i in range(1, count + 1)]
     splits = [tuple(min(chunk, n - i) for i in range(0, n, chunk)) for n in (ny, nx)]
-    arr = da.map_blocks(_read_window_block, dtype=dtype, chunks=((count,), *splits),
-                        name=f"mosaic-{tokenize(str(vrt), chunk)}",
-                        meta=np.empty((0, 0, 0), dtype=dtype), path=str(vrt))
+    arr = da.map_blocks(
+        _read_window_block,
+        dtype=dtype,
+        chunks=((count,), *splits),
+        name=f"mosaic-{tokenize(str(vrt), chunk)}",
+        meta=np.empty((0, 0, 0), dtype=dtype),
+        path=str(vrt),
+    )
     inputs = json.loads(tags.get("RASTERFLOW_INPUTS", "[]"))
     prov = provenance_tags(inputs=inputs, params={"mosaic": "cog", "vrt": str(vrt)})
-    out = write_cog(arr, output, crs=crs, transform=transform, nodata=nodata,
-                    tags={**tags, **prov}, band_names=names if any(names) else None,
-                    band_tags=band_tags, threads=threads)
+    out = write_cog(
+        arr,
+        output,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        tags={**tags, **prov},
+        band_names=names if any(names) else None,
+        band_tags=band_tags,
+        threads=threads,
+    )
     log.info("mosaic COG %d x %d pixels written to %s", nx, ny, out)
     return out
 
 
-def run(*, inputs: Sequence[str], vrt: str, cog: str | None = None,
-        geobox: GridLike | None = None,
-        chunk: int = 1024, threads: int = 1, tags: Mapping[str, str] | None = None) -> None:
+def run(
+    *,
+    inputs: Sequence[str],
+    vrt: str,
+    cog: str | None = None,
+    geobox: GridLike | None = None,
+    chunk: int = 1024,
+    threads: int = 1,
+    tags: Mapping[str, str] | None = None,
+) -> None:
     """Mosaic the tile COGs of one product: ``vrt`` always, ``cog`` when given.
 
     ``geobox`` is the whole target grid (GeoBox or params dict), so that every period's
@@ -288,9 +353,17 @@ def run(*, inputs: Sequence[str], vrt: str, cog: str | None = None,
         vrt_to_cog(vrt, cog, chunk=chunk, threads=threads)
 
 
-def _mosaic_block(*, inputs: tuple[str, ...], grid: GeoBox, resampling: str, count: int,
-                  out_dtype: np.dtype, nodata: float | None, scales: tuple[Any, ...],
-                  block_info: Any = None) -> np.ndarray:
+def _mosaic_block(
+    *,
+    inputs: tuple[str, ...],
+    grid: GeoBox,
+    resampling: str,
+    count: int,
+    out_dtype: np.dtype,
+    nodata: float | None,
+    scales: tuple[Any, ...],
+    block_info: Any = None,
+) -> np.ndarray:
     """One chunk of :func:`mosaic_rasters`: first valid input wins, per pixel."""
     from rasterflow.grid import read_onto
 
@@ -304,8 +377,9 @@ def _mosaic_block(*, inputs: tuple[str, ...], grid: GeoBox, resampling: str, cou
             break
         # the warper's alpha band marks where this input has a valid pixel, with or
         # without a nodata value in the file
-        data = read_onto(path, box, resampling=resampling, dtype=out_dtype, fill=fill,
-                         scale=scale, alpha=True)
+        data = read_onto(
+            path, box, resampling=resampling, dtype=out_dtype, fill=fill, scale=scale, alpha=True
+        )
         take = todo & (data[-1] > 0)
         out[:, take] = data[:-1, take]
         todo &= ~take
@@ -359,8 +433,11 @@ def mosaic_rasters(
                 f"mosaic input {p}: {h['count']} band(s) of {h['dtype']}, unlike "
                 f"{inputs[0]} ({first['count']} of {first['dtype']}); convert it first"
             )
-    grid = (geobox_from_params(geobox) if geobox is not None
-            else _union_geobox([h["geobox"] for h in heads]))
+    grid = (
+        geobox_from_params(geobox)
+        if geobox is not None
+        else _union_geobox([h["geobox"] for h in heads])
+    )
     if nodata is None:
         nodata = first["nodata"]
     scales = tuple(warp_scale(h["geobox"], grid) for h in heads)
@@ -368,18 +445,39 @@ def mosaic_rasters(
     splits = [tuple(min(chunk, n - i) for i in range(0, n, chunk)) for n in (ny, nx)]
     paths = tuple(str(p) for p in inputs)
     arr = da.map_blocks(
-        _mosaic_block, dtype=first["dtype"], chunks=((first["count"],), *splits),
+        _mosaic_block,
+        dtype=first["dtype"],
+        chunks=((first["count"],), *splits),
         name=f"mosaic-rasters-{tokenize(paths, str(grid), resampling, nodata, chunk)}",
-        meta=np.empty((0, 0, 0), dtype=first["dtype"]), inputs=paths, grid=grid,
-        resampling=resampling, count=first["count"], out_dtype=first["dtype"], nodata=nodata,
+        meta=np.empty((0, 0, 0), dtype=first["dtype"]),
+        inputs=paths,
+        grid=grid,
+        resampling=resampling,
+        count=first["count"],
+        out_dtype=first["dtype"],
+        nodata=nodata,
         scales=scales,
     )
-    prov = provenance_tags(inputs=list(paths), params={
-        "mosaic": "rasters", "rule": "first valid", "resampling": resampling,
-        "grid": geobox_to_params(grid), "nodata": nodata})
+    prov = provenance_tags(
+        inputs=list(paths),
+        params={
+            "mosaic": "rasters",
+            "rule": "first valid",
+            "resampling": resampling,
+            "grid": geobox_to_params(grid),
+            "nodata": nodata,
+        },
+    )
     names = list(first["descriptions"])
-    out = write_cog(arr, output, crs=crs_of(grid).to_wkt(), transform=grid.affine, nodata=nodata,
-                    tags={**prov, **(tags or {})}, band_names=names if any(names) else None,
-                    threads=threads)
+    out = write_cog(
+        arr,
+        output,
+        crs=crs_of(grid).to_wkt(),
+        transform=grid.affine,
+        nodata=nodata,
+        tags={**prov, **(tags or {})},
+        band_names=names if any(names) else None,
+        threads=threads,
+    )
     log.info("mosaic of %d raster(s), %d x %d pixels, written to %s", len(paths), nx, ny, out)
     return out

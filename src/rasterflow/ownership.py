@@ -122,8 +122,9 @@ def claim(results: str) -> None:
     try:
         os.makedirs(results, exist_ok=True)
         if not marker.exists():
-            marker.write_text(json.dumps({"written_by": "rasterflow", "version": __version__})
-                              + "\n")
+            marker.write_text(
+                json.dumps({"written_by": "rasterflow", "version": __version__}) + "\n"
+            )
     except OSError as exc:
         # a full or read-only disk: the jobs will say so in their words (the disk
         # advice); without the marker the folder is only refused again next time
@@ -131,12 +132,12 @@ def claim(results: str) -> None:
             if marker.is_file() and not marker.stat().st_size:
                 marker.unlink()  # no half-written marker
         logging.getLogger(__name__).warning(
-            "results: could not mark %s as rasterflow's (%s)", results, exc)
+            "results: could not mark %s as rasterflow's (%s)", results, exc
+        )
 
 
 def _listing(folder: Path) -> list[str]:
-    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
-                  if not p.is_dir())
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
 
 
 def foreign_files(folder: str | os.PathLike[str]) -> list[str]:
@@ -148,8 +149,7 @@ def foreign_files(folder: str | os.PathLike[str]) -> list[str]:
         listed = set(json.loads((root / MANIFEST).read_text())["files"])
     except (OSError, ValueError, KeyError, TypeError):
         listed = set()
-    return [f for f in _listing(root)
-            if f not in (MANIFEST, _SNAKEMAKE_STAMP) and f not in listed]
+    return [f for f in _listing(root) if f not in (MANIFEST, _SNAKEMAKE_STAMP) and f not in listed]
 
 
 def replace_folder(scratch: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

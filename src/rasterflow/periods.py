@@ -35,8 +35,20 @@ SEASONS = ("DJF", "MAM", "JJA", "SON")
 #: names of user ranges: like scene ids, letters, digits, '.', '_', '-'
 RANGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-_SEASON_OF_MONTH = {12: "DJF", 1: "DJF", 2: "DJF", 3: "MAM", 4: "MAM", 5: "MAM",
-                    6: "JJA", 7: "JJA", 8: "JJA", 9: "SON", 10: "SON", 11: "SON"}
+_SEASON_OF_MONTH = {
+    12: "DJF",
+    1: "DJF",
+    2: "DJF",
+    3: "MAM",
+    4: "MAM",
+    5: "MAM",
+    6: "JJA",
+    7: "JJA",
+    8: "JJA",
+    9: "SON",
+    10: "SON",
+    11: "SON",
+}
 
 
 @dataclass(frozen=True)
@@ -91,11 +103,13 @@ class PeriodSpec:
             if not isinstance(span, list | tuple) or len(span) != 2:
                 raise ConfigError(f"{key}: must be [first_day, last_day], got {span!r}")
             try:
-                start, end = (d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))
-                              for d in span)
+                start, end = (
+                    d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)) for d in span
+                )
             except ValueError:
-                raise ConfigError(f"{key}: {span!r} does not parse; write dates as YYYY-MM-DD"
-                                  ) from None
+                raise ConfigError(
+                    f"{key}: {span!r} does not parse; write dates as YYYY-MM-DD"
+                ) from None
             if start > end:
                 raise ConfigError(f"{key}: starts ({start}) after it ends ({end})")
             ranges.append(Period(str(name), start, end))
@@ -108,14 +122,16 @@ def period_of(date: dt.date, kind: str) -> Period:
         return Period(f"{date.year:04d}", dt.date(date.year, 1, 1), dt.date(date.year, 12, 31))
     if kind == "monthly":
         last = calendar.monthrange(date.year, date.month)[1]
-        return Period(f"{date.year:04d}-{date.month:02d}", date.replace(day=1),
-                      date.replace(day=last))
+        return Period(
+            f"{date.year:04d}-{date.month:02d}", date.replace(day=1), date.replace(day=last)
+        )
     if kind == "seasonal":
         season = _SEASON_OF_MONTH[date.month]
         year = date.year + 1 if date.month == 12 else date.year  # DJF: the January's year
         return season_period(year, season)
-    raise ConfigError(f"periods.kind: {kind!r} has no calendar rule; use one of "
-                      "yearly, seasonal, monthly")
+    raise ConfigError(
+        f"periods.kind: {kind!r} has no calendar rule; use one of yearly, seasonal, monthly"
+    )
 
 
 def season_period(year: int, season: str) -> Period:

@@ -73,8 +73,11 @@ def planning_code() -> list[Path]:
 
 
 def plan_key(
-    *, sheet: str | os.PathLike[str] | None, config: Mapping[str, Any],
-    code: Iterable[str | os.PathLike[str]], sheet_text: str | None = None,
+    *,
+    sheet: str | os.PathLike[str] | None,
+    config: Mapping[str, Any],
+    code: Iterable[str | os.PathLike[str]],
+    sheet_text: str | None = None,
 ) -> str:
     """Digest of what a plan depends on besides the scene files' stamps.
 
@@ -94,8 +97,10 @@ def plan_key(
         h.update(len(data).to_bytes(8, "little"))
         h.update(data)
 
-    part(f"{_PLAN_FORMAT} {sys.version} {odc.geo.__version__} {pyproj.__version__} "
-         f"{shapely.__version__} {os.getcwd()}".encode())
+    part(
+        f"{_PLAN_FORMAT} {sys.version} {odc.geo.__version__} {pyproj.__version__} "
+        f"{shapely.__version__} {os.getcwd()}".encode()
+    )
     part(str(os.path.abspath(sheet) if sheet else "").encode())
     if sheet_text is not None:
         part(sheet_text.encode())

@@ -143,16 +143,28 @@ def cached_headers(
             except InputDataError:
                 continue
             assert h.bounds.crs is not None  # read_header's open_raster refuses none
-            entry = [*key, h.bounds.crs.to_wkt(), *map(float, h.bounds), h.count,
-                     h.width, h.height, *h.dtypes]
+            entry = [
+                *key,
+                h.bounds.crs.to_wkt(),
+                *map(float, h.bounds),
+                h.count,
+                h.width,
+                h.height,
+                *h.dtypes,
+            ]
         fresh[path] = entry
         crs = crs_of.get(entry[2])
         if crs is None:
             crs = crs_of[entry[2]] = CRS(entry[2])
         left, bottom, right, top = entry[3:7]
-        out[given] = RasterHeader(BoundingBox(left, bottom, right, top, crs=crs), int(entry[7]),
-                                  tuple(entry[10:]), int(entry[8]), int(entry[9]),
-                                  stamp=(key[0], key[1]))
+        out[given] = RasterHeader(
+            BoundingBox(left, bottom, right, top, crs=crs),
+            int(entry[7]),
+            tuple(entry[10:]),
+            int(entry[8]),
+            int(entry[9]),
+            stamp=(key[0], key[1]),
+        )
     if fresh != known and open_missing:
         _write_cache(cache, fresh)
     return out
@@ -183,7 +195,7 @@ def batches(dates: Mapping[str, dt.date], *, size: int) -> dict[str, list[str]]:
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
         raise ConfigError(f"scenes.batch: must be an integer >= 1, got {size!r}")
     ids = sorted(dates, key=lambda s: (dates[s], s))
-    return {batch_id(i // size): ids[i:i + size] for i in range(0, len(ids), size)}
+    return {batch_id(i // size): ids[i : i + size] for i in range(0, len(ids), size)}
 
 
 def batch_of(groups: Mapping[str, Sequence[str]]) -> dict[str, str]:

@@ -95,8 +95,9 @@ class Samples:
 # --------------------------------------------------------------------------- points
 
 
-def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
-                id_column: str = "point_id") -> gpd.GeoDataFrame:
+def read_points(
+    path: str | os.PathLike[str], *, layer: str | int | None = None, id_column: str = "point_id"
+) -> gpd.GeoDataFrame:
     """The points layer at ``path`` (any format OGR reads, or GeoParquet; any CRS), in
     file order, checked: a CRS, a unique id per point, no attribute named like a column
     of the long table (:data:`COLUMNS`), point geometries.
@@ -117,41 +118,51 @@ def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
         if p.suffix.lower() in {".parquet", ".geoparquet"}:
             points = gpd.read_parquet(p)
         else:
-            points = gpd.read_file(p, layer=vector_layer(p, layer, key="points.layer"),
-                                   engine="pyogrio")
+            points = gpd.read_file(
+                p, layer=vector_layer(p, layer, key="points.layer"), engine="pyogrio"
+            )
     except InputDataError:
         raise
     except Exception as exc:  # noqa: BLE001 (pyogrio/pyarrow raise many types: unreadable)
         raise InputDataError(
             f"points.file: cannot read {p} ({exc}); use a GeoPackage, GeoJSON, Shapefile "
-            "or GeoParquet file (and points.layer for a file of several layers)") from None
+            "or GeoParquet file (and points.layer for a file of several layers)"
+        ) from None
     if points.crs is None:
         raise InputDataError(
             f"points.file: {p} has no CRS; assign one, e.g. "
-            f"ogr2ogr -a_srs EPSG:4326 fixed.gpkg '{p}'")
+            f"ogr2ogr -a_srs EPSG:4326 fixed.gpkg '{p}'"
+        )
     if id_column not in points.columns:
         columns = ", ".join(str(c) for c in points.columns if c != points.geometry.name)
         raise InputDataError(
             f"points.id_column: {p} has no column {id_column!r} (columns: "
-            f"{columns or 'none'}); set points.id_column to one of them")
+            f"{columns or 'none'}); set points.id_column to one of them"
+        )
     ids = points[id_column]
     if ids.isna().any():
         rows = np.flatnonzero(ids.isna().to_numpy())
         raise InputDataError(
             f"points.id_column: column {id_column!r} of {p} is empty in {len(rows)} "
-            f"feature(s) (rows {_some(rows)}); give every point an id")
+            f"feature(s) (rows {_some(rows)}); give every point an id"
+        )
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated):
         raise InputDataError(
             f"points.id_column: column {id_column!r} of {p} is not unique: "
-            f"{_some(duplicated)} occur more than once; pick a unique id column")
-    clash = [str(c) for c in points.columns
-             if c in COLUMNS and c not in (id_column, points.geometry.name)]
+            f"{_some(duplicated)} occur more than once; pick a unique id column"
+        )
+    clash = [
+        str(c)
+        for c in points.columns
+        if c in COLUMNS and c not in (id_column, points.geometry.name)
+    ]
     if clash:
         raise InputDataError(
             f"points.file: {p} has column(s) {', '.join(clash)}, which the long table "
             f"uses itself ({', '.join(COLUMNS)}); rename them, e.g. ogr2ogr -sql "
-            f"\"SELECT {clash[0]} AS {clash[0]}_ ...\"")
+            f'"SELECT {clash[0]} AS {clash[0]}_ ..."'
+        )
     geoms = points.geometry
     bad = geoms.isna() | geoms.is_empty | (geoms.geom_type != "Point")
     if bad.any():
@@ -160,7 +171,8 @@ def read_points(path: str | os.PathLike[str], *, layer: str | int | None = None,
             f"points.file: {int(bad.sum())} feature(s) of {p} are not points "
             f"({', '.join(kinds)}; ids {_some(ids[bad].tolist())}); give each a point "
             "geometry (for polygons use zonal statistics, or their centroids: "
-            "ogr2ogr -dialect sqlite -sql 'SELECT *, ST_Centroid(geometry) ...')")
+            "ogr2ogr -dialect sqlite -sql 'SELECT *, ST_Centroid(geometry) ...')"
+        )
     points = points.reset_index(drop=True)
     points[id_column] = zone_ids(points[id_column])
     return points
@@ -181,12 +193,16 @@ class PointSet:
     crs: str  # WKT
     #: CRS WKT -> (x, y) projected: the scenes of a job share a few CRSs
     _projected: dict[str, tuple[np.ndarray, np.ndarray]] = field(
-        default_factory=dict, compare=False, repr=False)
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, points: gpd.GeoDataFrame) -> PointSet:
-        return cls(x=points.geometry.x.to_numpy(np.float64),
-                   y=points.geometry.y.to_numpy(np.float64), crs=points.crs.to_wkt())
+        return cls(
+            x=points.geometry.x.to_numpy(np.float64),
+            y=points.geometry.y.to_numpy(np.float64),
+            crs=points.crs.to_wkt(),
+        )
 
     def __len__(self) -> int:
         return len(self.x)
@@ -203,16 +219,27 @@ class PointSet:
             else:
                 t = Transformer.from_crs(source, target, always_xy=True)
                 x, y = t.transform(self.x, self.y, errcheck=False)
-                self._projected[wkt] = (np.asarray(x, dtype=np.float64),
-                                        np.asarray(y, dtype=np.float64))
+                self._projected[wkt] = (
+                    np.asarray(x, dtype=np.float64),
+                    np.asarray(y, dtype=np.float64),
+                )
         return self._projected[wkt]
 
 
 # --------------------------------------------------------------------------- sampling
 
 
-def sample(x: np.ndarray, y: np.ndarray, *, shape: tuple[int, int], affine: Any,
-           read: Reader, products: int, spec: SampleSpec, block: int = BLOCK) -> Samples:
+def sample(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    shape: tuple[int, int],
+    affine: Any,
+    read: Reader,
+    products: int,
+    spec: SampleSpec,
+    block: int = BLOCK,
+) -> Samples:
     """Values of the ``products`` layers of a raster of ``shape`` (height, width) and
     geotransform ``affine`` at points (``x``, ``y``, in the raster's CRS), reading with
     ``read`` only the windows that hold points, one per ``block`` x ``block`` block.
@@ -222,8 +249,14 @@ def sample(x: np.ndarray, y: np.ndarray, *, shape: tuple[int, int], affine: Any,
     col = inv.a * x + inv.b * y + inv.c
     row = inv.d * x + inv.e * y + inv.f
     with np.errstate(invalid="ignore"):
-        inside = (np.isfinite(col) & np.isfinite(row) & (col >= 0) & (col < width)
-                  & (row >= 0) & (row < height))
+        inside = (
+            np.isfinite(col)
+            & np.isfinite(row)
+            & (col >= 0)
+            & (col < width)
+            & (row >= 0)
+            & (row < height)
+        )
     values = np.full((products, len(x)), np.nan, dtype=np.float64)
     idx = np.flatnonzero(inside)
     if not idx.size:
@@ -251,8 +284,9 @@ def sample(x: np.ndarray, y: np.ndarray, *, shape: tuple[int, int], affine: Any,
         x1, y1 = int(hi_c[sel].max()) + 1, int(hi_r[sel].max()) + 1
         data = np.asarray(read((x0, y0, x1 - x0, y1 - y0)), dtype=np.float64)
         if spec.method == "bilinear":
-            got = _bilinear(data, ca[sel] - x0, cb[sel] - x0, ra[sel] - y0, rb[sel] - y0,
-                            fu[sel], fv[sel])
+            got = _bilinear(
+                data, ca[sel] - x0, cb[sel] - x0, ra[sel] - y0, rb[sel] - y0, fu[sel], fv[sel]
+            )
         elif spec.window == 1:
             got = data[:, r[sel] - y0, c[sel] - x0]
         else:
@@ -261,12 +295,23 @@ def sample(x: np.ndarray, y: np.ndarray, *, shape: tuple[int, int], affine: Any,
     return Samples(values, inside)
 
 
-def _bilinear(data: np.ndarray, ca: np.ndarray, cb: np.ndarray, ra: np.ndarray,
-              rb: np.ndarray, fu: np.ndarray, fv: np.ndarray) -> np.ndarray:
+def _bilinear(
+    data: np.ndarray,
+    ca: np.ndarray,
+    cb: np.ndarray,
+    ra: np.ndarray,
+    rb: np.ndarray,
+    fu: np.ndarray,
+    fv: np.ndarray,
+) -> np.ndarray:
     """Weighted sum of the four neighbours; NaN where a neighbour of non-zero weight is."""
     total = np.zeros((data.shape[0], len(ca)), dtype=np.float64)
-    for rr, cc, weight in ((ra, ca, (1 - fu) * (1 - fv)), (ra, cb, fu * (1 - fv)),
-                           (rb, ca, (1 - fu) * fv), (rb, cb, fu * fv)):
+    for rr, cc, weight in (
+        (ra, ca, (1 - fu) * (1 - fv)),
+        (ra, cb, fu * (1 - fv)),
+        (rb, ca, (1 - fu) * fv),
+        (rb, cb, fu * fv),
+    ):
         # a zero weight contributes 0 even from a NaN pixel (a point on a pixel
         # centre is that pixel's value)
         total += np.where(weight > 0, weight * data[:, rr, cc], 0.0)
@@ -291,8 +336,15 @@ def _window_mean(data: np.ndarray, c: np.ndarray, r: np.ndarray, half: int) -> n
         return np.where(count > 0, total / count, np.nan)
 
 
-def sample_scene(scene: Any, exprs: Sequence[Any], points: PointSet, *, spec: SampleSpec,
-                 resampling: str, block: int = BLOCK) -> Samples:
+def sample_scene(
+    scene: Any,
+    exprs: Sequence[Any],
+    points: PointSet,
+    *,
+    spec: SampleSpec,
+    resampling: str,
+    block: int = BLOCK,
+) -> Samples:
     """Indices ``exprs`` of ``scene`` at ``points``: the pixels of the scene's index
     rasters (:func:`rasterflow.indices.window_indices`, the same masking and bits),
     computed only in the windows that hold points."""
@@ -306,8 +358,16 @@ def sample_scene(scene: Any, exprs: Sequence[Any], points: PointSet, *, spec: Sa
     def read(window: tuple[int, int, int, int]) -> np.ndarray:
         return window_indices(scene, exprs, grid, window, resampling=resampling)
 
-    return sample(x, y, shape=grid.shape.yx, affine=grid.affine, read=read,
-                  products=len(exprs), spec=spec, block=block)
+    return sample(
+        x,
+        y,
+        shape=grid.shape.yx,
+        affine=grid.affine,
+        read=read,
+        products=len(exprs),
+        spec=spec,
+        block=block,
+    )
 
 
 def sample_raster(path: str, points: PointSet, *, spec: SampleSpec, band: int = 1) -> Samples:
@@ -323,15 +383,29 @@ def sample_raster(path: str, points: PointSet, *, spec: SampleSpec, band: int = 
             masked = src.read(band, window=Window(*window), masked=True)
             return np.ma.filled(masked.astype(np.float64), np.nan)[None]
 
-        return sample(x, y, shape=(src.height, src.width), affine=src.transform,
-                      read=read, products=1, spec=spec)
+        return sample(
+            x,
+            y,
+            shape=(src.height, src.width),
+            affine=src.transform,
+            read=read,
+            products=1,
+            spec=spec,
+        )
 
 
 # --------------------------------------------------------------------------- tables
 
 
-def samples_table(samples: Samples, *, products: Sequence[str], kind: str, source: str,
-                  date: dt.date, outside: str = "keep") -> Any:
+def samples_table(
+    samples: Samples,
+    *,
+    products: Sequence[str],
+    kind: str,
+    source: str,
+    date: dt.date,
+    outside: str = "keep",
+) -> Any:
     """Long rows of one raster's ``samples`` as a pyarrow Table of :func:`part_schema`:
     ``point`` (the row in the points file), then :data:`COLUMNS`; by product, then
     point order.
@@ -350,17 +424,25 @@ def samples_table(samples: Samples, *, products: Sequence[str], kind: str, sourc
     zeros = pa.array(np.zeros(m * len(products), dtype=np.int32))
 
     def constant(values: Sequence[str], codes: Any = None) -> Any:
-        return pa.DictionaryArray.from_arrays(zeros if codes is None else codes,
-                                              pa.array(list(values), type=pa.string()))
+        return pa.DictionaryArray.from_arrays(
+            zeros if codes is None else codes, pa.array(list(values), type=pa.string())
+        )
 
     values = samples.values[:, points].ravel()
     codes = pa.array(np.repeat(np.arange(len(products), dtype=np.int32), m))
     day = np.datetime64(date.isoformat(), "D")
-    return pa.Table.from_arrays([
-        pa.array(np.tile(points, len(products))), constant([kind]), constant([source]),
-        pa.array(np.full(m * len(products), day)).cast(pa.date32()),
-        constant(products, codes), pa.array(values), pa.array(np.isfinite(values)),
-    ], schema=part_schema())
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.tile(points, len(products))),
+            constant([kind]),
+            constant([source]),
+            pa.array(np.full(m * len(products), day)).cast(pa.date32()),
+            constant(products, codes),
+            pa.array(values),
+            pa.array(np.isfinite(values)),
+        ],
+        schema=part_schema(),
+    )
 
 
 def part_schema() -> Any:
@@ -369,9 +451,17 @@ def part_schema() -> Any:
     import pyarrow as pa
 
     text = pa.dictionary(pa.int32(), pa.string())
-    return pa.schema([("point", pa.int64()), ("kind", text), ("source", text),
-                      ("date", pa.date32()), ("product", text), ("value", pa.float64()),
-                      ("valid", pa.bool_())])
+    return pa.schema(
+        [
+            ("point", pa.int64()),
+            ("kind", text),
+            ("source", text),
+            ("date", pa.date32()),
+            ("product", text),
+            ("value", pa.float64()),
+            ("valid", pa.bool_()),
+        ]
+    )
 
 
 #: Scenes sampled at a time in a job (as Dask tasks side by side), their rows written
@@ -400,10 +490,19 @@ def _part_writer(output: str | os.PathLike[str], params: Mapping[str, Any]) -> I
 # --------------------------------------------------------------------------- steps
 
 
-def run_scenes(*, points_file: str, layer: str | int | None, id_column: str,
-               scenes: Sequence[Mapping[str, Any]], expressions: Mapping[str, str],
-               output: str, method: str, window: int, outside: str,
-               resampling: str) -> int:
+def run_scenes(
+    *,
+    points_file: str,
+    layer: str | int | None,
+    id_column: str,
+    scenes: Sequence[Mapping[str, Any]],
+    expressions: Mapping[str, str],
+    output: str,
+    method: str,
+    window: int,
+    outside: str,
+    resampling: str,
+) -> int:
     """Every index ``expressions`` of each scene (``Scene.to_params`` form) at the
     points, one Dask task per scene, into the part table ``output``; returns its rows."""
     import dask
@@ -417,61 +516,123 @@ def run_scenes(*, points_file: str, layer: str | int | None, id_column: str,
     exprs = [parse(name, text) for name, text in expressions.items()]
     shared = dask.delayed(pts, traverse=False)
     rows = 0
-    with _part_writer(output, {"kind": "scene", "scenes": [s["id"] for s in scenes],
-                               "expressions": dict(expressions), "method": method,
-                               "window": window, "resampling": resampling}) as writer:
+    with _part_writer(
+        output,
+        {
+            "kind": "scene",
+            "scenes": [s["id"] for s in scenes],
+            "expressions": dict(expressions),
+            "method": method,
+            "window": window,
+            "resampling": resampling,
+        },
+    ) as writer:
         for start in range(0, len(scenes), SCENES_AT_ONCE):
-            group = scenes[start:start + SCENES_AT_ONCE]
-            results = dask.compute(*[
-                dask.delayed(sample_scene)(Scene.from_params(params), exprs, shared,
-                                           spec=spec, resampling=resampling)
-                for params in group])
+            group = scenes[start : start + SCENES_AT_ONCE]
+            results = dask.compute(
+                *[
+                    dask.delayed(sample_scene)(
+                        Scene.from_params(params), exprs, shared, spec=spec, resampling=resampling
+                    )
+                    for params in group
+                ]
+            )
             for params, got in zip(group, results, strict=True):
-                table = samples_table(got, products=list(expressions), kind="scene",
-                                      source=params["id"],
-                                      date=dt.date.fromisoformat(params["date"]),
-                                      outside=outside)
+                table = samples_table(
+                    got,
+                    products=list(expressions),
+                    kind="scene",
+                    source=params["id"],
+                    date=dt.date.fromisoformat(params["date"]),
+                    outside=outside,
+                )
                 writer.write_table(table)
                 rows += len(table)
-                log.info("scene %s: %d of %d points on the scene, %d valid values",
-                         params["id"], int(got.inside.sum()), len(pts), int(got.valid.sum()))
+                log.info(
+                    "scene %s: %d of %d points on the scene, %d valid values",
+                    params["id"],
+                    int(got.inside.sum()),
+                    len(pts),
+                    int(got.valid.sum()),
+                )
     close_cached()
     return rows
 
 
-def run_rasters(*, points_file: str, layer: str | int | None, id_column: str,
-                rasters: Mapping[str, str], kind: str, source: str, date: str, output: str,
-                method: str, window: int, outside: str) -> int:
+def run_rasters(
+    *,
+    points_file: str,
+    layer: str | int | None,
+    id_column: str,
+    rasters: Mapping[str, str],
+    kind: str,
+    source: str,
+    date: str,
+    output: str,
+    method: str,
+    window: int,
+    outside: str,
+) -> int:
     """Each raster of ``rasters`` (product -> path, e.g. a period's mosaics) at the
     points, into the part table ``output``; returns its rows."""
     spec = SampleSpec(method, window)
     pts = PointSet.of(read_points(points_file, layer=layer, id_column=id_column))
     day = dt.date.fromisoformat(date)
     rows = 0
-    with _part_writer(output, {"kind": kind, "source": source, "rasters": dict(rasters),
-                               "method": method, "window": window}) as writer:
+    with _part_writer(
+        output,
+        {
+            "kind": kind,
+            "source": source,
+            "rasters": dict(rasters),
+            "method": method,
+            "window": window,
+        },
+    ) as writer:
         for product, path in rasters.items():
             got = sample_raster(path, pts, spec=spec)
-            table = samples_table(got, products=[product], kind=kind, source=source,
-                                  date=day, outside=outside)
+            table = samples_table(
+                got, products=[product], kind=kind, source=source, date=day, outside=outside
+            )
             writer.write_table(table)
             rows += len(table)
-            log.info("%s %s %s: %d of %d points on the raster, %d valid values", kind,
-                     source, product, int(got.inside.sum()), len(pts), int(got.valid.sum()))
+            log.info(
+                "%s %s %s: %d of %d points on the raster, %d valid values",
+                kind,
+                source,
+                product,
+                int(got.inside.sum()),
+                len(pts),
+                int(got.valid.sum()),
+            )
     return rows
 
 
 def geo_metadata(points: gpd.GeoDataFrame, column: str = "geometry") -> dict[str, Any]:
     """GeoParquet 1.0 metadata of WKB point geometries in ``points``' CRS."""
-    return {"version": "1.0.0", "primary_column": column,
-            "columns": {column: {"encoding": "WKB", "geometry_types": ["Point"],
-                                 "crs": points.crs.to_json_dict(),
-                                 "bbox": [float(v) for v in points.total_bounds]}}}
+    return {
+        "version": "1.0.0",
+        "primary_column": column,
+        "columns": {
+            column: {
+                "encoding": "WKB",
+                "geometry_types": ["Point"],
+                "crs": points.crs.to_json_dict(),
+                "bbox": [float(v) for v in points.total_bounds],
+            }
+        },
+    }
 
 
-def write_table(*, points_file: str, layer: str | int | None, id_column: str,
-                parts: Sequence[str], outputs: Mapping[str, str],
-                params: Mapping[str, Any]) -> int:
+def write_table(
+    *,
+    points_file: str,
+    layer: str | int | None,
+    id_column: str,
+    parts: Sequence[str],
+    outputs: Mapping[str, str],
+    params: Mapping[str, Any],
+) -> int:
     """The long table: each part's rows with the point's id, attributes and geometry,
     streamed part by part into ``outputs`` (format -> path: ``parquet`` GeoParquet in
     the points' CRS, ``csv`` without geometry), atomically; returns the rows."""
@@ -487,16 +648,19 @@ def write_table(*, points_file: str, layer: str | int | None, id_column: str,
     points = read_points(points_file, layer=layer, id_column=id_column)
     geom = points.geometry.name
     attrs = [c for c in points.columns if c not in (id_column, geom)]
-    base = pa.Table.from_pandas(points[[id_column, *attrs]].reset_index(drop=True),
-                                preserve_index=False)
+    base = pa.Table.from_pandas(
+        points[[id_column, *attrs]].reset_index(drop=True), preserve_index=False
+    )
     wkb = pa.array(points.geometry.to_wkb(), type=pa.binary())
     tags = provenance_tags(inputs=[points_file], params=dict(params))
     part = part_schema()
     schema = base.schema
     for name in COLUMNS:
         schema = schema.append(part.field(name))
-    meta = {b"geo": json.dumps(geo_metadata(points)).encode(),
-            **{k.encode(): v.encode() for k, v in tags.items()}}
+    meta = {
+        b"geo": json.dumps(geo_metadata(points)).encode(),
+        **{k.encode(): v.encode() for k, v in tags.items()},
+    }
     rows = 0
     with ExitStack() as stack:
         # renamed into place as the stack unwinds, after the writers below are closed
@@ -505,9 +669,12 @@ def write_table(*, points_file: str, layer: str | int | None, id_column: str,
         try:
             for fmt, tmp in tmps.items():
                 writers[fmt] = (
-                    pq.ParquetWriter(tmp, schema.append(pa.field("geometry", pa.binary()))
-                                     .with_metadata(meta))
-                    if fmt == "parquet" else pcsv.CSVWriter(tmp, _plain(schema)))
+                    pq.ParquetWriter(
+                        tmp, schema.append(pa.field("geometry", pa.binary())).with_metadata(meta)
+                    )
+                    if fmt == "parquet"
+                    else pcsv.CSVWriter(tmp, _plain(schema))
+                )
             for path in parts:
                 table = pq.read_table(path)
                 take = table.column("point")
@@ -516,8 +683,11 @@ def write_table(*, points_file: str, layer: str | int | None, id_column: str,
                     out = out.append_column(part.field(name), table.column(name))
                 rows += len(out)
                 for fmt, writer in writers.items():
-                    writer.write_table(out.append_column("geometry", wkb.take(take))
-                                       if fmt == "parquet" else out.cast(_plain(out.schema)))
+                    writer.write_table(
+                        out.append_column("geometry", wkb.take(take))
+                        if fmt == "parquet"
+                        else out.cast(_plain(out.schema))
+                    )
         finally:
             for writer in writers.values():
                 writer.close()
@@ -529,5 +699,10 @@ def _plain(schema: Any) -> Any:
     """``schema`` with dictionary-encoded texts as plain ones (for CSV)."""
     import pyarrow as pa
 
-    return pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type)
-                      else f for f in schema], metadata=schema.metadata)
+    return pa.schema(
+        [
+            pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f
+            for f in schema
+        ],
+        metadata=schema.metadata,
+    )

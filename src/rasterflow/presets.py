@@ -35,22 +35,50 @@ _QA_PIXEL = {"pattern": "*_QA_PIXEL.TIF", "invalid_bits": [0, 1, 2, 3, 4]}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "sentinel2-l2a": {
-        "bands": {role: {"pattern": f"*_{band}_{res}m.jp2", **_S2_OFFSET} for role, band, res in [
-            ("blue", "B02", 10), ("green", "B03", 10), ("red", "B04", 10), ("nir", "B08", 10),
-            ("rededge1", "B05", 20), ("rededge2", "B06", 20), ("rededge3", "B07", 20),
-            ("nir08", "B8A", 20), ("swir1", "B11", 20), ("swir2", "B12", 20)]},
+        "bands": {
+            role: {"pattern": f"*_{band}_{res}m.jp2", **_S2_OFFSET}
+            for role, band, res in [
+                ("blue", "B02", 10),
+                ("green", "B03", 10),
+                ("red", "B04", 10),
+                ("nir", "B08", 10),
+                ("rededge1", "B05", 20),
+                ("rededge2", "B06", 20),
+                ("rededge3", "B07", 20),
+                ("nir08", "B8A", 20),
+                ("swir1", "B11", 20),
+                ("swir2", "B12", 20),
+            ]
+        },
         "mask": {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11]},
     },
     "landsat8-9-c2-l2": {
-        "bands": {role: {"pattern": f"*_SR_{band}.TIF", **_LANDSAT} for role, band in [
-            ("coastal", "B1"), ("blue", "B2"), ("green", "B3"), ("red", "B4"), ("nir", "B5"),
-            ("swir1", "B6"), ("swir2", "B7")]},
+        "bands": {
+            role: {"pattern": f"*_SR_{band}.TIF", **_LANDSAT}
+            for role, band in [
+                ("coastal", "B1"),
+                ("blue", "B2"),
+                ("green", "B3"),
+                ("red", "B4"),
+                ("nir", "B5"),
+                ("swir1", "B6"),
+                ("swir2", "B7"),
+            ]
+        },
         "mask": _QA_PIXEL,
     },
     "landsat4-7-c2-l2": {
-        "bands": {role: {"pattern": f"*_SR_{band}.TIF", **_LANDSAT} for role, band in [
-            ("blue", "B1"), ("green", "B2"), ("red", "B3"), ("nir", "B4"), ("swir1", "B5"),
-            ("swir2", "B7")]},
+        "bands": {
+            role: {"pattern": f"*_SR_{band}.TIF", **_LANDSAT}
+            for role, band in [
+                ("blue", "B1"),
+                ("green", "B2"),
+                ("red", "B3"),
+                ("nir", "B4"),
+                ("swir1", "B5"),
+                ("swir2", "B7"),
+            ]
+        },
         "mask": _QA_PIXEL,
     },
 }
@@ -64,8 +92,7 @@ def apply_preset(scenes: dict[str, Any]) -> None:
     if not name:
         return
     preset = PRESETS[name]  # the schema's enum lists them
-    bands = {role: {"band": None, "asset": None, **spec}
-             for role, spec in preset["bands"].items()}
+    bands = {role: {"band": None, "asset": None, **spec} for role, spec in preset["bands"].items()}
     bands.update(scenes.get("bands") or {})
     scenes["bands"] = bands
     if scenes.get("mask") is None:
@@ -74,8 +101,21 @@ def apply_preset(scenes: dict[str, Any]) -> None:
 
 #: Sentinel-2 band name in a file name (T33UVP_20240601T100031_B04_10m.jp2) -> its
 #: band_id in MTD_MSIL2A.xml
-_S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
-             "B11", "B12"]
+_S2_BANDS = [
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+]
 _S2_FILE = re.compile(r"_(B\d\d|B8A)_\d\dm\.")
 
 
@@ -98,16 +138,20 @@ def safe_scaling(folder: str) -> dict[str, tuple[float, float]] | None:
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
-        raise InputDataError(f"{path}: not readable XML ({exc}); restore the SAFE's "
-                             "metadata file") from None
-    quant = next((e.text for e in root.iter() if e.tag.endswith("BOA_QUANTIFICATION_VALUE")),
-                 None)
+        raise InputDataError(
+            f"{path}: not readable XML ({exc}); restore the SAFE's metadata file"
+        ) from None
+    quant = next((e.text for e in root.iter() if e.tag.endswith("BOA_QUANTIFICATION_VALUE")), None)
     if quant is None:
-        raise InputDataError(f"{path}: no BOA_QUANTIFICATION_VALUE; is it a Level-2A "
-                             "product's metadata?")
+        raise InputDataError(
+            f"{path}: no BOA_QUANTIFICATION_VALUE; is it a Level-2A product's metadata?"
+        )
     q = float(quant)
-    offsets = {int(e.get("band_id", -1)): float(e.text or 0) for e in root.iter()
-               if e.tag.endswith("BOA_ADD_OFFSET")}
+    offsets = {
+        int(e.get("band_id", -1)): float(e.text or 0)
+        for e in root.iter()
+        if e.tag.endswith("BOA_ADD_OFFSET")
+    }
     return {band: (1.0 / q, offsets.get(i, 0.0) / q) for i, band in enumerate(_S2_BANDS)}
 
 
@@ -128,6 +172,7 @@ def scaled_by_product(bands: Mapping[str, Any], folder: str) -> dict[str, Any]:
     out = {}
     for role, bf in bands.items():
         band = s2_band_of(bf.path)
-        out[role] = bf if band is None else replace(bf, scale=scaling[band][0],
-                                                    offset=scaling[band][1])
+        out[role] = (
+            bf if band is None else replace(bf, scale=scaling[band][0], offset=scaling[band][1])
+        )
     return out

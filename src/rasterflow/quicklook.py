@@ -68,8 +68,7 @@ def style_for(product: str, *, units: str | None = None) -> Style:
     name = product.removesuffix("_count")
     if product.endswith("_trend"):  # a trend's slope band (rasterflow.trend)
         index = product.removesuffix("_trend")
-        return Style("RdBu", None, None, f"{index} trend ({units or 'per year'})",
-                     centred=True)
+        return Style("RdBu", None, None, f"{index} trend ({units or 'per year'})", centred=True)
     if product == "count" or product.endswith("_count"):
         return Style("viridis", 0, None, "valid observations", discrete=True)
     if name.upper() in _GREENNESS:
@@ -78,8 +77,12 @@ def style_for(product: str, *, units: str | None = None) -> Style:
         return Style("magma_r", 0.0, None, f"slope{_unit(units, 'degrees')}")
     if product == "aspect":
         # cyclic: north (0 and 360) gets one colour, so no false edge at due north
-        return Style("twilight", 0.0, 360.0,
-                     f"aspect ({_unit(units, 'degrees').strip(' ()')} clockwise from north)")
+        return Style(
+            "twilight",
+            0.0,
+            360.0,
+            f"aspect ({_unit(units, 'degrees').strip(' ()')} clockwise from north)",
+        )
     if product == "hillshade":
         # stretched to the data: low-relief DEMs would be a flat grey on 0..255
         return Style("gray", None, None, "hillshade brightness (1..255)")
@@ -97,20 +100,23 @@ def extend_for(data: np.ma.MaskedArray, lo: float, hi: float) -> str:
     if valid.size == 0:
         return "neither"
     below, above = bool(valid.min() < lo), bool(valid.max() > hi)
-    return {(True, True): "both", (True, False): "min",
-            (False, True): "max"}.get((below, above), "neither")
+    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get(
+        (below, above), "neither"
+    )
 
 
-def read_for_display(path: str | os.PathLike[str], *, band: int = 1,
-                     max_pixels: int = MAX_PIXELS) -> tuple[np.ma.MaskedArray, tuple, str]:
+def read_for_display(
+    path: str | os.PathLike[str], *, band: int = 1, max_pixels: int = MAX_PIXELS
+) -> tuple[np.ma.MaskedArray, tuple, str]:
     """Band ``band`` as a masked array (nodata and NaN masked), at most ``max_pixels``
     on its longer side, with its extent ``(left, right, bottom, top)`` and CRS name."""
     with rasterio.open(path) as src:
         factor = max(1, math.ceil(max(src.width, src.height) / max_pixels))
         shape = (max(1, src.height // factor), max(1, src.width // factor))
         # nearest keeps class/count values and nodata cells intact
-        data = src.read(band, out_shape=shape, resampling=Resampling.nearest,
-                        masked=True).astype("float64")
+        data = src.read(band, out_shape=shape, resampling=Resampling.nearest, masked=True).astype(
+            "float64"
+        )
         b = src.bounds
         crs = src.crs.to_string() if src.crs else "no CRS"
     data = np.ma.masked_invalid(data)
@@ -154,9 +160,16 @@ def _axis_unit(crs: str, extent: tuple) -> tuple[float, str]:
     return (1000.0, "km") if span >= 5000 else (1.0, "m")
 
 
-def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
-           product: str, title: str, units: str | None = None, band: int = 1,
-           nodata_also: float | None = None) -> Path:
+def render(
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    product: str,
+    title: str,
+    units: str | None = None,
+    band: int = 1,
+    nodata_also: float | None = None,
+) -> Path:
     """Draw band ``band`` of raster ``path`` as a quicklook PNG at ``output``.
 
     ``nodata_also`` masks one more value (e.g. a count of 0: no valid observation).
@@ -190,8 +203,15 @@ def render(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
     fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
     fig.patch.set_alpha(0)
     ax.patch.set_alpha(0)
-    image = ax.imshow(data, extent=scaled, cmap=cmap, interpolation="nearest",
-                      norm=norm, vmin=None if norm else lo, vmax=None if norm else hi)
+    image = ax.imshow(
+        data,
+        extent=scaled,
+        cmap=cmap,
+        interpolation="nearest",
+        norm=norm,
+        vmin=None if norm else lo,
+        vmax=None if norm else hi,
+    )
     ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
     ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
     ax.ticklabel_format(useOffset=False, style="plain")
@@ -235,7 +255,7 @@ def _save_with_transparent_map(fig, ax, target: Path) -> None:
     x0, x1 = math.floor(box.x0), math.ceil(box.x1)
     y0, y1 = height - math.ceil(box.y1), height - math.floor(box.y0)
     inside = np.zeros(rgba.shape[:2], dtype=bool)
-    inside[max(0, y0):y1, max(0, x0):x1] = True
+    inside[max(0, y0) : y1, max(0, x0) : x1] = True
     alpha = rgba[..., 3:4]
     white = rgba[..., :3] * alpha + (1.0 - alpha)  # Agg buffer is not premultiplied
     out = rgba.copy()
@@ -248,8 +268,13 @@ def _save_with_transparent_map(fig, ax, target: Path) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
-def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                 title: str, column: str = "elev") -> Path:
+def render_lines(
+    path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    title: str,
+    column: str = "elev",
+) -> Path:
     """Draw the lines of a vector file (contours: GeoPackage or GeoParquet) coloured by
     ``column``, with a colour bar and map axes as :func:`render`; the map is transparent
     where there is no line, so the PNG can lie over a terrain quicklook."""
@@ -270,8 +295,14 @@ def render_lines(path: str | os.PathLike[str], output: str | os.PathLike[str], *
     ax.patch.set_alpha(0)
     if len(lines):
         scaled = lines.set_geometry(lines.geometry.affine_transform([1 / div, 0, 0, 1 / div, 0, 0]))
-        scaled.plot(ax=ax, column=column, cmap="terrain", linewidth=0.6, legend=True,
-                    legend_kwds={"shrink": 0.85, "label": f"{column} (level)"})
+        scaled.plot(
+            ax=ax,
+            column=column,
+            cmap="terrain",
+            linewidth=0.6,
+            legend=True,
+            legend_kwds={"shrink": 0.85, "label": f"{column} (level)"},
+        )
     ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
     ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
     ax.ticklabel_format(useOffset=False, style="plain")
@@ -302,8 +333,7 @@ body {{ font-family: sans-serif; font-size: 14px; margin: 0.5em 1em; }}
 """
 
 
-def map_page(png: str | os.PathLike[str], output: str | os.PathLike[str], *,
-             title: str) -> Path:
+def map_page(png: str | os.PathLike[str], output: str | os.PathLike[str], *, title: str) -> Path:
     """An HTML page showing the quicklook ``png`` fitted to the window, full resolution
     on a click.
 
@@ -323,15 +353,20 @@ def map_page(png: str | os.PathLike[str], output: str | os.PathLike[str], *,
         width, height = image.size
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    page = _MAP_PAGE.format(title=html.escape(title), width=width, height=height,
-                            data=base64.b64encode(data).decode("ascii"))
+    page = _MAP_PAGE.format(
+        title=html.escape(title),
+        width=width,
+        height=height,
+        data=base64.b64encode(data).decode("ascii"),
+    )
     with atomic_output(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return target
 
 
-def scenes_to_draw(available: Sequence[str], *, chosen: Sequence[str] = (),
-                   count: int = 2) -> list[str]:
+def scenes_to_draw(
+    available: Sequence[str], *, chosen: Sequence[str] = (), count: int = 2
+) -> list[str]:
     """The scenes whose per-scene index products get a map: ``chosen`` (``report.scenes``)
     if given, else the first ``count`` (``report.scene_quicklooks``) of ``available``
     (the sheet's order). A few, not all: a map costs ~0.3 MB of report and a

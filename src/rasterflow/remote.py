@@ -107,8 +107,10 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
         _copy_s3(url, dest)
         return
     if not url.startswith(("http://", "https://")):
-        raise InputDataError(f"{url}: scenes.stage_in copies http(s) and s3 URLs only; "
-                             "read it in place (no stage_in)")
+        raise InputDataError(
+            f"{url}: scenes.stage_in copies http(s) and s3 URLs only; "
+            "read it in place (no stage_in)"
+        )
     part = dest + ".part"
     os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
     problem = ""
@@ -131,8 +133,10 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
                 problem = f"HTTP {exc.code}"
                 continue
             else:
-                raise InputDataError(f"{url}: the server answers HTTP {exc.code} ({exc.reason});"
-                                     " check the URL in the scene sheet or catalog") from None
+                raise InputDataError(
+                    f"{url}: the server answers HTTP {exc.code} ({exc.reason});"
+                    " check the URL in the scene sheet or catalog"
+                ) from None
         except (urllib.error.URLError, OSError) as exc:
             problem = str(exc)
             continue
@@ -141,8 +145,10 @@ def download(url: str, dest: str, *, attempts: int = 6, timeout: float = 60) -> 
             os.replace(part, dest)
             return
         problem = f"{size} of {total} bytes arrived"
-    raise InputDataError(f"{url}: not copied after {attempts} attempts ({problem}); the part "
-                         f"so far is kept in {part}, and the next run continues it")
+    raise InputDataError(
+        f"{url}: not copied after {attempts} attempts ({problem}); the part "
+        f"so far is kept in {part}, and the next run continues it"
+    )
 
 
 def _copy_s3(url: str, dest: str) -> None:
@@ -167,7 +173,8 @@ def _copy_s3(url: str, dest: str) -> None:
         for leftover in (part, part + ".aux.xml"):
             if os.path.exists(leftover):
                 os.remove(leftover)
-        raise InputDataError(f"{url}: not copied from S3 ({exc}); check the URL and the "
-                             "AWS variables (AWS_S3_ENDPOINT, AWS_NO_SIGN_REQUEST, keys)"
-                             ) from None
+        raise InputDataError(
+            f"{url}: not copied from S3 ({exc}); check the URL and the "
+            "AWS variables (AWS_S3_ENDPOINT, AWS_NO_SIGN_REQUEST, keys)"
+        ) from None
     os.replace(part, dest)

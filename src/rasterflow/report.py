@@ -27,9 +27,25 @@ from rasterflow.ownership import replace_folder
 
 #: Distributions whose versions the report lists (besides Python and GDAL).
 SOFTWARE = (
-    "rasterflow", "snakemake", "snakemake-executor-plugin-slurm", "dask", "distributed",
-    "dask-jobqueue", "numpy", "xarray", "rioxarray", "rasterio", "odc-geo", "exactextract",
-    "geopandas", "pyogrio", "pyarrow", "pandas", "matplotlib", "rio-cogeo", "pystac",
+    "rasterflow",
+    "snakemake",
+    "snakemake-executor-plugin-slurm",
+    "dask",
+    "distributed",
+    "dask-jobqueue",
+    "numpy",
+    "xarray",
+    "rioxarray",
+    "rasterio",
+    "odc-geo",
+    "exactextract",
+    "geopandas",
+    "pyogrio",
+    "pyarrow",
+    "pandas",
+    "matplotlib",
+    "rio-cogeo",
+    "pystac",
     "rio-stac",
 )
 
@@ -87,8 +103,9 @@ def _pyplot() -> Any:
 # --- zonal time series and tables ----------------------------------------------------
 
 
-def time_series_table(long: pd.DataFrame, *, id_column: str,
-                      period_order: Sequence[str]) -> pd.DataFrame:
+def time_series_table(
+    long: pd.DataFrame, *, id_column: str, period_order: Sequence[str]
+) -> pd.DataFrame:
     """Rows of ``long`` (the zonal long table) that form time series, periods in order.
 
     Static products (period ``static``) and periods not in ``period_order`` are dropped;
@@ -100,8 +117,7 @@ def time_series_table(long: pd.DataFrame, *, id_column: str,
             f"zonal long table lacks column(s) {', '.join(missing)}; rerun zonal_long"
         )
     rows = long[long["period"].isin(period_order)].copy()
-    rows["period"] = pd.Categorical(rows["period"], categories=list(period_order),
-                                    ordered=True)
+    rows["period"] = pd.Categorical(rows["period"], categories=list(period_order), ordered=True)
     return rows.sort_values(["product", id_column, "period"]).reset_index(drop=True)
 
 
@@ -127,8 +143,14 @@ class ZoneChoice:
         return text
 
 
-def choose_zones(rows: pd.DataFrame, *, id_column: str, statistic: str,
-                 zones: Sequence[Any] = (), max_zones: int = MAX_ZONES) -> ZoneChoice:
+def choose_zones(
+    rows: pd.DataFrame,
+    *,
+    id_column: str,
+    statistic: str,
+    zones: Sequence[Any] = (),
+    max_zones: int = MAX_ZONES,
+) -> ZoneChoice:
     """The zones of one product's rows worth drawing: only zones with data (a finite
     ``statistic`` in some period), the listed ``zones`` in their order if given, else
     the largest first (most valid pixels summed over the periods, from ``count``; the
@@ -152,8 +174,13 @@ def choose_zones(rows: pd.DataFrame, *, id_column: str, statistic: str,
     else:
         order = sorted(with_data, key=lambda z: (-float(size[z]), str(z)))
         shown, missing = order, []
-    return ZoneChoice(shown=shown[:max_zones], with_data=len(with_data), total=len(all_ids),
-                      configured=bool(zones), missing=missing)
+    return ZoneChoice(
+        shown=shown[:max_zones],
+        with_data=len(with_data),
+        total=len(all_ids),
+        configured=bool(zones),
+        missing=missing,
+    )
 
 
 def zone_colours(n: int) -> list[Any]:
@@ -167,11 +194,17 @@ def zone_colours(n: int) -> list[Any]:
     return [tab20(order[i % 20]) for i in range(n)]
 
 
-def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_column: str,
-                     period_order: Sequence[str], statistic: str = "median",
-                     band: tuple[str, str] | None = ("p10", "p90"),
-                     zones: Sequence[Any] = (), max_zones: int = MAX_ZONES
-                     ) -> dict[str, ZoneChoice]:
+def plot_time_series(
+    long: pd.DataFrame,
+    output: str | os.PathLike[str],
+    *,
+    id_column: str,
+    period_order: Sequence[str],
+    statistic: str = "median",
+    band: tuple[str, str] | None = ("p10", "p90"),
+    zones: Sequence[Any] = (),
+    max_zones: int = MAX_ZONES,
+) -> dict[str, ZoneChoice]:
     """One panel per product: ``statistic`` per zone over the periods, with the
     ``band`` percentiles shaded when the table has them and few zones are drawn.
 
@@ -184,8 +217,9 @@ def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_c
     if statistic not in table.columns:
         statistic = "mean"
     products = list(dict.fromkeys(table["product"])) or ["(no periodic product)"]
-    fig, axes = plt.subplots(len(products), 1, figsize=(10, 3.6 * len(products) + 0.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(products), 1, figsize=(10, 3.6 * len(products) + 0.8), squeeze=False
+    )
     x = np.arange(len(period_order))
     choices: dict[str, ZoneChoice] = {}
     for ax, product in zip(axes[:, 0], products, strict=True):
@@ -193,31 +227,43 @@ def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_c
         if rows.empty:
             choice = ZoneChoice([], 0, 0, bool(zones), list(zones))
         else:
-            choice = choose_zones(rows, id_column=id_column, statistic=statistic,
-                                  zones=zones, max_zones=max_zones)
+            choice = choose_zones(
+                rows, id_column=id_column, statistic=statistic, zones=zones, max_zones=max_zones
+            )
         choices[product] = choice
-        shaded = bool(band and set(band) <= set(rows.columns)
-                      and 0 < len(choice.shown) <= MAX_SHADED)
+        shaded = bool(
+            band and set(band) <= set(rows.columns) and 0 < len(choice.shown) <= MAX_SHADED
+        )
         for zone, colour in zip(choice.shown, zone_colours(len(choice.shown)), strict=True):
             z = rows[rows[id_column] == zone]
             pos = z["period"].cat.codes.to_numpy()
             ax.plot(pos, z[statistic], marker="o", color=colour, label=str(zone))
             if shaded and band:
-                ax.fill_between(pos, z[band[0]], z[band[1]], color=colour, alpha=0.12,
-                                linewidth=0)
+                ax.fill_between(pos, z[band[0]], z[band[1]], color=colour, alpha=0.12, linewidth=0)
         ax.set_xticks(x, list(period_order))
         ax.set_xlim(-0.3, len(period_order) - 0.7)
         shade = f", shaded {band[0]}..{band[1]}" if shaded and band else ""
-        ax.set_title(f"{product}: {statistic} per zone{shade}\n{choice.describe()}",
-                     fontsize=10)
+        ax.set_title(f"{product}: {statistic} per zone{shade}\n{choice.describe()}", fontsize=10)
         ax.set_ylabel(f"{product} {statistic}")
         ax.grid(alpha=0.3)
         if choice.shown:
-            ax.legend(title=id_column, fontsize=8, ncol=1 if len(choice.shown) <= 10 else 2,
-                      loc="center left", bbox_to_anchor=(1.01, 0.5))
+            ax.legend(
+                title=id_column,
+                fontsize=8,
+                ncol=1 if len(choice.shown) <= 10 else 2,
+                loc="center left",
+                bbox_to_anchor=(1.01, 0.5),
+            )
         else:
-            ax.text(0.5, 0.5, "no zone has data", transform=ax.transAxes, ha="center",
-                    va="center", color="0.4")
+            ax.text(
+                0.5,
+                0.5,
+                "no zone has data",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="0.4",
+            )
     axes[-1, 0].set_xlabel("period")
     fig.tight_layout()
     _save_png(fig, output)
@@ -229,8 +275,9 @@ def plot_time_series(long: pd.DataFrame, output: str | os.PathLike[str], *, id_c
 MAX_POINTS = 6
 
 
-def series_points(table: str | os.PathLike[str], *, id_column: str,
-                  limit: int = MAX_POINTS) -> list[Any]:
+def series_points(
+    table: str | os.PathLike[str], *, id_column: str, limit: int = MAX_POINTS
+) -> list[Any]:
     """The first ``limit`` point ids (in table order) with any valid value, read batch
     by batch (``id_column`` and ``valid`` only): a table of 100,000 points over 1,000
     scenes is not loaded to pick six."""
@@ -246,9 +293,14 @@ def series_points(table: str | os.PathLike[str], *, id_column: str,
     return list(chosen)
 
 
-def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                      id_column: str, limit: int = MAX_POINTS,
-                      periods: Mapping[str, Sequence[Any]] | None = None) -> Path:
+def plot_point_series(
+    table: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    id_column: str,
+    limit: int = MAX_POINTS,
+    periods: Mapping[str, Sequence[Any]] | None = None,
+) -> Path:
     """One panel per product: the valid values of a few points (:func:`series_points`)
     by date, each scene a dot and each period's composite a line over the period
     (``periods``: id -> (first, last day); without it a dot at its first day), so a
@@ -258,14 +310,20 @@ def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[s
     plt = _pyplot()
     ids = series_points(table, id_column=id_column, limit=limit)
     columns = [id_column, "kind", "source", "date", "product", "value", "valid"]
-    rows = (pq.read_table(table, columns=columns, filters=[(id_column, "in", ids)])
-            .to_pandas() if ids else pd.DataFrame(columns=columns))
+    rows = (
+        pq.read_table(table, columns=columns, filters=[(id_column, "in", ids)]).to_pandas()
+        if ids
+        else pd.DataFrame(columns=columns)
+    )
     rows = rows[rows["valid"].astype(bool)]
     products = list(dict.fromkeys(rows["product"])) or ["(no valid value at any point)"]
-    spans = {str(k): (pd.Timestamp(str(v[0])), pd.Timestamp(str(v[1])) + pd.Timedelta(days=1))
-             for k, v in (periods or {}).items()}
-    fig, axes = plt.subplots(len(products), 1, figsize=(8, 3.2 * len(products) + 0.8),
-                             squeeze=False, sharex=True)
+    spans = {
+        str(k): (pd.Timestamp(str(v[0])), pd.Timestamp(str(v[1])) + pd.Timedelta(days=1))
+        for k, v in (periods or {}).items()
+    }
+    fig, axes = plt.subplots(
+        len(products), 1, figsize=(8, 3.2 * len(products) + 0.8), squeeze=False, sharex=True
+    )
     for ax, product in zip(axes[:, 0], products, strict=True):
         of = rows[rows["product"] == product]
         for k, point in enumerate(ids):
@@ -273,22 +331,33 @@ def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[s
             mine = of[of[id_column] == point]
             scenes = mine[mine["kind"] == "scene"].sort_values("date")
             composites = mine[mine["kind"] == "period"].sort_values("date")
-            ax.plot(pd.to_datetime(scenes["date"]), scenes["value"], "o", color=color,
-                    markersize=4, alpha=0.8, label=f"{point}")
-            for source, day, value in zip(composites["source"], composites["date"],
-                                          composites["value"], strict=True):
+            ax.plot(
+                pd.to_datetime(scenes["date"]),
+                scenes["value"],
+                "o",
+                color=color,
+                markersize=4,
+                alpha=0.8,
+                label=f"{point}",
+            )
+            for source, day, value in zip(
+                composites["source"], composites["date"], composites["value"], strict=True
+            ):
                 start, end = spans.get(str(source), (pd.Timestamp(day),) * 2)
                 if end > start:
                     ax.hlines(value, start, end, color=color, linewidth=2, alpha=0.8)
                 else:
                     ax.plot([start], [value], "s", color=color, markersize=5)
-        ax.set_title(f"{product} at {len(ids)} point(s): scenes (dots), composites "
-                     "(lines over their periods)")
+        ax.set_title(
+            f"{product} at {len(ids)} point(s): scenes (dots), composites "
+            "(lines over their periods)"
+        )
         ax.set_ylabel(product)
         ax.grid(alpha=0.3)
         if ids:
-            ax.legend(title=id_column, fontsize=7, ncol=1, loc="center left",
-                      bbox_to_anchor=(1.01, 0.5))
+            ax.legend(
+                title=id_column, fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5)
+            )
     axes[-1, 0].set_xlabel("date")
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -299,16 +368,20 @@ def plot_point_series(table: str | os.PathLike[str], output: str | os.PathLike[s
 
 def _table_html(table: pd.DataFrame) -> str:
     shown = table.drop(columns=[c for c in ("geometry",) if c in table.columns])
-    return shown.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
-                         border=0, escape=True)
+    return shown.to_html(
+        index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0, escape=True
+    )
 
 
-def zonal_table_page(table_path: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                     title: str) -> Path:
+def zonal_table_page(
+    table_path: str | os.PathLike[str], output: str | os.PathLike[str], *, title: str
+) -> Path:
     """An HTML page of one zonal table (GeoParquet or Parquet), geometry left out."""
     table = pd.read_parquet(table_path)
-    note = (f"<p>{len(table)} zones. Source: <code>{html.escape(str(table_path))}</code> "
-            "(also as CSV beside it).</p>")
+    note = (
+        f"<p>{len(table)} zones. Source: <code>{html.escape(str(table_path))}</code> "
+        "(also as CSV beside it).</p>"
+    )
     return _write_page(output, title=title, body=note + _table_html(table))
 
 
@@ -340,8 +413,9 @@ def read_benchmarks(root: str | os.PathLike[str]) -> list[JobBenchmark]:
                 f"{path} is not a Snakemake benchmark TSV ({exc}); delete it and rerun"
             ) from None
         rel = path.relative_to(base).with_suffix("")
-        jobs.append(JobBenchmark(rel.as_posix(), rel.parts[0], seconds,
-                                 rss if np.isfinite(rss) else 0.0))
+        jobs.append(
+            JobBenchmark(rel.as_posix(), rel.parts[0], seconds, rss if np.isfinite(rss) else 0.0)
+        )
     return jobs
 
 
@@ -350,8 +424,15 @@ def per_rule(jobs: Iterable[JobBenchmark]) -> list[JobBenchmark]:
     by_rule: dict[str, list[JobBenchmark]] = {}
     for job in jobs:
         by_rule.setdefault(job.rule, []).append(job)
-    return [JobBenchmark(f"{rule} ({len(js)} jobs)", rule, sum(j.seconds for j in js),
-                         max(j.max_rss_mb for j in js)) for rule, js in sorted(by_rule.items())]
+    return [
+        JobBenchmark(
+            f"{rule} ({len(js)} jobs)",
+            rule,
+            sum(j.seconds for j in js),
+            max(j.max_rss_mb for j in js),
+        )
+        for rule, js in sorted(by_rule.items())
+    ]
 
 
 def plot_benchmarks(jobs: Sequence[JobBenchmark], output: str | os.PathLike[str]) -> Path:
@@ -366,8 +447,7 @@ def plot_benchmarks(jobs: Sequence[JobBenchmark], output: str | os.PathLike[str]
     rules = sorted({j.rule for j in rows})
     colours = {r: plt.get_cmap("tab10")(i % 10) for i, r in enumerate(rules)}
     y = np.arange(len(rows))
-    fig, (t_ax, m_ax) = plt.subplots(1, 2, sharey=True,
-                                     figsize=(11, 1.5 + 0.22 * len(rows)))
+    fig, (t_ax, m_ax) = plt.subplots(1, 2, sharey=True, figsize=(11, 1.5 + 0.22 * len(rows)))
     colour = [colours[j.rule] for j in rows]
     t_ax.barh(y, [j.seconds for j in rows], color=colour)
     m_ax.barh(y, [j.max_rss_mb for j in rows], color=colour)
@@ -390,9 +470,13 @@ def plot_benchmarks(jobs: Sequence[JobBenchmark], output: str | os.PathLike[str]
 
 #: How the summary names the folders under ``results`` (others are named as they are).
 _PRODUCT_GROUPS = {
-    "indices": "Spectral indices per scene", "composites": "Composites per tile",
-    "mosaics": "Mosaics (VRT and COG)", "terrain": "Terrain products",
-    "zonal": "Zonal statistics", "stac": "STAC catalog", "report": "Report figures and pages",
+    "indices": "Spectral indices per scene",
+    "composites": "Composites per tile",
+    "mosaics": "Mosaics (VRT and COG)",
+    "terrain": "Terrain products",
+    "zonal": "Zonal statistics",
+    "stac": "STAC catalog",
+    "report": "Report figures and pages",
 }
 
 
@@ -410,8 +494,13 @@ def group_products(paths: Iterable[str], *, results: str) -> dict[str, list[str]
     return groups
 
 
-def run_summary_page(output: str | os.PathLike[str], *, jobs: Sequence[JobBenchmark],
-                     products: Mapping[str, Sequence[str]], results: str) -> Path:
+def run_summary_page(
+    output: str | os.PathLike[str],
+    *,
+    jobs: Sequence[JobBenchmark],
+    products: Mapping[str, Sequence[str]],
+    results: str,
+) -> Path:
     """The page a reader starts with: what ran (jobs per rule, their time and memory,
     from the ``benchmark:`` files) and where every product is (one row per folder)."""
     rules = per_rule(jobs)
@@ -421,27 +510,38 @@ def run_summary_page(output: str | os.PathLike[str], *, jobs: Sequence[JobBenchm
     rows = "".join(
         f"<tr><td style='text-align:left'>{html.escape(r.rule)}</td>"
         f"<td>{counts[r.rule]}</td><td>{r.seconds:.1f}</td>"
-        f"<td>{r.max_rss_mb:.0f}</td></tr>" for r in rules)
-    ran = (f"<p>{len(jobs)} jobs with a benchmark, {total:.0f} s of job time in total"
-           + (f"; the longest: <code>{html.escape(longest.job)}</code>, "
-              f"{longest.seconds:.1f} s" if longest else "")
-           + ". The run's timeline is on Snakemake's <i>Statistics</i> page, each job's "
-             "time and memory under Run &rarr; Benchmarks.</p>"
-           "<table><tr><th>rule</th><th>jobs</th><th>job time (s)</th>"
-           f"<th>peak memory, largest job (MB)</th></tr>{rows}</table>")
+        f"<td>{r.max_rss_mb:.0f}</td></tr>"
+        for r in rules
+    )
+    ran = (
+        f"<p>{len(jobs)} jobs with a benchmark, {total:.0f} s of job time in total"
+        + (
+            f"; the longest: <code>{html.escape(longest.job)}</code>, {longest.seconds:.1f} s"
+            if longest
+            else ""
+        )
+        + ". The run's timeline is on Snakemake's <i>Statistics</i> page, each job's "
+        "time and memory under Run &rarr; Benchmarks.</p>"
+        "<table><tr><th>rule</th><th>jobs</th><th>job time (s)</th>"
+        f"<th>peak memory, largest job (MB)</th></tr>{rows}</table>"
+    )
     where = []
     for key, paths in products.items():
         name = _PRODUCT_GROUPS.get(key, key)
         shown = "<br>".join(f"<code>{html.escape(p)}</code>" for p in paths[:12])
         more = f"<br>... and {len(paths) - 12} more" if len(paths) > 12 else ""
-        where.append(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
-                     f"<td>{len(paths)}</td><td style='text-align:left'>{shown}{more}</td></tr>")
+        where.append(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+            f"<td>{len(paths)}</td><td style='text-align:left'>{shown}{more}</td></tr>"
+        )
     body = (
-        "<h2 id='ran'>What ran, how long</h2>" + ran
+        "<h2 id='ran'>What ran, how long</h2>"
+        + ran
         + f"<h2 id='where'>Where every product is</h2><p>Paths relative to the folder "
-          f"Snakemake ran in; results folder <code>{html.escape(results)}</code>.</p>"
-          "<table><tr><th>products</th><th>files</th><th style='text-align:left'>paths</th></tr>"
-        + "".join(where) + "</table>"
+        f"Snakemake ran in; results folder <code>{html.escape(results)}</code>.</p>"
+        "<table><tr><th>products</th><th>files</th><th style='text-align:left'>paths</th></tr>"
+        + "".join(where)
+        + "</table>"
     )
     return _write_page(output, title="Run summary", body=body)
 
@@ -454,8 +554,11 @@ _CDN_SCRIPT = re.compile(
     r'<script[^>]*\bsrc="https://cdn\.bokeh\.org/bokeh/release/'
     r'(?P<name>bokeh(?:-[a-z]+)?)-(?P<version>[0-9][^"]*?)\.min\.js"[^>]*>\s*</script>'
 )
-_DOCS_JSON = re.compile(r'<script type="application/json" id="(?P<id>[^"]+)">\s*'
-                        r'(?P<json>.*?)\s*</script>', re.DOTALL)
+_DOCS_JSON = re.compile(
+    r'<script type="application/json" id="(?P<id>[^"]+)">\s*'
+    r"(?P<json>.*?)\s*</script>",
+    re.DOTALL,
+)
 _RENDER_ITEMS = re.compile(r"const render_items = (?P<json>\[.*?\]);\n")
 
 
@@ -486,9 +589,13 @@ def read_dask_report(path: str | os.PathLike[str], *, job: str) -> DaskReport:
             "BokehJS from the CDN, document or render items); delete it and rerun its job"
         )
     versions = {v for _n, v in scripts}
-    return DaskReport(job=job, docs_json=docs["json"], render_items=json.loads(items["json"]),
-                      scripts=tuple(dict.fromkeys(n for n, _v in scripts)),
-                      version=versions.pop() if len(versions) == 1 else ",".join(versions))
+    return DaskReport(
+        job=job,
+        docs_json=docs["json"],
+        render_items=json.loads(items["json"]),
+        scripts=tuple(dict.fromkeys(n for n, _v in scripts)),
+        version=versions.pop() if len(versions) == 1 else ",".join(versions),
+    )
 
 
 def bokeh_bundle(name: str) -> Path:
@@ -514,8 +621,11 @@ def _check_versions(reports: Sequence[DaskReport], pages: Sequence[Path]) -> str
     return bokeh.__version__
 
 
-def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike[str],
-                         page: str | os.PathLike[str] | None = None) -> Path:
+def collect_dask_reports(
+    logs: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    page: str | os.PathLike[str] | None = None,
+) -> Path:
     """Gather every ``*.dask.html`` below ``logs`` so that it draws without a network.
 
     The folder ``output`` gets each job's page (flat names:
@@ -530,8 +640,7 @@ def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike
     """
     source, target = Path(logs), Path(output)
     pages = sorted(source.rglob("*.dask.html"))
-    jobs = ["--".join(p.relative_to(source).with_suffix("").with_suffix("").parts)
-            for p in pages]
+    jobs = ["--".join(p.relative_to(source).with_suffix("").with_suffix("").parts) for p in pages]
     reports = [read_dask_report(p, job=j) for p, j in zip(pages, jobs, strict=True)]
     version = _check_versions(reports, pages)
     bundles = list(dict.fromkeys(n for r in reports for n in r.scripts))
@@ -542,8 +651,11 @@ def collect_dask_reports(logs: str | os.PathLike[str], output: str | os.PathLike
         shutil.copyfile(bokeh_bundle(name), scratch / f"{name}-{version}.min.js")
     for path, job in zip(pages, jobs, strict=True):
         text = _CDN_SCRIPT.sub(
-            lambda m: f'<script type="text/javascript" src="{m["name"]}-{m["version"]}'
-                      '.min.js"></script>', path.read_text(encoding="utf-8"))
+            lambda m: (
+                f'<script type="text/javascript" src="{m["name"]}-{m["version"]}.min.js"></script>'
+            ),
+            path.read_text(encoding="utf-8"),
+        )
         (scratch / f"{job}.html").write_text(text, encoding="utf-8")
     if page is not None:
         dask_reports_page(reports, page, bundles=bundles)
@@ -635,8 +747,9 @@ def _open_on_tab(docs_json: str, title: str) -> str:
     return json.dumps(docs, separators=(",", ":"))
 
 
-def dask_reports_page(reports: Sequence[DaskReport], output: str | os.PathLike[str], *,
-                      bundles: Sequence[str]) -> Path:
+def dask_reports_page(
+    reports: Sequence[DaskReport], output: str | os.PathLike[str], *, bundles: Sequence[str]
+) -> Path:
     """One self-contained page with every job's Dask report and BokehJS inlined once.
 
     Each report keeps its own Bokeh document (ids are per document, roots get fresh
@@ -644,8 +757,9 @@ def dask_reports_page(reports: Sequence[DaskReport], output: str | os.PathLike[s
     how many it drew and how many plot canvases exist.
     """
     scripts = "\n".join(
-        f'<script type="text/javascript">\n{bokeh_bundle(n).read_text(encoding="utf-8")}'
-        "\n</script>" for n in bundles)
+        f'<script type="text/javascript">\n{bokeh_bundle(n).read_text(encoding="utf-8")}\n</script>'
+        for n in bundles
+    )
     sections, links, embed = [], [], []
     for i, report in enumerate(reports):
         anchor = f"job-{i}"
@@ -656,40 +770,60 @@ def dask_reports_page(reports: Sequence[DaskReport], output: str | os.PathLike[s
             for model_id in item.get("root_ids", []):
                 element = f"dask-{i}-{model_id}"
                 mapping[model_id] = element
-                roots.append(f'<div id="{element}" data-root-id="{html.escape(model_id)}" '
-                             'style="display: contents;"></div>')
+                roots.append(
+                    f'<div id="{element}" data-root-id="{html.escape(model_id)}" '
+                    'style="display: contents;"></div>'
+                )
             items.append({**item, "roots": mapping})
         docs_id = f"dask-docs-{i}"
         safe_json = _open_on_tab(report.docs_json, OPEN_TAB).replace("</", "<\\/")
         sections.append(
             f'<h2 id="{anchor}">{html.escape(report.job)}</h2>'
             f'<div class="job">{"".join(roots)}</div>'
-            f'<script type="application/json" id="{docs_id}">{safe_json}</script>')
+            f'<script type="application/json" id="{docs_id}">{safe_json}</script>'
+        )
         links.append(f'<a href="#{anchor}">{html.escape(report.job)}</a>')
         embed.append({"docs": docs_id, "items": items})
-    intro = (f"{len(reports)} heavy job(s) kept a report (<code>dask.report</code>; jobs "
-             "shorter than <code>dask.report_min_seconds</code> are left out). BokehJS is "
-             "part of this page: it works offline.") if reports else (
-             "No heavy job kept a report: each took less than "
-             "<code>dask.report_min_seconds</code>.")
+    intro = (
+        (
+            f"{len(reports)} heavy job(s) kept a report (<code>dask.report</code>; jobs "
+            "shorter than <code>dask.report_min_seconds</code> are left out). BokehJS is "
+            "part of this page: it works offline."
+        )
+        if reports
+        else (
+            "No heavy job kept a report: each took less than <code>dask.report_min_seconds</code>."
+        )
+    )
     target = Path(output)
     target.parent.mkdir(parents=True, exist_ok=True)
-    text = _DASK_PAGE.format(scripts=scripts, intro=intro, count=len(reports),
-                             links=" ".join(links), sections="\n".join(sections),
-                             embed=_EMBED % json.dumps(embed))
+    text = _DASK_PAGE.format(
+        scripts=scripts,
+        intro=intro,
+        count=len(reports),
+        links=" ".join(links),
+        sections="\n".join(sections),
+        embed=_EMBED % json.dumps(embed),
+    )
     with atomic_output(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
 
 
-def run_info_page(output: str | os.PathLike[str], *, config: Mapping[str, Any],
-                  versions: Mapping[str, str], configfiles: Sequence[str] = ()) -> Path:
+def run_info_page(
+    output: str | os.PathLike[str],
+    *,
+    config: Mapping[str, Any],
+    versions: Mapping[str, str],
+    configfiles: Sequence[str] = (),
+) -> Path:
     """An HTML page with the config the run used (every default filled in) and the
     software versions."""
     import yaml
 
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                   for k, v in versions.items())
+    rows = "".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in versions.items()
+    )
     files = ", ".join(f"<code>{html.escape(str(f))}</code>" for f in configfiles) or "-"
     dumped = yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None)
     body = (

@@ -86,9 +86,17 @@ class Scene:
 
     def subset(self, roles: Iterable[str]) -> Scene:
         """The same scene with only ``roles``: a job's params then change only with them."""
-        return Scene(self.id, self.date, {r: self.bands[r] for r in sorted(roles)}, self.mask,
-                     self.valid_classes, self.known_classes, self.version, self.invalid_bits,
-                     self.dilate)
+        return Scene(
+            self.id,
+            self.date,
+            {r: self.bands[r] for r in sorted(roles)},
+            self.mask,
+            self.valid_classes,
+            self.known_classes,
+            self.version,
+            self.invalid_bits,
+            self.dilate,
+        )
 
     def to_params(self) -> dict[str, Any]:
         """Plain, JSON-able dict: Snakemake ``params`` (reruns when it changes)."""
@@ -141,8 +149,10 @@ def decode_sheet(data: bytes, *, source: str) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         # refused, not decoded: one encoding for every sheet, and what saves UTF-16
         # (Excel's "Unicode Text") separates by tabs anyway
-        raise InputDataError(f"scene sheet {source} is saved as UTF-16, but a sheet "
-                             f"must be UTF-8; {_convert(source, 'utf-16')}")
+        raise InputDataError(
+            f"scene sheet {source} is saved as UTF-16, but a sheet "
+            f"must be UTF-8; {_convert(source, 'utf-16')}"
+        )
     nul = data.find(b"\0")
     if nul >= 0:
         raise InputDataError(
@@ -162,8 +172,10 @@ def decode_sheet(data: bytes, *, source: str) -> str:
 
 def _convert(source: str, codec: str) -> str:
     name = os.path.basename(source)
-    return (f"save it as 'CSV UTF-8', or convert it: iconv -f {codec} -t utf-8 {name} > "
-            f"{os.path.splitext(name)[0]}-utf8.csv and set scenes.sheet to the new file")
+    return (
+        f"save it as 'CSV UTF-8', or convert it: iconv -f {codec} -t utf-8 {name} > "
+        f"{os.path.splitext(name)[0]}-utf8.csv and set scenes.sheet to the new file"
+    )
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -204,8 +216,10 @@ def _bad_date(raw: str) -> str:
     except ValueError:
         return "does not parse; write it as YYYY-MM-DD"
     # times are refused, not cut off: 2024-06-30T23:30-05:00 is July 1 in UTC
-    return ("has a time of day, but scene dates are days; write the acquisition's UTC "
-            f"date as YYYY-MM-DD{_utc_hint(when)}")
+    return (
+        "has a time of day, but scene dates are days; write the acquisition's UTC "
+        f"date as YYYY-MM-DD{_utc_hint(when)}"
+    )
 
 
 def _utc_hint(when: dt.datetime) -> str:
@@ -246,8 +260,9 @@ def read_sheet(text: str, *, source: str, base: str | os.PathLike[str]) -> list[
         try:
             date = parse_date(raw_date)
         except ValueError as e:
-            raise InputDataError(f"scene sheet {source}, line {line}: date {raw_date!r} of "
-                                 f"scene {sid!r} {e}") from None
+            raise InputDataError(
+                f"scene sheet {source}, line {line}: date {raw_date!r} of scene {sid!r} {e}"
+            ) from None
         raw_path = (rec["path"] or "").strip()
         if not raw_path:
             raise InputDataError(f"scene sheet {source}, line {line}: scene {sid!r} has no path")
@@ -295,7 +310,7 @@ def periodic_tail(value: str) -> str | None:
     many zeros, 6 s for 100,000; these slices take 1 us.
     """
     for n in range(1, len(value) // 20 + 1):
-        if value[-20 * n:] == value[-n:] * 20:
+        if value[-20 * n :] == value[-n:] * 20:
             return value[-n:]
     return None
 
@@ -350,7 +365,7 @@ def planned_listing(files: Iterable[str]) -> tuple[Listing, Callable[[str], bool
 
     def listing(path: str) -> list[str] | None:
         prefix = os.path.normpath(path) + os.sep
-        inside = sorted(f[len(prefix):] for f in planned if f.startswith(prefix))
+        inside = sorted(f[len(prefix) :] for f in planned if f.startswith(prefix))
         return inside or None
 
     return listing, planned.__contains__
@@ -408,8 +423,7 @@ def resolve_scene(
             "fix the path in the scene sheet (relative paths are relative to the sheet)"
         )
     located = {
-        role: _locate(row, spec, files, what=f"scenes.bands.{role}")
-        for role, spec in bands.items()
+        role: _locate(row, spec, files, what=f"scenes.bands.{role}") for role, spec in bands.items()
     }
     if files is not None and product_metadata:
         from rasterflow.presets import scaled_by_product
@@ -429,7 +443,8 @@ def mask_rule(mask: Mapping[str, Any] | None) -> dict[str, Any]:
         return {}
     return {
         "valid_classes": tuple(int(v) for v in mask.get("valid") or ()),
-        "known_classes": None if mask.get("classes") is None
+        "known_classes": None
+        if mask.get("classes") is None
         else tuple(int(c) for c in mask["classes"]),
         "invalid_bits": tuple(int(b) for b in mask.get("invalid_bits") or ()),
         "dilate": int(mask.get("dilate") or 0),
@@ -457,8 +472,14 @@ def load_scenes(
         text = decode_sheet(sheet.read_bytes(), source=str(sheet))
     rows = read_sheet(text, source=str(sheet), base=sheet.parent)
     scenes = {
-        r.scene_id: resolve_scene(r, bands=bands, mask=mask, listing=listing, exists=exists,
-                                  product_metadata=product_metadata)
+        r.scene_id: resolve_scene(
+            r,
+            bands=bands,
+            mask=mask,
+            listing=listing,
+            exists=exists,
+            product_metadata=product_metadata,
+        )
         for r in rows
     }
     check_distinct_files(scenes, rows, source=str(sheet))
@@ -483,14 +504,17 @@ def check_distinct_files(
         )
 
 
-def shared_file(scenes: Mapping[str, Scene],
-                rank: Mapping[str, int]) -> tuple[str, str, str] | None:
+def shared_file(
+    scenes: Mapping[str, Scene], rank: Mapping[str, int]
+) -> tuple[str, str, str] | None:
     """(first scene, second scene, file) for a file (after resolving ``..`` and links;
     a URL as it is) that two scenes share, else None: the scene of lowest ``rank``
     (sheet line, catalog position) and the first such file, whatever the sets' order."""
     # sets, not Scene.files(): its sorting was 40 % of this check
-    files = {sid: {b.path for b in (*sc.bands.values(), *([sc.mask] if sc.mask else []))}
-             for sid, sc in scenes.items()}
+    files = {
+        sid: {b.path for b in (*sc.bands.values(), *([sc.mask] if sc.mask else []))}
+        for sid, sc in scenes.items()
+    }
     real = real_paths(f for fs in files.values() for f in fs)
     owner: dict[str, str] = {}
     for sid, paths in files.items():
@@ -568,15 +592,17 @@ def check_headers(
                 with open_raster(bf.path, what=f"scene {scene.id!r}") as src:
                     b = src.bounds
                     box = BoundingBox(b.left, b.bottom, b.right, b.top, crs=src.crs.to_wkt())
-                    headers[bf.path] = RasterHeader(box, src.count, tuple(src.dtypes),
-                                                    src.width, src.height)
+                    headers[bf.path] = RasterHeader(
+                        box, src.count, tuple(src.dtypes), src.width, src.height
+                    )
             h = headers[bf.path]
             _check_band(scene.id, key, bf, count=h.count, dtypes=h.dtypes)
         _check_extents(scene.id, roles, headers)
 
 
-def _check_extents(sid: str, roles: list[tuple[str, BandFile]],
-                   headers: Mapping[str, RasterHeader]) -> None:
+def _check_extents(
+    sid: str, roles: list[tuple[str, BandFile]], headers: Mapping[str, RasterHeader]
+) -> None:
     """Refuse band files of one scene whose bounds differ by more than half a pixel of
     the coarser of the two.
 
@@ -595,12 +621,17 @@ def _check_extents(sid: str, roles: list[tuple[str, BandFile]],
         key0, bf0, h0 = first
         # identity first: cached headers share one CRS object per WKT, and comparing
         # two costs ~13 us (100,000 scenes)
-        if bf.path == bf0.path or not (h.bounds.crs is h0.bounds.crs
-                                       or h.bounds.crs == h0.bounds.crs):
+        if bf.path == bf0.path or not (
+            h.bounds.crs is h0.bounds.crs or h.bounds.crs == h0.bounds.crs
+        ):
             continue
         a, b = h0.bounds, h.bounds  # by attribute: a BoundingBox iterates slowly
-        shift = max(abs(a.left - b.left), abs(a.bottom - b.bottom), abs(a.right - b.right),
-                    abs(a.top - b.top))
+        shift = max(
+            abs(a.left - b.left),
+            abs(a.bottom - b.bottom),
+            abs(a.right - b.right),
+            abs(a.top - b.top),
+        )
         if shift and shift > 0.5 * max(_pixel_size(h0), _pixel_size(h)):
             raise InputDataError(
                 f"scene {sid!r}: its band files cover different areas: {bf0.path} ({key0}) "
@@ -723,8 +754,14 @@ def scene_grid(scene: Scene, roles: Iterable[str]) -> Any:
     return grid
 
 
-def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int, int, int, int],
-                *, resampling: str) -> tuple[list[Any], Any | None]:
+def read_window(
+    scene: Scene,
+    roles: Sequence[str],
+    grid: Any,
+    window: tuple[int, int, int, int],
+    *,
+    resampling: str,
+) -> tuple[list[Any], Any | None]:
     """Bands ``roles`` of ``scene`` and its valid-pixel mask in ``window`` (x0, y0, width,
     height) of ``grid`` (:func:`scene_grid`): ([one (height, width) array per role], bool
     array or None).
@@ -748,7 +785,7 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
     from rasterflow.io import open_cached
 
     x0, y0, width, height = window
-    box = grid[y0:y0 + height, x0:x0 + width]
+    box = grid[y0 : y0 + height, x0 : x0 + width]
     out: dict[str, Any] = {}
     on_grid: dict[str, list[str]] = {}  # path -> roles read as they are
     for role in roles:
@@ -758,14 +795,21 @@ def read_window(scene: Scene, roles: Sequence[str], grid: Any, window: tuple[int
             on_grid.setdefault(bf.path, []).append(role)
             continue
         band = np.full((height, width), np.nan, dtype=np.float32)
-        if not (resampling == "bilinear"
-                and _kernel_upsample(src, bf.band, band, box, nodata=bf.nodata)):
-            _warp_into(src, bf.band, band, box, resampling=resampling, src_nodata=bf.nodata,
-                       dst_nodata=np.nan)
+        if not (
+            resampling == "bilinear" and _kernel_upsample(src, bf.band, band, box, nodata=bf.nodata)
+        ):
+            _warp_into(
+                src,
+                bf.band,
+                band,
+                box,
+                resampling=resampling,
+                src_nodata=bf.nodata,
+                dst_nodata=np.nan,
+            )
         out[role] = band
     for path, group in on_grid.items():
-        data = open_cached(path).read([scene.bands[r].band for r in group],
-                                      window=_window(window))
+        data = open_cached(path).read([scene.bands[r].band for r in group], window=_window(window))
         out.update(zip(group, data, strict=True))
     valid = None if scene.mask is None else _clear(scene, grid, window)
     return [out[r] for r in roles], valid
@@ -798,30 +842,36 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
         classes = np.full((ph, pw), -1, dtype=np.int64)
         cx0, cy0 = max(px0, 0), max(py0, 0)
         cx1, cy1 = min(px0 + pw, src.width), min(py0 + ph, src.height)
-        classes[cy0 - py0:cy1 - py0, cx0 - px0:cx1 - px0] = src.read(
-            m.band, window=_window((cx0, cy0, cx1 - cx0, cy1 - cy0)))
+        classes[cy0 - py0 : cy1 - py0, cx0 - px0 : cx1 - px0] = src.read(
+            m.band, window=_window((cx0, cy0, cx1 - cx0, cy1 - cy0))
+        )
     else:
         from affine import Affine
 
-        box = (grid[y0:y0 + height, x0:x0 + width] if not pad else
-               GeoBox((ph, pw), grid.affine * Affine.translation(px0, py0), grid.crs))
+        box = (
+            grid[y0 : y0 + height, x0 : x0 + width]
+            if not pad
+            else GeoBox((ph, pw), grid.affine * Affine.translation(px0, py0), grid.crs)
+        )
         classes = np.full((ph, pw), -1, dtype=np.int32)
         if not _kernel_nearest(src, m.band, classes, box):
-            _warp_into(src, m.band, classes, box, resampling="nearest", src_nodata=None,
-                       dst_nodata=-1)
+            _warp_into(
+                src, m.band, classes, box, resampling="nearest", src_nodata=None, dst_nodata=-1
+            )
     if scene.invalid_bits:
         flags = sum(1 << b for b in scene.invalid_bits)
         clear = (classes != -1) & ((classes & flags) == 0)
     else:
-        clear = _valid_block(classes, valid=scene.valid_classes, known=scene.known_classes,
-                             path=m.path)
+        clear = _valid_block(
+            classes, valid=scene.valid_classes, known=scene.known_classes, path=m.path
+        )
     if not pad:
         return clear
     from scipy import ndimage
 
     unclear = ((classes != -1) & ~clear).astype(np.uint8)
     grown = ndimage.maximum_filter(unclear, size=2 * pad + 1, mode="constant", cval=0)
-    return (clear & (grown == 0))[pad:pad + height, pad:pad + width]
+    return (clear & (grown == 0))[pad : pad + height, pad : pad + width]
 
 
 def _window(window: tuple[int, int, int, int]) -> Any:
@@ -830,8 +880,7 @@ def _window(window: tuple[int, int, int, int]) -> Any:
     return Window(*window)
 
 
-def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
-                     nodata: float | None) -> bool:
+def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *, nodata: float | None) -> bool:
     """Bilinear ``band`` of ``src`` onto ``box`` into ``out`` through the compiled kernel
     of :mod:`rasterflow._warp_kernel`, GDAL's pixels bit for bit (its rule, the exact
     transformer of one CRS, source window and nodata as GDAL's warper sees them);
@@ -859,9 +908,20 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *,
     if window is None:
         return True  # no source pixel reaches: all NaN, as GDAL leaves it
     values = src.read(band, window=_window(window), out_dtype=np.float32)
-    warp(values.ravel(), np.asarray(window, dtype=np.int64), kernel.size[0], kernel.size[1],
-         kernel.kind, np.asarray(kernel.params, dtype=np.float64),
-         np.nan if nodata is None else float(nodata), nodata is not None, gt, 0, 0, out)
+    warp(
+        values.ravel(),
+        np.asarray(window, dtype=np.int64),
+        kernel.size[0],
+        kernel.size[1],
+        kernel.kind,
+        np.asarray(kernel.params, dtype=np.float64),
+        np.nan if nodata is None else float(nodata),
+        nodata is not None,
+        gt,
+        0,
+        0,
+        out,
+    )
     return True
 
 
@@ -877,22 +937,32 @@ def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
     from rasterflow.grid import FOUR_SAMPLE_SCALE
 
     # the scale only picks bilinear's kernel width: nearest has one rule at any scale
-    reach = _kernel_reach(src, box, nodata=None,
-                          scale=xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE))
+    reach = _kernel_reach(src, box, nodata=None, scale=xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE))
     if reach is None:
         return False
     kernel, gt, window = reach
     if window is None:
         return True  # no source pixel reaches: all -1, as GDAL leaves it
     values = src.read(band, window=_window(window)).astype(np.int32)
-    nearest(values.ravel(), np.asarray(window, dtype=np.int64), kernel.size[0],
-            kernel.size[1], kernel.kind, np.asarray(kernel.params, dtype=np.float64), gt, 0,
-            0, -1, out)
+    nearest(
+        values.ravel(),
+        np.asarray(window, dtype=np.int64),
+        kernel.size[0],
+        kernel.size[1],
+        kernel.kind,
+        np.asarray(kernel.params, dtype=np.float64),
+        gt,
+        0,
+        0,
+        -1,
+        out,
+    )
     return True
 
 
-def _kernel_reach(src: Any, box: Any, *, nodata: float | None, scale: Any = None
-                  ) -> tuple[Any, Any, tuple[int, int, int, int] | None] | None:
+def _kernel_reach(
+    src: Any, box: Any, *, nodata: float | None, scale: Any = None
+) -> tuple[Any, Any, tuple[int, int, int, int] | None] | None:
     """(the kernel's view of ``src``, ``box``'s geotransform, the source window its
     samples can touch or None) for a source in ``box``'s CRS; None where the kernel does
     not give GDAL's pixels (another CRS, a rotated grid, a source one pixel wide...).
@@ -913,23 +983,37 @@ def _kernel_reach(src: Any, box: Any, *, nodata: float | None, scale: Any = None
     return kernel, gt, _kernel_window(kernel, gt, (0, height), (0, width))
 
 
-def _warp_into(src: Any, band: int, out: Any, box: Any, *, resampling: str,
-               src_nodata: float | None, dst_nodata: float) -> None:
+def _warp_into(
+    src: Any,
+    band: int,
+    out: Any,
+    box: Any,
+    *,
+    resampling: str,
+    src_nodata: float | None,
+    dst_nodata: float,
+) -> None:
     import rasterio
     from rasterio.crs import CRS as RioCRS
     from rasterio.warp import Resampling, reproject
 
     reproject(
-        source=rasterio.band(src, band), destination=out, src_nodata=src_nodata,
-        dst_transform=box.affine, dst_crs=RioCRS.from_wkt(box.crs.to_wkt()),
-        dst_nodata=dst_nodata, init_dest_nodata=False, resampling=Resampling[resampling],
+        source=rasterio.band(src, band),
+        destination=out,
+        src_nodata=src_nodata,
+        dst_transform=box.affine,
+        dst_crs=RioCRS.from_wkt(box.crs.to_wkt()),
+        dst_nodata=dst_nodata,
+        init_dest_nodata=False,
+        resampling=Resampling[resampling],
         tolerance=0.0,  # exact: GDAL's approximation differs from window to window
         num_threads=1,  # Dask runs one task per core already
     )
 
 
-def _valid_block(block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] | None,
-                 path: str) -> Any:
+def _valid_block(
+    block: Any, *, valid: tuple[int, ...], known: tuple[int, ...] | None, path: str
+) -> Any:
     import numpy as np
 
     if known is not None:

@@ -117,8 +117,9 @@ def _validator(schema: Mapping[str, Any]) -> Any:
 
     properties = Draft202012Validator.VALIDATORS["properties"]
 
-    def set_defaults(validator: Any, props: Mapping[str, Any], instance: Any,
-                     schema: Mapping[str, Any]) -> Iterator[Any]:
+    def set_defaults(
+        validator: Any, props: Mapping[str, Any], instance: Any, schema: Mapping[str, Any]
+    ) -> Iterator[Any]:
         if isinstance(instance, dict):
             for name, sub in props.items():
                 if "default" in sub and name not in instance:
@@ -166,7 +167,8 @@ def _messages(error: Any, schema: Mapping[str, Any]) -> list[str]:
         return [
             f"config: unknown key {short(name)} {where}; "
             f"{_did_you_mean(str(name), known)}(keys: {', '.join(known)})"
-            for name in error.instance if name not in known
+            for name in error.instance
+            if name not in known
         ]
     return [_message(error, schema)]
 
@@ -180,31 +182,44 @@ def _message(error: Any, schema: Mapping[str, Any]) -> str:
     about = _first_sentence(str(sub.get("description", "")))
     hint = f" ({key}: {about})" if about else ""
     if "propertyNames" in error.schema_path:
-        return (f"config key {key}: the name {short(value)} is not allowed (it must match "
-                f"{expected}){hint}")
+        return (
+            f"config key {key}: the name {short(value)} is not allowed (it must match "
+            f"{expected}){hint}"
+        )
     if kind == "type":
         types = [expected] if isinstance(expected, str) else list(expected)
         text = f"config key {key}: {short(value)} is not of type {', '.join(map(repr, types))}"
         if isinstance(value, str) and ({"number", "integer"} & set(types)):
             try:
                 float(value)
-                text += (f"; YAML reads {value} as text: write it as a number with a dot "
-                         "and a signed exponent (1.0e-6) or in full (0.000001)")
+                text += (
+                    f"; YAML reads {value} as text: write it as a number with a dot "
+                    "and a signed exponent (1.0e-6) or in full (0.000001)"
+                )
             except ValueError:
                 pass
         return text + hint
     if kind == "enum":
         choices = [str(c) for c in expected]
-        return (f"config key {key}: {short(value)} is not one of {expected!r}; "
-                f"{_did_you_mean(str(value), choices)}".rstrip("; ").rstrip())
+        return (
+            f"config key {key}: {short(value)} is not one of {expected!r}; "
+            f"{_did_you_mean(str(value), choices)}".rstrip("; ").rstrip()
+        )
     if kind == "required":
         return f"config key {key}: {error.message}{hint}"
     if kind == "pattern":
         return f"config key {key}: {short(value)} is not allowed{hint}"
-    limits = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">",
-              "exclusiveMaximum": "<", "minLength": "of length >=", "maxLength":
-              "of length <=", "minItems": "with items >=", "maxItems": "with items <=",
-              "multipleOf": "a multiple of"}
+    limits = {
+        "minimum": ">=",
+        "maximum": "<=",
+        "exclusiveMinimum": ">",
+        "exclusiveMaximum": "<",
+        "minLength": "of length >=",
+        "maxLength": "of length <=",
+        "minItems": "with items >=",
+        "maxItems": "with items <=",
+        "multipleOf": "a multiple of",
+    }
     if kind in limits:
         return f"config key {key}: {short(value)} must be {limits[kind]} {expected}{hint}"
     if kind == "uniqueItems":
@@ -217,8 +232,9 @@ def validate(config: dict[str, Any], schema: Mapping[str, Any]) -> None:
 
     Raises ConfigError listing at most :data:`MAX_ERRORS` problems, one line each.
     """
-    errors = sorted(_validator(schema).iter_errors(config),
-                    key=lambda e: [str(p) for p in e.absolute_path])
+    errors = sorted(
+        _validator(schema).iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]
+    )
     if errors:
         lines = [line for e in errors for line in _messages(e, schema)]
         more = len(lines) - MAX_ERRORS
@@ -258,11 +274,13 @@ def check_config(config: dict[str, Any], schema: str | Path) -> None:
         raise ConfigError(
             "scenes.mask: give either valid (the class values of clear pixels, e.g. "
             "Sentinel-2 SCL [4, 5, 6, 7, 11]) or invalid_bits (the bits that mark unclear "
-            "pixels, e.g. Landsat QA_PIXEL [0, 1, 2, 3, 4]), not both or neither")
+            "pixels, e.g. Landsat QA_PIXEL [0, 1, 2, 3, 4]), not both or neither"
+        )
     check_points(config["points"])
     for name, text in config["custom_indices"].items():
-        indices.check(indices.parse(name, text, key=f"custom_indices.{name}"),
-                      key=f"custom_indices.{name}")
+        indices.check(
+            indices.parse(name, text, key=f"custom_indices.{name}"), key=f"custom_indices.{name}"
+        )
 
 
 def check_points(points: Mapping[str, Any]) -> None:
@@ -273,9 +291,11 @@ def check_points(points: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"points.window: {window} is even, but the window is centred on the pixel "
             f"holding the point; use an odd side ({window - 1} or {window + 1}), or 1 for "
-            "that pixel alone")
+            "that pixel alone"
+        )
     if window > 1 and points["method"] != "nearest":
         raise ConfigError(
             f"points.window: {window} averages the pixels around the point's pixel, which "
             f"needs points.method: nearest (it is {points['method']}); set method: nearest "
-            "or window: 1")
+            "or window: 1"
+        )

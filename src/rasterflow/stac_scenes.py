@@ -47,8 +47,13 @@ class StacScenes:
     files: list[str]
 
 
-def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
-                     mask: Mapping[str, Any] | None, raster_bands: bool = True) -> StacScenes:
+def load_stac_scenes(
+    source: str,
+    *,
+    bands: Mapping[str, Mapping[str, Any]],
+    mask: Mapping[str, Any] | None,
+    raster_bands: bool = True,
+) -> StacScenes:
     """The scenes of the STAC catalog, collection, item collection or item at
     ``source`` (a path or an http(s) URL); errors name the item and the key to fix."""
     items, files = _read_items(source)
@@ -61,30 +66,60 @@ def load_stac_scenes(source: str, *, bands: Mapping[str, Mapping[str, Any]],
         if not SCENE_ID.match(sid) or len(sid) > SCENE_ID_MAX:
             raise InputDataError(
                 f"{what}: its id cannot be a scene id (letters, digits, '.', '_', '-', "
-                f"at most {SCENE_ID_MAX} characters); rename the item")
+                f"at most {SCENE_ID_MAX} characters); rename the item"
+            )
         if sid in scenes:
             raise InputDataError(f"{what}: a second item with this id; ids must be unique")
-        located = {role: _band(item, role, spec, what=what, key=f"scenes.bands.{role}",
-                               raster_bands=raster_bands, headers=headers, stated=stated)
-                   for role, spec in bands.items()}
+        located = {
+            role: _band(
+                item,
+                role,
+                spec,
+                what=what,
+                key=f"scenes.bands.{role}",
+                raster_bands=raster_bands,
+                headers=headers,
+                stated=stated,
+            )
+            for role, spec in bands.items()
+        }
         mask_file = None
         if mask:
             if not mask.get("asset"):
-                raise ConfigError("scenes.mask: with scenes.stac, give the mask's asset key "
-                                  "(scenes.mask.asset, e.g. SCL)")
-            mask_file = _band(item, "mask", mask, what=what, key="scenes.mask",
-                              raster_bands=False, headers=headers, stated=stated)
-        scenes[sid] = Scene(sid, _day(item, what=what), located, mask_file,
-                            version=_version(item), **mask_rule(mask))
+                raise ConfigError(
+                    "scenes.mask: with scenes.stac, give the mask's asset key "
+                    "(scenes.mask.asset, e.g. SCL)"
+                )
+            mask_file = _band(
+                item,
+                "mask",
+                mask,
+                what=what,
+                key="scenes.mask",
+                raster_bands=False,
+                headers=headers,
+                stated=stated,
+            )
+        scenes[sid] = Scene(
+            sid,
+            _day(item, what=what),
+            located,
+            mask_file,
+            version=_version(item),
+            **mask_rule(mask),
+        )
     if not scenes:
-        raise InputDataError(f"scenes.stac.source: {source} holds no STAC items; point it "
-                             "at a catalog, collection or item collection with items")
+        raise InputDataError(
+            f"scenes.stac.source: {source} holds no STAC items; point it "
+            "at a catalog, collection or item collection with items"
+        )
     if found := shared_file(scenes, {sid: i for i, sid in enumerate(scenes)}):
         first, second, shared = found
         raise InputDataError(
             f"STAC items {first!r} and {second!r} of {source} both use {shared}, which "
             "would count twice in every composite; drop one of them from the catalog "
-            "(or narrow the search)")
+            "(or narrow the search)"
+        )
     return StacScenes(scenes, headers, files)
 
 
@@ -100,8 +135,10 @@ def _read_items(source: str) -> tuple[list[dict[str, Any]], list[str]]:
 
     local = not is_remote(source)
     if local and not os.path.isfile(source):
-        raise InputDataError(f"scenes.stac.source: {source} not found; give the path or "
-                             "URL of a catalog.json, collection.json or item collection")
+        raise InputDataError(
+            f"scenes.stac.source: {source} not found; give the path or "
+            "URL of a catalog.json, collection.json or item collection"
+        )
     href = os.path.abspath(source) if local else source
     files = [href] if local else []
     try:
@@ -115,8 +152,10 @@ def _read_items(source: str) -> tuple[list[dict[str, Any]], list[str]]:
         elif isinstance(stac, pystac.Catalog):  # collections too
             found = list(stac.get_items(recursive=True))
         else:
-            raise InputDataError(f"{href}: a STAC {type(stac).__name__} holds no items; "
-                                 "point scenes.stac.source at a catalog, collection or item")
+            raise InputDataError(
+                f"{href}: a STAC {type(stac).__name__} holds no items; "
+                "point scenes.stac.source at a catalog, collection or item"
+            )
         items = []
         for item in found:
             d = item.to_dict(include_self_link=False, transform_hrefs=False)
@@ -125,10 +164,11 @@ def _read_items(source: str) -> tuple[list[dict[str, Any]], list[str]]:
             items.append(d)
             if (h := item.get_self_href()) and not is_remote(h):
                 files.append(h)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError,
-            pystac.STACError) as exc:
-        raise InputDataError(f"scenes.stac.source: {source} is not a readable STAC "
-                             f"catalog, collection or item collection ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, pystac.STACError) as exc:
+        raise InputDataError(
+            f"scenes.stac.source: {source} is not a readable STAC "
+            f"catalog, collection or item collection ({exc})"
+        ) from None
     return items, files
 
 
@@ -137,15 +177,23 @@ def _absolute(item: dict[str, Any], base: str) -> dict[str, Any]:
     (the file it was read from)."""
     from urllib.parse import urljoin
 
-    self_href = next((link.get("href") for link in item.get("links") or []
-                      if link.get("rel") == "self"), None) or base
+    self_href = (
+        next(
+            (link.get("href") for link in item.get("links") or [] if link.get("rel") == "self"),
+            None,
+        )
+        or base
+    )
     for asset in (item.get("assets") or {}).values():
         h = str(asset.get("href", ""))
         if h.startswith("file://"):
-            asset["href"] = h[len("file://"):]
+            asset["href"] = h[len("file://") :]
         elif h and not is_remote(h) and not os.path.isabs(h):
-            asset["href"] = (urljoin(self_href, h) if is_remote(self_href) else
-                             os.path.normpath(os.path.join(os.path.dirname(self_href), h)))
+            asset["href"] = (
+                urljoin(self_href, h)
+                if is_remote(self_href)
+                else os.path.normpath(os.path.join(os.path.dirname(self_href), h))
+            )
     return item
 
 
@@ -166,20 +214,26 @@ def _day(item: Mapping[str, Any], *, what: str) -> dt.date:
 def _version(item: Mapping[str, Any]) -> str:
     """What changes when the item's data does: ``updated`` and the assets' checksums."""
     parts = [str((item.get("properties") or {}).get("updated", ""))]
-    parts += sorted(f"{k}:{a['file:checksum']}" for k, a in (item.get("assets") or {}).items()
-                    if "file:checksum" in a)
+    parts += sorted(
+        f"{k}:{a['file:checksum']}"
+        for k, a in (item.get("assets") or {}).items()
+        if "file:checksum" in a
+    )
     return " ".join(p for p in parts if p)
 
 
-def _asset(item: Mapping[str, Any], role: str, spec: Mapping[str, Any], *, what: str,
-           key: str) -> tuple[str, dict[str, Any], int | None]:
+def _asset(
+    item: Mapping[str, Any], role: str, spec: Mapping[str, Any], *, what: str, key: str
+) -> tuple[str, dict[str, Any], int | None]:
     """(key, asset, band number by common name or None) of ``role``."""
     assets = item.get("assets") or {}
     name = spec.get("asset")
     if name:
         if name not in assets:
-            raise InputDataError(f"{what}: no asset {name!r} ({key}.asset); its assets are "
-                                 f"{', '.join(sorted(assets)) or 'none'}")
+            raise InputDataError(
+                f"{what}: no asset {name!r} ({key}.asset); its assets are "
+                f"{', '.join(sorted(assets)) or 'none'}"
+            )
         return name, assets[name], _band_named(assets[name], role)
     if role in assets:
         return role, assets[role], None
@@ -189,7 +243,8 @@ def _asset(item: Mapping[str, Any], role: str, spec: Mapping[str, Any], *, what:
     raise InputDataError(
         f"{what}: no asset for band role {role!r} (no asset key or eo:bands common name "
         f"{role!r}{'; several: ' + ', '.join(named) if named else ''}); set {key}.asset to "
-        f"one of {', '.join(sorted(assets)) or 'none'}")
+        f"one of {', '.join(sorted(assets)) or 'none'}"
+    )
 
 
 def _names(asset: Mapping[str, Any]) -> list[str | None]:
@@ -213,9 +268,17 @@ def _band_entries(asset: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
     return asset.get("raster:bands") or asset.get("bands") or []
 
 
-def _band(item: Mapping[str, Any], role: str, spec: Mapping[str, Any], *, what: str,
-          key: str, raster_bands: bool, headers: dict[str, RasterHeader],
-          stated: dict[int, RasterHeader | None]) -> BandFile:
+def _band(
+    item: Mapping[str, Any],
+    role: str,
+    spec: Mapping[str, Any],
+    *,
+    what: str,
+    key: str,
+    raster_bands: bool,
+    headers: dict[str, RasterHeader],
+    stated: dict[int, RasterHeader | None],
+) -> BandFile:
     name, asset, named_band = _asset(item, role, spec, what=what, key=key)
     href = str(asset.get("href") or "")
     if not href:
@@ -242,8 +305,9 @@ def _band(item: Mapping[str, Any], role: str, spec: Mapping[str, Any], *, what: 
 _CRS: dict[str, Any] = {}  # code -> odc CRS: one parse per distinct code
 
 
-def _stated_header(item: Mapping[str, Any], asset: Mapping[str, Any],
-                   entries: Sequence[Mapping[str, Any]]) -> RasterHeader | None:
+def _stated_header(
+    item: Mapping[str, Any], asset: Mapping[str, Any], entries: Sequence[Mapping[str, Any]]
+) -> RasterHeader | None:
     """The header an asset's metadata states, or None when it states too little."""
     from odc.geo.crs import CRS
     from odc.geo.geom import BoundingBox
@@ -278,8 +342,7 @@ def _stated_header(item: Mapping[str, Any], asset: Mapping[str, Any],
 SEARCH_KEYS = ("api", "collections", "bbox", "datetime", "query", "filter", "max_items")
 
 
-def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None,
-                  cache_dir: str) -> str:
+def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None, cache_dir: str) -> str:
     """The item collection a STAC API search (``scenes.stac.api`` and its parameters)
     returns, written once under ``cache_dir`` and read from there afterwards: reruns
     plan the same items, and a dry run does not query the API again. Delete the file
@@ -291,9 +354,11 @@ def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None,
     params = {k: stac.get(k) for k in SEARCH_KEYS}
     params["bbox"] = list(params["bbox"] or bbox or []) or None
     if params["bbox"] is None:
-        raise ConfigError("scenes.stac.bbox: give the search area ([west, south, east, "
-                          "north] in degrees) or grid.aoi: a search without one would "
-                          "return the whole archive")
+        raise ConfigError(
+            "scenes.stac.bbox: give the search area ([west, south, east, "
+            "north] in degrees) or grid.aoi: a search without one would "
+            "return the whole archive"
+        )
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     path = os.path.join(cache_dir, "stac", f"search-{digest}.json")
     if os.path.exists(path):
@@ -303,7 +368,8 @@ def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None,
         raise InputDataError(
             f"scenes.stac.api: the search of {params['api']} returned no items "
             f"(collections {params['collections'] or 'all'}, bbox {params['bbox']}, "
-            f"datetime {params['datetime'] or 'any'}); widen the search")
+            f"datetime {params['datetime'] or 'any'}); widen the search"
+        )
     from rasterflow.io import atomic_output
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -321,13 +387,18 @@ def _search(params: Mapping[str, Any]) -> dict[str, Any]:
         client = Client.open(params["api"])
         text = isinstance(params["filter"], str)
         search = client.search(
-            collections=params["collections"] or None, bbox=params["bbox"],
-            datetime=params["datetime"] or None, query=params["query"] or None,
-            filter=params["filter"] or None, max_items=params["max_items"],
+            collections=params["collections"] or None,
+            bbox=params["bbox"],
+            datetime=params["datetime"] or None,
+            query=params["query"] or None,
+            filter=params["filter"] or None,
+            max_items=params["max_items"],
             # said, not guessed: pystac-client's guess needs the cql2 package
-            filter_lang=("cql2-text" if text else "cql2-json") if params["filter"] else None)
+            filter_lang=("cql2-text" if text else "cql2-json") if params["filter"] else None,
+        )
         return search.item_collection_as_dict()
     except (APIError, OSError, ValueError) as exc:
-        raise InputDataError(f"scenes.stac.api: searching {params['api']} failed ({exc}); "
-                             "check the URL and the search parameters") from None
-
+        raise InputDataError(
+            f"scenes.stac.api: searching {params['api']} failed ({exc}); "
+            "check the URL and the search parameters"
+        ) from None

@@ -199,8 +199,12 @@ class Spacing:
     def __post_init__(self) -> None:
         if self.x.shape != self.y.shape or self.x.ndim != 1:
             raise ValueError("Spacing.x and Spacing.y must be 1-D arrays of one length")
-        if not (np.all(np.isfinite(self.x)) and np.all(self.x > 0)
-                and np.all(np.isfinite(self.y)) and np.all(self.y > 0)):
+        if not (
+            np.all(np.isfinite(self.x))
+            and np.all(self.x > 0)
+            and np.all(np.isfinite(self.y))
+            and np.all(self.y > 0)
+        ):
             raise ValueError("Spacing.x and Spacing.y must be finite and > 0")
 
     @classmethod
@@ -267,9 +271,12 @@ def pixel_spacing(
                 "length; set terrain.scale to height units per CRS unit"
             )
         per = factor / metres_per_height_unit
-        return Spacing(np.full(height, transform.a * per), np.full(height, -transform.e * per),
-                       how=f"projected ({pcrs.name}), {factor} m per CRS unit, "
-                           f"{metres_per_height_unit} m per height unit")
+        return Spacing(
+            np.full(height, transform.a * per),
+            np.full(height, -transform.e * per),
+            how=f"projected ({pcrs.name}), {factor} m per CRS unit, "
+            f"{metres_per_height_unit} m per height unit",
+        )
     raise InputDataError(
         f"{source}: CRS {pcrs.name!r} is neither projected nor geographic, so the pixel "
         "spacing is unknown; set terrain.scale to height units per CRS unit"
@@ -340,9 +347,7 @@ def _as_float(block: np.ndarray, nodata: float | None) -> np.ndarray:
     return out
 
 
-def _fill_outside(
-    p: np.ndarray, *, top: bool, bottom: bool, left: bool, right: bool
-) -> np.ndarray:
+def _fill_outside(p: np.ndarray, *, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
     """Extrapolate the padding on the raster's outer sides as ``2 * edge - next``.
 
     ``p`` is a block with a one-pixel halo; sides flagged True lie on the raster's edge
@@ -398,8 +403,9 @@ def terrain_block(
     for (r, c), (is_corner, rows_sl, cols_ix) in corners.items():
         if is_corner:
             window = p[rows_sl][:, cols_ix]
-            out[r, c] = _kernel(window, product, params, dx[r : r + 1 or None],
-                                dy[r : r + 1 or None])[0, 0]
+            out[r, c] = _kernel(
+                window, product, params, dx[r : r + 1 or None], dy[r : r + 1 or None]
+            )[0, 0]
     return out
 
 
@@ -412,12 +418,29 @@ def _kernel(
     info = PRODUCTS[product]
     out = np.empty((p.shape[0] - 2, p.shape[1] - 2), dtype=info.dtype)
     alt, az = np.radians(params.altitude), np.radians(params.azimuth)
-    shade = (float(np.sin(alt)), float(np.cos(alt) * params.z_factor), float(np.cos(az)),
-             float(np.sin(az)), float(params.z_factor))
-    kernel(np.ascontiguousarray(p), out, dx, dy, CODES[product], float(info.nodata),
-           p.dtype.type(0.125), params.edges == "compute", params.algorithm == "horn",
-           params.slope_units == "percent", params.scale is not None,
-           params.zero_for_flat, params.tri_algorithm == "wilson", shade)
+    shade = (
+        float(np.sin(alt)),
+        float(np.cos(alt) * params.z_factor),
+        float(np.cos(az)),
+        float(np.sin(az)),
+        float(params.z_factor),
+    )
+    kernel(
+        np.ascontiguousarray(p),
+        out,
+        dx,
+        dy,
+        CODES[product],
+        float(info.nodata),
+        p.dtype.type(0.125),
+        params.edges == "compute",
+        params.algorithm == "horn",
+        params.slope_units == "percent",
+        params.scale is not None,
+        params.zero_for_flat,
+        params.tri_algorithm == "wilson",
+        shade,
+    )
     return out
 
 
@@ -453,8 +476,15 @@ def _dask_block(
     assert block_id is not None
     bi, bj = block_id
     return terrain_block(
-        padded, product, params=params, dx=dx, dy=dy,
-        top=bi == 0, bottom=bi == blocks[0] - 1, left=bj == 0, right=bj == blocks[1] - 1,
+        padded,
+        product,
+        params=params,
+        dx=dx,
+        dy=dy,
+        top=bi == 0,
+        bottom=bi == blocks[0] - 1,
+        left=bj == 0,
+        right=bj == blocks[1] - 1,
     )
 
 
@@ -482,8 +512,17 @@ def terrain(
 
     if not isinstance(dem, da.Array):
         heights = np.pad(_as_float(np.asarray(dem), nodata), 1, constant_values=np.nan)
-        return terrain_block(heights, product, params=params, dx=spacing.x, dy=spacing.y,
-                             top=True, bottom=True, left=True, right=True)
+        return terrain_block(
+            heights,
+            product,
+            params=params,
+            dx=spacing.x,
+            dy=spacing.y,
+            top=True,
+            bottom=True,
+            left=True,
+            right=True,
+        )
 
     heights = da.map_blocks(_as_float, dem, nodata=nodata, dtype=working_dtype(dem.dtype))
     # the one-pixel halo; outside the raster it is NaN, which terrain_block fills
@@ -507,8 +546,13 @@ def terrain(
 
 
 def _one(product: str) -> Callable[..., Any]:
-    def compute(dem: Any, *, spacing: Spacing, params: TerrainParams = TerrainParams(),
-                nodata: float | None = None) -> Any:
+    def compute(
+        dem: Any,
+        *,
+        spacing: Spacing,
+        params: TerrainParams = TerrainParams(),
+        nodata: float | None = None,
+    ) -> Any:
         return terrain(dem, product, spacing=spacing, params=params, nodata=nodata)
 
     compute.__name__ = compute.__qualname__ = product
@@ -558,8 +602,7 @@ def dem_info(path: str | os.PathLike[str]) -> DemInfo:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise InputDataError(
-            f"terrain DEM: {path} is not a readable raster ({exc}); replace it with a "
-            "valid GeoTIFF"
+            f"terrain DEM: {path} is not a readable raster ({exc}); replace it with a valid GeoTIFF"
         ) from None
     with src:
         return DemInfo(
@@ -585,8 +628,9 @@ def open_dem(path: str | os.PathLike[str], *, chunk: int = 2048) -> tuple[Any, D
     if chunk < 3:
         raise ConfigError(f"terrain chunk: {chunk} is too small; use at least 3 (e.g. 1024)")
     info = dem_info(path)
-    band = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunk, "x": chunk},
-                                   lock=False, masked=False, cache=False)
+    band = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": chunk, "x": chunk}, lock=False, masked=False, cache=False
+    )
     assert isinstance(band, xarray.DataArray)  # one raster file opens as one DataArray
     return band.data[0], info
 
@@ -622,27 +666,48 @@ def run(
     for product in outputs:
         _check_product(product)
     heights, info = open_dem(dem, chunk=chunk)
-    spacing = pixel_spacing(crs=info.crs, transform=info.transform, height=info.shape[0],
-                            scale=params.scale, height_units=info.height_units,
-                            source=str(dem))
-    logger.info("terrain: %s, %d x %d pixels %s, nodata %s, spacing %s",
-                dem, info.shape[1], info.shape[0], info.dtype, info.nodata, spacing.how)
+    spacing = pixel_spacing(
+        crs=info.crs,
+        transform=info.transform,
+        height=info.shape[0],
+        scale=params.scale,
+        height_units=info.height_units,
+        source=str(dem),
+    )
+    logger.info(
+        "terrain: %s, %d x %d pixels %s, nodata %s, spacing %s",
+        dem,
+        info.shape[1],
+        info.shape[0],
+        info.dtype,
+        info.nodata,
+        spacing.how,
+    )
     cogs = []
     for product, path in outputs.items():
         tags = provenance_tags(
             inputs=[str(dem)],
-            params={"product": product, "terrain": params.to_params(),
-                    "spacing": spacing.how},
+            params={"product": product, "terrain": params.to_params(), "spacing": spacing.how},
         )
         units = _product_units(product, params, info.height_units)
-        cogs.append(Cog(
-            terrain(heights, product, spacing=spacing, params=params, nodata=info.nodata),
-            path, crs=info.crs, transform=info.transform, nodata=PRODUCTS[product].nodata,
-            tags={**tags, "PRODUCT": product}, band_names=[product],
-            band_tags=[{"PRODUCT": product, "UNITS": units}],
-        ))
+        cogs.append(
+            Cog(
+                terrain(heights, product, spacing=spacing, params=params, nodata=info.nodata),
+                path,
+                crs=info.crs,
+                transform=info.transform,
+                nodata=PRODUCTS[product].nodata,
+                tags={**tags, "PRODUCT": product},
+                band_names=[product],
+                band_tags=[{"PRODUCT": product, "UNITS": units}],
+            )
+        )
     # one pass over the DEM for all products: each block is read once, not per product
     write_cogs(cogs, threads=threads)
     for cog in cogs:
-        logger.info("terrain %s (%s) written to %s", (cog.band_names or [""])[0],
-                    (cog.band_tags or [{}])[0].get("UNITS"), cog.path)
+        logger.info(
+            "terrain %s (%s) written to %s",
+            (cog.band_names or [""])[0],
+            (cog.band_tags or [{}])[0].get("UNITS"),
+            cog.path,
+        )

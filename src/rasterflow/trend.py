@@ -113,8 +113,13 @@ def _tie_sum(values: np.ndarray) -> np.ndarray:
     return total
 
 
-def theil_sen_mann_kendall(values: np.ndarray, times: Sequence[float] | np.ndarray, *,
-                           min_periods: int = 3, continuity: bool = True) -> Trend:
+def theil_sen_mann_kendall(
+    values: np.ndarray,
+    times: Sequence[float] | np.ndarray,
+    *,
+    min_periods: int = 3,
+    continuity: bool = True,
+) -> Trend:
     """Trend of each pixel (column) of ``values`` (periods x pixels, NaN = no data).
 
     ``times`` (one per period, row) must increase strictly. ``continuity=False`` drops
@@ -125,8 +130,9 @@ def theil_sen_mann_kendall(values: np.ndarray, times: Sequence[float] | np.ndarr
     y = np.asarray(values, dtype=np.float64)
     t = np.asarray(times, dtype=np.float64)
     if y.ndim != 2 or t.shape != (y.shape[0],):
-        raise ValueError(f"values must be periods x pixels with one time per period; got "
-                         f"{y.shape} and {t.shape}")
+        raise ValueError(
+            f"values must be periods x pixels with one time per period; got {y.shape} and {t.shape}"
+        )
     if np.any(np.diff(t) <= 0):
         raise ValueError(f"times must increase strictly, got {t.tolist()}")
     if min_periods < 2:
@@ -161,12 +167,18 @@ def theil_sen_mann_kendall(values: np.ndarray, times: Sequence[float] | np.ndarr
         z = np.where(var_s > 0, (s - shift) / np.sqrt(var_s), 0.0)
     p = 2 * ndtr(-np.abs(z))
     enough = n >= min_periods
-    return Trend(slope=np.where(enough, median, np.nan), p_value=np.where(enough, p, np.nan),
-                 n=n, s=s, var_s=var_s)
+    return Trend(
+        slope=np.where(enough, median, np.nan),
+        p_value=np.where(enough, p, np.nan),
+        n=n,
+        s=s,
+        var_s=var_s,
+    )
 
 
-def trend_block(stack: np.ndarray, times: np.ndarray, *, min_periods: int,
-                slab_values: int = SLAB_VALUES) -> np.ndarray:
+def trend_block(
+    stack: np.ndarray, times: np.ndarray, *, min_periods: int, slab_values: int = SLAB_VALUES
+) -> np.ndarray:
     """(periods, y, x) values -> (3, y, x) float32: slope, p-value, valid periods.
 
     Pixels go through :func:`theil_sen_mann_kendall` in slabs of about ``slab_values``
@@ -178,11 +190,10 @@ def trend_block(stack: np.ndarray, times: np.ndarray, *, min_periods: int,
     pairs = max(1, periods * (periods - 1) // 2)
     step = max(1, slab_values // pairs)
     for start in range(0, flat.shape[1], step):
-        part = theil_sen_mann_kendall(flat[:, start:start + step], times,
-                                      min_periods=min_periods)
-        out[0, start:start + step] = part.slope
-        out[1, start:start + step] = part.p_value
-        out[2, start:start + step] = part.n
+        part = theil_sen_mann_kendall(flat[:, start : start + step], times, min_periods=min_periods)
+        out[0, start : start + step] = part.slope
+        out[1, start : start + step] = part.p_value
+        out[2, start : start + step] = part.n
     return out.reshape(len(BANDS), height, width)
 
 
@@ -197,8 +208,9 @@ def _open_mosaic(path: str, chunk: int):
     with open_raster(path, what="trend input mosaic", where="the trend rule's inputs") as src:
         header = (src.width, src.height, src.crs, src.transform)
         nodata = src.nodata
-    opened = rioxarray.open_rasterio(path, chunks={"band": 1, "y": chunk, "x": chunk},
-                                     lock=False, masked=False, cache=False)
+    opened = rioxarray.open_rasterio(
+        path, chunks={"band": 1, "y": chunk, "x": chunk}, lock=False, masked=False, cache=False
+    )
     assert isinstance(opened, xarray.DataArray)  # one raster file opens as one DataArray
     band = opened.data[0].astype(np.float32)
     if nodata is not None and not math.isnan(nodata):
@@ -206,8 +218,9 @@ def _open_mosaic(path: str, chunk: int):
     return band, header
 
 
-def trend_array(paths: Sequence[str], times: Sequence[float], *, min_periods: int,
-                chunk: int = 512):
+def trend_array(
+    paths: Sequence[str], times: Sequence[float], *, min_periods: int, chunk: int = 512
+):
     """The lazy (3, y, x) trend of the mosaics ``paths`` (one per time), and its grid.
 
     Mosaics must share one grid (the workflow's do); another raster names the file.
@@ -234,15 +247,28 @@ def trend_array(paths: Sequence[str], times: Sequence[float], *, min_periods: in
         bands.append(band)
     stack = da.stack(bands).rechunk({0: -1})  # every period of a pixel in one block
     t = np.asarray(times, dtype=np.float64)
-    out = da.map_blocks(trend_block, stack, t, min_periods=min_periods,
-                        chunks=((len(BANDS),), *stack.chunks[1:]), dtype=np.float32,
-                        meta=np.empty((0, 0, 0), dtype=np.float32))
+    out = da.map_blocks(
+        trend_block,
+        stack,
+        t,
+        min_periods=min_periods,
+        chunks=((len(BANDS),), *stack.chunks[1:]),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+    )
     return out, header
 
 
-def run(*, mosaics: Mapping[str, Sequence[str]], periods: Sequence[str],
-        times: Sequence[float], outputs: Mapping[str, str], min_periods: int = 3,
-        chunk: int = 512, threads: int = 1) -> None:
+def run(
+    *,
+    mosaics: Mapping[str, Sequence[str]],
+    periods: Sequence[str],
+    times: Sequence[float],
+    outputs: Mapping[str, str],
+    min_periods: int = 3,
+    chunk: int = 512,
+    threads: int = 1,
+) -> None:
     """Write one trend COG per index: bands slope, p_value, n (:data:`BANDS`).
 
     ``mosaics``: index -> its mosaics, one per period of ``periods`` (with ``times``,
@@ -254,18 +280,45 @@ def run(*, mosaics: Mapping[str, Sequence[str]], periods: Sequence[str],
     cogs = []
     for index, path in outputs.items():
         data, (width, height, crs, transform) = trend_array(
-            mosaics[index], times, min_periods=min_periods, chunk=chunk)
-        params = {"index": index, "periods": list(periods), "times_years": list(times),
-                  "min_periods": min_periods, "method": "theil-sen, mann-kendall"}
-        tags = {**provenance_tags(inputs=list(mosaics[index]), params=params),
-                "PRODUCT": "trend", "INDEX": index, "TREND_PERIODS": json.dumps(list(periods)),
-                "TREND_TIME": f"years of {DAYS_PER_YEAR} days from the mid date of "
-                              f"{periods[0] if periods else ''}"}
+            mosaics[index], times, min_periods=min_periods, chunk=chunk
+        )
+        params = {
+            "index": index,
+            "periods": list(periods),
+            "times_years": list(times),
+            "min_periods": min_periods,
+            "method": "theil-sen, mann-kendall",
+        }
+        tags = {
+            **provenance_tags(inputs=list(mosaics[index]), params=params),
+            "PRODUCT": "trend",
+            "INDEX": index,
+            "TREND_PERIODS": json.dumps(list(periods)),
+            "TREND_TIME": f"years of {DAYS_PER_YEAR} days from the mid date of "
+            f"{periods[0] if periods else ''}",
+        }
         band_tags = [{"PRODUCT": f"trend_{b}", "UNITS": UNITS[b]} for b in BANDS]
-        cogs.append(Cog(data, path, crs=crs, transform=transform, nodata=np.nan, tags=tags,
-                        band_names=list(BANDS), band_tags=band_tags))
-        logger.info("trend %s: %d periods (%s), %d x %d px, min_periods %d", index,
-                    len(periods), ", ".join(periods), width, height, min_periods)
+        cogs.append(
+            Cog(
+                data,
+                path,
+                crs=crs,
+                transform=transform,
+                nodata=np.nan,
+                tags=tags,
+                band_names=list(BANDS),
+                band_tags=band_tags,
+            )
+        )
+        logger.info(
+            "trend %s: %d periods (%s), %d x %d px, min_periods %d",
+            index,
+            len(periods),
+            ", ".join(periods),
+            width,
+            height,
+            min_periods,
+        )
     write_cogs(cogs, threads=threads)
     for cog in cogs:
         logger.info("trend written to %s", cog.path)

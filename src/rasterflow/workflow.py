@@ -164,8 +164,9 @@ class WorkflowPlan:
         return local(self.scenes[scene].files(roles))
 
     def batch_files(self, batch: str) -> list[str]:
-        return sorted({f for s in self.batches[batch]
-                       for f in self.scene_inputs(s, self.index_roles)})
+        return sorted(
+            {f for s in self.batches[batch] for f in self.scene_inputs(s, self.index_roles)}
+        )
 
     def index_outputs(self) -> list[str]:
         """What the index stage declares: the rasters, or with batches their manifests."""
@@ -192,15 +193,19 @@ class WorkflowPlan:
         """The band composite and its count of one tile and period ([] without one)."""
         if not self.band_spec:
             return []
-        return [self.paths.composite(period, BANDS, tile),
-                self.paths.composite(period, BANDS, tile, "_count")]
+        return [
+            self.paths.composite(period, BANDS, tile),
+            self.paths.composite(period, BANDS, tile, "_count"),
+        ]
 
     def tile_products(self, period: str, suffix: str) -> dict[str, list[str]]:
         """Product (index or :data:`BANDS`) -> the composite COGs of its tiles in
         ``period`` (``suffix``: "_count")."""
         tiles = [t for t, p in self.composites if p == period]
-        return {i: [self.paths.composite(period, i, t, suffix) for t in tiles]
-                for i in self.mosaic_products}
+        return {
+            i: [self.paths.composite(period, i, t, suffix) for t in tiles]
+            for i in self.mosaic_products
+        }
 
     @property
     def point_indices(self) -> list[str]:
@@ -212,16 +217,19 @@ class WorkflowPlan:
         return _roles_of(self.indices, list(self.indices))
 
     def point_batch_files(self, batch: str) -> list[str]:
-        return sorted({f for s in self.point_batches[batch]
-                       for f in self.scene_inputs(s, self.point_roles)})
+        return sorted(
+            {f for s in self.point_batches[batch] for f in self.scene_inputs(s, self.point_roles)}
+        )
 
     def point_parts(self) -> list[str]:
         """Every point-sampling job's part table: scene batches, then periods."""
         if not self.points:
             return []
-        return ([self.paths.points_part("scenes", b) for b in self.point_batches]
-                + [self.paths.points_part("periods", p) for p in self.ordered_periods
-                   if self.composite_indices])
+        return [self.paths.points_part("scenes", b) for b in self.point_batches] + [
+            self.paths.points_part("periods", p)
+            for p in self.ordered_periods
+            if self.composite_indices
+        ]
 
     def mosaic_outputs(self) -> list[str]:
         return [self.paths.mosaic(p, i) for p in self.periods for i in self.mosaic_products]
@@ -250,13 +258,21 @@ class WorkflowPlan:
     def stac_inputs(self) -> list[str]:
         """The products the catalog describes; batch manifests stand in for index rasters."""
         indices = f"{self.paths.results}/indices/"
-        return self.index_outputs() + [f for p in self.stac_products
-                                       if not p.path.startswith(indices)
-                                       for f in (p.path, *p.vectors.values())]
+        return self.index_outputs() + [
+            f
+            for p in self.stac_products
+            if not p.path.startswith(indices)
+            for f in (p.path, *p.vectors.values())
+        ]
 
 
-def plan_workflow(config: Mapping[str, Any], *, basedir: str,
-                  configfiles: Sequence[str] = (), cache_dir: str = CACHE_DIR) -> WorkflowPlan:
+def plan_workflow(
+    config: Mapping[str, Any],
+    *,
+    basedir: str,
+    configfiles: Sequence[str] = (),
+    cache_dir: str = CACHE_DIR,
+) -> WorkflowPlan:
     """Plan a run of the validated ``config`` (``rasterflow.settings.check_config``).
 
     ``basedir``: the workflow's folder (its ``rules/common.smk`` is part of the plan's
@@ -282,16 +298,28 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     headers: dict[str, rf_planning.RasterHeader] = {}
     # the scene folders _load_scenes walks: their mtimes are part of the plan's stamps
     listing, walked = rf_scenes.recording_listing()
-    scenes = cached.scenes if cached else _load_scenes(config, paths, listing, walked,
-                                                       headers, cache_dir, stac)
-    batches = cached.batches if cached else rf_planning.batches(
-        {sid: sc.date for sid, sc in scenes.items()}, size=config["scenes"]["batch"])
+    scenes = (
+        cached.scenes
+        if cached
+        else _load_scenes(config, paths, listing, walked, headers, cache_dir, stac)
+    )
+    batches = (
+        cached.batches
+        if cached
+        else rf_planning.batches(
+            {sid: sc.date for sid, sc in scenes.items()}, size=config["scenes"]["batch"]
+        )
+    )
     # no scenes, no indices: the defaults need no bands then
-    indices = rf_indices.resolve(config["indices"], config["custom_indices"],
-                                 roles=set(config["scenes"]["bands"])) if scenes else {}
+    indices = (
+        rf_indices.resolve(
+            config["indices"], config["custom_indices"], roles=set(config["scenes"]["bands"])
+        )
+        if scenes
+        else {}
+    )
     if cached is None:
-        cached = _new_plan(config, scenes, batches, indices, headers, walked, batched,
-                           cache_dir)
+        cached = _new_plan(config, scenes, batches, indices, headers, walked, batched, cache_dir)
     names = cached.composite_indices
     # indices written per scene: all with scene_indices, else those no composite
     # computes in memory from the scenes' bands (rasterflow.composite.run_scenes)
@@ -302,8 +330,10 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
         # the jobs read local copies, which rule stage_in makes where Snakemake runs
         scenes, staged = _staged(scenes, config["scenes"]["stage_in"])
         roles = _roles_of(indices, scene_indices)
-        batch_params = {b: [scenes[s].subset(roles).to_params() for s in members]
-                        for b, members in (batches.items() if batched else ())}
+        batch_params = {
+            b: [scenes[s].subset(roles).to_params() for s in members]
+            for b, members in (batches.items() if batched else ())
+        }
     periods = sorted({period for _tile, period in cached.composites})
     band_spec = _band_spec(config, indices, names) if cached.composites else None
     spec = rf_periods.PeriodSpec.from_config(config["periods"])
@@ -318,43 +348,75 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     if points and not scenes:
         raise ConfigError(
             f"points.file: {points} is set, but there are no scenes to sample; set "
-            "scenes.sheet (or scenes.stac), or points.file: ''")
+            "scenes.sheet (or scenes.stac), or points.file: ''"
+        )
     plan = WorkflowPlan(
-        paths=paths, cache_dir=cache_dir, batched=batched,
-        direct=not config["scene_indices"], scenes=scenes, headers=headers,
-        batches=batches, batch_of=rf_planning.batch_of(batches),
-        batch_params=batch_params, indices=indices, scene_indices=scene_indices,
-        index_roles=_roles_of(indices, scene_indices), composites=cached.composites,
-        tiles=cached.tiles, grid=cached.grid, composite_indices=names,
+        paths=paths,
+        cache_dir=cache_dir,
+        batched=batched,
+        direct=not config["scene_indices"],
+        scenes=scenes,
+        headers=headers,
+        batches=batches,
+        batch_of=rf_planning.batch_of(batches),
+        batch_params=batch_params,
+        indices=indices,
+        scene_indices=scene_indices,
+        index_roles=_roles_of(indices, scene_indices),
+        composites=cached.composites,
+        tiles=cached.tiles,
+        grid=cached.grid,
+        composite_indices=names,
         composite_roles=sorted({*_roles_of(indices, names), *_band_roles(band_spec)}),
-        band_spec=band_spec, periods=periods, period_spans=spans,
-        trend_indices=trend_indices, trend_times=trend_times,
-        dem=dem, terrain_products=terrain_products, contour_rasters=contour_rasters,
-        contour_formats=list(config["contours"]["formats"]), zones=zones,
-        zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods,
-                                  terrain_products),
+        band_spec=band_spec,
+        periods=periods,
+        period_spans=spans,
+        trend_indices=trend_indices,
+        trend_times=trend_times,
+        dem=dem,
+        terrain_products=terrain_products,
+        contour_rasters=contour_rasters,
+        contour_formats=list(config["contours"]["formats"]),
+        zones=zones,
+        zonal_rasters=_plan_zonal(config, paths, zones, indices, names, periods, terrain_products),
         points=points,
         point_batches=rf_planning.batches(
-            {sid: sc.date for sid, sc in scenes.items()}, size=config["points"]["batch"],
-        ) if points else {},
+            {sid: sc.date for sid, sc in scenes.items()},
+            size=config["points"]["batch"],
+        )
+        if points
+        else {},
         # GeoParquet always: the report's figure and the STAC item read it
         point_formats=["parquet", *(f for f in config["points"]["formats"] if f != "parquet")],
         point_count=point_count,
         stac_products=rf_stac.plan_products(
-            results=paths.results, scene_dates={s: sc.date for s, sc in scenes.items()},
-            indices=scene_indices, periods=spans, composite_indices=names,
-            statistic=config["composite"]["statistic"], terrain=terrain_products, dem=dem,
+            results=paths.results,
+            scene_dates={s: sc.date for s, sc in scenes.items()},
+            indices=scene_indices,
+            periods=spans,
+            composite_indices=names,
+            statistic=config["composite"]["statistic"],
+            terrain=terrain_products,
+            dem=dem,
             trend=trend_indices,
-            contours={p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
-                      for p in contour_rasters}),
-        warnings=[*cached.warnings, *_outside_warning(cached.outside), *trend_warnings,
-                  *contour_warnings],
+            contours={
+                p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
+                for p in contour_rasters
+            },
+        ),
+        warnings=[
+            *cached.warnings,
+            *_outside_warning(cached.outside),
+            *trend_warnings,
+            *contour_warnings,
+        ],
         notes=_notes(config, stac),
         staged=staged,
         loaded=loaded,
     )
     rf_ownership.check_results(
-        paths.results, inputs=_user_inputs(config, plan, configfiles),
+        paths.results,
+        inputs=_user_inputs(config, plan, configfiles),
         replaced=[paths.report("dask"), f"{paths.results}/stac"],
     )
     written = batched and _write_fingerprints(plan, cached)
@@ -364,8 +426,9 @@ def plan_workflow(config: Mapping[str, Any], *, basedir: str,
     return plan
 
 
-def _band_spec(config: Mapping[str, Any], indices: Mapping[str, Any],
-               names: Sequence[str]) -> dict[str, Any] | None:
+def _band_spec(
+    config: Mapping[str, Any], indices: Mapping[str, Any], names: Sequence[str]
+) -> dict[str, Any] | None:
     """composite.bands and its settings as run_scenes' ``bands``; None when empty.
 
     Raises ConfigError naming the key: a role scenes.bands lacks, a band composite of
@@ -381,38 +444,51 @@ def _band_spec(config: Mapping[str, Any], indices: Mapping[str, Any],
     if unknown := [r for r in roles if r not in known]:
         raise ConfigError(
             f"composite.bands: {', '.join(unknown)} not in scenes.bands "
-            f"({', '.join(sorted(known))}); list band roles defined there")
+            f"({', '.join(sorted(known))}); list band roles defined there"
+        )
     if len(set(roles)) != len(roles):
         raise ConfigError(f"composite.bands: {roles} lists a band twice")
     if config["scene_indices"]:
         raise ConfigError(
             "composite.bands: a band composite reads the scenes' bands, and "
             "scene_indices: true composites index rasters; set scene_indices: false "
-            "(the index products are the same bytes) or composite.bands: []")
+            "(the index products are the same bytes) or composite.bands: []"
+        )
     if BANDS in names:
-        raise ConfigError(f"composite.bands: an index is named {BANDS!r}, the band "
-                          "composite's product name; rename the index")
-    spec: dict[str, Any] = {"roles": roles, "statistic": ccfg["band_statistic"],
-                            "tolerance": float(ccfg["geomedian"]["tolerance"]),
-                            "max_iterations": int(ccfg["geomedian"]["max_iterations"])}
+        raise ConfigError(
+            f"composite.bands: an index is named {BANDS!r}, the band "
+            "composite's product name; rename the index"
+        )
+    spec: dict[str, Any] = {
+        "roles": roles,
+        "statistic": ccfg["band_statistic"],
+        "tolerance": float(ccfg["geomedian"]["tolerance"]),
+        "max_iterations": int(ccfg["geomedian"]["max_iterations"]),
+    }
     if ccfg["band_statistic"] == "quality":
         qcfg = ccfg["quality"]
         score = qcfg["index"]
         if not score and qcfg["target_day"] is None:
-            raise ConfigError("composite.quality.index: band_statistic quality keeps each "
-                              "pixel's observation with the highest score; name the index, "
-                              "e.g. quality: {index: NDVI}, or set quality.target_day")
+            raise ConfigError(
+                "composite.quality.index: band_statistic quality keeps each "
+                "pixel's observation with the highest score; name the index, "
+                "e.g. quality: {index: NDVI}, or set quality.target_day"
+            )
         if score:
             try:
-                expr = indices.get(score) or rf_indices.resolve(
-                    [score], config["custom_indices"], roles=known)[score]
+                expr = (
+                    indices.get(score)
+                    or rf_indices.resolve([score], config["custom_indices"], roles=known)[score]
+                )
             except ConfigError as exc:
                 raise ConfigError(f"composite.quality.index: {exc}") from None
             spec.update(score=score, score_text=expr.text)
         if qcfg["target_day"] is not None:
-            spec.update(target_day=int(qcfg["target_day"]),
-                        day_weight=float(qcfg["day_weight"]),
-                        day_sigma=float(qcfg["day_sigma"]))
+            spec.update(
+                target_day=int(qcfg["target_day"]),
+                day_weight=float(qcfg["day_weight"]),
+                day_sigma=float(qcfg["day_sigma"]),
+            )
     BandSpec(**{**spec, "roles": tuple(roles)})  # its own checks, before any job
     return spec
 
@@ -432,8 +508,10 @@ def _band_roles(spec: Mapping[str, Any] | None) -> list[str]:
 def _notes(config: Mapping[str, Any], stac: str) -> list[str]:
     if not config["scenes"]["stac"]["api"] or config["demo"]:
         return []
-    return [f"scenes.stac.api: the items of the search of {config['scenes']['stac']['api']} "
-            f"are frozen in {stac}; delete it to search again"]
+    return [
+        f"scenes.stac.api: the items of the search of {config['scenes']['stac']['api']} "
+        f"are frozen in {stac}; delete it to search again"
+    ]
 
 
 def _staged(scenes: Mapping[str, Any], root: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -452,8 +530,12 @@ def _staged(scenes: Mapping[str, Any], root: str) -> tuple[dict[str, Any], dict[
         staged[path] = bf.path
         return replace(bf, path=path)
 
-    out = {sid: replace(sc, bands={r: copy(sid, b) for r, b in sc.bands.items()},
-                        mask=copy(sid, sc.mask)) for sid, sc in scenes.items()}
+    out = {
+        sid: replace(
+            sc, bands={r: copy(sid, b) for r, b in sc.bands.items()}, mask=copy(sid, sc.mask)
+        )
+        for sid, sc in scenes.items()
+    }
     return out, staged
 
 
@@ -464,8 +546,10 @@ def _roles_of(indices: Mapping[str, Any], names: Sequence[str]) -> list[str]:
 def _outside_warning(outside: Sequence[str]) -> list[str]:
     if not outside:  # not an error: their per-scene index products are still made
         return []
-    return [f"grid.aoi: scene(s) {', '.join(outside)} lie outside the area of interest "
-            "and go into no composite; remove them from the scene sheet or widen grid.aoi"]
+    return [
+        f"grid.aoi: scene(s) {', '.join(outside)} lie outside the area of interest "
+        "and go into no composite; remove them from the scene sheet or widen grid.aoi"
+    ]
 
 
 def _stac_source(config: Mapping[str, Any], cache_dir: str) -> str:
@@ -485,8 +569,13 @@ def _aoi_degrees(config: Mapping[str, Any]) -> list[float] | None:
     if not config["grid"]["crs"] or (aoi["bounds"] is None and not aoi["vector"]):
         return None
     area = rf_grid.area_of_interest(
-        crs=config["grid"]["crs"], bounds=aoi["bounds"],
-        bounds_crs=aoi["crs"], vector=aoi["vector"] or None, layer=aoi["layer"], within=None)
+        crs=config["grid"]["crs"],
+        bounds=aoi["bounds"],
+        bounds_crs=aoi["crs"],
+        vector=aoi["vector"] or None,
+        layer=aoi["layer"],
+        within=None,
+    )
     return list(area.to_crs("EPSG:4326").boundingbox)
 
 
@@ -496,22 +585,31 @@ def _plan_key(config: Mapping[str, Any], basedir: str, stac: str) -> str | None:
     source = stac or config["scenes"]["sheet"]
     if config["demo"] or is_remote(source):  # a remote catalog: no stamps to expire it
         return None
-    code: list[str | os.PathLike[str]] = [*rf_plan_cache.planning_code(),
-                                          os.path.join(basedir, "rules", "common.smk")]
+    code: list[str | os.PathLike[str]] = [
+        *rf_plan_cache.planning_code(),
+        os.path.join(basedir, "rules", "common.smk"),
+    ]
     return rf_plan_cache.plan_key(sheet=source, config=config, code=code)
 
 
-def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Listing,
-                 walked: list[str], headers: dict[str, rf_planning.RasterHeader],
-                 cache_dir: str, stac: str) -> dict[str, Any]:
+def _load_scenes(
+    config: Mapping[str, Any],
+    paths: Paths,
+    listing: rf_scenes.Listing,
+    walked: list[str],
+    headers: dict[str, rf_planning.RasterHeader],
+    cache_dir: str,
+    stac: str,
+) -> dict[str, Any]:
     """The scenes of the sheet, the STAC catalog or the demo, their files' headers into
     ``headers`` and the catalog files read into ``walked``."""
     scfg = config["scenes"]
     if stac and not config["demo"]:
         from rasterflow.stac_scenes import load_stac_scenes
 
-        found = load_stac_scenes(stac, bands=scfg["bands"],
-                                 mask=scfg["mask"], raster_bands=scfg["stac"]["raster_bands"])
+        found = load_stac_scenes(
+            stac, bands=scfg["bands"], mask=scfg["mask"], raster_bands=scfg["stac"]["raster_bands"]
+        )
         walked.extend(found.files)  # the catalog's files: a changed one rebuilds the plan
         headers.update(found.headers)  # as the items state them: no file opened
         others = sorted({f for sc in found.scenes.values() for f in sc.files()} - set(headers))
@@ -520,10 +618,16 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
         return found.scenes
     if config["demo"]:
         planned, exists = rf_scenes.planned_listing(
-            f"{paths.demo_root}/{f}" for f in demo.planned_files())
+            f"{paths.demo_root}/{f}" for f in demo.planned_files()
+        )
         return rf_scenes.load_scenes(
-            f"{paths.demo_root}/scenes.csv", text=demo.sheet_text(), bands=scfg["bands"],
-            mask=scfg["mask"], listing=planned, exists=exists)
+            f"{paths.demo_root}/scenes.csv",
+            text=demo.sheet_text(),
+            bands=scfg["bands"],
+            mask=scfg["mask"],
+            listing=planned,
+            exists=exists,
+        )
     if not scfg["sheet"]:
         # a stage on its own: terrain of a DEM, zonal statistics of given rasters
         if config["terrain"]["dem"] or config["zonal"]["zones"]:
@@ -533,13 +637,21 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
             "to a STAC catalog (indices, composites), terrain.dem to a DEM (terrain), or "
             "zonal.zones and zonal.rasters (zonal statistics); or set demo: true"
         )
-    scenes = rf_scenes.load_scenes(scfg["sheet"], bands=scfg["bands"], mask=scfg["mask"],
-                                   listing=listing, product_metadata=scfg["product_metadata"])
+    scenes = rf_scenes.load_scenes(
+        scfg["sheet"],
+        bands=scfg["bands"],
+        mask=scfg["mask"],
+        listing=listing,
+        product_metadata=scfg["product_metadata"],
+    )
     # every file's header, cached by path, size and mtime: 10,000 scenes' headers took
     # longer to open than Snakemake takes to plan their jobs
-    headers.update(rf_planning.cached_headers(
-        sorted({f for sc in scenes.values() for f in sc.files()}),
-        cache=f"{cache_dir}/headers.json"))
+    headers.update(
+        rf_planning.cached_headers(
+            sorted({f for sc in scenes.values() for f in sc.files()}),
+            cache=f"{cache_dir}/headers.json",
+        )
+    )
     rf_scenes.check_headers(scenes, known=headers)  # now, not an hour into the run
     if scfg["product_metadata"]:
         from rasterflow.presets import metadata_files
@@ -550,10 +662,16 @@ def _load_scenes(config: Mapping[str, Any], paths: Paths, listing: rf_scenes.Lis
     return scenes
 
 
-def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
-              batches: dict[str, list[str]], indices: Mapping[str, Any],
-              headers: Mapping[str, rf_planning.RasterHeader], walked: Sequence[str],
-              batched: bool, cache_dir: str) -> rf_plan_cache.CachedPlan:
+def _new_plan(
+    config: Mapping[str, Any],
+    scenes: dict[str, Any],
+    batches: dict[str, list[str]],
+    indices: Mapping[str, Any],
+    headers: Mapping[str, rf_planning.RasterHeader],
+    walked: Sequence[str],
+    batched: bool,
+    cache_dir: str,
+) -> rf_plan_cache.CachedPlan:
     from rasterflow import composite as rf_composite
 
     names: list[str] = []
@@ -561,15 +679,22 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
     tiles: dict[str, Any] = {}
     grid, outside, warnings = None, [], []
     if config["grid"]["crs"] and scenes:
-        footprints = demo.footprints() if config["demo"] else rf_planning.footprints_of(
-            {sid: sc.files()[0] for sid, sc in scenes.items()}, headers)
-        phases = rf_grid.scene_phases(footprints, config["grid"]["crs"],
-                                      config["grid"]["resolution"])
+        footprints = (
+            demo.footprints()
+            if config["demo"]
+            else rf_planning.footprints_of(
+                {sid: sc.files()[0] for sid, sc in scenes.items()}, headers
+            )
+        )
+        phases = rf_grid.scene_phases(
+            footprints, config["grid"]["crs"], config["grid"]["resolution"]
+        )
         # projected once, for the grid's extent and the tiles each scene touches
         projected = rf_grid.project_footprints(footprints, config["grid"]["crs"])
         spec = rf_grid.grid_from_config(config["grid"], phases=phases, footprints=projected)
-        warning = rf_grid.alignment_warning(spec, phases,
-                                            configured=config["grid"]["origin"] is not None)
+        warning = rf_grid.alignment_warning(
+            spec, phases, configured=config["grid"]["origin"] is not None
+        )
         warnings = [warning] if warning else []
         if not spec.aoi.is_empty:
             grid = spec.geobox
@@ -578,29 +703,40 @@ def _new_plan(config: Mapping[str, Any], scenes: dict[str, Any],
         outside = sorted(set(scenes) - {s for ids in touched.values() for s in ids})
         by_period = rf_periods.group_by_period(
             {sid: sc.date for sid, sc in scenes.items()},
-            rf_periods.PeriodSpec.from_config(config["periods"]))
+            rf_periods.PeriodSpec.from_config(config["periods"]),
+        )
         names = list(config["composite"]["indices"] or indices)
         unknown = [n for n in names if n not in indices]
         if unknown:
-            raise ConfigError(f"composite.indices: {', '.join(unknown)} not in indices "
-                              f"({', '.join(indices)})")
+            raise ConfigError(
+                f"composite.indices: {', '.join(unknown)} not in indices ({', '.join(indices)})"
+            )
         composites = rf_composite.plan_jobs(touched, by_period)
     scene_indices = [i for i in indices if config["scene_indices"] or i not in names]
     roles = _roles_of(indices, scene_indices)
     files = sorted({f for sc in scenes.values() for f in local(sc.files())})
     return rf_plan_cache.CachedPlan(
-        scenes=scenes, batches=batches, composites=composites, tiles=tiles, grid=grid,
-        composite_indices=names, outside=outside,
+        scenes=scenes,
+        batches=batches,
+        composites=composites,
+        tiles=tiles,
+        grid=grid,
+        composite_indices=names,
+        outside=outside,
         stamps=rf_plan_cache.stamps_of([*files, *walked]) or {},
-        batch_params={b: [scenes[s].subset(roles).to_params() for s in members]
-                      for b, members in (batches.items() if batched else ())},
+        batch_params={
+            b: [scenes[s].subset(roles).to_params() for s in members]
+            for b, members in (batches.items() if batched else ())
+        },
         warnings=warnings,
     )
 
 
-def _plan_trend(config: Mapping[str, Any], composite_indices: Sequence[str],
-                spans: Mapping[str, tuple[dt.date, dt.date]],
-                ) -> tuple[list[str], dict[str, float], list[str]]:
+def _plan_trend(
+    config: Mapping[str, Any],
+    composite_indices: Sequence[str],
+    spans: Mapping[str, tuple[dt.date, dt.date]],
+) -> tuple[list[str], dict[str, float], list[str]]:
     """The indices whose trend the run fits, the periods' times, and warnings.
 
     An index that is not composited is a config error. Too few periods (or none: an
@@ -619,20 +755,23 @@ def _plan_trend(config: Mapping[str, Any], composite_indices: Sequence[str],
         raise ConfigError(
             f"trend.indices: {', '.join(unknown)} not composited (composite.indices: "
             f"{', '.join(known)}); add it to composite.indices or remove it from "
-            "trend.indices")
+            "trend.indices"
+        )
     if len(spans) < tcfg["min_periods"]:
         found = ", ".join(sorted(spans, key=lambda p: spans[p])) or "none"
         warning = (
             f"trend.enabled: no trend is made: trend.min_periods is {tcfg['min_periods']}, "
             f"but the composites fall in {len(spans)} period(s) ({found}); lower "
             "trend.min_periods (at least 2), choose shorter periods (periods.kind), add "
-            "scenes, or set trend.enabled: false")
+            "scenes, or set trend.enabled: false"
+        )
         return [], {}, [warning]
     return wanted, period_times(spans), []
 
 
-def _input_file(config: Mapping[str, Any], paths: Paths, section: str, key: str,
-                demo_file: str) -> str:
+def _input_file(
+    config: Mapping[str, Any], paths: Paths, section: str, key: str, demo_file: str
+) -> str:
     """A vector/raster path from config; the demo's own file when empty in demo mode."""
     path = config[section][key]
     if not path and config["demo"]:
@@ -658,12 +797,14 @@ def _count_points(config: Mapping[str, Any], path: str) -> int:
         return len(demo.POINTS)
     from rasterflow.points import read_points  # geopandas: only when points are set
 
-    return len(read_points(path, layer=config["points"]["layer"],
-                           id_column=config["points"]["id_column"]))
+    return len(
+        read_points(path, layer=config["points"]["layer"], id_column=config["points"]["id_column"])
+    )
 
 
-def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
-                   terrain: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+def _plan_contours(
+    config: Mapping[str, Any], paths: Paths, dem: str, terrain: Sequence[str]
+) -> tuple[dict[str, str], list[str]]:
     """Product -> raster for every contour job (empty unless contours.interval is set),
     and warnings.
 
@@ -674,8 +815,10 @@ def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
     if ccfg["interval"] is None:
         return {}, []
     if not dem:
-        return {}, ["contours.interval is set but there is no DEM, so no contours: set "
-                    "terrain.dem to your DEM, or contours.interval to null"]
+        return {}, [
+            "contours.interval is set but there is no DEM, so no contours: set "
+            "terrain.dem to your DEM, or contours.interval to null"
+        ]
     out: dict[str, str] = {}
     for product in ccfg["products"]:
         if product == "dem":
@@ -690,9 +833,15 @@ def _plan_contours(config: Mapping[str, Any], paths: Paths, dem: str,
     return out, []
 
 
-def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,
-                indices: Mapping[str, Any], composite_indices: Sequence[str],
-                periods: Sequence[str], terrain: Sequence[str]) -> dict[tuple[str, str], str]:
+def _plan_zonal(
+    config: Mapping[str, Any],
+    paths: Paths,
+    zones: str,
+    indices: Mapping[str, Any],
+    composite_indices: Sequence[str],
+    periods: Sequence[str],
+    terrain: Sequence[str],
+) -> dict[tuple[str, str], str]:
     """(product, period) -> raster for every table the zonal stage writes."""
     if not zones:
         return {}
@@ -719,8 +868,9 @@ def _plan_zonal(config: Mapping[str, Any], paths: Paths, zones: str,
     return targets
 
 
-def _user_inputs(config: Mapping[str, Any], plan: WorkflowPlan,
-                 configfiles: Sequence[str]) -> dict[str, list[str]]:
+def _user_inputs(
+    config: Mapping[str, Any], plan: WorkflowPlan, configfiles: Sequence[str]
+) -> dict[str, list[str]]:
     """Config key -> the user's files it names (the demo's own are rasterflow's)."""
     ours = f"{plan.paths.demo_root}/" if config["demo"] else None
 
@@ -731,8 +881,8 @@ def _user_inputs(config: Mapping[str, Any], plan: WorkflowPlan,
         "scenes.sheet": theirs([config["scenes"]["sheet"]]),
         "scenes.stac.source": theirs(local([config["scenes"]["stac"]["source"]])),
         "the scene sheet's files": theirs(
-            os.path.commonpath(files) for sc in plan.scenes.values()
-            if (files := local(sc.files()))),
+            os.path.commonpath(files) for sc in plan.scenes.values() if (files := local(sc.files()))
+        ),
         "terrain.dem": theirs([plan.dem]),
         "zonal.zones": theirs([plan.zones]),
         "points.file": theirs([plan.points]),
@@ -753,8 +903,9 @@ def _write_fingerprints(plan: WorkflowPlan, cached: rf_plan_cache.CachedPlan) ->
     if now is not None and now == cached.fingerprints:
         return False
     for batch in plan.batches:
-        rf_planning.write_fingerprint(plan.fingerprint_path(batch), plan.batch_files(batch),
-                                      stamps=stamps)
+        rf_planning.write_fingerprint(
+            plan.fingerprint_path(batch), plan.batch_files(batch), stamps=stamps
+        )
     cached.fingerprints = rf_plan_cache.stamps_of(paths) or {}
     return True
 

@@ -31,19 +31,22 @@ AGREEMENT = re.compile(
     rf"^agreement (?P<a>\S+) vs (?P<b>\S+), (?P<n>\d+) mosaics: max \|diff\| (?P<max>{NUMBER}),"
     rf" mean \|diff\| (?P<mean>{NUMBER}), (?P<above>{NUMBER}) % of pixels > 0\.0001; "
     rf"(?P<one>\d+) pixels NaN in one only; NaN (?P<na>{NUMBER}) % vs (?P<nb>{NUMBER}) %$",
-    re.MULTILINE)
+    re.MULTILINE,
+)
 
 
 def test_e2e_bench_runs_every_variant_and_the_mosaics_agree() -> None:
     size, scenes = 256, 4
-    out = run_bench("e2e_bench.py", "--size", str(size), "--scenes", str(scenes),
-                    "--repeats", "1", timeout=600)
+    out = run_bench(
+        "e2e_bench.py", "--size", str(size), "--scenes", str(scenes), "--repeats", "1", timeout=600
+    )
     assert f"end-to-end: {scenes} scenes of {size}^2 px" in out
 
     # variant, wall, cpu, wall/rf, cpu/rf, wall/floor, cpu/floor
     header = next(line for line in out.splitlines() if line.startswith("variant"))
-    texts = {v: re.search(rf"^{re.escape(v)}\s+(.*)$", out, re.MULTILINE)[1].split()
-             for v in VARIANTS}
+    texts = {
+        v: re.search(rf"^{re.escape(v)}\s+(.*)$", out, re.MULTILINE)[1].split() for v in VARIANTS
+    }
     rows = {v: row(out, v) for v in VARIANTS}
     assert header.split()[:3] == ["variant", "wall", "s"], header
     rf, floor = rows["rasterflow"], rows["io-floor"]
@@ -51,14 +54,18 @@ def test_e2e_bench_runs_every_variant_and_the_mosaics_agree() -> None:
         positive(wall, f"{v} wall")
         positive(cpu, f"{v} cpu")
         digits = [places(t) for t in texts[v]]
-        for k, (ratio, num, den, dnum, dden) in enumerate([
+        for k, (ratio, num, den, dnum, dden) in enumerate(
+            [
                 (ratios[0], wall, rf[0], digits[0], places(texts["rasterflow"][0])),
                 (ratios[1], cpu, rf[1], digits[1], places(texts["rasterflow"][1])),
                 (ratios[2], wall, floor[0], digits[0], places(texts["io-floor"][0])),
-                (ratios[3], cpu, floor[1], digits[1], places(texts["io-floor"][1]))]):
+                (ratios[3], cpu, floor[1], digits[1], places(texts["io-floor"][1])),
+            ]
+        ):
             positive(ratio, f"{v} ratio {k}")
-            assert_quotient(ratio, num, den, digits=(dnum, dden, digits[2 + k]),
-                            what=f"{v} ratio {k}")
+            assert_quotient(
+                ratio, num, den, digits=(dnum, dden, digits[2 + k]), what=f"{v} ratio {k}"
+            )
     assert rows["rasterflow"][2:4] == [1.0, 1.0] and rows["io-floor"][4:6] == [1.0, 1.0]
 
     # the per-rule split: every benchmarked rule with jobs, wall, cpu, 4 parts; the
@@ -77,8 +84,11 @@ def test_e2e_bench_runs_every_variant_and_the_mosaics_agree() -> None:
     assert total > benchmarked_jobs, (total, benchmarked_jobs)  # rule all at least
 
     found = {(m["a"], m["b"]): m for m in AGREEMENT.finditer(out)}
-    assert set(found) == {("rasterflow", "dask-script"), ("rasterflow", "gdal-cli"),
-                          ("dask-script", "gdal-cli")}, out
+    assert set(found) == {
+        ("rasterflow", "dask-script"),
+        ("rasterflow", "gdal-cli"),
+        ("dask-script", "gdal-cli"),
+    }, out
     bounds = {"gdal-cli": (1e-3, 1e-4, 100.0, 0.5), "dask-script": (0.2, 1e-3, 1.0, 1.0)}
     for peer, (max_diff, mean_diff, above, nan_points) in bounds.items():
         m = found["rasterflow", peer]

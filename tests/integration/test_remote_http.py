@@ -37,14 +37,16 @@ def test_a_window_of_a_served_scene_is_read_by_ranges_as_from_disk(served):
     url = f"{served.url}/scenes/rgbn.tif"
     scene = _scene(url)
     grid = scene_grid(scene, ["red", "nir"])
-    (red, nir), _valid = read_window(scene, ["red", "nir"], grid, (64, 128, 64, 64),
-                                     resampling="bilinear")
+    (red, nir), _valid = read_window(
+        scene, ["red", "nir"], grid, (64, 128, 64, 64), resampling="bilinear"
+    )
     with rasterio.open(DATA / "rgbn.tif") as src:
         want = src.read([1, 4], window=((128, 192), (64, 128)))
     np.testing.assert_array_equal(np.stack([red, nir]), want)
     gets = [r for r in served.requests() if r[0] == "GET" and r[1] == "/scenes/rgbn.tif"]
-    assert gets and all(status == 206 and rng.startswith("bytes=") for _m, _p, status, rng, _n
-                        in gets), gets
+    assert gets and all(
+        status == 206 and rng.startswith("bytes=") for _m, _p, status, rng, _n in gets
+    ), gets
     size = (DATA / "rgbn.tif").stat().st_size
     # the header and the window's blocks, not the file
     assert sum(n for *_rest, n in gets) < size / 4
@@ -52,15 +54,18 @@ def test_a_window_of_a_served_scene_is_read_by_ranges_as_from_disk(served):
 
 def test_a_missing_url_is_refused_naming_scene_and_url(served, tmp_path):
     sheet = tmp_path / "scenes.csv"
-    sheet.write_text(f"scene_id,date,path\nok,2020-07-01,{served.url}/scenes/rgbn.tif\n"
-                     f"gone,2020-07-02,{served.url}/scenes/gone.tif\n")
+    sheet.write_text(
+        f"scene_id,date,path\nok,2020-07-01,{served.url}/scenes/rgbn.tif\n"
+        f"gone,2020-07-02,{served.url}/scenes/gone.tif\n"
+    )
     scenes = load_scenes(sheet, bands={"red": {"band": 1}, "nir": {"band": 4}}, mask=None)
     assert scenes["ok"].bands["red"].path == f"{served.url}/scenes/rgbn.tif"
     with pytest.raises(InputDataError) as err:
         check_headers(scenes)
     message = str(err.value)
-    assert message.startswith(f"scene 'gone': {served.url}/scenes/gone.tif cannot be read "
-                              "over HTTP (")
+    assert message.startswith(
+        f"scene 'gone': {served.url}/scenes/gone.tif cannot be read over HTTP ("
+    )
     assert "Check the URL in the scene sheet" in message
 
 
@@ -73,12 +78,16 @@ def test_a_window_of_a_scene_in_s3_is_read_as_from_disk(tmp_path, monkeypatch):
         url = s3.put("scenes", "aerial/rgbn.tif", (DATA / "rgbn.tif").read_bytes())
         scene = _scene(url)
         grid = scene_grid(scene, ["red", "nir"])
-        (red, nir), _valid = read_window(scene, ["red", "nir"], grid, (64, 128, 64, 64),
-                                         resampling="bilinear")
+        (red, nir), _valid = read_window(
+            scene, ["red", "nir"], grid, (64, 128, 64, 64), resampling="bilinear"
+        )
         close_cached()
         gone = _scene("s3://scenes/aerial/gone.tif")
-        with pytest.raises(InputDataError, match=r"s3://scenes/aerial/gone.tif cannot be "
-                                                 r"read from S3 \(.*AWS_S3_ENDPOINT"):
+        with pytest.raises(
+            InputDataError,
+            match=r"s3://scenes/aerial/gone.tif cannot be "
+            r"read from S3 \(.*AWS_S3_ENDPOINT",
+        ):
             check_headers({"gone": gone})
     with rasterio.open(DATA / "rgbn.tif") as src:
         want = src.read([1, 4], window=((128, 192), (64, 128)))
@@ -93,9 +102,10 @@ def test_a_busy_server_s_503s_are_retried_to_the_same_pixels(tmp_path):
     with nginx(root, tmp_path / "nginx", busy_above=1) as server:
         scene = _scene(f"{server.url}/rgbn.tif")
         grid = scene_grid(scene, ["red", "nir"])
-        reads = [read_window(scene, ["red", "nir"], grid, (x, y, 64, 64),
-                             resampling="bilinear")[0] for x, y in ((0, 0), (256, 128),
-                                                                      (448, 320))]
+        reads = [
+            read_window(scene, ["red", "nir"], grid, (x, y, 64, 64), resampling="bilinear")[0]
+            for x, y in ((0, 0), (256, 128), (448, 320))
+        ]
         close_cached()
         statuses = [status for _m, _p, status, _r, _n in server.requests()]
     assert 503 in statuses  # refused at first, then served: the pixels below
@@ -149,8 +159,11 @@ def test_an_s3_object_is_staged_byte_for_byte_or_not_at_all(tmp_path, monkeypatc
             monkeypatch.setenv(key, value)
         url = s3.put("scenes", "aerial/rgbn.tif", data)
         download(url, str(copy / "rgbn.tif"))
-        with pytest.raises(InputDataError, match=r"s3://scenes/aerial/gone.tif: not copied "
-                                                 r"from S3 \(.*AWS_S3_ENDPOINT"):
+        with pytest.raises(
+            InputDataError,
+            match=r"s3://scenes/aerial/gone.tif: not copied "
+            r"from S3 \(.*AWS_S3_ENDPOINT",
+        ):
             download("s3://scenes/aerial/gone.tif", str(copy / "gone.tif"))
     assert (copy / "rgbn.tif").read_bytes() == data
     assert sorted(p.name for p in copy.iterdir()) == ["rgbn.tif"]  # no part, no side-car

@@ -25,10 +25,14 @@ def _items(tmp_path):
         path = tmp_path / f"{sid}.tif"
         shutil.copy(DATA / "rgbn.tif", path)
         ring = [[-75.7, 41.3], [-75.5, 41.3], [-75.5, 41.5], [-75.7, 41.5], [-75.7, 41.3]]
-        item = pystac.Item(sid, {"type": "Polygon", "coordinates": [ring]},
-                           [-75.7, 41.3, -75.5, 41.5],
-                           dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"), {},
-                           collection="aerial")
+        item = pystac.Item(
+            sid,
+            {"type": "Polygon", "coordinates": [ring]},
+            [-75.7, 41.3, -75.5, 41.5],
+            dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"),
+            {},
+            collection="aerial",
+        )
         item.add_asset("image", pystac.Asset(path.as_uri()))  # an API's hrefs are URLs
         features.append(item.to_dict())
     path = tmp_path / "items.json"
@@ -37,9 +41,16 @@ def _items(tmp_path):
 
 
 def _search(**changes):
-    return {"api": "", "collections": ["aerial"], "bbox": None,
-            "datetime": "2020-01-01/2020-12-31", "query": {}, "filter": None,
-            "max_items": 100, **changes}
+    return {
+        "api": "",
+        "collections": ["aerial"],
+        "bbox": None,
+        "datetime": "2020-01-01/2020-12-31",
+        "query": {},
+        "filter": None,
+        "max_items": 100,
+        **changes,
+    }
 
 
 def test_a_search_is_frozen_and_plans_its_items_without_the_api_later(tmp_path):
@@ -55,19 +66,22 @@ def test_a_search_is_frozen_and_plans_its_items_without_the_api_later(tmp_path):
     # the server is gone: the same search is the frozen file, a changed one is not
     assert frozen_search(_search(api=url), bbox=AREA, cache_dir=str(cache)) == frozen
     with pytest.raises(InputDataError, match=f"scenes.stac.api: searching {url} failed"):
-        frozen_search(_search(api=url, datetime="2019-01-01/2019-12-31"), bbox=AREA,
-                      cache_dir=str(cache))
+        frozen_search(
+            _search(api=url, datetime="2019-01-01/2019-12-31"), bbox=AREA, cache_dir=str(cache)
+        )
 
 
 def test_a_search_that_finds_nothing_says_so_and_freezes_nothing(tmp_path):
     items = _items(tmp_path)
     with stac_api(items, tmp_path / "api") as url:
         with pytest.raises(InputDataError) as err:
-            frozen_search(_search(api=url), bbox=[10.0, 60.0, 11.0, 61.0],
-                          cache_dir=str(tmp_path / "cache"))
+            frozen_search(
+                _search(api=url), bbox=[10.0, 60.0, 11.0, 61.0], cache_dir=str(tmp_path / "cache")
+            )
     assert str(err.value) == (
         f"scenes.stac.api: the search of {url} returned no items (collections ['aerial'], "
-        "bbox [10.0, 60.0, 11.0, 61.0], datetime 2020-01-01/2020-12-31); widen the search")
+        "bbox [10.0, 60.0, 11.0, 61.0], datetime 2020-01-01/2020-12-31); widen the search"
+    )
     assert not (tmp_path / "cache" / "stac").exists()
 
 

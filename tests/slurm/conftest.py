@@ -21,25 +21,31 @@ def slurm_cluster() -> dict[str, Node]:
     problem = cluster_problem()
     if problem is not None:
         if os.geteuid() != 0:
-            pytest.fail(f"the Slurm test cluster is not up ({problem}) and this is not root: "
-                        f"run `sudo bash {SLURM_UP}` first", pytrace=False)
+            pytest.fail(
+                f"the Slurm test cluster is not up ({problem}) and this is not root: "
+                f"run `sudo bash {SLURM_UP}` first",
+                pytrace=False,
+            )
         start = time.perf_counter()
-        proc = subprocess.run(["bash", str(SLURM_UP)], capture_output=True, text=True, check=False,
-                              timeout=900)
+        proc = subprocess.run(
+            ["bash", str(SLURM_UP)], capture_output=True, text=True, check=False, timeout=900
+        )
         if proc.returncode != 0:
-            pytest.fail(f"{SLURM_UP} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
-                        pytrace=False)
+            pytest.fail(
+                f"{SLURM_UP} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}",
+                pytrace=False,
+            )
         print(f"\nslurm-up took {time.perf_counter() - start:.1f} s")
         problem = cluster_problem()
         if problem is not None:
-            pytest.fail(f"{SLURM_UP} ran but the cluster is not usable: {problem}",
-                        pytrace=False)
+            pytest.fail(f"{SLURM_UP} ran but the cluster is not usable: {problem}", pytrace=False)
     nodes = {}
     out = sh("scontrol", "-o", "show", "node").stdout
     for line in out.splitlines():
         fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
-        nodes[fields["NodeName"]] = Node(fields["NodeName"], int(fields["CPUTot"]),
-                                         int(fields["RealMemory"]))
+        nodes[fields["NodeName"]] = Node(
+            fields["NodeName"], int(fields["CPUTot"]), int(fields["RealMemory"])
+        )
     return nodes
 
 

@@ -28,8 +28,20 @@ FAST_POLL = ("--slurm-init-seconds-before-status-checks", "1")
 SLURM_PROFILE = ("--profile", str(REPO / "profiles" / "slurm"), *FAST_POLL)
 
 #: repository entries a copy of the workflow does not need
-_NOT_WORKFLOW = (".git", ".venv", ".snakemake", "results", "tests", "benchmarks", "docs",
-                 "__pycache__", "*.egg-info", ".pytest_cache", ".ci", "tools")
+_NOT_WORKFLOW = (
+    ".git",
+    ".venv",
+    ".snakemake",
+    "results",
+    "tests",
+    "benchmarks",
+    "docs",
+    "__pycache__",
+    "*.egg-info",
+    ".pytest_cache",
+    ".ci",
+    "tools",
+)
 
 
 def sh(*cmd: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -63,6 +75,7 @@ class Node:
 
 
 # ----------------------------------------------------------------------- running ----
+
 
 @dataclass
 class Run:
@@ -130,14 +143,19 @@ def planned_jobs(output: str) -> list[PlannedJob]:
     return [b for b in blocks if b.slurm_ids]
 
 
-def run_snakemake(workdir: Path, *args: str, timeout: float = 600,
-                  check: bool = True) -> Run:
+def run_snakemake(workdir: Path, *args: str, timeout: float = 600, check: bool = True) -> Run:
     """``snakemake *args`` with ``workdir`` as working directory (like a user would)."""
     env = {**os.environ, "PATH": f"{Path(SNAKEMAKE).parent}{os.pathsep}{os.environ['PATH']}"}
     start = time.perf_counter()
-    proc = subprocess.run([SNAKEMAKE, *args], cwd=workdir, capture_output=True, text=True,
-                          check=False,
-                          timeout=timeout, env=env)
+    proc = subprocess.run(
+        [SNAKEMAKE, *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+        env=env,
+    )
     run = Run(proc, time.perf_counter() - start)
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -156,22 +174,52 @@ def copy_workflow(dest: Path) -> Path:
 
 # ----------------------------------------------------------------------- sacct ------
 
-SACCT_FIELDS = ("JobIDRaw", "JobName", "State", "ExitCode", "AllocCPUS", "ReqMem", "NNodes",
-                "NodeList", "Timelimit", "Elapsed", "Submit", "Start", "End", "Comment",
-                "Account", "Partition")
+SACCT_FIELDS = (
+    "JobIDRaw",
+    "JobName",
+    "State",
+    "ExitCode",
+    "AllocCPUS",
+    "ReqMem",
+    "NNodes",
+    "NodeList",
+    "Timelimit",
+    "Elapsed",
+    "Submit",
+    "Start",
+    "End",
+    "Comment",
+    "Account",
+    "Partition",
+)
 
 
 def sacct(*selection: str) -> list[dict[str, str]]:
     """Allocation rows (no steps) of the jobs selected, e.g. ``sacct("--name", run_id)``."""
     out = subprocess.run(
-        ["sacct", "-X", "-P", "-S", "now-1days", "-E", "now", "--format", ",".join(SACCT_FIELDS),
-         *selection], capture_output=True, text=True, check=True, timeout=60,
+        [
+            "sacct",
+            "-X",
+            "-P",
+            "-S",
+            "now-1days",
+            "-E",
+            "now",
+            "--format",
+            ",".join(SACCT_FIELDS),
+            *selection,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     return list(csv.DictReader(io.StringIO(out), delimiter="|"))
 
 
-def sacct_until_final(selection: Sequence[str], count: int, timeout: float = 60
-                      ) -> list[dict[str, str]]:
+def sacct_until_final(
+    selection: Sequence[str], count: int, timeout: float = 60
+) -> list[dict[str, str]]:
     """sacct rows once ``count`` jobs are recorded and none is pending or running."""
     deadline = time.monotonic() + timeout
     while True:

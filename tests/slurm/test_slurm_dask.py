@@ -27,15 +27,25 @@ pytestmark = pytest.mark.slurm
 def _slurm_settings(nodes, **extra) -> dict:
     """Worker jobs too large for two to share a node: SLURM must use both nodes."""
     smallest = min(n.memory_mb for n in nodes.values())
-    return {"cluster": "slurm",
-            "slurm": {"jobs": 2, "cores": 1, "memory_mb": int(smallest * 0.6),
-                      "walltime": 5, "interface": "lo", "startup_timeout": 180, **extra}}
+    return {
+        "cluster": "slurm",
+        "slurm": {
+            "jobs": 2,
+            "cores": 1,
+            "memory_mb": int(smallest * 0.6),
+            "walltime": 5,
+            "interface": "lo",
+            "startup_timeout": 180,
+            **extra,
+        },
+    }
 
 
 def _step(tmp_path: Path, name: str, dask: dict, *args: str):
     work = Path(shutil.copytree(HERE / "dask_step", tmp_path / name))
-    (work / "config.yaml").write_text(yaml.safe_dump(
-        {"scene": str(DATA / "rgbn.tif"), "dask": dask}))
+    (work / "config.yaml").write_text(
+        yaml.safe_dump({"scene": str(DATA / "rgbn.tif"), "dask": dask})
+    )
     run = run_snakemake(work, "--configfile", "config.yaml", *args, timeout=400)
     return work, run
 
@@ -43,9 +53,14 @@ def _step(tmp_path: Path, name: str, dask: dict, *args: str):
 def test_step_on_slurm_workers_matches_local_cluster(tmp_path, slurm_cluster):
     local, _ = _step(tmp_path, "local", {"cluster": "local"}, "--cores", "2")
     # the step under an account that is not the user's default: its workers must follow
-    work, run = _step(tmp_path, "slurm", _slurm_settings(slurm_cluster),
-                      *SLURM_PROFILE,
-                      "--set-resources", "ndvi:slurm_account=rasterflow-alt")
+    work, run = _step(
+        tmp_path,
+        "slurm",
+        _slurm_settings(slurm_cluster),
+        *SLURM_PROFILE,
+        "--set-resources",
+        "ndvi:slurm_account=rasterflow-alt",
+    )
     report_figure(f"multi-node Dask step (1 step job + 2 worker jobs): {run.seconds:.0f} s")
 
     # the same bytes as the step on a LocalCluster
@@ -62,8 +77,9 @@ def test_step_on_slurm_workers_matches_local_cluster(tmp_path, slurm_cluster):
     step_job = run.jobs[0].slurm_ids[0]
     worker_jobs = {w["job"] for w in info["workers"].values()}
     assert step_job not in worker_jobs and len(worker_jobs) == 2
-    rows = {r["JobIDRaw"]: r for r in sacct_until_final(
-        ("-j", ",".join([step_job, *worker_jobs])), 3)}
+    rows = {
+        r["JobIDRaw"]: r for r in sacct_until_final(("-j", ",".join([step_job, *worker_jobs])), 3)
+    }
     assert rows[step_job]["Account"] == "rasterflow-alt"
     for job in worker_jobs:
         assert rows[job]["JobName"] == "rasterflow-dask"
@@ -79,8 +95,7 @@ def test_step_on_slurm_workers_matches_local_cluster(tmp_path, slurm_cluster):
     assert log.count("dask worker tls://") == 2
 
 
-def test_workers_leave_before_their_walltime_and_are_replaced(slurm_cluster, tmp_path,
-                                                              monkeypatch):
+def test_workers_leave_before_their_walltime_and_are_replaced(slurm_cluster, tmp_path, monkeypatch):
     """Lifetime 15 s, walltime 1 min: each worker job ends COMPLETED long before its
     limit (not TIMEOUT), and adapt() starts a new job in its place."""
     from rasterflow.cluster import dask_client
@@ -108,14 +123,15 @@ def test_workers_leave_before_their_walltime_and_are_replaced(slurm_cluster, tmp
     report_figure(
         "worker lifetime 15 s, walltime 60 s: first workers' jobs ran "
         + ", ".join(f"{rows[j]['Elapsed']}" for j in sorted(first))
-        + f"; replacements after {time.monotonic() - start:.0f} s")
+        + f"; replacements after {time.monotonic() - start:.0f} s"
+    )
     # the replacements were cancelled when the cluster closed
-    leftover = [r for r in sacct("-j", ",".join(seen[1]))
-                if r["State"] in ("PENDING", "RUNNING")]
+    leftover = [r for r in sacct("-j", ",".join(seen[1])) if r["State"] in ("PENDING", "RUNNING")]
     for _ in range(30):
         if not leftover:
             break
         time.sleep(1)
-        leftover = [r for r in sacct("-j", ",".join(seen[1]))
-                    if r["State"] in ("PENDING", "RUNNING")]
+        leftover = [
+            r for r in sacct("-j", ",".join(seen[1])) if r["State"] in ("PENDING", "RUNNING")
+        ]
     assert not leftover

@@ -28,8 +28,15 @@ pytestmark = pytest.mark.slurm
 # Every rule without its own cpus_per_task gets one CPU, fewer than a node's two: then
 # a heavy job's Dask cluster can only be right by following the allocation (affinity),
 # not the node (os.cpu_count) nor the rule's threads.
-SLURM_ARGS = ("--profile", "profiles/slurm", *FAST_POLL,
-              "--default-resources", "mem_mb=1000", "runtime=30", "cpus_per_task=1")
+SLURM_ARGS = (
+    "--profile",
+    "profiles/slurm",
+    *FAST_POLL,
+    "--default-resources",
+    "mem_mb=1000",
+    "runtime=30",
+    "cpus_per_task=1",
+)
 # The demo as configured, with two indices instead of three: NDVI composited from the
 # bands, NBR written per scene, so every rule and both paths run (each SLURM job starts
 # Snakemake twice: ~5-10 s here).
@@ -54,7 +61,10 @@ def demo_runs(tmp_path_factory) -> dict[str, tuple[Path, Run]]:
     start = time.perf_counter()
     local = subprocess.Popen(
         [SNAKEMAKE, "--profile", "profiles/default", *CONFIG],
-        cwd=local_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=local_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     local_out: list[str] = []
     local_seconds: list[float] = []
@@ -70,9 +80,11 @@ def demo_runs(tmp_path_factory) -> dict[str, tuple[Path, Run]]:
     finally:
         waiter.join(timeout=900)
     assert local.returncode == 0, f"local run failed:\n{local_out[0][-6000:]}"
-    report_figure(f"demo ({' '.join(CONFIG[1:])}), both at once on this machine: "
-                  f"SLURM {slurm.seconds:.0f} s for {len(slurm.jobs)} jobs, "
-                  f"local {local_seconds[0]:.0f} s")
+    report_figure(
+        f"demo ({' '.join(CONFIG[1:])}), both at once on this machine: "
+        f"SLURM {slurm.seconds:.0f} s for {len(slurm.jobs)} jobs, "
+        f"local {local_seconds[0]:.0f} s"
+    )
     runs["slurm"] = (slurm_dir / "results", slurm)
     runs["local"] = (local_dir / "results", None)
     return runs
@@ -81,17 +93,21 @@ def demo_runs(tmp_path_factory) -> dict[str, tuple[Path, Run]]:
 def products(results: Path) -> dict[str, bytes]:
     """Every raster product (not the generated demo inputs: their GeoPackage carries
     its write time) by path under results/."""
-    return {str(p.relative_to(results)): p.read_bytes()
-            for p in sorted(results.rglob("*")) if p.suffix in (".tif", ".vrt")
-            and p.relative_to(results).parts[0] not in ("demo", "logs", "benchmarks")}
+    return {
+        str(p.relative_to(results)): p.read_bytes()
+        for p in sorted(results.rglob("*"))
+        if p.suffix in (".tif", ".vrt")
+        and p.relative_to(results).parts[0] not in ("demo", "logs", "benchmarks")
+    }
 
 
 def test_demo_through_slurm_is_byte_identical_to_local(demo_runs):
     slurm_results, _ = demo_runs["slurm"]
     local_results, _ = demo_runs["local"]
     slurm, local = products(slurm_results), products(local_results)
-    assert any(name.startswith("indices/") for name in local), \
+    assert any(name.startswith("indices/") for name in local), (
         "the local run wrote no results/indices/**/*.tif"
+    )
     assert slurm.keys() == local.keys()
     differ = [name for name in local if slurm[name] != local[name]]
     assert not differ, f"SLURM and local products differ: {differ}"
@@ -102,8 +118,10 @@ def test_every_job_got_the_resources_its_rule_asked_for(demo_runs, slurm_cluster
     submitted = {j.rule for j in run.jobs}
     assert submitted >= {"index", "composite", "mosaic", "terrain", "zonal"}
     assert not submitted & {"all", "demo_data", "zonal_long"}  # localrules stay local
-    report_figure("demo jobs through SLURM: " + ", ".join(
-        f"{rule} {n}" for rule, n in sorted(Counter(j.rule for j in run.jobs).items())))
+    report_figure(
+        "demo jobs through SLURM: "
+        + ", ".join(f"{rule} {n}" for rule, n in sorted(Counter(j.rule for j in run.jobs).items()))
+    )
     slurm_ids = [i for j in run.jobs for i in j.slurm_ids]
     rows = {r["JobIDRaw"]: r for r in sacct_until_final(("--name", run.run_id), len(slurm_ids))}
     assert set(rows) == set(slurm_ids)
@@ -125,8 +143,10 @@ def test_every_job_got_the_resources_its_rule_asked_for(demo_runs, slurm_cluster
 def test_heavy_jobs_size_dask_to_their_allocation(demo_runs, slurm_cluster):
     """The rasterflow.cluster line of each heavy job: cores == --cpus-per-task."""
     _, run = demo_runs["slurm"]
-    rows = {r["JobIDRaw"]: r for r in sacct_until_final(
-        ("--name", run.run_id), sum(len(j.slurm_ids) for j in run.jobs))}
+    rows = {
+        r["JobIDRaw"]: r
+        for r in sacct_until_final(("--name", run.run_id), sum(len(j.slurm_ids) for j in run.jobs))
+    }
     heavy = 0
     for job in run.jobs:
         for log in job.log:
@@ -145,8 +165,7 @@ def test_heavy_jobs_size_dask_to_their_allocation(demo_runs, slurm_cluster):
             assert affinity == alloc, f"{log}: {m.group(0)}"
             # memory: the job's --mem (= the rule's mem_mb), split over the workers,
             # each worker's share minus its GDAL cache for Dask
-            assert abs(workers * (mib + gdal_mib) - megabytes(row["ReqMem"])) <= workers, \
-                m.group(0)
+            assert abs(workers * (mib + gdal_mib) - megabytes(row["ReqMem"])) <= workers, m.group(0)
             # Snakemake inside the job scales the rule's threads down to the allocation
             assert job_threads == min(job.threads, alloc)
     assert heavy >= sum(j.rule == "index" for j in run.jobs) > 0

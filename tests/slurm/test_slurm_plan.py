@@ -22,13 +22,16 @@ def test_default_lifetime_leaves_a_margin_before_the_walltime():
     assert long.lifetime_s == 24 * 3600 - 600
 
 
-@pytest.mark.parametrize(("settings", "message"), [
-    ({"jobz": 2}, "dask.slurm.jobz"),
-    ({"lifetime": 600, "walltime": 10}, "shorter than dask.slurm.walltime"),
-    ({"cores": 0}, "dask.slurm.cores"),
-    ({"memory_mb": "4G"}, "dask.slurm.memory_mb"),
-    ({"job_extra": "--qos=long"}, "list of strings"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"jobz": 2}, "dask.slurm.jobz"),
+        ({"lifetime": 600, "walltime": 10}, "shorter than dask.slurm.walltime"),
+        ({"cores": 0}, "dask.slurm.cores"),
+        ({"memory_mb": "4G"}, "dask.slurm.memory_mb"),
+        ({"job_extra": "--qos=long"}, "list of strings"),
+    ],
+)
 def test_bad_settings_name_the_key(settings, message):
     with pytest.raises(ConfigError, match=message):
         plan_slurm_cluster(settings)
@@ -44,14 +47,28 @@ def test_unknown_cluster_kind_is_an_error():
 
 def test_worker_jobs_follow_the_account_of_the_job_running_the_step():
     assert parent_job({}) == (None, None)
-    assert parent_job({"SLURM_JOB_ID": "1", "SLURM_JOB_ACCOUNT": "a",
-                       "SLURM_JOB_PARTITION": "p"}) == ("a", "p")
+    assert parent_job(
+        {"SLURM_JOB_ID": "1", "SLURM_JOB_ACCOUNT": "a", "SLURM_JOB_PARTITION": "p"}
+    ) == ("a", "p")
     # inside an srun step SLURM_JOB_ACCOUNT is missing: squeue knows
     import subprocess
 
-    job = subprocess.run(["sbatch", "--parsable", "-A", "rasterflow-alt", "--mem=50",
-                          "--output", "/dev/null", "--wrap", "sleep 30"],
-                         capture_output=True, text=True, check=True).stdout.strip()
+    job = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "-A",
+            "rasterflow-alt",
+            "--mem=50",
+            "--output",
+            "/dev/null",
+            "--wrap",
+            "sleep 30",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
         assert parent_job({**env, "SLURM_JOB_ID": job}) == ("rasterflow-alt", "debug")

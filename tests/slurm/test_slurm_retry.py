@@ -15,8 +15,7 @@ pytestmark = pytest.mark.slurm
 
 def test_out_of_memory_job_is_retried_with_more_memory(tmp_path):
     work = Path(shutil.copytree(HERE / "retry", tmp_path / "retry"))
-    run = run_snakemake(work, *SLURM_PROFILE,
-                        "--snakefile", "Snakefile", timeout=300)
+    run = run_snakemake(work, *SLURM_PROFILE, "--snakefile", "Snakefile", timeout=300)
 
     result = json.loads((work / "hog.json").read_text())
     assert result["mem_mb"] == 1500  # attempt 2's
@@ -30,8 +29,9 @@ def test_out_of_memory_job_is_retried_with_more_memory(tmp_path):
     # OverMemoryKill ends the step with SIGKILL and the job is FAILED)
     assert first["State"] in ("OUT_OF_MEMORY", "FAILED"), first
     assert megabytes(first["ReqMem"]) == 400
-    slurm_log = next((work / ".snakemake" / "slurm_logs" / "rule_hog").rglob(
-        f"{first['JobIDRaw']}.log"))
+    slurm_log = next(
+        (work / ".snakemake" / "slurm_logs" / "rule_hog").rglob(f"{first['JobIDRaw']}.log")
+    )
     assert "exceeded memory limit" in slurm_log.read_text()
     assert second["State"] == "COMPLETED", second
     assert megabytes(second["ReqMem"]) == 1500

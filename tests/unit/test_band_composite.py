@@ -138,23 +138,22 @@ def test_quality_with_a_target_day_is_numpy_argmax_of_index_plus_day_score():
     st = _stack(5, n=6)
     rng = np.random.default_rng(7)
     index = (rng.random(st.shape[1:], dtype=np.float32) * 0.2).astype(np.float32)
-    dates = ["2023-12-20", "2024-01-05", "2024-03-01", "2024-06-10", "2024-06-30",
-             "2024-12-28"]
+    dates = ["2023-12-20", "2024-01-05", "2024-03-01", "2024-06-10", "2024-06-30", "2024-12-28"]
     days = bc.day_numbers(dates)
-    spec = bc.BandSpec(ROLES, "quality", score="S", score_text="nir", target_day=5,
-                       day_weight=0.5, day_sigma=20.0)
+    spec = bc.BandSpec(
+        ROLES, "quality", score="S", score_text="nir", target_day=5, day_weight=0.5, day_sigma=20.0
+    )
     out = bc.band_block(np.concatenate([st, index[None]]), spec, days)
     doy = np.array([dt.date.fromisoformat(d).timetuple().tm_yday for d in dates])
     dist = np.minimum(np.abs(doy - 5), 365 - np.abs(doy - 5))  # across the new year
     assert dist.tolist() == [16, 0, 56, 157, 177, 7]  # 2024 is a leap year: 12-28 is 363
-    term = (0.5 * np.exp(-dist**2 / (2 * 20.0**2))).astype(np.float32)
+    term = (0.5 * np.exp(-(dist**2) / (2 * 20.0**2))).astype(np.float32)
     score = index + term[:, None, None]
     ok = _valid(st)
     ref = np.where(ok.any(axis=0), np.argmax(np.where(ok, score, -np.inf), axis=0), -1)
     nb = len(ROLES)
     np.testing.assert_array_equal(out[:nb], _take(st, ref))
-    np.testing.assert_array_equal(out[nb], np.where(ref >= 0, days[ref], np.nan)
-                                  .astype(np.float32))
+    np.testing.assert_array_equal(out[nb], np.where(ref >= 0, days[ref], np.nan).astype(np.float32))
 
 
 def test_quality_by_day_alone_takes_the_valid_observation_nearest_the_target():
@@ -163,7 +162,8 @@ def test_quality_by_day_alone_takes_the_valid_observation_nearest_the_target():
     spec = bc.BandSpec(ROLES, "quality", target_day=173)  # 2024-06-21 is day 173
     assert spec.layers == len(ROLES)  # no index layer to read
     _, chosen, _ = bc.reduce_bands(
-        st, spec, score=bc.quality_score(st, spec, bc.day_numbers(dates)))
+        st, spec, score=bc.quality_score(st, spec, bc.day_numbers(dates))
+    )
     ok = _valid(st)
     # by distance: 2 (0 days), 1 and 3 (20 each: the earliest, 1, wins), 4 (41), 0 (51)
     order = [2, 1, 3, 4, 0]
@@ -184,7 +184,7 @@ def test_quality_date_band_and_all_invalid_pixels():
     expect = np.where(chosen >= 0, days[np.clip(chosen, 0, None)], np.nan)
     np.testing.assert_array_equal(out[len(ROLES)], expect.astype(np.float32))
     np.testing.assert_array_equal(out[len(ROLES) + 1], count)
-    assert np.isnan(out[:len(ROLES) + 1, :3, :4]).all()
+    assert np.isnan(out[: len(ROLES) + 1, :3, :4]).all()
     assert days[0] == 19875  # 2024-06-01: days since 1970-01-01
 
 
@@ -222,8 +222,12 @@ def test_geomedian_reaches_scipys_minimum():
         def f(p, pts=pts):
             return np.sqrt(((pts - p) ** 2).sum(axis=1)).sum()
 
-        best = minimize(f, pts.mean(axis=0), method="Nelder-Mead",
-                        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000})
+        best = minimize(
+            f,
+            pts.mean(axis=0),
+            method="Nelder-Mead",
+            options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000},
+        )
         assert f(values[:, r, c].astype(np.float64)) <= best.fun + 1e-6
 
 
@@ -249,15 +253,22 @@ def demo_scenes(demo_data):
     from rasterflow.scenes import load_scenes
 
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["scenes"]
-    return list(load_scenes(demo_data / "scenes.csv", bands=cfg["bands"],
-                            mask=cfg["mask"]).values())
+    return list(
+        load_scenes(demo_data / "scenes.csv", bands=cfg["bands"], mask=cfg["mask"]).values()
+    )
 
 
 def _bands(statistic: str) -> dict:
     if statistic == "quality-day":  # NDVI plus the day-of-year score
-        return {"roles": list(ROLES), "statistic": "quality", "score": "NDVI",
-                "score_text": indices.BUILTIN["NDVI"], "target_day": 170,
-                "day_weight": 0.3, "day_sigma": 20.0}
+        return {
+            "roles": list(ROLES),
+            "statistic": "quality",
+            "score": "NDVI",
+            "score_text": indices.BUILTIN["NDVI"],
+            "target_day": 170,
+            "day_weight": 0.3,
+            "day_sigma": 20.0,
+        }
     if statistic == "day":  # the day-of-year score alone: no index layer
         return {"roles": list(ROLES), "statistic": "quality", "target_day": 170}
     out = {"roles": list(ROLES), "statistic": statistic}
@@ -266,18 +277,29 @@ def _bands(statistic: str) -> dict:
     return out
 
 
-def _run(scenes, tile, out: Path, *, statistic: str, resampling: str, chunk: int,
-         bands: bool = True) -> dict[str, Path]:
+def _run(
+    scenes, tile, out: Path, *, statistic: str, resampling: str, chunk: int, bands: bool = True
+) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"NDVI": out / "NDVI.tif", "NDVI_n": out / "NDVI_n.tif",
-             "bands": out / "bands.tif", "bands_n": out / "bands_n.tif"}
+    paths = {
+        "NDVI": out / "NDVI.tif",
+        "NDVI_n": out / "NDVI_n.tif",
+        "bands": out / "bands.tif",
+        "bands_n": out / "bands_n.tif",
+    }
     composite.run_scenes(
-        scenes=scenes, expressions={"NDVI": indices.BUILTIN["NDVI"]}, tile=tile,
-        outputs=[str(paths["NDVI"])], count_outputs=[str(paths["NDVI_n"])],
-        statistic="max", resampling=resampling, chunk=chunk,
+        scenes=scenes,
+        expressions={"NDVI": indices.BUILTIN["NDVI"]},
+        tile=tile,
+        outputs=[str(paths["NDVI"])],
+        count_outputs=[str(paths["NDVI_n"])],
+        statistic="max",
+        resampling=resampling,
+        chunk=chunk,
         bands=_bands(statistic) if bands else None,
         band_output=str(paths["bands"]) if bands else None,
-        band_count_output=str(paths["bands_n"]) if bands else None)
+        band_count_output=str(paths["bands_n"]) if bands else None,
+    )
     return paths
 
 
@@ -290,16 +312,18 @@ def _read(path: Path) -> np.ndarray:
         return src.read()
 
 
-@pytest.mark.parametrize(("res", "resampling"), [
-    (10, "nearest"),  # GDAL's warper; the tile's pixels are the scenes' pixels
-    (10, "bilinear"),  # the compiled kernel's fused pass
-])
+@pytest.mark.parametrize(
+    ("res", "resampling"),
+    [
+        (10, "nearest"),  # GDAL's warper; the tile's pixels are the scenes' pixels
+        (10, "bilinear"),  # the compiled kernel's fused pass
+    ],
+)
 def test_quality_product_is_the_max_ndvi_observation(demo_scenes, tmp_path, res, resampling):
     """quality with NDVI: each pixel's bands are those of the observation whose NDVI is
     the per-pixel maximum (the max composite of the same run), with its date."""
     tile = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=res)
-    p = _run(demo_scenes, tile, tmp_path, statistic="quality", resampling=resampling,
-             chunk=96)
+    p = _run(demo_scenes, tile, tmp_path, statistic="quality", resampling=resampling, chunk=96)
     bands, ndvi_max, n = _read(p["bands"]), _read(p["NDVI"])[0], _read(p["NDVI_n"])[0]
     with rasterio.open(p["bands"]) as src:
         assert src.descriptions == (*ROLES, "date") and src.dtypes[0] == "float32"
@@ -311,29 +335,34 @@ def test_quality_product_is_the_max_ndvi_observation(demo_scenes, tmp_path, res,
     np.testing.assert_array_equal(np.isnan(red), ~has)
     assert (counted <= n).all() and has.mean() > 0.5
     if resampling == "nearest":  # bands and NDVI of one observation: NDVI of the bands
-        np.testing.assert_allclose(((nir - red) / (nir + red))[has], ndvi_max[has],
-                                   atol=1e-6)
+        np.testing.assert_allclose(((nir - red) / (nir + red))[has], ndvi_max[has], atol=1e-6)
     days = set(bc.day_numbers([s.date.isoformat() for s in demo_scenes]).tolist())
     assert set(np.unique(bands[3][has]).tolist()) <= days and len(days) > 1
 
 
-@pytest.mark.parametrize("statistic", ["medoid", "geomedian", "quality", "quality-day",
-                                       "day"])
-@pytest.mark.parametrize(("res", "resampling"), [
-    (20, "average"),  # GDAL's warper (the demo's case)
-    (10, "bilinear"),  # the compiled kernel's fused pass
-])
-def test_same_bytes_whatever_chunk(demo_scenes, tmp_path, monkeypatch, statistic, res,
-                                   resampling):
+@pytest.mark.parametrize("statistic", ["medoid", "geomedian", "quality", "quality-day", "day"])
+@pytest.mark.parametrize(
+    ("res", "resampling"),
+    [
+        (20, "average"),  # GDAL's warper (the demo's case)
+        (10, "bilinear"),  # the compiled kernel's fused pass
+    ],
+)
+def test_same_bytes_whatever_chunk(demo_scenes, tmp_path, monkeypatch, statistic, res, resampling):
     fused = []
     real = composite._fused_block
-    monkeypatch.setattr(composite, "_fused_block",
-                        lambda *a, **k: fused.append(1) or real(*a, **k))
+    monkeypatch.setattr(composite, "_fused_block", lambda *a, **k: fused.append(1) or real(*a, **k))
     tile = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=res)
     digests = set()
     for chunk in (312, 37):
-        p = _run(demo_scenes, tile, tmp_path / str(chunk), statistic=statistic,
-                 resampling=resampling, chunk=chunk)
+        p = _run(
+            demo_scenes,
+            tile,
+            tmp_path / str(chunk),
+            statistic=statistic,
+            resampling=resampling,
+            chunk=chunk,
+        )
         digests.add((_digest(p["bands"]), _digest(p["bands_n"])))
     assert len(digests) == 1
     assert bool(fused) == (resampling == "bilinear")
@@ -341,10 +370,16 @@ def test_same_bytes_whatever_chunk(demo_scenes, tmp_path, monkeypatch, statistic
 
 def test_index_products_unchanged_by_bands(demo_scenes, tmp_path):
     tile = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=20)
-    a = _run(demo_scenes, tile, tmp_path / "a", statistic="medoid", resampling="bilinear",
-             chunk=64)
-    b = _run(demo_scenes, tile, tmp_path / "b", statistic="medoid", resampling="bilinear",
-             chunk=64, bands=False)
+    a = _run(demo_scenes, tile, tmp_path / "a", statistic="medoid", resampling="bilinear", chunk=64)
+    b = _run(
+        demo_scenes,
+        tile,
+        tmp_path / "b",
+        statistic="medoid",
+        resampling="bilinear",
+        chunk=64,
+        bands=False,
+    )
     for name in ("NDVI", "NDVI_n"):
         np.testing.assert_array_equal(_read(a[name]), _read(b[name]))
 
@@ -352,21 +387,34 @@ def test_index_products_unchanged_by_bands(demo_scenes, tmp_path):
 @pytest.mark.parametrize("statistic", ["medoid", "quality"])
 def test_small_tiles_mosaicked_equal_one_big_tile(demo_scenes, tmp_path, statistic):
     whole_box = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=20)
-    whole = _run(demo_scenes, whole_box, tmp_path / "whole", statistic=statistic,
-                 resampling="average", chunk=128)
+    whole = _run(
+        demo_scenes,
+        whole_box,
+        tmp_path / "whole",
+        statistic=statistic,
+        resampling="average",
+        chunk=128,
+    )
     tiles = grid.tiles(whole_box, 100)  # 4 x 3 tiles, cut short at the edges
     assert len(tiles) > 4
     outs, counts = [], []
     for tid, box in tiles.items():
-        p = _run(demo_scenes, box, tmp_path / tid, statistic=statistic,
-                 resampling="average", chunk=64)
+        p = _run(
+            demo_scenes, box, tmp_path / tid, statistic=statistic, resampling="average", chunk=64
+        )
         outs.append(str(p["bands"]))
         counts.append(str(p["bands_n"]))
     params = grid.geobox_to_params(whole_box)
-    mosaic.run(inputs=outs, vrt=str(tmp_path / "m.vrt"), cog=str(tmp_path / "m.tif"),
-               geobox=params, chunk=256)
-    mosaic.run(inputs=counts, vrt=str(tmp_path / "n.vrt"), cog=str(tmp_path / "n.tif"),
-               geobox=params)
+    mosaic.run(
+        inputs=outs,
+        vrt=str(tmp_path / "m.vrt"),
+        cog=str(tmp_path / "m.tif"),
+        geobox=params,
+        chunk=256,
+    )
+    mosaic.run(
+        inputs=counts, vrt=str(tmp_path / "n.vrt"), cog=str(tmp_path / "n.tif"), geobox=params
+    )
     np.testing.assert_array_equal(_read(tmp_path / "m.tif"), _read(whole["bands"]))
     np.testing.assert_array_equal(_read(tmp_path / "n.tif"), _read(whole["bands_n"]))
     with rasterio.open(tmp_path / "m.tif") as src:
@@ -397,41 +445,59 @@ def _planned(tmp_path, **composite_changes):
 
 
 def test_plan_adds_the_band_product_to_each_composite_job_and_mosaic(tmp_path):
-    plan = _planned(tmp_path, bands=["red", "nir", "swir1"], band_statistic="quality",
-                    quality={"index": "EVI"})  # EVI: not in indices, reads blue too
+    plan = _planned(
+        tmp_path, bands=["red", "nir", "swir1"], band_statistic="quality", quality={"index": "EVI"}
+    )  # EVI: not in indices, reads blue too
     results = tmp_path / "results"
-    assert plan.band_spec == {"roles": ["red", "nir", "swir1"], "statistic": "quality",
-                              "tolerance": 1e-4, "max_iterations": 1000, "score": "EVI",
-                              "score_text": indices.BUILTIN["EVI"]}
+    assert plan.band_spec == {
+        "roles": ["red", "nir", "swir1"],
+        "statistic": "quality",
+        "tolerance": 1e-4,
+        "max_iterations": 1000,
+        "score": "EVI",
+        "score_text": indices.BUILTIN["EVI"],
+    }
     assert plan.composite_roles == ["blue", "nir", "red", "swir1"]
     assert plan.mosaic_products == ["NDVI", "bands"]
     assert f"{results}/mosaics/2024-JJA/bands.tif" in plan.mosaic_outputs()
     tile, period = next(iter(plan.composites))
     assert plan.band_outputs(period, tile) == [
         f"{results}/composites/{period}/bands/{tile}.tif",
-        f"{results}/composites/{period}/bands/{tile}_count.tif"]
+        f"{results}/composites/{period}/bands/{tile}_count.tif",
+    ]
     none = _planned(tmp_path / "none")
     assert none.band_spec is None and none.mosaic_products == ["NDVI"]
     assert none.composite_roles == ["nir", "red"]
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"bands": ["red", "thermal"]}, r"composite.bands: thermal not in scenes.bands"),
-    ({"bands": ["red", "red"]}, r"composite.bands: .* lists a band twice"),
-    ({"bands": ["red"], "scene_indices": True}, r"composite.bands: .*scene_indices: false"),
-    ({"bands": ["red"], "band_statistic": "quality"},
-     r"composite.quality.index: .*NDVI.*target_day"),
-    ({"bands": ["red"], "band_statistic": "quality", "quality": {"index": "NOPE"}},
-     r"composite.quality.index: .*unknown index 'NOPE'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"bands": ["red", "thermal"]}, r"composite.bands: thermal not in scenes.bands"),
+        ({"bands": ["red", "red"]}, r"composite.bands: .* lists a band twice"),
+        ({"bands": ["red"], "scene_indices": True}, r"composite.bands: .*scene_indices: false"),
+        (
+            {"bands": ["red"], "band_statistic": "quality"},
+            r"composite.quality.index: .*NDVI.*target_day",
+        ),
+        (
+            {"bands": ["red"], "band_statistic": "quality", "quality": {"index": "NOPE"}},
+            r"composite.quality.index: .*unknown index 'NOPE'",
+        ),
+    ],
+)
 def test_bad_band_settings_name_the_key(tmp_path, changes, message):
     with pytest.raises(ConfigError, match=message):
         _planned(tmp_path, **changes)
 
 
 def test_plan_of_a_day_score_alone(tmp_path):
-    plan = _planned(tmp_path, bands=["red", "nir"], band_statistic="quality",
-                    quality={"target_day": 180, "day_sigma": 15})
+    plan = _planned(
+        tmp_path,
+        bands=["red", "nir"],
+        band_statistic="quality",
+        quality={"target_day": 180, "day_sigma": 15},
+    )
     assert plan.band_spec["target_day"] == 180 and "score" not in plan.band_spec
     assert plan.band_spec["day_sigma"] == 15.0 and plan.band_spec["day_weight"] == 1.0
     assert plan.composite_roles == ["nir", "red"]

@@ -23,8 +23,9 @@ from rasterflow.errors import ConfigError
     ],
 )
 def test_cores_are_min_of_affinity_and_threads(affinity, threads, processes, workers, per_worker):
-    plan = plan_cluster(threads=threads, mem_mb=4000, processes=processes, environ={},
-                        affinity=affinity)
+    plan = plan_cluster(
+        threads=threads, mem_mb=4000, processes=processes, environ={}, affinity=affinity
+    )
     assert (plan.workers, plan.threads_per_worker) == (workers, per_worker)
     # Dask's limits and GDAL's caches together are the job's memory, no more
     assert (plan.memory_limit + plan.gdal_cache_mb * 2**20) * plan.workers == 4000 * 2**20
@@ -42,8 +43,13 @@ def test_memory_comes_from_slurm_before_the_rule():
     env = {"SLURM_MEM_PER_CPU": "1500", "SLURM_CPUS_PER_TASK": "3"}
     assert job_memory_mb(mem_mb=1000, cores=2, environ=env) == 4500
     assert job_memory_mb(mem_mb=1000, cores=2, environ={}) == 1000
-    plan = plan_cluster(threads=2, mem_mb=500, processes=True, affinity={0, 1},
-                        environ={"SLURM_MEM_PER_NODE": "8000"})
+    plan = plan_cluster(
+        threads=2,
+        mem_mb=500,
+        processes=True,
+        affinity={0, 1},
+        environ={"SLURM_MEM_PER_NODE": "8000"},
+    )
     assert plan.memory_limit + plan.gdal_cache_mb * 2**20 == 4000 * 2**20  # per worker
 
 
@@ -54,18 +60,29 @@ def test_no_memory_anywhere_is_an_error():
 
 def test_scratch_prefers_local_scratch_over_tmpdir():
     env = {"LOCAL_SCRATCH": "/scratch/job1", "TMPDIR": "/tmp/x"}
-    assert str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env,
-                            affinity={0}).scratch) == "/scratch/job1"
+    assert (
+        str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env, affinity={0}).scratch)
+        == "/scratch/job1"
+    )
     env = {"TMPDIR": "/tmp/x"}
-    assert str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env,
-                            affinity={0}).scratch) == "/tmp/x"
-    assert plan_cluster(threads=1, mem_mb=1, processes=False, environ={},
-                        affinity={0}).scratch is None
+    assert (
+        str(plan_cluster(threads=1, mem_mb=1, processes=False, environ=env, affinity={0}).scratch)
+        == "/tmp/x"
+    )
+    assert (
+        plan_cluster(threads=1, mem_mb=1, processes=False, environ={}, affinity={0}).scratch is None
+    )
 
 
 def _run_child(code: str, **env: str) -> str:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, **env}, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -74,20 +91,23 @@ def _run_child(code: str, **env: str) -> str:
 @pytest.mark.parametrize("processes", [False, True])
 def test_real_cluster_under_restricted_affinity(processes, tmp_path):
     """A process pinned to one cpu (as inside a --cpus-per-task=1 job) gets 1 core."""
-    out = _run_child(f"""
+    out = _run_child(
+        f"""
         import os
         os.sched_setaffinity(0, {{0}})
         from rasterflow.cluster import dask_client
         if __name__ == "__main__":
             with dask_client(threads=2, mem_mb=1000,
                              settings={{"processes": {processes}, "report_min_seconds": 0}},
-                             report={str(tmp_path / 'r.html')!r}) as client:
+                             report={str(tmp_path / "r.html")!r}) as client:
                 info = client.scheduler_info()["workers"]
                 print(sum(w["nthreads"] for w in info.values()), len(info))
                 print(sum(w["memory_limit"] for w in info.values()))
                 from rasterio.env import get_gdal_config
                 print(*client.run(lambda: get_gdal_config("GDAL_CACHEMAX")).values())
-    """, SLURM_MEM_PER_NODE="1200")
+    """,
+        SLURM_MEM_PER_NODE="1200",
+    )
     cores, workers = map(int, out.split()[:2])
     assert (cores, workers) == (1, 1)
     # the job's 1200 MB: 150 MB for GDAL's cache (set in the worker), the rest for Dask
@@ -119,8 +139,9 @@ def test_progress_lines_are_logged(caplog):
     with dask_client(threads=2, mem_mb=1000, settings={"progress_interval": 0.05}):
         x = da.random.random((3000, 3000), chunks=250)
         (x @ x.T).sum().compute()
-    assert any("progress:" in r.getMessage() and "tasks done" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        "progress:" in r.getMessage() and "tasks done" in r.getMessage() for r in caplog.records
+    )
     assert any("dask: 1 worker(s) x" in r.getMessage() for r in caplog.records)
 
 
@@ -136,8 +157,9 @@ def test_workers_never_pause(processes):
 
 @pytest.mark.parametrize("processes", [False, True])
 def test_workers_in_this_process_only_in_threads_mode(processes):
-    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes,
-                                                       "report": False}) as client:
+    with dask_client(
+        threads=2, mem_mb=1000, settings={"processes": processes, "report": False}
+    ) as client:
         pids = set(client.run(os.getpid).values())  # where tasks really run
         assert workers_in_this_process(client) is (pids == {os.getpid()})
         assert workers_in_this_process(client) is (not processes)
@@ -159,19 +181,24 @@ def test_memory_far_below_a_worker_is_refused_naming_the_rule_and_the_minimum():
     assert str(info.value) == (
         "mem_mb of rule index: 2 MB is far below what a Dask worker needs before its first "
         "chunk (about 250 MB); give rule index at least 400 MB, e.g. --set-resources "
-        "index:mem_mb=2000")
+        "index:mem_mb=2000"
+    )
     plan = plan_cluster(threads=2, mem_mb=600, processes=True, environ={}, affinity={0, 1})
     with pytest.raises(ConfigError, match=r"at least 800 MB \(2 worker processes x 400\)"):
         check_job_memory(plan, rule="composite")
-    check_job_memory(plan_cluster(threads=2, mem_mb=2000, processes=True, environ={},
-                                  affinity={0, 1}), rule="composite")
+    check_job_memory(
+        plan_cluster(threads=2, mem_mb=2000, processes=True, environ={}, affinity={0, 1}),
+        rule="composite",
+    )
 
 
 def test_dask_client_refuses_too_little_memory_before_starting_a_cluster():
     from rasterflow.cluster import dask_client
 
-    with (pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"),
-          dask_client(threads=1, mem_mb=2, rule="index")):
+    with (
+        pytest.raises(ConfigError, match="mem_mb of rule index: 2 MB is far below"),
+        dask_client(threads=1, mem_mb=2, rule="index"),
+    ):
         raise AssertionError("no cluster may start")
 
 
@@ -210,8 +237,9 @@ def test_dask_report_only_for_blocks_longer_than_report_min_seconds(tmp_path):
     with dask_client(threads=2, mem_mb=1000, settings=settings, report=page):
         da.ones((100, 100), chunks=50).sum().compute()
     assert not page.exists()
-    with dask_client(threads=2, mem_mb=1000, settings={**settings, "report_min_seconds": 0},
-                     report=page):
+    with dask_client(
+        threads=2, mem_mb=1000, settings={**settings, "report_min_seconds": 0}, report=page
+    ):
         da.ones((100, 100), chunks=50).sum().compute()
     assert "Dask Performance Report" in page.read_text()
 
@@ -236,8 +264,10 @@ def test_active_client_is_the_one_look_up_of_the_running_client(tmp_path, monkey
     with dask_client(threads=1, mem_mb=2000, settings={}) as none:
         assert none is None and active_client() is None
         assert isinstance(writer_lock(), SerializableLock)
-    with LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         assert active_client() is client
         # no worker yet: one thread, memory unknown (auto_chunk then picks 512)
         assert composite._cluster_threads_and_memory() == (1, None)

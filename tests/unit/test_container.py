@@ -39,8 +39,11 @@ def test_the_image_copies_every_file_the_workflow_reads():
         assert dest == f"{ROOT}/{source}", line  # the repository's layout, kept
         copied[source] = dest
     # what the rules name relative to themselves (scripts, conda envs, captions, schema)
-    named = {m for smk in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
-             for m in re.findall(r'"\.\./([A-Za-z_]+)/', smk.read_text())}
+    named = {
+        m
+        for smk in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]
+        for m in re.findall(r'"\.\./([A-Za-z_]+)/', smk.read_text())
+    }
     assert named and named <= set(copied), named - set(copied)
     needed = {"Snakefile", "rules", "src", "pyproject.toml", "requirements.lock", "profiles"}
     assert needed <= set(copied), needed - set(copied)

@@ -43,8 +43,9 @@ def synthetic_dem(tmp_path: Path) -> Path:
     rng = np.random.default_rng(19)
     h, w = 120, 140
     y, x = np.mgrid[0:h, 0:w]
-    z = (200 * np.sin(x / 13.0) * np.cos(y / 17.0) + 3 * x
-         + rng.normal(0, 4, (h, w))).astype(np.float32)
+    z = (200 * np.sin(x / 13.0) * np.cos(y / 17.0) + 3 * x + rng.normal(0, 4, (h, w))).astype(
+        np.float32
+    )
     z[30:45, 50:70] = -9999  # a hole
     z[80:, :10] = -9999  # on the raster's edge
     z[5, 100] = -9999  # one pixel
@@ -54,15 +55,32 @@ def synthetic_dem(tmp_path: Path) -> Path:
 
 
 def gdal_contour(src: Path, out: Path, params: ContourParams) -> gpd.GeoDataFrame:
-    subprocess.run(["gdal_contour", "-q", "-a", "elev", "-i", str(params.interval),
-                    "-off", str(params.base), str(src), str(out)], check=True)
+    subprocess.run(
+        [
+            "gdal_contour",
+            "-q",
+            "-a",
+            "elev",
+            "-i",
+            str(params.interval),
+            "-off",
+            str(params.base),
+            str(src),
+            str(out),
+        ],
+        check=True,
+    )
     return gpd.read_file(out, engine="pyogrio")
 
 
 def to_pixels(geoms: np.ndarray, transform) -> np.ndarray:
     a, b, c, d, e, f = tuple(~transform)[:6]
-    return shapely.transform(geoms, lambda xy: np.column_stack(
-        [a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f]))
+    return shapely.transform(
+        geoms,
+        lambda xy: np.column_stack(
+            [a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f]
+        ),
+    )
 
 
 @pytest.fixture(params=["rmnp", "rmnp-offset", "synthetic"])
@@ -94,7 +112,9 @@ def test_matches_gdal_contour(case, tmp_path):
         assert len(ours) == len(ref), level  # no line broken, merged or missing
         distance = shapely.hausdorff_distance(
             shapely.multilinestrings(to_pixels(ours, transform)),
-            shapely.union_all(to_pixels(ref, transform)), densify=0.25)
+            shapely.union_all(to_pixels(ref, transform)),
+            densify=0.25,
+        )
         worst = max(worst, distance)
     assert worst < HAUSDORFF_PX
 
@@ -136,8 +156,10 @@ def test_tiles_give_the_whole_raster_lines(dem, tmp_path):
         tiled = contours.contour_array(z, params, nodata=nodata, chunk=chunk)
         assert [lv for lv, _ in tiled] == [lv for lv, _ in whole], chunk
         # the same lines, vertex for vertex, in the same order and orientation
-        assert all(shapely.equals_exact(a, b, tolerance=0)
-                   for (_, a), (_, b) in zip(tiled, whole, strict=True)), chunk
+        assert all(
+            shapely.equals_exact(a, b, tolerance=0)
+            for (_, a), (_, b) in zip(tiled, whole, strict=True)
+        ), chunk
         # no segment drawn twice at a tile border
         assert max(_segments(tiled).values()) == 1
         # no break: an open line ends on the raster's edge or beside nodata, never on an
@@ -150,7 +172,7 @@ def test_tiles_give_the_whole_raster_lines(dem, tmp_path):
                 if nodata is None or dem == "rmnp":
                     assert on_edge, (chunk, x, y)
                 else:
-                    near = z[max(int(y) - 1, 0):int(y) + 2, max(int(x) - 1, 0):int(x) + 2]
+                    near = z[max(int(y) - 1, 0) : int(y) + 2, max(int(x) - 1, 0) : int(x) + 2]
                     assert on_edge or (near == nodata).any(), (chunk, x, y)
 
 
@@ -159,13 +181,15 @@ def test_files_are_the_same_for_any_tile_size(tmp_path):
     params = ContourParams(interval=25, base=5)
     files = {}
     for chunk in (32, 2048):
-        out = {"gpkg": str(tmp_path / f"c{chunk}.gpkg"),
-               "parquet": str(tmp_path / f"c{chunk}.parquet")}
+        out = {
+            "gpkg": str(tmp_path / f"c{chunk}.gpkg"),
+            "parquet": str(tmp_path / f"c{chunk}.parquet"),
+        }
         contours.run(raster=str(src), outputs=out, params=params, chunk=chunk)
         files[chunk] = out
     # the same bytes: the same lines, and nothing of the tiling or the time of the run
     for fmt in ("gpkg", "parquet"):
-        assert (Path(files[32][fmt]).read_bytes() == Path(files[2048][fmt]).read_bytes()), fmt
+        assert Path(files[32][fmt]).read_bytes() == Path(files[2048][fmt]).read_bytes(), fmt
     b = gpd.read_parquet(files[2048]["parquet"])
     assert len(b) > 50
     gpkg = gpd.read_file(files[2048]["gpkg"], layer="contour", engine="pyogrio")
@@ -184,10 +208,9 @@ def test_files_are_the_same_for_any_tile_size(tmp_path):
 
 def test_refine_puts_gdal_split_square_values_on_the_fine_grid():
     nan = np.nan
-    block = np.array([[nan, nan, nan, nan],
-                      [nan, 1.0, 3.0, nan],
-                      [nan, nan, 5.0, nan],
-                      [nan, nan, nan, nan]])
+    block = np.array(
+        [[nan, nan, nan, nan], [nan, 1.0, 3.0, nan], [nan, nan, 5.0, nan], [nan, nan, nan, nan]]
+    )
     fine = contours.refine(block)
     assert fine.shape == (5, 5)
     assert fine[1, 1] == 1 and fine[1, 3] == 3 and fine[3, 3] == 5 and np.isnan(fine[3, 1])
@@ -201,12 +224,15 @@ def test_refine_puts_gdal_split_square_values_on_the_fine_grid():
 # ------------------------------------------------------------------------- bad config
 
 
-@pytest.mark.parametrize(("kwargs", "key"), [
-    ({"interval": 0}, "contours.interval"),
-    ({"interval": -10}, "contours.interval"),
-    ({"interval": float("nan")}, "contours.interval"),
-    ({"interval": 10, "base": float("inf")}, "contours.base"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "key"),
+    [
+        ({"interval": 0}, "contours.interval"),
+        ({"interval": -10}, "contours.interval"),
+        ({"interval": float("nan")}, "contours.interval"),
+        ({"interval": 10, "base": float("inf")}, "contours.base"),
+    ],
+)
 def test_bad_levels_are_refused_by_name(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         ContourParams(**kwargs)
@@ -256,20 +282,31 @@ def test_plan_without_a_dem_warns_and_makes_no_contours(tmp_path):
     from rasterflow.workflow import plan_workflow
 
     config = _demo_config(
-        tmp_path, {"interval": 100}, demo=False,
-        zonal={"zones": str(DATA / "rmnp.shp"), "id_column": "OBJECTI",
-               "rasters": {"elevation": str(RMNP)}})
+        tmp_path,
+        {"interval": 100},
+        demo=False,
+        zonal={
+            "zones": str(DATA / "rmnp.shp"),
+            "id_column": "OBJECTI",
+            "rasters": {"elevation": str(RMNP)},
+        },
+    )
     plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
     assert plan.contour_rasters == {}
-    assert any(w.startswith("contours.interval is set but there is no DEM")
-               and "terrain.dem" in w for w in plan.warnings)
+    assert any(
+        w.startswith("contours.interval is set but there is no DEM") and "terrain.dem" in w
+        for w in plan.warnings
+    )
 
 
 def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
     from rasterflow.workflow import plan_workflow
 
-    plan = plan_workflow(_demo_config(tmp_path, {"interval": 10}), basedir=str(REPO),
-                         cache_dir=str(tmp_path / "cache"))
+    plan = plan_workflow(
+        _demo_config(tmp_path, {"interval": 10}),
+        basedir=str(REPO),
+        cache_dir=str(tmp_path / "cache"),
+    )
     results = tmp_path / "results"
     assert plan.contour_rasters == {"dem": f"{results}/demo/dem.tif"}
     files = [f"{results}/contours/dem.gpkg", f"{results}/contours/dem.parquet"]
@@ -277,8 +314,9 @@ def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
     assert set(files) <= set(plan.product_outputs()) and set(files) <= set(plan.stac_inputs())
     item = next(p for p in plan.stac_products if p.id == "contours-dem")
     assert item.vectors == {"gpkg": files[0], "parquet": files[1]}
-    off = plan_workflow(_demo_config(tmp_path, {}), basedir=str(REPO),
-                        cache_dir=str(tmp_path / "cache"))
+    off = plan_workflow(
+        _demo_config(tmp_path, {}), basedir=str(REPO), cache_dir=str(tmp_path / "cache")
+    )
     assert off.contour_rasters == {}
     assert not any(f.startswith(f"{results}/contours/") for f in off.product_outputs())
 
@@ -286,10 +324,13 @@ def test_the_demo_plans_contours_of_its_dem_and_off_by_default(tmp_path):
 def test_terrain_products_are_contoured_from_their_terrain_file(tmp_path):
     from rasterflow.workflow import plan_workflow
 
-    config = _demo_config(tmp_path, {"interval": 5, "products": ["dem", "slope"],
-                                     "formats": ["parquet"]})
+    config = _demo_config(
+        tmp_path, {"interval": 5, "products": ["dem", "slope"], "formats": ["parquet"]}
+    )
     plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
     results = tmp_path / "results"
-    assert plan.contour_rasters == {"dem": f"{results}/demo/dem.tif",
-                                    "slope": f"{results}/terrain/slope.tif"}
+    assert plan.contour_rasters == {
+        "dem": f"{results}/demo/dem.tif",
+        "slope": f"{results}/terrain/slope.tif",
+    }
     assert plan.contour_outputs("slope") == [f"{results}/contours/slope.parquet"]

@@ -85,10 +85,12 @@ def test_aoi_from_bounds_in_another_crs_is_densified_and_tiles_outside_dropped()
     to_utm = pyproj.Transformer.from_crs("EPSG:4326", "EPSG:32633", always_xy=True)
     t = np.linspace(0, 1, 101)
     x0, y0, x1, y1 = lonlat
-    lon = np.concatenate([x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t,
-                          np.full_like(t, x0)])
-    lat = np.concatenate([np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1),
-                          y1 - (y1 - y0) * t])
+    lon = np.concatenate(
+        [x0 + (x1 - x0) * t, np.full_like(t, x1), x1 - (x1 - x0) * t, np.full_like(t, x0)]
+    )
+    lat = np.concatenate(
+        [np.full_like(t, y0), y0 + (y1 - y0) * t, np.full_like(t, y1), y1 - (y1 - y0) * t]
+    )
     xs, ys = to_utm.transform(lon, lat)
     assert shapely.contains_xy(union, xs, ys).all()
     # the box is rotated in UTM 33 west of 15 E: corner tiles of its bbox lie outside
@@ -102,9 +104,11 @@ def test_aoi_from_bounds_in_another_crs_is_densified_and_tiles_outside_dropped()
 
 def test_aoi_from_a_vector_file_uses_the_union_of_its_polygons(tmp_path):
     # two squares in EPSG:4326 far apart: tiles between them must not exist
-    frame = gpd.GeoDataFrame({"name": ["a", "b"]},
-                             geometry=[sbox(10.00, 50.00, 10.05, 50.03),
-                                       sbox(10.20, 50.00, 10.25, 50.03)], crs="EPSG:4326")
+    frame = gpd.GeoDataFrame(
+        {"name": ["a", "b"]},
+        geometry=[sbox(10.00, 50.00, 10.05, 50.03), sbox(10.20, 50.00, 10.25, 50.03)],
+        crs="EPSG:4326",
+    )
     path = tmp_path / "aoi.gpkg"
     frame.to_file(path, driver="GPKG")
     cfg = {"crs": "EPSG:32632", "resolution": 100, "tile_px": 16, "aoi": {"vector": str(path)}}
@@ -117,16 +121,26 @@ def test_aoi_from_a_vector_file_uses_the_union_of_its_polygons(tmp_path):
     # chords differ from the curved edges by far less than a pixel, so test with buffer
     assert all(union.contains(p.buffer(-1)) for p in polys)
     margin = spec.tile_px * spec.resolution  # a tile holding a square's edge reaches out
-    gap = sbox(polys[0].bounds[2] + margin, polys[0].bounds[1], polys[1].bounds[0] - margin,
-               polys[0].bounds[3])
+    gap = sbox(
+        polys[0].bounds[2] + margin,
+        polys[0].bounds[1],
+        polys[1].bounds[0] - margin,
+        polys[0].bounds[3],
+    )
     assert gap.area > 0
     assert not union.intersects(gap)
     assert len(tiles) < len(grid.tiles(gb, spec.tile_px))
 
 
 def test_aoi_from_the_real_park_shapefile():
-    spec = grid.grid_from_config({"crs": "EPSG:32613", "resolution": 250, "tile_px": 16,
-                                  "aoi": {"vector": str(DATA / "rmnp.shp")}})
+    spec = grid.grid_from_config(
+        {
+            "crs": "EPSG:32613",
+            "resolution": 250,
+            "tile_px": 16,
+            "aoi": {"vector": str(DATA / "rmnp.shp")},
+        }
+    )
     tiles = grid.tiles(spec.geobox, spec.tile_px, aoi=spec.aoi)
     park = gpd.read_file(DATA / "rmnp.shp").to_crs("EPSG:32613").geometry[0]
     union = _union(tiles)
@@ -139,13 +153,24 @@ def test_aoi_from_the_real_park_shapefile():
     ("cfg", "key"),
     [
         ({"crs": "EPSG:4326", "resolution": 10, "aoi": {"bounds": [0, 0, 1, 1]}}, "grid.crs"),
-        ({"crs": "EPSG:32633", "resolution": 0, "aoi": {"bounds": [0, 0, 1, 1]}},
-         "grid.resolution"),
+        (
+            {"crs": "EPSG:32633", "resolution": 0, "aoi": {"bounds": [0, 0, 1, 1]}},
+            "grid.resolution",
+        ),
         ({"crs": "EPSG:32633", "resolution": 10, "aoi": {}}, "grid.aoi"),
-        ({"crs": "EPSG:32633", "resolution": 10, "aoi": {"bounds": [5, 0, 1, 1]}},
-         "grid.aoi.bounds"),
-        ({"crs": "EPSG:32633", "resolution": 10, "tile_size": 4, "aoi": {"bounds": [0, 0, 1, 1]}},
-         "tile_size"),
+        (
+            {"crs": "EPSG:32633", "resolution": 10, "aoi": {"bounds": [5, 0, 1, 1]}},
+            "grid.aoi.bounds",
+        ),
+        (
+            {
+                "crs": "EPSG:32633",
+                "resolution": 10,
+                "tile_size": 4,
+                "aoi": {"bounds": [0, 0, 1, 1]},
+            },
+            "tile_size",
+        ),
         ({"crs": "nonsense", "resolution": 10, "aoi": {"bounds": [0, 0, 1, 1]}}, "grid.crs"),
     ],
 )
@@ -172,8 +197,17 @@ def test_geobox_params_round_trip_through_json():
 
 def test_footprint_reads_the_header(tmp_path):
     path = tmp_path / "s.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=30, height=20, count=1, dtype="uint8",
-                       crs="EPSG:32632", transform=from_origin(500_000, 5_000_000, 10, 10)) as d:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=30,
+        height=20,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32632",
+        transform=from_origin(500_000, 5_000_000, 10, 10),
+    ) as d:
         d.write(np.zeros((1, 20, 30), np.uint8))
     fp = grid.footprint(path)
     assert tuple(fp) == (500_000, 4_999_800, 500_300, 5_000_000)
@@ -186,8 +220,10 @@ def test_tiles_touched_keeps_only_tiles_a_footprint_overlaps():
     tiles = grid.tiles(gb, 64)  # 10 x 7.5 -> 10 x 8 tiles of 640 m
     # a footprint in the neighbouring UTM zone, a footprint that only touches a tile
     # edge from outside the grid, and one far away
-    zone32 = BoundingBox(*BoundingBox(301_000, 5_001_000, 302_500, 5_002_000,
-                                      "EPSG:32633").to_crs("EPSG:32632"), crs="EPSG:32632")
+    zone32 = BoundingBox(
+        *BoundingBox(301_000, 5_001_000, 302_500, 5_002_000, "EPSG:32633").to_crs("EPSG:32632"),
+        crs="EPSG:32632",
+    )
     footprints = {
         "west": zone32,
         "edge": BoundingBox(306_400, 5_000_000, 307_000, 5_004_800, "EPSG:32633"),
@@ -240,8 +276,9 @@ def test_bulk_tiles_touched_equals_one_by_one_across_crss():
         footprints[f"s{i:02d}"] = bb
     # exactly on tile edges (grid-aligned boxes), and a non-box footprint
     footprints["aligned"] = BoundingBox(305_000, 5_005_000, 310_000, 5_010_000, "EPSG:32633")
-    footprints["poly"] = BoundingBox(320_100, 5_010_100, 326_000, 5_016_000,
-                                     "EPSG:32633").polygon.buffer(300)
+    footprints["poly"] = BoundingBox(
+        320_100, 5_010_100, 326_000, 5_016_000, "EPSG:32633"
+    ).polygon.buffer(300)
     touched = grid.tiles_touched(tiles, footprints)
     assert touched == _touched_one_by_one(tiles, footprints)
     assert touched and list(touched) == [t for t in tiles if t in touched]
@@ -249,9 +286,11 @@ def test_bulk_tiles_touched_equals_one_by_one_across_crss():
 
 
 def test_footprint_that_cannot_be_projected_is_an_input_error():
-    gb = grid.target_geobox(grid.area_of_interest(crs="EPSG:32633",
-                                                  bounds=[300_000, 5_000_000, 301_000, 5_001_000]),
-                            crs="EPSG:32633", resolution=10)
+    gb = grid.target_geobox(
+        grid.area_of_interest(crs="EPSG:32633", bounds=[300_000, 5_000_000, 301_000, 5_001_000]),
+        crs="EPSG:32633",
+        resolution=10,
+    )
     broken = BoundingBox(0.0, 80.0, 10.0, 91.0, "EPSG:4326")  # a header with latitude 91
     with pytest.raises(InputDataError, match="cannot be projected into"):
         grid.tiles_touched(grid.tiles(gb, 50), {"broken": broken})
@@ -260,8 +299,9 @@ def test_footprint_that_cannot_be_projected_is_an_input_error():
 # --- warping across CRSs: the polynomial transformer ---------------------------------
 
 
-def _coordinate_raster(path: Path, *, crs: str, x0: float, y0: float, res: float,
-                       size: int) -> GeoBox:
+def _coordinate_raster(
+    path: Path, *, crs: str, x0: float, y0: float, res: float, size: int
+) -> GeoBox:
     """A raster whose two bands are each pixel's own column and row at its centre.
 
     Bilinear resampling of such a linear field returns the exact source position a
@@ -269,8 +309,18 @@ def _coordinate_raster(path: Path, *, crs: str, x0: float, y0: float, res: float
     """
     cols, rows = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5)
     box = GeoBox((size, size), from_origin(x0, y0, res, res), crs)
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=2,
-                       dtype="float64", crs=crs, transform=box.affine, tiled=True) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=2,
+        dtype="float64",
+        crs=crs,
+        transform=box.affine,
+        tiled=True,
+    ) as dst:
         dst.write(np.stack([cols, rows]))
     return box
 
@@ -279,11 +329,13 @@ def test_polynomial_warp_follows_proj_across_utm_zones_over_a_sentinel2_tile(tmp
     # a whole Sentinel-2 tile (109.8 km) in zone 32 at its eastern edge, onto zone 33: the
     # largest distortion a composite of UTM scenes meets; 120 m pixels keep the test small
     path = tmp_path / "coords.tif"
-    src = _coordinate_raster(path, crs="EPSG:32632", x0=699_960, y0=5_200_020, res=120,
-                             size=915)
+    src = _coordinate_raster(path, crs="EPSG:32632", x0=699_960, y0=5_200_020, res=120, size=915)
     ext = src.extent.to_crs("EPSG:32633").boundingbox
-    dst = GeoBox((int(ext.span_y // 120), int(ext.span_x // 120)),
-                 from_origin(ext.left, ext.top, 120, 120), "EPSG:32633")
+    dst = GeoBox(
+        (int(ext.span_y // 120), int(ext.span_x // 120)),
+        from_origin(ext.left, ext.top, 120, 120),
+        "EPSG:32633",
+    )
     vrt = grid.polynomial_vrt(path, dst)
     assert vrt is not None and vrt.count("<GCP ") == grid.GCP_NODES**2
     got = grid.read_onto(path, dst, resampling="bilinear", vrt=vrt)
@@ -294,6 +346,7 @@ def test_polynomial_warp_follows_proj_across_utm_zones_over_a_sentinel2_tile(tmp
     sx, sy = ~src.affine * to_src.transform(x, y)
     inner = (sx > 1) & (sx < 914) & (sy > 1) & (sy < 914)  # full bilinear kernels
     assert inner.mean() > 0.6
+
     def error_m(warped: np.ndarray) -> float:
         return float(np.abs(np.stack([warped[0] - sx, warped[1] - sy]))[:, inner].max() * 120)
 
@@ -302,9 +355,18 @@ def test_polynomial_warp_follows_proj_across_utm_zones_over_a_sentinel2_tile(tmp
     # which the check can tell apart: GDAL's default second-order fit misses it
     second = np.full_like(got, np.nan)
     with rasterio.open(vrt) as v:
-        reproject(rasterio.band(v, [1, 2]), second, dst_transform=dst.affine,
-                  dst_crs="EPSG:32633", dst_nodata=np.nan, resampling=Resampling.bilinear,
-                  tolerance=0, XSCALE="1", YSCALE="1", MAX_GCP_ORDER="2")
+        reproject(
+            rasterio.band(v, [1, 2]),
+            second,
+            dst_transform=dst.affine,
+            dst_crs="EPSG:32633",
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+            tolerance=0,
+            XSCALE="1",
+            YSCALE="1",
+            MAX_GCP_ORDER="2",
+        )
     assert error_m(second) > grid.POLYNOMIAL_TOLERANCE * 10
 
 
@@ -315,8 +377,11 @@ def test_kernel_polynomial_follows_proj_across_utm_zones_over_a_sentinel2_tile()
 
     src = GeoBox((915, 915), from_origin(699_960, 5_200_020, 120, 120), "EPSG:32632")
     ext = src.extent.to_crs("EPSG:32633").boundingbox
-    dst = GeoBox((int(ext.span_y // 120), int(ext.span_x // 120)),
-                 from_origin(ext.left, ext.top, 120, 120), "EPSG:32633")
+    dst = GeoBox(
+        (int(ext.span_y // 120), int(ext.span_x // 120)),
+        from_origin(ext.left, ext.top, 120, 120),
+        "EPSG:32633",
+    )
     params = grid.polynomial_to_pixels(src, dst)
     assert params is not None
     rows, cols = np.mgrid[: dst.shape.y : 5, : dst.shape.x : 5]  # every 5th: 35k points
@@ -335,35 +400,44 @@ def test_kernel_polynomial_follows_proj_across_utm_zones_over_a_sentinel2_tile()
 
 def test_polynomial_warp_is_the_same_whatever_the_chunking(tmp_path):
     path = tmp_path / "coords.tif"
-    src = _coordinate_raster(path, crs="EPSG:32632", x0=799_000, y0=5_001_000, res=10,
-                             size=300)
+    src = _coordinate_raster(path, crs="EPSG:32632", x0=799_000, y0=5_001_000, res=10, size=300)
     ext = src.extent.to_crs("EPSG:32633").boundingbox
-    dst = GeoBox((200, 200), from_origin(round(ext.left) + 500, round(ext.top) - 500, 10, 10),
-                 "EPSG:32633")
+    dst = GeoBox(
+        (200, 200), from_origin(round(ext.left) + 500, round(ext.top) - 500, 10, 10), "EPSG:32633"
+    )
     vrt = grid.polynomial_vrt(path, dst)
     whole = grid.read_onto(path, dst, resampling="bilinear", vrt=vrt)
     parts = np.full_like(whole, np.nan)
     for r0, r1, c0, c1 in [(0, 77, 0, 200), (77, 200, 0, 31), (77, 200, 31, 200)]:
-        parts[:, r0:r1, c0:c1] = grid.read_onto(path, dst[r0:r1, c0:c1],
-                                                resampling="bilinear", vrt=vrt)
+        parts[:, r0:r1, c0:c1] = grid.read_onto(
+            path, dst[r0:r1, c0:c1], resampling="bilinear", vrt=vrt
+        )
     np.testing.assert_array_equal(parts, whole)
     assert np.isfinite(whole).all()
 
 
 def test_polynomial_vrt_only_where_it_pays_and_fits(tmp_path):
     tile = GeoBox((100, 100), from_origin(300_000, 5_000_000, 10, 10), "EPSG:32633")
-    same = _coordinate_raster(tmp_path / "same.tif", crs="EPSG:32633", x0=299_000,
-                              y0=5_001_000, res=10, size=50)
+    same = _coordinate_raster(
+        tmp_path / "same.tif", crs="EPSG:32633", x0=299_000, y0=5_001_000, res=10, size=50
+    )
     assert same.crs == tile.crs and grid.polynomial_vrt(tmp_path / "same.tif", tile) is None
     # the whole globe cannot be projected into one UTM zone, let alone by a cubic
-    _coordinate_raster(tmp_path / "globe.tif", crs="EPSG:4326", x0=-180, y0=90, res=2,
-                       size=90)
+    _coordinate_raster(tmp_path / "globe.tif", crs="EPSG:4326", x0=-180, y0=90, res=2, size=90)
     assert grid.polynomial_vrt(tmp_path / "globe.tif", tile) is None
     # validity held in a mask band, which the VRT would not carry: warped exactly
     masked = tmp_path / "masked.tif"
-    with rasterio.open(masked, "w", driver="GTiff", width=8, height=8, count=1,
-                       dtype="uint8", crs="EPSG:32632",
-                       transform=from_origin(800_000, 5_000_000, 10, 10)) as dst:
+    with rasterio.open(
+        masked,
+        "w",
+        driver="GTiff",
+        width=8,
+        height=8,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32632",
+        transform=from_origin(800_000, 5_000_000, 10, 10),
+    ) as dst:
         dst.write(np.ones((1, 8, 8), np.uint8))
         dst.write_mask(np.full((8, 8), 255, np.uint8))
     assert grid.polynomial_vrt(masked, tile) is None
@@ -378,12 +452,18 @@ D = dt.date
 def test_yearly_monthly_and_seasonal_ids():
     assert periods.period_of(D(2024, 6, 3), "yearly").id == "2024"
     assert periods.period_of(D(2024, 6, 3), "monthly") == periods.Period(
-        "2024-06", D(2024, 6, 1), D(2024, 6, 30))
+        "2024-06", D(2024, 6, 1), D(2024, 6, 30)
+    )
     assert periods.period_of(D(2024, 2, 29), "monthly").end == D(2024, 2, 29)
-    seasons = {D(2023, 11, 30): "2023-SON", D(2023, 12, 1): "2024-DJF",
-               D(2024, 1, 15): "2024-DJF", D(2024, 2, 29): "2024-DJF",
-               D(2024, 3, 1): "2024-MAM", D(2024, 8, 31): "2024-JJA",
-               D(2024, 12, 31): "2025-DJF"}
+    seasons = {
+        D(2023, 11, 30): "2023-SON",
+        D(2023, 12, 1): "2024-DJF",
+        D(2024, 1, 15): "2024-DJF",
+        D(2024, 2, 29): "2024-DJF",
+        D(2024, 3, 1): "2024-MAM",
+        D(2024, 8, 31): "2024-JJA",
+        D(2024, 12, 31): "2025-DJF",
+    }
     for date, pid in seasons.items():
         assert periods.period_of(date, "seasonal").id == pid, date
 
@@ -395,23 +475,40 @@ def test_djf_spans_the_year_boundary():
 
 
 def test_group_by_period_orders_periods_and_scenes():
-    dates = {"b": D(2024, 1, 5), "a": D(2023, 12, 20), "c": D(2024, 3, 1),
-             "d": D(2023, 12, 20), "e": D(2024, 12, 1)}
+    dates = {
+        "b": D(2024, 1, 5),
+        "a": D(2023, 12, 20),
+        "c": D(2024, 3, 1),
+        "d": D(2023, 12, 20),
+        "e": D(2024, 12, 1),
+    }
     grouped = periods.group_by_period(dates, periods.PeriodSpec.from_config({"kind": "seasonal"}))
     assert grouped == {"2024-DJF": ["a", "d", "b"], "2024-MAM": ["c"], "2025-DJF": ["e"]}
     assert list(periods.group_by_period(dates, periods.PeriodSpec("yearly"))) == ["2023", "2024"]
     monthly = periods.group_by_period(dates, periods.PeriodSpec("monthly"))
-    assert monthly == {"2023-12": ["a", "d"], "2024-01": ["b"], "2024-03": ["c"],
-                       "2024-12": ["e"]}
+    assert monthly == {"2023-12": ["a", "d"], "2024-01": ["b"], "2024-03": ["c"], "2024-12": ["e"]}
 
 
 def test_named_ranges_may_overlap_and_leave_scenes_out():
-    spec = periods.PeriodSpec.from_config({"kind": "ranges", "ranges": {
-        "summer": ["2024-06-01", "2024-08-31"], "growing": ["2024-05-01", "2024-09-30"]}})
-    dates = {"may": D(2024, 5, 20), "jul": D(2024, 7, 1), "aug31": D(2024, 8, 31),
-             "nov": D(2024, 11, 2)}
+    spec = periods.PeriodSpec.from_config(
+        {
+            "kind": "ranges",
+            "ranges": {
+                "summer": ["2024-06-01", "2024-08-31"],
+                "growing": ["2024-05-01", "2024-09-30"],
+            },
+        }
+    )
+    dates = {
+        "may": D(2024, 5, 20),
+        "jul": D(2024, 7, 1),
+        "aug31": D(2024, 8, 31),
+        "nov": D(2024, 11, 2),
+    }
     assert periods.group_by_period(dates, spec) == {
-        "growing": ["may", "jul", "aug31"], "summer": ["jul", "aug31"]}
+        "growing": ["may", "jul", "aug31"],
+        "summer": ["jul", "aug31"],
+    }
     assert periods.period_by_id("summer", spec).start == D(2024, 6, 1)
 
 
@@ -420,8 +517,7 @@ def test_named_ranges_may_overlap_and_leave_scenes_out():
     [
         ({"kind": "weekly"}, "periods.kind"),
         ({"kind": "ranges"}, "periods.ranges"),
-        ({"kind": "ranges", "ranges": {"a b": ["2024-01-01", "2024-02-01"]}},
-         "periods.ranges.a b"),
+        ({"kind": "ranges", "ranges": {"a b": ["2024-01-01", "2024-02-01"]}}, "periods.ranges.a b"),
         ({"kind": "ranges", "ranges": {"x": ["2024-03-01", "2024-02-01"]}}, "periods.ranges.x"),
         ({"kind": "ranges", "ranges": {"x": ["2024-13-01", "2024-12-01"]}}, "periods.ranges.x"),
         ({"kind": "yearly", "ranges": {"x": ["2024-01-01", "2024-12-01"]}}, "periods.ranges"),
@@ -433,21 +529,29 @@ def test_period_config_errors_name_the_key(cfg, key):
         periods.PeriodSpec.from_config(cfg)
 
 
-@pytest.mark.parametrize(("date", "kind", "pid"), [
-    (D(9999, 12, 31), "yearly", "9999"), (D(1, 1, 15), "yearly", "0001"),
-    (D(9999, 12, 31), "monthly", "9999-12"), (D(1, 1, 15), "monthly", "0001-01"),
-    (D(999, 7, 1), "monthly", "0999-07"), (D(1, 3, 1), "seasonal", "0001-MAM"),
-    (D(9999, 11, 30), "seasonal", "9999-SON"), (D(9999, 2, 28), "seasonal", "9999-DJF"),
-    (D(1, 12, 1), "seasonal", "0002-DJF"),
-])
+@pytest.mark.parametrize(
+    ("date", "kind", "pid"),
+    [
+        (D(9999, 12, 31), "yearly", "9999"),
+        (D(1, 1, 15), "yearly", "0001"),
+        (D(9999, 12, 31), "monthly", "9999-12"),
+        (D(1, 1, 15), "monthly", "0001-01"),
+        (D(999, 7, 1), "monthly", "0999-07"),
+        (D(1, 3, 1), "seasonal", "0001-MAM"),
+        (D(9999, 11, 30), "seasonal", "9999-SON"),
+        (D(9999, 2, 28), "seasonal", "9999-DJF"),
+        (D(1, 12, 1), "seasonal", "0002-DJF"),
+    ],
+)
 def test_periods_at_the_ends_of_the_calendar_have_four_digit_ids(date, kind, pid):
     period = periods.period_of(date, kind)
     assert period.id == pid and date in period
     assert periods.period_by_id(pid, periods.PeriodSpec(kind)) == period
 
 
-@pytest.mark.parametrize(("date", "pid"), [(D(9999, 12, 31), "10000-DJF"),
-                                           (D(1, 1, 15), "0001-DJF")])
+@pytest.mark.parametrize(
+    ("date", "pid"), [(D(9999, 12, 31), "10000-DJF"), (D(1, 1, 15), "0001-DJF")]
+)
 def test_winters_outside_the_calendar_are_refused_clearly(date, pid):
     from rasterflow.errors import InputDataError
 
@@ -455,19 +559,25 @@ def test_winters_outside_the_calendar_are_refused_clearly(date, pid):
         periods.period_of(date, "seasonal")
     assert str(info.value) == (
         f"season {pid} begins or ends outside the calendar's years 1..9999; use scene "
-        "dates of years 1900..2199")
+        "dates of years 1900..2199"
+    )
 
 
 def test_ranges_may_reach_the_ends_of_the_calendar():
     spec = periods.PeriodSpec.from_config(
-        {"kind": "ranges", "ranges": {"all": ["0001-01-01", "9999-12-31"]}})
+        {"kind": "ranges", "ranges": {"all": ["0001-01-01", "9999-12-31"]}}
+    )
     assert periods.group_by_period({"a": D(2024, 6, 1)}, spec) == {"all": ["a"]}
     assert periods.period_by_id("all", spec).end == D(9999, 12, 31)
 
 
 def test_a_grid_of_too_many_tiles_is_refused_before_tiling():
-    cfg = {"crs": "EPSG:32633", "resolution": 1e-6, "tile_px": 64,
-           "aoi": {"bounds": [500000, 5999360, 500640, 6000000]}}
+    cfg = {
+        "crs": "EPSG:32633",
+        "resolution": 1e-6,
+        "tile_px": 64,
+        "aoi": {"bounds": [500000, 5999360, 500640, 6000000]},
+    }
     t0 = time.perf_counter()
     with pytest.raises(ConfigError) as info:
         grid.grid_from_config(cfg)
@@ -475,12 +585,17 @@ def test_a_grid_of_too_many_tiles_is_refused_before_tiling():
     assert str(info.value) == (
         "grid: grid.aoi at grid.resolution 1e-06 is 640000001 x 640000001 pixels (4.1e+17) "
         "in 1e+14 tiles of 64 px, more than grid.max_tiles (100000); check grid.resolution "
-        "(in grid.crs units), raise grid.tile_px, or raise grid.max_tiles")
+        "(in grid.crs units), raise grid.tile_px, or raise grid.max_tiles"
+    )
 
 
 def test_grid_size_limits_are_config_keys():
-    cfg = {"crs": "EPSG:32633", "resolution": 10, "tile_px": 16,
-           "aoi": {"bounds": [500000, 5999360, 500640, 6000000]}}  # 65 x 65 px, 25 tiles
+    cfg = {
+        "crs": "EPSG:32633",
+        "resolution": 10,
+        "tile_px": 16,
+        "aoi": {"bounds": [500000, 5999360, 500640, 6000000]},
+    }  # 65 x 65 px, 25 tiles
     grid.grid_from_config(cfg)
     with pytest.raises(ConfigError, match=r"25 tiles of 16 px, more than grid.max_tiles \(24\)"):
         grid.grid_from_config({**cfg, "max_tiles": 24})
@@ -496,20 +611,29 @@ def test_grid_size_defaults_match_the_schema():
     assert keys["max_pixels"]["default"] == grid.MAX_PIXELS
 
 
-@pytest.mark.parametrize("origin, resolution", [
-    ((500015, 4000005), 30),   # a Landsat-like origin: (origin / 30) % 1 is inexact
-    ((15, 15), 30),
-    ((0.1, 0.7), 0.3),         # a degree-like resolution with inexact multiples
-    ((0, 0), 10),
-])
+@pytest.mark.parametrize(
+    "origin, resolution",
+    [
+        ((500015, 4000005), 30),  # a Landsat-like origin: (origin / 30) % 1 is inexact
+        ((15, 15), 30),
+        ((0.1, 0.7), 0.3),  # a degree-like resolution with inexact multiples
+        ((0, 0), 10),
+    ],
+)
 def test_an_aoi_already_on_the_grid_gets_exactly_its_pixels(origin, resolution):
     # issue #17: odc-geo's fractional anchor gave 101 x 100 for this 100 x 100 AOI
     ox, oy = origin
     left, top = ox + 37 * resolution, oy + 91 * resolution
     right, bottom = left + 100 * resolution, top - 100 * resolution
-    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": resolution,
-                                  "origin": list(origin), "tile_px": 64,
-                                  "aoi": {"bounds": [left, bottom, right, top]}})
+    spec = grid.grid_from_config(
+        {
+            "crs": "EPSG:32633",
+            "resolution": resolution,
+            "origin": list(origin),
+            "tile_px": 64,
+            "aoi": {"bounds": [left, bottom, right, top]},
+        }
+    )
     box = spec.geobox
     assert box.shape.yx == (100, 100)
     assert box.affine.c == pytest.approx(left, abs=1e-9 * resolution)
@@ -517,9 +641,15 @@ def test_an_aoi_already_on_the_grid_gets_exactly_its_pixels(origin, resolution):
 
 
 def test_an_aoi_between_grid_lines_grows_to_the_next_ones_and_is_never_trimmed():
-    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "origin": [0, 0],
-                                  "tile_px": 64,
-                                  "aoi": {"bounds": [500001, 3997005, 503015, 4000005]}})
+    spec = grid.grid_from_config(
+        {
+            "crs": "EPSG:32633",
+            "resolution": 30,
+            "origin": [0, 0],
+            "tile_px": 64,
+            "aoi": {"bounds": [500001, 3997005, 503015, 4000005]},
+        }
+    )
     box = spec.geobox
     assert (box.affine.c, box.affine.f) == (499980, 4000020)
     assert box.shape.yx == (101, 102)
@@ -532,14 +662,20 @@ def _landsat_like(x0: float, y0: float) -> BoundingBox:
     return BoundingBox(x0, y0 - 30 * 200, x0 + 30 * 200, y0, "EPSG:32633")
 
 
-LANDSAT_GRID = {"crs": "EPSG:32633", "resolution": 30, "tile_px": 64,
-                "aoi": {"bounds": [300015, 4990005, 306015, 4996005]}}
+LANDSAT_GRID = {
+    "crs": "EPSG:32633",
+    "resolution": 30,
+    "tile_px": 64,
+    "aoi": {"bounds": [300015, 4990005, 306015, 4996005]},
+}
 
 
 def test_by_default_the_grid_is_the_scenes_own_pixel_grid():
-    phases = grid.scene_phases({"a": _landsat_like(300015, 4996005),
-                                "b": _landsat_like(303015.0000000001, 4993005)},
-                               "EPSG:32633", 30)
+    phases = grid.scene_phases(
+        {"a": _landsat_like(300015, 4996005), "b": _landsat_like(303015.0000000001, 4993005)},
+        "EPSG:32633",
+        30,
+    )
     assert phases == {(15.0, 15.0): ["a", "b"]}
     spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
     assert (spec.origin.x, spec.origin.y) == (15.0, 15.0)
@@ -554,10 +690,15 @@ def test_by_default_the_grid_is_the_scenes_own_pixel_grid():
 
 
 def test_scenes_on_different_grids_or_crss_keep_origin_0_0_and_are_named():
-    phases = grid.scene_phases({"a": _landsat_like(300015, 4996005),
-                                "b": _landsat_like(300000, 4995990),
-                                "other": BoundingBox(0, 0, 10, 10, "EPSG:32634")},
-                               "EPSG:32633", 30)
+    phases = grid.scene_phases(
+        {
+            "a": _landsat_like(300015, 4996005),
+            "b": _landsat_like(300000, 4995990),
+            "other": BoundingBox(0, 0, 10, 10, "EPSG:32634"),
+        },
+        "EPSG:32633",
+        30,
+    )
     assert phases == {(15.0, 15.0): ["a"], (0.0, 0.0): ["b"]}  # another CRS: warped anyway
     spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
     assert (spec.origin.x, spec.origin.y) == (0.0, 0.0)
@@ -574,9 +715,18 @@ def test_a_landsat_like_index_composited_on_the_default_grid_keeps_its_pixels(tm
     data = rng.uniform(-1, 1, (200, 200)).astype(np.float32)
     data[:20, :30] = np.nan
     path = tmp_path / "ndvi.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=1,
-                       dtype="float32", crs="EPSG:32633", nodata=np.nan,
-                       transform=from_origin(300015, 4996005, 30, 30)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=1,
+        dtype="float32",
+        crs="EPSG:32633",
+        nodata=np.nan,
+        transform=from_origin(300015, 4996005, 30, 30),
+    ) as dst:
         dst.write(data, 1)
     phases = grid.scene_phases({"s": grid.footprint(path)}, "EPSG:32633", 30)
     spec = grid.grid_from_config({**LANDSAT_GRID, "origin": None}, phases=phases)
@@ -592,7 +742,8 @@ def test_random_grids_cover_their_aoi_tightly_on_the_origins_lattice():
     rng = np.random.default_rng(17)
     for _ in range(400):
         res = float(rng.choice([0.0001, 0.3, 1, 10, 20, 28.5, 30, 60, 1000])) * float(
-            rng.choice([1, 1, 1, 1 + 1e-12]))
+            rng.choice([1, 1, 1, 1 + 1e-12])
+        )
         origin = rng.uniform(-1e6, 1e6, 2) * rng.choice([0, 1e-3, 1])
         ox, oy = float(origin[0]), float(origin[1])
         kx, ky = int(rng.integers(-50_000, 50_000)), int(rng.integers(-50_000, 50_000))
@@ -601,9 +752,15 @@ def test_random_grids_cover_their_aoi_tightly_on_the_origins_lattice():
         fx, fy = (0.0, 0.0) if on_grid else tuple(rng.uniform(0.01, 0.99, 2))
         left, top = ox + (kx + fx) * res, oy + (ky + fy) * res
         right, bottom = left + nx * res, top - ny * res
-        spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": res,
-                                      "origin": [ox, oy], "tile_px": 64,
-                                      "aoi": {"bounds": [left, bottom, right, top]}})
+        spec = grid.grid_from_config(
+            {
+                "crs": "EPSG:32633",
+                "resolution": res,
+                "origin": [ox, oy],
+                "tile_px": 64,
+                "aoi": {"bounds": [left, bottom, right, top]},
+            }
+        )
         g = spec.geobox
         b = g.boundingbox
         tol = 1e-6 * res + 1e-9 * max(abs(left), abs(top), 1.0)
@@ -614,8 +771,10 @@ def test_random_grids_cover_their_aoi_tightly_on_the_origins_lattice():
         assert left - b.left < res + tol and b.right - right < res + tol, case
         assert b.top - top < res + tol and bottom - b.bottom < res + tol, case
         # pixel edges on the origin's lattice
-        assert _is_multiple(g.affine.c - ox, res) or abs(
-            round((g.affine.c - ox) / res) * res + ox - g.affine.c) <= tol, case
+        assert (
+            _is_multiple(g.affine.c - ox, res)
+            or abs(round((g.affine.c - ox) / res) * res + ox - g.affine.c) <= tol
+        ), case
         if on_grid:
             assert g.shape.yx == (ny, nx), case
         else:
@@ -626,10 +785,13 @@ SMALL_SCENE = BoundingBox(500_000, 3_990_000, 510_000, 4_000_000, "EPSG:32633")
 
 
 def test_without_an_aoi_the_grid_spans_the_scenes():
-    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "origin": [0, 0],
-                                  "tile_px": 64}, footprints={"a": SMALL_SCENE})
-    assert spec.geobox.boundingbox == BoundingBox(499_980, 3_990_000, 510_000, 4_000_020,
-                                                  "EPSG:32633")
+    spec = grid.grid_from_config(
+        {"crs": "EPSG:32633", "resolution": 30, "origin": [0, 0], "tile_px": 64},
+        footprints={"a": SMALL_SCENE},
+    )
+    assert spec.geobox.boundingbox == BoundingBox(
+        499_980, 3_990_000, 510_000, 4_000_020, "EPSG:32633"
+    )
     with pytest.raises(ConfigError, match="grid.aoi: give bounds"):
         grid.grid_from_config({"crs": "EPSG:32633", "resolution": 30, "tile_px": 64})
 
@@ -637,15 +799,24 @@ def test_without_an_aoi_the_grid_spans_the_scenes():
 def test_an_aoi_is_bounded_by_the_data_and_empty_when_no_scene_meets_it():
     def spec(bounds, crs=None):
         return grid.grid_from_config(
-            {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 64,
-             "aoi": {"bounds": bounds, "crs": crs}}, footprints={"a": SMALL_SCENE})
+            {
+                "crs": "EPSG:32633",
+                "resolution": 10,
+                "origin": [0, 0],
+                "tile_px": 64,
+                "aoi": {"bounds": bounds, "crs": crs},
+            },
+            footprints={"a": SMALL_SCENE},
+        )
 
     # a part of the scene: the AOI's part
     assert spec([505_000, 3_995_000, 520_000, 4_010_000]).geobox.boundingbox == BoundingBox(
-        505_000, 3_995_000, 510_000, 4_000_000, "EPSG:32633")
+        505_000, 3_995_000, 510_000, 4_000_000, "EPSG:32633"
+    )
     # a continent in degrees: the scene's bounds
     assert spec([-20, 30, 60, 40], "EPSG:4326").geobox.boundingbox == BoundingBox(
-        *SMALL_SCENE, "EPSG:32633")
+        *SMALL_SCENE, "EPSG:32633"
+    )
     # far away: nothing to grid (the plan then has no tiles, and warns)
     assert spec([0, 0, 10, 10]).aoi.is_empty
     assert spec([-20, 10, 60, 30], "EPSG:4326").aoi.is_empty
@@ -656,14 +827,21 @@ def test_a_countries_sized_vector_aoi_is_clipped_to_small_scenes_in_its_own_crs(
     and the mosaics span the scenes, and the layer is cut before it is reprojected
     (its far side, outside any UTM zone's domain, is never projected)."""
     lon = np.linspace(-170, 170, 20_000)  # a dense outline, as a countries layer
-    ring = np.concatenate([np.c_[lon, np.full_like(lon, -60)],
-                           np.c_[lon[::-1], np.full_like(lon, 75)]])
-    countries = gpd.GeoDataFrame({"name": ["world"]}, geometry=[shapely.Polygon(ring)],
-                                 crs="EPSG:4326")
+    ring = np.concatenate(
+        [np.c_[lon, np.full_like(lon, -60)], np.c_[lon[::-1], np.full_like(lon, 75)]]
+    )
+    countries = gpd.GeoDataFrame(
+        {"name": ["world"]}, geometry=[shapely.Polygon(ring)], crs="EPSG:4326"
+    )
     path = tmp_path / "countries.gpkg"
     countries.to_file(path)
-    cfg = {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 2048,
-           "aoi": {"vector": str(path)}}
+    cfg = {
+        "crs": "EPSG:32633",
+        "resolution": 10,
+        "origin": [0, 0],
+        "tile_px": 2048,
+        "aoi": {"vector": str(path)},
+    }
     with pytest.raises(ConfigError, match="more than grid.max_tiles"):
         grid.grid_from_config(cfg)  # the layer alone: refused with its size
     spec = grid.grid_from_config(cfg, footprints={"a": SMALL_SCENE})
@@ -673,9 +851,12 @@ def test_a_countries_sized_vector_aoi_is_clipped_to_small_scenes_in_its_own_crs(
 
 
 def test_describe_gives_the_grid_tiles_and_mosaic_sizes():
-    spec = grid.grid_from_config({"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0],
-                                  "tile_px": 512}, footprints={"a": SMALL_SCENE})
+    spec = grid.grid_from_config(
+        {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 512},
+        footprints={"a": SMALL_SCENE},
+    )
     assert grid.describe(spec.geobox, tiles=4, tile_px=512, mosaics=2) == (
         "grid: 1000 x 1000 px of 10 m in EPSG:32633, [500000, 3990000, 510000, 4000000]; "
         "4 tile(s) of 512 px with data; 2 mosaic(s) (each with its count) of 1000 x 1000 "
-        "px, 4.0 MB each as uncompressed float32")
+        "px, 4.0 MB each as uncompressed float32"
+    )

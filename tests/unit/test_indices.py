@@ -22,8 +22,10 @@ RNG = np.random.default_rng(42)
 
 
 def _bands(shape=(64, 48)):
-    return {r: RNG.uniform(0.0, 0.6, shape).astype(np.float32)
-            for r in ("blue", "green", "red", "nir", "swir1", "swir2")}
+    return {
+        r: RNG.uniform(0.0, 0.6, shape).astype(np.float32)
+        for r in ("blue", "green", "red", "nir", "swir1", "swir2")
+    }
 
 
 REFERENCE = {
@@ -58,8 +60,9 @@ def test_zero_denominator_mask_and_nodata_become_nan():
     red = np.array([[0.0, 0.1, 0.2, 0.3]], dtype=np.float32)
     nir = np.array([[0.0, 0.3, 0.4, np.nan]], dtype=np.float32)
     valid = np.array([[True, True, False, True]])
-    out = indices.compute_block(indices.parse("NDVI", indices.BUILTIN["NDVI"]),
-                                {"red": red, "nir": nir}, valid)
+    out = indices.compute_block(
+        indices.parse("NDVI", indices.BUILTIN["NDVI"]), {"red": red, "nir": nir}, valid
+    )
     assert np.isnan(out[0, 0])  # 0 / 0
     assert out[0, 1] == pytest.approx(0.5)
     assert np.isnan(out[0, 2])  # masked
@@ -73,24 +76,27 @@ def test_to_reflectance_casts_before_offset_so_uint16_does_not_wrap():
     np.testing.assert_allclose(got[1:], [-0.05, 0.0, 1.0, 6.4534], atol=1e-6)
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('touch /tmp/pwned')",
-    "nir.real",
-    "open('/etc/passwd')",
-    "red if nir else 1",
-    "[red, nir]",
-    "lambda: red",
-    "nir > red",
-    "nir // red",
-    "nir % red",
-    "nir ^ red",
-    "'red'",
-    "True * nir",
-    "(nir := 1)",
-    "nir; red",
-    "",
-    "1 + 2",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch /tmp/pwned')",
+        "nir.real",
+        "open('/etc/passwd')",
+        "red if nir else 1",
+        "[red, nir]",
+        "lambda: red",
+        "nir > red",
+        "nir // red",
+        "nir % red",
+        "nir ^ red",
+        "'red'",
+        "True * nir",
+        "(nir := 1)",
+        "nir; red",
+        "",
+        "1 + 2",
+    ],
+)
 def test_unsafe_or_invalid_expressions_are_rejected(text):
     with pytest.raises(ExpressionError, match="index 'bad'"):
         indices.parse("bad", text)
@@ -125,11 +131,18 @@ def _scene_on_disk(tmp_path, *, chunky_mask: bool):
     scl = RNG.choice(np.array([3, 4, 5, 8, 9], dtype=np.uint8), (48, 40))
     write_raster(tmp_path / "scene.tif", np.stack([red, nir]), nodata=0)
     write_raster(tmp_path / "scl.tif", scl, res=20.0)
-    bands = {"red": BandFile(str(tmp_path / "scene.tif"), 1, 1e-4, -0.1, 0.0),
-             "nir": BandFile(str(tmp_path / "scene.tif"), 2, 1e-4, -0.1, 0.0)}
-    scene = Scene("s1", __import__("datetime").date(2024, 6, 1), bands,
-                  BandFile(str(tmp_path / "scl.tif")), valid_classes=(4, 5),
-                  known_classes=(3, 4, 5, 8, 9))
+    bands = {
+        "red": BandFile(str(tmp_path / "scene.tif"), 1, 1e-4, -0.1, 0.0),
+        "nir": BandFile(str(tmp_path / "scene.tif"), 2, 1e-4, -0.1, 0.0),
+    }
+    scene = Scene(
+        "s1",
+        __import__("datetime").date(2024, 6, 1),
+        bands,
+        BandFile(str(tmp_path / "scl.tif")),
+        valid_classes=(4, 5),
+        known_classes=(3, 4, 5, 8, 9),
+    )
     return scene, red, nir, scl
 
 
@@ -172,10 +185,22 @@ def test_real_rgbn_ndvi_matches_gdal_calc(tmp_path):
     src = DATA / "rgbn.tif"
     ref = tmp_path / "gdal_ndvi.tif"
     subprocess.run(
-        ["gdal_calc.py", "--quiet", "-A", str(src), "--A_band=4", "-B", str(src), "--B_band=1",
-         "--calc=(A.astype(float64)-B)/(A.astype(float64)+B)", "--type=Float32",
-         "--NoDataValue=-9999", f"--outfile={ref}"],
-        check=True, capture_output=True,
+        [
+            "gdal_calc.py",
+            "--quiet",
+            "-A",
+            str(src),
+            "--A_band=4",
+            "-B",
+            str(src),
+            "--B_band=1",
+            "--calc=(A.astype(float64)-B)/(A.astype(float64)+B)",
+            "--type=Float32",
+            "--NoDataValue=-9999",
+            f"--outfile={ref}",
+        ],
+        check=True,
+        capture_output=True,
     )
     bands = {"red": BandFile(str(src), 1), "nir": BandFile(str(src), 4)}
     scene = Scene("rgbn", __import__("datetime").date(2020, 1, 1), bands)
@@ -203,15 +228,18 @@ def _plain_block(expr, bands, valid=None):
     return result
 
 
-@pytest.mark.parametrize("text", [
-    *indices.BUILTIN.values(),
-    "nir",
-    "-nir",
-    "2 * 3 * nir - 1",
-    "-(nir - red) ** 2 / (nir + red + 0.5) * 1.5",
-    "nir ** 0.5 - red ** 2 + (nir - red) ** -1",
-    "1 / (nir - nir)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *indices.BUILTIN.values(),
+        "nir",
+        "-nir",
+        "2 * 3 * nir - 1",
+        "-(nir - red) ** 2 / (nir + red + 0.5) * 1.5",
+        "nir ** 0.5 - red ** 2 + (nir - red) ** -1",
+        "1 / (nir - nir)",
+    ],
+)
 def test_in_place_evaluation_gives_the_same_bits_and_leaves_bands_alone(text):
     bands = {k: v.astype(np.float64) for k, v in _bands((40, 30)).items()}
     bands["red"][0, :4] = [0.0, np.nan, -0.2, 0.3]
@@ -238,12 +266,18 @@ def test_strips_give_the_same_bits_as_one_pass(monkeypatch):
     valid = RNG.random(shape) > 0.3
     expr = indices.parse("EVI", indices.BUILTIN["EVI"])
     spec = BandFile("x.tif", 1, 1e-4, -0.1, 0.0)
-    kwargs = {"exprs": (expr,), "roles": ("nir", "red", "blue"), "specs": (spec,) * 3,
-              "has_mask": True}
+    kwargs = {
+        "exprs": (expr,),
+        "roles": ("nir", "red", "blue"),
+        "specs": (spec,) * 3,
+        "has_mask": True,
+    }
     whole = indices.compute_block(
         expr,
-        {r: indices.to_reflectance(b, scale=1e-4, offset=-0.1, nodata=0.0)
-         for r, b in (("nir", nir), ("red", red), ("blue", red))},
+        {
+            r: indices.to_reflectance(b, scale=1e-4, offset=-0.1, nodata=0.0)
+            for r, b in (("nir", nir), ("red", red), ("blue", red))
+        },
         valid,
     )
     for strip_pixels in (29 * 5, 100, 1, 10**6):  # strips of 5 rows + a rest, 3, 1, one
@@ -256,8 +290,11 @@ def test_all_indices_of_a_scene_in_one_pass_are_the_bytes_of_one_job_each(tmp_pa
     """One job per scene (run_all) decodes each band once and writes what one job per
     index wrote, byte for byte (tags included)."""
     src = DATA / "rgbn.tif"
-    bands = {"red": BandFile(str(src), 1), "green": BandFile(str(src), 2),
-             "nir": BandFile(str(src), 4)}
+    bands = {
+        "red": BandFile(str(src), 1),
+        "green": BandFile(str(src), 2),
+        "nir": BandFile(str(src), 4),
+    }
     scene = Scene("rgbn", __import__("datetime").date(2020, 1, 1), bands)
     exprs = [indices.parse(n, indices.BUILTIN[n]) for n in ("NDVI", "NDWI")]
     together = [tmp_path / f"all-{e.name}.tif" for e in exprs]
@@ -274,28 +311,50 @@ def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
     rng = np.random.default_rng(1)
     scenes = []
     for i in range(2):
-        path = write_raster(tmp_path / f"in{i}.tif",
-                            rng.integers(1, 5000, (2, 40, 50)).astype(np.uint16), nodata=0)
-        scenes.append(Scene(f"s{i}", dt.date(2024, 6, i + 1),
-                            {"red": BandFile(str(path), 1, 1e-4, -0.1, 0.0),
-                             "nir": BandFile(str(path), 2, 1e-4, -0.1, 0.0)}))
+        path = write_raster(
+            tmp_path / f"in{i}.tif", rng.integers(1, 5000, (2, 40, 50)).astype(np.uint16), nodata=0
+        )
+        scenes.append(
+            Scene(
+                f"s{i}",
+                dt.date(2024, 6, i + 1),
+                {
+                    "red": BandFile(str(path), 1, 1e-4, -0.1, 0.0),
+                    "nir": BandFile(str(path), 2, 1e-4, -0.1, 0.0),
+                },
+            )
+        )
     names = ("NDVI", "EVI2")
-    expressions = {"NDVI": indices.BUILTIN["NDVI"],
-                   "EVI2": "2.5 * (nir - red) / (nir + 2.4 * red + 1)"}
+    expressions = {
+        "NDVI": indices.BUILTIN["NDVI"],
+        "EVI2": "2.5 * (nir - red) / (nir + 2.4 * red + 1)",
+    }
     singles = []
     for sc in scenes:
         for name in names:
             out = tmp_path / "single" / sc.id / f"{name}.tif"
             out.parent.mkdir(parents=True, exist_ok=True)
-            indices.run(scene=sc, expr=indices.parse(name, expressions[name]), output=str(out),
-                        chunk=256, resampling="bilinear")
+            indices.run(
+                scene=sc,
+                expr=indices.parse(name, expressions[name]),
+                output=str(out),
+                chunk=256,
+                resampling="bilinear",
+            )
             singles.append(out)
-    outputs = {sc.id: [str(tmp_path / "batch" / sc.id / f"{n}.tif") for n in names]
-               for sc in scenes}
+    outputs = {
+        sc.id: [str(tmp_path / "batch" / sc.id / f"{n}.tif") for n in names] for sc in scenes
+    }
     manifest = tmp_path / "b00000.json"
-    indices.run_batch(scenes=[sc.to_params() for sc in scenes], expressions=expressions,
-                      outputs=outputs, manifest=str(manifest), chunk=256,
-                      resampling="bilinear", threads=1)
+    indices.run_batch(
+        scenes=[sc.to_params() for sc in scenes],
+        expressions=expressions,
+        outputs=outputs,
+        manifest=str(manifest),
+        chunk=256,
+        resampling="bilinear",
+        threads=1,
+    )
 
     def digest(p):
         return hashlib.sha256(open(p, "rb").read()).hexdigest()
@@ -304,7 +363,9 @@ def test_a_batch_writes_the_same_bytes_as_single_jobs_and_a_manifest(tmp_path):
     assert [digest(p) for p in flat] == [digest(p) for p in singles]
     assert json.loads(manifest.read_text()) == {
         f"{sc.id}/{n}": {"path": out, "bytes": os.path.getsize(out)}
-        for sc in scenes for n, out in zip(names, outputs[sc.id], strict=True)}
+        for sc in scenes
+        for n, out in zip(names, outputs[sc.id], strict=True)
+    }
 
 
 # --- checked at the dry run: what would fail every index job, or give only nodata ----
@@ -314,18 +375,23 @@ def _checked(text: str) -> None:
     indices.resolve(["x"], {"x": text}, roles={"nir", "red"})
 
 
-@pytest.mark.parametrize(("text", "part"), [
-    ("nir * 10 ** 400", "10 ** 400"),
-    ("nir ** 9 ** 9 ** 9", "9 ** 9 ** 9"),  # a huge exponent: never a Python big int
-    ("nir * " + "9" * 400, "9" * 57 + "..."),  # an int literal beyond float64
-])
+@pytest.mark.parametrize(
+    ("text", "part"),
+    [
+        ("nir * 10 ** 400", "10 ** 400"),
+        ("nir ** 9 ** 9 ** 9", "9 ** 9 ** 9"),  # a huge exponent: never a Python big int
+        ("nir * " + "9" * 400, "9" * 57 + "..."),  # an int literal beyond float64
+    ],
+)
 def test_a_constant_beyond_float64_is_refused_naming_it(text, part):
     with pytest.raises(ExpressionError) as info:
         _checked(text)
     msg = str(info.value)
     assert msg.startswith("custom_indices.x: ")
-    assert f"cannot be computed: {part} overflows in float64, the type indices are computed " \
-           "in (at most about 1.8e308); use smaller numbers" in msg
+    assert (
+        f"cannot be computed: {part} overflows in float64, the type indices are computed "
+        "in (at most about 1.8e308); use smaller numbers" in msg
+    )
 
 
 def test_the_overflow_is_what_the_job_would_raise():
@@ -340,15 +406,19 @@ def test_an_expression_without_any_finite_value_is_refused():
     assert str(info.value) == (
         "custom_indices.x: '(nir - red) / (red - red)' is not a finite number for any test "
         "pixel (e.g. nir=0.05, red=0.66), so every pixel would be nodata; check the formula "
-        "(a division by zero, a root of a negative number, a number beyond float32)")
+        "(a division by zero, a root of a negative number, a number beyond float32)"
+    )
 
 
-@pytest.mark.parametrize("text", [
-    "(2 * nir + 1 - ((2 * nir + 1) ** 2 - 8 * (nir - red)) ** 0.5) / 2",  # MSAVI
-    "(nir - 1000) ** 0.5",  # NaN for reflectances, finite for digital numbers (scale 1)
-    "nir ** 400",  # underflows to 0 for reflectances: finite
-    " + ".join(["nir"] * 32),
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(2 * nir + 1 - ((2 * nir + 1) ** 2 - 8 * (nir - red)) ** 0.5) / 2",  # MSAVI
+        "(nir - 1000) ** 0.5",  # NaN for reflectances, finite for digital numbers (scale 1)
+        "nir ** 400",  # underflows to 0 for reflectances: finite
+        " + ".join(["nir"] * 32),
+    ],
+)
 def test_real_expressions_pass(text):
     _checked(text)
 
@@ -363,15 +433,29 @@ def test_a_long_chain_is_refused_by_depth_with_how_to_group_it():
         _checked(" + ".join(["nir"] * 33))
     assert str(info.value) == (
         "custom_indices.x: the expression nests 33 operations deep (at most 32); a chain "
-        "a + b + c + ... nests one level per term: group it, e.g. (a + b) + (c + d)")
+        "a + b + c + ... nests one level per term: group it, e.g. (a + b) + (c + d)"
+    )
 
 
-@pytest.mark.parametrize(("terms", "message"), [
-    (500, ("custom_indices.x: the expression has 999 parts (numbers, bands and operations; "
-           "at most 200); an index is a short formula over band names")),
-    (3000, ("custom_indices.x: the expression has 17997 characters (at most 4000); an index "
-            "is a short formula over band names")),
-])
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        (
+            500,
+            (
+                "custom_indices.x: the expression has 999 parts (numbers, bands and operations; "
+                "at most 200); an index is a short formula over band names"
+            ),
+        ),
+        (
+            3000,
+            (
+                "custom_indices.x: the expression has 17997 characters (at most 4000); an index "
+                "is a short formula over band names"
+            ),
+        ),
+    ],
+)
 def test_a_huge_expression_is_refused_before_dask_or_the_parser_break(terms, message):
     # 500 terms: Dask could not pickle the tree; 3000: RecursionError in ast.parse
     with pytest.raises(ExpressionError) as info:
@@ -400,8 +484,7 @@ def demo_scene(demo_data):
     return next(s for s in scenes.values() if s.bands["swir2"].path != s.bands["nir"].path)
 
 
-def test_mixed_resolution_index_is_chunk_independent_and_a_whole_raster_gdal_resample(
-        demo_scene):
+def test_mixed_resolution_index_is_chunk_independent_and_a_whole_raster_gdal_resample(demo_scene):
     """NBR from a 10 m nir and a 20 m swir2 (bilinear onto 10 m), masked by a 20 m SCL
     (nearest): every scenes.chunk from 256 to the whole raster gives the same bits, and
     those are the formula over GDAL's resample of each whole raster (issue #17: odc-geo's
@@ -410,8 +493,10 @@ def test_mixed_resolution_index_is_chunk_independent_and_a_whole_raster_gdal_res
 
     scene = demo_scene
     expr = indices.parse("NBR", indices.BUILTIN["NBR"])
-    runs = {chunk: indices.index_array(scene, expr, chunk=chunk)[0].compute(scheduler="sync")
-            for chunk in (256, 100, 4096)}
+    runs = {
+        chunk: indices.index_array(scene, expr, chunk=chunk)[0].compute(scheduler="sync")
+        for chunk in (256, 100, 4096)
+    }
     for chunk, got in runs.items():
         np.testing.assert_array_equal(got, runs[4096], err_msg=f"chunk {chunk}")
     with rasterio.open(scene.bands["nir"].path) as src:
@@ -421,12 +506,23 @@ def test_mixed_resolution_index_is_chunk_independent_and_a_whole_raster_gdal_res
     with rasterio.open(scene.bands["swir2"].path) as src:
         assert src.res[0] == 2 * box["dst_transform"].a  # really 20 m onto 10 m
         swir2 = np.full(nir.shape, np.nan, dtype=np.float32)
-        reproject(rasterio.band(src, scene.bands["swir2"].band), swir2, src_nodata=0,
-                  dst_nodata=np.nan, resampling=Resampling.bilinear, **box)
+        reproject(
+            rasterio.band(src, scene.bands["swir2"].band),
+            swir2,
+            src_nodata=0,
+            dst_nodata=np.nan,
+            resampling=Resampling.bilinear,
+            **box,
+        )
     with rasterio.open(scene.mask.path) as src:
         scl = np.full(nir.shape, -1, dtype=np.int32)
-        reproject(rasterio.band(src, scene.mask.band), scl, resampling=Resampling.nearest,
-                  dst_nodata=-1, **box)
+        reproject(
+            rasterio.band(src, scene.mask.band),
+            scl,
+            resampling=Resampling.nearest,
+            dst_nodata=-1,
+            **box,
+        )
     n = np.where(nir == 0, np.nan, nir.astype(np.float64) * 1e-4 - 0.1)
     s = swir2.astype(np.float64) * 1e-4 - 0.1
     with np.errstate(divide="ignore", invalid="ignore"):

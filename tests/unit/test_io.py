@@ -27,11 +27,20 @@ def _digest(path):
 
 
 def test_dask_write_is_a_valid_cog_with_tags_and_overviews(tmp_path):
-    data = da.from_array(np.random.default_rng(1).random((1100, 900), dtype=np.float32),
-                         chunks=(300, 256))
+    data = da.from_array(
+        np.random.default_rng(1).random((1100, 900), dtype=np.float32), chunks=(300, 256)
+    )
     tags = provenance_tags(inputs=["a.tif"], params={"k": 1})
-    out = write_cog(data, tmp_path / "x.tif", crs="EPSG:3067", transform=TRANSFORM,
-                    nodata=np.nan, tags=tags, band_names=["NDVI"], threads=2)
+    out = write_cog(
+        data,
+        tmp_path / "x.tif",
+        crs="EPSG:3067",
+        transform=TRANSFORM,
+        nodata=np.nan,
+        tags=tags,
+        band_names=["NDVI"],
+        threads=2,
+    )
     valid, errors, _ = cog_validate(str(out))
     assert valid, errors
     with rasterio.open(out) as src:
@@ -47,8 +56,14 @@ def test_overviews_are_nodata_aware_block_means(tmp_path):
     # against an independent 2 x 2 NaN-mean, so a wrong resampling or level shows
     arr = np.random.default_rng(3).random((1200, 1030), dtype=np.float32)
     arr[:40, :] = np.nan
-    out = write_cog(da.from_array(arr, chunks=256), tmp_path / "o.tif", crs="EPSG:3067",
-                    transform=TRANSFORM, nodata=np.nan, threads=2)
+    out = write_cog(
+        da.from_array(arr, chunks=256),
+        tmp_path / "o.tif",
+        crs="EPSG:3067",
+        transform=TRANSFORM,
+        nodata=np.nan,
+        threads=2,
+    )
     with rasterio.open(out) as src:
         assert src.overviews(1) == [2, 4]
         level = src.read(1, out_shape=(600, 515))
@@ -60,8 +75,17 @@ def test_overviews_are_nodata_aware_block_means(tmp_path):
 @pytest.mark.parametrize(("width", "height"), [(512, 512), (513, 100), (1025, 10), (3000, 2100)])
 def test_overview_levels_are_those_gdal_cog_driver_makes(tmp_path, width, height):
     src_path, cog = tmp_path / "src.tif", tmp_path / "cog.tif"
-    with rasterio.open(src_path, "w", driver="GTiff", width=width, height=height, count=1,
-                       dtype="uint8", crs="EPSG:3067", transform=TRANSFORM) as dst:
+    with rasterio.open(
+        src_path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:3067",
+        transform=TRANSFORM,
+    ) as dst:
         dst.write(np.zeros((1, height, width), dtype=np.uint8))
     rasterio.shutil.copy(src_path, cog, driver="COG", BLOCKSIZE="512")
     with rasterio.open(cog) as src:
@@ -72,8 +96,14 @@ def test_same_bytes_for_any_threads_and_chunking(tmp_path):
     arr = np.random.default_rng(2).random((700, 650), dtype=np.float32)
     digests = set()
     for i, (threads, chunks) in enumerate([(1, 512), (2, 100), (2, (333, 77))]):
-        out = write_cog(da.from_array(arr, chunks=chunks), tmp_path / f"{i}.tif",
-                        crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan, threads=threads)
+        out = write_cog(
+            da.from_array(arr, chunks=chunks),
+            tmp_path / f"{i}.tif",
+            crs="EPSG:3067",
+            transform=TRANSFORM,
+            nodata=np.nan,
+            threads=threads,
+        )
         digests.add(_digest(out))
     assert len(digests) == 1
 
@@ -87,8 +117,7 @@ def test_failure_mid_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
             raise RuntimeError("worker died")
         return block
 
-    bad = da.map_blocks(boom, da.zeros((600, 600), chunks=300, dtype=np.float32),
-                        dtype=np.float32)
+    bad = da.map_blocks(boom, da.zeros((600, 600), chunks=300, dtype=np.float32), dtype=np.float32)
     with pytest.raises(RuntimeError, match="worker died"):
         write_cog(bad, target, crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan)
     assert target.read_bytes() == b"previous product"
@@ -100,8 +129,13 @@ def test_stale_temporaries_of_killed_writers_are_removed_others_kept(tmp_path):
     other = tmp_path / ".x.tif.999.stack.tif"  # a composite's scratch, in use
     for p in (*stale, other):
         p.write_bytes(b"left by kill -9")
-    write_cog(np.zeros((4, 4), np.float32), tmp_path / "x.tif", crs="EPSG:3067",
-              transform=TRANSFORM, nodata=np.nan)
+    write_cog(
+        np.zeros((4, 4), np.float32),
+        tmp_path / "x.tif",
+        crs="EPSG:3067",
+        transform=TRANSFORM,
+        nodata=np.nan,
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "x.tif"]
 
 
@@ -113,7 +147,8 @@ def test_streaming_cache_is_two_rows_of_blocks_at_least_64_mib():
 
 @pytest.mark.parametrize("job_cache_mb", [1024, 16])
 def test_overviews_and_copy_run_with_a_streaming_cache_then_the_jobs_is_back(
-        tmp_path, monkeypatch, job_cache_mb):
+    tmp_path, monkeypatch, job_cache_mb
+):
     seen = []
     real_copy = rasterio.shutil.copy
 
@@ -125,8 +160,13 @@ def test_overviews_and_copy_run_with_a_streaming_cache_then_the_jobs_is_back(
     before = get_gdal_config("GDAL_CACHEMAX")
     set_gdal_config("GDAL_CACHEMAX", job_cache_mb * 2**20)
     try:
-        write_cog(np.ones((600, 700), np.float32), tmp_path / "c.tif", crs="EPSG:3067",
-                  transform=TRANSFORM, nodata=np.nan)
+        write_cog(
+            np.ones((600, 700), np.float32),
+            tmp_path / "c.tif",
+            crs="EPSG:3067",
+            transform=TRANSFORM,
+            nodata=np.nan,
+        )
         after = get_gdal_config("GDAL_CACHEMAX")
     finally:
         set_gdal_config("GDAL_CACHEMAX", before)
@@ -136,21 +176,26 @@ def test_overviews_and_copy_run_with_a_streaming_cache_then_the_jobs_is_back(
 
 
 @pytest.mark.parametrize("processes", [False, True])
-def test_write_lock_is_local_for_in_process_workers_and_bytes_do_not_change(
-        tmp_path, processes):
+def test_write_lock_is_local_for_in_process_workers_and_bytes_do_not_change(tmp_path, processes):
     from dask.utils import SerializableLock
     from distributed import Lock
 
     from rasterflow.cluster import dask_client
 
     arr = np.random.default_rng(4).random((900, 700), dtype=np.float32)
-    plain = write_cog(arr, tmp_path / "plain.tif", crs="EPSG:3067", transform=TRANSFORM,
-                      nodata=np.nan)
-    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes,
-                                                       "report": False}):
+    plain = write_cog(
+        arr, tmp_path / "plain.tif", crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan
+    )
+    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes, "report": False}):
         lock = io.WindowWriter(tmp_path / "w.tif", (1, 900, 700), np.float32).lock
-        out = write_cog(da.from_array(arr, chunks=200), tmp_path / "c.tif", crs="EPSG:3067",
-                        transform=TRANSFORM, nodata=np.nan, threads=2)
+        out = write_cog(
+            da.from_array(arr, chunks=200),
+            tmp_path / "c.tif",
+            crs="EPSG:3067",
+            transform=TRANSFORM,
+            nodata=np.nan,
+            threads=2,
+        )
     # worker processes share the file through the scheduler's lock; threads need not
     assert isinstance(lock, Lock if processes else SerializableLock)
     assert _digest(out) == _digest(plain)
@@ -167,10 +212,17 @@ def test_tiles_that_are_all_nodata_or_split_across_chunks_read_back_exactly(tmp_
     arr = np.random.default_rng(5).random((1300, 1200), dtype=np.float32)
     arr[:1024, :512] = np.nan if nodata is None else nodata  # two whole tiles
     arr[1100:, 700:] = 0.0
-    lazy = write_cog(da.from_array(arr, chunks=(333, 450)), tmp_path / "lazy.tif",
-                     crs="EPSG:3067", transform=TRANSFORM, nodata=nodata, threads=2)
-    eager = write_cog(arr, tmp_path / "eager.tif", crs="EPSG:3067", transform=TRANSFORM,
-                      nodata=nodata)
+    lazy = write_cog(
+        da.from_array(arr, chunks=(333, 450)),
+        tmp_path / "lazy.tif",
+        crs="EPSG:3067",
+        transform=TRANSFORM,
+        nodata=nodata,
+        threads=2,
+    )
+    eager = write_cog(
+        arr, tmp_path / "eager.tif", crs="EPSG:3067", transform=TRANSFORM, nodata=nodata
+    )
     valid, errors, _ = cog_validate(str(lazy))
     assert valid, errors
     with rasterio.open(lazy) as src:
@@ -181,8 +233,12 @@ def test_tiles_that_are_all_nodata_or_split_across_chunks_read_back_exactly(tmp_
 def test_products_are_finished_side_by_side_with_the_same_bytes(tmp_path, monkeypatch):
     rng = np.random.default_rng(6)
     arrays = [rng.random((800, 900), dtype=np.float32) for _ in range(3)]
-    alone = [write_cog(a, tmp_path / f"alone{i}.tif", crs="EPSG:3067", transform=TRANSFORM,
-                       nodata=np.nan) for i, a in enumerate(arrays)]
+    alone = [
+        write_cog(
+            a, tmp_path / f"alone{i}.tif", crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan
+        )
+        for i, a in enumerate(arrays)
+    ]
     # the first two copies wait for each other: one after the other, the barrier
     # breaks (BrokenBarrierError) and the write fails
     meet, calls = threading.Barrier(2, timeout=20), itertools.count()
@@ -194,13 +250,19 @@ def test_products_are_finished_side_by_side_with_the_same_bytes(tmp_path, monkey
         return real_copy(src, dst, **kwargs)
 
     monkeypatch.setattr(rasterio.shutil, "copy", copy)
-    together = io.write_cogs([_cog(da.from_array(a, chunks=300), tmp_path / f"t{i}.tif", np.nan)
-                              for i, a in enumerate(arrays)], threads=2)
+    together = io.write_cogs(
+        [
+            _cog(da.from_array(a, chunks=300), tmp_path / f"t{i}.tif", np.nan)
+            for i, a in enumerate(arrays)
+        ],
+        threads=2,
+    )
     assert [_digest(p) for p in together] == [_digest(p) for p in alone]
 
 
 def test_a_product_failing_while_others_finish_leaves_no_product_and_no_scratch(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     real_copy = rasterio.shutil.copy
 
     def copy(src, dst, **kwargs):
@@ -209,8 +271,10 @@ def test_a_product_failing_while_others_finish_leaves_no_product_and_no_scratch(
         return real_copy(src, dst, **kwargs)
 
     monkeypatch.setattr(rasterio.shutil, "copy", copy)
-    cogs = [_cog(da.zeros((600, 600), chunks=300, dtype=np.float32), tmp_path / f"{n}.tif",
-                 np.nan) for n in "abc"]
+    cogs = [
+        _cog(da.zeros((600, 600), chunks=300, dtype=np.float32), tmp_path / f"{n}.tif", np.nan)
+        for n in "abc"
+    ]
     with pytest.raises(rasterio.errors.RasterioIOError, match="disk full"):
         io.write_cogs(cogs, threads=2)
     assert list(tmp_path.iterdir()) == []
@@ -220,8 +284,7 @@ def test_open_raster_finds_georeferencing_in_a_side_car_file(tmp_path):
     # a PNG cannot hold a CRS: GDAL keeps it in g.png.aux.xml beside it, which an open
     # must still find after open_raster stops GDAL from listing the folder
     path = tmp_path / "g.png"
-    with rasterio.open(path, "w", driver="PNG", width=4, height=3, count=1,
-                       dtype="uint8") as dst:
+    with rasterio.open(path, "w", driver="PNG", width=4, height=3, count=1, dtype="uint8") as dst:
         dst.write(np.ones((1, 3, 4), np.uint8))
     with rasterio.open(path, "r+") as dst:
         dst.crs, dst.transform = "EPSG:32633", from_origin(0, 30, 10, 10)
@@ -236,20 +299,35 @@ def test_open_raster_finds_georeferencing_in_a_side_car_file(tmp_path):
 def _compressed(path, *, blocks=4, **options):
     """A deflate-compressed, tiled 4-band GeoTIFF of random data, ``blocks`` x ``blocks``
     tiles of 64 pixels."""
-    data = np.random.default_rng(0).integers(1, 10_000, (4, 64 * blocks, 64 * blocks),
-                                             dtype=np.uint16)
-    with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
-                       count=4, dtype="uint16", crs="EPSG:32633", transform=TRANSFORM,
-                       tiled=True, blockxsize=64, blockysize=64, compress="deflate",
-                       **options) as dst:
+    data = np.random.default_rng(0).integers(
+        1, 10_000, (4, 64 * blocks, 64 * blocks), dtype=np.uint16
+    )
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=data.shape[2],
+        height=data.shape[1],
+        count=4,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=TRANSFORM,
+        tiled=True,
+        blockxsize=64,
+        blockysize=64,
+        compress="deflate",
+        **options,
+    ) as dst:
         dst.write(data)
     return path
 
 
 def _block(path, x, y):
     with rasterio.open(path) as src:
-        return (int(src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)),
-                int(src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)))
+        return (
+            int(src.get_tag_item(f"BLOCK_OFFSET_{x}_{y}", "TIFF", bidx=1)),
+            int(src.get_tag_item(f"BLOCK_SIZE_{x}_{y}", "TIFF", bidx=1)),
+        )
 
 
 def _zero(path, start, stop):
@@ -269,14 +347,26 @@ def test_open_raster_finds_a_preallocated_download_by_its_zeroed_blocks(tmp_path
     assert message.startswith(f"scene 's1': {path} is damaged: block (")
     assert message.endswith(
         "holds only zero bytes where compressed data must be (an unfinished or "
-        "preallocated download?). Download or copy it again.")
+        "preallocated download?). Download or copy it again."
+    )
 
 
 def test_open_raster_accepts_sparse_and_uncompressed_zeros(tmp_path):
     path = tmp_path / "z.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=256, height=256, count=1,
-                       dtype="uint16", crs="EPSG:32633", transform=TRANSFORM, tiled=True,
-                       compress="deflate", SPARSE_OK=True) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=256,
+        height=256,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=TRANSFORM,
+        tiled=True,
+        compress="deflate",
+        SPARSE_OK=True,
+    ) as dst:
         dst.write(np.zeros((1, 16, 16), np.uint16), window=((0, 16), (0, 16)))
     io.check_raster(path, what="x")  # unwritten blocks are sparse: no offset, no check
     plain = write_cog_free(tmp_path / "plain.tif")
@@ -284,8 +374,17 @@ def test_open_raster_accepts_sparse_and_uncompressed_zeros(tmp_path):
 
 
 def write_cog_free(path):
-    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1,
-                       dtype="uint16", crs="EPSG:32633", transform=TRANSFORM) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=TRANSFORM,
+    ) as dst:
         dst.write(np.zeros((1, 64, 64), np.uint16))  # real zeros, uncompressed
     return path
 
@@ -298,33 +397,49 @@ def test_a_block_damaged_between_the_samples_is_named_by_the_job(tmp_path):
     with pytest.raises(rasterio.errors.RasterioIOError) as err, rasterio.open(path) as src:
         src.read()
     assert str(err.value) == "Read failed. See previous exception for details."
-    out = io.explain_read_failure(err.value, inputs={str(tmp_path / "other.tif"): "x",
-                                                     str(path): "scene 's1'"})
+    out = io.explain_read_failure(
+        err.value, inputs={str(tmp_path / "other.tif"): "x", str(path): "scene 's1'"}
+    )
     assert isinstance(out, io.InputDataError)
     assert str(out).startswith(
-        f"scene 's1': {path} is damaged at band 1, rows 128-191, columns 320-383 (GDAL: ")
-    assert str(out).endswith("): the file is incomplete or corrupt (an unfinished "
-                             "download?). Download or copy it again.")
+        f"scene 's1': {path} is damaged at band 1, rows 128-191, columns 320-383 (GDAL: "
+    )
+    assert str(out).endswith(
+        "): the file is incomplete or corrupt (an unfinished download?). Download or copy it again."
+    )
     other = ValueError("Read failed")  # a read failure whose inputs all decode
-    assert io.explain_read_failure(other, inputs={str(_compressed(tmp_path / "ok.tif")):
-                                                  "x"}) is other
+    assert (
+        io.explain_read_failure(other, inputs={str(_compressed(tmp_path / "ok.tif")): "x"}) is other
+    )
 
 
 def test_gcp_only_raster_is_told_to_be_warped(tmp_path):
     from rasterio.control import GroundControlPoint
 
-    gcps = [GroundControlPoint(r, c, 500_000 + 10 * c, 6_000_000 - 10 * r)
-            for r, c in [(0, 0), (0, 64), (64, 0), (64, 64)]]
+    gcps = [
+        GroundControlPoint(r, c, 500_000 + 10 * c, 6_000_000 - 10 * r)
+        for r, c in [(0, 0), (0, 64), (64, 0), (64, 64)]
+    ]
     path = tmp_path / "gcp.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8",
-                       gcps=gcps, crs="EPSG:32633") as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=64,
+        height=64,
+        count=1,
+        dtype="uint8",
+        gcps=gcps,
+        crs="EPSG:32633",
+    ) as dst:
         dst.write(np.ones((1, 64, 64), np.uint8))
     with pytest.raises(io.InputDataError) as err:
         io.check_raster(path, what="scene 's1'")
     assert str(err.value) == (
         f"scene 's1': {path} is georeferenced only by 4 ground control points (GCPs), "
         "without a geotransform, so it has no grid to read onto. Warp it first and use the "
-        f"warped file, e.g. gdalwarp -t_srs EPSG:32633 '{path}' warped.tif")
+        f"warped file, e.g. gdalwarp -t_srs EPSG:32633 '{path}' warped.tif"
+    )
 
 
 def test_vector_layer_is_named_when_a_file_has_several(tmp_path):
@@ -333,13 +448,15 @@ def test_vector_layer_is_named_when_a_file_has_several(tmp_path):
 
     path = tmp_path / "zones.gpkg"
     for name in ("fields", "roads"):
-        gpd.GeoDataFrame({"zone_id": [1]}, geometry=[shapely.box(0, 0, 1, 1)],
-                         crs="EPSG:32633").to_file(path, layer=name)
+        gpd.GeoDataFrame(
+            {"zone_id": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32633"
+        ).to_file(path, layer=name)
     with pytest.raises(io.InputDataError) as err:
         io.vector_layer(path, None, key="zonal.layer")
     assert str(err.value) == (
         f"zonal.layer: {path} holds 2 layers (fields, roads) and zonal.layer is empty, so "
-        "which one to use is unclear; set zonal.layer to one of them")
+        "which one to use is unclear; set zonal.layer to one of them"
+    )
     with pytest.raises(io.InputDataError, match=r"has no layer 'lakes' \(it has fields, "):
         io.vector_layer(path, "lakes", key="zonal.layer")
     with pytest.raises(io.InputDataError, match="layer number 2 does not exist"):

@@ -45,9 +45,20 @@ def _tool(path: str) -> str:
 def _gdalwarp(inputs, output, box: GeoBox) -> np.ndarray:
     b = box.boundingbox
     res = abs(box.resolution.x)
-    args = [_tool(GDALWARP), "-q", "-overwrite", "-r", "near",
-            "-te", *(repr(v) for v in (b.left, b.bottom, b.right, b.top)),
-            "-tr", repr(res), repr(res), *map(str, inputs), str(output)]
+    args = [
+        _tool(GDALWARP),
+        "-q",
+        "-overwrite",
+        "-r",
+        "near",
+        "-te",
+        *(repr(v) for v in (b.left, b.bottom, b.right, b.top)),
+        "-tr",
+        repr(res),
+        repr(res),
+        *map(str, inputs),
+        str(output),
+    ]
     subprocess.run(args, check=True, capture_output=True)
     return _read(output)
 
@@ -58,8 +69,9 @@ def _gdalwarp(inputs, output, box: GeoBox) -> np.ndarray:
 @pytest.mark.parametrize("order", [(SUBA, SUBB), (SUBB, SUBA)], ids=["a-first", "b-first"])
 def test_real_mosaic_equals_gdalwarp_with_the_inputs_reversed(tmp_path, order):
     box = _full_grid()
-    out = mosaic.mosaic_rasters([str(p) for p in order], tmp_path / "m.tif", geobox=box,
-                                resampling="nearest", chunk=128)
+    out = mosaic.mosaic_rasters(
+        [str(p) for p in order], tmp_path / "m.tif", geobox=box, resampling="nearest", chunk=128
+    )
     # gdalwarp paints later inputs over earlier ones; mosaic_rasters keeps the first
     expected = _gdalwarp(order[::-1], tmp_path / "gdalwarp.tif", box)
     got = _read(out)
@@ -104,7 +116,7 @@ def test_real_mosaic_reproduces_rgbn_where_suba_wins(tmp_path):
     full = _read(FULL)
     a = _read(SUBA)
     from_a = np.zeros(box.shape.yx, bool)
-    from_a[54:54 + a.shape[1], :a.shape[2] - 12] = (a[:, :, 12:] != 0).any(axis=0)
+    from_a[54 : 54 + a.shape[1], : a.shape[2] - 12] = (a[:, :, 12:] != 0).any(axis=0)
     assert from_a.sum() > 50_000
     same = (got[:, from_a] == full[:, from_a]).all(axis=0)
     assert same.mean() > 0.95
@@ -159,14 +171,23 @@ def _write_tiles(root: Path, box: GeoBox, tile_px: int, *, missing: str):
         ny, nx = tile.shape.yx
         col, row = (round(v) for v in ~box.affine @ (tile.affine.c, tile.affine.f))
         if tid == missing:
-            expected[row:row + ny, col:col + nx] = np.nan
+            expected[row : row + ny, col : col + nx] = np.nan
             continue
         path = root / "tiles" / f"{tid}.tif"
         path.parent.mkdir(exist_ok=True)
-        with rasterio.open(path, "w", driver="GTiff", width=nx, height=ny, count=1,
-                           dtype="float32", crs=box.crs.to_wkt(), transform=tile.affine,
-                           nodata=np.nan) as dst:
-            dst.write(data[row:row + ny, col:col + nx], 1)
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=nx,
+            height=ny,
+            count=1,
+            dtype="float32",
+            crs=box.crs.to_wkt(),
+            transform=tile.affine,
+            nodata=np.nan,
+        ) as dst:
+            dst.write(data[row : row + ny, col : col + nx], 1)
             dst.set_band_description(1, "NDVI_median")
             dst.update_tags(TILE=tid, PERIOD="2024", INDEX="NDVI")
         paths.append(str(path))
@@ -189,8 +210,11 @@ def test_vrt_of_tiles_is_the_grid_and_matches_gdalbuildvrt(tile_files, tmp_path)
         assert src.descriptions == ("NDVI_median",)
     b = GRID.boundingbox
     ref = tmp_path / "gdalbuildvrt.vrt"
-    subprocess.run([_tool(GDALBUILDVRT), "-q", "-te", *(repr(v) for v in b), str(ref), *paths],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [_tool(GDALBUILDVRT), "-q", "-te", *(repr(v) for v in b), str(ref), *paths],
+        check=True,
+        capture_output=True,
+    )
     np.testing.assert_array_equal(_read(vrt), _read(ref))
 
 
@@ -208,8 +232,14 @@ def test_vrt_sources_are_relative_so_results_can_move(tile_files, tmp_path):
 def test_mosaic_cog_has_overviews_and_the_vrts_pixels(tmp_path):
     box = GeoBox((700, 1100), from_origin(500_000, 6_000_000, 10, 10), "EPSG:3067")
     paths, expected = _write_tiles(tmp_path, box, 256, missing="x002_y001")
-    mosaic.run(inputs=paths, vrt=str(tmp_path / "m.vrt"), cog=str(tmp_path / "m.tif"),
-               geobox=box, chunk=300, tags={"INDEX": "NDVI"})
+    mosaic.run(
+        inputs=paths,
+        vrt=str(tmp_path / "m.vrt"),
+        cog=str(tmp_path / "m.tif"),
+        geobox=box,
+        chunk=300,
+        tags={"INDEX": "NDVI"},
+    )
     valid, errors, _ = cog_validate(str(tmp_path / "m.tif"))
     assert valid, errors
     with rasterio.open(tmp_path / "m.tif") as src:
@@ -223,12 +253,14 @@ def test_mosaic_cog_has_overviews_and_the_vrts_pixels(tmp_path):
 def test_tiles_off_the_grid_or_overlapping_are_refused(tile_files, tmp_path):
     paths, _ = tile_files
     tile = np.zeros((8, 8), np.float32)
-    off = write_raster(tmp_path / "off.tif", tile, crs="EPSG:3067",
-                       origin=(500_003, 6_000_000), nodata=np.nan)
+    off = write_raster(
+        tmp_path / "off.tif", tile, crs="EPSG:3067", origin=(500_003, 6_000_000), nodata=np.nan
+    )
     with pytest.raises(InputDataError, match="offset from the target grid"):
         mosaic.build_vrt([*paths, str(off)], tmp_path / "m.vrt", geobox=GRID)
-    over = write_raster(tmp_path / "over.tif", tile, crs="EPSG:3067",
-                        origin=(500_100, 5_999_900), nodata=np.nan)
+    over = write_raster(
+        tmp_path / "over.tif", tile, crs="EPSG:3067", origin=(500_100, 5_999_900), nodata=np.nan
+    )
     with pytest.raises(InputDataError, match="overlaps"):
         mosaic.build_vrt([*paths, str(over)], tmp_path / "m.vrt", geobox=GRID)
     assert not (tmp_path / "m.vrt").exists()

@@ -30,8 +30,11 @@ def test_replace_folder_replaces_what_it_wrote_itself(tmp_path):
         (scratch / name).write_text(name)
         (scratch / "item" / "item.json").write_text("i")
         ownership.replace_folder(scratch, target)
-    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) \
-        == [".rasterflow-files", "item/item.json", "second.json"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == [
+        ".rasterflow-files",
+        "item/item.json",
+        "second.json",
+    ]
     assert ownership.foreign_files(target) == []
 
 
@@ -45,8 +48,9 @@ def test_inputs_are_found_inside_results_through_links(tmp_path):
         ownership.check_results(str(link), inputs={"scenes.sheet": [str(data / "scenes.csv")]})
     with pytest.raises(ConfigError, match=r"an input \(terrain.dem\)"):
         ownership.check_results(str(data), inputs={"terrain.dem": [str(link / "scenes.csv")]})
-    ownership.check_results(str(tmp_path / "results"), inputs={"scenes.sheet": [
-        str(data / "scenes.csv")]})  # beside it is fine, and creates nothing
+    ownership.check_results(
+        str(tmp_path / "results"), inputs={"scenes.sheet": [str(data / "scenes.csv")]}
+    )  # beside it is fine, and creates nothing
     assert not (tmp_path / "results").exists()
 
 

@@ -21,15 +21,23 @@ from rasterflow.zonal import zones as zonal_zones
 def _scenes(tmp_path, n):
     files = {}
     for i in range(n):
-        path = write_raster(tmp_path / f"s{i}.tif", np.ones((2, 3, 4), np.uint16),
-                            origin=(500_000.0 + 100 * i, 6_000_000.0), res=10.0 + i)
+        path = write_raster(
+            tmp_path / f"s{i}.tif",
+            np.ones((2, 3, 4), np.uint16),
+            origin=(500_000.0 + 100 * i, 6_000_000.0),
+            res=10.0 + i,
+        )
         files[f"s{i}"] = str(path)
     return files
 
 
 def _same(a, b):
     return (tuple(a.bounds), a.bounds.crs, a.count, a.dtypes) == (
-        tuple(b.bounds), b.bounds.crs, b.count, b.dtypes)
+        tuple(b.bounds),
+        b.bounds.crs,
+        b.count,
+        b.dtypes,
+    )
 
 
 def test_cached_headers_equal_the_files_and_are_not_read_twice(tmp_path, monkeypatch):
@@ -57,8 +65,12 @@ def test_a_changed_file_is_read_again(tmp_path, monkeypatch):
     files = _scenes(tmp_path, 2)
     cache = tmp_path / "headers.json"
     planning.cached_headers(files.values(), cache=cache)
-    write_raster(tmp_path / "s1.tif", np.ones((3, 3, 4), np.uint16),
-                 origin=(600_000.0, 6_100_000.0), res=20.0)
+    write_raster(
+        tmp_path / "s1.tif",
+        np.ones((3, 3, 4), np.uint16),
+        origin=(600_000.0, 6_100_000.0),
+        res=20.0,
+    )
     stamp = os.stat(tmp_path / "s0.tif").st_mtime_ns
     os.utime(tmp_path / "s1.tif", ns=(stamp + 10**9, stamp + 10**9))
     read = []
@@ -94,14 +106,19 @@ def test_missing_and_broken_files_are_left_to_the_callers_check(tmp_path):
 
 def test_batches_follow_the_dates_and_invert():
     d = dt.date(2024, 6, 1)
-    dates = {"s0": d, "s1": d - dt.timedelta(days=9), "s2": d, "s3": d + dt.timedelta(days=3),
-             "s4": d - dt.timedelta(days=1), "s5": d, "s6": d - dt.timedelta(days=30)}
+    dates = {
+        "s0": d,
+        "s1": d - dt.timedelta(days=9),
+        "s2": d,
+        "s3": d + dt.timedelta(days=3),
+        "s4": d - dt.timedelta(days=1),
+        "s5": d,
+        "s6": d - dt.timedelta(days=30),
+    }
     groups = planning.batches(dates, size=3)
     # date order, scene id within a day: s6 s1 s4 | s0 s2 s5 | s3
-    assert groups == {"b00000": ["s6", "s1", "s4"], "b00001": ["s0", "s2", "s5"],
-                      "b00002": ["s3"]}
-    assert planning.batch_of(groups) == {
-        s: b for b, members in groups.items() for s in members}
+    assert groups == {"b00000": ["s6", "s1", "s4"], "b00001": ["s0", "s2", "s5"], "b00002": ["s3"]}
+    assert planning.batch_of(groups) == {s: b for b, members in groups.items() for s in members}
     assert sorted(planning.batch_of(groups)) == sorted(dates)
     # later scenes leave the earlier batches as they were
     later = {**dates, "t0": d + dt.timedelta(days=40), "t1": d + dt.timedelta(days=41)}
@@ -133,8 +150,7 @@ def test_plan_jobs_equals_the_double_loop_on_random_plans():
         periods = {}
         for p in rnd.sample(range(12), 6):  # periods in any order; ranges may overlap
             periods[f"p{p:02d}"] = rnd.sample(scenes, rnd.randint(0, 60))
-        touched = {f"x{t:03d}_y000": rnd.sample(scenes, rnd.randint(1, 80))
-                   for t in range(15)}
+        touched = {f"x{t:03d}_y000": rnd.sample(scenes, rnd.randint(1, 80)) for t in range(15)}
         plan = composite.plan_jobs(touched, periods)
         assert plan == _plan_reference(touched, periods)
         assert list(plan) == list(_plan_reference(touched, periods))
@@ -154,8 +170,12 @@ def test_a_fingerprint_is_rewritten_only_when_a_file_changes(tmp_path):
     assert planning.write_fingerprint(fp, files, now_ns=2_000_000_000_000_000_000)
     # new: as old as the newest file, so a lost fingerprint reruns nothing
     assert _mtime(fp) == 1_700_000_000_000_000_001
-    assert json.loads(fp.read_text()) == {"files": [
-        [files[0], 10, 1_700_000_000_000_000_000], [files[1], 11, 1_700_000_000_000_000_001]]}
+    assert json.loads(fp.read_text()) == {
+        "files": [
+            [files[0], 10, 1_700_000_000_000_000_000],
+            [files[1], 11, 1_700_000_000_000_000_001],
+        ]
+    }
     before = fp.read_bytes()
     os.utime(fp, ns=(5, 5))
     assert planning.write_fingerprint(fp, reversed(files))  # same record: left alone
@@ -186,9 +206,15 @@ def test_no_fingerprint_while_a_file_is_missing(tmp_path):
 def _plan(tmp_path, files):
     scenes = {s: Scene(s, dt.date(2024, 6, 1), {"red": BandFile(p, 1)}) for s, p in files.items()}
     return plan_cache.CachedPlan(
-        scenes=scenes, batches=planning.batches({s: dt.date(2024, 6, 1) for s in files}, size=2),
-        composites={("x000_y000", "2024-06"): sorted(files)}, tiles={}, grid=None,
-        composite_indices=["NDVI"], outside=[], stamps=plan_cache.stamps_of(files.values()))
+        scenes=scenes,
+        batches=planning.batches({s: dt.date(2024, 6, 1) for s in files}, size=2),
+        composites={("x000_y000", "2024-06"): sorted(files)},
+        tiles={},
+        grid=None,
+        composite_indices=["NDVI"],
+        outside=[],
+        stamps=plan_cache.stamps_of(files.values()),
+    )
 
 
 def _key(tmp_path, **config):

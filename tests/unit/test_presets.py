@@ -27,9 +27,11 @@ MTD = """<?xml version="1.0" encoding="UTF-8"?>
   </Product_Image_Characteristics></n1:General_Info>
 </n1:Level-2A_User_Product>
 """
-OFFSETS = ("<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
-    f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
-    + "</BOA_ADD_OFFSET_VALUES_LIST>")
+OFFSETS = (
+    "<BOA_ADD_OFFSET_VALUES_LIST>"
+    + "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
+    + "</BOA_ADD_OFFSET_VALUES_LIST>"
+)
 
 
 def _checked(scenes):
@@ -41,10 +43,15 @@ def _checked(scenes):
 def test_a_preset_fills_bands_and_mask_and_the_user_s_roles_win():
     scenes = _checked({"preset": "sentinel2-l2a", "bands": {"red": {"pattern": "*_B04_20m.jp2"}}})
     assert scenes["bands"]["nir"]["pattern"] == "*_B08_10m.jp2"
-    assert (scenes["bands"]["swir2"]["scale"], scenes["bands"]["swir2"]["offset"]) == (
-        0.0001, -0.1)
-    assert scenes["bands"]["red"] == {"band": None, "pattern": "*_B04_20m.jp2", "asset": None,
-                                      "scale": 1.0, "offset": 0.0, "nodata": None}
+    assert (scenes["bands"]["swir2"]["scale"], scenes["bands"]["swir2"]["offset"]) == (0.0001, -0.1)
+    assert scenes["bands"]["red"] == {
+        "band": None,
+        "pattern": "*_B04_20m.jp2",
+        "asset": None,
+        "scale": 1.0,
+        "offset": 0.0,
+        "nodata": None,
+    }
     assert scenes["mask"] == {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11]}
     landsat = _checked({"preset": "landsat8-9-c2-l2"})
     assert landsat["bands"]["red"]["pattern"] == "*_SR_B4.TIF"
@@ -61,9 +68,11 @@ def _safe(root, name, reflectance, *, baseline_04):
         dn = np.round(value * 10000 + (1000 if baseline_04 else 0)).astype(np.uint16)
         write_raster(granule / f"T33UVP_{name}_{band}_10m.jp2.tif", dn)
         (granule / f"T33UVP_{name}_{band}_10m.jp2.tif").rename(
-            granule / f"T33UVP_{name}_{band}_10m.jp2")
+            granule / f"T33UVP_{name}_{band}_10m.jp2"
+        )
     (root / f"{name}.SAFE" / "MTD_MSIL2A.xml").write_text(
-        MTD.format(offsets=OFFSETS if baseline_04 else ""))
+        MTD.format(offsets=OFFSETS if baseline_04 else "")
+    )
     return root / f"{name}.SAFE"
 
 
@@ -74,15 +83,20 @@ def test_scenes_before_and_after_baseline_04_give_the_same_reflectance(tmp_path)
     _safe(tmp_path, "S2A_20211201", (red, nir), baseline_04=False)
     _safe(tmp_path, "S2A_20220601", (red, nir), baseline_04=True)
     (tmp_path / "scenes.csv").write_text(
-        "scene_id,date,path\nold,2021-12-01,S2A_20211201.SAFE\nnew,2022-06-01,S2A_20220601.SAFE\n")
+        "scene_id,date,path\nold,2021-12-01,S2A_20211201.SAFE\nnew,2022-06-01,S2A_20220601.SAFE\n"
+    )
     cfg = _checked({"preset": "sentinel2-l2a"})
     bands = {r: cfg["bands"][r] for r in ("red", "nir")}
     scenes = load_scenes(tmp_path / "scenes.csv", bands=bands, mask=None)
     assert (scenes["old"].bands["red"].scale, scenes["old"].bands["red"].offset) == (0.0001, 0.0)
     assert (scenes["new"].bands["red"].scale, scenes["new"].bands["red"].offset) == (0.0001, -0.1)
     exprs = [parse("R", "red"), parse("N", "nir"), parse("NDVI", "(nir - red) / (nir + red)")]
-    got = {sid: window_indices(sc, exprs, scene_grid(sc, ["red", "nir"]), (0, 0, 32, 32),
-                               resampling="bilinear") for sid, sc in scenes.items()}
+    got = {
+        sid: window_indices(
+            sc, exprs, scene_grid(sc, ["red", "nir"]), (0, 0, 32, 32), resampling="bilinear"
+        )
+        for sid, sc in scenes.items()
+    }
     np.testing.assert_allclose(got["old"][0], red, atol=5e-5)  # DN rounding
     np.testing.assert_allclose(got["new"][:2], got["old"][:2], atol=1e-6)
     np.testing.assert_allclose(got["new"][2], got["old"][2], atol=1e-5)
@@ -110,11 +124,21 @@ def test_an_edit_to_a_safe_s_metadata_in_place_expires_the_cached_plan(tmp_path,
     safe = _safe(tmp_path, "S2A_20220601", (value, value), baseline_04=True)
     (tmp_path / "scenes.csv").write_text("scene_id,date,path\nnew,2022-06-01,S2A_20220601.SAFE\n")
     band = {"scale": 0.0001, "offset": 0.0, "nodata": 0}
-    config = {"demo": False, "results": str(tmp_path / "results"), "indices": ["NDVI"],
-              "scenes": {"sheet": "scenes.csv", "mask": None,
-                         "bands": {"red": {"pattern": "*_B04_10m.jp2", **band},
-                                   "nir": {"pattern": "*_B08_10m.jp2", **band}}},
-              "grid": {"crs": "EPSG:32633", "resolution": 10}, "terrain": {"products": []}}
+    config = {
+        "demo": False,
+        "results": str(tmp_path / "results"),
+        "indices": ["NDVI"],
+        "scenes": {
+            "sheet": "scenes.csv",
+            "mask": None,
+            "bands": {
+                "red": {"pattern": "*_B04_10m.jp2", **band},
+                "nir": {"pattern": "*_B08_10m.jp2", **band},
+            },
+        },
+        "grid": {"crs": "EPSG:32633", "resolution": 10},
+        "terrain": {"products": []},
+    }
     settings.check_config(config, SCHEMA)
 
     def plan():

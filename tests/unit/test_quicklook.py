@@ -11,13 +11,16 @@ from PIL import Image
 from rasterflow import quicklook
 
 
-@pytest.mark.parametrize(("product", "cmap", "vmin", "vmax"), [
-    ("NDVI", "RdYlGn", -1.0, 1.0),      # fixed range: periods compare by eye
-    ("NBR", "BrBG", -1.0, 1.0),
-    ("aspect", "twilight", 0.0, 360.0),  # cyclic: 0 and 360 share a colour
-    ("slope", "magma_r", 0.0, None),
-    ("hillshade", "gray", None, None),
-])
+@pytest.mark.parametrize(
+    ("product", "cmap", "vmin", "vmax"),
+    [
+        ("NDVI", "RdYlGn", -1.0, 1.0),  # fixed range: periods compare by eye
+        ("NBR", "BrBG", -1.0, 1.0),
+        ("aspect", "twilight", 0.0, 360.0),  # cyclic: 0 and 360 share a colour
+        ("slope", "magma_r", 0.0, None),
+        ("hillshade", "gray", None, None),
+    ],
+)
 def test_style_per_product(product, cmap, vmin, vmax):
     style = quicklook.style_for(product)
     assert (style.cmap, style.vmin, style.vmax) == (cmap, vmin, vmax)
@@ -30,16 +33,19 @@ def test_counts_are_discrete_and_labels_carry_units():
     assert "degrees" in quicklook.style_for("aspect").label
 
 
-@pytest.mark.parametrize(("product", "units", "label"), [
-    ("NDVI", "1", "NDVI"),  # GDAL's unit "1" of a ratio: no unit to show (was "NDVI (1)")
-    ("NBR", None, "NBR"),
-    ("NDVI_count", "observations", "valid observations"),  # not "(observations)"
-    ("slope", "degrees", "slope (degrees)"),
-    ("slope", None, "slope (degrees)"),
-    ("aspect", "degrees", "aspect (degrees clockwise from north)"),
-    ("tri", "m", "tri (m)"),
-    ("elevation", "unitless", "elevation"),
-])
+@pytest.mark.parametrize(
+    ("product", "units", "label"),
+    [
+        ("NDVI", "1", "NDVI"),  # GDAL's unit "1" of a ratio: no unit to show (was "NDVI (1)")
+        ("NBR", None, "NBR"),
+        ("NDVI_count", "observations", "valid observations"),  # not "(observations)"
+        ("slope", "degrees", "slope (degrees)"),
+        ("slope", None, "slope (degrees)"),
+        ("aspect", "degrees", "aspect (degrees clockwise from north)"),
+        ("tri", "m", "tri (m)"),
+        ("elevation", "unitless", "elevation"),
+    ],
+)
 def test_colour_bar_labels_show_only_meaningful_units(product, units, label):
     assert quicklook.style_for(product, units=units).label == label
 
@@ -87,8 +93,9 @@ def test_nodata_is_transparent_and_values_are_coloured(tmp_path):
     from matplotlib import pyplot as plt
 
     colour = (np.array(plt.get_cmap("RdYlGn")(0.75)) * 255).round().astype(int)  # 0.5 on -1..1
-    painted = np.argwhere((np.abs(rgba[..., :3].astype(int) - colour[:3]).max(axis=2) <= 1)
-                          & (rgba[..., 3] == 255))
+    painted = np.argwhere(
+        (np.abs(rgba[..., :3].astype(int) - colour[:3]).max(axis=2) <= 1) & (rgba[..., 3] == 255)
+    )
     assert len(clear) > 1000 and len(painted) > 1000
     # transparent pixels are the western half of the map, coloured ones the eastern
     assert clear[:, 1].max() <= painted[:, 1].min()
@@ -102,8 +109,9 @@ def test_zero_counts_are_transparent(tmp_path):
     src = write_raster(tmp_path / "count.tif", data)
     rgba = _rgba(quicklook.render(src, tmp_path / "c.png", product="NDVI_count", title="t"))
     rows = np.nonzero((rgba[..., 3] == 0).any(axis=1))[0]
-    painted = np.nonzero(((rgba[..., 3] == 255) & (rgba[..., :3].sum(axis=2) < 600))
-                         .sum(axis=1) > 100)[0]
+    painted = np.nonzero(
+        ((rgba[..., 3] == 255) & (rgba[..., :3].sum(axis=2) < 600)).sum(axis=1) > 100
+    )[0]
     assert rows.size and painted.size and rows.max() < painted.max()
 
 

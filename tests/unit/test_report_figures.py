@@ -37,7 +37,9 @@ def test_read_benchmarks_names_jobs_and_rules(tmp_path):
     ]
     rules = report.per_rule(jobs)
     assert [(r.rule, r.seconds, r.max_rss_mb) for r in rules] == [
-        ("terrain", 3.5, 250.0), ("zonal", 3.25, 300.5)]
+        ("terrain", 3.5, 250.0),
+        ("zonal", 3.25, 300.5),
+    ]
 
 
 def test_missing_memory_reads_as_zero_and_bad_tsv_names_the_file(tmp_path):
@@ -64,14 +66,23 @@ def _long_table():
     rows = []
     for zone in (1, 2):
         for period, value in (("2024-JJA", 0.6), ("2024-MAM", 0.2), ("static", 9.0)):
-            rows.append({"zone_id": zone, "product": "slope" if period == "static" else "NDVI",
-                         "period": period, "median": value + zone, "p10": value, "p90": value + 2})
+            rows.append(
+                {
+                    "zone_id": zone,
+                    "product": "slope" if period == "static" else "NDVI",
+                    "period": period,
+                    "median": value + zone,
+                    "p10": value,
+                    "p90": value + 2,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_time_series_are_in_time_order_without_static_products():
-    table = report.time_series_table(_long_table(), id_column="zone_id",
-                                     period_order=["2024-MAM", "2024-JJA"])
+    table = report.time_series_table(
+        _long_table(), id_column="zone_id", period_order=["2024-MAM", "2024-JJA"]
+    )
     assert list(table["product"].unique()) == ["NDVI"]
     assert list(table["period"].astype(str)) == ["2024-MAM", "2024-JJA"] * 2
     with pytest.raises(InputDataError, match="field_id"):
@@ -80,8 +91,9 @@ def test_time_series_are_in_time_order_without_static_products():
 
 def test_time_series_plot_is_written(tmp_path):
     png = tmp_path / "ts.png"
-    choices = report.plot_time_series(_long_table(), png, id_column="zone_id",
-                                      period_order=["2024-MAM", "2024-JJA"])
+    choices = report.plot_time_series(
+        _long_table(), png, id_column="zone_id", period_order=["2024-MAM", "2024-JJA"]
+    )
     assert choices["NDVI"].shown == [1, 2]
     rgba = np.asarray(Image.open(png).convert("RGBA"))
     assert rgba.shape[0] > 200 and (rgba[..., :3] < 200).any()
@@ -95,30 +107,43 @@ def _sparse_table():
     for zone in range(1, 13):
         for period in ("2024-MAM", "2024-JJA"):
             has = zone in sizes and not (zone == 10 and period == "2024-MAM")
-            rows.append({"zone_id": zone, "product": "NDVI", "period": period,
-                         "count": sizes.get(zone, 0.0) if has else 0.0,
-                         "median": 0.1 * zone if has else np.nan,
-                         "p10": 0.0 if has else np.nan, "p90": 1.0 if has else np.nan})
+            rows.append(
+                {
+                    "zone_id": zone,
+                    "product": "NDVI",
+                    "period": period,
+                    "count": sizes.get(zone, 0.0) if has else 0.0,
+                    "median": 0.1 * zone if has else np.nan,
+                    "p10": 0.0 if has else np.nan,
+                    "p90": 1.0 if has else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_time_series_show_the_zones_with_data_when_the_first_ids_are_empty(tmp_path):
-    choices = report.plot_time_series(_sparse_table(), tmp_path / "ts.png",
-                                      id_column="zone_id",
-                                      period_order=["2024-MAM", "2024-JJA"])
+    choices = report.plot_time_series(
+        _sparse_table(),
+        tmp_path / "ts.png",
+        id_column="zone_id",
+        period_order=["2024-MAM", "2024-JJA"],
+    )
     choice = choices["NDVI"]
     assert choice.shown == [12, 9, 10]  # largest first (valid pixels over the periods)
     assert (choice.with_data, choice.total) == (3, 12)
-    assert choice.describe() == ("3 of 3 zones with data shown (largest first); "
-                                 "9 of 12 have no data")
-    capped = report.choose_zones(_sparse_table(), id_column="zone_id", statistic="median",
-                                 max_zones=2)
+    assert choice.describe() == (
+        "3 of 3 zones with data shown (largest first); 9 of 12 have no data"
+    )
+    capped = report.choose_zones(
+        _sparse_table(), id_column="zone_id", statistic="median", max_zones=2
+    )
     assert capped.shown == [12, 9] and capped.describe().startswith("2 of 3 zones")
 
 
 def test_time_series_zones_as_configured_ids_matched_as_text():
-    choice = report.choose_zones(_sparse_table(), id_column="zone_id", statistic="median",
-                                 zones=["10", 3, 9])
+    choice = report.choose_zones(
+        _sparse_table(), id_column="zone_id", statistic="median", zones=["10", 3, 9]
+    )
     assert choice.shown == [10, 9]  # in the configured order; zone 3 has no data
     assert choice.missing == [3]
     assert choice.describe().endswith("no data for configured 3")
@@ -133,18 +158,26 @@ def test_zone_colours_are_distinct():
 
 def test_time_series_panel_without_any_zone_data_is_drawn(tmp_path):
     empty = _sparse_table().assign(median=np.nan)
-    choices = report.plot_time_series(empty, tmp_path / "ts.png", id_column="zone_id",
-                                      period_order=["2024-MAM", "2024-JJA"])
+    choices = report.plot_time_series(
+        empty, tmp_path / "ts.png", id_column="zone_id", period_order=["2024-MAM", "2024-JJA"]
+    )
     assert choices["NDVI"].shown == [] and choices["NDVI"].with_data == 0
     assert (tmp_path / "ts.png").stat().st_size > 1000
 
 
 def test_zonal_table_page_keeps_attributes_and_drops_geometry(tmp_path):
-    table = pd.DataFrame({"zone_id": [1, 2], "name": ["field <a>", "b"],
-                          "mean": [0.123456, 2.0], "geometry": [b"\x01", b"\x02"]})
+    table = pd.DataFrame(
+        {
+            "zone_id": [1, 2],
+            "name": ["field <a>", "b"],
+            "mean": [0.123456, 2.0],
+            "geometry": [b"\x01", b"\x02"],
+        }
+    )
     table.to_parquet(tmp_path / "t.parquet")
-    page = report.zonal_table_page(tmp_path / "t.parquet", tmp_path / "t.html",
-                                   title="NDVI").read_text()
+    page = report.zonal_table_page(
+        tmp_path / "t.parquet", tmp_path / "t.html", title="NDVI"
+    ).read_text()
     assert "<th>name</th>" in page and "field &lt;a&gt;" in page and "0.1235" in page
     assert "geometry" not in page
 
@@ -157,10 +190,13 @@ def dask_logs(tmp_path_factory):
     from distributed import Client, LocalCluster, performance_report
 
     logs = tmp_path_factory.mktemp("dask") / "logs"
-    pages = [logs / "composite" / "2024-JJA" / "x000_y000.dask.html",
-             logs / "terrain.dask.html"]
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster):
+    pages = [logs / "composite" / "2024-JJA" / "x000_y000.dask.html", logs / "terrain.dask.html"]
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        Client(cluster),
+    ):
         for page in pages:
             page.parent.mkdir(parents=True, exist_ok=True)
             with performance_report(filename=str(page)):
@@ -180,8 +216,9 @@ def test_dask_reports_are_gathered_with_flat_names(tmp_path, dask_logs):
     (logs / "gone.dask.html").unlink()
     report.collect_dask_reports(logs, out)  # what it wrote itself, it replaces
     bokeh = [p.name for p in out.glob("bokeh*.js")]
-    assert sorted(p.name for p in out.iterdir()) == sorted([
-        ".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html", *bokeh])
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html", *bokeh]
+    )
     (out / "mine.txt").write_text("the user's")  # what it did not, it keeps
     with pytest.raises(InputDataError, match="holds mine.txt, which rasterflow did not write"):
         report.collect_dask_reports(logs, out)
@@ -193,11 +230,14 @@ def test_gathered_dask_pages_share_one_copy_of_bokehjs(tmp_path, dask_logs):
 
     out = report.collect_dask_reports(dask_logs, tmp_path / "dask")
     shared = sorted(p.name for p in out.glob("*.js"))
-    assert shared == [f"bokeh-{bokeh.__version__}.min.js",
-                      f"bokeh-widgets-{bokeh.__version__}.min.js"]
+    assert shared == [
+        f"bokeh-{bokeh.__version__}.min.js",
+        f"bokeh-widgets-{bokeh.__version__}.min.js",
+    ]
     for name in shared:  # the installed Bokeh's own bundles, byte for byte
         assert (out / name).read_bytes() == report.bokeh_bundle(
-            name.removesuffix(f"-{bokeh.__version__}.min.js")).read_bytes()
+            name.removesuffix(f"-{bokeh.__version__}.min.js")
+        ).read_bytes()
     for page in out.glob("*.html"):
         text = page.read_text()
         assert "cdn.bokeh.org" not in text
@@ -215,9 +255,12 @@ def test_one_dask_page_inlines_bokehjs_once_and_every_report(tmp_path, dask_logs
     for job in ("composite--2024-JJA--x000_y000", "terrain"):
         assert f">{job}</h2>" in text
     # each report's document, opening on its task stream
-    docs = [json.loads(m) for m in re.findall(
-        r'<script type="application/json" id="dask-docs-\d+">(.*?)</script>', text,
-        re.DOTALL)]
+    docs = [
+        json.loads(m)
+        for m in re.findall(
+            r'<script type="application/json" id="dask-docs-\d+">(.*?)</script>', text, re.DOTALL
+        )
+    ]
     assert len(docs) == 2
     for doc in docs:
         (root,) = next(iter(doc.values()))["roots"]
@@ -233,8 +276,12 @@ def test_dask_page_errors_name_the_file(tmp_path, dask_logs):
     (logs / "odd.dask.html").write_text("<html>not a report</html>")
     with pytest.raises(InputDataError, match=r"odd\.dask\.html is not a Dask performance"):
         report.collect_dask_reports(logs, tmp_path / "dask")
-    old = (dask_logs / "terrain.dask.html").read_text().replace(
-        "bokeh-3.", "bokeh-2.").replace("bokeh-widgets-3.", "bokeh-widgets-2.")
+    old = (
+        (dask_logs / "terrain.dask.html")
+        .read_text()
+        .replace("bokeh-3.", "bokeh-2.")
+        .replace("bokeh-widgets-3.", "bokeh-widgets-2.")
+    )
     (logs / "odd.dask.html").write_text(old)
     with pytest.raises(InputDataError, match=r"odd\.dask\.html was written by Bokeh 2\."):
         report.collect_dask_reports(logs, tmp_path / "dask")
@@ -247,13 +294,23 @@ def test_run_summary_lists_rules_and_products_by_folder(tmp_path):
     _bench(tmp_path / "b" / "terrain.tsv", 7.5, 300.0)
     jobs = report.read_benchmarks(tmp_path / "b")
     products = report.group_products(
-        ["res/mosaics/2024-JJA/NDVI.tif", "res/terrain/slope.tif", "res/terrain/aspect.tif",
-         "res/terrain/slope.tif", "elsewhere/x.tif"], results="res")
-    assert products == {"mosaics": ["res/mosaics/2024-JJA/NDVI.tif"],
-                        "terrain": ["res/terrain/slope.tif", "res/terrain/aspect.tif"],
-                        "other": ["elsewhere/x.tif"]}
-    page = report.run_summary_page(tmp_path / "s.html", jobs=jobs, products=products,
-                                   results="res").read_text()
+        [
+            "res/mosaics/2024-JJA/NDVI.tif",
+            "res/terrain/slope.tif",
+            "res/terrain/aspect.tif",
+            "res/terrain/slope.tif",
+            "elsewhere/x.tif",
+        ],
+        results="res",
+    )
+    assert products == {
+        "mosaics": ["res/mosaics/2024-JJA/NDVI.tif"],
+        "terrain": ["res/terrain/slope.tif", "res/terrain/aspect.tif"],
+        "other": ["elsewhere/x.tif"],
+    }
+    page = report.run_summary_page(
+        tmp_path / "s.html", jobs=jobs, products=products, results="res"
+    ).read_text()
     assert "3 jobs with a benchmark, 12 s of job time in total" in page
     assert "the longest: <code>terrain</code>, 7.5 s" in page
     assert "<td style='text-align:left'>index</td><td>2</td><td>5.0</td><td>150</td>" in page
@@ -262,8 +319,11 @@ def test_run_summary_lists_rules_and_products_by_folder(tmp_path):
 
 
 def test_run_info_page_lists_config_and_versions(tmp_path):
-    page = report.run_info_page(tmp_path / "info.html",
-                                config={"zonal": {"id_column": "zone_id"}, "indices": ["NDVI"]},
-                                versions={"snakemake": "9.1"}, configfiles=["my.yaml"]).read_text()
+    page = report.run_info_page(
+        tmp_path / "info.html",
+        config={"zonal": {"id_column": "zone_id"}, "indices": ["NDVI"]},
+        versions={"snakemake": "9.1"},
+        configfiles=["my.yaml"],
+    ).read_text()
     assert "<th>snakemake</th><td>9.1</td>" in page
     assert "id_column: zone_id" in page and "<code>my.yaml</code>" in page

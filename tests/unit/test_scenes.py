@@ -29,8 +29,12 @@ MASK = {"pattern": "*_SCL_20m.jp2", "band": 5, "valid": [4, 5], "classes": None}
 
 def _safe(tmp_path, name="S2A_MSIL2A_20240601.SAFE"):
     base = tmp_path / name / "GRANULE" / "L2A_T1" / "IMG_DATA"
-    for sub, f in [("R10m", "T1_B04_10m.jp2"), ("R10m", "T1_B08_10m.jp2"),
-                   ("R20m", "T1_SCL_20m.jp2"), ("R20m", "T1_B11_20m.jp2")]:
+    for sub, f in [
+        ("R10m", "T1_B04_10m.jp2"),
+        ("R10m", "T1_B08_10m.jp2"),
+        ("R20m", "T1_SCL_20m.jp2"),
+        ("R20m", "T1_B11_20m.jp2"),
+    ]:
         (base / sub).mkdir(parents=True, exist_ok=True)
         (base / sub / f).write_bytes(b"")
     return tmp_path / name
@@ -40,9 +44,7 @@ def test_both_layouts_resolve(tmp_path):
     safe = _safe(tmp_path)
     write_raster(tmp_path / "multi.tif", np.zeros((5, 4, 4), np.uint16))
     (tmp_path / "sheet.csv").write_text(
-        "scene_id,date,path\n"
-        f"s2,2024-06-01,{safe.name}\n"
-        "m1,2024-06-02,multi.tif\n"
+        f"scene_id,date,path\ns2,2024-06-01,{safe.name}\nm1,2024-06-02,multi.tif\n"
     )
     scenes = load_scenes(tmp_path / "sheet.csv", bands=BANDS, mask=MASK)
     assert list(scenes) == ["s2", "m1"]
@@ -65,15 +67,23 @@ def test_sheet_paths_are_relative_to_the_sheet(tmp_path):
     assert scenes["a"].bands["red"].path == str(tmp_path / "a.tif")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("id,date,path\n", r"missing column\(s\) scene_id"),
-    ("scene_id,date,path\n", "no scenes"),
-    ("scene_id,date,path\na,2024-01-01,x.tif\na,2024-01-02,y.tif\n",
-     r"line 3: duplicate scene_id 'a' \(first on line 2\)"),
-    ("scene_id,date,path\na,01/02/2024,x.tif\n", "date '01/02/2024' of scene 'a' does not parse"),
-    ("scene_id,date,path\n../evil,2024-01-01,x.tif\n", "scene_id '../evil' is not valid"),
-    ("scene_id,date,path\na,2024-01-01,\n", "scene 'a' has no path"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id,date,path\n", r"missing column\(s\) scene_id"),
+        ("scene_id,date,path\n", "no scenes"),
+        (
+            "scene_id,date,path\na,2024-01-01,x.tif\na,2024-01-02,y.tif\n",
+            r"line 3: duplicate scene_id 'a' \(first on line 2\)",
+        ),
+        (
+            "scene_id,date,path\na,01/02/2024,x.tif\n",
+            "date '01/02/2024' of scene 'a' does not parse",
+        ),
+        ("scene_id,date,path\n../evil,2024-01-01,x.tif\n", "scene_id '../evil' is not valid"),
+        ("scene_id,date,path\na,2024-01-01,\n", "scene 'a' has no path"),
+    ],
+)
 def test_sheet_errors_name_line_and_fix(text, message):
     with pytest.raises(InputDataError, match=message):
         read_sheet(text, source="my.csv", base=".")
@@ -86,8 +96,11 @@ def test_missing_files_and_ambiguous_patterns(tmp_path):
     safe = _safe(tmp_path)
     (safe / "GRANULE" / "L2A_T1" / "IMG_DATA" / "R10m" / "T2_B04_10m.jp2").write_bytes(b"")
     (tmp_path / "s.csv").write_text(f"scene_id,date,path\na,2024-01-01,{safe.name}\n")
-    with pytest.raises(InputDataError, match=r"pattern '\*_B04_10m.jp2' of scenes.bands.red "
-                                             r"matches .*T1_B04_10m.jp2, .*T2_B04_10m.jp2"):
+    with pytest.raises(
+        InputDataError,
+        match=r"pattern '\*_B04_10m.jp2' of scenes.bands.red "
+        r"matches .*T1_B04_10m.jp2, .*T2_B04_10m.jp2",
+    ):
         load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
     with pytest.raises(ConfigError, match="scenes.bands.red has no 'pattern'"):
         load_scenes(tmp_path / "s.csv", bands={"red": {"band": 1}}, mask=None)
@@ -125,11 +138,21 @@ def test_recording_listing_lists_like_the_filesystem_and_records_each_folder(tmp
     (safe / "manifest.safe").write_bytes(b"x")
     (tmp_path / "one.tif").write_bytes(b"x")
     listing, walked = recording_listing()
-    assert listing(str(safe)) == filesystem_listing(str(safe)) == [
-        "GRANULE/L2A/IMG_DATA/B04.jp2", "manifest.safe"]
+    assert (
+        listing(str(safe))
+        == filesystem_listing(str(safe))
+        == ["GRANULE/L2A/IMG_DATA/B04.jp2", "manifest.safe"]
+    )
     assert listing(str(tmp_path / "one.tif")) is None
-    assert sorted(walked) == sorted(str(p) for p in (
-        safe, safe / "GRANULE", safe / "GRANULE" / "L2A", safe / "GRANULE" / "L2A" / "IMG_DATA"))
+    assert sorted(walked) == sorted(
+        str(p)
+        for p in (
+            safe,
+            safe / "GRANULE",
+            safe / "GRANULE" / "L2A",
+            safe / "GRANULE" / "L2A" / "IMG_DATA",
+        )
+    )
 
 
 # --- band files of one scene (issue 15) ---------------------------------------------
@@ -139,8 +162,9 @@ def _band_folder(tmp_path, *, nir_origin=(500_000.0, 6_000_000.0), nir_res=10.0,
     folder = tmp_path / "scene"
     folder.mkdir()
     write_raster(folder / "T1_B04.tif", np.ones((64, 64), np.uint16))
-    write_raster(folder / "T1_B08.tif", np.ones((nir_px, nir_px), np.uint16),
-                 origin=nir_origin, res=nir_res)
+    write_raster(
+        folder / "T1_B08.tif", np.ones((nir_px, nir_px), np.uint16), origin=nir_origin, res=nir_res
+    )
     (tmp_path / "s.csv").write_text("scene_id,date,path\ns1,2024-06-01,scene\n")
     bands = {"red": {"pattern": "*_B04.tif"}, "nir": {"pattern": "*_B08.tif"}}
     return load_scenes(tmp_path / "s.csv", bands=bands, mask=None)
@@ -156,14 +180,16 @@ def test_band_files_of_one_scene_with_different_extents_are_refused(tmp_path):
         f"(scenes.bands.nir) spans 500320, 5999360, 500960, 6000000 but {folder}/T1_B04.tif "
         "(scenes.bands.red) spans 500000, 5999360, 500640, 6000000 (left, bottom, right, "
         "top in EPSG:32633); every band of a scene must cover the same area (resolutions "
-        "may differ). Use band files of one product, or cut them to one extent (gdalwarp -te)")
+        "may differ). Use band files of one product, or cut them to one extent (gdalwarp -te)"
+    )
 
 
 def test_band_files_of_one_extent_at_other_resolutions_are_accepted(tmp_path):
     # Sentinel-2: 10 m and 20 m bands of one tile; a shift under half a 20 m pixel is
     # rounding, not another area
-    check_headers(_band_folder(tmp_path, nir_res=20.0, nir_px=32,
-                               nir_origin=(500_009.0, 6_000_000.0)))
+    check_headers(
+        _band_folder(tmp_path, nir_res=20.0, nir_px=32, nir_origin=(500_009.0, 6_000_000.0))
+    )
 
 
 def test_cached_headers_feed_the_extent_check(tmp_path):
@@ -189,32 +215,37 @@ def _refusal(text: str) -> str:
 
 
 def test_header_and_values_may_have_spaces_after_commas():
-    rows = read_sheet('scene_id, date , path\n s1 , 2024-06-01, "a, b.tif" \n',
-                      source=SRC, base="/d")
+    rows = read_sheet(
+        'scene_id, date , path\n s1 , 2024-06-01, "a, b.tif" \n', source=SRC, base="/d"
+    )
     assert [(r.scene_id, r.date, r.path) for r in rows] == [
-        ("s1", dt.date(2024, 6, 1), "/d/a, b.tif")]
+        ("s1", dt.date(2024, 6, 1), "/d/a, b.tif")
+    ]
 
 
 PARSE = "does not parse; write it as YYYY-MM-DD"
-TIME = ("has a time of day, but scene dates are days; write the acquisition's UTC date as "
-        "YYYY-MM-DD")
+TIME = "has a time of day, but scene dates are days; write the acquisition's UTC date as YYYY-MM-DD"
 
 
-@pytest.mark.parametrize(("date", "message"), [
-    ("2024-06-01xyz", PARSE),
-    ("20240601", PARSE),
-    ("2024-W22-6", PARSE),
-    ("2024-02-30", PARSE),
-    ("2024-06-01T25:00", PARSE),
-    ("\u0662\u0660\u0662\u0664-\u0660\u0666-\u0660\u0661", PARSE),  # Arabic-Indic digits
-    ("2024-06-30T23:30:00-05:00", TIME + ", here 2024-07-01 (UTC)"),
-    ("2024-06-02T10:11:12Z", TIME + ", here 2024-06-02 (UTC)"),
-    ("2024-06-30 23:30", TIME + ", 2024-06-30 if that time is UTC"),
-    ("9999-12-31T23:30:00-05:00", TIME),  # its UTC date is beyond year 9999
-])
+@pytest.mark.parametrize(
+    ("date", "message"),
+    [
+        ("2024-06-01xyz", PARSE),
+        ("20240601", PARSE),
+        ("2024-W22-6", PARSE),
+        ("2024-02-30", PARSE),
+        ("2024-06-01T25:00", PARSE),
+        ("\u0662\u0660\u0662\u0664-\u0660\u0666-\u0660\u0661", PARSE),  # Arabic-Indic digits
+        ("2024-06-30T23:30:00-05:00", TIME + ", here 2024-07-01 (UTC)"),
+        ("2024-06-02T10:11:12Z", TIME + ", here 2024-06-02 (UTC)"),
+        ("2024-06-30 23:30", TIME + ", 2024-06-30 if that time is UTC"),
+        ("9999-12-31T23:30:00-05:00", TIME),  # its UTC date is beyond year 9999
+    ],
+)
 def test_dates_must_be_days_written_yyyy_mm_dd(date, message):
     assert _refusal(f"{HEAD}s1,{date},x.tif\n") == (
-        f"scene sheet my.csv, line 2: date {date!r} of scene 's1' {message}")
+        f"scene sheet my.csv, line 2: date {date!r} of scene 's1' {message}"
+    )
 
 
 @pytest.mark.parametrize("date", ["9999-12-31", "0001-01-15", "1899-12-31", "2200-01-01"])
@@ -222,7 +253,8 @@ def test_dates_outside_1900_to_2199_are_refused(date):
     assert _refusal(f"{HEAD}s1,2024-01-01,x.tif\ns2,{date},y.tif\n") == (
         f"scene sheet my.csv, line 3: date {date!r} of scene 's2' is outside "
         "1900-01-01..2199-12-31, the dates rasterflow accepts; fix the date (a year before "
-        "1900 or after 2199 is taken for a typo)")
+        "1900 or after 2199 is taken for a typo)"
+    )
 
 
 def test_dates_at_the_ends_of_the_accepted_range_are_days():
@@ -237,11 +269,14 @@ def test_scene_ids_longer_than_200_characters_are_refused():
     assert _refusal(f"{HEAD}{long},2024-01-01,x.tif\n") == (
         "scene sheet my.csv, line 2: scene_id 'S2A_MSIL2A_0123456789012'... is 301 characters "
         "long; shorten it to at most 200 (it becomes part of file names, which hold at most "
-        "255 bytes)")
+        "255 bytes)"
+    )
 
 
-@pytest.mark.parametrize(("sid", "tail"), [("scene_" + "0" * 20, "'0' repeated 20"),
-                                           ("x" + "ab" * 20, "'ab' repeated 20")])
+@pytest.mark.parametrize(
+    ("sid", "tail"),
+    [("scene_" + "0" * 20, "'0' repeated 20"), ("x" + "ab" * 20, "'ab' repeated 20")],
+)
 def test_scene_ids_snakemake_takes_for_a_recursion_are_refused(sid, tail):
     from snakemake.io import PeriodicityDetector
 
@@ -249,7 +284,8 @@ def test_scene_ids_snakemake_takes_for_a_recursion_are_refused(sid, tail):
     assert _refusal(f"{HEAD}{sid},2024-01-01,x.tif\n") == (
         f"scene sheet my.csv, line 2: scene_id {sid!r} ends in {tail} times, which Snakemake "
         "refuses as a wildcard value (it suspects an endless recursion); shorten the "
-        "repetition")
+        "repetition"
+    )
     for fine in (sid[:-1], "0" * 30 + "1"):
         assert not PeriodicityDetector().is_periodic(fine)
         assert read_sheet(f"{HEAD}{fine},2024-01-01,x.tif\n", source=SRC, base=".")
@@ -277,7 +313,8 @@ def test_paths_with_braces_are_refused(path):
     assert _refusal(f"{HEAD}s1,2024-01-01,{path}\n") == (
         f"scene 's1' (sheet line 2): /d/{path} has a brace ('{{' or '}}'), which Snakemake "
         "reads as a wildcard; rename the file or folder without braces, or link it under "
-        "such a name (ln -s) and list the link")
+        "such a name (ln -s) and list the link"
+    )
 
 
 def test_band_files_with_braces_in_a_scene_folder_are_refused(tmp_path):
@@ -288,7 +325,8 @@ def test_band_files_with_braces_in_a_scene_folder_are_refused(tmp_path):
     with pytest.raises(InputDataError) as info:
         load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
     assert str(info.value).startswith(
-        f"scene 's2' (sheet line 2): {img}/T1{{a}}_B04_10m.jp2 has a brace")
+        f"scene 's2' (sheet line 2): {img}/T1{{a}}_B04_10m.jp2 has a brace"
+    )
 
 
 def _sheet_bytes(tmp_path, data: bytes) -> str:
@@ -299,14 +337,18 @@ def _sheet_bytes(tmp_path, data: bytes) -> str:
     return str(info.value).replace(str(tmp_path), "{ws}")
 
 
-FIX = ("save it as 'CSV UTF-8', or convert it: iconv -f {} -t utf-8 scenes.csv > "
-       "scenes-utf8.csv and set scenes.sheet to the new file")
+FIX = (
+    "save it as 'CSV UTF-8', or convert it: iconv -f {} -t utf-8 scenes.csv > "
+    "scenes-utf8.csv and set scenes.sheet to the new file"
+)
 
 
 def test_utf8_sheets_with_or_without_bom_are_read(tmp_path):
     write_raster(tmp_path / "é.tif", np.zeros((4, 4, 4), np.uint16))
-    for data in [f"{HEAD}s1,2024-01-01,é.tif\n".encode(),
-                 f"{HEAD}s1,2024-01-01,é.tif\n".encode("utf-8-sig")]:
+    for data in [
+        f"{HEAD}s1,2024-01-01,é.tif\n".encode(),
+        f"{HEAD}s1,2024-01-01,é.tif\n".encode("utf-8-sig"),
+    ]:
         (tmp_path / "scenes.csv").write_bytes(data)
         scenes = load_scenes(tmp_path / "scenes.csv", bands=BANDS, mask=None)
         assert scenes["s1"].bands["red"].path == str(tmp_path / "é.tif")
@@ -316,14 +358,16 @@ def test_latin1_sheet_names_the_line_of_the_first_bad_byte(tmp_path):
     data = f"{HEAD}s1,2024-01-01,a.tif\ns2,2024-01-02,é.tif\n".encode("cp1252")
     assert _sheet_bytes(tmp_path, data) == (
         "scene sheet {ws}/scenes.csv, line 3: byte 0xe9 is not UTF-8 (the sheet looks saved "
-        "as Latin-1/cp1252); " + FIX.format("cp1252"))
+        "as Latin-1/cp1252); " + FIX.format("cp1252")
+    )
 
 
 def test_sheet_in_no_single_byte_encoding_gets_a_generic_hint(tmp_path):
     data = HEAD.encode() + b"s1,2024-01-01,\x81\x8d.tif\n"  # undefined in cp1252
     assert _sheet_bytes(tmp_path, data) == (
         "scene sheet {ws}/scenes.csv, line 2: byte 0x81 is not UTF-8 (the sheet looks saved "
-        "as another encoding); " + FIX.format("<its encoding>"))
+        "as another encoding); " + FIX.format("<its encoding>")
+    )
 
 
 @pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
@@ -331,28 +375,34 @@ def test_utf16_sheet_with_bom_is_refused(tmp_path, encoding):
     data = ("\ufeff" if encoding == "utf-16-be" else "") + f"{HEAD}s1,2024-01-01,a.tif\n"
     assert _sheet_bytes(tmp_path, data.encode(encoding)) == (
         "scene sheet {ws}/scenes.csv is saved as UTF-16, but a sheet must be UTF-8; "
-        + FIX.format("utf-16"))
+        + FIX.format("utf-16")
+    )
 
 
 def test_nul_bytes_name_their_line(tmp_path):
     data = f"{HEAD}s1,2024-01-01,a.tif\n".encode() + b"\0\0\0\0\n"  # a zeroed tail
     assert _sheet_bytes(tmp_path, data) == (
         "scene sheet {ws}/scenes.csv, line 3: a NUL byte (0x00), so the sheet is UTF-16 "
-        "without a byte-order mark, or not text; " + FIX.format("utf-16le"))
+        "without a byte-order mark, or not text; " + FIX.format("utf-16le")
+    )
 
 
 # --- one file, one scene --------------------------------------------------------------
 
 
-def _dup_message(tmp_path, first: str, second: str, lines: str = "2 and 3",
-                 path: str = "scene.tif") -> str:
-    return (f"scene sheet {tmp_path}/s.csv, lines {lines}: scenes {first!r} and {second!r} "
-            f"both use {tmp_path}/{path}, which would count twice in every composite; "
-            "remove one of the two lines")
+def _dup_message(
+    tmp_path, first: str, second: str, lines: str = "2 and 3", path: str = "scene.tif"
+) -> str:
+    return (
+        f"scene sheet {tmp_path}/s.csv, lines {lines}: scenes {first!r} and {second!r} "
+        f"both use {tmp_path}/{path}, which would count twice in every composite; "
+        "remove one of the two lines"
+    )
 
 
-@pytest.mark.parametrize("alias", ["./scene.tif", "sub/../scene.tif", "link.tif",
-                                   "linkdir/scene.tif", "{ws}/scene.tif"])
+@pytest.mark.parametrize(
+    "alias", ["./scene.tif", "sub/../scene.tif", "link.tif", "linkdir/scene.tif", "{ws}/scene.tif"]
+)
 def test_one_file_under_two_scene_ids_is_refused(tmp_path, alias):
     for name in ("scene.tif", "other.tif"):
         write_raster(tmp_path / name, np.zeros((4, 4, 4), np.uint16))
@@ -361,7 +411,8 @@ def test_one_file_under_two_scene_ids_is_refused(tmp_path, alias):
     (tmp_path / "linkdir").symlink_to(tmp_path)
     (tmp_path / "s.csv").write_text(
         f"{HEAD}s1,2024-06-01,scene.tif\nother,2024-06-01,other.tif\n"
-        f"s1_copy,2024-06-02,{alias.format(ws=tmp_path)}\n")
+        f"s1_copy,2024-06-02,{alias.format(ws=tmp_path)}\n"
+    )
     with pytest.raises(InputDataError) as info:
         load_scenes(tmp_path / "s.csv", bands=BANDS, mask=None)
     assert str(info.value) == _dup_message(tmp_path, "s1", "s1_copy", "2 and 4")
@@ -370,13 +421,13 @@ def test_one_file_under_two_scene_ids_is_refused(tmp_path, alias):
 def test_one_scene_folder_under_two_ids_is_refused(tmp_path):
     safe = _safe(tmp_path)
     (tmp_path / "again.SAFE").symlink_to(safe.name)
-    (tmp_path / "s.csv").write_text(
-        f"{HEAD}a,2024-06-01,{safe.name}\nb,2024-06-01,again.SAFE\n")
+    (tmp_path / "s.csv").write_text(f"{HEAD}a,2024-06-01,{safe.name}\nb,2024-06-01,again.SAFE\n")
     with pytest.raises(InputDataError) as info:
         load_scenes(tmp_path / "s.csv", bands=BANDS, mask=MASK)
     # every band file is shared: the message names the first in path order
     assert str(info.value) == _dup_message(
-        tmp_path, "a", "b", path=f"{safe.name}/GRANULE/L2A_T1/IMG_DATA/R10m/T1_B04_10m.jp2")
+        tmp_path, "a", "b", path=f"{safe.name}/GRANULE/L2A_T1/IMG_DATA/R10m/T1_B04_10m.jp2"
+    )
 
 
 def test_a_file_for_mask_and_bands_of_one_scene_and_distinct_scenes_are_fine(tmp_path):
@@ -407,16 +458,33 @@ def test_real_paths_match_os_realpath(tmp_path, monkeypatch):
         (tmp_path / m).write_bytes(b"")
     (tmp_path / "d" / "m0.tif").unlink()
     (tmp_path / "d" / "m0.tif").symlink_to("../d/f.tif")
-    paths = ["d/f.tif", "ld/f.tif", "d/l.tif", "ld/l.tif", "top.tif", "/etc/hostname", "/",
-             str(tmp_path / "ld" / "f.tif"), "missing/x.tif", *many]
+    paths = [
+        "d/f.tif",
+        "ld/f.tif",
+        "d/l.tif",
+        "ld/l.tif",
+        "top.tif",
+        "/etc/hostname",
+        "/",
+        str(tmp_path / "ld" / "f.tif"),
+        "missing/x.tif",
+        *many,
+    ]
     assert real_paths(paths) == {p: os.path.realpath(p) for p in paths}
 
 
-@pytest.mark.parametrize("file_nodata, sheet_nodata", [
-    (None, None), (0, None), (None, 0), (65535, 0),
-])
-def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(tmp_path, monkeypatch,
-                                                               file_nodata, sheet_nodata):
+@pytest.mark.parametrize(
+    "file_nodata, sheet_nodata",
+    [
+        (None, None),
+        (0, None),
+        (None, 0),
+        (65535, 0),
+    ],
+)
+def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
+    tmp_path, monkeypatch, file_nodata, sheet_nodata
+):
     # Sentinel-2's 20 m SWIR read onto 10 m windows: the compiled kernel must give
     # GDAL's warper's bits, nodata, raster edges and a sub-pixel shift included
     import rasterio
@@ -431,36 +499,55 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(tmp_path, monkeyp
     swir[rng.random((32, 32)) < 0.1] = 0
     swir[rng.random((32, 32)) < 0.05] = 65535
     write_raster(tmp_path / "red.tif", red)
-    write_raster(tmp_path / "swir.tif", swir, res=20.0, origin=(500_009.0, 6_000_000.0),
-                 nodata=file_nodata)
-    scene = Scene("s1", dt.date(2024, 6, 1),
-                  {"red": BandFile(str(tmp_path / "red.tif")),
-                   "swir": BandFile(str(tmp_path / "swir.tif"), nodata=sheet_nodata)})
+    write_raster(
+        tmp_path / "swir.tif", swir, res=20.0, origin=(500_009.0, 6_000_000.0), nodata=file_nodata
+    )
+    scene = Scene(
+        "s1",
+        dt.date(2024, 6, 1),
+        {
+            "red": BandFile(str(tmp_path / "red.tif")),
+            "swir": BandFile(str(tmp_path / "swir.tif"), nodata=sheet_nodata),
+        },
+    )
     grid = scene_grid(scene, ["red", "swir"])
     gdal_calls = []
     monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: gdal_calls.append(a))
     nodata = sheet_nodata if sheet_nodata is not None else file_nodata
-    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
-                   (30, 63, 20, 1)]:
+    for window in [
+        (0, 0, 64, 64),
+        (10, 13, 17, 21),
+        (50, 50, 14, 14),
+        (0, 0, 5, 7),
+        (30, 63, 20, 1),
+    ]:
         x0, y0, w, h = window
-        (got_red, got_swir), valid = read_window(scene, ["red", "swir"], grid, window,
-                                                 resampling="bilinear")
+        (got_red, got_swir), valid = read_window(
+            scene, ["red", "swir"], grid, window, resampling="bilinear"
+        )
         assert valid is None
-        np.testing.assert_array_equal(got_red, red[y0:y0 + h, x0:x0 + w])
-        box = grid[y0:y0 + h, x0:x0 + w]
+        np.testing.assert_array_equal(got_red, red[y0 : y0 + h, x0 : x0 + w])
+        box = grid[y0 : y0 + h, x0 : x0 + w]
         want = np.full((h, w), np.nan, dtype=np.float32)
         with rasterio.open(tmp_path / "swir.tif") as src:
-            reproject(rasterio.band(src, 1), want, src_nodata=nodata, dst_transform=box.affine,
-                      dst_crs=src.crs, dst_nodata=np.nan, init_dest_nodata=False,
-                      resampling=Resampling.bilinear, tolerance=0.0)
+            reproject(
+                rasterio.band(src, 1),
+                want,
+                src_nodata=nodata,
+                dst_transform=box.affine,
+                dst_crs=src.crs,
+                dst_nodata=np.nan,
+                init_dest_nodata=False,
+                resampling=Resampling.bilinear,
+                tolerance=0.0,
+            )
         assert np.isfinite(want).any()
         np.testing.assert_array_equal(got_swir, want, err_msg=str(window))
     assert gdal_calls == []  # every window went through the kernel
 
 
 @pytest.mark.parametrize("mask_res", [10.0, 20.0])  # on the scene's grid, and coarser
-def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(tmp_path,
-                                                                               mask_res):
+def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(tmp_path, mask_res):
     # Landsat's QA_PIXEL: clear unless a listed bit is set; dilation by a square of
     # 2 x 2 + 1 around every unclear pixel inside the raster, the same in any window
     import rasterio
@@ -477,30 +564,49 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
     qa[rng.random((n, n)) < 0.05] |= 1 << 7  # water: not listed, stays clear
     write_raster(tmp_path / "red.tif", np.ones((64, 64), np.uint16))
     write_raster(tmp_path / "qa.tif", qa, res=mask_res)
-    scene = Scene("s1", dt.date(2024, 6, 1), {"red": BandFile(str(tmp_path / "red.tif"))},
-                  mask=BandFile(str(tmp_path / "qa.tif")), invalid_bits=(0, 1, 3, 4),
-                  dilate=2)
+    scene = Scene(
+        "s1",
+        dt.date(2024, 6, 1),
+        {"red": BandFile(str(tmp_path / "red.tif"))},
+        mask=BandFile(str(tmp_path / "qa.tif")),
+        invalid_bits=(0, 1, 3, 4),
+        dilate=2,
+    )
     grid = scene_grid(scene, ["red"])
     on_grid = np.zeros((64, 64), dtype=np.int32)
     with rasterio.open(tmp_path / "qa.tif") as src:
-        reproject(rasterio.band(src, 1), on_grid, dst_transform=grid.affine,
-                  dst_crs=src.crs, resampling=Resampling.nearest)
+        reproject(
+            rasterio.band(src, 1),
+            on_grid,
+            dst_transform=grid.affine,
+            dst_crs=src.crs,
+            resampling=Resampling.nearest,
+        )
     unclear = (on_grid & 0b11011) != 0
     want = ~ndimage.binary_dilation(unclear, structure=np.ones((5, 5), bool))
     assert 0.2 < want.mean() < 0.95  # both kinds of pixels, plenty of each
-    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
-                   (30, 63, 20, 1)]:
+    for window in [
+        (0, 0, 64, 64),
+        (10, 13, 17, 21),
+        (50, 50, 14, 14),
+        (0, 0, 5, 7),
+        (30, 63, 20, 1),
+    ]:
         x0, y0, w, h = window
         _bands, clear = read_window(scene, ["red"], grid, window, resampling="bilinear")
-        np.testing.assert_array_equal(clear, want[y0:y0 + h, x0:x0 + w], err_msg=str(window))
+        np.testing.assert_array_equal(clear, want[y0 : y0 + h, x0 : x0 + w], err_msg=str(window))
     assert Scene.from_params(scene.to_params()) == scene
 
 
-@pytest.mark.parametrize(("res", "origin"), [(20.0, (500_009.0, 6_000_000.0)),
-                                             (20.0, (500_000.0, 6_000_007.0)),
-                                             (30.0, (499_996.0, 6_000_004.0))])
-def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeypatch, res,
-                                                                origin):
+@pytest.mark.parametrize(
+    ("res", "origin"),
+    [
+        (20.0, (500_009.0, 6_000_000.0)),
+        (20.0, (500_000.0, 6_000_007.0)),
+        (30.0, (499_996.0, 6_000_004.0)),
+    ],
+)
+def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeypatch, res, origin):
     # Sentinel-2's 20 m SCL (and a 30 m mask) onto 10 m windows: the compiled nearest
     # neighbour must give GDAL's classes, -1 off the raster, in every window
     import rasterio
@@ -514,22 +620,39 @@ def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeyp
     scl = rng.integers(0, 12, (n, n)).astype(np.uint8)
     write_raster(tmp_path / "red.tif", np.ones((64, 64), np.uint16))
     write_raster(tmp_path / "scl.tif", scl, res=res, origin=origin)
-    scene = Scene("s1", dt.date(2024, 6, 1), {"red": BandFile(str(tmp_path / "red.tif"))},
-                  mask=BandFile(str(tmp_path / "scl.tif")), valid_classes=(4, 5, 6, 7))
+    scene = Scene(
+        "s1",
+        dt.date(2024, 6, 1),
+        {"red": BandFile(str(tmp_path / "red.tif"))},
+        mask=BandFile(str(tmp_path / "scl.tif")),
+        valid_classes=(4, 5, 6, 7),
+    )
     grid = scene_grid(scene, ["red"])
     monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: pytest.fail("GDAL used"))
-    for window in [(0, 0, 64, 64), (10, 13, 17, 21), (50, 50, 14, 14), (0, 0, 5, 7),
-                   (30, 63, 20, 1)]:
+    for window in [
+        (0, 0, 64, 64),
+        (10, 13, 17, 21),
+        (50, 50, 14, 14),
+        (0, 0, 5, 7),
+        (30, 63, 20, 1),
+    ]:
         x0, y0, w, h = window
         _bands, clear = read_window(scene, ["red"], grid, window, resampling="bilinear")
         want = np.full((h, w), -1, dtype=np.int32)
         with rasterio.open(tmp_path / "scl.tif") as src:
-            reproject(rasterio.band(src, 1), want, dst_transform=grid[y0:y0 + h, x0:x0 + w].affine,
-                      dst_crs=src.crs, dst_nodata=-1, init_dest_nodata=False,
-                      resampling=Resampling.nearest, tolerance=0.0)
+            reproject(
+                rasterio.band(src, 1),
+                want,
+                dst_transform=grid[y0 : y0 + h, x0 : x0 + w].affine,
+                dst_crs=src.crs,
+                dst_nodata=-1,
+                init_dest_nodata=False,
+                resampling=Resampling.nearest,
+                tolerance=0.0,
+            )
         np.testing.assert_array_equal(clear, np.isin(want, [4, 5, 6, 7]), err_msg=str(window))
         # and the classes themselves, not only clear or not
         got = np.full((h, w), -1, dtype=np.int32)
         with rasterio.open(tmp_path / "scl.tif") as src:
-            assert scenes_mod._kernel_nearest(src, 1, got, grid[y0:y0 + h, x0:x0 + w])
+            assert scenes_mod._kernel_nearest(src, 1, got, grid[y0 : y0 + h, x0 : x0 + w])
         np.testing.assert_array_equal(got, want, err_msg=str(window))

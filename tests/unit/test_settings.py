@@ -32,8 +32,14 @@ def _error(cfg: dict[str, Any]) -> str:
 def test_defaults_are_filled_as_snakemakes_validate_did():
     cfg = _checked({"scenes": {"bands": {"red": {"band": 3}}}})
     assert cfg["results"] == "results" and cfg["scenes"]["batch"] == 1
-    assert cfg["scenes"]["bands"]["red"] == {"band": 3, "pattern": None, "asset": None,
-                                             "scale": 1.0, "offset": 0.0, "nodata": None}
+    assert cfg["scenes"]["bands"]["red"] == {
+        "band": 3,
+        "pattern": None,
+        "asset": None,
+        "scale": 1.0,
+        "offset": 0.0,
+        "nodata": None,
+    }
     assert cfg["grid"]["aoi"]["bounds"] is None and cfg["grid"]["max_tiles"] == 100_000
     assert cfg["scenes"]["mask"] is None  # a null mask is not filled in
     # defaults are copies: filling one config leaves the schema's defaults untouched
@@ -55,16 +61,19 @@ def test_unknown_key_says_did_you_mean_in_one_line():
         "points, report, results, scene_indices, scenes, stac, terrain, trend, zonal)"
     )
     assert _error({"scenes": {"chunks": 1024}}).startswith(
-        "config: unknown key 'chunks' in scenes; did you mean 'chunk'? (keys: bands, batch, chunk,")
+        "config: unknown key 'chunks' in scenes; did you mean 'chunk'? (keys: bands, batch, chunk,"
+    )
 
 
 def test_type_errors_name_the_key_and_the_value():
     assert _error({"scenes": {"chunk": "big"}}) == (
         "config key scenes.chunk: 'big' is not of type 'integer' (scenes.chunk: Dask chunk "
-        "side in pixels for reading scenes.)")
+        "side in pixels for reading scenes.)"
+    )
     assert _error({"composite": {"statistic": 5}}).startswith(
         "config key composite.statistic: 5 is not of type 'string' (composite.statistic: "
-        "median, mean, min, max or a percentile pXX (NumPy linear).)")
+        "median, mean, min, max or a percentile pXX (NumPy linear).)"
+    )
 
 
 def test_yaml_text_that_looks_like_a_number_gets_a_hint():
@@ -73,16 +82,19 @@ def test_yaml_text_that_looks_like_a_number_gets_a_hint():
     assert msg.startswith(
         "config key grid.resolution: '1e-6' is not of type 'number'; YAML reads 1e-6 as "
         "text: write it as a number with a dot and a signed exponent (1.0e-6) or in full "
-        "(0.000001)")
+        "(0.000001)"
+    )
 
 
 def test_enum_errors_list_the_allowed_values():
     assert _error({"scenes": {"resampling": "lanczos9"}}) == (
         "config key scenes.resampling: 'lanczos9' is not one of ['nearest', 'bilinear', "
-        "'cubic', 'average']")
+        "'cubic', 'average']"
+    )
     assert _error({"composite": {"resampling": "lanczos9"}}).endswith(
         "is not one of ['nearest', 'bilinear', 'cubic', 'cubic_spline', 'lanczos', "
-        "'average']; did you mean 'lanczos'?")
+        "'average']; did you mean 'lanczos'?"
+    )
 
 
 def test_several_problems_are_listed_at_most_five():
@@ -94,24 +106,28 @@ def test_several_problems_are_listed_at_most_five():
 def test_statistic_is_parsed_as_the_composite_job_parses_it():
     assert _error({"composite": {"statistic": "p100.5"}}) == (
         "composite.statistic: 'p100.5' is not one of median, mean, min, max or pXX (a "
-        "percentile between p0 and p100, e.g. p10 or p97.5)")
+        "percentile between p0 and p100, e.g. p10 or p97.5)"
+    )
     assert _checked({"composite": {"statistic": "p97.5"}})
 
 
 def test_results_with_braces_is_refused():
     assert _error({"results": "out{x}"}) == (
         "results: 'out{x}' contains a brace; Snakemake reads braces in output paths as "
-        "wildcards, so choose a folder name without { or }")
+        "wildcards, so choose a folder name without { or }"
+    )
 
 
 def test_custom_indices_are_checked_even_when_unused():
     assert _error({"custom_indices": {"x": "nir * 10 ** 400"}}).startswith(
-        "custom_indices.x: 'nir * 10 ** 400' cannot be computed: 10 ** 400 overflows")
+        "custom_indices.x: 'nir * 10 ** 400' cannot be computed: 10 ** 400 overflows"
+    )
 
 
 def test_unquoted_yaml_dates_are_read_as_iso_text():
-    cfg = yaml.safe_load("periods:\n  kind: ranges\n  ranges:\n"
-                         "    spring: [2024-03-01, 2024-05-31]\n")
+    cfg = yaml.safe_load(
+        "periods:\n  kind: ranges\n  ranges:\n    spring: [2024-03-01, 2024-05-31]\n"
+    )
     assert isinstance(cfg["periods"]["ranges"]["spring"][0], dt.date)
     assert _checked(cfg)["periods"]["ranges"]["spring"] == ["2024-03-01", "2024-05-31"]
     stamp = settings.dates_to_text({"a": [dt.datetime(2024, 3, 1, 10, 0)]})
@@ -132,7 +148,8 @@ def test_an_alias_bomb_is_refused_in_well_under_a_second():
     assert time.perf_counter() - t0 < 1.0
     assert msg == (
         "config: key lols expands to more than 100,000 values: YAML aliases (*name) "
-        "repeat their anchor (&name) at every use; remove the aliases or that key")
+        "repeat their anchor (&name) at every use; remove the aliases or that key"
+    )
 
 
 def test_a_self_referencing_alias_is_refused():
@@ -148,7 +165,8 @@ def test_deep_nesting_is_refused_before_jsonschema_recurses():
         deep = [deep]
     assert _error({"junk": deep}) == (
         "config: key junk nests more than 32 levels deep; no config key nests more than 5 "
-        "(config/README.md)")
+        "(config/README.md)"
+    )
 
 
 def test_no_message_formats_a_large_value():
@@ -174,8 +192,7 @@ def test_validation_is_cheap():
 @pytest.mark.parametrize("mask", [{"band": 2}, {"band": 2, "valid": [4], "invalid_bits": [3]}])
 def test_a_mask_has_valid_classes_or_invalid_bits(mask):
     message = _error({"scenes": {"mask": mask}})
-    assert message.startswith("scenes.mask: give either valid (the class values of clear "
-                              "pixels")
+    assert message.startswith("scenes.mask: give either valid (the class values of clear pixels")
 
 
 def test_a_bit_mask_is_accepted():

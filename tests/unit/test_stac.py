@@ -29,13 +29,24 @@ MAM = (dt.date(2024, 3, 1), dt.date(2024, 5, 31))
 def rasters(tmp_path):
     results = tmp_path / "results"
     (results / "mosaics").mkdir(parents=True)
-    a = write_raster(results / "mosaics" / "ndvi.tif", np.ones((20, 30), "float32"),
-                     nodata=float("nan"))
-    b = write_raster(results / "mosaics" / "slope.tif", np.ones((10, 10), "float32"),
-                     crs="EPSG:3067", origin=(380_000.0, 6_700_000.0), nodata=-9999)
+    a = write_raster(
+        results / "mosaics" / "ndvi.tif", np.ones((20, 30), "float32"), nodata=float("nan")
+    )
+    b = write_raster(
+        results / "mosaics" / "slope.tif",
+        np.ones((10, 10), "float32"),
+        crs="EPSG:3067",
+        origin=(380_000.0, 6_700_000.0),
+        nodata=-9999,
+    )
     return results, [
-        stac.Product(str(a), "mosaic-2024-JJA-NDVI", *JJA,
-                     "NDVI median 2024-JJA", {"rasterflow:period": "2024-JJA"}),
+        stac.Product(
+            str(a),
+            "mosaic-2024-JJA-NDVI",
+            *JJA,
+            "NDVI median 2024-JJA",
+            {"rasterflow:period": "2024-JJA"},
+        ),
         stac.Product(str(b), "scene-slope", dt.date(2024, 5, 12), dt.date(2024, 5, 12), "slope"),
     ]
 
@@ -49,30 +60,49 @@ def run(tmp_path):
     scenes = {"A": dt.date(2024, 4, 3), "B": dt.date(2024, 7, 9)}
     for sid in scenes:
         (res / "indices" / sid).mkdir(parents=True)
-        write_raster(res / "indices" / sid / "NBR.tif",
-                     rng.uniform(-1, 1, (12, 16)).astype("float32"), nodata=float("nan"),
-                     origin=(500_100.0, 5_999_900.0))
+        write_raster(
+            res / "indices" / sid / "NBR.tif",
+            rng.uniform(-1, 1, (12, 16)).astype("float32"),
+            nodata=float("nan"),
+            origin=(500_100.0, 5_999_900.0),
+        )
     for period in periods:
         (res / "mosaics" / period).mkdir(parents=True)
         for index in ("NDVI", "NBR"):
             values = rng.uniform(-1, 1, (20, 30)).astype("float32")
             values[rng.random(values.shape) < 0.2] = np.nan
             write_raster(res / "mosaics" / period / f"{index}.tif", values, nodata=float("nan"))
-            write_raster(res / "mosaics" / period / f"{index}_count.tif",
-                         rng.integers(0, 5, (20, 30)).astype("uint16"))
+            write_raster(
+                res / "mosaics" / period / f"{index}_count.tif",
+                rng.integers(0, 5, (20, 30)).astype("uint16"),
+            )
     (res / "terrain").mkdir()
-    dem = write_raster(tmp_path / "dem.tif", rng.uniform(0, 900, (10, 10)).astype("float32"),
-                       crs="EPSG:3067", origin=(380_000.0, 6_700_000.0))
+    dem = write_raster(
+        tmp_path / "dem.tif",
+        rng.uniform(0, 900, (10, 10)).astype("float32"),
+        crs="EPSG:3067",
+        origin=(380_000.0, 6_700_000.0),
+    )
     with rasterio.open(dem, "r+") as dst:
         dst.update_tags(TIFFTAG_DATETIME="2011:07:30 00:00:00")
     for name in ("slope", "aspect"):
-        write_raster(res / "terrain" / f"{name}.tif",
-                     rng.uniform(0, 60, (10, 10)).astype("float32"), nodata=-9999,
-                     crs="EPSG:3067", origin=(380_000.0, 6_700_000.0))
+        write_raster(
+            res / "terrain" / f"{name}.tif",
+            rng.uniform(0, 60, (10, 10)).astype("float32"),
+            nodata=-9999,
+            crs="EPSG:3067",
+            origin=(380_000.0, 6_700_000.0),
+        )
     products = stac.plan_products(
-        results=str(res), scene_dates=scenes, indices=["NBR"], periods=periods,
-        composite_indices=["NDVI", "NBR"], statistic="median", terrain=["slope", "aspect"],
-        dem=str(dem))
+        results=str(res),
+        scene_dates=scenes,
+        indices=["NBR"],
+        periods=periods,
+        composite_indices=["NDVI", "NBR"],
+        statistic="median",
+        terrain=["slope", "aspect"],
+        dem=str(dem),
+    )
     return res, products
 
 
@@ -80,11 +110,13 @@ def test_item_footprint_dates_and_projection(rasters):
     _results, (period, scene) = rasters
     item = stac.make_item(period)
     # reference: GDAL's own transform of the raster's bounds
-    np.testing.assert_allclose(item.bbox, transform_bounds(
-        "EPSG:32633", "EPSG:4326", 500_000.0, 5_999_800.0, 500_300.0, 6_000_000.0), atol=1e-6)
+    np.testing.assert_allclose(
+        item.bbox,
+        transform_bounds("EPSG:32633", "EPSG:4326", 500_000.0, 5_999_800.0, 500_300.0, 6_000_000.0),
+        atol=1e-6,
+    )
     assert item.datetime == dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
-    assert item.common_metadata.end_datetime == dt.datetime(2024, 8, 31, 23, 59, 59,
-                                                            tzinfo=dt.UTC)
+    assert item.common_metadata.end_datetime == dt.datetime(2024, 8, 31, 23, 59, 59, tzinfo=dt.UTC)
     # projection v2.0.0, as PySTAC and odc-stac read it
     assert item.properties["proj:code"] == "EPSG:32633" and "proj:epsg" not in item.properties
     assert item.properties["proj:shape"] == [20, 30]
@@ -103,8 +135,11 @@ def test_raster_bands_statistics_match_gdal_and_the_histogram_counts_its_buckets
     path = write_raster(tmp_path / "ndvi.tif", values, nodata=float("nan"))
     with rasterio.open(path, "r+") as dst:
         dst.units = ("1",)
-    band, = stac.make_item(stac.Product(str(path), "x", *JJA, "NDVI")).assets[
-        "data"].extra_fields["raster:bands"]
+    (band,) = (
+        stac.make_item(stac.Product(str(path), "x", *JJA, "NDVI"))
+        .assets["data"]
+        .extra_fields["raster:bands"]
+    )
     assert (band["data_type"], band["nodata"], band["unit"]) == ("float32", "nan", "1")
     # issue #21: rio-stac wrote count 11 (the edges) for 10 buckets
     hist = band["histogram"]
@@ -113,9 +148,14 @@ def test_raster_bands_statistics_match_gdal_and_the_histogram_counts_its_buckets
     assert hist["buckets"] == np.histogram(valid, bins=10)[0].tolist()
     assert (hist["min"], hist["max"]) == pytest.approx((valid.min(), valid.max()))
     # reference: GDAL's exact statistics of the same file
-    info = json.loads(subprocess.run(
-        ["gdalinfo", "-json", "-stats", str(shutil.copy(path, tmp_path / "ref.tif"))],
-        check=True, capture_output=True, text=True).stdout)["bands"][0]["metadata"][""]
+    info = json.loads(
+        subprocess.run(
+            ["gdalinfo", "-json", "-stats", str(shutil.copy(path, tmp_path / "ref.tif"))],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )["bands"][0]["metadata"][""]
     stats = band["statistics"]
     assert stats["minimum"] == pytest.approx(float(info["STATISTICS_MINIMUM"]))
     assert stats["maximum"] == pytest.approx(float(info["STATISTICS_MAXIMUM"]))
@@ -135,17 +175,21 @@ def test_one_collection_per_kind_with_extents_item_assets_and_license(run):
         items = list(collection.get_items())
         assert items and all(i.collection_id == cid for i in items)
         bbox = collection.extent.spatial.bboxes[0]
-        np.testing.assert_allclose(bbox, [min(i.bbox[0] for i in items),
-                                          min(i.bbox[1] for i in items),
-                                          max(i.bbox[2] for i in items),
-                                          max(i.bbox[3] for i in items)])
+        np.testing.assert_allclose(
+            bbox,
+            [
+                min(i.bbox[0] for i in items),
+                min(i.bbox[1] for i in items),
+                max(i.bbox[2] for i in items),
+                max(i.bbox[3] for i in items),
+            ],
+        )
         start, end = collection.extent.temporal.intervals[0]
         assert start == min(i.common_metadata.start_datetime or i.datetime for i in items)
         assert end == max(i.common_metadata.end_datetime or i.datetime for i in items)
         assert set(collection.item_assets) == {k for i in items for k in i.assets}
         assert collection.license == "other" and collection.description
-        assert [(p.name, p.roles) for p in collection.providers] == [("rasterflow",
-                                                                        ["processor"])]
+        assert [(p.name, p.roles) for p in collection.providers] == [("rasterflow", ["processor"])]
     mosaic = collections["mosaic"]
     assert sorted(i.id for i in mosaic.get_items()) == ["mosaic-2024-JJA", "mosaic-2024-MAM"]
     assert set(mosaic.item_assets) == {"NDVI", "NDVI_count", "NBR", "NBR_count"}
@@ -154,13 +198,14 @@ def test_one_collection_per_kind_with_extents_item_assets_and_license(run):
     assert count.ext.raster.bands[0].data_type == "uint16"  # band layout, no statistics
     assert "statistics" not in count.to_dict()["raster:bands"][0]
     assert mosaic.extent.temporal.intervals[0] == [
-        dt.datetime(2024, 3, 1, tzinfo=dt.UTC), dt.datetime(2024, 8, 31, 23, 59, 59,
-                                                            tzinfo=dt.UTC)]
+        dt.datetime(2024, 3, 1, tzinfo=dt.UTC),
+        dt.datetime(2024, 8, 31, 23, 59, 59, tzinfo=dt.UTC),
+    ]
     # per-scene indices at their scene's date; terrain at the DEM's, not the scenes'
     index = {i.id: i for i in collections["index"].get_items()}
     assert index["index-B"].datetime == dt.datetime(2024, 7, 9, tzinfo=dt.UTC)
     assert set(index["index-B"].assets) == {"NBR"}
-    terrain, = collections["terrain"].get_items()
+    (terrain,) = collections["terrain"].get_items()
     assert terrain.datetime == dt.datetime(2011, 7, 30, tzinfo=dt.UTC)
     assert set(terrain.assets) == {"slope", "aspect"}
     assert terrain.properties["proj:code"] == "EPSG:3067"
@@ -169,8 +214,9 @@ def test_one_collection_per_kind_with_extents_item_assets_and_license(run):
 def test_a_license_given_is_written(rasters):
     results, products = rasters
     href = "https://creativecommons.org/licenses/by/4.0/"
-    catalog = stac.write_catalog(products, results / "stac", description="t",
-                                 license="CC-BY-4.0", license_href=href)
+    catalog = stac.write_catalog(
+        products, results / "stac", description="t", license="CC-BY-4.0", license_href=href
+    )
     children = list(pystac.Catalog.from_file(str(catalog)).get_children())
     assert {c.license for c in children} == {"CC-BY-4.0"}
     assert {c.get_single_link("license").href for c in children} == {href}
@@ -209,8 +255,9 @@ def test_odc_stac_loads_the_mosaics_back(run):
     import odc.stac as odc_stac  # the test extra
 
     res, products = run
-    catalog = pystac.Catalog.from_file(str(stac.write_catalog(
-        products, res / "stac", description="test")))
+    catalog = pystac.Catalog.from_file(
+        str(stac.write_catalog(products, res / "stac", description="test"))
+    )
     items = list(catalog.get_child("mosaic").get_items())
     loaded = odc_stac.load(items, bands=["NDVI", "NDVI_count", "NBR"])
     assert [str(t)[:10] for t in loaded.time.values] == ["2024-03-01", "2024-06-01"]
@@ -236,24 +283,30 @@ def test_catalog_is_relative_and_deterministic(rasters, tmp_path):
     moved = tmp_path / "moved"
     os.rename(results, moved)
     catalog = pystac.Catalog.from_file(str(moved / first.relative_to(results)))
-    hrefs = sorted(i.assets["data"].get_absolute_href()
-                   for i in catalog.get_items(recursive=True))
+    hrefs = sorted(i.assets["data"].get_absolute_href() for i in catalog.get_items(recursive=True))
     assert hrefs == sorted(str(moved / "mosaics" / n) for n in ("ndvi.tif", "slope.tif"))
     assert not [p for p in moved.iterdir() if p.name.startswith(".")]  # no scratch left
 
 
 def test_missing_raster_and_repeated_ids_are_errors(rasters):
     results, products = rasters
-    gone = stac.Product(str(results / "nope.tif"), "x", dt.date(2024, 1, 1),
-                        dt.date(2024, 1, 1), "x")
+    gone = stac.Product(
+        str(results / "nope.tif"), "x", dt.date(2024, 1, 1), dt.date(2024, 1, 1), "x"
+    )
     with pytest.raises(InputDataError, match="nope.tif"):
         stac.write_catalog([*products, gone], results / "stac", description="d")
     assert not (results / "stac").exists()  # nothing half-written
     with pytest.raises(InputDataError, match="mosaic-2024-JJA-NDVI"):
         stac.write_catalog([products[0], products[0]], results / "stac", description="d")
     # assets of one item stand for one time
-    other = stac.Product(products[1].path, products[0].id, dt.date(2024, 5, 12),
-                         dt.date(2024, 5, 12), "slope", asset="slope")
+    other = stac.Product(
+        products[1].path,
+        products[0].id,
+        dt.date(2024, 5, 12),
+        dt.date(2024, 5, 12),
+        "slope",
+        asset="slope",
+    )
     with pytest.raises(InputDataError, match="different times"):
         stac.write_catalog([products[0], other], results / "stac", description="d")
     assert not (results / "stac").exists()
@@ -268,25 +321,47 @@ def test_params_round_trip(rasters):
 
 def test_plan_products_items_and_dates_per_kind():
     planned = stac.plan_products(
-        results="res", scene_dates={"A": dt.date(2024, 6, 3), "B": dt.date(2024, 7, 9)},
-        indices=["NDVI", "NBR"], periods={"2024-JJA": JJA}, composite_indices=["NDVI"],
-        statistic="median", terrain=["slope"], dem="dem.tif")
+        results="res",
+        scene_dates={"A": dt.date(2024, 6, 3), "B": dt.date(2024, 7, 9)},
+        indices=["NDVI", "NBR"],
+        periods={"2024-JJA": JJA},
+        composite_indices=["NDVI"],
+        statistic="median",
+        terrain=["slope"],
+        dem="dem.tif",
+    )
     by_asset = {(p.id, p.asset): p for p in planned}
     assert len(planned) == 2 * 2 + 2 + 1
     nbr = by_asset["index-B", "NBR"]
-    assert (nbr.path, nbr.start, nbr.kind) == ("res/indices/B/NBR.tif", dt.date(2024, 7, 9),
-                                               "index")
+    assert (nbr.path, nbr.start, nbr.kind) == (
+        "res/indices/B/NBR.tif",
+        dt.date(2024, 7, 9),
+        "index",
+    )
     count = by_asset["mosaic-2024-JJA", "NDVI_count"]
     assert (count.path, count.start, count.end, count.kind) == (
-        "res/mosaics/2024-JJA/NDVI_count.tif", *JJA, "mosaic")
+        "res/mosaics/2024-JJA/NDVI_count.tif",
+        *JJA,
+        "mosaic",
+    )
     # issue #21: a DEM is not of the scenes' time; dated by itself when written
     terrain = by_asset["terrain", "slope"]
     assert (terrain.start, terrain.end, terrain.dated_by) == (None, None, "dem.tif")
     assert stac.Product.from_params(terrain.to_params()) == terrain
     # and a terrain-only run has no scenes
-    assert [p.id for p in stac.plan_products(
-        results="res", scene_dates={}, indices=[], periods={}, composite_indices=[],
-        statistic="median", terrain=["slope"], dem="dem.tif")] == ["terrain"]
+    assert [
+        p.id
+        for p in stac.plan_products(
+            results="res",
+            scene_dates={},
+            indices=[],
+            periods={},
+            composite_indices=[],
+            statistic="median",
+            terrain=["slope"],
+            dem="dem.tif",
+        )
+    ] == ["terrain"]
 
 
 def test_terrain_items_carry_the_dems_date(tmp_path):
@@ -304,12 +379,23 @@ def test_terrain_items_carry_the_dems_date(tmp_path):
 def test_a_trend_item_spans_every_period():
     periods = {"2024-MAM": MAM, "2024-JJA": JJA}
     planned = stac.plan_products(
-        results="res", scene_dates={}, indices=[], periods=periods,
-        composite_indices=["NDVI"], statistic="median", terrain=[], dem="",
-        trend=["NDVI"])
+        results="res",
+        scene_dates={},
+        indices=[],
+        periods=periods,
+        composite_indices=["NDVI"],
+        statistic="median",
+        terrain=[],
+        dem="",
+        trend=["NDVI"],
+    )
     item = {(p.id, p.asset): p for p in planned}["trend", "NDVI"]
     assert (item.path, item.start, item.end, item.kind) == (
-        "res/trend/NDVI.tif", dt.date(2024, 3, 1), dt.date(2024, 8, 31), "trend")
+        "res/trend/NDVI.tif",
+        dt.date(2024, 3, 1),
+        dt.date(2024, 8, 31),
+        "trend",
+    )
     assert item.properties["rasterflow:trend"] == ["slope", "p_value", "n"]
 
 
@@ -332,12 +418,15 @@ def test_a_table_is_an_item_of_its_kinds_collection_and_validates(run, tmp_path)
 
     res, products = run
     table = res / "points.parquet"
-    gpd.GeoDataFrame({"point_id": [1, 2]}, geometry=[Point(500_050, 5_999_950),
-                     Point(500_250, 5_999_850)], crs="EPSG:32633").to_parquet(table)
+    gpd.GeoDataFrame(
+        {"point_id": [1, 2]},
+        geometry=[Point(500_050, 5_999_950), Point(500_250, 5_999_850)],
+        crs="EPSG:32633",
+    ).to_parquet(table)
     points = stac.Product(str(table), "points-samples", MAM[0], JJA[1], "values at points")
     catalog = stac.write_catalog(products, res / "stac", description="t", tables=[points])
     collection = pystac.Catalog.from_file(str(catalog)).get_child("points")
-    item, = collection.get_items()
+    (item,) = collection.get_items()
     assert item.datetime is None and item.common_metadata.start_datetime.date() == MAM[0]
     assert "raster:bands" not in collection.item_assets["data"].to_dict()
     assert collection.extent.temporal.intervals[0][1].date() == JJA[1]

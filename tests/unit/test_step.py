@@ -29,8 +29,13 @@ SCRIPT = textwrap.dedent("""
 
 def run(tmp_path: Path, name: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path / name
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     return proc, out
 
 

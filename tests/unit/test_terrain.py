@@ -27,22 +27,49 @@ RMNP = Path(__file__).parents[1] / "data" / "rmnp-dem.tif"
 DEGREE_SCALE = 111120.0
 
 
-GDALDEM_MODE = {"slope": "slope", "aspect": "aspect", "hillshade": "hillshade",
-                "tri": "TRI", "tpi": "TPI", "roughness": "roughness"}
+GDALDEM_MODE = {
+    "slope": "slope",
+    "aspect": "aspect",
+    "hillshade": "hillshade",
+    "tri": "TRI",
+    "tpi": "TPI",
+    "roughness": "roughness",
+}
 # slope/aspect in degrees, hillshade in grey levels (gdaldem approximates 1/sqrt),
 # TRI/TPI/roughness in metres (float32 rounding)
-TOLERANCE = {"slope": 1e-4, "aspect": 1e-4, "hillshade": 1, "tri": 1e-3, "tpi": 1e-3,
-             "roughness": 1e-3}
+TOLERANCE = {
+    "slope": 1e-4,
+    "aspect": 1e-4,
+    "hillshade": 1,
+    "tri": 1e-3,
+    "tpi": 1e-3,
+    "roughness": 1e-3,
+}
 GRADIENT_PRODUCTS = ("slope", "aspect", "hillshade")
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def write_dem(path: Path, z: np.ndarray, *, crs: str | None, transform: Affine,
-              nodata: float | None, units: str | None = None) -> Path:
-    profile = {"driver": "GTiff", "width": z.shape[1], "height": z.shape[0], "count": 1,
-               "dtype": z.dtype.name, "crs": crs, "transform": transform, "nodata": nodata}
+def write_dem(
+    path: Path,
+    z: np.ndarray,
+    *,
+    crs: str | None,
+    transform: Affine,
+    nodata: float | None,
+    units: str | None = None,
+) -> Path:
+    profile = {
+        "driver": "GTiff",
+        "width": z.shape[1],
+        "height": z.shape[0],
+        "count": 1,
+        "dtype": z.dtype.name,
+        "crs": crs,
+        "transform": transform,
+        "nodata": nodata,
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(z, 1)
         if units is not None:
@@ -50,8 +77,9 @@ def write_dem(path: Path, z: np.ndarray, *, crs: str | None, transform: Affine,
     return path
 
 
-def synthetic_heights(shape: tuple[int, int], *, dtype: str, nodata: float,
-                      seed: int = 42) -> np.ndarray:
+def synthetic_heights(
+    shape: tuple[int, int], *, dtype: str, nodata: float, seed: int = 42
+) -> np.ndarray:
     """Hills plus noise, a flat plateau, a flat strip on the east edge, a nodata hole in
     the interior, an isolated nodata cell (whose Horn window does not use it) and a
     nodata cell on the north border."""
@@ -68,19 +96,30 @@ def synthetic_heights(shape: tuple[int, int], *, dtype: str, nodata: float,
     return z
 
 
-def synthetic_dem(path: Path, *, dtype: str = "float32", shape: tuple[int, int] = (61, 53),
-                  pixel: tuple[float, float] = (30.0, 30.0), crs: str = "EPSG:32613") -> Path:
+def synthetic_dem(
+    path: Path,
+    *,
+    dtype: str = "float32",
+    shape: tuple[int, int] = (61, 53),
+    pixel: tuple[float, float] = (30.0, 30.0),
+    crs: str = "EPSG:32613",
+) -> Path:
     nodata = -9999
     z = synthetic_heights(shape, dtype=dtype, nodata=nodata)
-    return write_dem(path, z, crs=crs, transform=from_origin(500000, 4500000, *pixel),
-                     nodata=nodata)
+    return write_dem(
+        path, z, crs=crs, transform=from_origin(500000, 4500000, *pixel), nodata=nodata
+    )
 
 
 def gdaldem(tmp_path: Path, mode: str, src: Path, *options: str) -> tuple[np.ndarray, float | None]:
     """Run ``gdaldem mode src out options`` and return the output band and its nodata."""
     out = tmp_path / f"gdaldem-{mode}-{len(list(tmp_path.glob('gdaldem-*')))}.tif"
-    subprocess.run(["gdaldem", mode, str(src), str(out), "-q", *options],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["gdaldem", mode, str(src), str(out), "-q", *options],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     with rasterio.open(out) as src_out:
         return src_out.read(1), src_out.nodata
 
@@ -88,11 +127,16 @@ def gdaldem(tmp_path: Path, mode: str, src: Path, *options: str) -> tuple[np.nda
 def ours(src: Path, product: str, params: TerrainParams) -> np.ndarray:
     """Our product of ``src``, whole-raster (NumPy) path."""
     with rasterio.open(src) as dem:
-        spacing = terrain.pixel_spacing(crs=dem.crs, transform=dem.transform,
-                                        height=dem.height, scale=params.scale,
-                                        height_units=dem.units[0] or "")
-        return terrain.terrain(dem.read(1), product, spacing=spacing, params=params,
-                               nodata=dem.nodata)
+        spacing = terrain.pixel_spacing(
+            crs=dem.crs,
+            transform=dem.transform,
+            height=dem.height,
+            scale=params.scale,
+            height_units=dem.units[0] or "",
+        )
+        return terrain.terrain(
+            dem.read(1), product, spacing=spacing, params=params, nodata=dem.nodata
+        )
 
 
 def angle_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -100,8 +144,9 @@ def angle_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.minimum(d, 360 - d)
 
 
-def assert_matches_gdaldem(mine: np.ndarray, theirs: np.ndarray, their_nodata: float | None,
-                           product: str) -> None:
+def assert_matches_gdaldem(
+    mine: np.ndarray, theirs: np.ndarray, their_nodata: float | None, product: str
+) -> None:
     """Identical nodata masks; values within TOLERANCE where both are defined."""
     assert their_nodata is not None
     assert mine.dtype == np.dtype(PRODUCTS[product].dtype)
@@ -168,14 +213,19 @@ def test_matches_gdaldem(dem_case, product, edges, tmp_path):
         ("slope", TerrainParams(slope_units="percent"), ["-p"]),
         ("slope", TerrainParams(algorithm="zevenbergen_thorne"), ["-alg", "ZevenbergenThorne"]),
         ("aspect", TerrainParams(algorithm="zevenbergen_thorne"), ["-alg", "ZevenbergenThorne"]),
-        ("hillshade", TerrainParams(algorithm="zevenbergen_thorne"),
-         ["-alg", "ZevenbergenThorne"]),
-        ("hillshade", TerrainParams(azimuth=120, altitude=30, z_factor=2.5),
-         ["-az", "120", "-alt", "30", "-z", "2.5"]),
+        ("hillshade", TerrainParams(algorithm="zevenbergen_thorne"), ["-alg", "ZevenbergenThorne"]),
+        (
+            "hillshade",
+            TerrainParams(azimuth=120, altitude=30, z_factor=2.5),
+            ["-az", "120", "-alt", "30", "-z", "2.5"],
+        ),
         ("tri", TerrainParams(tri_algorithm="wilson"), ["-alg", "Wilson"]),
         ("tri", TerrainParams(tri_algorithm="riley"), ["-alg", "Riley"]),
-        ("slope", TerrainParams(algorithm="zevenbergen_thorne", edges="compute"),
-         ["-alg", "ZevenbergenThorne", "-compute_edges"]),
+        (
+            "slope",
+            TerrainParams(algorithm="zevenbergen_thorne", edges="compute"),
+            ["-alg", "ZevenbergenThorne", "-compute_edges"],
+        ),
     ],
 )
 def test_options_match_gdaldem(product, params, options, tmp_path):
@@ -224,8 +274,9 @@ def test_dask_equals_numpy(product, chunks, edges):
     z, spacing = geographic_dem()
     params = TerrainParams(edges=edges)
     whole = terrain.terrain(z, product, spacing=spacing, params=params, nodata=-9999)
-    lazy = terrain.terrain(da.from_array(z, chunks=chunks), product, spacing=spacing,
-                           params=params, nodata=-9999)
+    lazy = terrain.terrain(
+        da.from_array(z, chunks=chunks), product, spacing=spacing, params=params, nodata=-9999
+    )
     assert lazy.chunks == da.from_array(z, chunks=chunks).chunks
     tiled = lazy.compute(scheduler="threads")
     assert tiled.dtype == whole.dtype
@@ -241,8 +292,9 @@ def test_dask_equals_numpy_single_pixel_chunks(algorithm):
         params = TerrainParams(edges=edges, algorithm=algorithm)
         for product in GRADIENT_PRODUCTS:
             whole = terrain.terrain(z, product, spacing=spacing, params=params, nodata=-9999)
-            tiled = terrain.terrain(da.from_array(z, chunks=1), product, spacing=spacing,
-                                    params=params, nodata=-9999).compute(scheduler="sync")
+            tiled = terrain.terrain(
+                da.from_array(z, chunks=1), product, spacing=spacing, params=params, nodata=-9999
+            ).compute(scheduler="sync")
             np.testing.assert_array_equal(tiled, whole)
 
 
@@ -259,8 +311,7 @@ def test_geographic_spacing_matches_geodesic_distances():
     spacing = terrain.pixel_spacing(crs="EPSG:4326", transform=transform, height=height)
     lat = 71.0 - (np.arange(height) + 0.5) * 0.02
     _, _, east = geod.inv(np.full(height, -106.0), lat, np.full(height, -105.99), lat)
-    _, _, north = geod.inv(np.full(height, -106.0), lat + 0.01, np.full(height, -106.0),
-                           lat - 0.01)
+    _, _, north = geod.inv(np.full(height, -106.0), lat + 0.01, np.full(height, -106.0), lat - 0.01)
     np.testing.assert_allclose(spacing.x, east, rtol=1e-6)
     np.testing.assert_allclose(spacing.y, north, rtol=1e-6)
 
@@ -279,7 +330,8 @@ def test_latitude_aware_slope_of_a_plane(lat0):
     # a local tangent plane (azimuthal equidistant about the centre): an independent
     # metric frame, accurate to (extent / earth radius)^2 ~ 1e-7 here
     to_local = Transformer.from_crs(
-        "EPSG:4326", f"+proj=aeqd +lat_0={lat0} +lon_0=10.0185 +datum=WGS84", always_xy=True)
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat0} +lon_0=10.0185 +datum=WGS84", always_xy=True
+    )
     east, north = to_local.transform(lon2, lat2)
     z = (1000.0 + 0.3 * east + 0.4 * north).astype(np.float64)
 
@@ -292,8 +344,12 @@ def test_latitude_aware_slope_of_a_plane(lat0):
     assert angle_difference(aspect, np.float32(expected_aspect)).max() < 0.03
 
     # the same DEM with gdaldem's constant scale is off by degrees away from the equator
-    constant = terrain.slope(z, spacing=terrain.pixel_spacing(
-        crs="EPSG:4326", transform=transform, height=rows, scale=DEGREE_SCALE))[1:-1, 1:-1]
+    constant = terrain.slope(
+        z,
+        spacing=terrain.pixel_spacing(
+            crs="EPSG:4326", transform=transform, height=rows, scale=DEGREE_SCALE
+        ),
+    )[1:-1, 1:-1]
     if abs(lat0) >= 45:
         assert np.abs(constant - np.degrees(np.arctan(0.5))).min() > 2.0
 
@@ -335,20 +391,25 @@ def test_projected_units_and_height_units_are_converted():
     rng = np.random.default_rng(3)
     z_m = rng.normal(1000, 20, (15, 14))
     ft = 0.30480060960121924
-    feet_grid = terrain.pixel_spacing(crs="EPSG:2229", transform=from_origin(0, 0, 100, 100),
-                                      height=15)
-    metre_grid = terrain.pixel_spacing(crs="EPSG:32611",
-                                       transform=from_origin(0, 0, 100 * ft, 100 * ft), height=15)
+    feet_grid = terrain.pixel_spacing(
+        crs="EPSG:2229", transform=from_origin(0, 0, 100, 100), height=15
+    )
+    metre_grid = terrain.pixel_spacing(
+        crs="EPSG:32611", transform=from_origin(0, 0, 100 * ft, 100 * ft), height=15
+    )
     np.testing.assert_allclose(feet_grid.x, metre_grid.x, rtol=1e-12)
-    np.testing.assert_array_equal(terrain.slope(z_m, spacing=feet_grid),
-                                  terrain.slope(z_m, spacing=metre_grid))
-    heights_in_feet = terrain.pixel_spacing(crs="EPSG:32611",
-                                            transform=from_origin(0, 0, 30, 30),
-                                            height=15, height_units="ft")
+    np.testing.assert_array_equal(
+        terrain.slope(z_m, spacing=feet_grid), terrain.slope(z_m, spacing=metre_grid)
+    )
+    heights_in_feet = terrain.pixel_spacing(
+        crs="EPSG:32611", transform=from_origin(0, 0, 30, 30), height=15, height_units="ft"
+    )
     np.testing.assert_allclose(heights_in_feet.x, 30 / 0.3048)
     np.testing.assert_allclose(
         terrain.slope(z_m / 0.3048, spacing=heights_in_feet),
-        terrain.slope(z_m, spacing=Spacing.constant(30, 30, rows=15)), atol=1e-4)
+        terrain.slope(z_m, spacing=Spacing.constant(30, 30, rows=15)),
+        atol=1e-4,
+    )
 
 
 def test_unknown_scale_is_an_error_not_a_guess():
@@ -356,11 +417,13 @@ def test_unknown_scale_is_an_error_not_a_guess():
     with pytest.raises(InputDataError, match="no CRS.*terrain.scale"):
         terrain.pixel_spacing(crs=None, transform=transform, height=10)
     with pytest.raises(InputDataError, match="unknown unit 'furlong'"):
-        terrain.pixel_spacing(crs="EPSG:4326", transform=transform, height=10,
-                              height_units="furlong")
+        terrain.pixel_spacing(
+            crs="EPSG:4326", transform=transform, height=10, height_units="furlong"
+        )
     with pytest.raises(InputDataError, match="north-up"):
-        terrain.pixel_spacing(crs="EPSG:4326", transform=Affine(0.001, 0.0005, 0, 0, -0.001, 0),
-                              height=10)
+        terrain.pixel_spacing(
+            crs="EPSG:4326", transform=Affine(0.001, 0.0005, 0, 0, -0.001, 0), height=10
+        )
     with pytest.raises(InputDataError, match="polar"):
         terrain.pixel_spacing(crs="EPSG:4326", transform=from_origin(0, 90.5, 1, 1), height=2)
     # an explicit scale needs no CRS
@@ -373,9 +436,15 @@ def test_unknown_scale_is_an_error_not_a_guess():
 
 def read_product(path: Path) -> tuple[np.ndarray, dict]:
     with rasterio.open(path) as src:
-        return src.read(1), {"crs": src.crs, "transform": src.transform, "nodata": src.nodata,
-                             "dtype": src.dtypes[0], "tags": src.tags(),
-                             "band_tags": src.tags(1), "description": src.descriptions[0]}
+        return src.read(1), {
+            "crs": src.crs,
+            "transform": src.transform,
+            "nodata": src.nodata,
+            "dtype": src.dtypes[0],
+            "tags": src.tags(),
+            "band_tags": src.tags(1),
+            "description": src.descriptions[0],
+        }
 
 
 def test_run_writes_valid_cogs_equal_to_the_whole_raster_result(tmp_path):
@@ -396,8 +465,11 @@ def test_run_writes_valid_cogs_equal_to_the_whole_raster_result(tmp_path):
         assert meta["dtype"] == PRODUCTS[product].dtype
         assert meta["nodata"] == PRODUCTS[product].nodata
         assert meta["description"] == product
-        assert meta["band_tags"]["UNITS"] == {"slope": "degrees", "aspect": "degrees",
-                                              "hillshade": "1"}.get(product, "m")
+        assert meta["band_tags"]["UNITS"] == {
+            "slope": "degrees",
+            "aspect": "degrees",
+            "hillshade": "1",
+        }.get(product, "m")
         recorded = json.loads(meta["tags"]["RASTERFLOW_PARAMS"])
         assert recorded["product"] == product
         assert recorded["terrain"] == json.loads(json.dumps(params.to_params()))
@@ -431,12 +503,14 @@ def test_lazy_graph_pickles_and_recomputes(tmp_path):
     """The Dask graph run() writes holds no open dataset: it survives pickle."""
     heights, info = terrain.open_dem(RMNP, chunk=40)
     assert heights.chunks[0][0] == 40
-    spacing = terrain.pixel_spacing(crs=info.crs, transform=info.transform,
-                                    height=info.shape[0], height_units=info.height_units)
+    spacing = terrain.pixel_spacing(
+        crs=info.crs, transform=info.transform, height=info.shape[0], height_units=info.height_units
+    )
     lazy = terrain.terrain(heights, "slope", spacing=spacing, nodata=info.nodata)
     restored = pickle.loads(pickle.dumps(lazy))
-    np.testing.assert_array_equal(restored.compute(scheduler="sync"),
-                                  ours(RMNP, "slope", TerrainParams()))
+    np.testing.assert_array_equal(
+        restored.compute(scheduler="sync"), ours(RMNP, "slope", TerrainParams())
+    )
 
 
 def test_configuration_errors_name_the_key(tmp_path):

@@ -74,10 +74,13 @@ def test_a_linear_series_gives_its_slope_per_year_and_a_small_p_value():
     times = trend.period_times(spans)
     assert list(times) == sorted(spans) and times["2015"] == 0.0
     t = np.array(list(times.values()))
-    mid = {y: (dt.date(y, 1, 1).toordinal() + dt.date(y, 12, 31).toordinal()) / 2
-           for y in range(2015, 2025)}  # 2 July, 00:00 or (leap years) 12:00
-    np.testing.assert_allclose(np.diff(t), [(mid[y + 1] - mid[y]) / 365.25
-                                            for y in range(2015, 2024)], rtol=0, atol=1e-12)
+    mid = {
+        y: (dt.date(y, 1, 1).toordinal() + dt.date(y, 12, 31).toordinal()) / 2
+        for y in range(2015, 2025)
+    }  # 2 July, 00:00 or (leap years) 12:00
+    np.testing.assert_allclose(
+        np.diff(t), [(mid[y + 1] - mid[y]) / 365.25 for y in range(2015, 2024)], rtol=0, atol=1e-12
+    )
     assert abs(t[-1] - 9) < 0.01  # ten years: nine years from first to last mid date
     y = (0.2 + 0.03 * t)[:, None]
     got = trend.theil_sen_mann_kendall(y, t)
@@ -86,14 +89,20 @@ def test_a_linear_series_gives_its_slope_per_year_and_a_small_p_value():
 
 
 def test_period_times_use_mid_dates_and_refuse_a_tie():
-    spans = {"2024-JJA": (dt.date(2024, 6, 1), dt.date(2024, 8, 31)),
-             "2024-MAM": (dt.date(2024, 3, 1), dt.date(2024, 5, 31))}
+    spans = {
+        "2024-JJA": (dt.date(2024, 6, 1), dt.date(2024, 8, 31)),
+        "2024-MAM": (dt.date(2024, 3, 1), dt.date(2024, 5, 31)),
+    }
     times = trend.period_times(spans)
     assert list(times) == ["2024-MAM", "2024-JJA"]  # by time, not by id
     assert times["2024-JJA"] == pytest.approx(92 / 365.25)  # 15 April 12:00 -> 16 July 12:00
     with pytest.raises(ConfigError, match="same mid date"):
-        trend.period_times({"a": (dt.date(2024, 3, 1), dt.date(2024, 3, 31)),
-                            "b": (dt.date(2024, 3, 11), dt.date(2024, 3, 21))})
+        trend.period_times(
+            {
+                "a": (dt.date(2024, 3, 1), dt.date(2024, 3, 31)),
+                "b": (dt.date(2024, 3, 11), dt.date(2024, 3, 21)),
+            }
+        )
 
 
 def test_min_periods_all_nan_and_tied_pixels():
@@ -123,8 +132,7 @@ def test_slabs_do_not_change_a_block():
     y = random_stack(9, 37 * 23, seed=4).reshape(9, 37, 23).astype(np.float32)
     t = np.arange(9) * 0.25
     whole = trend.trend_block(y, t, min_periods=3)
-    np.testing.assert_array_equal(trend.trend_block(y, t, min_periods=3, slab_values=36 * 7),
-                                  whole)
+    np.testing.assert_array_equal(trend.trend_block(y, t, min_periods=3, slab_values=36 * 7), whole)
     assert whole.shape == (3, 37, 23) and whole.dtype == np.float32
 
 
@@ -134,15 +142,26 @@ GRID = {"crs": "EPSG:3067", "res": 20.0, "origin": (380_000.0, 6_700_000.0)}
 def _mosaics(tmp_path, stack: np.ndarray) -> list[str]:
     paths = []
     for k, band in enumerate(stack):
-        paths.append(str(write_raster(tmp_path / f"m{k}.tif", band.astype(np.float32),
-                                      nodata=float("nan"), **GRID)))
+        paths.append(
+            str(
+                write_raster(
+                    tmp_path / f"m{k}.tif", band.astype(np.float32), nodata=float("nan"), **GRID
+                )
+            )
+        )
     return paths
 
 
 def _run(paths, out, *, chunk, times):
     with dask.config.set(scheduler="synchronous"):
-        trend.run(mosaics={"NDVI": paths}, periods=[f"p{k}" for k in range(len(paths))],
-                  times=times, outputs={"NDVI": str(out)}, min_periods=3, chunk=chunk)
+        trend.run(
+            mosaics={"NDVI": paths},
+            periods=[f"p{k}" for k in range(len(paths))],
+            times=times,
+            outputs={"NDVI": str(out)},
+            min_periods=3,
+            chunk=chunk,
+        )
 
 
 def test_the_cog_has_three_bands_and_any_chunking_writes_the_same_bytes(tmp_path):
@@ -170,8 +189,9 @@ def test_the_cog_has_three_bands_and_any_chunking_writes_the_same_bytes(tmp_path
 def test_mosaics_on_other_grids_or_too_few_periods_are_refused(tmp_path):
     stack = random_stack(3, 20 * 20, seed=6).reshape(3, 20, 20)
     paths = _mosaics(tmp_path, stack)
-    odd = write_raster(tmp_path / "odd.tif", stack[0, :, :15].astype(np.float32),
-                       nodata=float("nan"), **GRID)
+    odd = write_raster(
+        tmp_path / "odd.tif", stack[0, :, :15].astype(np.float32), nodata=float("nan"), **GRID
+    )
     with pytest.raises(InputDataError, match="odd.tif is 15 x 20 px"):
         _run([*paths[:2], str(odd)], tmp_path / "t.tif", chunk=64, times=[0, 1, 2])
     with pytest.raises(ConfigError, match="trend.min_periods: 3, but only 2 period"):

@@ -25,14 +25,18 @@ def test_truncation_is_found_from_the_block_table_of_any_geotiff(tmp_path):
         check_raster(whole, what="x")
         cut = tmp_path / f"cut-{name}"
         cut.write_bytes(raw[: len(raw) - 100])
-        with pytest.raises(InputDataError, match=f"cut-{name} is truncated: its blocks need "
-                                                 "100 more bytes"):
+        with pytest.raises(
+            InputDataError, match=f"cut-{name} is truncated: its blocks need 100 more bytes"
+        ):
             check_raster(cut, what="x")
 
 
 def test_missing_file_names_where_to_fix_it(tmp_path):
-    with pytest.raises(InputDataError, match=r"terrain.dem: file not found: .*dem.tif\. Check "
-                                             r"the path in terrain.dem\."):
+    with pytest.raises(
+        InputDataError,
+        match=r"terrain.dem: file not found: .*dem.tif\. Check "
+        r"the path in terrain.dem\.",
+    ):
         check_raster(tmp_path / "dem.tif", what="terrain.dem", where="terrain.dem")
 
 
@@ -40,10 +44,20 @@ def test_require_data_reads_until_the_first_block_with_data(tmp_path):
     data = np.zeros((2, 300, 300), dtype=np.uint16)
     data[1, 299, 299] = 7  # one pixel of data, in the last block
     path = tmp_path / "s.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=300, height=300, count=2,
-                       dtype="uint16", crs="EPSG:32633", tiled=True, blockxsize=128,
-                       blockysize=128,
-                       transform=rasterio.transform.from_origin(5e5, 6e6, 1, 1)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=300,
+        height=300,
+        count=2,
+        dtype="uint16",
+        crs="EPSG:32633",
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+        transform=rasterio.transform.from_origin(5e5, 6e6, 1, 1),
+    ) as dst:
         dst.write(data)
     require_data(BandFile(str(path), band=2, nodata=0), what="w", key="k")
     require_data(BandFile(str(path), band=1, nodata=None), what="w", key="k")  # no nodata
@@ -60,12 +74,20 @@ def test_portable_paths_are_relative_inside_the_working_directory(tmp_path, monk
     assert portable_path("results/x.tif") == "results/x.tif"
     assert portable_path("/elsewhere/dem.vrt") == "/elsewhere/dem.vrt"
     assert portable_path(tmp_path) == "."
-    tags = provenance_tags(inputs=[str(tmp_path / "s.tif")],
-                           params={"scene": {"bands": {"red": {"path": str(tmp_path / "s.tif")}}},
-                                   "note": "not/a/path", "n": 3})
+    tags = provenance_tags(
+        inputs=[str(tmp_path / "s.tif")],
+        params={
+            "scene": {"bands": {"red": {"path": str(tmp_path / "s.tif")}}},
+            "note": "not/a/path",
+            "n": 3,
+        },
+    )
     assert json.loads(tags["RASTERFLOW_INPUTS"]) == ["s.tif"]
     assert json.loads(tags["RASTERFLOW_PARAMS"]) == {
-        "scene": {"bands": {"red": {"path": "s.tif"}}}, "note": "not/a/path", "n": 3}
+        "scene": {"bands": {"red": {"path": "s.tif"}}},
+        "note": "not/a/path",
+        "n": 3,
+    }
 
 
 def test_check_writable_creates_nothing(tmp_path):
@@ -83,8 +105,9 @@ def test_step_failures_are_translated_only_when_known():
     assert isinstance(out, StepFailure)
     assert "each of the 2 worker processes may use 512 MiB" in str(out)
     full = OSError(errno.ENOSPC, "No space left on device", "x.parquet")
-    assert "the disk is full" in str(explain_step_failure(full, memory_mb=1, workers=1,
-                                                          processes=False))
+    assert "the disk is full" in str(
+        explain_step_failure(full, memory_mb=1, workers=1, processes=False)
+    )
     other = ValueError("bad")
     assert explain_step_failure(other, memory_mb=1, workers=1, processes=False) is other
 
@@ -95,8 +118,10 @@ FULL_DISK_FORMS = [
     rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Seek error at scanline 0"),
     rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFAppendToStrip:Write error at scanline 512"),
     rasterio._err.CPLE_AppDefinedError(
-        1, 1, ".NDVI.tif.5689.scratch.tif: TIFFReadDirectory:Failed to read directory at "
-        "offset 4190208"),
+        1,
+        1,
+        ".NDVI.tif.5689.scratch.tif: TIFFReadDirectory:Failed to read directory at offset 4190208",
+    ),
     rasterio._err.CPLE_AppDefinedError(1, 1, "TIFFWriteDirectorySec:IO error writing directory"),
     OSError(errno.ENOSPC, "No space left on device", "x.parquet"),
     OSError("[Errno 28] Error writing bytes to file. Detail: [errno 28] No space left on device"),
@@ -111,12 +136,16 @@ def test_every_form_of_a_full_disk_gives_the_disk_advice(exc):
     assert str(out) == (
         f"writing an output failed ({exc}): the disk is full (look for 'No space left on "
         "device' above) or not writable. Free space there, or set results to a larger "
-        "disk; no partial product was left behind")
+        "disk; no partial product was left behind"
+    )
 
 
 def test_input_errors_and_reads_are_not_taken_for_a_full_disk():
-    for exc in (InputDataError("zones: Write failed? no: a message of ours"),
-                rasterio.errors.RasterioIOError("Read failed. See previous exception"),
-                rasterio._err.CPLE_AppDefinedError(
-                    1, 1, "scene.tif: TIFFReadDirectory:Failed to read directory at 8")):
+    for exc in (
+        InputDataError("zones: Write failed? no: a message of ours"),
+        rasterio.errors.RasterioIOError("Read failed. See previous exception"),
+        rasterio._err.CPLE_AppDefinedError(
+            1, 1, "scene.tif: TIFFReadDirectory:Failed to read directory at 8"
+        ),
+    ):
         assert explain_step_failure(exc, memory_mb=1, workers=1, processes=False) is exc

@@ -20,9 +20,13 @@ def test_product_versions_are_the_imported_modules_own():
     import rasterflow
 
     modules = {
-        "rasterflow": rasterflow.__version__, "python": platform.python_version(),
-        "numpy": np.__version__, "dask": dask.__version__, "xarray": xarray.__version__,
-        "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__,
+        "rasterflow": rasterflow.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "dask": dask.__version__,
+        "xarray": xarray.__version__,
+        "rasterio": rasterio.__version__,
+        "gdal": rasterio.__gdal_version__,
     }
     assert software_versions() == modules
     tags = io.provenance_tags(inputs=[], params={})

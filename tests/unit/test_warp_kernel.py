@@ -23,8 +23,16 @@ def _float_copy(src_path: Path, out: Path, values, *, nodata: float = np.nan) ->
     with rasterio.open(src_path) as src:
         data = values(src).astype(np.float32)
         profile = src.profile
-    profile.update(driver="GTiff", dtype="float32", count=1, nodata=nodata, tiled=True,
-                   blockxsize=128, blockysize=128, compress="deflate")
+    profile.update(
+        driver="GTiff",
+        dtype="float32",
+        count=1,
+        nodata=nodata,
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+        compress="deflate",
+    )
     with rasterio.open(out, "w", **profile) as dst:
         dst.write(data, 1)
     return str(out)
@@ -54,8 +62,7 @@ def ndvi(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def dem(tmp_path_factory) -> str:
     """The real Rocky Mountain DEM (EPSG:4326) as float32 with NaN nodata."""
-    return _float_copy(DATA / "rmnp-dem.tif", tmp_path_factory.mktemp("k") / "dem.tif",
-                       _heights)
+    return _float_copy(DATA / "rmnp-dem.tif", tmp_path_factory.mktemp("k") / "dem.tif", _heights)
 
 
 def _both(path: str, tile: GeoBox) -> tuple[composite.Source, np.ndarray, np.ndarray]:
@@ -64,8 +71,15 @@ def _both(path: str, tile: GeoBox) -> tuple[composite.Source, np.ndarray, np.nda
     assert source.kernel is not None
     ny, nx = tile.shape.yx
     ours = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
-    gdal = grid.read_onto(path, tile, resampling="bilinear", dtype=np.float32, fill=np.nan,
-                          scale=source.scale, vrt=source.vrt)[0]
+    gdal = grid.read_onto(
+        path,
+        tile,
+        resampling="bilinear",
+        dtype=np.float32,
+        fill=np.nan,
+        scale=source.scale,
+        vrt=source.vrt,
+    )[0]
     return source, ours, gdal
 
 
@@ -75,8 +89,11 @@ def _around(path: str, crs: str, res: float, *, shift: tuple[float, float]) -> G
     with rasterio.open(path) as src:
         extent = GeoBox.from_rio(src).extent.to_crs(crs).boundingbox
     x0, y0 = round(extent.left) - 3 * res + shift[0], round(extent.top) + 3 * res + shift[1]
-    return GeoBox((int(extent.span_y // res) + 6, int(extent.span_x // res) + 6),
-                  from_origin(x0, y0, res, res), crs)
+    return GeoBox(
+        (int(extent.span_y // res) + 6, int(extent.span_x // res) + 6),
+        from_origin(x0, y0, res, res),
+        crs,
+    )
 
 
 @pytest.mark.parametrize("res", [5, 2.5])  # the scene's own resolution, and finer
@@ -89,10 +106,13 @@ def test_same_crs_equals_gdal_bit_for_bit_on_real_data(ndvi, res):
     assert 0.5 < valid.mean() < 0.98 and np.isnan(gdal[5:-5, 5:-5]).mean() > 0.01
 
 
-@pytest.mark.parametrize(("fixture", "crs", "res"), [
-    ("ndvi", "EPSG:32617", 5),  # the next UTM zone
-    ("dem", "EPSG:32613", 20),  # geographic degrees to UTM
-])
+@pytest.mark.parametrize(
+    ("fixture", "crs", "res"),
+    [
+        ("ndvi", "EPSG:32617", 5),  # the next UTM zone
+        ("dem", "EPSG:32613", 20),  # geographic degrees to UTM
+    ],
+)
 def test_other_crs_follows_gdals_polynomial_on_real_data(request, fixture, crs, res):
     path = request.getfixturevalue(fixture)
     source, ours, gdal = _both(path, _around(path, crs, res, shift=(0.7, -0.4)))
@@ -136,12 +156,14 @@ def test_mixed_kernel_and_gdal_sources_give_the_fused_pixels(ndvi, tmp_path):
     info = {None: {"array-location": [(0, 2), (0, ny), (0, nx)]}}
     for stat in ("median", "p90", "mean", "min", "max"):
         statistic = composite.parse_statistic(stat)
-        fused = composite._composite_block(sources=sources, tile=tile, statistic=statistic,
-                                           resampling="bilinear", block_info=info)
+        fused = composite._composite_block(
+            sources=sources, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
+        )
         # the second scene through GDAL's warper: its stack reduced with NumPy
         mixed = (sources[0], dataclasses.replace(sources[1], kernel=None))
-        split = composite._composite_block(sources=mixed, tile=tile, statistic=statistic,
-                                           resampling="bilinear", block_info=info)
+        split = composite._composite_block(
+            sources=mixed, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
+        )
         np.testing.assert_array_equal(fused, split)
     assert set(np.unique(fused[1])) == {0, 1, 2}
 
@@ -196,9 +218,18 @@ def test_order_statistics_equal_numpys_for_few_and_many_scenes(tmp_path, scenes)
         data[rng.random((16, 20)) < 0.3] = np.nan
         path = tmp_path / f"s{i}.tif"
         origin = (500000 + 3.1 * i % 10, 6000000 - 1.7 * i % 10)
-        with rasterio.open(path, "w", driver="GTiff", width=20, height=16, count=1,
-                           dtype="float32", crs="EPSG:32633", nodata=np.nan,
-                           transform=from_origin(*origin, 10, 10)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=20,
+            height=16,
+            count=1,
+            dtype="float32",
+            crs="EPSG:32633",
+            nodata=np.nan,
+            transform=from_origin(*origin, 10, 10),
+        ) as dst:
             dst.write(data, 1)
         paths.append(str(path))
     tile = GeoBox((12, 16), from_origin(500020, 5999980, 10, 10), "EPSG:32633")
@@ -209,10 +240,12 @@ def test_order_statistics_equal_numpys_for_few_and_many_scenes(tmp_path, scenes)
     split = (*sources[:-1], dataclasses.replace(sources[-1], kernel=None))
     for stat in ("median", "p10", "p90", "p100"):
         statistic = composite.parse_statistic(stat)
-        fused = composite._composite_block(sources=sources, tile=tile, statistic=statistic,
-                                           resampling="bilinear", block_info=info)
-        numpy = composite._composite_block(sources=split, tile=tile, statistic=statistic,
-                                           resampling="bilinear", block_info=info)
+        fused = composite._composite_block(
+            sources=sources, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
+        )
+        numpy = composite._composite_block(
+            sources=split, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
+        )
         np.testing.assert_array_equal(fused, numpy)
     counts = fused[1]
     assert counts.min() < counts.max() and counts.max() >= scenes / 2

@@ -56,14 +56,16 @@ def test_the_demo_plans_its_stages_and_writes_nothing_under_results(tmp_path):
         assert ids and all(plan.scenes[s].date.isoformat()[:4] == "2024" for s in ids)
         inputs = plan.composite_inputs(tile, period)
         assert inputs == sorted({f for s in ids for f in plan.scenes[s].files(["nir", "red"])})
-    assert plan.index_outputs() == [f"{results}/indices/{s}/{i}.tif"
-                                    for s in plan.scenes for i in ("NBR", "MSAVI")]
+    assert plan.index_outputs() == [
+        f"{results}/indices/{s}/{i}.tif" for s in plan.scenes for i in ("NBR", "MSAVI")
+    ]
     assert plan.mosaic_outputs() == [f"{results}/mosaics/{p}/NDVI.tif" for p in plan.periods]
     assert plan.terrain_products == ["slope", "aspect", "hillshade", "tri"]
     assert plan.dem == f"{results}/demo/dem.tif"
     # zonal statistics of each mosaic and terrain product
     assert sorted(plan.zonal_targets) == sorted(
-        [("NDVI", p) for p in plan.periods] + [(t, "static") for t in plan.terrain_products])
+        [("NDVI", p) for p in plan.periods] + [(t, "static") for t in plan.terrain_products]
+    )
     assert f"{results}/zonal/zonal_long.parquet" in plan.product_outputs()
     stac = {p.path for p in plan.stac_products}
     assert set(plan.mosaic_outputs()) <= stac and set(plan.index_outputs()) <= stac
@@ -76,8 +78,10 @@ def test_the_demo_plans_a_trend_over_its_seasons_in_time_order(tmp_path):
     assert plan.trend_indices == ["NDVI"]  # the composited ones by default
     assert list(plan.trend_times) == ["2024-MAM", "2024-JJA"]  # by time, not by id
     assert plan.trend_times["2024-MAM"] == 0 and 0.2 < plan.trend_times["2024-JJA"] < 0.3
-    assert plan.trend_inputs("NDVI") == [f"{results}/mosaics/2024-MAM/NDVI.tif",
-                                         f"{results}/mosaics/2024-JJA/NDVI.tif"]
+    assert plan.trend_inputs("NDVI") == [
+        f"{results}/mosaics/2024-MAM/NDVI.tif",
+        f"{results}/mosaics/2024-JJA/NDVI.tif",
+    ]
     assert f"{results}/trend/NDVI.tif" in plan.product_outputs()
     item = {p.path: p for p in plan.stac_products}[f"{results}/trend/NDVI.tif"]
     assert (item.start.isoformat(), item.end.isoformat()) == ("2024-03-01", "2024-08-31")
@@ -95,8 +99,10 @@ def test_trend_of_an_index_not_composited_is_an_error_too_few_periods_a_warning(
         _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "indices": ["NBR"]}))
     plan = _plan(tmp_path, _config(tmp_path, trend={"enabled": True, "min_periods": 3}))
     assert plan.trend_indices == [] and plan.trend_outputs() == []
-    assert any("trend.min_periods is 3, but the composites fall in 2 period(s) "
-               "(2024-MAM, 2024-JJA)" in w for w in plan.warnings)
+    assert any(
+        "trend.min_periods is 3, but the composites fall in 2 period(s) (2024-MAM, 2024-JJA)" in w
+        for w in plan.warnings
+    )
 
 
 def _sheet(tmp_path, n=3):
@@ -112,14 +118,22 @@ def _sheet(tmp_path, n=3):
 
 
 def _own(tmp_path, **changes):
-    bands = {"red": {"band": 1}, "green": {"band": 2}, "blue": {"band": 3},
-             "nir": {"band": 4}}
-    own = {"demo": False, "indices": ["NDVI", "NDWI"], "custom_indices": {},
-           "scenes": {"sheet": str(_sheet(tmp_path)), "bands": bands, "mask": None,
-                      **changes.pop("scenes", {})},
-           "grid": {"crs": "EPSG:32613", "resolution": 1.0, "tile_px": 512},
-           "composite": {"indices": ["NDVI"]}, "terrain": {"products": []},
-           "zonal": {"zones": ""}}
+    bands = {"red": {"band": 1}, "green": {"band": 2}, "blue": {"band": 3}, "nir": {"band": 4}}
+    own = {
+        "demo": False,
+        "indices": ["NDVI", "NDWI"],
+        "custom_indices": {},
+        "scenes": {
+            "sheet": str(_sheet(tmp_path)),
+            "bands": bands,
+            "mask": None,
+            **changes.pop("scenes", {}),
+        },
+        "grid": {"crs": "EPSG:32613", "resolution": 1.0, "tile_px": 512},
+        "composite": {"indices": ["NDVI"]},
+        "terrain": {"products": []},
+        "zonal": {"zones": ""},
+    }
     return _config(tmp_path, **{**own, **changes})
 
 
@@ -131,7 +145,11 @@ def test_a_second_start_loads_the_plan_until_a_scene_file_changes(tmp_path, monk
     second = _plan(tmp_path, config)
     assert second.loaded
     assert (second.scenes, second.composites, second.tiles, second.grid) == (
-        first.scenes, first.composites, first.tiles, first.grid)
+        first.scenes,
+        first.composites,
+        first.tiles,
+        first.grid,
+    )
     os.utime(tmp_path / "scenes" / "s1.tif", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
     config = copy.deepcopy(config)
@@ -176,7 +194,8 @@ def test_nothing_to_do_names_the_keys_to_set(tmp_path):
 
 
 def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import datetime as dt
 
     import pystac
@@ -185,20 +204,25 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     sheet_plan = _plan(tmp_path, _own(tmp_path))
     catalog = pystac.Catalog("c", "the sheet's scenes")
     for sid, scene in sheet_plan.scenes.items():
-        item = pystac.Item(sid, None, None,
-                           dt.datetime.combine(scene.date, dt.time(12), dt.UTC), {})
+        item = pystac.Item(
+            sid, None, None, dt.datetime.combine(scene.date, dt.time(12), dt.UTC), {}
+        )
         item.add_asset("image", pystac.Asset(scene.bands["red"].path))
         catalog.add_item(item)
     catalog.normalize_hrefs(str(tmp_path / "stac"))
     catalog.save(pystac.CatalogType.SELF_CONTAINED)
-    config = _own(tmp_path, scenes={"sheet": "", "stac": {
-        "source": str(tmp_path / "stac" / "catalog.json")}})
+    config = _own(
+        tmp_path, scenes={"sheet": "", "stac": {"source": str(tmp_path / "stac" / "catalog.json")}}
+    )
     for spec in config["scenes"]["bands"].values():
         spec["asset"] = "image"
     plan = _plan(tmp_path, config)
     assert not plan.loaded
     assert (plan.scenes, plan.composites, plan.tiles) == (
-        sheet_plan.scenes, sheet_plan.composites, sheet_plan.tiles)
+        sheet_plan.scenes,
+        sheet_plan.composites,
+        sheet_plan.tiles,
+    )
     assert _plan(tmp_path, config).loaded
     os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
@@ -224,8 +248,13 @@ def test_the_jobs_malloc_settings_keep_freed_arrays_for_reuse() -> None:
     def faults(env: dict[str, str]) -> int:
         base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
         base["NUMPY_MADVISE_HUGEPAGE"] = "0"  # count 4 KB pages, not huge pages
-        out = subprocess.run([sys.executable, "-c", code], env={**base, **env},
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return int(out)
 
     largest = 31 * 2**20 // 4096  # pages of the largest array

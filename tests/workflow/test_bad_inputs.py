@@ -62,11 +62,18 @@ def write_sheet(ws: Path, rows: list[tuple[str, str, str]]) -> None:
         w.writerows(rows)
 
 
-def write_zones(path: Path, geoms: list[Any], *, ids: list[Any] | None = None,
-                crs: str | None = "EPSG:32633", id_column: str = "zone_id") -> Path:
+def write_zones(
+    path: Path,
+    geoms: list[Any],
+    *,
+    ids: list[Any] | None = None,
+    crs: str | None = "EPSG:32633",
+    id_column: str = "zone_id",
+) -> Path:
     ids = list(range(1, len(geoms) + 1)) if ids is None else ids
-    gdf = gpd.GeoDataFrame({id_column: ids, "name": [f"z{i}" for i in ids]},
-                           geometry=gpd.GeoSeries(geoms), crs=crs)
+    gdf = gpd.GeoDataFrame(
+        {id_column: ids, "name": [f"z{i}" for i in ids]}, geometry=gpd.GeoSeries(geoms), crs=crs
+    )
     gdf.to_file(path, driver="GPKG")
     return path
 
@@ -88,7 +95,8 @@ def leftovers(results: Path) -> list[str]:
     if not results.exists():
         return []
     return sorted(
-        p.relative_to(results).as_posix() for p in results.rglob("*")
+        p.relative_to(results).as_posix()
+        for p in results.rglob("*")
         if p.is_file() and p.relative_to(results).parts[0] not in ("logs", "benchmarks", MARKER)
     )
 
@@ -173,14 +181,21 @@ def dem_without_crs(ws: Path) -> dict[str, Any]:
 def missing_zonal_raster(ws: Path) -> dict[str, Any]:
     _scene(ws)
     write_zones(ws / "zones.gpkg", [INSIDE])
-    return {"zonal": {"zones": str(ws / "zones.gpkg"), "products": [],
-                      "rasters": {"elev": str(ws / "elev.tif")}}}
+    return {
+        "zonal": {
+            "zones": str(ws / "zones.gpkg"),
+            "products": [],
+            "rasters": {"elev": str(ws / "elev.tif")},
+        }
+    }
 
 
 def unknown_composite_index(ws: Path) -> dict[str, Any]:
     _scene(ws)
-    return {"grid": {"crs": "EPSG:32633", "aoi": {"bounds": list(INSIDE.bounds)}},
-            "composite": {"indices": ["NBR"]}}
+    return {
+        "grid": {"crs": "EPSG:32633", "aoi": {"bounds": list(INSIDE.bounds)}},
+        "composite": {"indices": ["NBR"]},
+    }
 
 
 def malformed_expression(ws: Path) -> dict[str, Any]:
@@ -201,8 +216,9 @@ def results_is_a_file(ws: Path) -> dict[str, Any]:
 
 def _zonal(ws: Path, zones: Path) -> dict[str, Any]:
     _scene(ws)
-    return {"zonal": {"zones": str(zones), "products": [],
-                      "rasters": {"elev": str(ws / "scene.tif")}}}
+    return {
+        "zonal": {"zones": str(zones), "products": [], "rasters": {"elev": str(ws / "scene.tif")}}
+    }
 
 
 def zones_unreadable(ws: Path) -> dict[str, Any]:
@@ -246,67 +262,131 @@ def zones_points(ws: Path) -> dict[str, Any]:
 ZONAL_TARGET = "results/zonal/elev/static.parquet"
 
 CASES = [
-    Case("corrupt-geotiff", corrupt_geotiff,
-         "scene 's1': {ws}/scene.tif is truncated: its blocks need"),
-    Case("text-file-named-tif", text_named_tif,
-         "scene 's1': {ws}/scene.tif is not a readable raster ("),
-    Case("raster-without-crs", no_crs,
-         "scene 's1': {ws}/scene.tif has no CRS. Assign one, e.g. gdal_edit.py -a_srs "
-         "EPSG:32633"),
-    Case("band-count-contradicts-config", band_out_of_range,
-         "scene 's1': {ws}/scene.tif has 3 band(s), but scenes.bands.nir.band is 4; set "
-         "scenes.bands.nir.band to a band between 1 and 3"),
-    Case("nodata-contradicts-dtype", nodata_outside_dtype,
-         "scene 's1': scenes.bands.red.nodata is -9999, but band 3 of {ws}/scene.tif is "
-         "uint16 (whole numbers 0..65535) and can never hold it; set scenes.bands.red.nodata"
-         " to the file's no-data value"),
-    Case("mask-band-not-integer", float_mask,
-         "scene 's1': mask band 1 of {ws}/scene.tif is float32, but a mask holds integer "
-         "classes; point scenes.mask at the classification band"),
-    Case("scene-all-nodata", all_nodata,
-         "scene 's1', band nir: every pixel of band 4 of {ws}/scene.tif is no-data (0); the "
-         "file is empty or scenes.bands.nir.nodata is wrong: fix scenes.bands.nir.nodata, or "
-         "remove the scene from the scene sheet",
-         target="results/indices/s1/NDVI.tif", where="job"),
-    Case("dem-missing", missing_dem,
-         "terrain.dem: nowhere/dem.tif not found; fix the path or set it to ''"),
-    Case("dem-without-crs", dem_without_crs,
-         "terrain.dem: {ws}/dem.tif has no CRS. Assign one"),
-    Case("zonal-raster-missing", missing_zonal_raster,
-         "zonal.rasters.elev: file not found: {ws}/elev.tif. Check the path in zonal.rasters."),
-    Case("composite-unknown-index", unknown_composite_index,
-         "composite.indices: NBR not in indices (NDVI)"),
-    Case("expression-malformed", malformed_expression,
-         "index 'mine': cannot parse '(nir - red' ('(' was never closed at column 1); use "
-         "only band names, numbers, + - * / ** and parentheses"),
-    Case("expression-unknown-band", expression_unknown_band,
-         "index 'mine' ((nir - rde) / nir) needs band(s) rde, which scenes.bands does not "
-         "define (it has nir, red)"),
-    Case("results-dir-is-a-file", results_is_a_file,
-         "results: {ws}/busy/results cannot be created because {ws}/busy is a file, not a "
-         "directory; set results to another directory"),
-    Case("zones-unreadable", zones_unreadable,
-         "zones: cannot read {ws}/zones.gpkg ("),
-    Case("zones-without-crs", zones_without_crs,
-         "zones: {ws}/zones.shp has no CRS. Assign one, e.g. ogr2ogr -a_srs EPSG:4326"),
-    Case("zones-no-id-column", zones_no_id_column,
-         "zones: {ws}/zones.gpkg has no column 'zone_id' (columns: field, name). Set "
-         "zonal.id_column to one of these."),
-    Case("zones-duplicate-ids", zones_duplicate_ids,
-         "zones: column 'zone_id' of {ws}/zones.gpkg is not unique: 7 occur more than once."),
-    Case("zones-null-ids", zones_null_ids,
-         "zones: column 'zone_id' of {ws}/zones.gpkg is empty in 1 feature(s) (rows 1)."),
-    Case("zones-no-geometry", zones_no_geometry,
-         "zones: none of the 2 zone(s) of {ws}/zones.gpkg has a geometry (all null or "
-         "empty); fix the zones file", target=ZONAL_TARGET, where="job"),
-    Case("zones-no-overlap", zones_no_overlap,
-         "zones: no zone of {ws}/zones.gpkg overlaps {ws}/scene.tif (zones span 505000, "
-         "6.005e+06, 506000, 6.006e+06; the raster 500000, 5.99936e+06, 500640, 6e+06, in "
-         "the raster's CRS); use zones of the raster's area, or fix the CRS of the zones or "
-         "of the raster", target=ZONAL_TARGET, where="job"),
-    Case("zones-not-polygons", zones_points,
-         "zones: {ws}/zones.gpkg has non-polygon geometries (Point) for zone(s) 1. Zones must "
-         "be polygons: buffer points/lines or drop them.", target=ZONAL_TARGET, where="job"),
+    Case(
+        "corrupt-geotiff",
+        corrupt_geotiff,
+        "scene 's1': {ws}/scene.tif is truncated: its blocks need",
+    ),
+    Case(
+        "text-file-named-tif",
+        text_named_tif,
+        "scene 's1': {ws}/scene.tif is not a readable raster (",
+    ),
+    Case(
+        "raster-without-crs",
+        no_crs,
+        "scene 's1': {ws}/scene.tif has no CRS. Assign one, e.g. gdal_edit.py -a_srs EPSG:32633",
+    ),
+    Case(
+        "band-count-contradicts-config",
+        band_out_of_range,
+        "scene 's1': {ws}/scene.tif has 3 band(s), but scenes.bands.nir.band is 4; set "
+        "scenes.bands.nir.band to a band between 1 and 3",
+    ),
+    Case(
+        "nodata-contradicts-dtype",
+        nodata_outside_dtype,
+        "scene 's1': scenes.bands.red.nodata is -9999, but band 3 of {ws}/scene.tif is "
+        "uint16 (whole numbers 0..65535) and can never hold it; set scenes.bands.red.nodata"
+        " to the file's no-data value",
+    ),
+    Case(
+        "mask-band-not-integer",
+        float_mask,
+        "scene 's1': mask band 1 of {ws}/scene.tif is float32, but a mask holds integer "
+        "classes; point scenes.mask at the classification band",
+    ),
+    Case(
+        "scene-all-nodata",
+        all_nodata,
+        "scene 's1', band nir: every pixel of band 4 of {ws}/scene.tif is no-data (0); the "
+        "file is empty or scenes.bands.nir.nodata is wrong: fix scenes.bands.nir.nodata, or "
+        "remove the scene from the scene sheet",
+        target="results/indices/s1/NDVI.tif",
+        where="job",
+    ),
+    Case(
+        "dem-missing",
+        missing_dem,
+        "terrain.dem: nowhere/dem.tif not found; fix the path or set it to ''",
+    ),
+    Case("dem-without-crs", dem_without_crs, "terrain.dem: {ws}/dem.tif has no CRS. Assign one"),
+    Case(
+        "zonal-raster-missing",
+        missing_zonal_raster,
+        "zonal.rasters.elev: file not found: {ws}/elev.tif. Check the path in zonal.rasters.",
+    ),
+    Case(
+        "composite-unknown-index",
+        unknown_composite_index,
+        "composite.indices: NBR not in indices (NDVI)",
+    ),
+    Case(
+        "expression-malformed",
+        malformed_expression,
+        "index 'mine': cannot parse '(nir - red' ('(' was never closed at column 1); use "
+        "only band names, numbers, + - * / ** and parentheses",
+    ),
+    Case(
+        "expression-unknown-band",
+        expression_unknown_band,
+        "index 'mine' ((nir - rde) / nir) needs band(s) rde, which scenes.bands does not "
+        "define (it has nir, red)",
+    ),
+    Case(
+        "results-dir-is-a-file",
+        results_is_a_file,
+        "results: {ws}/busy/results cannot be created because {ws}/busy is a file, not a "
+        "directory; set results to another directory",
+    ),
+    Case("zones-unreadable", zones_unreadable, "zones: cannot read {ws}/zones.gpkg ("),
+    Case(
+        "zones-without-crs",
+        zones_without_crs,
+        "zones: {ws}/zones.shp has no CRS. Assign one, e.g. ogr2ogr -a_srs EPSG:4326",
+    ),
+    Case(
+        "zones-no-id-column",
+        zones_no_id_column,
+        "zones: {ws}/zones.gpkg has no column 'zone_id' (columns: field, name). Set "
+        "zonal.id_column to one of these.",
+    ),
+    Case(
+        "zones-duplicate-ids",
+        zones_duplicate_ids,
+        "zones: column 'zone_id' of {ws}/zones.gpkg is not unique: 7 occur more than once.",
+    ),
+    Case(
+        "zones-null-ids",
+        zones_null_ids,
+        "zones: column 'zone_id' of {ws}/zones.gpkg is empty in 1 feature(s) (rows 1).",
+    ),
+    Case(
+        "zones-no-geometry",
+        zones_no_geometry,
+        "zones: none of the 2 zone(s) of {ws}/zones.gpkg has a geometry (all null or "
+        "empty); fix the zones file",
+        target=ZONAL_TARGET,
+        where="job",
+    ),
+    Case(
+        "zones-no-overlap",
+        zones_no_overlap,
+        "zones: no zone of {ws}/zones.gpkg overlaps {ws}/scene.tif (zones span 505000, "
+        "6.005e+06, 506000, 6.006e+06; the raster 500000, 5.99936e+06, 500640, 6e+06, in "
+        "the raster's CRS); use zones of the raster's area, or fix the CRS of the zones or "
+        "of the raster",
+        target=ZONAL_TARGET,
+        where="job",
+    ),
+    Case(
+        "zones-not-polygons",
+        zones_points,
+        "zones: {ws}/zones.gpkg has non-polygon geometries (Point) for zone(s) 1. Zones must "
+        "be polygons: buffer points/lines or drop them.",
+        target=ZONAL_TARGET,
+        where="job",
+    ),
 ]
 
 
@@ -322,8 +402,7 @@ def run_case(ws: Path, case: Case, cfg: Path | None = None) -> subprocess.Comple
     cfg = cfg or case_config(ws, case)
     # --cores before a target ends the --configfile list, which would swallow it
     args = ["--cores", "2", case.target] if case.target else ["--dry-run"]
-    return run_snakemake(ws, *args, *case.extra, configfiles=[cfg], demo_config=False,
-                         check=False)
+    return run_snakemake(ws, *args, *case.extra, configfiles=[cfg], demo_config=False, check=False)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -366,15 +445,29 @@ def test_scene_outside_the_aoi_is_warned_and_still_gets_its_index(tmp_path):
     write_raster(tmp_path / "far.tif", scene_data(1), origin=(600_000.0, 6_000_000.0))
     write_sheet(tmp_path, [("s1", "2024-06-01", "scene.tif"), ("far", "2024-06-02", "far.tif")])
     cfg = tmp_path / "aoi.yaml"
-    cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {
-        "grid": {"crs": "EPSG:32633", "tile_px": 64,
-                 "aoi": {"bounds": [ORIGIN[0], ORIGIN[1] - SIZE, ORIGIN[0] + SIZE, ORIGIN[1]]}},
-        "scene_indices": True,  # index rasters per scene, the product the AOI leaves alone
-    })))
+    cfg.write_text(
+        yaml.safe_dump(
+            merge(
+                base_config(tmp_path),
+                {
+                    "grid": {
+                        "crs": "EPSG:32633",
+                        "tile_px": 64,
+                        "aoi": {
+                            "bounds": [ORIGIN[0], ORIGIN[1] - SIZE, ORIGIN[0] + SIZE, ORIGIN[1]]
+                        },
+                    },
+                    # index rasters per scene, the product the AOI leaves alone
+                    "scene_indices": True,
+                },
+            )
+        )
+    )
     proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False)
-    assert ("grid.aoi: scene(s) far lie outside the area of interest and go into no "
-            "composite; remove them from the scene sheet or widen grid.aoi") in (
-        proc.stdout + proc.stderr)
+    assert (
+        "grid.aoi: scene(s) far lie outside the area of interest and go into no "
+        "composite; remove them from the scene sheet or widen grid.aoi"
+    ) in (proc.stdout + proc.stderr)
     assert "results/indices/far/NDVI.tif" in proc.stdout  # its own product is still made
     assert "scene=far" not in proc.stdout.split("rule composite")[-1]
 
@@ -386,20 +479,37 @@ def test_a_countries_sized_vector_aoi_plans_only_the_scenes_and_prints_the_sizes
     write_raster(tmp_path / "far.tif", scene_data(1), origin=(600_000.0, 6_000_000.0))
     write_sheet(tmp_path, [("s1", "2024-06-01", "scene.tif"), ("far", "2024-06-02", "far.tif")])
     lon = np.linspace(-170, 170, 20_000)
-    world = Polygon(np.concatenate([np.c_[lon, np.full_like(lon, -60)],
-                                    np.c_[lon[::-1], np.full_like(lon, 75)]]))
+    world = Polygon(
+        np.concatenate(
+            [np.c_[lon, np.full_like(lon, -60)], np.c_[lon[::-1], np.full_like(lon, 75)]]
+        )
+    )
     gpd.GeoDataFrame(geometry=[world], crs="EPSG:4326").to_file(tmp_path / "world.gpkg")
     cfg = tmp_path / "aoi.yaml"
-    cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {
-        "grid": {"crs": "EPSG:32633", "resolution": 10, "origin": [0, 0], "tile_px": 64,
-                 "aoi": {"vector": str(tmp_path / "world.gpkg")}},
-    })))
+    cfg.write_text(
+        yaml.safe_dump(
+            merge(
+                base_config(tmp_path),
+                {
+                    "grid": {
+                        "crs": "EPSG:32633",
+                        "resolution": 10,
+                        "origin": [0, 0],
+                        "tile_px": 64,
+                        "aoi": {"vector": str(tmp_path / "world.gpkg")},
+                    },
+                },
+            )
+        )
+    )
     proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False)
     # the two scenes' union: 500000..600640 x 5999360..6000000; tiles of 640 m hold the
     # first scene in one and the far one in two (100000 / 640 = 156.25)
-    assert ("grid: 10064 x 64 px of 10 m in EPSG:32633, [500000, 5999360, 600640, 6000000]; "
-            "3 tile(s) of 64 px with data; 1 mosaic(s) (each with its count) of 10064 x 64 "
-            "px, 2.6 MB each as uncompressed float32") in proc.stdout
+    assert (
+        "grid: 10064 x 64 px of 10 m in EPSG:32633, [500000, 5999360, 600640, 6000000]; "
+        "3 tile(s) of 64 px with data; 1 mosaic(s) (each with its count) of 10064 x 64 "
+        "px, 2.6 MB each as uncompressed float32"
+    ) in proc.stdout
     assert len(re.findall(r"^rule composite:", proc.stdout, re.MULTILINE)) == 3
 
 
@@ -414,8 +524,10 @@ def _zonal_table(ws: Path, zones: Path) -> tuple[pd.DataFrame, str]:
 def test_zones_in_another_crs_give_the_same_statistics(tmp_path):
     same, _ = _zonal_table(tmp_path / "a", write_zones(_mk(tmp_path / "a") / "z.gpkg", [INSIDE]))
     geographic = gpd.GeoSeries([INSIDE], crs="EPSG:32633").to_crs("EPSG:4326")
-    other, _ = _zonal_table(tmp_path / "b", write_zones(_mk(tmp_path / "b") / "z.gpkg",
-                                                        list(geographic), crs="EPSG:4326"))
+    other, _ = _zonal_table(
+        tmp_path / "b",
+        write_zones(_mk(tmp_path / "b") / "z.gpkg", list(geographic), crs="EPSG:4326"),
+    )
     assert same["count"].iloc[0] > 0
     # vertex-wise reprojection bends no edge here: the same pixels within a sliver
     np.testing.assert_allclose(other["mean"], same["mean"], rtol=1e-3)
@@ -443,10 +555,17 @@ def test_dem_in_degrees_without_scale_uses_ellipsoidal_spacing(tmp_path):
     _scene(tmp_path)
     shutil.copy(DATA / "rmnp-dem.tif", tmp_path / "dem.tif")
     cfg = tmp_path / "dem.yaml"
-    cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {
-        "terrain": {"dem": str(tmp_path / "dem.tif"), "products": ["slope"]}})))
-    run_snakemake(tmp_path, "--cores", "2", "results/terrain/slope.tif", configfiles=[cfg],
-                  demo_config=False)
+    cfg.write_text(
+        yaml.safe_dump(
+            merge(
+                base_config(tmp_path),
+                {"terrain": {"dem": str(tmp_path / "dem.tif"), "products": ["slope"]}},
+            )
+        )
+    )
+    run_snakemake(
+        tmp_path, "--cores", "2", "results/terrain/slope.tif", configfiles=[cfg], demo_config=False
+    )
     log = (tmp_path / "results" / "logs" / "terrain.log").read_text()
     assert "spacing latitude-aware on WGS 84" in log
     with rasterio.open(tmp_path / "results" / "terrain" / "slope.tif") as src:
@@ -457,8 +576,9 @@ def test_dem_in_degrees_without_scale_uses_ellipsoidal_spacing(tmp_path):
 
 # --- needs root: a read-only and a full file system (mount tmpfs) -------------------
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("mount") is None,
-                                reason="mounting a tmpfs needs root")
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("mount") is None, reason="mounting a tmpfs needs root"
+)
 
 
 @pytest.fixture
@@ -468,8 +588,9 @@ def tmpfs(tmp_path):
     def mount(name: str, *options: str) -> Path:
         where = tmp_path / name
         where.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(where)],
-                       check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(where)], check=True
+        )
         mounts.append(where)
         return where
 
@@ -484,12 +605,12 @@ def test_read_only_results_dir_is_refused_before_any_job(tmp_path, tmpfs):
     _scene(tmp_path)
     cfg = tmp_path / "ro.yaml"
     cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {"results": str(ro / "res")})))
-    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False,
-                         check=False)
+    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False, check=False)
     assert proc.returncode != 0
-    assert (f"results: cannot write to {ro} (read-only file system or no permission); set "
-            "results to a directory you can write, or fix its permissions") in (
-        proc.stdout + proc.stderr)
+    assert (
+        f"results: cannot write to {ro} (read-only file system or no permission); set "
+        "results to a directory you can write, or fix its permissions"
+    ) in (proc.stdout + proc.stderr)
     assert list(ro.iterdir()) == []
 
 
@@ -500,12 +621,21 @@ def test_full_disk_fails_the_job_clearly_and_leaves_no_partial_product(tmp_path,
     _scene(tmp_path, data=big)
     cfg = tmp_path / "full.yaml"
     cfg.write_text(yaml.safe_dump(merge(base_config(tmp_path), {"results": str(full)})))
-    proc = run_snakemake(tmp_path, "--cores", "2", f"{full}/indices/s1/NDVI.tif", configfiles=[cfg],
-                         demo_config=False, check=False)
+    proc = run_snakemake(
+        tmp_path,
+        "--cores",
+        "2",
+        f"{full}/indices/s1/NDVI.tif",
+        configfiles=[cfg],
+        demo_config=False,
+        check=False,
+    )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "No space left on device" in output  # libtiff's own words, on stderr
     log = (full / "logs" / "index" / "s1.log").read_text()
-    assert ("the disk is full (look for 'No space left on device' above) or not writable. "
-            "Free space there, or set results to a larger disk") in log, log[-3000:]
+    assert (
+        "the disk is full (look for 'No space left on device' above) or not writable. "
+        "Free space there, or set results to a larger disk"
+    ) in log, log[-3000:]
     assert leftovers(full) == [] and hidden(full) == []

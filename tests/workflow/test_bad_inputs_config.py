@@ -22,9 +22,9 @@ def _schema_keys(section: str | None = None) -> str:
     """The keys a message lists, from config/schema.yaml (not a copy that goes stale
     with every new key)."""
     schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
-    props = schema["properties"] if section is None else schema["properties"][section][
-        "properties"]
+    props = schema["properties"] if section is None else schema["properties"][section]["properties"]
     return ", ".join(sorted(props))
+
 
 pytestmark = pytest.mark.workflow
 
@@ -95,48 +95,85 @@ def mem_mb_far_too_low(ws: Path) -> dict[str, Any]:
 
 
 CASES = [
-    Case("statistic-above-p100", statistic_above_p100,
-         "composite.statistic: 'p100.5' is not one of median, mean, min, max or pXX (a "
-         "percentile between p0 and p100, e.g. p10 or p97.5)"),
-    Case("expression-overflow", expression_overflow,
-         "custom_indices.x: 'nir * 10 ** 400' cannot be computed: 10 ** 400 overflows in "
-         "float64, the type indices are computed in (at most about 1.8e308); use smaller "
-         "numbers"),
-    Case("expression-huge-exponent", expression_huge_exponent,
-         "custom_indices.x: 'nir ** 9 ** 9 ** 9' cannot be computed: 9 ** 9 ** 9 overflows "
-         "in float64"),
-    Case("expression-500-terms", expression_500_terms,
-         "custom_indices.x: the expression has 999 parts (numbers, bands and operations; at "
-         "most 200); an index is a short formula over band names"),
-    Case("expression-3000-terms", expression_3000_terms,
-         "custom_indices.x: the expression has 17997 characters (at most 4000); an index is "
-         "a short formula over band names"),
-    Case("expression-never-finite", expression_never_finite,
-         "custom_indices.x: 'nir / (red - red)' is not a finite number for any test pixel "
-         "(e.g. nir=0.05, red=0.66), so every pixel would be nodata"),
-    Case("grid-resolution-far-too-fine", grid_resolution_far_too_fine,
-         "grid: grid.aoi at grid.resolution 1e-06 is 250000001 x 250000001 pixels (6.3e+16) "
-         "in 1.5e+13 tiles of 64 px, more than grid.max_tiles (100000); check "
-         "grid.resolution (in grid.crs units), raise grid.tile_px, or raise grid.max_tiles"),
-    Case("config-key-typo", config_key_typo,
-         "config: unknown key 'indeces' at top level; did you mean 'indices'? (keys: "
-         f"{_schema_keys()})"),
-    Case("config-nested-key-typo", config_nested_key_typo,
-         "config: unknown key 'statistc' in composite; did you mean 'statistic'? (keys: "
-         f"{_schema_keys('composite')})"),
-    Case("config-wrong-type", config_wrong_type,
-         "config key composite.statistic: 90 is not of type 'string' (composite.statistic: "
-         "median, mean, min, max or a percentile pXX (NumPy linear).)"),
-    Case("results-with-braces", results_with_braces,
-         # doubled: the message is a format string ({ws})
-         "results: 'out{{x}}' contains a brace; Snakemake reads braces in output paths as "
-         "wildcards, so choose a folder name without {{ or }}"),
-    Case("mem-mb-far-too-low", mem_mb_far_too_low,
-         "mem_mb of rule index: 2 MB is far below what a Dask worker needs before its first "
-         "chunk (about 250 MB); give rule index at least 400 MB, e.g. --set-resources "
-         "index:mem_mb=2000",
-         target="results/indices/s1/NDVI.tif", where="job",
-         extra=["--set-resources", "index:mem_mb=2"]),
+    Case(
+        "statistic-above-p100",
+        statistic_above_p100,
+        "composite.statistic: 'p100.5' is not one of median, mean, min, max or pXX (a "
+        "percentile between p0 and p100, e.g. p10 or p97.5)",
+    ),
+    Case(
+        "expression-overflow",
+        expression_overflow,
+        "custom_indices.x: 'nir * 10 ** 400' cannot be computed: 10 ** 400 overflows in "
+        "float64, the type indices are computed in (at most about 1.8e308); use smaller "
+        "numbers",
+    ),
+    Case(
+        "expression-huge-exponent",
+        expression_huge_exponent,
+        "custom_indices.x: 'nir ** 9 ** 9 ** 9' cannot be computed: 9 ** 9 ** 9 overflows "
+        "in float64",
+    ),
+    Case(
+        "expression-500-terms",
+        expression_500_terms,
+        "custom_indices.x: the expression has 999 parts (numbers, bands and operations; at "
+        "most 200); an index is a short formula over band names",
+    ),
+    Case(
+        "expression-3000-terms",
+        expression_3000_terms,
+        "custom_indices.x: the expression has 17997 characters (at most 4000); an index is "
+        "a short formula over band names",
+    ),
+    Case(
+        "expression-never-finite",
+        expression_never_finite,
+        "custom_indices.x: 'nir / (red - red)' is not a finite number for any test pixel "
+        "(e.g. nir=0.05, red=0.66), so every pixel would be nodata",
+    ),
+    Case(
+        "grid-resolution-far-too-fine",
+        grid_resolution_far_too_fine,
+        "grid: grid.aoi at grid.resolution 1e-06 is 250000001 x 250000001 pixels (6.3e+16) "
+        "in 1.5e+13 tiles of 64 px, more than grid.max_tiles (100000); check "
+        "grid.resolution (in grid.crs units), raise grid.tile_px, or raise grid.max_tiles",
+    ),
+    Case(
+        "config-key-typo",
+        config_key_typo,
+        "config: unknown key 'indeces' at top level; did you mean 'indices'? (keys: "
+        f"{_schema_keys()})",
+    ),
+    Case(
+        "config-nested-key-typo",
+        config_nested_key_typo,
+        "config: unknown key 'statistc' in composite; did you mean 'statistic'? (keys: "
+        f"{_schema_keys('composite')})",
+    ),
+    Case(
+        "config-wrong-type",
+        config_wrong_type,
+        "config key composite.statistic: 90 is not of type 'string' (composite.statistic: "
+        "median, mean, min, max or a percentile pXX (NumPy linear).)",
+    ),
+    Case(
+        "results-with-braces",
+        results_with_braces,
+        # doubled: the message is a format string ({ws})
+        "results: 'out{{x}}' contains a brace; Snakemake reads braces in output paths as "
+        "wildcards, so choose a folder name without {{ or }}",
+    ),
+    Case(
+        "mem-mb-far-too-low",
+        mem_mb_far_too_low,
+        "mem_mb of rule index: 2 MB is far below what a Dask worker needs before its first "
+        "chunk (about 250 MB); give rule index at least 400 MB, e.g. --set-resources "
+        "index:mem_mb=2000",
+        target="results/indices/s1/NDVI.tif",
+        where="job",
+        extra=["--set-resources", "index:mem_mb=2"],
+    ),
 ]
 
 
@@ -144,8 +181,9 @@ def _run(ws: Path, cfg: Path, case: Case) -> tuple[subprocess.CompletedProcess[s
     # --cores before a target ends the --configfile list, which would swallow it
     args = ["--cores", "2", case.target] if case.target else ["--dry-run"]
     t0 = time.perf_counter()
-    proc = run_snakemake(ws, *args, *case.extra, configfiles=[cfg], demo_config=False,
-                         check=False, timeout=TIMEOUT)
+    proc = run_snakemake(
+        ws, *args, *case.extra, configfiles=[cfg], demo_config=False, check=False, timeout=TIMEOUT
+    )
     return proc, time.perf_counter() - t0
 
 
@@ -186,9 +224,12 @@ def test_yaml_alias_bomb_is_refused_within_seconds(tmp_path):
     _scene(tmp_path)
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump(base_config(tmp_path)) + _alias_bomb())
-    case = Case("yaml-alias-bomb", lambda ws: {},
-                "config: key lols expands to more than 100,000 values: YAML aliases (*name) "
-                "repeat their anchor (&name) at every use; remove the aliases or that key")
+    case = Case(
+        "yaml-alias-bomb",
+        lambda ws: {},
+        "config: key lols expands to more than 100,000 values: YAML aliases (*name) "
+        "repeat their anchor (&name) at every use; remove the aliases or that key",
+    )
     proc, seconds = _run(tmp_path, cfg, case)
     _assert_refused(tmp_path, proc, case)
     assert seconds < 60, seconds  # a dry run of one scene; the bomb adds milliseconds
@@ -198,11 +239,16 @@ def test_unquoted_yaml_dates_in_periods_ranges_are_accepted(tmp_path):
     """YAML reads 2024-03-01 unquoted as a date; the user means the day."""
     _scene(tmp_path)  # one scene of 2024-06-01
     cfg = tmp_path / "dates.yaml"
-    cfg.write_text(yaml.safe_dump(base_config(tmp_path)) + (
-        f"grid: {{crs: 'EPSG:32633', tile_px: 64, aoi: {{bounds: {list(INSIDE.bounds)}}}}}\n"
-        "periods:\n  kind: ranges\n  ranges:\n    summer: [2024-05-01, 2024-08-31]\n"))
+    cfg.write_text(
+        yaml.safe_dump(base_config(tmp_path))
+        + (
+            f"grid: {{crs: 'EPSG:32633', tile_px: 64, aoi: {{bounds: {list(INSIDE.bounds)}}}}}\n"
+            "periods:\n  kind: ranges\n  ranges:\n    summer: [2024-05-01, 2024-08-31]\n"
+        )
+    )
     assert "summer: [2024-05-01, 2024-08-31]" in cfg.read_text()  # unquoted, as a user writes
-    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False,
-                         timeout=TIMEOUT)
+    proc = run_snakemake(
+        tmp_path, "--dry-run", configfiles=[cfg], demo_config=False, timeout=TIMEOUT
+    )
     assert "results/mosaics/summer/NDVI.tif" in proc.stdout
     assert not (tmp_path / "results").exists()

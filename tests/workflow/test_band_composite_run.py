@@ -29,9 +29,20 @@ def test_demo_with_bands_quality(tmp_path):
     for d in (with_bands, plain):
         d.mkdir()
     cfg = with_bands / "bands.yaml"
-    cfg.write_text(yaml.safe_dump({"composite": {
-        "indices": ["NDVI"], "statistic": "median", "resampling": "average",
-        "bands": ROLES, "band_statistic": "quality", "quality": {"index": "NDVI"}}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "composite": {
+                    "indices": ["NDVI"],
+                    "statistic": "median",
+                    "resampling": "average",
+                    "bands": ROLES,
+                    "band_statistic": "quality",
+                    "quality": {"index": "NDVI"},
+                }
+            }
+        )
+    )
     bands = ["results/mosaics/2024-JJA/bands.tif", "results/mosaics/2024-JJA/bands_count.tif"]
     # targets right after --cores: --configfile would take them as its own
     run_snakemake(with_bands, "--cores", "2", *TARGETS, *bands, configfiles=[cfg])
@@ -53,7 +64,7 @@ def test_demo_with_bands_quality(tmp_path):
     has = count > 0
     assert has.mean() > 0.5 and (count <= ndvi_count).all()
     assert np.isnan(data[:, ~has]).all() and not np.isnan(data[:, has]).any()
-    refl = data[:len(ROLES), has]
+    refl = data[: len(ROLES), has]
     assert 0 <= refl.min() and refl.max() < 1  # scaled reflectance, not digital numbers
     dates = {dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in np.unique(data[-1, has])}
     assert len(dates) > 1 and all(d.month in (6, 7, 8) and d.year == 2024 for d in dates)

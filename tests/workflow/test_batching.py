@@ -30,18 +30,20 @@ TARGET = "results/mosaics/2024-JJA/NDVI.tif"
 
 def _config(tmp_path: Path, name: str, **scenes) -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scene_indices": True,
-                                    "scenes": scenes}))
+    path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scene_indices": True, "scenes": scenes}))
     return path
 
 
-def _planned(workdir: Path, *args: str, configfiles=(), rule: str | None = None,
-             demo_config: bool = True) -> list[str]:
+def _planned(
+    workdir: Path, *args: str, configfiles=(), rule: str | None = None, demo_config: bool = True
+) -> list[str]:
     """Wildcards of the jobs a dry run plans (of ``rule`` only, if given)."""
-    out = run_snakemake(workdir, "--dry-run", *args, configfiles=configfiles,
-                        demo_config=demo_config).stdout
-    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$", out,
-                      re.MULTILINE)
+    out = run_snakemake(
+        workdir, "--dry-run", *args, configfiles=configfiles, demo_config=demo_config
+    ).stdout
+    jobs = re.findall(
+        r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$", out, re.MULTILINE
+    )
     return [w for r, w in jobs if rule is None or r == rule]
 
 
@@ -86,7 +88,9 @@ def runs(tmp_path_factory) -> tuple[Path, Path, Path]:
     run_snakemake(single, "--cores", "2", TARGET, configfiles=[_config(root, "single.yaml")])
     cfg = _config(root, "batched.yaml", batch=2)
     assert sorted(_planned(batched, TARGET, configfiles=[cfg], rule="index_batch")) == [
-        "batch=b00001", "batch=b00002"]
+        "batch=b00001",
+        "batch=b00002",
+    ]
     run_snakemake(batched, "--cores", "2", TARGET, configfiles=[cfg])
     return single, batched, cfg
 
@@ -97,7 +101,11 @@ def test_batched_products_are_the_same_bytes(runs):
     assert any(k.startswith("mosaics/") for k in a) and any(k.startswith("indices/") for k in a)
     assert b == a
     assert sorted({k.split("/")[1] for k in a if k.startswith("indices/")}) == [
-        "A_20240621", "A_20240726", "B_20240626", "B_20240802"]
+        "A_20240621",
+        "A_20240726",
+        "B_20240626",
+        "B_20240802",
+    ]
 
 
 def test_a_changed_scene_reruns_its_batch_and_what_depends_on_it(runs):
@@ -126,12 +134,26 @@ def test_a_changed_scene_reruns_its_batch_and_what_depends_on_it(runs):
 def test_planning_benchmark_runs_at_a_tiny_size(tmp_path, batch):
     """Smoke run of benchmarks/planning_bench.py: it plans, and bare Snakemake matches."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "planning_bench.py"), "--scenes", "12",
-         "--batch", str(batch), "--runs", "1", "--workdir", str(tmp_path),
-         # the report's STAC rule still lists every index raster as an input, which in
-         # batched mode no rule declares: plan the index products and mosaics only
-         "--targets", "all" if batch == 1 else "core"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "planning_bench.py"),
+            "--scenes",
+            "12",
+            "--batch",
+            str(batch),
+            "--runs",
+            "1",
+            "--workdir",
+            str(tmp_path),
+            # the report's STAC rule still lists every index raster as an input, which in
+            # batched mode no rule declares: plan the index products and mosaics only
+            "--targets",
+            "all" if batch == 1 else "core",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     row = re.search(r"^\| 12 \| (\d+) \| (\d+) \|(?: [\d.]+ \|){5}$", proc.stdout, re.MULTILINE)
@@ -142,8 +164,12 @@ def test_planning_benchmark_runs_at_a_tiny_size(tmp_path, batch):
     assert index_jobs == -(-12 // batch)  # one NDVI job per scene or per batch
     assert int(row[1]) == batch and int(row[2]) == int(jobs[1]) == sum(counts.values())
     assert len(list((tmp_path / "scenes").glob("*.tif"))) == 12
-    cpu = re.search(r"^CPU s \(user\+sys, median\): rasterflow ([\d.]+), bare ([\d.]+) "
-                    r"\(ratio ([\d.]+)\)", proc.stdout, re.MULTILINE)
+    cpu = re.search(
+        r"^CPU s \(user\+sys, median\): rasterflow ([\d.]+), bare ([\d.]+) "
+        r"\(ratio ([\d.]+)\)",
+        proc.stdout,
+        re.MULTILINE,
+    )
     assert cpu and float(cpu[1]) > 0 and float(cpu[2]) > 0, proc.stdout
     # the printed ratio is of the unrounded medians: it lies in the range the two
     # printed (rounded to 0.01) figures allow, itself rounded to 0.01
@@ -175,27 +201,41 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
         lines.append(f"S{i},2024-01-0{i + 1},scenes/S{i}.tif")
     (tmp_path / "scenes.csv").write_text("\n".join(lines) + "\n")
     cfg = tmp_path / "own.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "scenes": {"sheet": str(tmp_path / "scenes.csv"), "batch": 2,
-                   "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
-        "indices": ["NDVI"], "scene_indices": True}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "scenes": {
+                    "sheet": str(tmp_path / "scenes.csv"),
+                    "batch": 2,
+                    "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}},
+                },
+                "indices": ["NDVI"],
+                "scene_indices": True,
+            }
+        )
+    )
     results = tmp_path / "results"
     targets = [f"results/indices/_batches/b0000{b}.json" for b in range(3)]
 
     def planned() -> list[str]:
-        return sorted(_planned(tmp_path, *targets, configfiles=[cfg], demo_config=False,
-                               rule="index_batch"))
+        return sorted(
+            _planned(tmp_path, *targets, configfiles=[cfg], demo_config=False, rule="index_batch")
+        )
 
     # S3 is all nodata: its batch fails at run time, the others finish (--keep-going)
-    proc = run_snakemake(tmp_path, "--keep-going", *targets, configfiles=[cfg],
-                         demo_config=False, check=False)
+    proc = run_snakemake(
+        tmp_path, "--keep-going", *targets, configfiles=[cfg], demo_config=False, check=False
+    )
     assert proc.returncode != 0
     assert "S3.tif" in proc.stdout + proc.stderr + "".join(
-        p.read_text() for p in (results / "logs").rglob("*.log"))
+        p.read_text() for p in (results / "logs").rglob("*.log")
+    )
     assert sorted(_manifests(results)) == ["b00000", "b00002"]  # no manifest, no whole batch
     fingerprint = tmp_path / ".snakemake/rasterflow/batches/b00001.inputs.json"
     assert [e[0] for e in json.loads(fingerprint.read_text())["files"]] == [
-        str(tmp_path / "scenes" / "S2.tif"), str(tmp_path / "scenes" / "S3.tif")]
+        str(tmp_path / "scenes" / "S2.tif"),
+        str(tmp_path / "scenes" / "S3.tif"),
+    ]
 
     # fixed, the run resumes with the failed batch only
     _own_scene(tmp_path / "scenes" / "S3.tif", seed=3)
@@ -225,8 +265,9 @@ def test_own_scenes_rerun_exactly_the_changed_batch_and_resume_after_a_failure(t
 def _jobs(workdir: Path, cfg: Path) -> list[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run of rule all plans, sorted."""
     out = run_snakemake(workdir, "--dry-run", configfiles=[cfg], demo_config=False).stdout
-    return sorted(re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$",
-                             out, re.MULTILINE))
+    return sorted(
+        re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    wildcards: (.+)$", out, re.MULTILINE)
+    )
 
 
 def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
@@ -239,12 +280,22 @@ def test_the_cached_plan_equals_a_fresh_one_and_follows_every_change(tmp_path):
     sheet = tmp_path / "scenes.csv"
     sheet.write_text("\n".join(lines) + "\n")
     settings = {
-        "scenes": {"sheet": str(sheet), "batch": 2,
-                   "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}}},
-        "indices": ["NDVI"], "scene_indices": True, "periods": {"kind": "monthly"},
-        "grid": {"crs": "EPSG:32633", "resolution": 10, "tile_px": 16,
-                 "aoi": {"bounds": [500_000, 5_999_760, 500_480, 6_000_000]}},
-        "zonal": {"zones": ""}, "terrain": {"dem": ""},
+        "scenes": {
+            "sheet": str(sheet),
+            "batch": 2,
+            "bands": {"red": {"band": 1, "nodata": 0}, "nir": {"band": 2, "nodata": 0}},
+        },
+        "indices": ["NDVI"],
+        "scene_indices": True,
+        "periods": {"kind": "monthly"},
+        "grid": {
+            "crs": "EPSG:32633",
+            "resolution": 10,
+            "tile_px": 16,
+            "aoi": {"bounds": [500_000, 5_999_760, 500_480, 6_000_000]},
+        },
+        "zonal": {"zones": ""},
+        "terrain": {"dem": ""},
     }
     cfg = tmp_path / "own.yaml"
     cfg.write_text(yaml.safe_dump(settings))

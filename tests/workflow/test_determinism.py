@@ -22,11 +22,14 @@ SCENES = {"full": "rgbn.tif", "suba": "rgbn_suba.tif", "subb": "rgbn_subb.tif"}
 TARGETS = [
     # SR is written per scene; NDVI's composites compute it from the bands in memory
     *(f"results/indices/{s}/SR.tif" for s in SCENES),
-    "results/mosaics/2020/NDVI.tif", "results/mosaics/2020/NDVI_count.tif",
+    "results/mosaics/2020/NDVI.tif",
+    "results/mosaics/2020/NDVI_count.tif",
     "results/mosaics/2020/NDVI.vrt",
     # composite.bands (band_statistic quality by default, medoid and geomedian below)
-    "results/mosaics/2020/bands.tif", "results/mosaics/2020/bands_count.tif",
-    "results/terrain/slope.tif", "results/terrain/hillshade.tif",
+    "results/mosaics/2020/bands.tif",
+    "results/mosaics/2020/bands_count.tif",
+    "results/terrain/slope.tif",
+    "results/terrain/hillshade.tif",
 ]
 
 
@@ -41,30 +44,54 @@ def project(root: Path, band_statistic: str = "quality") -> Path:
         w.writerow(["scene_id", "date", "path"])
         for i, (sid, name) in enumerate(SCENES.items()):
             w.writerow([sid, f"2020-07-0{i + 1}", name])
-    (root / "own.yaml").write_text(yaml.safe_dump({
-        "demo": False,
-        "scenes": {"sheet": str(data / "scenes.csv"), "chunk": 256,
-                   "bands": {"red": {"band": 1, "nodata": 0}, "green": {"band": 2, "nodata": 0},
-                             "nir": {"band": 4, "nodata": 0}}},
-        "indices": ["NDVI", "SR"],
-        "custom_indices": {"SR": "nir / red"},
-        # small tiles and chunks: several Dask blocks and several jobs per stage
-        "grid": {"crs": "EPSG:32618", "resolution": 10, "tile_px": 128, "origin": [0, 0],
-                 "aoi": {"bounds": [792900, 2048300, 795600, 2050400]}},
-        "composite": {"chunk": 64, "indices": ["NDVI"], "bands": ["red", "green", "nir"],
-                      "band_statistic": band_statistic, "quality": {"index": "NDVI"}},
-        "mosaic": {"chunk": 256},
-        "terrain": {"dem": str(data / "rmnp-dem.tif"), "products": ["slope", "hillshade"],
-                    "chunk": 64},
-        "dask": {"progress_interval": 60},
-    }))
+    (root / "own.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "demo": False,
+                "scenes": {
+                    "sheet": str(data / "scenes.csv"),
+                    "chunk": 256,
+                    "bands": {
+                        "red": {"band": 1, "nodata": 0},
+                        "green": {"band": 2, "nodata": 0},
+                        "nir": {"band": 4, "nodata": 0},
+                    },
+                },
+                "indices": ["NDVI", "SR"],
+                "custom_indices": {"SR": "nir / red"},
+                # small tiles and chunks: several Dask blocks and several jobs per stage
+                "grid": {
+                    "crs": "EPSG:32618",
+                    "resolution": 10,
+                    "tile_px": 128,
+                    "origin": [0, 0],
+                    "aoi": {"bounds": [792900, 2048300, 795600, 2050400]},
+                },
+                "composite": {
+                    "chunk": 64,
+                    "indices": ["NDVI"],
+                    "bands": ["red", "green", "nir"],
+                    "band_statistic": band_statistic,
+                    "quality": {"index": "NDVI"},
+                },
+                "mosaic": {"chunk": 256},
+                "terrain": {
+                    "dem": str(data / "rmnp-dem.tif"),
+                    "products": ["slope", "hillshade"],
+                    "chunk": 64,
+                },
+                "dask": {"progress_interval": 60},
+            }
+        )
+    )
     return root
 
 
 def run(root: Path, *args: str) -> dict[str, str]:
     # targets right after --cores: --configfile and --set-threads would take them as theirs
-    run_snakemake(root, *args[:2], *TARGETS, *args[2:], configfiles=[root / "own.yaml"],
-                  demo_config=False)
+    run_snakemake(
+        root, *args[:2], *TARGETS, *args[2:], configfiles=[root / "own.yaml"], demo_config=False
+    )
     return {t: hashlib.sha256((root / t).read_bytes()).hexdigest() for t in TARGETS}
 
 
@@ -77,13 +104,15 @@ def reference(tmp_path_factory) -> dict[str, str]:
 TWO = ["--set-threads", "index=2", "composite=2", "mosaic=2", "terrain=2"]
 
 
-@pytest.mark.parametrize(("cells", "args", "processes"), [
-    ("2 cores per job, threads", ["--cores", "2", *TWO], False),
-    ("1 core per job, processes", ["--cores", "1"], True),
-    ("2 cores per job, processes", ["--cores", "2", *TWO], True),
-])
-def test_same_bytes_for_any_cores_threads_or_processes(tmp_path, reference, cells, args,
-                                                       processes):
+@pytest.mark.parametrize(
+    ("cells", "args", "processes"),
+    [
+        ("2 cores per job, threads", ["--cores", "2", *TWO], False),
+        ("1 core per job, processes", ["--cores", "1"], True),
+        ("2 cores per job, processes", ["--cores", "2", *TWO], True),
+    ],
+)
+def test_same_bytes_for_any_cores_threads_or_processes(tmp_path, reference, cells, args, processes):
     root = project(tmp_path / "p")
     if processes:
         cfg = yaml.safe_load((root / "own.yaml").read_text())
@@ -103,8 +132,7 @@ def test_same_bytes_wherever_the_project_lives(tmp_path, reference):
 
 
 @pytest.mark.parametrize("statistic", ["medoid", "geomedian"])
-def test_band_statistics_same_bytes_one_core_threads_or_two_cores_processes(tmp_path,
-                                                                           statistic):
+def test_band_statistics_same_bytes_one_core_threads_or_two_cores_processes(tmp_path, statistic):
     """The other band statistics (quality is in the matrix above): the corner cells."""
     one = run(project(tmp_path / "one", statistic), "--cores", "1")
     root = project(tmp_path / "two", statistic)

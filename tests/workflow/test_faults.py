@@ -59,7 +59,11 @@ def run_step(
     log = tmp_path / "step.log"
     proc = subprocess.run(
         [sys.executable, str(script), mode, str(tmp_path / "killed-once"), str(log)],
-        check=False, capture_output=True, text=True, timeout=240, cwd=tmp_path,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
     )
     return proc, log.read_text() if log.exists() else ""
 
@@ -83,8 +87,10 @@ def test_step_fails_clearly_when_workers_keep_dying(tmp_path):
     proc, log = run_step(tmp_path, "kill-always")
     assert proc.returncode != 0
     assert "a Dask worker died running this step (" in log
-    assert (f"each of the 2 worker processes may use {per_worker_mib(log)} MiB (its share of "
-            "the job's mem_mb)") in log
+    assert (
+        f"each of the 2 worker processes may use {per_worker_mib(log)} MiB (its share of "
+        "the job's mem_mb)"
+    ) in log
     assert "run with --retries 2 (mem_mb grows with each attempt)" in log
 
 
@@ -115,7 +121,11 @@ def test_outputs_appearing_late_are_awaited_for_latency_wait(tmp_path, wait, ok)
     (tmp_path / "Snakefile").write_text(textwrap.dedent(LATE))
     proc = subprocess.run(
         [SNAKEMAKE, "--cores", "1", "--latency-wait", str(wait)],
-        check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if ok:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -126,8 +136,9 @@ def test_outputs_appearing_late_are_awaited_for_latency_wait(tmp_path, wait, ok)
         assert "latency" in proc.stderr  # Snakemake names the option to raise
 
 
-@pytest.mark.parametrize(("profile", "at_least"), [("default", 5), ("slurm", 30),
-                                                   ("slurm-site-template", 60)])
+@pytest.mark.parametrize(
+    ("profile", "at_least"), [("default", 5), ("slurm", 30), ("slurm-site-template", 60)]
+)
 def test_profiles_wait_for_late_outputs(profile, at_least):
     cfg = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())
     assert cfg["latency-wait"] >= at_least

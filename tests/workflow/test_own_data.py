@@ -13,7 +13,7 @@ from helpers import DATA, run_snakemake
 
 pytestmark = pytest.mark.workflow
 
-HOSTILE = "my scenes; it's \"$(touch PWNED)\" `id` é\nnew line"
+HOSTILE = 'my scenes; it\'s "$(touch PWNED)" `id` é\nnew line'
 
 
 def test_real_scene_with_hostile_path_through_the_workflow(tmp_path):

@@ -24,9 +24,15 @@ def _band_file(path: Path, data: np.ndarray, profile: dict, *, factor: int = 1) 
     """A GeoTIFF named like the SAFE's .jp2 (GDAL opens files by content, not name)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     out = data[::factor, ::factor]
-    prof = {**profile, "count": 1, "dtype": out.dtype.name, "height": out.shape[0],
-            "width": out.shape[1], "nodata": 0,
-            "transform": profile["transform"] * profile["transform"].scale(factor)}
+    prof = {
+        **profile,
+        "count": 1,
+        "dtype": out.dtype.name,
+        "height": out.shape[0],
+        "width": out.shape[1],
+        "nodata": 0,
+        "transform": profile["transform"] * profile["transform"].scale(factor),
+    }
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(out, 1)
 
@@ -49,8 +55,7 @@ def make_own_data(root: Path) -> None:
         granule = root / "scenes" / safe / "GRANULE" / f"L2A_T18QWF_A0{i}" / "IMG_DATA"
         _band_file(granule / "R10m" / f"T18QWF_{stamp}_B04_10m.jp2", _dn(red), profile)
         _band_file(granule / "R10m" / f"T18QWF_{stamp}_B08_10m.jp2", _dn(nir), profile)
-        _band_file(granule / "R20m" / f"T18QWF_{stamp}_B12_20m.jp2", _dn(green), profile,
-                   factor=2)
+        _band_file(granule / "R20m" / f"T18QWF_{stamp}_B12_20m.jp2", _dn(green), profile, factor=2)
         scl = np.where(nir > np.percentile(nir, 5), 4, 9).astype("uint16")  # 9: cloud
         _band_file(granule / "R20m" / f"T18QWF_{stamp}_SCL_20m.jp2", scl, profile, factor=2)
         lines.append(f"S2_{stamp},{date},scenes/{safe}")
@@ -58,8 +63,10 @@ def make_own_data(root: Path) -> None:
     mid = (bounds.left + bounds.right) / 2
     gpd.GeoDataFrame(
         {"field_id": [1, 2], "crop": ["wheat", "maize"]},
-        geometry=[box(bounds.left, bounds.bottom, mid, bounds.top),
-                  box(mid, bounds.bottom, bounds.right, bounds.top)],
+        geometry=[
+            box(bounds.left, bounds.bottom, mid, bounds.top),
+            box(mid, bounds.bottom, bounds.right, bounds.top),
+        ],
         crs=profile["crs"],
     ).to_file(root / "zones.gpkg")
 
@@ -76,11 +83,14 @@ def own_config(root: Path) -> Path:
 def test_example_config_plans_a_run_on_own_data(tmp_path):
     make_own_data(tmp_path)
     cfg = own_config(tmp_path)
-    proc = run_snakemake(tmp_path, "--dry-run", "--quiet", "rules", configfiles=[cfg],
-                         demo_config=False)
+    proc = run_snakemake(
+        tmp_path, "--dry-run", "--quiet", "rules", configfiles=[cfg], demo_config=False
+    )
     out = proc.stdout + proc.stderr
-    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$",
-                                                out.split("Job stats:")[1], re.MULTILINE)}
+    jobs = {
+        m[1]: int(m[2])
+        for m in re.finditer(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], re.MULTILINE)
+    }
     # 2 scenes, both indices composited from their bands (no index job); one tile,
     # 2 months (both indices in one composite job each, one mosaic job per month); a
     # zonal table per mosaic
@@ -99,7 +109,6 @@ def test_example_config_plans_a_run_on_own_data(tmp_path):
 
 def test_example_config_names_a_missing_sheet(tmp_path):
     cfg = own_config(tmp_path)
-    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False,
-                         check=False)
+    proc = run_snakemake(tmp_path, "--dry-run", configfiles=[cfg], demo_config=False, check=False)
     assert proc.returncode != 0
     assert "scenes.csv" in proc.stdout + proc.stderr

@@ -57,16 +57,24 @@ def _catalog(www, rows):
     catalog = pystac.Catalog("scenes", "served scenes")
     for sid, day in rows:
         with rasterio.open(www / "scenes" / f"{sid}.tif") as src:
-            proj = {"proj:epsg": src.crs.to_epsg(), "proj:shape": [src.height, src.width],
-                    "proj:transform": list(src.transform)[:6],
-                    "raster:bands": [{"data_type": d} for d in src.dtypes],
-                    "eo:bands": [{"name": n, "common_name": n}
-                                 for n in ("red", "green", "blue", "nir")]}
-        item = pystac.Item(sid, None, None, dt.datetime.fromisoformat(f"{day}T10:00:00+00:00"),
-                           {})
-        item.add_asset("image", pystac.Asset(str(www / "scenes" / f"{sid}.tif"),
-                                             media_type=pystac.MediaType.GEOTIFF,
-                                             extra_fields=proj))
+            proj = {
+                "proj:epsg": src.crs.to_epsg(),
+                "proj:shape": [src.height, src.width],
+                "proj:transform": list(src.transform)[:6],
+                "raster:bands": [{"data_type": d} for d in src.dtypes],
+                "eo:bands": [
+                    {"name": n, "common_name": n} for n in ("red", "green", "blue", "nir")
+                ],
+            }
+        item = pystac.Item(sid, None, None, dt.datetime.fromisoformat(f"{day}T10:00:00+00:00"), {})
+        item.add_asset(
+            "image",
+            pystac.Asset(
+                str(www / "scenes" / f"{sid}.tif"),
+                media_type=pystac.MediaType.GEOTIFF,
+                extra_fields=proj,
+            ),
+        )
         catalog.add_item(item)
     catalog.normalize_hrefs(str(www / "catalog"))
     catalog.make_all_asset_hrefs_relative()
@@ -79,14 +87,25 @@ def _api_items(tmp_path, url, rows):
     ring = [[-75.7, 41.3], [-75.5, 41.3], [-75.5, 41.5], [-75.7, 41.5], [-75.7, 41.3]]
     features = []
     for sid, day in [*rows, ("a", "2019-07-01")]:
-        item = pystac.Item(sid if day[:4] == "2020" else "old", {"type": "Polygon",
-                                                                 "coordinates": [ring]},
-                           [-75.7, 41.3, -75.5, 41.5],
-                           dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"), {},
-                           collection="aerial")
-        item.add_asset("image", pystac.Asset(f"{url}/scenes/{sid}.tif", extra_fields={
-            "eo:bands": [{"name": n, "common_name": n} for n in ("red", "green", "blue", "nir")]
-        }))
+        item = pystac.Item(
+            sid if day[:4] == "2020" else "old",
+            {"type": "Polygon", "coordinates": [ring]},
+            [-75.7, 41.3, -75.5, 41.5],
+            dt.datetime.fromisoformat(f"{day}T15:00:00+00:00"),
+            {},
+            collection="aerial",
+        )
+        item.add_asset(
+            "image",
+            pystac.Asset(
+                f"{url}/scenes/{sid}.tif",
+                extra_fields={
+                    "eo:bands": [
+                        {"name": n, "common_name": n} for n in ("red", "green", "blue", "nir")
+                    ]
+                },
+            ),
+        )
         features.append(item.to_dict())
     path = tmp_path / "items.json"
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
@@ -100,31 +119,46 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
         shutil.copy(DATA / "rgbn.tif", www / "scenes" / f"{name}.tif")
     rows = [("a", "2020-07-01"), ("b", "2020-08-01")]
     _catalog(www, rows)
-    with (nginx(www, tmp_path / "nginx") as served, moto_s3(tmp_path / "moto") as s3,
-          stac_api(_api_items(tmp_path, served.url, rows), tmp_path / "api") as api):
+    with (
+        nginx(www, tmp_path / "nginx") as served,
+        moto_s3(tmp_path / "moto") as s3,
+        stac_api(_api_items(tmp_path, served.url, rows), tmp_path / "api") as api,
+    ):
         for sid, _day in rows:
             s3.put("scenes", f"l2/{sid}.tif", (www / "scenes" / f"{sid}.tif").read_bytes())
         runs = {}
-        for kind, base in (("disk", str(www / "scenes")), ("http", f"{served.url}/scenes"),
-                           ("stac", f"{served.url}/scenes"), ("s3", "s3://scenes/l2"),
-                           ("search", f"{served.url}/scenes"),
-                           ("staged", f"{served.url}/scenes")):
+        for kind, base in (
+            ("disk", str(www / "scenes")),
+            ("http", f"{served.url}/scenes"),
+            ("stac", f"{served.url}/scenes"),
+            ("s3", "s3://scenes/l2"),
+            ("search", f"{served.url}/scenes"),
+            ("staged", f"{served.url}/scenes"),
+        ):
             work = tmp_path / kind
             work.mkdir()
             sheet = work / "scenes.csv"
-            sheet.write_text("scene_id,date,path\n" + "".join(
-                f"{sid},{day},{base}/{sid}.tif\n" for sid, day in rows))
+            sheet.write_text(
+                "scene_id,date,path\n"
+                + "".join(f"{sid},{day},{base}/{sid}.tif\n" for sid, day in rows)
+            )
             source = f"sheet: {sheet}"
             if kind == "stac":  # the served catalog instead of the sheet
                 source = f"stac: {{source: {served.url}/catalog/catalog.json}}"
             if kind == "search":  # a STAC API search
-                source = (f"stac: {{api: {api}, collections: [aerial], "
-                          "bbox: [-76, 41, -75, 42], datetime: 2020-01-01/2020-12-31}")
+                source = (
+                    f"stac: {{api: {api}, collections: [aerial], "
+                    "bbox: [-76, 41, -75, 42], datetime: 2020-01-01/2020-12-31}"
+                )
             if kind == "staged":  # copies for compute nodes without internet, batched
                 source += f"\n  stage_in: {tmp_path / 'copies'}\n  batch: 2"
             (work / "own.yaml").write_text(CONFIG.format(source=source))
-            run_snakemake(work, configfiles=[work / "own.yaml"], demo_config=False,
-                          env=s3.env if kind == "s3" else None)
+            run_snakemake(
+                work,
+                configfiles=[work / "own.yaml"],
+                demo_config=False,
+                env=s3.env if kind == "s3" else None,
+            )
             runs[kind] = _products(work / "results", base)
         requests = served.requests()
     assert runs["disk"] and runs["http"].keys() == runs["disk"].keys()
@@ -136,24 +170,35 @@ def test_remote_scenes_give_the_products_of_the_same_files_on_disk(tmp_path):
             # or the staged copies' paths
             theirs = runs[kind][path][1]
             if kind == "staged":
-                tags, theirs = ({k: v for k, v in t.items() if k not in (
-                    "RASTERFLOW_INPUTS", "RASTERFLOW_PARAMS")} for t in (tags, theirs))
+                tags, theirs = (
+                    {
+                        k: v
+                        for k, v in t.items()
+                        if k not in ("RASTERFLOW_INPUTS", "RASTERFLOW_PARAMS")
+                    }
+                    for t in (tags, theirs)
+                )
             assert (runs[kind][path][0], theirs) == (profile, tags), (kind, path)
             np.testing.assert_array_equal(runs[kind][path][2], pixels, err_msg=f"{kind} {path}")
     # the staged run read local copies, byte for byte the served files
     copies = sorted((tmp_path / "copies").rglob("*.tif"))
     assert [c.parent.name for c in copies] == ["a", "b"]
-    assert all(c.read_bytes() == (www / "scenes" / f"{c.parent.name}.tif").read_bytes()
-               for c in copies)
+    assert all(
+        c.read_bytes() == (www / "scenes" / f"{c.parent.name}.tif").read_bytes() for c in copies
+    )
     tags = runs["staged"][next(p for p in runs["staged"] if p.parts[0] == "indices")][1]
     assert str(tmp_path / "copies") in tags["RASTERFLOW_INPUTS"]
     # rasters by range requests (or whole, by the stage-in); the catalog's JSON whole
     gets = [r for r in requests if r[0] == "GET" and r[1].endswith(".tif")]
-    assert gets and all(status == 206 or (status == 200 and rng == "-")
-                        for _m, _p, status, rng, _n in gets)
+    assert gets and all(
+        status == 206 or (status == 200 and rng == "-") for _m, _p, status, rng, _n in gets
+    )
     assert sum(status == 200 for _m, _p, status, _r, _n in gets) == 2  # the two copies
     assert {r[1] for r in requests if r[1].endswith(".json")} == {
-        "/catalog/catalog.json", "/catalog/a/a.json", "/catalog/b/b.json"}
+        "/catalog/catalog.json",
+        "/catalog/a/a.json",
+        "/catalog/b/b.json",
+    }
 
 
 def test_an_asset_gone_after_planning_fails_its_job_naming_scene_and_url(tmp_path):
@@ -169,15 +214,18 @@ def test_an_asset_gone_after_planning_fails_its_job_naming_scene_and_url(tmp_pat
     with nginx(www, tmp_path / "nginx") as served:
         work = tmp_path / "run"
         work.mkdir()
-        (work / "own.yaml").write_text(CONFIG.format(
-            source=f"stac: {{source: {served.url}/catalog/catalog.json}}"))
-        proc = run_snakemake(work, "--keep-going", configfiles=[work / "own.yaml"],
-                             demo_config=False, check=False)
+        (work / "own.yaml").write_text(
+            CONFIG.format(source=f"stac: {{source: {served.url}/catalog/catalog.json}}")
+        )
+        proc = run_snakemake(
+            work, "--keep-going", configfiles=[work / "own.yaml"], demo_config=False, check=False
+        )
     assert proc.returncode != 0
     logs = "".join(p.read_text() for p in (work / "results" / "logs").rglob("*.log"))
     assert "scene 'b', band" in logs
     assert f"{served.url}/scenes/b.tif cannot be read over HTTP" in logs
     assert not (work / "results" / "indices" / "b").exists() or not list(
-        (work / "results" / "indices" / "b").iterdir())
+        (work / "results" / "indices" / "b").iterdir()
+    )
     assert (work / "results" / "indices" / "a" / "NDVI.tif").exists()  # the other scene's
     assert not [p for p in (work / "results").rglob("*") if ".tmp" in p.name]

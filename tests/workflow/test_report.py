@@ -42,8 +42,11 @@ def report(demo_run: Path) -> dict[str, Any]:
     target = demo_run / "report.html"
     run_snakemake(demo_run, "--report", str(target))
     page = target.read_text(encoding="utf-8")
-    return {"categories": _js_value(page, "categories"), "results": _js_value(page, "results"),
-            "description": _js_value(page, "workflow_desc")}
+    return {
+        "categories": _js_value(page, "categories"),
+        "results": _js_value(page, "results"),
+        "description": _js_value(page, "workflow_desc"),
+    }
 
 
 def _decoded(entry: dict[str, Any]) -> bytes:
@@ -58,41 +61,62 @@ def test_report_has_every_section(report, demo_run):
     assert set(cats["Maps"]) == {"Composites", "Terrain", "Trends", "Contours", "Scenes"}
     assert set(cats["Points"]) == {"Time series"}
     # a few scenes' own index products (report.scene_quicklooks: 2, the sheet's first)
-    scenes = sorted(p.name for p in (demo_run / "results" / "indices").iterdir()
-                    if not p.name.startswith("_"))[:2]
+    scenes = sorted(
+        p.name for p in (demo_run / "results" / "indices").iterdir() if not p.name.startswith("_")
+    )[:2]
     indices = sorted(p.stem for p in (demo_run / "results" / "indices" / scenes[0]).glob("*.tif"))
     assert sorted(cats["Maps"]["Scenes"]) == sorted(
-        f"results/report/maps/scenes/{s}/{i}.html" for s in scenes for i in indices)
+        f"results/report/maps/scenes/{s}/{i}.html" for s in scenes for i in indices
+    )
     assert set(cats["Zonal statistics"]) == {"Time series", "Tables"}
-    assert set(cats["Run"]) == {"Summary", "Benchmarks", "Dask performance reports",
-                                "Config and software"}
+    assert set(cats["Run"]) == {
+        "Summary",
+        "Benchmarks",
+        "Dask performance reports",
+        "Config and software",
+    }
     results = demo_run / "results"
     # a quicklook of every mosaic (statistic and count) and every terrain product
-    mosaics = sorted(p.relative_to(results / "mosaics").with_suffix(".html").as_posix()
-                     for p in (results / "mosaics").rglob("*.tif"))
-    assert sorted(p.removeprefix("results/report/maps/mosaics/")
-                  for p in cats["Maps"]["Composites"]) == mosaics
+    mosaics = sorted(
+        p.relative_to(results / "mosaics").with_suffix(".html").as_posix()
+        for p in (results / "mosaics").rglob("*.tif")
+    )
+    assert (
+        sorted(p.removeprefix("results/report/maps/mosaics/") for p in cats["Maps"]["Composites"])
+        == mosaics
+    )
     terrain = sorted(p.stem for p in (results / "terrain").glob("*.tif"))
     assert sorted(Path(p).stem for p in cats["Maps"]["Terrain"]) == terrain
     # the slope of every trend COG (the demo: NDVI)
     assert [p.removeprefix("results/report/maps/") for p in cats["Maps"]["Trends"]] == [
-        "trend/NDVI.html"]
+        "trend/NDVI.html"
+    ]
     contours = sorted({p.stem for p in (results / "contours").iterdir()})
     assert contours == ["dem"]
     assert sorted(Path(p).stem for p in cats["Maps"]["Contours"]) == contours
-    tables = sorted(p.relative_to(results / "zonal").with_suffix(".html").as_posix()
-                    for p in (results / "zonal").glob("*/*.parquet"))
-    assert sorted(p.removeprefix("results/report/zonal/tables/")
-                  for p in cats["Zonal statistics"]["Tables"]) == tables
+    tables = sorted(
+        p.relative_to(results / "zonal").with_suffix(".html").as_posix()
+        for p in (results / "zonal").glob("*/*.parquet")
+    )
+    assert (
+        sorted(
+            p.removeprefix("results/report/zonal/tables/")
+            for p in cats["Zonal statistics"]["Tables"]
+        )
+        == tables
+    )
     # every heavy job left a benchmark and a Dask report; the report embeds one page
     # with each of them (BokehJS once), the folder report/dask/ holds each job's page
-    heavy = sorted(p.relative_to(results / "benchmarks").with_suffix("").as_posix()
-                   .replace("/", "--") for p in (results / "benchmarks").rglob("*.tsv"))
+    heavy = sorted(
+        p.relative_to(results / "benchmarks").with_suffix("").as_posix().replace("/", "--")
+        for p in (results / "benchmarks").rglob("*.tsv")
+    )
     assert len(heavy) == len(list((results / "logs").rglob("*.dask.html")))
     assert cats["Run"]["Dask performance reports"] == ["results/report/dask_reports.html"]
     page = _decoded(report["results"]["results/report/dask_reports.html"]).decode("utf-8")
-    assert [html_lib.unescape(j) for j in re.findall(r"<h2 id=\"job-\d+\">(.*?)</h2>",
-                                                      page)] == heavy
+    assert [
+        html_lib.unescape(j) for j in re.findall(r"<h2 id=\"job-\d+\">(.*?)</h2>", page)
+    ] == heavy
     assert sorted(p.stem for p in (results / "report" / "dask").glob("*.html")) == heavy
     assert "rasterflow run" in report["description"]
 
@@ -104,8 +128,7 @@ def _map_png(entry: dict[str, Any]) -> bytes:
 
 
 def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
-    pngs = {p: _decoded(e) for p, e in report["results"].items()
-            if e["mime_type"] == "image/png"}
+    pngs = {p: _decoded(e) for p, e in report["results"].items() if e["mime_type"] == "image/png"}
     maps = {p: e for p, e in report["results"].items() if "/maps/" in p}
     # mosaics of two periods (NDVI, count), four terrain products, the NDVI trend, the
     # DEM's contours, two scenes' NBR and MSAVI
@@ -118,17 +141,22 @@ def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_ru
         assert report["results"][path]["caption"], path
     # the map pages show the quicklooks as written, at their full size on a click
     quicklooks = demo_run / "results" / "report" / "quicklooks"
-    assert pngs["results/report/maps/terrain/slope.html"] == (
-        quicklooks / "terrain" / "slope.png").read_bytes()
+    assert (
+        pngs["results/report/maps/terrain/slope.html"]
+        == (quicklooks / "terrain" / "slope.png").read_bytes()
+    )
     # the JJA NDVI mosaic has cloud holes and unobserved corners: transparent in the PNG,
     # about as large a share of the map as of the raster
     with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI.tif") as src:
         nodata_share = np.isnan(src.read(1)).mean()
-    rgba = np.asarray(Image.open(io.BytesIO(
-        pngs["results/report/maps/mosaics/2024-JJA/NDVI.html"])).convert("RGBA"))
+    rgba = np.asarray(
+        Image.open(io.BytesIO(pngs["results/report/maps/mosaics/2024-JJA/NDVI.html"])).convert(
+            "RGBA"
+        )
+    )
     clear = rgba[..., 3] == 0
     rows, cols = np.nonzero(rgba[..., 3] < 255)
-    map_box = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    map_box = rgba[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     assert clear.any() and 0.5 * nodata_share < (map_box[..., 3] == 0).mean() < 1.5 * nodata_share
     # margins (titles, colour bar) are opaque: readable on any viewer
     assert (rgba[:, 0, 3] == 255).all() and (rgba[0, :, 3] == 255).all()
@@ -173,11 +201,13 @@ def test_report_summary_says_what_ran_and_where_every_product_is(report, demo_ru
     results = demo_run / "results"
     jobs = list((results / "benchmarks").rglob("*.tsv"))
     assert f"{len(jobs)} jobs with a benchmark" in page
-    for rule in {p.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv")
-                 for p in jobs}:
+    for rule in {p.relative_to(results / "benchmarks").parts[0].removesuffix(".tsv") for p in jobs}:
         assert f"<td style='text-align:left'>{rule}</td>" in page
-    for product in [*(results / "mosaics").glob("*/*.tif"), *(results / "terrain").glob("*.tif"),
-                    results / "stac" / "catalog.json"]:
+    for product in [
+        *(results / "mosaics").glob("*/*.tif"),
+        *(results / "terrain").glob("*.tif"),
+        results / "stac" / "catalog.json",
+    ]:
         assert f"<code>{product.relative_to(demo_run)}</code>" in page
 
 
@@ -201,19 +231,25 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     items = {item.id: item for item in catalog.get_items(recursive=True)}
     contours = items.pop("contours-dem")  # the contour lines: vector assets, no raster
     assert {k: Path(a.get_absolute_href()).resolve() for k, a in contours.assets.items()} == {
-        fmt: (results / "contours" / f"dem.{fmt}").resolve() for fmt in ("gpkg", "parquet")}
+        fmt: (results / "contours" / f"dem.{fmt}").resolve() for fmt in ("gpkg", "parquet")
+    }
     assert contours.assets["gpkg"].media_type == "application/geopackage+sqlite3"
     assert not contours.assets["gpkg"].href.startswith("/")  # relative: the folder can move
     with rasterio.open(results / "demo" / "dem.tif") as src:
         expected = transform_bounds(src.crs, "EPSG:4326", *src.bounds)
     np.testing.assert_allclose(contours.bbox, expected, atol=1e-3)  # the DEM's footprint
-    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
+    rasters = [
+        *(results / "indices").rglob("*.tif"),
+        *(results / "mosaics").rglob("*.tif"),
+        *(results / "terrain").glob("*.tif"),
+        *(results / "trend").glob("*.tif"),
+    ]
     tables = [results / "points" / "points.parquet"]  # the points' long table
     assets = [a for i in items.values() for a in i.assets.values()]
     assert len(assets) == len(rasters) + len(tables)
     assert {Path(a.get_absolute_href()).resolve() for a in assets} == {
-        p.resolve() for p in [*rasters, *tables]}
+        p.resolve() for p in [*rasters, *tables]
+    }
     for asset in assets:
         if asset.media_type == "application/vnd.apache.parquet":
             continue
@@ -223,7 +259,7 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
     for collection in collections.values():
         keys = {k for i in collection.get_items() for k in i.assets}
         assert set(collection.item_assets) == keys and collection.license == "other"
-    points, = collections["points"].get_items()  # a null datetime and a range
+    (points,) = collections["points"].get_items()  # a null datetime and a range
     assert points.datetime is None and points.common_metadata.start_datetime is not None
     scene_dates = {demo.scene_id(fp, d): d for fp in demo.FOOTPRINTS for d in fp.dates}
     for sid, day in scene_dates.items():
@@ -252,8 +288,12 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
 
 def test_every_raster_opens_as_a_described_cog(demo_run):
     results = demo_run / "results"
-    rasters = [*(results / "indices").rglob("*.tif"), *(results / "mosaics").rglob("*.tif"),
-               *(results / "terrain").glob("*.tif"), *(results / "trend").glob("*.tif")]
+    rasters = [
+        *(results / "indices").rglob("*.tif"),
+        *(results / "mosaics").rglob("*.tif"),
+        *(results / "terrain").glob("*.tif"),
+        *(results / "trend").glob("*.tif"),
+    ]
     for path in rasters:
         valid, errors, _warnings = cog_validate(str(path))
         assert valid, (path, errors)

@@ -95,29 +95,47 @@ def _js_value(page: str, name: str) -> Any:
 
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found, ("headless Chromium is needed to check the report offline: run "
-                   "tools/system-deps (Debian: apt-get install chromium)")
+    assert found, (
+        "headless Chromium is needed to check the report offline: run "
+        "tools/system-deps (Debian: apt-get install chromium)"
+    )
     return found
 
 
-def _browse(url: str, proxy: _Nowhere, profile: Path, *, screenshot: Path | None = None,
-            size: tuple[int, int] = (1280, 800)) -> str:
+def _browse(
+    url: str,
+    proxy: _Nowhere,
+    profile: Path,
+    *,
+    screenshot: Path | None = None,
+    size: tuple[int, int] = (1280, 800),
+) -> str:
     """The DOM of ``url`` after scripts ran (virtual time, so no sleeping), or a
     screenshot of it. No request can leave: names resolve to nothing, and everything,
     loopback included, goes through the recording proxy."""
     cmd = [
-        _chromium(), "--headless=new", "--no-sandbox", "--disable-gpu",
-        "--no-first-run", "--no-default-browser-check", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-default-apps",
-        "--disable-extensions", "--hide-scrollbars", f"--user-data-dir={profile}",
+        _chromium(),
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--disable-extensions",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
         # names resolve to nothing; the proxy's own address stays reachable
         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        f"--proxy-server=http://127.0.0.1:{proxy.port}", "--proxy-bypass-list=<-loopback>",
-        "--virtual-time-budget=20000", f"--window-size={size[0]},{size[1]}",
+        f"--proxy-server=http://127.0.0.1:{proxy.port}",
+        "--proxy-bypass-list=<-loopback>",
+        "--virtual-time-budget=20000",
+        f"--window-size={size[0]},{size[1]}",
     ]
     cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
-    proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=180,
-                          check=False)
+    proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -150,8 +168,11 @@ def embedded(report_file: Path, tmp_path_factory) -> dict[str, Path]:
 
 def _no_external_references(page: str) -> list[str]:
     """Scripts, styles, images or frames the page would fetch from a network."""
-    return re.findall(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']?"""
-                      r"""((?:https?:)?//[^"'\s>]+)""", page)
+    return re.findall(
+        r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["']?"""
+        r"""((?:https?:)?//[^"'\s>]+)""",
+        page,
+    )
 
 
 def test_the_proxy_sees_a_request_that_would_leave(tmp_path):
@@ -160,8 +181,10 @@ def test_the_proxy_sees_a_request_that_would_leave(tmp_path):
     proxy = _Nowhere()
     try:
         page = tmp_path / "cdn.html"
-        page.write_text('<!DOCTYPE html><html><body><script src="https://cdn.bokeh.org/'
-                        'bokeh/release/bokeh-3.0.0.min.js"></script></body></html>')
+        page.write_text(
+            '<!DOCTYPE html><html><body><script src="https://cdn.bokeh.org/'
+            'bokeh/release/bokeh-3.0.0.min.js"></script></body></html>'
+        )
         _browse(page.as_uri(), proxy, tmp_path / "profile")
         assert set(proxy.page_requests()) == {"cdn.bokeh.org"}, proxy.requests
     finally:
@@ -211,7 +234,9 @@ def test_every_map_and_figure_draws_offline(embedded, nowhere, tmp_path):
     assert len(figures) == 3  # the zonal and the points' time series, the benchmark chart
     imgs = "".join(
         f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" '
-        "onload=\"this.dataset.drawn = this.naturalWidth\">" for p in figures)
+        'onload="this.dataset.drawn = this.naturalWidth">'
+        for p in figures
+    )
     page = tmp_path / "figures.html"
     page.write_text(f"<!DOCTYPE html><html><body>{imgs}</body></html>")
     dom = _browse(page.as_uri(), nowhere, tmp_path / "profile")
@@ -228,7 +253,8 @@ def _small_png(source: Path, target: Path) -> None:
     if buffer.tell() >= SCREENSHOT_BUDGET:
         buffer = io.BytesIO()
         image.quantize(colors=256, dither=Image.Dither.FLOYDSTEINBERG).save(
-            buffer, format="PNG", optimize=True)
+            buffer, format="PNG", optimize=True
+        )
     target.write_bytes(buffer.getvalue())
 
 
@@ -240,8 +266,10 @@ def test_screenshots_of_the_first_page_and_a_map(report_file, embedded, nowhere,
     docs = REPO / "docs" if os.environ.get("RASTERFLOW_SCREENSHOTS") == "1" else tmp_path
     shots = {
         "report-first-page.png": (report_file, (1280, 800)),
-        "report-map.png": (embedded["results/report/maps/mosaics/2024-JJA/NDVI.html"],
-                           (1100, 1000)),
+        "report-map.png": (
+            embedded["results/report/maps/mosaics/2024-JJA/NDVI.html"],
+            (1100, 1000),
+        ),
     }
     for name, (path, size) in shots.items():
         raw = tmp_path / name

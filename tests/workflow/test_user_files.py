@@ -14,8 +14,11 @@ pytestmark = pytest.mark.workflow
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and ".snakemake" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".snakemake" not in p.parts
+    }
 
 
 def _config(ws: Path, **extra) -> Path:
@@ -42,9 +45,11 @@ def test_results_in_the_data_folder_is_refused_and_nothing_of_the_user_changes(t
     for args in (["--dry-run"], ["--cores", "2"]):
         proc, out = _run(tmp_path, cfg, *args)
         assert proc.returncode != 0, out
-        assert (f"results: . holds {tmp_path}/scenes.csv, an input (scenes.sheet); "
-                "rasterflow replaces what it finds at its product paths, so it never writes "
-                "where your data is. Set results to a folder of its own") in out, out[-3000:]
+        assert (
+            f"results: . holds {tmp_path}/scenes.csv, an input (scenes.sheet); "
+            "rasterflow replaces what it finds at its product paths, so it never writes "
+            "where your data is. Set results to a folder of its own"
+        ) in out, out[-3000:]
         assert _snapshot(tmp_path) == before
     assert not (tmp_path / ".rasterflow").exists()
 
@@ -58,10 +63,12 @@ def test_a_folder_rasterflow_did_not_create_is_refused(tmp_path):
     cfg = _config(data, results=str(results))
     proc, out = _run(data, cfg, "--cores", "2")
     assert proc.returncode != 0
-    assert (f"results: {results} already holds thesis.tex, and rasterflow did not create it "
-            "(there is no .rasterflow marker), so its files could be overwritten. Set "
-            "results to a new or empty folder. If it holds an earlier rasterflow run's "
-            f"results, mark it as such: touch {results}/.rasterflow") in out, out[-3000:]
+    assert (
+        f"results: {results} already holds thesis.tex, and rasterflow did not create it "
+        "(there is no .rasterflow marker), so its files could be overwritten. Set "
+        "results to a new or empty folder. If it holds an earlier rasterflow run's "
+        f"results, mark it as such: touch {results}/.rasterflow"
+    ) in out, out[-3000:]
     assert sorted(p.name for p in results.iterdir()) == ["thesis.tex"]
 
 
@@ -78,9 +85,11 @@ def test_a_run_claims_its_folder_and_a_users_file_in_a_replaced_folder_is_kept(t
     (results / "stac" / "my_items.json").write_text('{"mine": true}\n')
     proc, out = _run(tmp_path, cfg, "--cores", "2")
     assert proc.returncode != 0
-    assert ("results: results/stac holds my_items.json, which rasterflow did not write, "
-            "and this folder is replaced whole when its step runs. Move those files "
-            "elsewhere (nothing was changed)") in out, out[-3000:]
+    assert (
+        "results: results/stac holds my_items.json, which rasterflow did not write, "
+        "and this folder is replaced whole when its step runs. Move those files "
+        "elsewhere (nothing was changed)"
+    ) in out, out[-3000:]
     assert (results / "stac" / "my_items.json").read_text() == '{"mine": true}\n'
 
 

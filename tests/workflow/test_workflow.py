@@ -54,19 +54,28 @@ def test_dry_run_plans_every_scene_and_index(tmp_path):
     assert jobs["zonal"] == 2 + 4 and jobs["zonal_long"] == 1
     # report: one job draws every quicklook (mosaics and terrain)
     assert jobs["quicklooks"] == 1 and "quicklook_mosaic" not in jobs
-    for rule in ("zonal_timeseries", "zonal_tables", "benchmark_chart", "dask_reports",
-                 "run_info", "stac"):
+    for rule in (
+        "zonal_timeseries",
+        "zonal_tables",
+        "benchmark_chart",
+        "dask_reports",
+        "run_info",
+        "stac",
+    ):
         assert jobs[rule] == 1, rule
 
 
-@pytest.mark.parametrize(("bounds", "composites", "mosaics"), [
-    # the south-east corner: one tile, seen only by footprint B (May, June, August)
-    ([384000, 6694960, 386240, 6697000], 2, 2),
-    # north-west corner: one tile, only footprint A (May, June, July)
-    ([380000, 6698000, 381000, 6700000], 2, 2),
-    # far away from every scene: no composite job at all
-    ([300000, 6600000, 301000, 6601000], 0, 0),
-])
+@pytest.mark.parametrize(
+    ("bounds", "composites", "mosaics"),
+    [
+        # the south-east corner: one tile, seen only by footprint B (May, June, August)
+        ([384000, 6694960, 386240, 6697000], 2, 2),
+        # north-west corner: one tile, only footprint A (May, June, July)
+        ([380000, 6698000, 381000, 6700000], 2, 2),
+        # far away from every scene: no composite job at all
+        ([300000, 6600000, 301000, 6601000], 0, 0),
+    ],
+)
 def test_planned_composites_follow_the_area_of_interest(tmp_path, bounds, composites, mosaics):
     cfg = tmp_path / "aoi.yaml"
     cfg.write_text(f"grid:\n  aoi:\n    bounds: {bounds}\n")
@@ -93,8 +102,10 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
             assert -1 <= finite.min() and finite.max() <= 1
     mosaics = sorted((demo_run / "results" / "mosaics").rglob("*.tif"))
     assert [p.relative_to(demo_run / "results" / "mosaics").as_posix() for p in mosaics] == [
-        "2024-JJA/NDVI.tif", "2024-JJA/NDVI_count.tif",
-        "2024-MAM/NDVI.tif", "2024-MAM/NDVI_count.tif",
+        "2024-JJA/NDVI.tif",
+        "2024-JJA/NDVI_count.tif",
+        "2024-MAM/NDVI.tif",
+        "2024-MAM/NDVI_count.tif",
     ]
     for p in mosaics:
         assert cog_validate(str(p))[0], p
@@ -112,7 +123,11 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
     assert count.max() == 4  # four JJA scenes overlap in the middle
     terrain = demo_run / "results" / "terrain"
     assert sorted(p.name for p in terrain.glob("*.tif")) == [
-        "aspect.tif", "hillshade.tif", "slope.tif", "tri.tif"]
+        "aspect.tif",
+        "hillshade.tif",
+        "slope.tif",
+        "tri.tif",
+    ]
     with rasterio.open(terrain / "slope.tif") as src:
         slope = src.read(1, masked=True)
         assert src.nodata == -9999 and src.crs.to_epsg() == 3067
@@ -209,16 +224,34 @@ def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
     # job per scene (NDVI's composites read the bands themselves)
     small = tmp_path / "two-indices.yaml"
     small.write_text("indices: [NDVI, NBR]\n")
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-           "--configfile", str(REPO / "config" / "config.yaml"), str(small), "--cores", "2"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(REPO / "config" / "config.yaml"),
+        str(small),
+        "--cores",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     logs = tmp_path / "results" / "logs" / "index"
     deadline = time.time() + 300
     try:
         while time.time() < deadline:
-            started = [p for p in logs.rglob("*.log") if "index " in p.read_text()] \
-                if logs.exists() else []
+            started = (
+                [p for p in logs.rglob("*.log") if "index " in p.read_text()]
+                if logs.exists()
+                else []
+            )
             if len(started) >= 2:
                 break
             time.sleep(0.05)
@@ -241,8 +274,9 @@ def test_killed_run_resumes_with_rerun_incomplete(tmp_path, demo_run):
     ref = demo_run / "results" / "indices"
     for p in (q for q in ours if q.is_file()):
         twin = ref / p.relative_to(tmp_path / "results" / "indices")
-        assert hashlib.sha256(p.read_bytes()).digest() == hashlib.sha256(
-            twin.read_bytes()).digest(), p
+        assert (
+            hashlib.sha256(p.read_bytes()).digest() == hashlib.sha256(twin.read_bytes()).digest()
+        ), p
 
 
 def test_lint_is_clean(tmp_path):
@@ -254,8 +288,9 @@ def test_lint_is_clean(tmp_path):
 def test_snakefmt_check_passes():
     snakefmt = str(Path(SNAKEMAKE).with_name("snakefmt"))
     files = ["Snakefile", *sorted(str(p.relative_to(REPO)) for p in (REPO / "rules").glob("*.smk"))]
-    proc = subprocess.run([snakefmt, "--check", *files], cwd=REPO, capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [snakefmt, "--check", *files], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
 
 

@@ -49,8 +49,7 @@ def raster_info(path: str | os.PathLike[str], *, band: int) -> RasterInfo:
     """Open ``path`` once for its CRS, checking that it is usable for zonal statistics."""
     if not Path(path).exists():
         raise InputDataError(
-            f"zonal raster: file not found: {path}. Check the product path given to the "
-            "zonal step."
+            f"zonal raster: file not found: {path}. Check the product path given to the zonal step."
         )
     with open_raster(path, what="zonal raster") as src:
         if not 1 <= band <= src.count:
@@ -118,7 +117,9 @@ class CellGrid:
     def window(self, cell: tuple[int, int]) -> Window:
         row0, col0 = cell[0] * self.cell_rows, cell[1] * self.cell_cols
         return Window(
-            col0, row0, min(self.cell_cols, self.width - col0),
+            col0,
+            row0,
+            min(self.cell_cols, self.width - col0),
             min(self.cell_rows, self.height - row0),
         )
 
@@ -143,8 +144,10 @@ def _zone_windows(geometries: Sequence[bytes | None], raster: RasterInfo) -> np.
     row0 = np.floor(ys.min(axis=1)) - 1
     row1 = np.ceil(ys.max(axis=1)) + 1
     windows = np.c_[
-        np.clip(row0, 0, raster.height), np.clip(row1, 0, raster.height),
-        np.clip(col0, 0, raster.width), np.clip(col1, 0, raster.width),
+        np.clip(row0, 0, raster.height),
+        np.clip(row1, 0, raster.height),
+        np.clip(col0, 0, raster.width),
+        np.clip(col1, 0, raster.width),
     ]
     out[present] = windows.astype(np.int64)
     return out
@@ -168,13 +171,20 @@ def plan_tasks(
     by_path: list[int] = []
     for pos in hilbert_order(geometries).tolist():
         row0, row1, col0, col1 = windows[pos].tolist()
-        if row1 <= row0 or col1 <= col0 or row1 - row0 > grid.cell_rows or (
-            col1 - col0 > grid.cell_cols
+        if (
+            row1 <= row0
+            or col1 <= col0
+            or row1 - row0 > grid.cell_rows
+            or (col1 - col0 > grid.cell_cols)
         ):
             by_path.append(pos)
             continue
-        key = (row0 // grid.cell_rows, (row1 - 1) // grid.cell_rows,
-               col0 // grid.cell_cols, (col1 - 1) // grid.cell_cols)
+        key = (
+            row0 // grid.cell_rows,
+            (row1 - 1) // grid.cell_rows,
+            col0 // grid.cell_cols,
+            (col1 - 1) // grid.cell_cols,
+        )
         groups.setdefault(key, []).append(pos)
     tasks: list[Task] = []
     for key in sorted(groups, key=lambda k: (k[1], k[3], k[0], k[2])):
@@ -187,8 +197,7 @@ def plan_tasks(
             else:
                 w = windows[positions]
                 row0, col0 = int(w[:, 0].min()), int(w[:, 2].min())
-                window = Window(col0, row0, int(w[:, 3].max()) - col0,
-                                int(w[:, 1].max()) - row0)
+                window = Window(col0, row0, int(w[:, 3].max()) - col0, int(w[:, 1].max()) - row0)
             tasks.append(Task(tuple(positions), cells, window))
     for start in range(0, len(by_path), batch_size):
         tasks.append(Task(tuple(by_path[start : start + batch_size])))
@@ -214,10 +223,13 @@ def assemble(
         part = window.intersection(cell)  # raises WindowError when disjoint: never here
         r0, c0 = int(part.row_off), int(part.col_off)
         r1, c1 = r0 + int(part.height), c0 + int(part.width)
-        out[r0 - int(window.row_off) : r1 - int(window.row_off),
-            c0 - int(window.col_off) : c1 - int(window.col_off)] = pixels[
+        out[
+            r0 - int(window.row_off) : r1 - int(window.row_off),
+            c0 - int(window.col_off) : c1 - int(window.col_off),
+        ] = pixels[
             r0 - int(cell.row_off) : r1 - int(cell.row_off),
-            c0 - int(cell.col_off) : c1 - int(cell.col_off)]
+            c0 - int(cell.col_off) : c1 - int(cell.col_off),
+        ]
     return out
 
 
@@ -229,8 +241,7 @@ class HeldBand:
     file would give; a read outside the held window (never expected) goes to the file.
     """
 
-    def __init__(self, src: Any, *, band: int, window: Window,
-                 pixels: np.ma.MaskedArray) -> None:
+    def __init__(self, src: Any, *, band: int, window: Window, pixels: np.ma.MaskedArray) -> None:
         self._src, self._band, self._window, self._pixels = src, band, window, pixels
         self._data, self._mask = np.ma.getdata(pixels), np.ma.getmaskarray(pixels)
 
@@ -264,8 +275,11 @@ class HeldBand:
     def _held(self, window: Window) -> tuple[slice, slice] | None:
         """``window`` as slices of the held pixels; None unless they hold all of it."""
         rows, cols = slices(window, int(self._window.row_off), int(self._window.col_off))
-        if rows.start < 0 or cols.start < 0 or rows.stop > int(self._window.height) or (
-            cols.stop > int(self._window.width)
+        if (
+            rows.start < 0
+            or cols.start < 0
+            or rows.stop > int(self._window.height)
+            or (cols.stop > int(self._window.width))
         ):
             return None
         return rows, cols

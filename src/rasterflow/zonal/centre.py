@@ -156,7 +156,8 @@ def centre_batch(
     floating = np.dtype(src.dtypes[band - 1]).kind == "f"
     shapes = [None if wkb is None else shapely.from_wkb(wkb) for wkb in geometries]
     windows = [
-        None if geom is None
+        None
+        if geom is None
         else centre_window(geom.bounds, src.transform, height=src.height, width=src.width)
         for geom in shapes
     ]
@@ -223,8 +224,12 @@ class _Burnt:
     layer_of: dict[int, int]
 
     @classmethod
-    def of(cls, shapes: Sequence[shapely.Geometry | None],
-           windows: Sequence[Window | None], src: HeldBand) -> _Burnt:
+    def of(
+        cls,
+        shapes: Sequence[shapely.Geometry | None],
+        windows: Sequence[Window | None],
+        src: HeldBand,
+    ) -> _Burnt:
         held = src.held_window
         row0, col0 = int(held.row_off), int(held.col_off)
         shape = (int(held.height), int(held.width))
@@ -236,8 +241,9 @@ class _Burnt:
             if geom is None or window is None:
                 continue
             rows, cols = slices(window, row0, col0)
-            layer = next((i for i, occ in enumerate(occupied) if not occ[rows, cols].any()),
-                         len(occupied))
+            layer = next(
+                (i for i, occ in enumerate(occupied) if not occ[rows, cols].any()), len(occupied)
+            )
             if layer == len(occupied):
                 occupied.append(np.zeros(shape, dtype=bool))
                 members.append([])
@@ -248,10 +254,17 @@ class _Burnt:
             layer_of[k] = layer
         dtype = "uint16" if len(shapes) < 2**16 else "int32"
         layers = tuple(
-            (extent, features.rasterize(
-                burn, out_shape=(int(extent.height), int(extent.width)),
-                transform=src.window_transform(extent), fill=0, dtype=dtype,
-                all_touched=False))
+            (
+                extent,
+                features.rasterize(
+                    burn,
+                    out_shape=(int(extent.height), int(extent.width)),
+                    transform=src.window_transform(extent),
+                    fill=0,
+                    dtype=dtype,
+                    all_touched=False,
+                ),
+            )
             for burn, extent in zip(members, extents, strict=True)
         )
         return cls(layers, layer_of)

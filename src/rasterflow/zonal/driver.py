@@ -132,8 +132,11 @@ def _run_tasks(
                 # pure=False: a key must not stand for "this path" if the file changes
                 cells[cell] = client.submit(read_cell, raster, grid.window(cell), pure=False)
         inputs = [(grid.window(c), cells[c]) for c in task.cells]
-        futures.append(client.submit(task_table, part, inputs, window=task.window,
-                                     raster=raster, spec=spec, pure=False))
+        futures.append(
+            client.submit(
+                task_table, part, inputs, window=task.window, raster=raster, spec=spec, pure=False
+            )
+        )
     del cells  # a cell's pixels are released once the tasks that need them are done
     return client.gather(futures)
 
@@ -208,8 +211,15 @@ def zonal_statistics(
     logger.info(
         "zonal: %d zones of %s over %s (band %d), rule %s, %d task(s) of <= %d zones "
         "over cells of %d x %d pixels",
-        len(geometries), where, info.path, band, rule, len(tasks), batch_size,
-        grid.cell_rows, grid.cell_cols,
+        len(geometries),
+        where,
+        info.path,
+        band,
+        rule,
+        len(tasks),
+        batch_size,
+        grid.cell_rows,
+        grid.cell_cols,
     )
     parts = _run_tasks(geometries, tasks, grid=grid, raster=info, spec=spec)
     order = np.array([p for task in tasks for p in task.positions], dtype=np.int64)

@@ -61,12 +61,13 @@ class ZonalSpec:
             )
         for stat in self.stats:
             if stat not in STATS:
-                hint = " (percentiles go in 'percentiles', e.g. [10, 90])" if stat.startswith(
-                    ("p", "percentile", "quantile")
-                ) else ""
+                hint = (
+                    " (percentiles go in 'percentiles', e.g. [10, 90])"
+                    if stat.startswith(("p", "percentile", "quantile"))
+                    else ""
+                )
                 raise ConfigError(
-                    f"zonal stats: unknown statistic {stat!r}; choose from "
-                    f"{', '.join(STATS)}{hint}"
+                    f"zonal stats: unknown statistic {stat!r}; choose from {', '.join(STATS)}{hint}"
                 )
         if len(set(self.stats)) != len(self.stats):
             raise ConfigError(f"zonal stats: {list(self.stats)} names a statistic twice")

@@ -76,7 +76,10 @@ def write_table(
                 frame.to_csv(tmp, index=False)
             else:
                 table.to_file(
-                    tmp, driver="GPKG", layer=layer, engine="pyogrio",
+                    tmp,
+                    driver="GPKG",
+                    layer=layer,
+                    engine="pyogrio",
                     metadata=dict(provenance or {}),
                 )
         written[fmt] = Path(path)

@@ -29,9 +29,7 @@ from rasterflow.zonal.spec import is_stat_column
 logger = logging.getLogger(__name__)
 
 
-def read_zones(
-    path: str | os.PathLike[str], *, layer: str | int | None = None
-) -> gpd.GeoDataFrame:
+def read_zones(path: str | os.PathLike[str], *, layer: str | int | None = None) -> gpd.GeoDataFrame:
     """Read a zones layer (GeoPackage, GeoJSON, Shapefile, GeoParquet) as a GeoDataFrame.
 
     Raises InputDataError when the file is missing, unreadable or has no CRS.
@@ -60,9 +58,14 @@ def zone_ids(ids: pd.Series) -> pd.Series:
     """Ids as their meaning: a float column of whole numbers (a Shapefile ``Real`` field,
     or a GeoJSON's ``28801.0``) becomes int64; others (strings, true fractions) stay."""
     values = ids.to_numpy()
-    if (ids.dtype.kind == "f" and len(ids) and not ids.isna().any()
-            and np.all(np.isfinite(values)) and np.all(values == np.round(values))
-            and np.all(np.abs(values) < 2**53)):
+    if (
+        ids.dtype.kind == "f"
+        and len(ids)
+        and not ids.isna().any()
+        and np.all(np.isfinite(values))
+        and np.all(values == np.round(values))
+        and np.all(np.abs(values) < 2**53)
+    ):
         return ids.astype(np.int64)
     return ids
 
@@ -130,9 +133,7 @@ def check_zones(path: str | os.PathLike[str], *, layer: str | int | None, id_col
     check_attribute_names(columns, id_column=id_column, source=str(p))
 
 
-def check_attribute_names(
-    columns: Iterable[Any], *, id_column: str, source: str
-) -> None:
+def check_attribute_names(columns: Iterable[Any], *, id_column: str, source: str) -> None:
     """Raise InputDataError when a zone attribute is named like a statistic column.
 
     Zonal tables hold the zones' attributes beside the statistics, and the long table
@@ -142,8 +143,9 @@ def check_attribute_names(
     them). Refused rather than renamed: a renamed column would surprise whoever reads
     the table by the zones file's names.
     """
-    clash = [str(c) for c in columns
-             if str(c) != id_column and c != "geometry" and is_stat_column(c)]
+    clash = [
+        str(c) for c in columns if str(c) != id_column and c != "geometry" and is_stat_column(c)
+    ]
     if clash:
         raise InputDataError(
             f"zones: {source} has attribute column(s) {', '.join(clash)}, named like the "
@@ -230,8 +232,7 @@ def prepare_geometries(
         missing = missing | collapsed
     if missing.any():
         logger.warning(
-            "zones: %d zone(s) of %s have no (or an empty) geometry and get count 0 "
-            "(zone %s %s)",
+            "zones: %d zone(s) of %s have no (or an empty) geometry and get count 0 (zone %s %s)",
             int(missing.sum()),
             source,
             id_column,

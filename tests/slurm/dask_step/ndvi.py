@@ -26,8 +26,9 @@ def _walltime_s(job):
 
     if not job:
         return None
-    out = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True,
-                         text=True, check=False).stdout
+    out = subprocess.run(
+        ["scontrol", "-o", "show", "job", job], capture_output=True, text=True, check=False
+    ).stdout
     limit = dict(f.split("=", 1) for f in out.split() if "=" in f).get("TimeLimit", "")
     days, _, hms = limit.rpartition("-")
     h, m, s = (int(x) for x in hms.split(":"))
@@ -37,18 +38,30 @@ def _walltime_s(job):
 def main(smk) -> None:
     with (
         log_to(smk.log[0]),
-        dask_client(threads=smk.threads, mem_mb=smk.resources.mem_mb,
-                    settings=smk.config["dask"]) as client,
+        dask_client(
+            threads=smk.threads, mem_mb=smk.resources.mem_mb, settings=smk.config["dask"]
+        ) as client,
     ):
         # a one-thread local step has no cluster (Dask's synchronous scheduler): no Client
         workers = client.run(_where) if client is not None else {}
-        info = {"scheduler": client.scheduler.address if client is not None else None,
-                "workers": workers, "step_node": os.environ.get("SLURMD_NODENAME")}
+        info = {
+            "scheduler": client.scheduler.address if client is not None else None,
+            "workers": workers,
+            "step_node": os.environ.get("SLURMD_NODENAME"),
+        }
         path = smk.input[0]
-        scene = Scene(id="rgbn", date=dt.date(2020, 1, 1),
-                      bands={"red": BandFile(path, band=1), "nir": BandFile(path, band=4)})
-        indices.run(scene=scene, expr=indices.parse("NDVI", "(nir - red) / (nir + red)"),
-                    output=smk.output.tif, chunk=256, threads=smk.threads)
+        scene = Scene(
+            id="rgbn",
+            date=dt.date(2020, 1, 1),
+            bands={"red": BandFile(path, band=1), "nir": BandFile(path, band=4)},
+        )
+        indices.run(
+            scene=scene,
+            expr=indices.parse("NDVI", "(nir - red) / (nir + red)"),
+            output=smk.output.tif,
+            chunk=256,
+            threads=smk.threads,
+        )
     Path(smk.output.workers).write_text(json.dumps(info, indent=1))
 
 
