@@ -250,6 +250,50 @@ def test_mosaic_cog_has_overviews_and_the_vrts_pixels(tmp_path):
         assert src.tags()["PERIOD"] == "2024"
 
 
+def test_a_one_tile_grid_mosaic_is_its_tile_copied_with_the_re_encoded_image(tmp_path):
+    from rasterflow.io import write_cog
+
+    box = GeoBox((700, 1100), from_origin(500_000, 6_000_000, 10, 10), "EPSG:3067")
+    rng = np.random.default_rng(3)
+    data = rng.random((700, 1100), dtype=np.float32)
+    data[:50] = np.nan
+    tile = write_cog(
+        data,
+        tmp_path / "tiles" / "x000_y000.tif",
+        crs=box.crs,
+        transform=box.affine,
+        nodata=np.nan,
+        tags={"PERIOD": "2024", "INDEX": "NDVI", "TILE": "x000_y000"},
+        band_names=["NDVI_median"],
+    )
+    mosaic.run(
+        inputs=[str(tile)], vrt=str(tmp_path / "m.vrt"), cog=str(tmp_path / "m.tif"), geobox=box
+    )
+    assert (tmp_path / "m.tif").read_bytes() == tile.read_bytes()
+    assert cog_validate(str(tmp_path / "m.tif"))[0]
+    # the image the re-encoding path writes: same pixels and overviews
+    encoded = mosaic.vrt_to_cog(tmp_path / "m.vrt", tmp_path / "encoded.tif")
+    with rasterio.open(tmp_path / "m.tif") as a, rasterio.open(encoded) as b:
+        assert a.overviews(1) == b.overviews(1) == [2, 4]
+        assert np.isnan(a.nodata) and np.isnan(b.nodata)
+        assert (a.descriptions, a.profile["compress"]) == (b.descriptions, b.profile["compress"])
+    for level in (None, 0, 1):  # full resolution, then each overview
+        with (
+            rasterio.open(tmp_path / "m.tif", overview_level=level) as a,
+            rasterio.open(encoded, overview_level=level) as b,
+        ):
+            np.testing.assert_array_equal(a.read(), b.read())
+    # a tile that does not cover the grid is re-encoded onto it
+    bigger = GeoBox((800, 1100), from_origin(500_000, 6_000_000, 10, 10), "EPSG:3067")
+    mosaic.run(
+        inputs=[str(tile)], vrt=str(tmp_path / "b.vrt"), cog=str(tmp_path / "b.tif"), geobox=bigger
+    )
+    with rasterio.open(tmp_path / "b.tif") as src:
+        assert (src.height, src.width) == (800, 1100)
+        assert np.isnan(src.read(1)[700:]).all()
+        assert "TILE" not in src.tags()
+
+
 def test_tiles_off_the_grid_or_overlapping_are_refused(tile_files, tmp_path):
     paths, _ = tile_files
     tile = np.zeros((8, 8), np.float32)
