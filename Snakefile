@@ -25,6 +25,7 @@ localrules:
     dask_reports,
     run_info,
     stac,
+    qgis_styles,
 
 
 include: "rules/demo.smk"
@@ -37,6 +38,7 @@ include: "rules/contours.smk"
 include: "rules/zonal.smk"
 include: "rules/points.smk"
 include: "rules/report.smk"
+include: "rules/styles.smk"
 
 
 onstart:

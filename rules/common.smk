@@ -270,7 +270,8 @@ def get_quicklook_inputs(wildcards):
 
 
 def get_final_outputs():
-    return PLAN.product_outputs() + REPORT_OUTPUTS  # rules/report.smk
+    # rules/report.smk, rules/styles.smk
+    return PLAN.product_outputs() + STYLE_OUTPUTS + REPORT_OUTPUTS
 
 
 # --- the cost of the run (rasterflow.estimate), printed by a dry run ----------------

@@ -23,7 +23,9 @@ over time per pixel:
   uint16 product when ``count_output`` is given.
 
 Pixels without a valid observation are NaN in the statistic and 0 in the count. The
-count has no nodata value: 0 observations is an answer, not a gap.
+count records 0 as its nodata value (:data:`COUNT_NODATA`), so that GIS software draws
+outside the footprints and fully clouded pixels as empty rather than as a colour; the
+0s are in the file all the same (read it unmasked to count them).
 
 Several bands at once (``composite.bands``, :mod:`rasterflow.band_composite`): for
 scene sources the bands (each an expression of itself, so scaled and masked as the
@@ -78,6 +80,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATISTICS = ("median", "mean", "min", "max", "pXX")
+#: The count products' nodata: no valid observation (issue #21: QGIS drew 0 outside
+#: the footprints as a colour).
+COUNT_NODATA = 0
 _PERCENTILE = re.compile(r"^p(\d{1,3}(?:\.\d+)?)$")
 #: margin, in tile pixels, around a source's footprint before a chunk is skipped as
 #: outside it; GDAL gives no value to a pixel whose centre lies off the source raster
@@ -1057,7 +1062,7 @@ def _composite(
                 Cog(
                     arr[2 * j + 1].astype(np.uint16),
                     count_output,
-                    nodata=None,
+                    nodata=COUNT_NODATA,
                     tags={**common, "PRODUCT": "count"},
                     band_names=[f"{prefix}count"],
                     band_tags=[{"INDEX": index, "STATISTIC": "count", "UNITS": "observations"}],
@@ -1127,7 +1132,7 @@ def _band_cogs(
             Cog(
                 planes[nb + 1].astype(np.uint16),
                 paths[1],
-                nodata=None,
+                nodata=COUNT_NODATA,
                 tags={**common, "PRODUCT": "bands_count"},
                 band_names=["count"],
                 band_tags=[{"STATISTIC": "count", "UNITS": "observations"}],

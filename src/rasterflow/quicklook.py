@@ -129,6 +129,46 @@ def band_units(path: str | os.PathLike[str], *, band: int = 1) -> str | None:
         return src.units[band - 1] or src.tags(band).get("UNITS") or None
 
 
+@dataclass(frozen=True)
+class Scale:
+    """A product's style and the range it is drawn with: the same in the report's maps
+    and in the QGIS styles beside the products (:mod:`rasterflow.qgis`)."""
+
+    style: Style
+    lo: float
+    hi: float
+    #: A value drawn as empty besides nodata and NaN (a count's 0), or None.
+    empty: float | None = None
+
+
+def scale_of(
+    data: np.ma.MaskedArray, style: Style, *, nodata_also: float | None = None
+) -> tuple[np.ma.MaskedArray, Scale]:
+    """The data with its empty values masked, and the scale they are drawn with.
+
+    ``nodata_also`` masks one more value; a discrete count masks 0 (no valid
+    observation: as empty as nodata, so drawn the same).
+    """
+    if style.discrete and nodata_also is None:
+        nodata_also = 0
+    if nodata_also is not None:
+        data = np.ma.masked_equal(data, nodata_also)
+    lo, hi = _limits(data, style)
+    return data, Scale(style, lo, hi, nodata_also)
+
+
+def product_scale(
+    path: str | os.PathLike[str], *, product: str, band: int = 1, units: str | None = None
+) -> Scale:
+    """The scale of band ``band`` of raster ``path`` drawn as ``product``; the pixels
+    are read (from overviews, as for a map) only when the range depends on them."""
+    style = style_for(product, units=units or band_units(path, band=band))
+    if style.vmin is not None and style.vmax is not None and not style.discrete:
+        return Scale(style, style.vmin, style.vmax)
+    data, _extent, _crs = read_for_display(path, band=band)
+    return scale_of(data, style)[1]
+
+
 def _limits(data: np.ma.MaskedArray, style: Style) -> tuple[float, float]:
     valid = data.compressed()
     if valid.size == 0:
@@ -185,11 +225,8 @@ def render(
     data, extent, crs = read_for_display(path, band=band)
     units = units or band_units(path, band=band)
     style = style_for(product, units=units)
-    if style.discrete and nodata_also is None:
-        nodata_also = 0  # no valid observation: as empty as nodata, so drawn the same
-    if nodata_also is not None:
-        data = np.ma.masked_equal(data, nodata_also)
-    lo, hi = _limits(data, style)
+    data, scale = scale_of(data, style, nodata_also=nodata_also)
+    lo, hi = scale.lo, scale.hi
     norm = None
     cmap = plt.get_cmap(style.cmap)
     if style.discrete:

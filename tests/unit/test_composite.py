@@ -432,7 +432,7 @@ def test_outputs_are_cogs_with_types_nodata_and_provenance(scenes, tmp_path):
         assert json.loads(tags["RASTERFLOW_INPUTS"]) == scenes  # in date order
         assert tags["PERIOD"] == "2024-JJA" and tags["N_SCENES"] == "5"
     with rasterio.open(cnt) as src:
-        assert src.dtypes == ("uint16",) and src.nodata is None
+        assert src.dtypes == ("uint16",) and src.nodata == 0  # no valid observation: empty in GIS
         assert src.tags()["PRODUCT"] == "count"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.tif", "n.tif"]  # no scratch
 

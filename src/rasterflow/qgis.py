@@ -1,0 +1,219 @@
+"""QGIS layer styles beside the raster products: the report's colour map and range.
+
+QGIS loads ``<name>.qml`` beside ``<name>.tif`` (or ``.vrt``) as the layer's default
+style, so a product opened from the results folder looks as its map in the report: the
+same Matplotlib colour map (sampled into a QGIS colour-ramp shader), the same range
+(:func:`rasterflow.quicklook.product_scale`) and the same empty values (nodata from the
+file; a count's 0 transparent too). Multi-band composites get a colour composite
+(true colour where red, green and blue are among the bands) stretched from 2 % to
+98 % of each band.
+
+The XML is what QGIS 3.22 writes for these renderers (``saveNamedStyle``), trimmed to
+the elements that carry the style; QGIS fills in the rest with its defaults. A test
+loads the styles with Debian's PyQGIS and checks what QGIS then draws.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rasterflow.quicklook import Scale, product_scale, read_for_display
+
+#: Stops sampled from a continuous colour map: QGIS interpolates linearly between them
+#: (33 stops: 32 segments, within a shade of Matplotlib's 256-entry tables).
+RAMP_STOPS = 33
+
+#: Up to this many classes a count is drawn with one exact colour per value, as in the
+#: report; more are interpolated.
+MAX_EXACT = 64
+
+#: Bands drawn as red, green and blue when a multi-band product has them (band roles).
+_COLOUR_COMPOSITES = (("red", "green", "blue"), ("nir", "red", "green"))
+
+_VERSION = "3.22.0-Białowieża"
+
+
+def style_path(raster: str | os.PathLike[str]) -> Path:
+    """Where QGIS looks for a raster's default style: its name with ``.qml``."""
+    return Path(raster).with_suffix(".qml")
+
+
+def _hex(rgba: Sequence[float]) -> str:
+    return "#" + "".join(f"{round(255 * c):02x}" for c in rgba[:3])
+
+
+def _number(value: float) -> str:
+    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+
+
+def ramp_items(scale: Scale) -> tuple[str, list[tuple[float, str]]]:
+    """The colour-ramp shader's type and its (value, colour) items for ``scale``."""
+    from matplotlib import colormaps
+
+    cmap = colormaps[scale.style.cmap]
+    n = int(scale.hi - scale.lo) + 1
+    if scale.style.discrete and n <= MAX_EXACT:
+        classes = cmap.resampled(n)  # the report's discrete colours, one per value
+        return "EXACT", [(scale.lo + i, _hex(classes(i))) for i in range(n)]
+    steps = np.linspace(0.0, 1.0, RAMP_STOPS)
+    return "INTERPOLATED", [
+        (float(scale.lo + t * (scale.hi - scale.lo)), _hex(cmap(float(t)))) for t in steps
+    ]
+
+
+def _root() -> ET.Element:
+    return ET.Element(
+        "qgis",
+        {
+            "version": _VERSION,
+            "styleCategories": "AllStyleCategories",
+            "minScale": "1e+08",
+            "maxScale": "0",
+            "hasScaleBasedVisibilityFlag": "0",
+        },
+    )
+
+
+def _transparent(renderer: ET.Element, empty: float | None) -> None:
+    transparency = ET.SubElement(renderer, "rasterTransparency")
+    if empty is not None:
+        values = ET.SubElement(transparency, "singleValuePixelList")
+        ET.SubElement(
+            values,
+            "pixelListEntry",
+            {"min": _number(empty), "max": _number(empty), "percentTransparent": "100"},
+        )
+
+
+def _min_max_origin(renderer: ET.Element) -> None:
+    # "None": the range is the one written here, never recomputed by QGIS on load
+    origin = ET.SubElement(renderer, "minMaxOrigin")
+    for tag, text in (
+        ("limits", "None"),
+        ("extent", "WholeRaster"),
+        ("statAccuracy", "Estimated"),
+        ("cumulativeCutLower", "0.02"),
+        ("cumulativeCutUpper", "0.98"),
+        ("stdDevFactor", "2"),
+    ):
+        ET.SubElement(origin, tag).text = text
+
+
+def pseudocolor_qml(scale: Scale, *, band: int = 1) -> str:
+    """A single-band pseudocolour style: ``scale``'s colour map over its range."""
+    root = _root()
+    pipe = ET.SubElement(root, "pipe")
+    lo, hi = _number(scale.lo), _number(scale.hi)
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "singlebandpseudocolor",
+            "band": str(band),
+            "opacity": "1",
+            "alphaBand": "-1",
+            "classificationMin": lo,
+            "classificationMax": hi,
+            "nodataColor": "",
+        },
+    )
+    _transparent(renderer, scale.empty)
+    _min_max_origin(renderer)
+    kind, items = ramp_items(scale)
+    shader = ET.SubElement(ET.SubElement(renderer, "rastershader"), "colorrampshader")
+    shader.attrib.update(
+        {
+            "colorRampType": kind,
+            "classificationMode": "1" if kind == "INTERPOLATED" else "2",
+            "minimumValue": lo,
+            "maximumValue": hi,
+            "clip": "0",
+            "labelPrecision": "4",
+        }
+    )
+    for value, colour in items:
+        label = _number(value) if kind == "EXACT" else f"{value:.4g}"
+        ET.SubElement(
+            shader,
+            "item",
+            {"value": repr(float(value)), "color": colour, "alpha": "255", "label": label},
+        )
+    ET.SubElement(root, "blendMode").text = "0"
+    return _serialise(root)
+
+
+def colour_bands(names: Sequence[str]) -> tuple[int, int, int]:
+    """The (red, green, blue) band numbers of a multi-band product with these band
+    names: true colour, else false colour (NIR, red, green), else its first three."""
+    lowered = [n.lower() for n in names]
+    for combo in _COLOUR_COMPOSITES:
+        if all(role in lowered for role in combo):
+            r, g, b = (lowered.index(role) + 1 for role in combo)
+            return r, g, b
+    return (1, min(2, len(names)), min(3, len(names)))
+
+
+def multiband_qml(path: str | os.PathLike[str], names: Sequence[str]) -> str:
+    """A colour composite of three bands of ``path``, each stretched 2 % to 98 %."""
+    root = _root()
+    pipe = ET.SubElement(root, "pipe")
+    bands = colour_bands(names)
+    renderer = ET.SubElement(
+        pipe,
+        "rasterrenderer",
+        {
+            "type": "multibandcolor",
+            "redBand": str(bands[0]),
+            "greenBand": str(bands[1]),
+            "blueBand": str(bands[2]),
+            "opacity": "1",
+            "alphaBand": "-1",
+            "nodataColor": "",
+        },
+    )
+    _transparent(renderer, None)
+    _min_max_origin(renderer)
+    for colour, band in zip(("red", "green", "blue"), bands, strict=True):
+        data, _extent, _crs = read_for_display(path, band=band)
+        valid = data.compressed()
+        lo, hi = np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0)
+        stretch = ET.SubElement(renderer, f"{colour}ContrastEnhancement")
+        ET.SubElement(stretch, "minValue").text = repr(float(lo))
+        ET.SubElement(stretch, "maxValue").text = repr(float(max(hi, lo + 1e-6)))
+        ET.SubElement(stretch, "algorithm").text = "StretchToMinimumMaximum"
+    ET.SubElement(root, "blendMode").text = "0"
+    return _serialise(root)
+
+
+def _serialise(root: ET.Element) -> str:
+    ET.indent(root)
+    body = ET.tostring(root, encoding="unicode")
+    return f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n{body}\n"
+
+
+def write_style(raster: str | os.PathLike[str], *, product: str, band: int = 1) -> Path:
+    """Write the QGIS style of ``raster`` (drawn as ``product``) beside it.
+
+    A raster with several bands whose product is not a single-band one (a band
+    composite) gets a colour composite; any other its band ``band`` in colour.
+    """
+    import rasterio
+
+    from rasterflow.io import atomic_output
+    from rasterflow.workflow import BANDS
+
+    with rasterio.open(raster) as src:
+        names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
+    if len(names) >= 3 and product == BANDS:
+        text = multiband_qml(raster, names)
+    else:
+        text = pseudocolor_qml(product_scale(raster, product=product, band=band), band=band)
+    target = style_path(raster)
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
