@@ -11,6 +11,13 @@ configfile: "config/config.yaml"
 include: "rules/common.smk"
 
 
+# The software of every job: the Apptainer image of container/rasterflow.def, used only
+# with --software-deployment-method apptainer (README, "On a cluster"). No conda
+# environment: conda-forge is out of reach where rasterflow is tested, and an untested
+# environment file is a promise nobody checked.
+container: config["container"]
+
+
 # Light rules run where Snakemake runs: a SLURM job for each would cost more than the work.
 
 

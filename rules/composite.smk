@@ -15,8 +15,6 @@ rule composite:
         logs("composite/{period}/{tile}"),
     benchmark:
         benchmarks("composite/{period}/{tile}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
@@ -50,8 +48,6 @@ rule mosaic:
         logs("mosaic/{period}"),
     benchmark:
         benchmarks("mosaic/{period}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,

@@ -11,8 +11,6 @@ rule contours:
         logs("contours/{product}"),
     benchmark:
         benchmarks("contours/{product}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: 2
     resources:
         mem_mb=heavy_mem_mb,

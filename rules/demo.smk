@@ -9,7 +9,5 @@ if config["demo"]:
         log:
             logs("demo_data"),
         localrule: True
-        conda:
-            "../envs/rasterflow.yaml"
         script:
             "../scripts/demo_data.py"

@@ -13,8 +13,6 @@ if not PLAN.batched:
             logs("index/{scene}"),
         benchmark:
             benchmarks("index/{scene}")
-        conda:
-            "../envs/rasterflow.yaml"
         threads: HEAVY_THREADS
         resources:
             mem_mb=heavy_mem_mb,
@@ -38,8 +36,6 @@ else:
             logs("index/_batches/{batch}"),
         benchmark:
             benchmarks("index/_batches/{batch}")
-        conda:
-            "../envs/rasterflow.yaml"
         threads: HEAVY_THREADS
         resources:
             mem_mb=heavy_mem_mb,

@@ -13,8 +13,6 @@ rule points_scenes:
         logs("points/scenes/{batch}"),
     benchmark:
         benchmarks("points/scenes/{batch}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
@@ -42,8 +40,6 @@ rule points_periods:
         logs("points/periods/{period}"),
     benchmark:
         benchmarks("points/periods/{period}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
@@ -70,8 +66,6 @@ rule points_table:
         logs("points/table"),
     benchmark:
         benchmarks("points/table")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,

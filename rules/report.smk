@@ -163,8 +163,6 @@ rule quicklooks:
         ],
     log:
         logs("report/quicklooks"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         rasters=QUICKLOOK_RASTERS,
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]
@@ -211,8 +209,6 @@ rule zonal_timeseries:
         ),
     log:
         logs("report/zonal_timeseries"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         id_column=config["zonal"]["id_column"],
         periods=PLAN.ordered_periods,
@@ -235,8 +231,6 @@ rule points_timeseries:
         ),
     log:
         logs("report/points_timeseries"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         id_column=config["points"]["id_column"],
         periods={
@@ -263,8 +257,6 @@ rule zonal_tables:
         ],
     log:
         logs("report/zonal_tables"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         titles=[
             f"Zonal statistics of {p}, {period}" for p, period in PLAN.zonal_targets
@@ -298,8 +290,6 @@ rule benchmark_chart:
         ),
     log:
         logs("report/benchmark_chart"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         benchmarks=f"{RESULTS}/benchmarks",
         # the summary's "where every product is" (a dict: not a path to stage)
@@ -332,8 +322,6 @@ rule dask_reports:
         ),
     log:
         logs("report/dask_reports"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         logs=f"{RESULTS}/logs",
     script:
@@ -351,8 +339,6 @@ rule run_info:
         ),
     log:
         logs("report/run_info"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         # the validated config: a changed key reruns this page
         config=config,
@@ -368,8 +354,6 @@ rule stac:
         directory(f"{RESULTS}/stac"),
     log:
         logs("stac"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         products=[p.to_params() for p in PLAN.stac_products],
         license=config["stac"]["license"],

@@ -5,27 +5,7 @@
 
 from rasterflow import qgis as rf_qgis
 
-
-def styled_rasters():
-    """(raster, product drawn) of every raster product, in a stable order."""
-    out = []
-    for period in PLAN.periods:
-        for product in PLAN.mosaic_products:
-            for suffix in ("", "_count"):
-                name = f"{product}{suffix}"
-                out.append((PATHS.mosaic(period, product, f"{suffix}.tif"), name))
-                out += [
-                    (PATHS.composite(period, product, tile, suffix), name)
-                    for tile, p in PLAN.composites
-                    if p == period
-                ]
-    out += [(PATHS.terrain(p), p) for p in PLAN.terrain_products]
-    out += [(PATHS.trend(i), f"{i}_trend") for i in PLAN.trend_indices]
-    out += [(PATHS.index(s, i), i) for s in PLAN.scenes for i in PLAN.scene_indices]
-    return out
-
-
-STYLED = styled_rasters()
+STYLED = rf_qgis.styled_rasters(PLAN)
 STYLE_OUTPUTS = [str(rf_qgis.style_path(raster)) for raster, _product in STYLED]
 
 

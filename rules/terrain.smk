@@ -10,8 +10,6 @@ rule terrain:
         logs("terrain"),
     benchmark:
         benchmarks("terrain")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: 2
     resources:
         mem_mb=heavy_mem_mb,

@@ -11,8 +11,6 @@ rule trend:
         logs("trend"),
     benchmark:
         benchmarks("trend")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,

@@ -14,8 +14,6 @@ rule zonal:
         logs("zonal/{product}/{period}"),
     benchmark:
         benchmarks("zonal/{product}/{period}")
-    conda:
-        "../envs/rasterflow.yaml"
     threads: HEAVY_THREADS
     resources:
         mem_mb=heavy_mem_mb,
@@ -41,8 +39,6 @@ rule zonal_long:
         csv=f"{RESULTS}/zonal/zonal_long.csv",
     log:
         logs("zonal_long"),
-    conda:
-        "../envs/rasterflow.yaml"
     params:
         targets=PLAN.zonal_targets,
         id_column=config["zonal"]["id_column"],

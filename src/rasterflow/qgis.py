@@ -19,6 +19,7 @@ import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,28 @@ MAX_EXACT = 64
 _COLOUR_COMPOSITES = (("red", "green", "blue"), ("nir", "red", "green"))
 
 _VERSION = "3.22.0-Białowieża"
+
+
+def styled_rasters(plan: Any) -> list[tuple[str, str]]:
+    """(raster, product it is drawn as) of every raster product of a
+    :class:`rasterflow.workflow.WorkflowPlan`: mosaics and tiles with their counts,
+    terrain, trends and per-scene indices, in a stable order."""
+    paths = plan.paths
+    out = []
+    for period in plan.periods:
+        for product in plan.mosaic_products:
+            for suffix in ("", "_count"):
+                name = f"{product}{suffix}"
+                out.append((paths.mosaic(period, product, f"{suffix}.tif"), name))
+                out += [
+                    (paths.composite(period, product, tile, suffix), name)
+                    for tile, p in plan.composites
+                    if p == period
+                ]
+    out += [(paths.terrain(p), p) for p in plan.terrain_products]
+    out += [(paths.trend(i), f"{i}_trend") for i in plan.trend_indices]
+    out += [(paths.index(s, i), i) for s in plan.scenes for i in plan.scene_indices]
+    return out
 
 
 def style_path(raster: str | os.PathLike[str]) -> Path:

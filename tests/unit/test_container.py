@@ -38,7 +38,7 @@ def test_the_image_copies_every_file_the_workflow_reads():
         assert (REPO / source).exists(), source
         assert dest == f"{ROOT}/{source}", line  # the repository's layout, kept
         copied[source] = dest
-    # what the rules name relative to themselves (scripts, conda envs, captions, schema)
+    # what the rules name relative to themselves (scripts, captions, schema)
     named = {
         m
         for smk in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]

@@ -41,3 +41,21 @@ def test_the_report_lists_its_own_names_and_what_is_missing():
     assert versions["surely-not-installed-pkg"] == "not installed"
     assert versions["snakemake"] == snakemake.__version__
     assert versions["gdal"] and versions["python"] == platform.python_version()
+
+
+def test_citation_licence_and_changelog_carry_the_packages_version():
+    """CITATION.cff, LICENSE and the CHANGELOG agree with pyproject.toml: one version,
+    one licence (the citation a user copies names the release they ran)."""
+    import tomllib
+
+    import yaml
+    from helpers import REPO
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["cff-version"] == "1.2.0"
+    assert str(citation["version"]) == project["version"]
+    assert citation["license"] == project["license"] == "MIT"
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    changelog = (REPO / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert f"## {project['version']} " in changelog
