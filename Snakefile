@@ -32,7 +32,7 @@ localrules:
     dask_reports,
     run_info,
     stac,
-    qgis_styles,
+    qgis,
 
 
 include: "rules/demo.smk"

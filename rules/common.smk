@@ -271,7 +271,7 @@ def get_quicklook_inputs(wildcards):
 
 def get_final_outputs():
     # rules/report.smk, rules/styles.smk
-    return PLAN.product_outputs() + STYLE_OUTPUTS + REPORT_OUTPUTS
+    return PLAN.product_outputs() + STYLE_OUTPUTS + [QGIS_PROJECT] + REPORT_OUTPUTS
 
 
 # --- the cost of the run (rasterflow.estimate), printed by a dry run ----------------

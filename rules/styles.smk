@@ -1,25 +1,32 @@
-# QGIS styles: a .qml beside every raster product, so QGIS opens it drawn as the report
-# draws it (rasterflow.qgis). One light job: a style is a header read, and for ranges
-# taken from the data an overview read.
+# QGIS: a style (.qml) beside every raster product, so QGIS opens each drawn as the
+# report draws it, and a project (rasterflow.qgs) of the mosaics, terrain, trends,
+# contours and zonal layers (rasterflow.qgis). One light job: a style is a header read,
+# and for ranges taken from the data an overview read.
 
 
 from rasterflow import qgis as rf_qgis
 
 STYLED = rf_qgis.styled_rasters(PLAN)
 STYLE_OUTPUTS = [str(rf_qgis.style_path(raster)) for raster, _product in STYLED]
+PROJECT_LAYERS = rf_qgis.project_layers(PLAN, zonal_formats=config["zonal"]["formats"])
+QGIS_PROJECT = f"{RESULTS}/rasterflow.qgs"
 
 
-rule qgis_styles:
+rule qgis:
     input:
         # the rasters, or with scenes.batch > 1 the index batches' manifests for theirs
         [r for r, _p in STYLED if not r.startswith(f"{RESULTS}/indices/")]
         + PLAN.index_outputs(),
+        # the project's vector layers
+        [layer.path for layer in PROJECT_LAYERS if layer.vector],
     output:
-        STYLE_OUTPUTS,
+        styles=STYLE_OUTPUTS,
+        project=QGIS_PROJECT,
     log:
-        logs("qgis_styles"),
+        logs("qgis"),
     params:
         rasters=[r for r, _p in STYLED],
         products=[p for _r, p in STYLED],
+        layers=[vars(layer) for layer in PROJECT_LAYERS],
     script:
-        "../scripts/qgis_styles.py"
+        "../scripts/qgis.py"

@@ -43,8 +43,8 @@ os._exit(0)
 """
 
 
-def qgis_draws(paths, tmp_path):
-    """path -> what QGIS made of it: renderer, range, nodata, RGBA per pixel."""
+def _run(child: str, args, tmp_path) -> str:
+    """Run ``child`` under Debian's Python with PyQGIS, offscreen; its last line."""
     if (
         not os.path.exists(SYSTEM_PYTHON)
         or subprocess.run([SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True).returncode
@@ -53,7 +53,7 @@ def qgis_draws(paths, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path), HOME=str(tmp_path))
     proc = subprocess.run(
-        [SYSTEM_PYTHON, "-c", _QGIS_CHILD, *map(str, paths)],
+        [SYSTEM_PYTHON, "-c", child, *args],
         capture_output=True,
         text=True,
         env=env,
@@ -61,4 +61,42 @@ def qgis_draws(paths, tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def qgis_draws(paths, tmp_path):
+    """path -> what QGIS made of it: renderer, range, nodata, RGBA per pixel."""
+    return json.loads(_run(_QGIS_CHILD, [str(p) for p in paths], tmp_path))
+
+
+# reads a project as QGIS does: its CRS and, per layer, validity, group, visibility and
+# (rasters) renderer and range
+_PROJECT_CHILD = r"""
+import json, os, sys
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer
+app = QgsApplication([], False)
+app.initQgis()
+project = QgsProject.instance()
+ok = project.read(sys.argv[1])
+root = project.layerTreeRoot()
+layers = []
+for node in root.findLayers():
+    layer = project.mapLayer(node.layerId())
+    info = {"name": node.name(), "group": node.parent().name(), "valid": layer.isValid(),
+            "visible": node.isVisible(), "source": layer.source()}
+    if isinstance(layer, QgsRasterLayer):
+        r = layer.renderer()
+        info["renderer"] = r.type()
+        if r.type() == "singlebandpseudocolor":
+            info["range"] = [r.classificationMin(), r.classificationMax()]
+    else:
+        info["features"] = layer.featureCount()
+    layers.append(info)
+print(json.dumps({"read": ok, "crs": project.crs().authid(), "layers": layers}), flush=True)
+os._exit(0)  # as above: PyQGIS's teardown crashes
+"""
+
+
+def qgis_project(path, tmp_path):
+    """What QGIS makes of the project at ``path``: read, CRS, layers in tree order."""
+    return json.loads(_run(_PROJECT_CHILD, [str(path)], tmp_path))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,154 @@ def write_style(raster: str | os.PathLike[str], *, product: str, band: int = 1) 
     else:
         text = pseudocolor_qml(product_scale(raster, product=product, band=band), band=band)
     target = style_path(raster)
+    with atomic_output(target) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
+
+
+@dataclass(frozen=True)
+class ProjectLayer:
+    """One layer of the QGIS project: its file, the name and group it is listed under,
+    raster or vector, and whether it is drawn when the project opens."""
+
+    path: str
+    name: str
+    group: str
+    vector: bool = False
+    visible: bool = False
+
+
+def project_layers(plan: Any, *, zonal_formats: Sequence[str]) -> list[ProjectLayer]:
+    """The layers of a run's QGIS project, top first: zonal statistics and contour lines
+    (GeoPackage when written, which every QGIS reads; else GeoParquet), trends, the
+    mosaics newest period first (with their counts), terrain. The newest period's first
+    mosaic, the contours and the hillshade are drawn when the project opens."""
+    paths = plan.paths
+
+    def vector(files: Sequence[str]) -> str:
+        return next((f for f in files if f.endswith(".gpkg")), files[0])
+
+    layers = [
+        ProjectLayer(
+            vector([paths.zonal(p, period, f) for f in zonal_formats if f != "csv"]),
+            f"{p} {period}",
+            "zonal statistics",
+            vector=True,
+        )
+        for p, period in plan.zonal_targets
+        if set(zonal_formats) - {"csv"}
+    ]
+    layers += [
+        ProjectLayer(vector(plan.contour_outputs(p)), f"contours of {p}", "contours", True, True)
+        for p in plan.contour_rasters
+    ]
+    layers += [ProjectLayer(paths.trend(i), f"{i} trend", "trend") for i in plan.trend_indices]
+    for n, period in enumerate(reversed(plan.ordered_periods)):
+        for k, product in enumerate(plan.mosaic_products):
+            for suffix in ("", "_count"):
+                layers.append(
+                    ProjectLayer(
+                        paths.mosaic(period, product, f"{suffix}.tif"),
+                        f"{product}{suffix} {period}",
+                        f"mosaics {period}",
+                        visible=n == 0 and k == 0 and not suffix,
+                    )
+                )
+    layers += [
+        ProjectLayer(paths.terrain(p), p, "terrain", visible=p == "hillshade")
+        for p in plan.terrain_products
+    ]
+    return layers
+
+
+def _layer_id(number: int, name: str) -> str:
+    # fixed ids (QGIS makes random ones): the same results give the same project bytes;
+    # QGIS replaces an id of 10 characters or fewer with a random one (the tree then
+    # loses its layer), hence the long prefix
+    return f"rasterflow_{number:03d}_" + "".join(c if c.isalnum() else "_" for c in name)
+
+
+def _srs(parent: ET.Element, crs: Any) -> None:
+    srs = ET.SubElement(parent, "spatialrefsys")
+    ET.SubElement(srs, "wkt").text = crs.to_wkt(version="WKT2_2019")
+    authority = crs.to_authority()
+    if authority:
+        ET.SubElement(srs, "authid").text = ":".join(authority)
+
+
+def project_xml(layers: Sequence[ProjectLayer], *, home: str | os.PathLike[str], title: str) -> str:
+    """A QGIS project listing ``layers`` in groups (in order, the first drawn on top),
+    with paths relative to ``home`` (the project's folder, so the results can move)
+    and each raster drawn with the style beside it."""
+    import rasterio
+    from rasterio.crs import CRS
+
+    root = ET.Element("qgis", {"projectname": title, "version": _VERSION})
+    ET.SubElement(root, "title").text = title
+    crs = None
+    for layer in layers:
+        if not layer.vector:
+            with rasterio.open(layer.path) as src:
+                crs = src.crs
+            break
+    if crs is not None:
+        _srs(ET.SubElement(root, "projectCrs"), CRS.from_user_input(crs))
+    tree = ET.SubElement(root, "layer-tree-group")
+    groups: dict[str, ET.Element] = {}
+    maplayers = ET.SubElement(root, "projectlayers")
+    for number, layer in enumerate(layers):
+        source = "./" + Path(os.path.relpath(layer.path, home)).as_posix()
+        lid = _layer_id(number, layer.name)
+        provider = "ogr" if layer.vector else "gdal"
+        if layer.group not in groups:
+            groups[layer.group] = ET.SubElement(
+                tree,
+                "layer-tree-group",
+                {"name": layer.group, "checked": "Qt::Checked", "expanded": "1"},
+            )
+        ET.SubElement(
+            groups[layer.group],
+            "layer-tree-layer",
+            {
+                "id": lid,
+                "name": layer.name,
+                "source": source,
+                "providerKey": provider,
+                "checked": "Qt::Checked" if layer.visible else "Qt::Unchecked",
+                "expanded": "0",
+            },
+        )
+        element = ET.SubElement(
+            maplayers, "maplayer", {"type": "vector" if layer.vector else "raster"}
+        )
+        ET.SubElement(element, "id").text = lid
+        ET.SubElement(element, "datasource").text = source
+        ET.SubElement(element, "layername").text = layer.name
+        ET.SubElement(
+            element, "provider", {"encoding": "UTF-8"} if layer.vector else {}
+        ).text = provider
+        style = style_path(layer.path)
+        if not layer.vector and style.is_file():
+            pipe = ET.parse(style).getroot().find("pipe")
+            if pipe is not None:
+                element.append(pipe)
+    properties = ET.SubElement(root, "properties")
+    ET.SubElement(ET.SubElement(properties, "Paths"), "Absolute", {"type": "bool"}).text = "false"
+    # without it QGIS ignores projectCrs
+    enabled = ET.SubElement(ET.SubElement(properties, "SpatialRefSys"), "ProjectionsEnabled")
+    enabled.attrib["type"] = "int"
+    enabled.text = "1"
+    return _serialise(root)
+
+
+def write_project(
+    target: str | os.PathLike[str], layers: Sequence[ProjectLayer], *, title: str
+) -> Path:
+    """Write the QGIS project of ``layers`` at ``target`` (see :func:`project_xml`)."""
+    from rasterflow.io import atomic_output
+
+    target = Path(target)
+    text = project_xml(layers, home=target.parent, title=title)
     with atomic_output(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target

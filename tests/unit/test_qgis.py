@@ -114,3 +114,32 @@ def test_a_style_is_replaced_whole_and_leaves_no_scratch(tmp_path):
     qgis.write_style(raster, product="NBR")
     assert (tmp_path / "NBR.qml").read_text().startswith("<!DOCTYPE qgis")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["NBR.qml", "NBR.tif"]
+
+
+def test_project_lists_layers_relative_to_itself_with_their_styles(tmp_path):
+    (tmp_path / "mosaics").mkdir()
+    ndvi = write_raster(tmp_path / "mosaics" / "NDVI.tif", np.zeros((4, 4), "float32"))
+    qgis.write_style(ndvi, product="NDVI")
+    layers = [
+        qgis.ProjectLayer(str(tmp_path / "zonal" / "z.gpkg"), "z", "zonal", vector=True),
+        qgis.ProjectLayer(str(ndvi), "NDVI 2024", "mosaics", visible=True),
+    ]
+    target = qgis.write_project(tmp_path / "rasterflow.qgs", layers, title="t")
+    first = target.read_bytes()
+    assert (
+        qgis.write_project(target, layers, title="t").read_bytes() == first
+    )  # no ids drawn at random
+    root = ET.parse(target).getroot()
+    assert root.find("projectCrs/spatialrefsys/authid").text == "EPSG:32633"
+    tree = root.findall("layer-tree-group/layer-tree-group")
+    assert [g.get("name") for g in tree] == ["zonal", "mosaics"]  # first drawn on top
+    nodes = root.findall("layer-tree-group/layer-tree-group/layer-tree-layer")
+    assert [n.get("source") for n in nodes] == ["./zonal/z.gpkg", "./mosaics/NDVI.tif"]
+    assert [n.get("checked") for n in nodes] == ["Qt::Unchecked", "Qt::Checked"]
+    maplayers = root.findall("projectlayers/maplayer")
+    assert [m.find("id").text for m in maplayers] == [n.get("id") for n in nodes]
+    assert all(len(n.get("id")) > 10 for n in nodes)  # shorter ones QGIS replaces
+    assert maplayers[0].find("pipe") is None  # vectors: QGIS's default symbol
+    pipe = maplayers[1].find("pipe/rasterrenderer")
+    assert pipe.get("classificationMin") == "-1"  # the style beside the raster, embedded
+    assert root.find("properties/Paths/Absolute").text == "false"
