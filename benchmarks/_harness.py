@@ -92,11 +92,13 @@ class Run:
     round: int
     wall: float
     cpu: float
+    started: float = 0.0  # epoch seconds at the start of the run
     value: Any = None  # a call's return value, a command's CompletedProcess (not in JSON)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         out = {"variant": self.variant, "round": self.round, "wall": self.wall, "cpu": self.cpu}
+        out["started"] = self.started
         return {**out, **({"extra": self.extra} if self.extra else {})}
 
 
@@ -249,6 +251,7 @@ def timed_run(cmd: Sequence[str], **run_options: Any) -> tuple[float, float, Any
 
 def run_once(variant: Variant, number: int) -> Run:
     """One timed run of ``variant`` in round ``number`` (its ``after`` hook not run)."""
+    started = time.time()
     if variant.command is not None:
         cmd = variant.command(number) if callable(variant.command) else variant.command
         options = {"check": True, **variant.options}
@@ -267,7 +270,8 @@ def run_once(variant: Variant, number: int) -> Run:
         c0, t0 = clock(), time.perf_counter()
         value = variant.call(number)
         wall, cpu = time.perf_counter() - t0, clock() - c0
-    return Run(variant.name, number, wall * variant.scale, cpu * variant.scale, value)
+    scale = variant.scale
+    return Run(variant.name, number, wall * scale, cpu * scale, started=started, value=value)
 
 
 def _tail(stream: object, n: int = 3000) -> str:
