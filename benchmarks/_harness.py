@@ -23,7 +23,7 @@ CPU seconds (user + system): for a ``command``, of the child process and the chi
 it waited for (``getrusage(RUSAGE_CHILDREN)``); for a ``call``, of this process
 (``time.process_time``, every thread) or of this thread (``cpu="thread"``). The
 medians over rounds are compared with a named reference variant as ratios (variant /
-reference; ``also``: wall ratios to more variants). CPU seconds are what a loaded
+reference; ``also``: the ratios to more variants). CPU seconds are what a loaded
 machine distorts least.
 
 The JSON written by ``write_json`` holds every run's figures, not only the medians,
@@ -84,6 +84,16 @@ class Variant:
             raise ValueError(f"variant {self.name!r}: cpu is 'process' or 'thread'")
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a ``call`` returns when it measures itself (e.g. a child process that times
+    its own work, without its start-up): these figures replace the harness's."""
+
+    wall: float
+    cpu: float
+    value: Any = None
+
+
 @dataclass
 class Run:
     """One timed run: wall and CPU seconds (already multiplied by the variant's scale)."""
@@ -122,7 +132,7 @@ class Result:
     rounds: int
     order: str
     rates: list[Rate] = field(default_factory=list)
-    also: list[str] = field(default_factory=list)  # more variants to give wall ratios to
+    also: list[str] = field(default_factory=list)  # more variants to give ratios to
     agreement: str | None = None
     started: str = ""
     machine: dict[str, Any] = field(default_factory=dict)
@@ -158,7 +168,7 @@ class Result:
         head += [r.label for r in self.rates]
         if self.reference:
             head += [f"wall{ref}", f"CPU{ref}"]
-        head += [f"wall vs {other}" for other in self.also]
+        head += [f"{w} vs {other}" for other in self.also for w in ("wall", "CPU")]
         lines = [_row(head), _row(["---"] + ["---:"] * (len(head) - 1))]
         for v in self.variants:
             walls = self.figures(v.name)
@@ -170,7 +180,11 @@ class Result:
                 cells.append(f"{rate.amount / sec:.{digits}f}" if sec > 0 else "inf")
             if self.reference:
                 cells += [f"{self.ratio(v.name, w):.{digits}f}" for w in ("wall", "cpu")]
-            cells += [f"{self.ratio(v.name, to=other):.{digits}f}" for other in self.also]
+            cells += [
+                f"{self.ratio(v.name, w, to=other):.{digits}f}"
+                for other in self.also
+                for w in ("wall", "cpu")
+            ]
             lines.append(_row(cells))
         return "\n".join(lines)
 
@@ -206,7 +220,10 @@ class Result:
                 else {}
             ),
             "also": {
-                other: {n: self.ratio(n, to=other) for n in self.names} for other in self.also
+                other: {
+                    n: {w: self.ratio(n, w, to=other) for w in ("wall", "cpu")} for n in self.names
+                }
+                for other in self.also
             },
             "rates": {
                 r.label: {n: r.amount / self.median(n, r.of) for n in self.names}
@@ -270,6 +287,8 @@ def run_once(variant: Variant, number: int) -> Run:
         c0, t0 = clock(), time.perf_counter()
         value = variant.call(number)
         wall, cpu = time.perf_counter() - t0, clock() - c0
+        if isinstance(value, Measured):
+            wall, cpu, value = value.wall, value.cpu, value.value
     scale = variant.scale
     return Run(variant.name, number, wall * scale, cpu * scale, started=started, value=value)
 
@@ -292,14 +311,16 @@ def measure(
     also: Sequence[str] = (),
     check: Callable[[Result], str | None] | None = None,
     warmup: bool = False,
+    before_round: Callable[[int], None] | None = None,
     progress: bool = False,
 ) -> Result:
     """Run every variant ``rounds`` times, alternating (see round_order), and return
     the runs. ``warmup`` runs each variant once first, untimed (e.g. a compile or a
     cold cache that a job would not see twice). ``check(result)`` runs after the last
     round: it raises (SystemExit) when the variants disagree and returns a sentence
-    saying what was compared, kept as ``result.agreement``. ``progress`` prints each
-    round's figures to stderr as it ends."""
+    saying what was compared, kept as ``result.agreement``. ``before_round(number)``
+    runs before each round, untimed (a fresh folder); ``progress`` prints each round's
+    figures as it ends."""
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
         raise ValueError(f"variant names repeat: {names}")
@@ -327,6 +348,8 @@ def measure(
         for v in variants:
             run_once(v, -1)
     for number in range(rounds):
+        if before_round is not None:
+            before_round(number)
         for name in round_order(names, number, order):
             variant = by_name[name]
             run = run_once(variant, number)
@@ -338,7 +361,6 @@ def measure(
             print(
                 f"  round {number + 1}: "
                 + ", ".join(f"{r.variant} {r.wall:.2f} s (cpu {r.cpu:.2f} s)" for r in got),
-                file=sys.stderr,
                 flush=True,
             )
     if check is not None:
