@@ -1019,7 +1019,7 @@ def main() -> None:
         lines = agreement(outputs, products)
         for line in lines:
             print(line)
-        result.agreement = "; ".join(lines)
+        result.agreement = "; ".join(x for x in lines if x.startswith("agreement"))
         h.write_json(args.json, [result], args=args)
         if args.workdir:
             print(f"data, config, scripts and the last round's outputs are in {work}")

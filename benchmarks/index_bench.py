@@ -74,11 +74,11 @@ def make_scene(path: Path, size: int) -> None:
         compress="deflate",
     ) as dst:
         for row in range(0, size, 512):
-            h = min(512, size - row)
-            base = rng.integers(500, 4000, (h, size), dtype=np.uint16)
-            win = ((row, row + h), (0, size))
+            n_rows = min(512, size - row)
+            base = rng.integers(500, 4000, (n_rows, size), dtype=np.uint16)
+            win = ((row, row + n_rows), (0, size))
             dst.write(base, 1, window=win)
-            dst.write(base + rng.integers(0, 3000, (h, size), dtype=np.uint16), 2, window=win)
+            dst.write(base + rng.integers(0, 3000, (n_rows, size), dtype=np.uint16), 2, window=win)
 
 
 def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:

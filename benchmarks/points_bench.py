@@ -61,13 +61,14 @@ def make_scene(path: Path, size: int, seed: int) -> None:
     }
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 512):
-            h = min(512, size - row)
-            red = rng.integers(1200, 2500, (h, size), dtype=np.uint16)
-            nir = rng.integers(2500, 6000, (h, size), dtype=np.uint16)
-            swir = rng.integers(1500, 3500, (h, size), dtype=np.uint16)
-            scl = np.where(rng.random((h, size)) < 0.1, 9, 4).astype(np.uint16)
+            n_rows = min(512, size - row)
+            red = rng.integers(1200, 2500, (n_rows, size), dtype=np.uint16)
+            nir = rng.integers(2500, 6000, (n_rows, size), dtype=np.uint16)
+            swir = rng.integers(1500, 3500, (n_rows, size), dtype=np.uint16)
+            scl = np.where(rng.random((n_rows, size)) < 0.1, 9, 4).astype(np.uint16)
             dst.write(
-                np.stack([red, nir, swir, scl]), window=rasterio.windows.Window(0, row, size, h)
+                np.stack([red, nir, swir, scl]),
+                window=rasterio.windows.Window(0, row, size, n_rows),
             )
 
 

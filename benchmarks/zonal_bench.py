@@ -67,14 +67,14 @@ def make_raster(path: Path, size: int, *, seed: int = 1) -> None:
     }
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 512):
-            h = min(512, size - row)
-            y = np.arange(row, row + h)[:, None] / size
+            n_rows = min(512, size - row)
+            y = np.arange(row, row + n_rows)[:, None] / size
             x = np.arange(size)[None, :] / size
-            block = np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (h, size))
+            block = np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (n_rows, size))
             block = block.astype(np.float32)
-            if row <= size // 2 < row + h:
-                block[: min(h, 64), size // 2 : size // 2 + 64] = np.nan
-            dst.write(block, 1, window=rasterio.windows.Window(0, row, size, h))
+            if row <= size // 2 < row + n_rows:
+                block[: min(n_rows, 64), size // 2 : size // 2 + 64] = np.nan
+            dst.write(block, 1, window=rasterio.windows.Window(0, row, size, n_rows))
 
 
 def make_zones(path: Path, n: int, size: int, *, seed: int = 2) -> None:
