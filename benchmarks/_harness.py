@@ -13,8 +13,15 @@ A benchmark script describes its variants and makes its data; this module runs t
     ]
     result = h.measure("NDVI of one scene", variants, rounds=3, reference="gdal",
                        check=lambda res: "ours = gdal (rtol 1e-6)")
-    print(result.table())
+    print(result.report())                            # title, Markdown table, agreement
     h.write_json(args.json, [result], args=args)
+
+A ``call`` that times its own work (e.g. a child process that reports the seconds of
+its work, not of its start-up) returns ``h.Measured(wall, cpu)``. ``measure`` also
+takes ``before_round`` (a fresh folder per round, untimed), ``warmup`` (one untimed
+run of each variant first), ``rates`` (columns such as megapixels per second) and
+``also`` (more variants to give ratios to); a variant's ``after`` hook checks its
+outputs after each run and keeps what it returns with the run.
 
 Rounds alternate the variants (A B C, A B C, ...; ``order="rotate"`` starts each round
 one variant later, ``"mirror"`` reverses every other round), so a drift in the load of
