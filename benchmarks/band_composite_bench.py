@@ -3,13 +3,15 @@
 Makes a (bands, scenes, size, size) float32 stack of uniform random reflectances with
 ``--missing`` of the observations gone (NaN in every band), and times
 ``reduce_bands`` per statistic (medoid, geomedian, quality with a random score) on
-this thread: CPU time, best of ``--repeats``, after one small call that compiles the
-kernel. With ``--geomad`` and the geomad package importable (odc-algo's geometric
-median; not a dependency of rasterflow), it times geomad's ``nangeomedian_pcm`` on one
+this thread: CPU time, best (and median) of ``--repeats`` alternating rounds
+(benchmarks/_harness.py), after one small call that compiles the kernel. With
+``--geomad`` and the geomad package importable (odc-algo's geometric median; not a
+dependency of rasterflow), it times geomad's ``nangeomedian_pcm`` on one
 thread with the same eps and maximum iterations, and prints the largest difference
 between the two geometric medians.
 
-Prints one row per statistic: ``<name>  <CPU s>  <Mpx/s per core>``.
+Prints one row per statistic: ``<name>  <best CPU s>  <Mpx/s per core>``, then the
+harness's table of medians.
 
 Measured once on the shared 2-core machine (load ~10), 512^2, 12 scenes, 6 bands:
 
@@ -21,20 +23,11 @@ Measured once on the shared 2-core machine (load ~10), 512^2, 12 scenes, 6 bands
 from __future__ import annotations
 
 import argparse
-import time
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
 
 from rasterflow.band_composite import BAND_STATISTICS, BandSpec, reduce_bands
-
-
-def _cpu(fn, repeats: int) -> tuple[float, object]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.thread_time()
-        out = fn()
-        best = min(best, time.thread_time() - t0)
-    return best, out
 
 
 def main() -> None:
@@ -45,6 +38,7 @@ def main() -> None:
     ap.add_argument("--missing", type=float, default=0.2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--geomad", action="store_true")
+    h.add_json_argument(ap)
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     shape = (args.bands, args.scenes, args.size, args.size)
@@ -57,27 +51,53 @@ def main() -> None:
         f"{args.size}^2 pixels, {args.scenes} scenes, {args.bands} bands, "
         f"{args.missing:.0%} missing; CPU seconds and Mpx/s per core"
     )
-    results = {}
+    variants = []
     for name in BAND_STATISTICS:
         spec = BandSpec(roles, name, score="s", score_text="b0")
         sc = score if name == "quality" else None
+        # compiles the kernel, outside the timings
         reduce_bands(stack[:, :, :4, :4], spec, score=None if sc is None else sc[:, :4, :4])
-        seconds, out = _cpu(
-            lambda spec=spec, sc=sc: reduce_bands(stack, spec, score=sc), args.repeats
+        variants.append(
+            h.Variant(
+                name,
+                call=lambda _, spec=spec, sc=sc: reduce_bands(stack, spec, score=sc),
+                cpu="thread",
+            )
         )
-        results[name] = out
-        print(f"{name:10s} {seconds:.6f} {px / seconds / 1e6:.2f}")
     if args.geomad:
         import geomad
 
         x = np.ascontiguousarray(stack.transpose(2, 3, 0, 1))  # geomad's (y, x, band, time)
-        seconds, gm = _cpu(
-            lambda: geomad.nangeomedian_pcm(x, eps=1e-4, maxiters=1000, num_threads=1), args.repeats
+        variants.append(
+            h.Variant(
+                "geomad",
+                call=lambda _: geomad.nangeomedian_pcm(x, eps=1e-4, maxiters=1000, num_threads=1),
+                cpu="thread",
+            )
         )
-        ours = results["geomedian"][0]
-        diff = np.nanmax(np.abs(ours - np.asarray(gm).transpose(2, 0, 1)))
-        print(f"{'geomad':10s} {seconds:.6f} {px / seconds / 1e6:.2f}")
-        print(f"largest difference to geomad: {diff:.2g}")
+
+    def geomedians_agree(result: h.Result) -> str | None:
+        if not args.geomad:
+            return None
+        last = {r.variant: r.value for r in result.runs}
+        ours, gm = last["geomedian"][0], np.asarray(last["geomad"]).transpose(2, 0, 1)
+        return f"largest difference to geomad: {np.nanmax(np.abs(ours - gm)):.2g}"
+
+    result = h.measure(
+        f"{args.size}^2 pixels, {args.scenes} scenes, {args.bands} bands, "
+        f"{args.missing:.0%} missing; CPU seconds of this thread",
+        variants,
+        rounds=args.repeats,
+        reference="geomedian" if args.geomad else None,
+        rates=[h.Rate("Mpx/s per core", px / 1e6, of="cpu")],
+        check=geomedians_agree,
+    )
+    # the best of the rounds, as this script has always reported: name, CPU s, Mpx/s
+    for name in result.names:
+        best = min(result.figures(name, "cpu"))
+        print(f"{name:10s} {best:.6f} {px / best / 1e6:.2f}")
+    print(f"\n{result.report(digits=3)}")
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
 
 
@@ -72,16 +73,20 @@ def make_scenes(root: Path, tile, *, scenes: int, zones: int, seed: int = 1) -> 
         ext = tile.extent.to_crs(crs).boundingbox
         # 5 % larger than the tile on each side, off its pixel grid by a few metres
         x0, y0 = ext.left - 0.05 * nx * 10 + 3.3 * (i + 1), ext.top + 0.05 * ny * 10 - 1.7 * i
-        h, w = int(ny * 1.1) + 8, int(nx * 1.1) + 8
-        box = GeoBox((h, w), from_origin(x0, y0, 10, 10), crs)
-        rows, cols = np.mgrid[:h, :w]
+        height, w = int(ny * 1.1) + 8, int(nx * 1.1) + 8
+        box = GeoBox((height, w), from_origin(x0, y0, 10, 10), crs)
+        rows, cols = np.mgrid[:height, :w]
         data = (
             0.4
-            + 0.3 * np.sin(7 * cols / w + i) * np.cos(5 * rows / h)
-            + rng.normal(0, 0.05, (h, w))
+            + 0.3 * np.sin(7 * cols / w + i) * np.cos(5 * rows / height)
+            + rng.normal(0, 0.05, (height, w))
         ).astype(np.float32)
         for _ in range(6):  # clouds
-            cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(h // 20, h // 6)
+            cy, cx, r = (
+                rng.integers(0, height),
+                rng.integers(0, w),
+                rng.integers(height // 20, height // 6),
+            )
             data[(rows - cy) ** 2 + (cols - cx) ** 2 < r**2] = np.nan
         path = root / f"scene{i}.tif"
         write_cog(
@@ -106,10 +111,11 @@ def time_composite(
     threads: int,
     exact: bool = False,
     gdal: bool = False,
-) -> float:
-    """composite.run; ``gdal``: every scene through GDAL's warper (no compiled kernel),
-    as before rasterflow._warp_kernel; ``exact``: that, and GDAL's exact transformer,
-    as before the polynomial one (grid.polynomial_vrt) existed."""
+) -> h.Measured:
+    """composite.run, timed (wall, CPU of this process); ``gdal``: every scene through
+    GDAL's warper (no compiled kernel), as before rasterflow._warp_kernel; ``exact``:
+    that, and GDAL's exact transformer, as before the polynomial one
+    (grid.polynomial_vrt) existed."""
     from contextlib import ExitStack
     from unittest import mock
 
@@ -122,7 +128,7 @@ def time_composite(
             )
         if exact:
             patches.enter_context(mock.patch("rasterflow.grid.polynomial_vrt", return_value=None))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         composite.run(
             inputs=paths,
             tile=tile,
@@ -133,11 +139,12 @@ def time_composite(
             chunk=chunk,
             threads=threads,
         )
-        return time.perf_counter() - start
+        return h.Measured(time.perf_counter() - start, time.process_time() - cpu)
 
 
-def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
-    """Read every input in full, write the composite's own two products (already made)."""
+def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> h.Measured:
+    """Read every input in full, write the composite's own two products (already made),
+    timed (loading those products is not)."""
     import rasterio
 
     from rasterflow.io import write_cog
@@ -146,7 +153,7 @@ def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
     # (they took ~10 % longer to write than the real products here)
     with rasterio.open(out / "c.tif") as a, rasterio.open(out / "n.tif") as b:
         stat, count = a.read(1), b.read(1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for p in paths:
         with rasterio.open(p) as src:
             src.read(1)
@@ -166,7 +173,7 @@ def time_io_floor(paths: list[str], tile, out: Path, *, threads: int) -> float:
         nodata=None,
         threads=threads,
     )
-    return time.perf_counter() - start
+    return h.Measured(time.perf_counter() - start, time.process_time() - cpu)
 
 
 def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str, float]:
@@ -182,7 +189,6 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
     import rasterio
 
     from rasterflow.composite import (
-        _close_open_sources,
         _fused_block,
         _kernel_warp_one,
         inspect_sources,
@@ -190,13 +196,14 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
         reduce_stack,
     )
     from rasterflow.grid import read_onto
+    from rasterflow.io import close_cached
 
     def median_time(fn) -> float:
         times = []
         for _ in range(repeats):
             # cold, as in a job: no source left open from the last call, so none of its
             # decoded blocks are still in GDAL's cache
-            _close_open_sources()
+            close_cached()
             start = time.perf_counter()
             fn()
             times.append(time.perf_counter() - start)
@@ -307,15 +314,18 @@ def agreement_with_gdal(paths: list[str], tile, out: Path, *, chunk: int | None)
     valid = ~np.isnan(theirs)
     diff = np.abs(ours[valid] - theirs[valid])
     return (
-        f"vs it: max |diff| {diff.max():.3g}, {(diff > 0).mean() * 100:.4f} % of "
+        f"max |diff| {diff.max():.3g}, {(diff > 0).mean() * 100:.4f} % of "
         "pixels differ, counts equal"
     )
 
 
-def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> list[str]:
+def time_kernel(
+    size: int, scenes: int, *, repeats: int, other: str | None
+) -> tuple[list[str], list[h.Result]]:
     """Lines of CPU times of composite_chunk on ``scenes`` in-memory float32 scenes with
     NaN clouds, same CRS, shifted off a ``size``² grid by a fraction of a pixel; per
-    statistic, the best of ``repeats``; with ``other`` (a copy of another version of
+    statistic, the best of ``repeats`` alternating rounds (and the harness's results);
+    with ``other`` (a copy of another version of
     rasterflow/_warp_kernel.py) that version beside it and whether the pixels agree."""
     import importlib.util
 
@@ -330,13 +340,13 @@ def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> l
         spec.loader.exec_module(module)
         kernels["other"] = module
     rng = np.random.default_rng(0)
-    h = w = int(size * 1.1) + 8
-    rows, cols = np.mgrid[:h, :w]
+    ny = w = int(size * 1.1) + 8
+    rows, cols = np.mgrid[:ny, :w]
     bufs, params = [], np.zeros((scenes, _warp_kernel.N_PARAMS))
     for s in range(scenes):
-        data = (0.4 + rng.normal(0, 0.1, (h, w))).astype(np.float32)
+        data = (0.4 + rng.normal(0, 0.1, (ny, w))).astype(np.float32)
         for _ in range(6):
-            cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(h // 20, h // 6)
+            cy, cx, r = rng.integers(0, ny), rng.integers(0, w), rng.integers(ny // 20, ny // 6)
             data[(rows - cy) ** 2 + (cols - cx) ** 2 < r * r] = np.nan
         bufs.append(data.ravel())
         # inverse geotransform of a source 5 % larger, shifted by 0.33 / 0.17 pixel * s
@@ -345,9 +355,9 @@ def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> l
     gt = np.array([0.0, 10.0, 0.0, 0.0, 0.0, -10.0])
     args = (
         np.concatenate(bufs),
-        np.arange(scenes, dtype=np.int64) * h * w,
-        np.tile(np.array([0, 0, w, h], dtype=np.int64), (scenes, 1)),
-        np.tile(np.array([w, h], dtype=np.int64), (scenes, 1)),
+        np.arange(scenes, dtype=np.int64) * ny * w,
+        np.tile(np.array([0, 0, w, ny], dtype=np.int64), (scenes, 1)),
+        np.tile(np.array([w, ny], dtype=np.int64), (scenes, 1)),
         np.zeros(scenes, dtype=np.int64),
         params,
         np.full(scenes, np.nan),
@@ -356,34 +366,109 @@ def time_kernel(size: int, scenes: int, *, repeats: int, other: str | None) -> l
         0,
         0,
     )
-    lines = []
+    lines, results = [], []
+    samples = scenes * size * size
     for stat in ("median", "percentile", "mean"):
-        code, results, times = _warp_kernel.STAT_CODES[stat], {}, {}
+        code, outputs = _warp_kernel.STAT_CODES[stat], {}
+        variants = []
         for name, k in kernels.items():
-            out = np.empty((size, size), np.float32), np.empty((size, size), np.uint16)
+            out = outputs[name] = (
+                np.empty((size, size), np.float32),
+                np.empty((size, size), np.uint16),
+            )
             k.composite_chunk(*args, code, 90.0, *out)  # compiles on first use
-            best = []
-            for _ in range(repeats):
-                start = time.thread_time()
-                k.composite_chunk(*args, code, 90.0, *out)
-                best.append(time.thread_time() - start)
-            times[name], results[name] = min(best), out
-        samples = scenes * size * size
-        line = (
-            f"  kernel {stat:10s}: {times['this'] * 1e3:7.1f} ms CPU = "
-            f"{times['this'] / samples * 1e9:5.2f} ns a sample"
-        )
-        if other:
+            variants.append(
+                h.Variant(
+                    name,
+                    call=lambda _, k=k, out=out, c=code: k.composite_chunk(*args, c, 90.0, *out),
+                    cpu="thread",
+                )
+            )
+
+        def same_pixels(_: h.Result, outputs=outputs) -> str | None:
+            if "other" not in outputs:
+                return None
             same = all(
                 np.array_equal(a, b, equal_nan=True)
-                for a, b in zip(results["this"], results["other"], strict=True)
+                for a, b in zip(outputs["this"], outputs["other"], strict=True)
             )
+            return f"same pixels: {same}"
+
+        result = h.measure(
+            f"kernel {stat}: {scenes} scenes on {size} x {size}, in memory, one thread",
+            variants,
+            rounds=repeats,
+            reference="this",
+            rates=[h.Rate("Gsamples/s (CPU)", samples / 1e9, of="cpu")],
+            check=same_pixels,
+        )
+        results.append(result)
+        best = {n: min(result.figures(n, "cpu")) for n in result.names}
+        line = (
+            f"  kernel {stat:10s}: {best['this'] * 1e3:7.1f} ms CPU = "
+            f"{best['this'] / samples * 1e9:5.2f} ns a sample"
+        )
+        if other:
             line += (
-                f"; other {times['other'] * 1e3:7.1f} ms, "
-                f"x{times['other'] / times['this']:.2f}; same pixels: {same}"
+                f"; other {best['other'] * 1e3:7.1f} ms, "
+                f"x{best['other'] / best['this']:.2f}; {result.agreement}"
             )
         lines.append(line)
-    return lines
+    return lines, results
+
+
+def measure_size(
+    paths: list[str], tile, work: Path, *, size: int, args: argparse.Namespace
+) -> h.Result:
+    """The composite of one tile size against its I/O floor (and the GDAL variants
+    asked for), alternating over ``args.repeats`` rounds; its outputs checked."""
+    options = {"chunk": args.chunk, "threads": args.threads}
+    variants = []
+    if args.exact_too:
+        variants.append(
+            h.Variant(
+                "exact-transformer",
+                call=lambda _: time_composite(paths, tile, work, **options, exact=True),
+                note="GDAL's warper and exact transformer",
+            )
+        )
+    if args.gdal_too:
+        variants.append(
+            h.Variant(
+                "gdal-warper",
+                call=lambda _: time_composite(paths, tile, work, **options, gdal=True),
+                note="GDAL's warper for every scene",
+            )
+        )
+    variants += [
+        h.Variant("composite", call=lambda _: time_composite(paths, tile, work, **options)),
+        h.Variant(
+            "io-floor",
+            call=lambda _: time_io_floor(paths, tile, work, threads=args.threads),
+        ),
+    ]
+    mpix = size * size / 1e6
+
+    def outputs(_: h.Result) -> str:
+        text = check_outputs(paths, tile, work)
+        if args.gdal_too:
+            text += "; the kernel's composite vs GDAL's warper's: " + agreement_with_gdal(
+                paths, tile, work, chunk=args.chunk
+            )
+        return text
+
+    result = h.measure(
+        f"{size} x {size}: composite vs its I/O floor, median of {args.repeats} rounds",
+        variants,
+        rounds=args.repeats,
+        reference="io-floor",
+        rates=[
+            h.Rate("MP/s/core out", mpix / args.threads),
+            h.Rate("MP/s/core in", mpix * args.scenes / args.threads),
+        ],
+        check=outputs,
+    )
+    return result
 
 
 def main() -> None:
@@ -424,15 +509,19 @@ def main() -> None:
         default=None,
         help="with --kernel: another version of _warp_kernel.py to compare",
     )
+    h.add_json_argument(parser)
     args = parser.parse_args()
     if args.kernel:
+        kernel_results = []
         for size in args.sizes:
             print(f"{args.scenes} scenes on {size} x {size}, in memory, one thread")
-            print(
-                "\n".join(
-                    time_kernel(size, args.scenes, repeats=args.repeats, other=args.kernel_file)
-                )
+            lines, got = time_kernel(
+                size, args.scenes, repeats=args.repeats, other=args.kernel_file
             )
+            print("\n".join(lines))
+            kernel_results += got
+        print("\n" + "\n".join(r.report(digits=4) for r in kernel_results))
+        h.write_json(args.json, kernel_results, args=args)
         return
 
     from odc.geo.geobox import GeoBox
@@ -448,53 +537,24 @@ def main() -> None:
         print(
             f"{args.scenes} scenes, {args.threads} thread(s), chunk {args.chunk or 'auto'}, "
             f"{'two UTM zones' if args.zones == 2 else 'one UTM zone'}, "
-            f"medians of {args.repeats} rounds"
+            f"medians of {args.repeats} rounds\n"
         )
+        results = []
         for size in args.sizes:
             tile = GeoBox((size, size), from_origin(300_000, 5_000_000, 10, 10), "EPSG:32633")
             work = root / str(size)
             work.mkdir()
             paths = make_scenes(work, tile, scenes=args.scenes, zones=args.zones)
-            comp, floor, exact, gdal = [], [], [], []
             time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)  # warm
-            for _ in range(args.repeats):
-                if args.exact_too:
-                    exact.append(
-                        time_composite(
-                            paths, tile, work, chunk=args.chunk, threads=args.threads, exact=True
-                        )
-                    )
-                if args.gdal_too:
-                    gdal.append(
-                        time_composite(
-                            paths, tile, work, chunk=args.chunk, threads=args.threads, gdal=True
-                        )
-                    )
-                comp.append(
-                    time_composite(paths, tile, work, chunk=args.chunk, threads=args.threads)
-                )
-                floor.append(time_io_floor(paths, tile, work, threads=args.threads))
-            c, f = statistics.median(comp), statistics.median(floor)
-            checked = check_outputs(paths, tile, work)
-            mpix = size * size / 1e6
-            print(
-                f"  {size} x {size}: composite {c:6.3f} s = {mpix / c / args.threads:5.2f} "
-                f"MP/s/core out ({mpix * args.scenes / c / args.threads:5.2f} in); "
-                f"io-floor {f:6.3f} s; ratio {c / f:4.1f}"
-            )
-            print(f"  {size} x {size} outputs: {checked}")
-            if gdal:
-                g = statistics.median(gdal)
-                print(
-                    f"    GDAL warper only: {g:6.3f} s; ratio {g / f:4.1f}; "
-                    f"{agreement_with_gdal(paths, tile, work, chunk=args.chunk)}"
-                )
-            if exact:
-                e = statistics.median(exact)
-                print(f"    exact transformer only: {e:6.3f} s; ratio {e / f:4.1f}")
+            result = measure_size(paths, tile, work, size=size, args=args)
             if args.parts:
                 parts = time_parts(paths, tile, chunk=args.chunk or 512, repeats=args.repeats)
-                print("    parts: " + ", ".join(f"{k} {v:.4f} s" for k, v in parts.items()))
+                result.notes["parts"] = parts
+            results.append(result)
+            print(result.report(digits=3))
+            if args.parts:
+                print("parts: " + ", ".join(f"{k} {v:.4f} s" for k, v in parts.items()) + "\n")
+    h.write_json(args.json, results, args=args)
 
 
 if __name__ == "__main__":

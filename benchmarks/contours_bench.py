@@ -3,8 +3,8 @@
     python benchmarks/contours_bench.py --size 4096 --interval 20 --runs 3 --threads 1
 
 Every measurement is one fresh process (``gdal_contour ...`` or ``python this_file _run
-...``), timed around subprocess.run (benchmarks/_timing.py), so both pay their start-up
-(Python imports for us); the two alternate, so drifting load on a shared machine hits
+...``), timed by benchmarks/_harness.py, so both pay their start-up (Python imports
+for us); the two alternate (A B, B A, ...), so drifting load on a shared machine hits
 both alike. Both write a GeoPackage of the same lines (rasterflow inside
 ``rasterflow.cluster.dask_client`` with ``--threads`` threads, as a heavy job runs it);
 the script checks they found the same levels and the same number of lines, then prints
@@ -14,12 +14,11 @@ wall and CPU seconds and megapixels per second per core (pixels / CPU seconds).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 from terrain_bench import make_dem  # the same synthetic DEM: hills plus 2 m noise
 
 
@@ -47,56 +46,64 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--chunk", type=int, default=1024)
+    h.add_json_argument(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="contours-bench-") as tmp:
         work = Path(tmp)
         dem = work / "dem.tif"
         make_dem(dem, args.size)
-        cmds = {
-            "gdal_contour": lambda i: [
+        variants = [
+            h.Variant(
                 "gdal_contour",
-                "-q",
-                "-a",
-                "elev",
-                "-i",
-                str(args.interval),
-                str(dem),
-                str(work / f"g{i}.gpkg"),
-            ],
-            "rasterflow": lambda i: [
-                sys.executable,
-                __file__,
-                "_run",
-                str(dem),
-                str(work / f"r{i}.gpkg"),
-                str(args.interval),
-                str(args.threads),
-                str(args.chunk),
-            ],
-        }
-        times: dict[str, list[tuple[float, float]]] = {k: [] for k in cmds}
-        for i in range(args.runs):
-            order = list(cmds) if i % 2 == 0 else list(reversed(cmds))
-            for name in order:
-                wall, cpu, _proc = timed_run(cmds[name](i), check=True)
-                times[name].append((wall, cpu))
-        theirs, ours = _levels_and_lines(work / "g0.gpkg"), _levels_and_lines(work / "r0.gpkg")
-        if theirs != ours:
-            raise SystemExit(f"levels or line counts differ: gdal {theirs} rasterflow {ours}")
+                command=lambda i: [
+                    "gdal_contour",
+                    "-q",
+                    "-a",
+                    "elev",
+                    "-i",
+                    str(args.interval),
+                    str(dem),
+                    str(work / f"g{i}.gpkg"),
+                ],
+                capture=False,
+            ),
+            h.Variant(
+                "rasterflow",
+                command=lambda i: [
+                    sys.executable,
+                    __file__,
+                    "_run",
+                    str(dem),
+                    str(work / f"r{i}.gpkg"),
+                    str(args.interval),
+                    str(args.threads),
+                    str(args.chunk),
+                ],
+                capture=False,
+            ),
+        ]
+        found: dict[str, dict[float, int]] = {}
+
+        def same_lines(_: h.Result) -> str:
+            theirs = _levels_and_lines(work / "g0.gpkg")
+            ours = found["ours"] = _levels_and_lines(work / "r0.gpkg")
+            if theirs != ours:
+                raise SystemExit(f"levels or line counts differ: gdal {theirs} rasterflow {ours}")
+            return f"{len(ours)} levels, {sum(ours.values())} lines, the same in both"
+
         mpx = args.size * args.size / 1e6
-        print(
-            f"{args.size}x{args.size} DEM ({mpx:.1f} Mpx), interval {args.interval}: "
-            f"{len(ours)} levels, {sum(ours.values())} lines, the same in both"
+        result = h.measure(
+            f"{args.size}x{args.size} DEM ({mpx:.1f} Mpx), interval {args.interval}, "
+            f"rasterflow on {args.threads} thread(s), median of {args.runs} runs",
+            variants,
+            rounds=args.runs,
+            order="mirror",
+            reference="gdal_contour",
+            rates=[h.Rate("Mpx/s/core", mpx, of="cpu")],
+            check=same_lines,
         )
-        print(f"{'tool':14s} {'wall s':>8s} {'cpu s':>8s} {'Mpx/s/core':>11s}")
-        for name, runs in times.items():
-            wall = statistics.median(w for w, _ in runs)
-            cpu = statistics.median(c for _, c in runs)
-            print(f"{name:14s} {wall:8.2f} {cpu:8.2f} {mpx / cpu:11.2f}")
-        ratio = statistics.median(c for _, c in times["rasterflow"]) / statistics.median(
-            c for _, c in times["gdal_contour"]
-        )
-        print(f"rasterflow / gdal_contour CPU: {ratio:.2f}")
+    print(result.report())
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

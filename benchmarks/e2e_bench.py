@@ -38,7 +38,7 @@ folder, with ``--cores`` (default 2) everywhere:
                    timed inside its process (start-up and loading the arrays excluded)
 
 It prints each round, then medians of wall and CPU seconds (user + system of the
-child process tree, benchmarks/_timing.py; the floor's from its own getrusage) with
+child process tree, benchmarks/_harness.py; the floor's from its own getrusage) with
 the ratios to rasterflow and to the floor; rasterflow's per-rule split of the median
 round: jobs (Snakemake's "Job stats"), and for jobs with a ``benchmark:`` file their
 mean wall and CPU (its TSV's s and cpu_time) and the means of start-up (job start =
@@ -82,8 +82,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parent.parent
@@ -822,123 +822,99 @@ def print_split(split: dict, *, cores: int, round_number: int) -> None:
 
 # --------------------------------------------------------------------------- main
 
-VARIANTS = ["rasterflow", "dask-script", "gdal-cli", "io-floor"]
 
-
-def _run(cmd: list[str], log: Path, what: str, **options) -> tuple[float, float]:
+def _run(cmd: list[str], log: Path, what: str, **options) -> h.Measured:
+    """Run ``cmd`` with its output in ``log``; its wall and CPU (the process tree's)."""
     with log.open("w", encoding="utf-8") as out:
-        wall, cpu, proc = timed_run(
+        wall, cpu, proc = h.timed_run(
             cmd, stdout=out, stderr=subprocess.STDOUT, check=False, **options
         )
     if proc.returncode:
         tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
         raise SystemExit(f"{what} failed (exit {proc.returncode}), {log}:\n{tail}")
-    return wall, cpu
+    return h.Measured(wall, cpu)
 
 
-def run_round(
+def variants(
     work: Path,
-    number: int,
     *,
     config: Path,
     grid: dict,
     scenes: list[dict],
     cores: int,
     baseline: Path | None = None,
-) -> tuple[dict[str, tuple[float, float]], dict, dict]:
-    """One run of each variant, in a fresh folder each: times, rasterflow's per-rule
-    split, the folders holding each variant's mosaics (<period>/<index>.tif)."""
-    here = work / f"round{number}"
-    for old in work.glob("round*"):  # the last round's outputs only: a full size is GBs
-        shutil.rmtree(old)
-    here.mkdir()
-    times = {}
+) -> list[h.Variant]:
+    """The contenders, each run in round N in work/roundN (made by new_round): its
+    rasterflow/, baseline/, dask/, gdal/ and floor/ hold each one's outputs."""
     snakemake = Path(sys.executable).parent / "snakemake"
-    ws = here / "rasterflow"
-    ws.mkdir()
-    started = time.time()
-    times["rasterflow"] = _run(
-        [
-            str(snakemake),
-            "-s",
-            str(SNAKEFILE),
-            "--directory",
-            str(ws),
-            "--configfile",
-            str(config),
-            "--cores",
-            str(cores),
-        ],
-        here / "rasterflow.out",
-        "rasterflow",
-        cwd=ws,
-    )
-    split = rule_split(
-        ws / "results",
-        (here / "rasterflow.out").read_text(encoding="utf-8"),
-        started=started,
-        ended=time.time(),
-    )
-    if baseline is not None:  # another checkout of rasterflow, its own library first
-        old = here / "baseline"
-        old.mkdir()
-        times["rasterflow-baseline"] = _run(
-            [
-                str(snakemake),
-                "-s",
-                str(baseline / "Snakefile"),
-                "--directory",
-                str(old),
-                "--configfile",
-                str(config),
-                "--cores",
-                str(cores),
-            ],
-            here / "baseline.out",
-            "baseline rasterflow",
-            cwd=old,
-            env={**os.environ, "PYTHONPATH": str(baseline / "src")},
+
+    def snakemake_run(snakefile: Path, ws: Path, out: Path, what: str, **options) -> h.Measured:
+        ws.mkdir()
+        cmd = [str(snakemake), "-s", str(snakefile), "--directory", str(ws)]
+        cmd += ["--configfile", str(config), "--cores", str(cores)]
+        return _run(cmd, out, what, cwd=ws, **options)
+
+    def rasterflow(n: int) -> h.Measured:
+        here = work / f"round{n + 1}"
+        return snakemake_run(SNAKEFILE, here / "rasterflow", here / "rasterflow.out", "rasterflow")
+
+    def split(n: int, run: h.Run) -> dict:
+        """rasterflow's per-rule split of this round (kept with the run)."""
+        here = work / f"round{n + 1}"
+        return rule_split(
+            here / "rasterflow" / "results",
+            (here / "rasterflow.out").read_text(encoding="utf-8"),
+            started=run.started,
+            ended=run.started + run.wall,
         )
-    times["dask-script"] = _run(
-        dask_command(work, here / "dask", grid=grid, scenes=scenes, threads=cores),
-        here / "dask.out",
-        "dask script",
-    )
-    times["gdal-cli"] = _run(
-        gdal_command(work, here / "gdal", grid=grid, scenes=scenes, jobs=cores),
-        here / "gdal.out",
-        "GDAL CLI",
-    )
-    shutil.rmtree(here / "gdal" / "tmp")
-    products = sorted({(sc["period"], name) for sc in scenes for name in INDICES})
-    mosaics = [ws / "results" / "mosaics" / p / f"{i}.tif" for p, i in products]
-    times["io-floor"] = run_floor(
-        work, here / "floor", scenes=scenes, mosaics=mosaics, processes=cores
-    )
-    outputs = {
-        "rasterflow": ws / "results" / "mosaics",
-        "dask-script": here / "dask",
-        "gdal-cli": here / "gdal",
-    }
-    return times, split, outputs
+
+    def old_rasterflow(n: int) -> h.Measured:  # another checkout, its own library first
+        assert baseline is not None
+        here = work / f"round{n + 1}"
+        env = {**os.environ, "PYTHONPATH": str(baseline / "src")}
+        return snakemake_run(
+            baseline / "Snakefile", here / "baseline", here / "baseline.out", "baseline", env=env
+        )
+
+    def dask_script(n: int) -> h.Measured:
+        here = work / f"round{n + 1}"
+        cmd = dask_command(work, here / "dask", grid=grid, scenes=scenes, threads=cores)
+        return _run(cmd, here / "dask.out", "dask script")
+
+    def gdal_cli(n: int) -> h.Measured:
+        here = work / f"round{n + 1}"
+        cmd = gdal_command(work, here / "gdal", grid=grid, scenes=scenes, jobs=cores)
+        return _run(cmd, here / "gdal.out", "GDAL CLI")
+
+    def io_floor(n: int) -> h.Measured:  # timed inside its process: no start-up, no loading
+        here = work / f"round{n + 1}"
+        products = sorted({(sc["period"], name) for sc in scenes for name in INDICES})
+        mosaics = [
+            here / "rasterflow" / "results" / "mosaics" / p / f"{i}.tif" for p, i in products
+        ]
+        wall, cpu = run_floor(work, here / "floor", scenes=scenes, mosaics=mosaics, processes=cores)
+        return h.Measured(wall, cpu)
+
+    out = [h.Variant("rasterflow", call=rasterflow, after=split)]
+    if baseline is not None:
+        out.append(h.Variant("rasterflow-baseline", call=old_rasterflow))
+    out += [
+        h.Variant("dask-script", call=dask_script),
+        h.Variant(
+            "gdal-cli",
+            call=gdal_cli,
+            after=lambda n, _: shutil.rmtree(work / f"round{n + 1}" / "gdal" / "tmp"),
+        ),
+        h.Variant("io-floor", call=io_floor),
+    ]
+    return out
 
 
-def print_table(times: dict[str, list[tuple[float, float]]]) -> None:
-    med = {
-        v: (statistics.median(w for w, _ in t), statistics.median(c for _, c in t))
-        for v, t in times.items()
-    }
-    rf, floor = med["rasterflow"], med["io-floor"]
-    print(
-        f"{'variant':<12} {'wall s':>9} {'cpu s':>9} {'wall/rf':>8} {'cpu/rf':>8} "
-        f"{'wall/floor':>10} {'cpu/floor':>10}"
-    )
-    for v in times:
-        w, c = med[v]
-        print(
-            f"{v:<12} {w:9.3f} {c:9.3f} {w / rf[0]:8.3f} {c / rf[1]:8.3f} "
-            f"{w / floor[0]:10.3f} {c / floor[1]:10.3f}"
-        )
+def new_round(work: Path, n: int) -> None:
+    """A fresh folder for round ``n``; the last round's outputs only (a full size is GBs)."""
+    for old in work.glob("round*"):
+        shutil.rmtree(old)
+    (work / f"round{n + 1}").mkdir()
 
 
 def main() -> None:
@@ -977,6 +953,7 @@ def main() -> None:
         help="keep data and the last round's outputs here (default: a temporary "
         "folder, removed at the end)",
     )
+    h.add_json_argument(ap)
     args = ap.parse_args()
     if args.size % 2 or args.size < 64:
         ap.error("--size must be even and >= 64 (the 20 m bands are size / 2)")
@@ -1010,33 +987,40 @@ def main() -> None:
             f"10 m grid, tile_px {args.tile_px or 'default'}; {args.cores} cores, median of "
             f"{args.repeats} rounds (data made in {time.perf_counter() - t0:.1f} s)"
         )
-        variants = VARIANTS[:1] + ["rasterflow-baseline"] * bool(args.baseline) + VARIANTS[1:]
-        times: dict[str, list[tuple[float, float]]] = {v: [] for v in variants}
-        splits = []
-        for r in range(args.repeats):
-            got, split, outputs = run_round(
+        result = h.measure(
+            f"end-to-end: {args.scenes} scenes of {args.size}^2 px, {args.cores} cores, "
+            f"median of {args.repeats} rounds",
+            variants(
                 work,
-                r + 1,
                 config=config,
                 grid=grid,
                 scenes=scenes,
                 cores=args.cores,
                 baseline=args.baseline,
-            )
-            splits.append((got["rasterflow"][0], split, r + 1))
-            for v in variants:
-                times[v].append(got[v])
-            print(
-                f"  round {r + 1}: "
-                + ", ".join(f"{v} {w:.2f} s (cpu {c:.2f} s)" for v, (w, c) in got.items())
-            )
-        print_table(times)
+            ),
+            rounds=args.repeats,
+            reference="rasterflow",
+            also=["io-floor"],
+            before_round=lambda n: new_round(work, n),
+            progress=True,
+        )
+        print(f"\n{result.report(digits=3)}")
         # the split of the round whose rasterflow wall is the median
-        _, split, number = sorted(splits, key=lambda s: s[0])[len(splits) // 2]
-        print_split(split, cores=args.cores, round_number=number)
+        runs = sorted((r for r in result.runs if r.variant == "rasterflow"), key=lambda r: r.wall)
+        median_run = runs[len(runs) // 2]
+        print_split(median_run.extra, cores=args.cores, round_number=median_run.round + 1)
+        here = work / f"round{args.repeats}"
+        outputs = {
+            "rasterflow": here / "rasterflow" / "results" / "mosaics",
+            "dask-script": here / "dask",
+            "gdal-cli": here / "gdal",
+        }
         products = [(p, i) for p in periods for i in INDICES]
-        for line in agreement(outputs, products):
+        lines = agreement(outputs, products)
+        for line in lines:
             print(line)
+        result.agreement = "; ".join(x for x in lines if x.startswith("agreement"))
+        h.write_json(args.json, [result], args=args)
         if args.workdir:
             print(f"data, config, scripts and the last round's outputs are in {work}")
 

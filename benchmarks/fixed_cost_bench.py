@@ -37,7 +37,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 
 IMPORTS = "import numpy, rasterio, xarray, dask.distributed, dask.array"
 REPO = Path(__file__).resolve().parents[1]
@@ -100,12 +100,14 @@ def job_snakemake(variant: str, work: Path, log: Path) -> tuple[Path, Any]:
             },
         }
     )
+    # rule index's params: the scene and {index name: expression} (all of a scene's
+    # indices in one job), one output per index
     return REPO / "scripts" / "index.py", SimpleNamespace(
-        wildcards=SimpleNamespace(index="NDVI"),
+        wildcards=SimpleNamespace(scene="bench"),
         output=[str(work / "ndvi.tif")],
         params=SimpleNamespace(
             scene=scene.to_params(),
-            expression=indices.BUILTIN["NDVI"],
+            expressions={"NDVI": indices.BUILTIN["NDVI"]},
             chunk=1024,
             resampling="bilinear",
         ),
@@ -214,6 +216,7 @@ def main() -> None:
         default=512,
         help="DEM and scene of the job variants are size x size pixels",
     )
+    h.add_json_argument(ap)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--log", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -239,60 +242,78 @@ def main() -> None:
             ),
             None,
         )
-    variants = args.variants.split(",")
-    times: dict[str, list[float]] = {v: [] for v in variants}
-    cpu: dict[str, list[float]] = {v: [] for v in variants}
-    phases: dict[str, list[dict[str, float]]] = {v: [] for v in variants if v in JOBS}
+    names = args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        if phases:
+        if any(v in JOBS for v in names):
             job_inputs(work, args.size)
-        for i in range(args.runs):
-            for v in variants[i % len(variants) :] + variants[: i % len(variants)]:
-                log = work / f"{v}.log"
-                start = time.time()
-                wall, cpu_s, _ = timed_run(command(v, log, work), check=True)
-                times[v].append(wall)
-                cpu[v].append(cpu_s)
+
+        def checked(v: str):
+            """After each run: the step did its work; a job's phases from its clock."""
+
+            def after(_number: int, run: h.Run) -> dict[str, float] | None:
                 if v != "import_floor":
-                    check_step(v, log, work)
-                if v in phases:
-                    phases[v].append(job_phases(work / "clock.json", start, start + wall, cpu_s))
-    med = {v: statistics.median(t) for v, t in times.items()}
-    floor = med.get("import_floor", 0.0)
-    print(f"fixed cost of a heavy job, median of {args.runs} runs")
-    print(f"{'variant':<15} {'median s':>9} {'min s':>7} {'- import floor s':>17}")
-    for v, t in times.items():
-        print(f"{v:<15} {med[v]:9.2f} {min(t):7.2f} {med[v] - floor:17.2f}")
-    # CPU (user + system of the process) on its own line: a loaded machine distorts it
-    # least, and the table above keeps the columns other scripts parse
-    print("CPU s, medians: " + ", ".join(f"{v} {statistics.median(c):.2f}" for v, c in cpu.items()))
+                    check_step(v, work / f"{v}.log", work)
+                if v in JOBS:
+                    return job_phases(work / "clock.json", run.started, run.wall, run.cpu)
+                return None
+
+            return after
+
+        variants = [
+            h.Variant(
+                v,
+                command=command(v, work / f"{v}.log", work),
+                capture=False,
+                after=checked(v),
+            )
+            for v in names
+        ]
+        result = h.measure(
+            f"fixed cost of a heavy job, median of {args.runs} runs",
+            variants,
+            rounds=args.runs,
+            order="rotate",
+            reference="import_floor" if "import_floor" in names else None,
+        )
+    floor = result.median("import_floor") if "import_floor" in names else 0.0
+    print(result.report())
+    # the issue's figure: a step's wall less the imports' (target: within 1 s)
+    print(
+        h.markdown_table(
+            ["variant", "wall s", "- import floor s"],
+            [[v, f"{result.median(v):.2f}", f"{result.median(v) - floor:.2f}"] for v in names],
+        )
+    )
+    phases = {v: [r.extra for r in result.runs if r.variant == v] for v in names if v in JOBS}
     if phases:
-        print(f"\njob phases ({args.size}² input), medians: wall s (CPU s of the process)")
-        print(f"{'variant':<15} {'to 1st task':>14} {'tasks':>14} {'after last':>14}")
+        print(f"\njob phases ({args.size}² input), medians: wall s (CPU s of the process)\n")
+        rows = []
         for v, runs in phases.items():
             m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            print(
-                f"{v:<15} {m['start']:7.2f} ({m['start_cpu']:4.2f}) "
-                f"{m['tasks']:7.2f} ({m['tasks_cpu']:4.2f}) "
-                f"{m['end']:7.2f} ({m['end_cpu']:4.2f})"
+            rows.append(
+                [v]
+                + [f"{m[k]:.2f} ({m[k + '_cpu']:.2f})" for k in ("to_first_task", "tasks", "end")]
             )
+        print(h.markdown_table(["variant", "to 1st task", "tasks", "after last"], rows))
     print(
-        "checked: each step ran its task, its log ends in the summary, a performance "
+        "\nchecked: each step ran its task, its log ends in the summary, a performance "
         "report only with step_report, the jobs' products are valid rasters"
     )
+    h.write_json(args.json, [result], args=args)
 
 
-def job_phases(clock: Path, start: float, end: float, cpu: float) -> dict[str, float]:
-    """Wall and CPU seconds before the first task, from first to last, after the last."""
+def job_phases(clock: Path, start: float, wall: float, cpu: float) -> dict[str, float]:
+    """Wall and CPU seconds before the first task, from first to last, after the last
+    (``start``: the epoch second the process was started, ``wall``, ``cpu``: its run's)."""
     c = json.loads(clock.read_text())
     clock.unlink()
     return {
-        "start": c["first_task"] - start,
-        "start_cpu": c["first_task_cpu"],
+        "to_first_task": c["first_task"] - start,
+        "to_first_task_cpu": c["first_task_cpu"],
         "tasks": c["last_task"] - c["first_task"],
         "tasks_cpu": c["last_task_cpu"] - c["first_task_cpu"],
-        "end": end - c["last_task"],
+        "end": start + wall - c["last_task"],
         "end_cpu": cpu - c["last_task_cpu"],
     }
 

@@ -25,13 +25,12 @@ system of the child process), which a machine loaded by other work distorts leas
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 HERE = Path(__file__).resolve()
 DEFLATE = ["COMPRESS=DEFLATE", "TILED=YES", "BLOCKXSIZE=512", "BLOCKYSIZE=512", "BIGTIFF=IF_SAFER"]
@@ -75,11 +74,11 @@ def make_scene(path: Path, size: int) -> None:
         compress="deflate",
     ) as dst:
         for row in range(0, size, 512):
-            h = min(512, size - row)
-            base = rng.integers(500, 4000, (h, size), dtype=np.uint16)
-            win = ((row, row + h), (0, size))
+            n_rows = min(512, size - row)
+            base = rng.integers(500, 4000, (n_rows, size), dtype=np.uint16)
+            win = ((row, row + n_rows), (0, size))
             dst.write(base, 1, window=win)
-            dst.write(base + rng.integers(0, 3000, (h, size), dtype=np.uint16), 2, window=win)
+            dst.write(base + rng.integers(0, 3000, (n_rows, size), dtype=np.uint16), 2, window=win)
 
 
 def run_variant(variant: str, scene: Path, out: Path, threads: int) -> None:
@@ -224,50 +223,45 @@ def main() -> None:
         "(must have been made with the same --size)",
     )
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    h.add_json_argument(ap)
     args = ap.parse_args()
     if args.variant:
         run_variant(args.variant, args.scene, args.out, args.threads)
         from rasterflow.step import exit_now
 
         exit_now()  # as a job's script ends (rasterflow.step.run_step), floor included
-    variants = args.variants.split(",")
+    names = args.variants.split(",")
     with tempfile.TemporaryDirectory() as tmp:
         scene = args.scene or Path(tmp) / "scene.tif"
         if not scene.exists():
             make_scene(scene, args.size)
-        times: dict[str, list[float]] = {v: [] for v in variants}
-        cpu: dict[str, list[float]] = {v: [] for v in variants}
-        for i in range(args.runs):
-            for v in variants:  # alternate, so drift in machine load hits all alike
-                out = Path(tmp) / f"{v}-{i}.tif"
-                wall, cpu_s, _ = timed_run(
-                    command(v, scene, out, args.threads), check=True, capture_output=True
-                )
-                times[v].append(wall)
-                cpu[v].append(cpu_s)
-                if i:  # the first round's outputs are kept for the agreement check
-                    out.unlink(missing_ok=True)
-        ndvi = {v: Path(tmp) / f"{v}-0.tif" for v in variants if v != "io_floor"}
-        agreement = check_agreement(scene, ndvi) if ndvi else "no NDVI variant"
-    med = {v: statistics.median(t) for v, t in times.items()}
-    med_cpu = {v: statistics.median(t) for v, t in cpu.items()}
-    base = med.get("threads", next(iter(med.values())))
-    mpx = args.size * args.size / 1e6
-    print(
-        f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
-        f"median of {args.runs} runs"
-    )
-    # CPU seconds (user + system of the child) are what a loaded machine distorts least
-    print(
-        f"{'variant':<17} {'median s':>9} {'min s':>7} {'max s':>7} {'CPU s':>7} "
-        f"{'Mpx/s':>7} {'vs threads':>10}"
-    )
-    for v, t in times.items():
-        print(
-            f"{v:<17} {med[v]:9.2f} {min(t):7.2f} {max(t):7.2f} {med_cpu[v]:7.2f} "
-            f"{mpx / med[v]:7.1f} {med[v] / base:10.2f}"
+
+        def output(name: str, number: int) -> Path:
+            return Path(tmp) / f"{name}-{number}.tif"
+
+        def keep_first(name: str):  # the first round's outputs: the agreement check's
+            return lambda number, _run: None if number == 0 else output(name, number).unlink()
+
+        variants = [
+            h.Variant(
+                v,
+                command=lambda n, v=v: command(v, scene, output(v, n), args.threads),
+                after=keep_first(v),
+            )
+            for v in names
+        ]
+        ndvi = {v: output(v, 0) for v in names if v != "io_floor"}
+        result = h.measure(
+            f"NDVI of a {args.size} x {args.size} scene, {args.threads} threads, "
+            f"median of {args.runs} runs",
+            variants,
+            rounds=args.runs,
+            reference="threads" if "threads" in names else names[0],
+            rates=[h.Rate("Mpx/s", args.size * args.size / 1e6)],
+            check=lambda _: check_agreement(scene, ndvi) if ndvi else "no NDVI variant",
         )
-    print(f"agreement: {agreement}")
+    print(result.report())
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 
 
 def child(dem: str, out: str, mem_mb: int, threads: int) -> None:
@@ -40,7 +39,6 @@ def check_output(dem: Path, out: Path, work: Path, *, window: int = 512) -> str:
     gdaldem runs on a crop (a VRT) one pixel wider than the window on each side, so
     the check costs the same at any DEM size and the comparison is of interior cells.
     """
-    import subprocess
 
     import numpy as np
     import rasterio
@@ -91,6 +89,7 @@ def main() -> None:
     ap.add_argument("--dem", type=Path, help="an existing DEM instead of making one")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    h.add_json_argument(ap)
     args = ap.parse_args()
     if args.child:
         child(*args.child, mem_mb=args.mem_mb, threads=args.threads)
@@ -103,30 +102,29 @@ def main() -> None:
             dem = Path(tmp) / "dem.tif"
             make_dem(dem, args.size)
         out = Path(tmp) / "slope.tif"
-        t0 = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                __file__,
-                "--child",
-                str(dem),
-                str(out),
-                "--mem-mb",
-                str(args.mem_mb),
-                "--threads",
-                str(args.threads),
-            ],
-            check=True,
+        job = [sys.executable, __file__, "--child", str(dem), str(out)]
+        job += ["--mem-mb", str(args.mem_mb), "--threads", str(args.threads)]
+
+        def peak_rss(_number: int, _run: h.Run) -> dict[str, float]:
+            # the largest child so far: the job (no other child has run yet)
+            return {"peak_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+
+        result = h.measure(
+            f"slope of {dem.name} in one terrain job of {args.mem_mb} MB, {args.threads} threads",
+            [h.Variant("terrain job", command=job, capture=False, after=peak_rss)],
+            rounds=1,
+            check=lambda _: check_output(dem, out, Path(tmp)),
         )
-        wall = time.perf_counter() - t0
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = out.stat().st_size
-        checked = check_output(dem, out, Path(tmp))
+    run = result.runs[0]
+    peak_kib = run.extra["peak_rss_kib"]
+    result.notes["output_bytes"] = size
     print(
-        f"slope of {dem.name}: {wall:.1f} s, peak RSS {peak_kib / 2**20:.2f} GiB "
+        f"slope of {dem.name}: {run.wall:.1f} s, peak RSS {peak_kib / 2**20:.2f} GiB "
         f"with a {args.mem_mb} MB job ({args.threads} threads); output {size / 2**20:.0f} MiB"
     )
-    print(f"output: a valid COG on the DEM's grid; {checked}")
+    print(f"output: a valid COG on the DEM's grid; {result.agreement}")
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

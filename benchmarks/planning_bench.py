@@ -37,14 +37,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
 
 HERE = Path(__file__).resolve()
 REPO = HERE.parents[1]
@@ -303,7 +302,7 @@ def bare_cmd(snakefile: Path) -> list[str]:
 
 def timed(cmd: list[str]) -> tuple[float, str, float]:
     """Wall time, stdout and CPU time (user + sys) of one run of ``cmd``."""
-    elapsed, cpu, proc = timed_run(cmd, capture_output=True, text=True, check=False)
+    elapsed, cpu, proc = h.timed_run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(
             f"failed: {' '.join(cmd[:12])} ...\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -355,6 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         default="all",
         help="all: rule all (with the report); core: index products and mosaics",
     )
+    h.add_json_argument(ap)
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="planning-bench-") as tmp:
@@ -384,15 +384,21 @@ def main(argv: list[str] | None = None) -> None:
             bare_jobs = job_counts(timed(bare_cmd(bare))[1]).get("total")
             if bare_jobs != total:
                 raise SystemExit(f"{name} Snakefile planned {bare_jobs} jobs, not {total}")
-        times: dict[str, list[float]] = {"rasterflow": [], **{k: [] for k in bares}}
-        cpu: dict[str, list[float]] = {k: [] for k in times}
-        for _ in range(args.runs):
-            for name, cmd in (("rasterflow", ours), *((k, bare_cmd(b)) for k, b in bares.items())):
-                wall, _out, used = timed(cmd)
-                times[name].append(wall)
-                cpu[name].append(used)
-        med = {k: statistics.median(v) for k, v in times.items()}
-        mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+        variants = [
+            h.Variant(name, command=cmd, options={"text": True})
+            for name, cmd in (("rasterflow", ours), *((k, bare_cmd(b)) for k, b in bares.items()))
+        ]
+        result = h.measure(
+            f"{args.scenes} scenes, batch {args.batch}, {total} jobs: later dry runs "
+            f"(the plan cached), median of {args.runs}",
+            variants,
+            rounds=args.runs,
+            reference="bare",
+            also=["bare_rich"],
+        )
+        result.notes.update(jobs=total, first_run_s=cold, job_counts=counts)
+        med = {k: result.median(k) for k in result.names}
+        mcpu = {k: result.median(k, "cpu") for k in result.names}
         print(
             "\n| scenes | batch | jobs | rasterflow s | bare Snakemake s | ratio "
             "| bare, rich jobs s | ratio |"
@@ -403,13 +409,14 @@ def main(argv: list[str] | None = None) -> None:
             f"{med['bare']:.2f} | {med['rasterflow'] / med['bare']:.2f} | "
             f"{med['bare_rich']:.2f} | {med['rasterflow'] / med['bare_rich']:.2f} |"
         )
-        print("runs:", {k: [round(t, 2) for t in v] for k, v in times.items()})
         print(
             f"CPU s (user+sys, median): rasterflow {mcpu['rasterflow']:.2f}, "
             f"bare {mcpu['bare']:.2f} (ratio {mcpu['rasterflow'] / mcpu['bare']:.2f}), "
             f"bare rich {mcpu['bare_rich']:.2f} "
             f"(ratio {mcpu['rasterflow'] / mcpu['bare_rich']:.2f})"
         )
+        print(f"\n{result.report()}")
+        h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
     python benchmarks/terrain_bench.py --size 4096 --runs 5 --threads 2
 
 Every measurement is one fresh process (``gdaldem ...`` or ``python this_file _run ...``),
-timed with time.perf_counter around subprocess.run, so both sides pay their start-up
-(Python imports for us). The tools run alternately, in a rotating order, so drifting
+timed by benchmarks/_harness.py, so both sides pay their start-up (Python imports
+for us). The tools run alternately, in a rotating order, so drifting
 load on a shared machine hits all of them alike. Three contenders per product:
 
 * ``gdaldem``          its default output, an uncompressed striped GeoTIFF (no
@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from _timing import timed_run  # benchmarks/_timing.py, beside this script
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 
 GDALDEM_MODE = {
     "slope": "slope",
@@ -199,6 +198,7 @@ def main() -> None:
         default=None,
         help="where the DEM and outputs go (default: a temporary folder)",
     )
+    h.add_json_argument(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
@@ -208,71 +208,62 @@ def main() -> None:
         print(
             f"DEM {args.size} x {args.size} float32, {args.runs} runs, "
             f"{args.threads} thread(s), chunk {args.chunk}, affinity "
-            f"{len(os.sched_getaffinity(0))} cpus"
+            f"{len(os.sched_getaffinity(0))} cpus\n"
         )
         peers = ("gdaldem", "gdaldem-deflate", "gdaldem-cog")
-        print(
-            f"{'product':24s} {'contender':22s} {'median s':>9s} {'CPU s':>7s} "
-            + " ".join(f"{'/' + p:>16s}" for p in peers)
-        )
-        sums = dict.fromkeys(peers, 0.0)
-        cpu_sums = dict.fromkeys(peers, 0.0)
+        results = []
         for product in args.products:
             cmds = commands(product, dem, work, threads=args.threads, chunk=args.chunk)
-            medians, cpu = timed(cmds, args.runs)
-            for name in peers:
-                sums[name] += medians[name]
-                cpu_sums[name] += cpu[name]
-            report(product, medians, cpu, {p: medians[p] for p in peers})
+            results.append(
+                h.measure(
+                    f"{product}: gdaldem's outputs and rasterflow's COG",
+                    [h.Variant(name, command=cmd, capture=False) for name, cmd in cmds.items()],
+                    rounds=args.runs,
+                    order="rotate",
+                    reference="gdaldem",
+                    also=peers[1:],
+                )
+            )
+            print(results[-1].report(), flush=True)
         if len(args.products) > 1:
-            both, both_cpu = timed(
-                {
-                    "rasterflow": ours(
-                        dem, work, args.products, threads=args.threads, chunk=args.chunk
+            both = "+".join(args.products)
+            job = h.measure(
+                f"{both}: one rasterflow job against the sums of gdaldem's medians",
+                [
+                    h.Variant(
+                        "rasterflow (one job)",
+                        command=ours(
+                            dem, work, args.products, threads=args.threads, chunk=args.chunk
+                        ),
+                        capture=False,
                     )
-                },
-                args.runs,
+                ],
+                rounds=args.runs,
             )
-            report(
-                "+".join(args.products),
-                {
-                    **{f"sum of {p}": sums[p] for p in peers},
-                    "rasterflow (one job)": both["rasterflow"],
-                },
-                {
-                    **{f"sum of {p}": cpu_sums[p] for p in peers},
-                    "rasterflow (one job)": both_cpu["rasterflow"],
-                },
-                sums,
+            sums = {
+                f"sum of {p}": {w: sum(r.median(p, w) for r in results) for w in ("wall", "cpu")}
+                for p in peers
+            }
+            rows = {**sums, "rasterflow (one job)": job.medians()["rasterflow (one job)"]}
+            job.notes["sums"] = sums
+            results.append(job)
+            print(f"{job.title}\n")
+            print(
+                h.markdown_table(
+                    ["contender", "wall s", "CPU s", *(f"wall vs {s}" for s in sums)],
+                    [
+                        [
+                            name,
+                            f"{m['wall']:.2f}",
+                            f"{m['cpu']:.2f}",
+                            *(f"{m['wall'] / s['wall']:.2f}" for s in sums.values()),
+                        ]
+                        for name, m in rows.items()
+                    ],
+                )
             )
-        print(f"agreement with gdaldem: {check_agreement(work, args.products)}")
-
-
-def timed(cmds: dict[str, list[str]], runs: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall and CPU seconds of each command, run alternately in a rotating order."""
-    times: dict[str, list[float]] = {name: [] for name in cmds}
-    cpu: dict[str, list[float]] = {name: [] for name in cmds}
-    names = list(cmds)
-    for i in range(runs):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            wall, cpu_s, _ = timed_run(cmds[name], check=True)
-            times[name].append(wall)
-            cpu[name].append(cpu_s)
-    return (
-        {name: statistics.median(t) for name, t in times.items()},
-        {name: statistics.median(t) for name, t in cpu.items()},
-    )
-
-
-def report(
-    label: str, medians: dict[str, float], cpu: dict[str, float], peers: dict[str, float]
-) -> None:
-    for name, median in medians.items():
-        print(
-            f"{label:24s} {name:22s} {median:9.2f} {cpu[name]:7.2f} "
-            + " ".join(f"{median / peer:16.2f}" for peer in peers.values()),
-            flush=True,
-        )
+        print(f"\nagreement with gdaldem: {check_agreement(work, args.products)}")
+    h.write_json(args.json, results, args=args)
 
 
 if __name__ == "__main__":

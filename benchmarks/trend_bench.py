@@ -2,24 +2,23 @@
 
     .venv/bin/python benchmarks/trend_bench.py --size 1024 --periods 12 --runs 3
 
-Two figures, each the median of ``--runs``:
+Two variants, alternating, each the median of ``--runs`` (benchmarks/_harness.py):
   kernel   rasterflow.trend.trend_block on one thread over a NumPy stack (periods x
            size x size, float32, 20 % NaN, values rounded to 0.01 so ties occur):
-           the NumPy arithmetic alone, CPU seconds of this process
+           the NumPy arithmetic alone; its figure is CPU seconds of this process
   run      rasterflow.trend.run end to end on one thread (Dask's synchronous
            scheduler): read the period mosaics (float32 ZSTD COGs written here), the
-           kernel, write the 3-band COG; wall seconds
+           kernel, write the 3-band COG; its figure is wall seconds
 Per core: both run on one thread, so megapixels / second is per core.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
 
 
@@ -37,6 +36,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--periods", type=int, default=12)
     ap.add_argument("--runs", type=int, default=3)
+    h.add_json_argument(ap)
     args = ap.parse_args()
     import dask
     from rasterio.transform import from_origin
@@ -47,11 +47,6 @@ def main() -> None:
     data = stack(args.size, args.periods)
     times = np.arange(args.periods, dtype=np.float64) * 0.25  # seasons, in years
     mpx = args.size**2 / 1e6
-    kernel = []
-    for _ in range(args.runs):
-        t0 = time.process_time()
-        trend.trend_block(data, times, min_periods=3)
-        kernel.append(time.process_time() - t0)
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
         for k in range(args.periods):
@@ -63,9 +58,8 @@ def main() -> None:
                 transform=from_origin(380000.0, 6700000.0, 10.0, 10.0),
                 nodata=np.nan,
             )
-        full = []
-        for r in range(args.runs):
-            t0 = time.perf_counter()
+
+        def run(r: int) -> None:
             with dask.config.set(scheduler="synchronous"):
                 trend.run(
                     mosaics={"X": paths},
@@ -76,14 +70,23 @@ def main() -> None:
                     chunk=512,
                     threads=1,
                 )
-            full.append(time.perf_counter() - t0)
-    k, f = statistics.median(kernel), statistics.median(full)
-    print(
-        f"trend, {args.size}x{args.size} px x {args.periods} periods, one thread, "
-        f"median of {args.runs}"
-    )
-    print(f"  kernel: {k:.2f} s CPU = {mpx / k:.2f} Mpx/s per core")
-    print(f"  run (read, kernel, write COG): {f:.2f} s wall = {mpx / f:.2f} Mpx/s per core")
+
+        result = h.measure(
+            f"trend, {args.size}x{args.size} px x {args.periods} periods, one thread, "
+            f"median of {args.runs}",
+            [
+                h.Variant(
+                    "kernel",
+                    call=lambda _: trend.trend_block(data, times, min_periods=3),
+                    note="NumPy arithmetic alone",
+                ),
+                h.Variant("run", call=run, note="read, kernel, write COG"),
+            ],
+            rounds=args.runs,
+            rates=[h.Rate("Mpx/s per core (CPU)", mpx, of="cpu"), h.Rate("Mpx/s (wall)", mpx)],
+        )
+    print(result.report())
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

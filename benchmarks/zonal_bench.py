@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import _harness as h  # benchmarks/_harness.py: benchmarks/ is sys.path[0]
 import numpy as np
 
 if TYPE_CHECKING:
@@ -68,14 +67,14 @@ def make_raster(path: Path, size: int, *, seed: int = 1) -> None:
     }
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 512):
-            h = min(512, size - row)
-            y = np.arange(row, row + h)[:, None] / size
+            n_rows = min(512, size - row)
+            y = np.arange(row, row + n_rows)[:, None] / size
             x = np.arange(size)[None, :] / size
-            block = np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (h, size))
+            block = np.sin(6 * x) * np.cos(4 * y) * 100 + rng.normal(0, 5, (n_rows, size))
             block = block.astype(np.float32)
-            if row <= size // 2 < row + h:
-                block[: min(h, 64), size // 2 : size // 2 + 64] = np.nan
-            dst.write(block, 1, window=rasterio.windows.Window(0, row, size, h))
+            if row <= size // 2 < row + n_rows:
+                block[: min(n_rows, 64), size // 2 : size // 2 + 64] = np.nan
+            dst.write(block, 1, window=rasterio.windows.Window(0, row, size, n_rows))
 
 
 def make_zones(path: Path, n: int, size: int, *, seed: int = 2) -> None:
@@ -181,6 +180,7 @@ def parse_args() -> argparse.Namespace:
         default=None,
         help="where the data go (default: a new temporary directory)",
     )
+    h.add_json_argument(ap)
     return ap.parse_args()
 
 
@@ -228,51 +228,58 @@ def main() -> None:
         gdf = gpd.read_file(zones, engine="pyogrio", max_features=subset)
         return ee_centre(raster, gdf)
 
-    engines: dict[str, tuple[Callable[[], object], float]] = {
-        "ours-coverage": (ours("coverage"), 1.0),
-        "exactextract": (ee("feature-sequential"), 1.0),
-        "exactextract-rs": (ee("raster-sequential"), 1.0),
-        "ours-centre": (ours("centre"), 1.0),
-        "rasterstats": (rs, scale),
-    }
+    extrapolated = f"extrapolated: run on {subset} polygons, x{scale:g}"
+    variants = [
+        h.Variant("ours-coverage", call=lambda _: ours("coverage")()),
+        h.Variant("exactextract", call=lambda _: ee("feature-sequential")()),
+        h.Variant("exactextract-rs", call=lambda _: ee("raster-sequential")()),
+        h.Variant("ours-centre", call=lambda _: ours("centre")()),
+        h.Variant("rasterstats", call=lambda _: rs(), scale=scale, note=extrapolated),
+    ]
     if args.ee_centre:
-        engines["ee-centre"] = (eec, scale)
-    times: dict[str, list[float]] = {k: [] for k in engines}
-    results: dict[str, object] = {}
+        variants.append(
+            h.Variant("ee-centre", call=lambda _: eec(), scale=scale, note=extrapolated)
+        )
+
+    def agreement(result: h.Result) -> str:
+        last = {r.variant: r.value for r in result.runs}  # each engine's last answer
+        return check_agreement(last, subset=subset)
 
     with contextlib.ExitStack() as stack:
         if args.threads:
             from rasterflow.cluster import dask_client
 
             stack.enter_context(dask_client(threads=args.threads, mem_mb=4000))
-        for _ in range(args.repeats):
-            for name, (fn, factor) in engines.items():
-                t = time.perf_counter()
-                results[name] = fn()
-                times[name].append((time.perf_counter() - t) * factor)
+        result = h.measure(
+            f"{args.zones} polygons over {args.size}x{args.size} float32 (tiled 512, DEFLATE), "
+            f"stats {', '.join(STATS)}; medians of {args.repeats} alternating rounds; ours on "
+            f"{args.threads or 1} thread(s), peers single-threaded; data in {work}",
+            variants,
+            rounds=args.repeats,
+            reference="ours-coverage",
+            check=agreement,
+        )
+    print(result.report())
 
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(
-        f"{args.zones} polygons over {args.size}x{args.size} float32 (tiled 512, DEFLATE), "
-        f"stats {', '.join(STATS)}; medians of {args.repeats} alternating rounds; ours on "
-        f"{args.threads or 1} thread(s), peers single-threaded; data in {work}"
-    )
-    for name, (_, factor) in engines.items():
-        note = f"  (extrapolated: run on {subset} polygons, x{factor:g})" if factor != 1 else ""
-        print(f"  {name:16s} {med[name]:8.2f} s{note}")
-    print(
-        f"  ours-coverage / exactextract    {med['ours-coverage'] / med['exactextract']:.2f}"
-        "  (target <= 0.5)"
-    )
-    print(f"  ours-coverage / exactextract-rs {med['ours-coverage'] / med['exactextract-rs']:.2f}")
-    print(
-        f"  rasterstats / ours-centre       {med['rasterstats'] / med['ours-centre']:.1f}x"
-        "  (target >= 20x)"
-    )
-    print(f"  rasterstats / ours-coverage     {med['rasterstats'] / med['ours-coverage']:.1f}x")
-    print(f"  agreement: {check_agreement(results, subset=subset)}")
+    def ratio(a: str, b: str) -> float:
+        return result.ratio(a, to=b)
+
+    ratios = [
+        ("ours-coverage / exactextract", ratio("ours-coverage", "exactextract"), "<= 0.5"),
+        ("ours-coverage / exactextract-rs", ratio("ours-coverage", "exactextract-rs"), ""),
+        ("rasterstats / ours-centre", ratio("rasterstats", "ours-centre"), ">= 20"),
+        ("rasterstats / ours-coverage", ratio("rasterstats", "ours-coverage"), ""),
+    ]
     if args.ee_centre:
-        print(f"  ee-centre / ours-centre         {med['ee-centre'] / med['ours-centre']:.2f}")
+        ratios.append(("ee-centre / ours-centre", ratio("ee-centre", "ours-centre"), ""))
+    result.notes["ratios"] = {name: value for name, value, _ in ratios}
+    print()
+    print(
+        h.markdown_table(
+            ["wall ratio", "median", "target"], [[n, f"{v:.2f}", t] for n, v, t in ratios]
+        )
+    )
+    h.write_json(args.json, [result], args=args)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Smoke run of benchmarks/e2e_bench.py (issue #16, item 1) at a tiny size.
 
 As for the other benchmarks (test_benchmarks_smoke.py, whose helpers this uses): no
-time is compared with a threshold. What is checked is that every variant prints
-positive, finite medians, that the ratios printed agree with those medians, that the
+time is compared with a threshold. What is checked is that every variant ran, with
+positive, finite figures whose medians and ratios the JSON gives (check_result), that the
 per-rule split and the job count were read from rasterflow's run, and that the three
 implementations' mosaics agree as closely as their methods allow.
 
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
 
-from test_benchmarks_smoke import NUMBER, assert_quotient, places, positive, row, run_bench
+from test_benchmarks_smoke import NUMBER, check_result, run_json
 
 VARIANTS = ["rasterflow", "dask-script", "gdal-cli", "io-floor"]
 AGREEMENT = re.compile(
@@ -35,38 +36,26 @@ AGREEMENT = re.compile(
 )
 
 
-def test_e2e_bench_runs_every_variant_and_the_mosaics_agree() -> None:
+def test_e2e_bench_runs_every_variant_and_the_mosaics_agree(tmp_path: Path) -> None:
     size, scenes = 256, 4
-    out = run_bench(
-        "e2e_bench.py", "--size", str(size), "--scenes", str(scenes), "--repeats", "1", timeout=600
+    out, doc = run_json(
+        "e2e_bench.py",
+        tmp_path,
+        "--size",
+        str(size),
+        "--scenes",
+        str(scenes),
+        "--repeats",
+        "1",
+        timeout=600,
     )
     assert f"end-to-end: {scenes} scenes of {size}^2 px" in out
-
-    # variant, wall, cpu, wall/rf, cpu/rf, wall/floor, cpu/floor
-    header = next(line for line in out.splitlines() if line.startswith("variant"))
-    texts = {
-        v: re.search(rf"^{re.escape(v)}\s+(.*)$", out, re.MULTILINE)[1].split() for v in VARIANTS
-    }
-    rows = {v: row(out, v) for v in VARIANTS}
-    assert header.split()[:3] == ["variant", "wall", "s"], header
-    rf, floor = rows["rasterflow"], rows["io-floor"]
-    for v, (wall, cpu, *ratios) in rows.items():
-        positive(wall, f"{v} wall")
-        positive(cpu, f"{v} cpu")
-        digits = [places(t) for t in texts[v]]
-        for k, (ratio, num, den, dnum, dden) in enumerate(
-            [
-                (ratios[0], wall, rf[0], digits[0], places(texts["rasterflow"][0])),
-                (ratios[1], cpu, rf[1], digits[1], places(texts["rasterflow"][1])),
-                (ratios[2], wall, floor[0], digits[0], places(texts["io-floor"][0])),
-                (ratios[3], cpu, floor[1], digits[1], places(texts["io-floor"][1])),
-            ]
-        ):
-            positive(ratio, f"{v} ratio {k}")
-            assert_quotient(
-                ratio, num, den, digits=(dnum, dden, digits[2 + k]), what=f"{v} ratio {k}"
-            )
-    assert rows["rasterflow"][2:4] == [1.0, 1.0] and rows["io-floor"][4:6] == [1.0, 1.0]
+    (res,) = doc["results"]
+    check_result(res, VARIANTS, rounds=1, stdout=out)
+    assert res["reference"] == "rasterflow" and list(res["also"]) == ["io-floor"]
+    # the split of the round is kept with rasterflow's run
+    (rf,) = [r for r in res["runs"] if r["variant"] == "rasterflow"]
+    assert rf["extra"]["total"] >= 1 and rf["extra"]["rules"]
 
     # the per-rule split: every benchmarked rule with jobs, wall, cpu, 4 parts; the
     # parts of a job add up to no more than its wall (rounding aside)
@@ -77,10 +66,10 @@ def test_e2e_bench_runs_every_variant_and_the_mosaics_agree() -> None:
         jobs, wall, cpu, *parts = (float(x) for x in numbers.split())
         assert jobs >= 1 and jobs == int(jobs), rule
         benchmarked_jobs += int(jobs)
-        positive(wall, f"{rule} wall")
+        assert math.isfinite(wall) and wall > 0, rule
         assert all(math.isfinite(p) for p in parts), rule
         assert abs(sum(parts) - wall) <= 0.1 * wall + 0.05, (rule, wall, parts)
-    total = int(row(out, "snakemake jobs")[0])
+    total = int(re.search(r"^snakemake jobs (\d+)$", out, re.MULTILINE)[1])
     assert total > benchmarked_jobs, (total, benchmarked_jobs)  # rule all at least
 
     found = {(m["a"], m["b"]): m for m in AGREEMENT.finditer(out)}
