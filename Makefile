@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 demo: venv  ## run the whole workflow on the built-in demo data (results/), then its report
 	$(SMK)
 	$(SMK) --report results/report.html
+	@echo "rasterflow: the report: $(abspath results/report.html) (open it in a browser)"
 
 test: venv  ## the full test suite, as CI runs it
 	@tools/system-deps

@@ -53,10 +53,20 @@ onstart:
 
 
 onsuccess:
-    # where to look: the products, and how to make the report of them
+    # the last lines of a run: where to look (what this run's targets made)
+    _made = [
+        (what, os.path.join(os.path.abspath(RESULTS), name))
+        for what, name in (
+            ("STAC catalog", "stac/catalog.json"),
+            ("QGIS project", "rasterflow.qgs"),
+        )
+        if os.path.exists(os.path.join(RESULTS, name))
+    ]
     logger.info(
         f"rasterflow: products under {os.path.abspath(RESULTS)}/ (mosaics/, indices/, "
-        f"terrain/, contours/, zonal/, points/, stac/); the report: add --report {RESULTS}/report.html"
+        "terrain/, contours/, zonal/, points/)"
+        + "".join(f"\nrasterflow: {what}: {path}" for what, path in _made)
+        + f"\nrasterflow: the report: run again with --report {RESULTS}/report.html"
     )
 
 

@@ -18,6 +18,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     workdir = tmp_path_factory.mktemp("demo-run")
     t0 = time.perf_counter()
-    run_snakemake(workdir)
+    proc = run_snakemake(workdir)
+    # what the user saw, for tests/workflow/test_console.py
+    (workdir / "console.txt").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     print(f"demo workflow: {time.perf_counter() - t0:.1f} s")
     return workdir
