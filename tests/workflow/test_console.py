@@ -11,7 +11,7 @@ def test_the_demo_console_has_no_noise_and_ends_with_the_paths(demo_run):
     console = (demo_run / "console.txt").read_text(encoding="utf-8")
     lines = console.splitlines()
     assert "Shell command: None" not in console  # once after each script job (#21)
-    assert sum("profile" in line for line in lines) == 1  # not named twice
+    assert sum(line.startswith("Using") and "profile" in line for line in lines) == 1  # not twice
     assert not [line for line in lines if "Warning" in line or "warning" in line]
     results = demo_run / "results"
     tail = [line for line in lines if line.startswith("rasterflow: ")][-4:]
