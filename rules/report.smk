@@ -40,7 +40,7 @@ CONTOUR_FILES = [PLAN.contour_outputs(p)[0] for p in PLAN.contour_rasters]
 QUICKLOOKS = [
     (PATHS.mosaic(period, index, f"{suffix}.tif"), period, index, suffix)
     for period in PLAN.periods
-    for index in PLAN.composite_indices
+    for index in PLAN.mosaic_products  # the indices, then composite.bands' "bands"
     for suffix in ("", "_count")
 ]
 # per-scene index products of a few scenes (report.scene_quicklooks, report.scenes)
@@ -174,7 +174,11 @@ rule quicklooks:
             (
                 f"{index}: valid observations, {period}"
                 if suffix
-                else f"{index} {config['composite']['statistic']}, {period}"
+                else (
+                    f"bands, {config['composite']['band_statistic']}, {period}"
+                    if index == rf_workflow.BANDS
+                    else f"{index} {config['composite']['statistic']}, {period}"
+                )
             )
             for _p, period, index, suffix in QUICKLOOKS
         ]

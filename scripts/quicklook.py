@@ -3,6 +3,7 @@ report's map pages (one each per input)."""
 
 from rasterflow import quicklook
 from rasterflow.logs import log_to
+from rasterflow.workflow import BANDS
 
 
 def main(smk) -> None:
@@ -18,6 +19,8 @@ def main(smk) -> None:
         ):
             if raster.endswith((".gpkg", ".parquet")):  # contour lines
                 quicklook.render_lines(raster, png, title=title)
+            elif product == BANDS:  # composite.bands: a colour composite
+                quicklook.render_rgb(raster, png, title=title)
             else:
                 quicklook.render(raster, png, product=product, title=title, band=band)
             quicklook.map_page(png, page, title=title)

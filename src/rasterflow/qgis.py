@@ -24,7 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from rasterflow.quicklook import Scale, product_scale, read_for_display
+from rasterflow.quicklook import (
+    Scale,
+    colour_bands,
+    product_scale,
+    read_for_display,
+    stretch_limits,
+)
 
 #: Stops sampled from a continuous colour map: QGIS interpolates linearly between them
 #: (33 stops: 32 segments, within a shade of Matplotlib's 256-entry tables).
@@ -33,9 +39,6 @@ RAMP_STOPS = 33
 #: Up to this many classes a count is drawn with one exact colour per value, as in the
 #: report; more are interpolated.
 MAX_EXACT = 64
-
-#: Bands drawn as red, green and blue when a multi-band product has them (band roles).
-_COLOUR_COMPOSITES = (("red", "green", "blue"), ("nir", "red", "green"))
 
 _VERSION = "3.22.0-Białowieża"
 
@@ -171,17 +174,6 @@ def pseudocolor_qml(scale: Scale, *, band: int = 1) -> str:
     return _serialise(root)
 
 
-def colour_bands(names: Sequence[str]) -> tuple[int, int, int]:
-    """The (red, green, blue) band numbers of a multi-band product with these band
-    names: true colour, else false colour (NIR, red, green), else its first three."""
-    lowered = [n.lower() for n in names]
-    for combo in _COLOUR_COMPOSITES:
-        if all(role in lowered for role in combo):
-            r, g, b = (lowered.index(role) + 1 for role in combo)
-            return r, g, b
-    return (1, min(2, len(names)), min(3, len(names)))
-
-
 def multiband_qml(path: str | os.PathLike[str], names: Sequence[str]) -> str:
     """A colour composite of three bands of ``path``, each stretched 2 % to 98 %."""
     root = _root()
@@ -203,12 +195,10 @@ def multiband_qml(path: str | os.PathLike[str], names: Sequence[str]) -> str:
     _transparent(renderer, None)
     _min_max_origin(renderer)
     for colour, band in zip(("red", "green", "blue"), bands, strict=True):
-        data, _extent, _crs = read_for_display(path, band=band)
-        valid = data.compressed()
-        lo, hi = np.percentile(valid, [2, 98]) if valid.size else (0.0, 1.0)
+        lo, hi = stretch_limits(read_for_display(path, band=band)[0])
         stretch = ET.SubElement(renderer, f"{colour}ContrastEnhancement")
-        ET.SubElement(stretch, "minValue").text = repr(float(lo))
-        ET.SubElement(stretch, "maxValue").text = repr(float(max(hi, lo + 1e-6)))
+        ET.SubElement(stretch, "minValue").text = repr(lo)
+        ET.SubElement(stretch, "maxValue").text = repr(hi)
         ET.SubElement(stretch, "algorithm").text = "StretchToMinimumMaximum"
     ET.SubElement(root, "blendMode").text = "0"
     return _serialise(root)

@@ -31,6 +31,9 @@ MAX_PIXELS = 1024
 FIGSIZE = (10.0, 8.0)
 DPI = 130
 
+#: Bands drawn as red, green and blue when a multi-band product has them (band roles).
+_COLOUR_COMPOSITES = (("red", "green", "blue"), ("nir", "red", "green"))
+
 #: Band units that mean "no unit": the label shows none (was ``NDVI (1)``).
 _NO_UNIT = frozenset({"", "1", "unitless", "none", "dimensionless", "unity", "ratio"})
 
@@ -183,6 +186,26 @@ def _limits(data: np.ma.MaskedArray, style: Style) -> tuple[float, float]:
     return lo, hi if hi > lo else lo + 1
 
 
+def colour_bands(names: Sequence[str]) -> tuple[int, int, int]:
+    """The (red, green, blue) band numbers of a multi-band product with these band
+    names: true colour, else false colour (NIR, red, green), else its first three."""
+    lowered = [n.lower() for n in names]
+    for combo in _COLOUR_COMPOSITES:
+        if all(role in lowered for role in combo):
+            r, g, b = (lowered.index(role) + 1 for role in combo)
+            return r, g, b
+    return (1, min(2, len(names)), min(3, len(names)))
+
+
+def stretch_limits(data: np.ma.MaskedArray) -> tuple[float, float]:
+    """A band's colour-composite stretch: 2 % to 98 % of its valid values."""
+    valid = data.compressed()
+    if valid.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(valid, [2, 98]))
+    return lo, max(hi, lo + 1e-6)
+
+
 def _is_geographic(crs: str) -> bool:
     from rasterio.crs import CRS
 
@@ -216,10 +239,8 @@ def render(
     The map area keeps an alpha channel (nodata pixels are fully transparent); the
     margins with titles and colour bar are opaque white so text reads on any viewer.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import colors, ticker
+    fig, ax = _map_figure()  # first: it picks the Agg canvas
+    from matplotlib import colors
     from matplotlib import pyplot as plt
 
     data, extent, crs = read_for_display(path, band=band)
@@ -234,21 +255,66 @@ def render(
         cmap = cmap.resampled(n)
         norm = colors.BoundaryNorm(np.arange(lo - 0.5, hi + 1.0), n)
     cmap = cmap.with_extremes(bad=(0, 0, 0, 0))
-    div, unit = _axis_unit(crs, extent)
-    scaled = tuple(v / div for v in extent)
-
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
-    fig.patch.set_alpha(0)
-    ax.patch.set_alpha(0)
     image = ax.imshow(
         data,
-        extent=scaled,
+        extent=_map_axes(ax, extent, crs, title),
         cmap=cmap,
         interpolation="nearest",
         norm=norm,
         vmin=None if norm else lo,
         vmax=None if norm else hi,
     )
+    extend = "neither" if style.discrete else extend_for(data, lo, hi)
+    bar = fig.colorbar(image, ax=ax, shrink=0.85, extend=extend)
+    bar.set_label(style.label)
+    if style.discrete:
+        step = max(1, math.ceil((hi - lo + 1) / 12))
+        bar.set_ticks(np.arange(lo, hi + 1, step).tolist())
+    return _finish_map(fig, ax, output)
+
+
+def render_rgb(path: str | os.PathLike[str], output: str | os.PathLike[str], *, title: str) -> Path:
+    """Draw a multi-band raster as a colour composite PNG at ``output``: true colour
+    where red, green and blue are among its band names, else NIR-red-green, else its
+    first three bands (:func:`colour_bands`), each stretched 2 % to 98 % as in its QGIS
+    style; a pixel where any of the three is nodata is transparent."""
+    with rasterio.open(path) as src:
+        names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
+    bands = colour_bands(names)
+    reads = [read_for_display(path, band=band) for band in bands]
+    _data, extent, crs = reads[0]
+    planes = []
+    for data, _extent, _crs in reads:
+        lo, hi = stretch_limits(data)
+        planes.append(np.clip((data.filled(lo) - lo) / (hi - lo), 0.0, 1.0))
+    empty = np.logical_or.reduce([np.ma.getmaskarray(data) for data, _e, _c in reads])
+    rgba = np.dstack([*planes, (~empty).astype("float64")])
+    fig, ax = _map_figure()
+    ax.imshow(rgba, extent=_map_axes(ax, extent, crs, title), interpolation="nearest")
+    shown = ", ".join(names[b - 1] for b in bands)
+    ax.text(0.0, -0.12, f"red, green, blue: {shown} (each 2-98 %)", transform=ax.transAxes)
+    return _finish_map(fig, ax, output)
+
+
+def _map_figure():
+    """A quicklook's figure and axes, transparent (the map keeps its alpha channel)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a cluster node
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)
+    fig.patch.set_alpha(0)
+    ax.patch.set_alpha(0)
+    return fig, ax
+
+
+def _map_axes(ax, extent: tuple, crs: str, title: str) -> tuple:
+    """Map coordinates on the axes (km when the extent spans kilometres), true shapes
+    in degrees, the title; the extent to draw the image at, in the axes' units."""
+    from matplotlib import ticker
+
+    div, unit = _axis_unit(crs, extent)
     ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
     ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
     ax.ticklabel_format(useOffset=False, style="plain")
@@ -257,14 +323,10 @@ def render(
         # a degree of longitude is cos(latitude) of a degree of latitude: keep shapes true
         mid = math.radians((extent[2] + extent[3]) / 2)
         ax.set_aspect(1.0 / max(math.cos(mid), 0.01))
+    else:
+        ax.set_aspect("equal")
     ax.set_title(title)
-    extend = "neither" if style.discrete else extend_for(data, lo, hi)
-    bar = fig.colorbar(image, ax=ax, shrink=0.85, extend=extend)
-    bar.set_label(style.label)
-    if style.discrete:
-        step = max(1, math.ceil((hi - lo + 1) / 12))
-        bar.set_ticks(np.arange(lo, hi + 1, step).tolist())
-    return _finish_map(fig, ax, output)
+    return tuple(v / div for v in extent)
 
 
 def _finish_map(fig, ax, output: str | os.PathLike[str]) -> Path:
@@ -316,20 +378,14 @@ def render_lines(
     ``column``, with a colour bar and map axes as :func:`render`; the map is transparent
     where there is no line, so the PNG can lie over a terrain quicklook."""
     import geopandas as gpd
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-    from matplotlib import ticker
 
     p = Path(path)
     lines = gpd.read_parquet(p) if p.suffix == ".parquet" else gpd.read_file(p, engine="pyogrio")
     crs = lines.crs.to_string() if lines.crs else ""
     x0, y0, x1, y1 = lines.total_bounds if len(lines) else (0.0, 0.0, 1.0, 1.0)
-    div, unit = _axis_unit(crs, (x0, x1, y0, y1))
-    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=DPI)  # as the rasters' maps
-    fig.patch.set_alpha(0)
-    ax.patch.set_alpha(0)
+    div, _unit = _axis_unit(crs, (x0, x1, y0, y1))
+    fig, ax = _map_figure()  # as the rasters' maps
+    _map_axes(ax, (x0, x1, y0, y1), crs, f"{title}: {len(lines)} lines")
     if len(lines):
         scaled = lines.set_geometry(lines.geometry.affine_transform([1 / div, 0, 0, 1 / div, 0, 0]))
         scaled.plot(
@@ -340,15 +396,6 @@ def render_lines(
             legend=True,
             legend_kwds={"shrink": 0.85, "label": f"{column} (level)"},
         )
-    ax.set_xlabel(f"easting ({unit}, {crs})" if unit != "degrees" else "longitude (degrees)")
-    ax.set_ylabel("northing" + f" ({unit})" if unit != "degrees" else "latitude (degrees)")
-    ax.ticklabel_format(useOffset=False, style="plain")
-    ax.xaxis.set_major_locator(ticker.MaxNLocator(6))
-    if unit == "degrees":
-        ax.set_aspect(1.0 / max(math.cos(math.radians((y0 + y1) / 2)), 0.01))
-    else:
-        ax.set_aspect("equal")
-    ax.set_title(f"{title}: {len(lines)} lines")
     return _finish_map(fig, ax, output)
 
 

@@ -606,6 +606,7 @@ def plan_products(
     dem: str,
     trend: Sequence[str] = (),
     contours: Mapping[str, Mapping[str, str]] | None = None,
+    band_statistic: str | None = None,
 ) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
@@ -616,6 +617,8 @@ def plan_products(
     item ``terrain``, an asset per product), not the scenes'. ``contours`` (product ->
     format -> file): an item ``contours-<product>`` per contoured raster, its files as
     assets, with the footprint and date of the raster it was drawn from.
+    ``band_statistic`` (with composite.bands): each period's band composite and its
+    count are assets ``bands`` and ``bands_count`` of its mosaic item.
     """
     products = [
         Product(
@@ -631,8 +634,10 @@ def plan_products(
         for index in indices
     ]
     for period, (start, end) in periods.items():
-        for index in composite_indices:
-            for suffix, what in (("", statistic), ("_count", "count")):
+        for index, how in [(i, statistic) for i in composite_indices] + (
+            [("bands", band_statistic)] if band_statistic else []
+        ):
+            for suffix, what in (("", how), ("_count", "count")):
                 products.append(
                     Product(
                         f"{results}/mosaics/{period}/{index}{suffix}.tif",
@@ -640,7 +645,7 @@ def plan_products(
                         start,
                         end,
                         f"{index} {what}",
-                        {"rasterflow:period": period, "rasterflow:statistic": statistic},
+                        {"rasterflow:period": period, "rasterflow:statistic": how},
                         asset=f"{index}{suffix}",
                     )
                 )

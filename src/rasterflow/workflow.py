@@ -403,6 +403,7 @@ def plan_workflow(
                 p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
                 for p in contour_rasters
             },
+            band_statistic=band_spec["statistic"] if band_spec else None,
         ),
         warnings=[
             *cached.warnings,

@@ -160,3 +160,21 @@ def test_trend_slopes_are_drawn_diverging_and_symmetric_about_zero():
     assert quicklook._limits(data, style) == pytest.approx((-0.3, 0.3), rel=0.1)
     lo, hi = quicklook._limits(data, style)
     assert lo == -hi  # white is no change
+
+
+def test_band_composites_are_drawn_in_true_colour_with_nodata_transparent(tmp_path):
+    bands = np.full((4, 60, 80), 0.02, dtype="float32")  # blue, green, red, nir
+    bands[2, :, 40:] = 0.3  # the eastern half red
+    bands[0, :, :20] = np.nan  # the western quarter lacks blue: no colour there
+    src = write_raster(tmp_path / "bands.tif", bands, nodata=float("nan"))
+    with rasterio.open(src, "r+") as dst:
+        dst.descriptions = ("blue", "green", "red", "nir")
+    rgba = _rgba(quicklook.render_rgb(src, tmp_path / "b.png", title="bands"))
+    clear = np.argwhere(rgba[..., 3] == 0)
+    red = np.argwhere(
+        (rgba[..., 0] == 255) & (rgba[..., 1] < 128) & (rgba[..., 2] < 128) & (rgba[..., 3] == 255)
+    )
+    assert len(clear) > 500 and len(red) > 1000
+    assert clear[:, 1].max() < red[:, 1].min()  # west empty, east red
+    assert abs(len(red) - 2 * len(clear)) < 0.15 * len(red)  # half against a quarter
+    assert quicklook.colour_bands(["blue", "green", "red", "nir"]) == (3, 2, 1)

@@ -68,3 +68,21 @@ def test_demo_with_bands_quality(tmp_path):
     assert 0 <= refl.min() and refl.max() < 1  # scaled reflectance, not digital numbers
     dates = {dt.date(1970, 1, 1) + dt.timedelta(days=int(d)) for d in np.unique(data[-1, has])}
     assert len(dates) > 1 and all(d.month in (6, 7, 8) and d.year == 2024 for d in dates)
+
+    # the rest of the run: the band composite is in the report (a true-colour map), the
+    # STAC catalog (assets of the period's mosaic item) and styled for QGIS
+    run_snakemake(with_bands, "--cores", "2", configfiles=[cfg])
+    results = with_bands / "results"
+    png = results / "report/quicklooks/mosaics/2024-JJA/bands.png"
+    assert png.is_file() and (results / "report/maps/mosaics/2024-JJA/bands.html").is_file()
+    assert (results / "report/quicklooks/mosaics/2024-JJA/bands_count.png").is_file()
+    import pystac
+
+    item = pystac.Item.from_file(results / "stac/mosaic/mosaic-2024-JJA/mosaic-2024-JJA.json")
+    asset = item.assets["bands"].to_dict()
+    assert len(asset["raster:bands"]) == len(ROLES) + 1
+    assert asset["rasterflow:statistic"] == "quality"  # the index assets' is the median
+    assert item.assets["NDVI"].to_dict()["rasterflow:statistic"] == "median"
+    assert "bands_count" in item.assets
+    style = (results / "mosaics/2024-JJA/bands.qml").read_text()
+    assert 'type="multibandcolor"' in style and 'redBand="3"' in style  # blue, green, red...

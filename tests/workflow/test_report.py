@@ -138,7 +138,9 @@ def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_ru
     for path, data in pngs.items():
         image = Image.open(io.BytesIO(data))
         assert image.format == "PNG" and min(image.size) >= 300, path
-        assert report["results"][path]["caption"], path
+        caption = report["results"][path]["caption"]
+        # every caption rendered: no Python object's repr (an unset wildcard was one)
+        assert caption and "object at 0x" not in caption, path
     # the map pages show the quicklooks as written, at their full size on a click
     quicklooks = demo_run / "results" / "report" / "quicklooks"
     assert (
