@@ -1,6 +1,7 @@
 """Real servers on loopback for the tests: nginx (Debian's nginx-light) serving files,
 moto's S3 server holding objects and rustac's STAC API server (both PyPI,
-tools/test-servers)."""
+tools/test-servers), the latter also over pgstac in Debian's PostgreSQL with PostGIS
+(tools/system-deps; pgstac's schema from PyPI's pypgstac)."""
 
 from __future__ import annotations
 
@@ -195,6 +196,90 @@ def stac_api(items: Path, workdir: Path) -> Iterator[str]:
     )
     try:
         _wait_for(url + "/", proc, name="rustac serve", log=workdir / "rustac.log")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PYPGSTAC = MOTO.with_name("pypgstac")
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A PostgreSQL 15 cluster (Debian's, with PostGIS) of its own in a scratch folder,
+    on a free loopback port, trusting local connections; yields the DSN of its
+    ``postgres`` database. As root, the server runs as Debian's ``postgres`` user
+    (PostgreSQL refuses root)."""
+    import tempfile
+
+    if not (PG_BIN / "initdb").exists():
+        raise RuntimeError("PostgreSQL 15 is missing: run tools/system-deps (make test does)")
+    root = Path(tempfile.mkdtemp(prefix="rasterflow-pg-"))
+    data, port = root / "data", _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, cwd=root)
+
+    run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    run(
+        str(PG_BIN / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(root / "log"),
+        "-w",
+        "start",
+    )
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(
+            [*as_user, str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def pgstac_api(items: Path, workdir: Path, *, postgres_dsn: str) -> Iterator[str]:
+    """rustac's STAC API server over pgstac (the query and filter extensions, CQL2 text
+    and JSON, as stac-fastapi-pgstac answers them): a new database in the cluster of
+    ``postgres_dsn`` with pgstac's schema, loaded with ``items``; yields the root URL."""
+    import uuid
+
+    if not PYPGSTAC.exists():
+        raise RuntimeError(f"{PYPGSTAC} is missing: run tools/test-servers (make test does)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    name = f"stac_{uuid.uuid4().hex[:12]}"
+    server = postgres_dsn.rsplit("/", 1)[0]
+    psql = PG_BIN / "psql"
+    subprocess.run([str(psql), postgres_dsn, "-qc", f"CREATE DATABASE {name}"], check=True)
+    dsn = f"{server}/{name}"
+    subprocess.run([str(PYPGSTAC), "migrate", "--dsn", dsn], check=True, capture_output=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (workdir / "rustac.log").open("wb")
+    # pgstac's functions find their tables through the search path
+    backend = f"{dsn}?options=-csearch_path%3Dpgstac,public"
+    proc = subprocess.Popen(
+        [str(RUSTAC), "serve", "--pgstac", backend, "--create-collections",
+         "-a", f"127.0.0.1:{port}", str(items)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        _wait_for(url + "/", proc, name="rustac serve --pgstac", log=workdir / "rustac.log")
         yield url
     finally:
         proc.terminate()
