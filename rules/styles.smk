@@ -1,7 +1,8 @@
 # QGIS: a style (.qml) beside every raster product, so QGIS opens each drawn as the
 # report draws it, and a project (rasterflow.qgs) of the mosaics, terrain, trends,
 # contours and zonal layers (rasterflow.qgis). One light job: a style is a header read,
-# and for ranges taken from the data an overview read.
+# and for ranges taken from the data an overview read. Per-scene index rasters get
+# theirs from the index jobs.
 
 
 from rasterflow import qgis as rf_qgis
@@ -14,9 +15,7 @@ QGIS_PROJECT = f"{RESULTS}/rasterflow.qgs"
 
 rule qgis:
     input:
-        # the rasters, or with scenes.batch > 1 the index batches' manifests for theirs
-        [r for r, _p in STYLED if not r.startswith(f"{RESULTS}/indices/")]
-        + PLAN.index_outputs(),
+        [r for r, _p in STYLED],
         # the project's vector layers
         [layer.path for layer in PROJECT_LAYERS if layer.vector],
     output:

@@ -546,6 +546,13 @@ def run_all(
         )
     write_cogs(cogs, threads=threads)
     close_cached()
+    from rasterflow.qgis import write_style
+
+    # each raster's QGIS style beside it, written here rather than by rule qgis: with
+    # scenes.batch the rasters are not outputs of any rule, and an index's style
+    # depends on its name only (-1..1)
+    for expr, output in zip(exprs, outputs, strict=True):
+        write_style(output, product=expr.name)
     log.info(
         "indices %s of scene %s: %d pixels each written to %s",
         ", ".join(e.name for e in exprs),

@@ -44,9 +44,11 @@ _VERSION = "3.22.0-Białowieża"
 
 
 def styled_rasters(plan: Any) -> list[tuple[str, str]]:
-    """(raster, product it is drawn as) of every raster product of a
-    :class:`rasterflow.workflow.WorkflowPlan`: mosaics and tiles with their counts,
-    terrain, trends and per-scene indices, in a stable order."""
+    """(raster, product it is drawn as) of the raster products of a
+    :class:`rasterflow.workflow.WorkflowPlan` that rule qgis styles: mosaics and tiles
+    with their counts, terrain and trends, in a stable order. Per-scene indices get
+    their styles from the index jobs (:func:`rasterflow.indices.run_all`): one rule
+    with an output per scene and index would not scale to 100,000 scenes."""
     paths = plan.paths
     out = []
     for period in plan.periods:
@@ -61,7 +63,6 @@ def styled_rasters(plan: Any) -> list[tuple[str, str]]:
                 ]
     out += [(paths.terrain(p), p) for p in plan.terrain_products]
     out += [(paths.trend(i), f"{i}_trend") for i in plan.trend_indices]
-    out += [(paths.index(s, i), i) for s in plan.scenes for i in plan.scene_indices]
     return out
 
 

@@ -216,6 +216,9 @@ def test_real_rgbn_ndvi_matches_gdal_calc(tmp_path):
     # where GDAL divided 0 by 0 we wrote nodata, not a number
     assert np.array_equal(np.isfinite(a), np.isfinite(b))
     assert -1.0 <= np.nanmin(a) and np.nanmax(a) <= 1.0 and np.nanmax(a) > 0.3
+    # its QGIS style beside it, from the index job (rule qgis styles the other products)
+    style = (tmp_path / "ndvi.qml").read_text()
+    assert 'classificationMin="-1"' in style and 'classificationMax="1"' in style
 
 
 def _plain_block(expr, bands, valid=None):
