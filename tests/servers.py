@@ -285,3 +285,72 @@ def pgstac_api(items: Path, workdir: Path, *, postgres_dsn: str) -> Iterator[str
         proc.terminate()
         proc.wait(timeout=10)
         log.close()
+
+
+@dataclass
+class Flaky:
+    url: str  # the file's URL
+    resets: list[str]  # the Range of each response cut short, in order
+    requests: list[str]  # the Range of every GET (the file's header included)
+
+
+@contextmanager
+def flaky_http(path: Path, *, resets: int = 1) -> Iterator[Flaky]:
+    """An HTTP server on loopback (Python's own, in a thread) serving ``path`` with
+    range requests, whose first ``resets`` responses after the header's drop the
+    connection half way through the body: a connection reset mid-transfer, which GDAL
+    does not retry by itself (it retries HTTP status codes, not short bodies)."""
+    import http.server
+    import re
+    import threading
+
+    data = path.read_bytes()
+    seen = Flaky("", [], [])
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # quiet
+            pass
+
+        def _head(self, status: int, length: int, first: int = 0) -> None:
+            self.send_response(status)
+            self.send_header("Content-Length", str(length))
+            self.send_header("Accept-Ranges", "bytes")
+            if status == 206:
+                self.send_header("Content-Range", f"bytes {first}-{first + length - 1}/{len(data)}")
+            self.end_headers()
+
+        def do_HEAD(self) -> None:
+            self._head(200, len(data))
+
+        def do_GET(self) -> None:
+            rng = self.headers.get("Range", "")
+            m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng)
+            first = int(m[1]) if m else 0
+            last = min(int(m[2]) if m and m[2] else len(data) - 1, len(data) - 1)
+            body = data[first : last + 1]
+            with lock:
+                seen.requests.append(rng)
+                cut = first > 0 and len(seen.resets) < resets
+                if cut:
+                    seen.resets.append(rng)
+            self._head(206 if m else 200, len(body), first)
+            if cut:
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    seen.url = f"http://127.0.0.1:{server.server_address[1]}/{path.name}"
+    try:
+        yield seen
+    finally:
+        server.shutdown()
+        server.server_close()
