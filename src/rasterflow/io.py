@@ -701,10 +701,47 @@ def open_cached(path: str) -> Any:
     if dataset is None:
         with rasterio.Env(**open_options(path)):
             dataset = rasterio.open(path)
+        if is_remote(path):
+            dataset = _Retrying(path, dataset)
         while len(cache) >= _OPEN_PER_THREAD:
             cache.popitem(last=False)[1].close()
     cache[key] = dataset
     return dataset
+
+
+class _Retrying:
+    """A remote dataset whose reads are tried again (:data:`rasterflow.remote.READ_ATTEMPTS`,
+    with a pause that doubles) after what GDAL cached of the file is dropped and the
+    file reopened: a connection reset mid-transfer fails one read, not the job."""
+
+    def __init__(self, path: str, dataset: Any) -> None:
+        self._path, self._dataset = path, dataset
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._dataset, name)
+
+    def read(self, *args: Any, **kwargs: Any) -> Any:
+        import logging
+        import time
+
+        from rasterflow.remote import READ_ATTEMPTS, forget
+
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                return self._dataset.read(*args, **kwargs)
+            except rasterio.errors.RasterioIOError as exc:
+                if attempt + 1 == READ_ATTEMPTS:
+                    raise
+                logging.getLogger(__name__).warning(
+                    "reading %s failed (%s); attempt %d of %d", self._path, exc, attempt + 2,
+                    READ_ATTEMPTS,
+                )  # fmt: skip
+                forget(self._path)
+                self._dataset.close()
+                time.sleep(0.5 * 2**attempt)
+                with rasterio.Env(**open_options(self._path)):
+                    self._dataset = rasterio.open(self._path)
+        raise AssertionError("unreachable")
 
 
 @atexit.register

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 #: URL schemes read through GDAL's /vsicurl and /vsis3
 SCHEMES = ("http://", "https://", "s3://")
@@ -178,3 +179,49 @@ def _copy_s3(url: str, dest: str) -> None:
             "AWS variables (AWS_S3_ENDPOINT, AWS_NO_SIGN_REQUEST, keys)"
         ) from None
     os.replace(part, dest)
+
+
+#: Attempts at one read of a remote file's window: GDAL retries the HTTP status codes of
+#: :data:`HTTP_OPTIONS`, but a response cut short (a connection reset mid-transfer,
+#: curl's "bytes missing") fails the read at once, and GDAL keeps what it got cached.
+READ_ATTEMPTS = 3
+
+
+def _gdal_library() -> Any:
+    """GDAL's C library as rasterio loaded it (the wheel's bundled copy, else the
+    system's), or None when it cannot be found."""
+    import ctypes
+    import ctypes.util
+    import glob
+
+    import rasterio
+
+    bundled = glob.glob(
+        os.path.join(os.path.dirname(rasterio.__file__), os.pardir, "rasterio.libs", "libgdal*")
+    )
+    name = bundled[0] if bundled else ctypes.util.find_library("gdal")
+    if not name:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.VSICurlPartialClearCache.argtypes = [ctypes.c_char_p]
+    lib.VSICurlPartialClearCache.restype = None
+    return lib
+
+
+def forget(url: str) -> bool:
+    """Drop what GDAL's /vsicurl and /vsis3 cached of ``url`` (its size, its blocks, a
+    short read), so that the next read fetches it afresh; False if GDAL's library could
+    not be reached (GDAL has no Python binding for this; rasterio none either)."""
+    global _LIBRARY
+    if _LIBRARY is False:
+        _LIBRARY = _gdal_library()
+    if _LIBRARY is None:
+        return False
+    # the URL's own handler only: naming /vsis3/ for an http URL would start GDAL's S3
+    # client looking for credentials (the EC2 metadata service, retried for ~25 s)
+    name = f"/vsis3/{url.removeprefix('s3://')}" if url.startswith("s3://") else f"/vsicurl/{url}"
+    _LIBRARY.VSICurlPartialClearCache(name.encode())
+    return True
+
+
+_LIBRARY: Any = False  # not looked up yet

@@ -167,3 +167,44 @@ def test_an_s3_object_is_staged_byte_for_byte_or_not_at_all(tmp_path, monkeypatc
             download("s3://scenes/aerial/gone.tif", str(copy / "gone.tif"))
     assert (copy / "rgbn.tif").read_bytes() == data
     assert sorted(p.name for p in copy.iterdir()) == ["rgbn.tif"]  # no part, no side-car
+
+
+@pytest.mark.parametrize("resets", [1, 2])
+def test_a_connection_reset_mid_transfer_costs_a_retry_not_the_read(tmp_path, resets):
+    """The server cuts its first responses short; GDAL alone would fail the read (and
+    keep the short body cached): rasterflow drops GDAL's cache of the URL and reads again."""
+    from servers import flaky_http
+
+    from rasterflow.remote import READ_ATTEMPTS
+
+    assert resets < READ_ATTEMPTS
+    use_http_options()
+    with flaky_http(DATA / "rgbn.tif", resets=resets) as server:
+        scene = _scene(server.url)
+        grid = scene_grid(scene, ["red", "nir"])
+        (red, nir), _valid = read_window(
+            scene, ["red", "nir"], grid, (0, 0, 256, 256), resampling="bilinear"
+        )
+        close_cached()
+    with rasterio.open(DATA / "rgbn.tif") as src:
+        want = src.read([1, 4], window=((0, 256), (0, 256)))
+    np.testing.assert_array_equal(np.stack([red, nir]), want)
+    assert len(server.resets) == resets  # it was cut, and read again
+    assert len(server.requests) > 1 + resets
+
+
+def test_a_server_that_keeps_cutting_fails_the_read(tmp_path, caplog):
+    from servers import flaky_http
+
+    from rasterflow.remote import READ_ATTEMPTS
+
+    use_http_options()
+    with flaky_http(DATA / "rgbn.tif", resets=10**6) as server:
+        scene = _scene(server.url)
+        grid = scene_grid(scene, ["red", "nir"])
+        with pytest.raises(rasterio.errors.RasterioIOError):
+            read_window(scene, ["red", "nir"], grid, (64, 128, 64, 64), resampling="bilinear")
+        close_cached()
+    retries = [r for r in caplog.records if r.name == "rasterflow.io" and "attempt" in r.message]
+    assert len(retries) == READ_ATTEMPTS - 1  # then it gives up, with GDAL's error
+    assert server.resets
