@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SMK := $(BIN)/snakemake
 
-.PHONY: demo test test-fast lint lock clean venv
+.PHONY: demo test test-fast test-integration lint lock clean venv
 
 venv: $(VENV)/.installed
 
@@ -22,8 +22,13 @@ test: venv  ## the full test suite, as CI runs it
 	@tools/test-servers
 	$(BIN)/python -m pytest
 
-test-fast: venv  ## unit tests only
+test-fast: venv  ## tests/unit only: no Dask cluster, no subprocess, under a minute
 	$(BIN)/python -m pytest tests/unit
+
+test-integration: venv  ## tests/integration: GDAL's programs, Dask clusters, child processes, servers
+	@tools/system-deps
+	@tools/test-servers
+	$(BIN)/python -m pytest tests/integration
 
 lint: venv  ## ruff (pyproject.toml's rule set and its formatter), mypy, snakefmt and Snakemake's own linter
 	$(BIN)/ruff check src scripts tests benchmarks

@@ -1,15 +1,24 @@
-"""Test helpers (importable as ``helpers``): paths, running Snakemake, small rasters."""
+"""Test helpers (importable as ``helpers``): paths, running Snakemake, small rasters.
+
+The one ``DATA`` path (tests/data) and the one raster writer (:func:`write_raster`) of
+the test tree: test modules import them from here rather than define their own.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from affine import Affine
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
@@ -64,12 +73,23 @@ def write_raster(
     path: Path,
     data: np.ndarray,
     *,
-    crs: str = "EPSG:32633",
+    crs: str | None = "EPSG:32633",
     res: float = 10.0,
     origin: tuple[float, float] = (500_000.0, 6_000_000.0),
+    transform: Affine | None = None,
     nodata: float | None = None,
+    tags: Mapping[str, str] | None = None,
+    descriptions: Sequence[str] | None = None,
+    units: str | None = None,
+    **creation: Any,
 ) -> Path:
-    """Write a small GeoTIFF (2-D or band-first 3-D) for a test."""
+    """Write a small GeoTIFF (2-D or band-first 3-D) for a test.
+
+    The grid is ``origin`` and square ``res`` pixels unless ``transform`` is given;
+    ``tags`` are dataset tags, ``descriptions`` and ``units`` go on the bands (one
+    description per band, the same unit on each), ``creation`` are GTiff creation
+    options (``tiled=True, blockxsize=64, blockysize=64``).
+    """
     import rasterio
     from rasterio.transform import from_origin
 
@@ -83,11 +103,24 @@ def write_raster(
         count=data.shape[0],
         dtype=data.dtype.name,
         crs=crs,
-        transform=from_origin(origin[0], origin[1], res, res),
+        transform=transform if transform is not None else from_origin(*origin, res, res),
         nodata=nodata,
+        **creation,
     ) as dst:
         dst.write(data)
+        if tags:
+            dst.update_tags(**tags)
+        for band, description in enumerate(descriptions or (), start=1):
+            dst.set_band_description(band, description)
+        if units is not None:
+            for band in range(1, data.shape[0] + 1):
+                dst.set_band_unit(band, units)
     return path
+
+
+def digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (outputs compared byte for byte)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def planned_jobs(workdir: Path, *args: str, configfiles=()) -> dict[str, int]:

@@ -1,24 +1,11 @@
-"""rasterflow.contours: against gdal_contour, tiled against whole, files, bad config.
+"""rasterflow.contours: tiled against whole, files, bad config.
 
-gdal_contour (GDAL's own command-line tool, Debian gdal-bin) is the independent
-reference; it runs through subprocess with argument lists. The DEMs: the real one in
-tests/data (rmnp-dem.tif: uint16, geographic, integer heights, so many pixels lie
-exactly on a level) and one generated here with a fixed seed, with nodata holes (a
-single pixel, blocks, strips on the raster's edge), a plateau exactly at a level and
-noise that makes saddles.
-
-Tolerance: lines are compared per level in pixel units (the DEM's inverse geotransform,
-so the geographic DEM's non-square pixels count as pixels) by the Hausdorff distance of
-the level's multilines. Measured: 3.3e-7 px on rmnp, 2.0e-5 px on the synthetic DEM
-(GDAL fudges a value within 1e-6 of the level upwards, rasterflow lowers the level by
-1e-6: the crossing moves by about 1e-6 / gradient). A different connection at one
-saddle, a line cut at a tile border or a line missing next to nodata moves a level's
-distance by 0.1 px or more, so the bound is 1e-3 px.
+The comparison with gdal_contour (GDAL's own program) is in
+tests/integration/test_contours_reference.py; the DEMs are in tests/cases/contours.py.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -28,95 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 import shapely
-from helpers import DATA, REPO, write_raster
+from cases.contours import RMNP, synthetic_dem, to_pixels
+from helpers import DATA, REPO
 
 from rasterflow import contours, settings
 from rasterflow.contours import ContourParams
 from rasterflow.errors import ConfigError
-
-RMNP = DATA / "rmnp-dem.tif"
-#: per level, pixel units (see the module docstring)
-HAUSDORFF_PX = 1e-3
-
-
-def synthetic_dem(tmp_path: Path) -> Path:
-    rng = np.random.default_rng(19)
-    h, w = 120, 140
-    y, x = np.mgrid[0:h, 0:w]
-    z = (200 * np.sin(x / 13.0) * np.cos(y / 17.0) + 3 * x + rng.normal(0, 4, (h, w))).astype(
-        np.float32
-    )
-    z[30:45, 50:70] = -9999  # a hole
-    z[80:, :10] = -9999  # on the raster's edge
-    z[5, 100] = -9999  # one pixel
-    z[60:62, 120:] = -9999  # a strip to the edge
-    z[95:100, 95:105] = 100.0  # a plateau exactly at a level
-    return write_raster(tmp_path / "synthetic.tif", z, res=30.0, nodata=-9999.0)
-
-
-def gdal_contour(src: Path, out: Path, params: ContourParams) -> gpd.GeoDataFrame:
-    subprocess.run(
-        [
-            "gdal_contour",
-            "-q",
-            "-a",
-            "elev",
-            "-i",
-            str(params.interval),
-            "-off",
-            str(params.base),
-            str(src),
-            str(out),
-        ],
-        check=True,
-    )
-    return gpd.read_file(out, engine="pyogrio")
-
-
-def to_pixels(geoms: np.ndarray, transform) -> np.ndarray:
-    a, b, c, d, e, f = tuple(~transform)[:6]
-    return shapely.transform(
-        geoms,
-        lambda xy: np.column_stack(
-            [a * xy[:, 0] + b * xy[:, 1] + c, d * xy[:, 0] + e * xy[:, 1] + f]
-        ),
-    )
-
-
-@pytest.fixture(params=["rmnp", "rmnp-offset", "synthetic"])
-def case(request, tmp_path):
-    if request.param == "synthetic":
-        return synthetic_dem(tmp_path), ContourParams(interval=25)
-    # rmnp: 2281-4261 m; the offset puts levels on odd multiples of 25 (2325, ...)
-    interval, base = (100, 0) if request.param == "rmnp" else (50, 25)
-    return RMNP, ContourParams(interval=interval, base=base)
-
-
-# --------------------------------------------------------------------- vs gdal_contour
-
-
-def test_matches_gdal_contour(case, tmp_path):
-    src, params = case
-    mine = contours.contour_raster(src, params)
-    theirs = gdal_contour(src, tmp_path / "gdal.gpkg", params)
-    with rasterio.open(src) as ds:
-        transform, crs = ds.transform, ds.crs
-    assert mine.crs == crs and list(mine.columns) == ["id", "elev", "geometry"]
-    assert list(mine["id"]) == list(range(1, len(mine) + 1))
-    assert sorted(set(mine["elev"])) == sorted(set(theirs["elev"]))  # the same levels
-    assert len(set(mine["elev"])) >= 10
-    worst = 0.0
-    for level in sorted(set(theirs["elev"])):
-        ours = mine[mine["elev"] == level].geometry.to_numpy()
-        ref = theirs[theirs["elev"] == level].geometry.to_numpy()
-        assert len(ours) == len(ref), level  # no line broken, merged or missing
-        distance = shapely.hausdorff_distance(
-            shapely.multilinestrings(to_pixels(ours, transform)),
-            shapely.union_all(to_pixels(ref, transform)),
-            densify=0.25,
-        )
-        worst = max(worst, distance)
-    assert worst < HAUSDORFF_PX
 
 
 def test_no_line_crosses_a_nodata_pixel(tmp_path):

@@ -15,7 +15,7 @@ import pytest
 import rasterio
 import shapely
 import yaml
-from helpers import REPO
+from helpers import DATA, REPO
 from odc.geo import xy_
 from odc.geo.geobox import GeoBox
 from odc.geo.geom import BoundingBox
@@ -25,8 +25,6 @@ from shapely.geometry import box as sbox
 
 from rasterflow import grid, periods
 from rasterflow.errors import ConfigError, InputDataError
-
-DATA = Path(__file__).parents[1] / "data"
 
 
 def _union(tiles):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import threading
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
+from helpers import digest, write_raster
 from rasterio.env import get_gdal_config, set_gdal_config
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
@@ -20,10 +20,6 @@ from rasterflow import io
 from rasterflow.io import overview_factors, provenance_tags, write_cog
 
 TRANSFORM = from_origin(300_000, 7_000_000, 10, 10)
-
-
-def _digest(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_dask_write_is_a_valid_cog_with_tags_and_overviews(tmp_path):
@@ -104,7 +100,7 @@ def test_same_bytes_for_any_threads_and_chunking(tmp_path):
             nodata=np.nan,
             threads=threads,
         )
-        digests.add(_digest(out))
+        digests.add(digest(out))
     assert len(digests) == 1
 
 
@@ -175,32 +171,6 @@ def test_overviews_and_copy_run_with_a_streaming_cache_then_the_jobs_is_back(
     assert after == job_cache_mb * 2**20
 
 
-@pytest.mark.parametrize("processes", [False, True])
-def test_write_lock_is_local_for_in_process_workers_and_bytes_do_not_change(tmp_path, processes):
-    from dask.utils import SerializableLock
-    from distributed import Lock
-
-    from rasterflow.cluster import dask_client
-
-    arr = np.random.default_rng(4).random((900, 700), dtype=np.float32)
-    plain = write_cog(
-        arr, tmp_path / "plain.tif", crs="EPSG:3067", transform=TRANSFORM, nodata=np.nan
-    )
-    with dask_client(threads=2, mem_mb=1000, settings={"processes": processes, "report": False}):
-        lock = io.WindowWriter(tmp_path / "w.tif", (1, 900, 700), np.float32).lock
-        out = write_cog(
-            da.from_array(arr, chunks=200),
-            tmp_path / "c.tif",
-            crs="EPSG:3067",
-            transform=TRANSFORM,
-            nodata=np.nan,
-            threads=2,
-        )
-    # worker processes share the file through the scheduler's lock; threads need not
-    assert isinstance(lock, Lock if processes else SerializableLock)
-    assert _digest(out) == _digest(plain)
-
-
 def _cog(data, path, nodata, **kwargs):
     return io.Cog(data, path, crs="EPSG:3067", transform=TRANSFORM, nodata=nodata, **kwargs)
 
@@ -227,7 +197,7 @@ def test_tiles_that_are_all_nodata_or_split_across_chunks_read_back_exactly(tmp_
     assert valid, errors
     with rasterio.open(lazy) as src:
         np.testing.assert_array_equal(src.read(1), arr)
-    assert _digest(lazy) == _digest(eager)
+    assert digest(lazy) == digest(eager)
 
 
 def test_products_are_finished_side_by_side_with_the_same_bytes(tmp_path, monkeypatch):
@@ -257,7 +227,7 @@ def test_products_are_finished_side_by_side_with_the_same_bytes(tmp_path, monkey
         ],
         threads=2,
     )
-    assert [_digest(p) for p in together] == [_digest(p) for p in alone]
+    assert [digest(p) for p in together] == [digest(p) for p in alone]
 
 
 def test_a_product_failing_while_others_finish_leaves_no_product_and_no_scratch(
@@ -369,24 +339,9 @@ def test_open_raster_accepts_sparse_and_uncompressed_zeros(tmp_path):
     ) as dst:
         dst.write(np.zeros((1, 16, 16), np.uint16), window=((0, 16), (0, 16)))
     io.check_raster(path, what="x")  # unwritten blocks are sparse: no offset, no check
-    plain = write_cog_free(tmp_path / "plain.tif")
+    # real zeros, uncompressed
+    plain = write_raster(tmp_path / "plain.tif", np.zeros((64, 64), np.uint16), transform=TRANSFORM)
     io.check_raster(plain, what="x")
-
-
-def write_cog_free(path):
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=64,
-        height=64,
-        count=1,
-        dtype="uint16",
-        crs="EPSG:32633",
-        transform=TRANSFORM,
-    ) as dst:
-        dst.write(np.zeros((1, 64, 64), np.uint16))  # real zeros, uncompressed
-    return path
 
 
 def test_a_block_damaged_between_the_samples_is_named_by_the_job(tmp_path):

@@ -1,93 +1,30 @@
-"""Mosaics: tile VRT and COG, and overlapping real rasters against gdalwarp."""
+"""Mosaics: tile VRT and COG, overlapping real rasters (against gdalwarp and gdalbuildvrt
+in tests/integration/test_mosaic_reference.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
+from cases.mosaic import FULL, GRID, SUBA, SUBB, full_grid, read_bands, write_tiles
 from helpers import write_raster
 from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 from rio_cogeo.cogeo import cog_validate
 
-from rasterflow import grid, mosaic
+from rasterflow import mosaic
 from rasterflow.errors import InputDataError
-from rasterflow.io import portable_path
-
-DATA = Path(__file__).parents[1] / "data"
-FULL, SUBA, SUBB = DATA / "rgbn.tif", DATA / "rgbn_suba.tif", DATA / "rgbn_subb.tif"
-GDALWARP = "/usr/bin/gdalwarp"
-GDALBUILDVRT = "/usr/bin/gdalbuildvrt"
-
-
-def _read(path) -> np.ndarray:
-    with rasterio.open(path) as src:
-        return src.read()
-
-
-def _full_grid() -> GeoBox:
-    with rasterio.open(FULL) as src:
-        return GeoBox.from_rio(src)
-
-
-def _tool(path: str) -> str:
-    if not Path(path).exists():
-        # a failure, not a skip: the reference comparison is the point of the test
-        pytest.fail(f"{path} not installed: run tools/system-deps (Debian gdal-bin)")
-    return path
-
-
-def _gdalwarp(inputs, output, box: GeoBox) -> np.ndarray:
-    b = box.boundingbox
-    res = abs(box.resolution.x)
-    args = [
-        _tool(GDALWARP),
-        "-q",
-        "-overwrite",
-        "-r",
-        "near",
-        "-te",
-        *(repr(v) for v in (b.left, b.bottom, b.right, b.top)),
-        "-tr",
-        repr(res),
-        repr(res),
-        *map(str, inputs),
-        str(output),
-    ]
-    subprocess.run(args, check=True, capture_output=True)
-    return _read(output)
-
 
 # --- real data: two overlapping subsets of rgbn.tif ----------------------------------
 
 
-@pytest.mark.parametrize("order", [(SUBA, SUBB), (SUBB, SUBA)], ids=["a-first", "b-first"])
-def test_real_mosaic_equals_gdalwarp_with_the_inputs_reversed(tmp_path, order):
-    box = _full_grid()
-    out = mosaic.mosaic_rasters(
-        [str(p) for p in order], tmp_path / "m.tif", geobox=box, resampling="nearest", chunk=128
-    )
-    # gdalwarp paints later inputs over earlier ones; mosaic_rasters keeps the first
-    expected = _gdalwarp(order[::-1], tmp_path / "gdalwarp.tif", box)
-    got = _read(out)
-    np.testing.assert_array_equal(got, expected)
-    with rasterio.open(out) as src:
-        assert src.nodata == 0 and GeoBox.from_rio(src) == box
-        tags = src.tags()
-        assert json.loads(tags["RASTERFLOW_INPUTS"]) == [portable_path(p) for p in order]
-    valid, errors, _ = cog_validate(str(out))
-    assert valid, errors
-
-
 def test_real_mosaic_copies_the_winning_input_pixel_by_pixel(tmp_path):
     """Independent of GDAL: each output pixel is the input pixel under its centre."""
-    box = _full_grid()
-    got = _read(mosaic.mosaic_rasters([str(SUBA), str(SUBB)], tmp_path / "m.tif", geobox=box))
+    box = full_grid()
+    got = read_bands(mosaic.mosaic_rasters([str(SUBA), str(SUBB)], tmp_path / "m.tif", geobox=box))
     rows, cols = np.mgrid[: box.shape.y, : box.shape.x]
     xs, ys = box.affine @ (cols + 0.5, rows + 0.5)
     expected = np.zeros_like(got)
@@ -111,10 +48,10 @@ def test_real_mosaic_reproduces_rgbn_where_suba_wins(tmp_path):
     # rgbn_suba.tif lies on rgbn.tif's grid (12 columns west of it, 54 rows down) and
     # matches it pixel for pixel except for 4 % of pixels differing by a few counts (it
     # is not an exact cut-out); a one-pixel shift would leave ~3 % equal
-    box = _full_grid()
-    got = _read(mosaic.mosaic_rasters([str(SUBA), str(SUBB)], tmp_path / "m.tif", geobox=box))
-    full = _read(FULL)
-    a = _read(SUBA)
+    box = full_grid()
+    got = read_bands(mosaic.mosaic_rasters([str(SUBA), str(SUBB)], tmp_path / "m.tif", geobox=box))
+    full = read_bands(FULL)
+    a = read_bands(SUBA)
     from_a = np.zeros(box.shape.yx, bool)
     from_a[54 : 54 + a.shape[1], : a.shape[2] - 12] = (a[:, :, 12:] != 0).any(axis=0)
     assert from_a.sum() > 50_000
@@ -154,68 +91,10 @@ def test_default_grid_is_the_first_inputs_grid_grown_to_all_inputs(tmp_path):
 # --- tiles of one grid: VRT and COG ---------------------------------------------------
 
 
-GRID = GeoBox((150, 170), from_origin(500_000, 6_000_000, 10, 10), "EPSG:3067")
-
-
-def _write_tiles(root: Path, box: GeoBox, tile_px: int, *, missing: str):
-    """Tiles of random data on ``box``, all but ``missing`` (a tile no scene touched).
-
-    Returns the tile paths and the mosaic they should make.
-    """
-    rng = np.random.default_rng(5)
-    data = rng.uniform(-1, 1, box.shape.yx).astype(np.float32)
-    data[rng.random(data.shape) < 0.05] = np.nan
-    expected = data.copy()
-    paths = []
-    for tid, tile in grid.tiles(box, tile_px).items():
-        ny, nx = tile.shape.yx
-        col, row = (round(v) for v in ~box.affine @ (tile.affine.c, tile.affine.f))
-        if tid == missing:
-            expected[row : row + ny, col : col + nx] = np.nan
-            continue
-        path = root / "tiles" / f"{tid}.tif"
-        path.parent.mkdir(exist_ok=True)
-        with rasterio.open(
-            path,
-            "w",
-            driver="GTiff",
-            width=nx,
-            height=ny,
-            count=1,
-            dtype="float32",
-            crs=box.crs.to_wkt(),
-            transform=tile.affine,
-            nodata=np.nan,
-        ) as dst:
-            dst.write(data[row : row + ny, col : col + nx], 1)
-            dst.set_band_description(1, "NDVI_median")
-            dst.update_tags(TILE=tid, PERIOD="2024", INDEX="NDVI")
-        paths.append(str(path))
-    return paths, expected
-
-
 @pytest.fixture
 def tile_files(tmp_path):
     """The 3 x 3 tiles of GRID, the centre one missing."""
-    return _write_tiles(tmp_path, GRID, 64, missing="x001_y001")
-
-
-def test_vrt_of_tiles_is_the_grid_and_matches_gdalbuildvrt(tile_files, tmp_path):
-    paths, expected = tile_files
-    vrt = mosaic.build_vrt(paths, tmp_path / "out" / "m.vrt", geobox=grid.geobox_to_params(GRID))
-    with rasterio.open(vrt) as src:
-        assert GeoBox.from_rio(src) == GRID and np.isnan(src.nodata)
-        np.testing.assert_array_equal(src.read(1), expected)
-        assert src.tags()["PERIOD"] == "2024" and "TILE" not in src.tags()
-        assert src.descriptions == ("NDVI_median",)
-    b = GRID.boundingbox
-    ref = tmp_path / "gdalbuildvrt.vrt"
-    subprocess.run(
-        [_tool(GDALBUILDVRT), "-q", "-te", *(repr(v) for v in b), str(ref), *paths],
-        check=True,
-        capture_output=True,
-    )
-    np.testing.assert_array_equal(_read(vrt), _read(ref))
+    return write_tiles(tmp_path, GRID, 64, missing="x001_y001")
 
 
 def test_vrt_sources_are_relative_so_results_can_move(tile_files, tmp_path):
@@ -224,14 +103,14 @@ def test_vrt_sources_are_relative_so_results_can_move(tile_files, tmp_path):
     moved = tmp_path.parent / f"{tmp_path.name}-moved"
     shutil.move(tmp_path, moved)
     try:
-        np.testing.assert_array_equal(_read(moved / "m.vrt")[0], expected)
+        np.testing.assert_array_equal(read_bands(moved / "m.vrt")[0], expected)
     finally:
         shutil.move(moved, tmp_path)
 
 
 def test_mosaic_cog_has_overviews_and_the_vrts_pixels(tmp_path):
     box = GeoBox((700, 1100), from_origin(500_000, 6_000_000, 10, 10), "EPSG:3067")
-    paths, expected = _write_tiles(tmp_path, box, 256, missing="x002_y001")
+    paths, expected = write_tiles(tmp_path, box, 256, missing="x002_y001")
     mosaic.run(
         inputs=paths,
         vrt=str(tmp_path / "m.vrt"),

@@ -1,11 +1,9 @@
-"""Point sampling (rasterflow.points) against rasterio.sample, GDAL's gdallocationinfo,
-SciPy and the index rasters the index stage writes."""
+"""Point sampling (rasterflow.points) against rasterio.sample, SciPy and the index rasters
+the index stage writes (against gdallocationinfo: tests/integration/test_points_reference.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import subprocess
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import rasterio
+from cases.points import ORIGIN, RES, pointset, random_points, raster
 from helpers import write_raster
 from rasterio.transform import from_origin
 from scipy import ndimage
@@ -20,34 +19,6 @@ from shapely.geometry import LineString, Point
 
 from rasterflow import points as rp
 from rasterflow.errors import ConfigError, InputDataError
-
-ORIGIN = (500_000.0, 6_000_000.0)
-RES = 10.0
-
-
-def _raster(tmp_path, *, shape=(300, 700), nodata=-9999.0, holes=True, seed=1):
-    rng = np.random.default_rng(seed)
-    data = rng.normal(size=shape).astype(np.float32)
-    if holes:
-        data[rng.random(shape) < 0.05] = nodata
-    return write_raster(tmp_path / "r.tif", data, origin=ORIGIN, res=RES, nodata=nodata), data
-
-
-def _random_points(n, shape, *, margin=0.0, seed=2):
-    """Points over the raster of ``shape``, ``margin`` (a fraction) beyond its edges."""
-    rng = np.random.default_rng(seed)
-    height, width = shape
-    x = ORIGIN[0] + rng.uniform(-margin, 1 + margin, n) * width * RES
-    y = ORIGIN[1] - rng.uniform(-margin, 1 + margin, n) * height * RES
-    return x, y
-
-
-def _pointset(x, y, crs="EPSG:32633"):
-    from pyproj import CRS
-
-    return rp.PointSet(
-        x=np.asarray(x, float), y=np.asarray(y, float), crs=CRS.from_user_input(crs).to_wkt()
-    )
 
 
 def _rasterio_sample(path, x, y):
@@ -64,9 +35,9 @@ def _rasterio_sample(path, x, y):
 
 
 def test_nearest_equals_rasterio_sample_with_nodata_and_points_outside(tmp_path):
-    path, _data = _raster(tmp_path)
-    x, y = _random_points(5000, (300, 700), margin=0.2)
-    got = rp.sample_raster(str(path), _pointset(x, y), spec=rp.SampleSpec("nearest"))
+    path, _data = raster(tmp_path)
+    x, y = random_points(5000, (300, 700), margin=0.2)
+    got = rp.sample_raster(str(path), pointset(x, y), spec=rp.SampleSpec("nearest"))
     want, inside = _rasterio_sample(path, x, y)
     assert (~inside).sum() > 1000 and np.isnan(want[inside]).sum() > 100  # both cases occur
     np.testing.assert_array_equal(got.values[0], want)  # NaN where nodata or outside
@@ -75,7 +46,7 @@ def test_nearest_equals_rasterio_sample_with_nodata_and_points_outside(tmp_path)
 
 
 def test_nearest_reads_only_the_blocks_that_hold_points(tmp_path):
-    _path, data = _raster(tmp_path, shape=(2048, 2048), holes=False)
+    _path, data = raster(tmp_path, shape=(2048, 2048), holes=False)
     # two clusters of points, far apart: two small windows, not the raster
     x = ORIGIN[0] + np.r_[np.linspace(100, 200, 50), np.linspace(15000, 15100, 50)]
     y = ORIGIN[1] - np.r_[np.linspace(100, 200, 50), np.linspace(18000, 18100, 50)]
@@ -101,9 +72,9 @@ def test_nearest_reads_only_the_blocks_that_hold_points(tmp_path):
 
 
 def test_bilinear_equals_scipy_with_gdal_pixel_centres(tmp_path):
-    path, data = _raster(tmp_path, holes=False)
-    x, y = _random_points(5000, data.shape, margin=0.05)
-    got = rp.sample_raster(str(path), _pointset(x, y), spec=rp.SampleSpec("bilinear"))
+    path, data = raster(tmp_path, holes=False)
+    x, y = random_points(5000, data.shape, margin=0.05)
+    got = rp.sample_raster(str(path), pointset(x, y), spec=rp.SampleSpec("bilinear"))
     col, row = (x - ORIGIN[0]) / RES, (ORIGIN[1] - y) / RES
     inside = (col >= 0) & (col < data.shape[1]) & (row >= 0) & (row < data.shape[0])
     # pixel (r, c)'s value sits at its centre, (c + 0.5, r + 0.5) in pixel coordinates;
@@ -126,7 +97,7 @@ def test_bilinear_by_hand_and_at_pixel_centres_equals_nearest(tmp_path):
     centres_x = ORIGIN[0] + (np.arange(3) + 0.5) * RES
     got = rp.sample_raster(
         str(path),
-        _pointset([x, *centres_x], [y, *[ORIGIN[1] - 15] * 3]),
+        pointset([x, *centres_x], [y, *[ORIGIN[1] - 15] * 3]),
         spec=rp.SampleSpec("bilinear"),
     )
     assert got.values[0, 0] == pytest.approx(0.5625 + 0.375 + 0.5625 + 0.3125)
@@ -142,7 +113,7 @@ def test_bilinear_next_to_nodata_is_nodata_unless_its_weight_is_zero(tmp_path):
     cols, rows = np.array([2.0, 1.5, 1.0]), np.array([1.5, 1.5, 3.0])
     got = rp.sample_raster(
         str(path),
-        _pointset(ORIGIN[0] + cols * RES, ORIGIN[1] - rows * RES),
+        pointset(ORIGIN[0] + cols * RES, ORIGIN[1] - rows * RES),
         spec=rp.SampleSpec("bilinear"),
     )
     assert np.isnan(got.values[0, 0]) and got.values[0, 1] == 1.0 and got.values[0, 2] == 1.0
@@ -151,11 +122,11 @@ def test_bilinear_next_to_nodata_is_nodata_unless_its_weight_is_zero(tmp_path):
 
 
 def test_window_mean_equals_scipy_nanmean_filter(tmp_path):
-    path, _data = _raster(tmp_path, holes=True)
+    path, _data = raster(tmp_path, holes=True)
     with rasterio.open(path) as src:
         data = src.read(1, masked=True).filled(np.nan).astype(np.float64)
-    x, y = _random_points(3000, data.shape)
-    got = rp.sample_raster(str(path), _pointset(x, y), spec=rp.SampleSpec("nearest", 5))
+    x, y = random_points(3000, data.shape)
+    got = rp.sample_raster(str(path), pointset(x, y), spec=rp.SampleSpec("nearest", 5))
     with np.errstate(all="ignore"):
         import warnings
 
@@ -164,31 +135,6 @@ def test_window_mean_equals_scipy_nanmean_filter(tmp_path):
             mean = ndimage.generic_filter(data, np.nanmean, size=5, mode="constant", cval=np.nan)
     cols, rows = ((x - ORIGIN[0]) // RES).astype(int), ((ORIGIN[1] - y) // RES).astype(int)
     np.testing.assert_allclose(got.values[0], mean[rows, cols], rtol=1e-12, atol=1e-12)
-
-
-def test_points_in_another_crs_equal_gdallocationinfo(tmp_path):
-    if shutil.which("gdallocationinfo") is None:
-        pytest.fail("gdal-bin's gdallocationinfo is needed (tools/system-deps installs it)")
-    path, _data = _raster(tmp_path)
-    x, y = _random_points(40, (300, 700), margin=0.1, seed=5)
-    lonlat = gpd.GeoSeries(
-        [Point(a, b) for a, b in zip(x, y, strict=True)], crs="EPSG:32633"
-    ).to_crs("EPSG:4326")
-    got = rp.sample_raster(
-        str(path), _pointset(lonlat.x, lonlat.y, "EPSG:4326"), spec=rp.SampleSpec()
-    )
-    for i, (lon, lat) in enumerate(zip(lonlat.x, lonlat.y, strict=True)):
-        out = subprocess.run(
-            ["gdallocationinfo", "-valonly", "-wgs84", str(path), repr(lon), repr(lat)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        text = out.stdout.strip()
-        if not text or float(text) == -9999.0:  # off the raster, or nodata
-            assert not got.valid[0, i]
-        else:
-            assert got.values[0, i] == np.float32(float(text)), i
 
 
 def test_the_sampled_index_is_the_index_rasters_pixel(tmp_path, demo_data):
@@ -221,7 +167,7 @@ def test_the_sampled_index_is_the_index_rasters_pixel(tmp_path, demo_data):
         got = rp.sample_scene(
             scene,
             exprs,
-            _pointset(x, y, "EPSG:3067"),
+            pointset(x, y, "EPSG:3067"),
             spec=rp.SampleSpec(),
             resampling="bilinear",
             block=64,
@@ -238,13 +184,13 @@ def test_the_sampled_index_is_the_index_rasters_pixel(tmp_path, demo_data):
             got = rp.sample_scene(
                 scene,
                 exprs,
-                _pointset(x, y, "EPSG:3067"),
+                pointset(x, y, "EPSG:3067"),
                 spec=spec,
                 resampling="bilinear",
                 block=64,
             )
             for i, out in enumerate(outputs):
-                want = rp.sample_raster(out, _pointset(x, y, "EPSG:3067"), spec=spec)
+                want = rp.sample_raster(out, pointset(x, y, "EPSG:3067"), spec=spec)
                 np.testing.assert_array_equal(got.values[i], want.values[0])
 
 
@@ -297,7 +243,7 @@ def test_window_and_method_are_checked_in_the_config():
 
 
 def test_long_table_keeps_every_point_with_attributes_and_geometry(tmp_path):
-    path, _data = _raster(tmp_path)
+    path, _data = raster(tmp_path)
     inside = Point(ORIGIN[0] + 55, ORIGIN[1] - 55)
     outside = Point(ORIGIN[0] - 5000, ORIGIN[1])
     pfile = _points_file(
@@ -351,7 +297,7 @@ def test_long_table_keeps_every_point_with_attributes_and_geometry(tmp_path):
 def test_report_figure_and_stac_item_of_the_table(tmp_path):
     from rasterflow import report, stac
 
-    path, _data = _raster(tmp_path)
+    path, _data = raster(tmp_path)
     pfile = _points_file(
         tmp_path,
         [Point(ORIGIN[0] + 55 + 40 * i, ORIGIN[1] - 55) for i in range(3)],

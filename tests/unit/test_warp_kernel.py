@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from helpers import DATA
 from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 
 from rasterflow import composite, grid
 from rasterflow._warp_kernel import AFFINE, NETWORK_MAX, POLYNOMIAL
-
-DATA = Path(__file__).parents[1] / "data"
 
 
 def _float_copy(src_path: Path, out: Path, values, *, nodata: float = np.nan) -> str:

@@ -5,9 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -15,7 +12,6 @@ import yaml
 from helpers import DATA, REPO, write_raster
 
 from rasterflow import settings
-from rasterflow import workflow as rf_workflow
 from rasterflow.errors import ConfigError
 from rasterflow.workflow import plan_workflow
 
@@ -226,38 +222,3 @@ def test_a_stac_catalog_plans_like_its_sheet_and_its_item_files_expire_the_plan(
     assert _plan(tmp_path, config).loaded
     os.utime(tmp_path / "stac" / "s1" / "s1.json", ns=(10**18, 10**18))
     assert not _plan(tmp_path, config).loaded
-
-
-def test_the_jobs_malloc_settings_keep_freed_arrays_for_reuse() -> None:
-    """With JOB_MALLOC_ENV a process that frees and allocates chunk-sized arrays of
-    growing size (a job's temporaries vary) faults the pages of the largest one in
-    about once; by default glibc maps every one afresh (its dynamic threshold follows
-    the last array freed, never the next, larger one). glibc ignores values beyond its
-    caps silently, so the effect is what is checked. One thread: deterministic."""
-    code = textwrap.dedent("""
-        import resource
-        import numpy as np
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        for mb in range(17, 32):
-            a = np.ones(mb * 2**20 // 8)
-            del a
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    """)
-
-    def faults(env: dict[str, str]) -> int:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-        base["NUMPY_MADVISE_HUGEPAGE"] = "0"  # count 4 KB pages, not huge pages
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**base, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return int(out)
-
-    largest = 31 * 2**20 // 4096  # pages of the largest array
-    everything = sum(range(17, 32)) * 2**20 // 4096  # of all 15
-    assert faults({}) > 0.9 * everything  # fresh pages for each array...
-    assert faults(rf_workflow.JOB_MALLOC_ENV) < 1.2 * largest  # ...or the same ones

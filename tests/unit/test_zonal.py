@@ -17,21 +17,30 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 import shapely
-from rasterio.transform import from_origin
+from cases.zonal import (
+    ALL_STATS,
+    COLS,
+    NODATA,
+    PERCENTILES,
+    RES,
+    ROWS,
+    X0,
+    Y0,
+    random_values,
+    star_zones,
+    with_cell_zones,
+    write_grid_raster,
+    write_tiled,
+)
+from helpers import DATA
 
 from rasterflow import zonal
 from rasterflow.errors import ConfigError, InputDataError
 
-DATA = Path(__file__).resolve().parents[1] / "data"
 DEM = DATA / "rmnp-dem.tif"
 COUNTIES = DATA / "colorado-counties.geojson"
 PARK = DATA / "rmnp.shp"
 
-X0, Y0, RES = 500_000.0, 5_000_500.0, 10.0  # EPSG:32633, 10 m pixels
-ROWS, COLS = 40, 50
-NODATA = -9999.0
-ALL_STATS = ["count", "sum", "mean", "min", "max", "std", "median"]
-PERCENTILES = [10, 50, 92.5]
 RS_STATS = " ".join(ALL_STATS + [f"percentile_{q}" for q in PERCENTILES])
 EE_OPS = ["count", "sum", "mean", "min", "max", "stdev", "median"] + [
     f"quantile(q={q / 100!r})" for q in PERCENTILES
@@ -42,67 +51,25 @@ OURS_COLUMNS = ALL_STATS + [zonal.percentile_column(q) for q in PERCENTILES]
 # --------------------------------------------------------------------------- data
 
 
-def write_raster(path: Path, data: np.ndarray, *, nodata: float | None) -> Path:
-    profile = {
-        "driver": "GTiff",
-        "width": data.shape[1],
-        "height": data.shape[0],
-        "count": 1,
-        "dtype": data.dtype.name,
-        "crs": "EPSG:32633",
-        "transform": from_origin(X0, Y0, RES, RES),
-        "nodata": nodata,
-    }
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
-    return path
-
-
 def pixel_box(col0: int, row0: int, col1: int, row1: int) -> shapely.Polygon:
     """The polygon covering pixels [col0, col1) x [row0, row1) exactly."""
     return shapely.box(X0 + col0 * RES, Y0 - row1 * RES, X0 + col1 * RES, Y0 - row0 * RES)
 
 
-def star(rng: np.random.Generator, cx: float, cy: float, radius: float) -> shapely.Polygon:
-    # evenly spread angles (jittered less than a step) keep the polygon simple
-    angles = np.linspace(0, 2 * np.pi, 9, endpoint=False) + rng.uniform(0, 0.6, 9)
-    r = radius * rng.uniform(0.4, 1.0, angles.size)
-    return shapely.Polygon(np.c_[cx + r * np.cos(angles), cy + r * np.sin(angles)])
-
-
 @pytest.fixture(scope="module")
 def values() -> np.ndarray:
-    rng = np.random.default_rng(20240601)
-    data = rng.normal(100.0, 20.0, (ROWS, COLS))
-    data[rng.random((ROWS, COLS)) < 0.05] = NODATA
-    data[rng.random((ROWS, COLS)) < 0.03] = np.nan
-    return data
+    return random_values()
 
 
 @pytest.fixture(scope="module")
 def float_raster(tmp_path_factory: pytest.TempPathFactory, values: np.ndarray) -> Path:
-    return write_raster(tmp_path_factory.mktemp("r") / "float.tif", values, nodata=NODATA)
+    return write_grid_raster(tmp_path_factory.mktemp("r") / "float.tif", values, nodata=NODATA)
 
 
 @pytest.fixture(scope="module")
 def zones() -> gpd.GeoDataFrame:
     """30 star polygons of 1 to 12 pixels across, some straddling or beyond the edge."""
-    rng = np.random.default_rng(7)
-    polys = [
-        star(
-            rng,
-            X0 + rng.uniform(-60, COLS * RES + 60),
-            Y0 - rng.uniform(-60, ROWS * RES + 60),
-            rng.uniform(6, 60),
-        )
-        for _ in range(30)
-    ]
-    assert all(p.is_valid for p in polys)
-    return gpd.GeoDataFrame(
-        {"zid": [f"z{i:02d}" for i in range(30)], "name": [f"zone {i}" for i in range(30)]},
-        geometry=polys,
-        crs="EPSG:32633",
-    )
+    return star_zones()
 
 
 def rasterstats_table(geoms: list, raster: Path, **kwargs: object) -> pd.DataFrame:
@@ -362,7 +329,7 @@ def test_zones_in_another_crs_give_the_same_result(
 
 def test_nodata_and_nan_are_ignored(tmp_path: Path) -> None:
     data = np.array([[1.0, 2.0], [NODATA, np.nan]])
-    raster = write_raster(tmp_path / "small.tif", data, nodata=NODATA)
+    raster = write_grid_raster(tmp_path / "small.tif", data, nodata=NODATA)
     gdf = gpd.GeoDataFrame({"zid": ["all"]}, geometry=[pixel_box(0, 0, 2, 2)], crs="EPSG:32633")
     for rule in ("centre", "coverage"):
         ours = zonal.zonal_statistics(
@@ -373,7 +340,7 @@ def test_nodata_and_nan_are_ignored(tmp_path: Path) -> None:
 
 def test_scale_and_offset_are_applied(tmp_path: Path) -> None:
     data = np.arange(1, 17, dtype=np.uint16).reshape(4, 4)
-    raster = write_raster(tmp_path / "scaled.tif", data, nodata=0)
+    raster = write_grid_raster(tmp_path / "scaled.tif", data, nodata=0)
     with rasterio.open(raster, "r+") as dst:
         dst.scales, dst.offsets = (0.5,), (10.0,)
     gdf = gpd.GeoDataFrame({"zid": ["all"]}, geometry=[pixel_box(0, 0, 4, 4)], crs="EPSG:32633")
@@ -436,7 +403,7 @@ def classes_raster(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.n
     data = rng.choice(
         np.array([0, 1, 2, 3, 7], dtype=np.uint8), size=(ROWS, COLS), p=[0.05, 0.4, 0.3, 0.2, 0.05]
     )
-    return write_raster(tmp_path_factory.mktemp("c") / "classes.tif", data, nodata=0), data
+    return write_grid_raster(tmp_path_factory.mktemp("c") / "classes.tif", data, nodata=0), data
 
 
 @pytest.mark.parametrize("rule", ["centre", "coverage"])
@@ -538,40 +505,14 @@ def test_strips_of_large_windows_match_whole_windows(
 @pytest.fixture(scope="module")
 def tiled_raster(tmp_path_factory: pytest.TempPathFactory, values: np.ndarray) -> Path:
     """The float raster in 16 x 16 blocks, so that cells can be a few blocks small."""
-    path = tmp_path_factory.mktemp("t") / "tiled.tif"
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=COLS,
-        height=ROWS,
-        count=1,
-        dtype="float64",
-        crs="EPSG:32633",
-        nodata=NODATA,
-        tiled=True,
-        blockxsize=16,
-        blockysize=16,
-        transform=from_origin(X0, Y0, RES, RES),
-    ) as dst:
-        dst.write(values, 1)
-    return path
+    return write_tiled(tmp_path_factory.mktemp("t") / "tiled.tif", values)
 
 
 @pytest.fixture(scope="module")
 def cell_zones(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The stars, plus zones across a cell corner, larger than a cell, and a box whose
     edges run through pixel centres across a cell edge (with 16-pixel cells)."""
-    rng = np.random.default_rng(3)
-    corner = star(rng, X0 + 16 * RES, Y0 - 16 * RES, 40)
-    large = [star(rng, X0 + 200, Y0 - 200, 190), shapely.box(X0 - 50, Y0 - 305, X0 + 600, Y0 - 95)]
-    centres = shapely.box(X0 + 12.5 * RES, Y0 - 20.5 * RES, X0 + 19.5 * RES, Y0 - 14.5 * RES)
-    extra = gpd.GeoDataFrame(
-        {"zid": ["corner", "large", "band", "centres"]},
-        geometry=[corner, *large, centres],
-        crs="EPSG:32633",
-    )
-    return pd.concat([zones[["zid", "geometry"]], extra], ignore_index=True)
+    return with_cell_zones(zones)
 
 
 @pytest.mark.parametrize("rule", ["centre", "coverage"])
@@ -618,58 +559,6 @@ def test_cells_seams_and_large_zones_match_references(
     else:
         ref = exactextract_table(cell_zones, tiled_raster)
     assert_matches(ours, ref, rtol=1e-9 if rule == "centre" else 1e-6, exact_count=rule == "centre")
-
-
-# rasterio.features.rasterize silences this warning with warnings.catch_warnings, which
-# is not thread-safe: with two batches in two threads it sometimes escapes (harmless)
-@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
-def test_dask_cluster_gives_identical_results(
-    cell_zones: gpd.GeoDataFrame, tiled_raster: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from distributed import Client, LocalCluster, get_task_stream
-
-    monkeypatch.setattr(zonal.cells, "CELL_PIXELS", 256)
-    local = {
-        rule: zonal.zonal_statistics(
-            cell_zones,
-            tiled_raster,
-            id_column="zid",
-            rule=rule,
-            stats=ALL_STATS,
-            percentiles=PERCENTILES,
-            batch_size=4,
-        )
-        for rule in ("centre", "coverage")
-    }
-    geometries = zonal.prepare_geometries(
-        cell_zones, crs=rasterio.crs.CRS.from_epsg(32633), id_column="zid", source="cells"
-    )
-    _, tasks = zonal.plan_tasks(
-        geometries, raster=zonal.raster_info(tiled_raster, band=1), batch_size=4
-    )
-    cells = {cell for task in tasks for cell in task.cells}
-    with (
-        LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-        ) as cluster,
-        Client(cluster),
-    ):
-        for rule in ("centre", "coverage"):
-            with get_task_stream() as stream:
-                on_cluster = zonal.zonal_statistics(
-                    cell_zones,
-                    tiled_raster,
-                    id_column="zid",
-                    rule=rule,
-                    stats=ALL_STATS,
-                    percentiles=PERCENTILES,
-                    batch_size=4,
-                )
-            keys = [str(t["key"]) for t in stream.data]
-            # every task ran on the cluster, and every cell was read there exactly once
-            assert sum("task_table" in k for k in keys) == len(tasks)
-            assert sum("read_cell" in k for k in keys) == len(cells) == 12
-            pd.testing.assert_frame_equal(on_cluster, local[rule])
 
 
 # --------------------------------------------------------------------------- outputs
