@@ -28,8 +28,8 @@ same with contourpy's marching squares:
   saddles) and the line's vertices inside the square are dropped (:func:`_canonical`),
   which leaves GDAL's straight segment. Measured against gdal_contour (GDAL 3.6) on
   the test DEMs: the same levels, the same number of lines, and a Hausdorff distance
-  per level below 1e-4 pixel (``tests/unit/test_contours.py``). What can still differ:
-  a saddle inside one of GDAL's split sub-squares next to nodata, which contourpy
+  per level below 1e-4 pixel (``tests/integration/test_contours_reference.py``). What
+  can still differ: a saddle inside one of GDAL's split sub-squares next to nodata, which contourpy
   resolves by the sub-square's mean where GDAL uses its fixed rule (rare: the four
   values of a sub-square are a pixel, two edge means and the square's mean).
 * A value equal to a level (within 1e-6) counts as above it, as GDAL's ``fudge``: lines
