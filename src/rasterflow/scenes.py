@@ -934,7 +934,7 @@ def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
     from odc.geo import xy_
 
     from rasterflow._warp_kernel import nearest
-    from rasterflow.grid import FOUR_SAMPLE_SCALE
+    from rasterflow.warp import FOUR_SAMPLE_SCALE
 
     # the scale only picks bilinear's kernel width: nearest has one rule at any scale
     reach = _kernel_reach(src, box, nodata=None, scale=xy_(FOUR_SAMPLE_SCALE, FOUR_SAMPLE_SCALE))
@@ -966,11 +966,11 @@ def _kernel_reach(
     """(the kernel's view of ``src``, ``box``'s geotransform, the source window its
     samples can touch or None) for a source in ``box``'s CRS; None where the kernel does
     not give GDAL's pixels (another CRS, a rotated grid, a source one pixel wide...).
-    ``scale``: GDAL's XSCALE/YSCALE, by default ``grid.warp_scale`` of the two."""
+    ``scale``: GDAL's XSCALE/YSCALE, by default ``warp.warp_scale`` of the two."""
     from odc.geo.geobox import GeoBox
 
     from rasterflow.composite import _kernel_for, _kernel_window, _tile_gt
-    from rasterflow.grid import warp_scale
+    from rasterflow.warp import warp_scale
 
     source = GeoBox.from_rio(src)
     if source.crs != box.crs:
