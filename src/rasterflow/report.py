@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rasterflow.atomic import atomic_output, scratch_folder
 from rasterflow.errors import InputDataError
-from rasterflow.io import atomic_output
 from rasterflow.ownership import replace_folder
 
 #: Distributions whose versions the report lists (besides Python and GDAL).
@@ -644,22 +644,21 @@ def collect_dask_reports(
     reports = [read_dask_report(p, job=j) for p, j in zip(pages, jobs, strict=True)]
     version = _check_versions(reports, pages)
     bundles = list(dict.fromkeys(n for r in reports for n in r.scripts))
-    scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
-    for name in bundles:
-        shutil.copyfile(bokeh_bundle(name), scratch / f"{name}-{version}.min.js")
-    for path, job in zip(pages, jobs, strict=True):
-        text = _CDN_SCRIPT.sub(
-            lambda m: (
-                f'<script type="text/javascript" src="{m["name"]}-{m["version"]}.min.js"></script>'
-            ),
-            path.read_text(encoding="utf-8"),
-        )
-        (scratch / f"{job}.html").write_text(text, encoding="utf-8")
-    if page is not None:
-        dask_reports_page(reports, page, bundles=bundles)
-    replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
+    with scratch_folder(target) as scratch:
+        for name in bundles:
+            shutil.copyfile(bokeh_bundle(name), scratch / f"{name}-{version}.min.js")
+        for path, job in zip(pages, jobs, strict=True):
+            text = _CDN_SCRIPT.sub(
+                lambda m: (
+                    f'<script type="text/javascript" src="{m["name"]}-{m["version"]}.min.js">'
+                    "</script>"
+                ),
+                path.read_text(encoding="utf-8"),
+            )
+            (scratch / f"{job}.html").write_text(text, encoding="utf-8")
+        if page is not None:
+            dask_reports_page(reports, page, bundles=bundles)
+        replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
     return target
 
 
