@@ -169,12 +169,7 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *, nodata: float |
         return True  # no source pixel reaches: all NaN, as GDAL leaves it
     values = src.read(band, window=_window(window), out_dtype=np.float32)
     warp(
-        values.ravel(),
-        np.asarray(window, dtype=np.int64),
-        kernel.size[0],
-        kernel.size[1],
-        kernel.kind,
-        np.asarray(kernel.params, dtype=np.float64),
+        *_kernel_source(values, window, kernel),
         np.nan if nodata is None else float(nodata),
         nodata is not None,
         gt,
@@ -205,12 +200,7 @@ def _kernel_nearest(src: Any, band: int, out: Any, box: Any) -> bool:
         return True  # no source pixel reaches: all -1, as GDAL leaves it
     values = src.read(band, window=_window(window)).astype(np.int32)
     nearest(
-        values.ravel(),
-        np.asarray(window, dtype=np.int64),
-        kernel.size[0],
-        kernel.size[1],
-        kernel.kind,
-        np.asarray(kernel.params, dtype=np.float64),
+        *_kernel_source(values, window, kernel),
         gt,
         0,
         0,
@@ -241,6 +231,23 @@ def _kernel_reach(
     height, width = box.shape.yx
     gt = _tile_gt(box)
     return kernel, gt, _kernel_window(kernel, gt, (0, height), (0, width))
+
+
+def _kernel_source(
+    values: Any, window: tuple[int, int, int, int], kernel: Any
+) -> tuple[Any, Any, int, int, int, Any]:
+    """The compiled kernels' first arguments: the source pixels ``values`` read from
+    ``window`` and the kernel's view of the source (:func:`_kernel_reach`)."""
+    import numpy as np
+
+    return (
+        values.ravel(),
+        np.asarray(window, dtype=np.int64),
+        kernel.size[0],
+        kernel.size[1],
+        kernel.kind,
+        np.asarray(kernel.params, dtype=np.float64),
+    )
 
 
 def _warp_into(

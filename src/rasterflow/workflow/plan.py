@@ -5,7 +5,7 @@ differently)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,10 +143,12 @@ class WorkflowPlan:
         (remote files are not: :mod:`rasterflow.remote`)."""
         return local(self.scenes[scene].files(roles))
 
+    def scene_files(self, scenes: Iterable[str], roles: Sequence[str]) -> list[str]:
+        """:meth:`scene_inputs` of every one of ``scenes``, each file once, sorted."""
+        return sorted({f for s in scenes for f in self.scene_inputs(s, roles)})
+
     def batch_files(self, batch: str) -> list[str]:
-        return sorted(
-            {f for s in self.batches[batch] for f in self.scene_inputs(s, self.index_roles)}
-        )
+        return self.scene_files(self.batches[batch], self.index_roles)
 
     def index_outputs(self) -> list[str]:
         """What the index stage declares: the rasters, or with batches their manifests."""
@@ -159,7 +161,7 @@ class WorkflowPlan:
     def composite_inputs(self, tile: str, period: str) -> list[str]:
         scenes = self.composites[(tile, period)]
         if self.direct:
-            return sorted({f for s in scenes for f in self.scene_inputs(s, self.composite_roles)})
+            return self.scene_files(scenes, self.composite_roles)
         if not self.batched:
             return [self.paths.index(s, i) for i in self.composite_indices for s in scenes]
         return [self.paths.manifest(b) for b in sorted({self.batch_of[s] for s in scenes})]
@@ -197,9 +199,7 @@ class WorkflowPlan:
         return roles_of(self.indices, list(self.indices))
 
     def point_batch_files(self, batch: str) -> list[str]:
-        return sorted(
-            {f for s in self.point_batches[batch] for f in self.scene_inputs(s, self.point_roles)}
-        )
+        return self.scene_files(self.point_batches[batch], self.point_roles)
 
     def point_parts(self) -> list[str]:
         """Every point-sampling job's part table: scene batches, then periods."""
