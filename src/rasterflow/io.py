@@ -10,6 +10,13 @@ of its own, largely on one thread (it took longer than the full-resolution image
 10980² scene; docs/benchmarks.md). Both files live next to the target and the finished
 COG is renamed into place (:mod:`rasterflow.atomic`), so a killed job never leaves a
 file that looks complete.
+
+Reading is the other half: :func:`open_raster` and :func:`check_raster` open an input
+only once it proves a whole, georeferenced raster (a truncated copy is found from the
+header), :func:`open_cached` keeps a thread's datasets open for GDAL's block cache.
+One module for both directions of raster files through GDAL (~700 lines): they share
+GDAL's environment, the remote options and the error translation, and most jobs
+import both halves.
 """
 
 from __future__ import annotations
