@@ -20,7 +20,7 @@ pixels), and composite / io-floor. ``--gdal-too`` also times the composite with 
 scene through GDAL's warper instead of the compiled kernel (rasterflow._warp_kernel;
 as before it existed) and compares the two composites (equal counts; the statistic's
 largest difference and share of differing pixels); ``--exact-too`` times it with GDAL's
-warper and exact transformer (one PROJ call per pixel, as before grid.polynomial_vrt);
+warper and exact transformer (one PROJ call per pixel, as before warp.polynomial_vrt);
 ``--parts`` times the parts alone (headers, GDAL's and the kernel's warp per kind of
 scene, reading one input, a fused block, NumPy's reduction). ``--kernel`` times the
 compiled kernel alone (rasterflow._warp_kernel.composite_chunk, CPU time of this thread)
@@ -115,7 +115,7 @@ def time_composite(
     """composite.run, timed (wall, CPU of this process); ``gdal``: every scene through
     GDAL's warper (no compiled kernel), as before rasterflow._warp_kernel; ``exact``:
     that, and GDAL's exact transformer, as before the polynomial one
-    (grid.polynomial_vrt) existed."""
+    (warp.polynomial_vrt) existed."""
     from contextlib import ExitStack
     from unittest import mock
 
@@ -127,7 +127,7 @@ def time_composite(
                 mock.patch("rasterflow.composite._kernel_warp", return_value=None)
             )
         if exact:
-            patches.enter_context(mock.patch("rasterflow.grid.polynomial_vrt", return_value=None))
+            patches.enter_context(mock.patch("rasterflow.warp.polynomial_vrt", return_value=None))
         start, cpu = time.perf_counter(), time.process_time()
         composite.run(
             inputs=paths,
@@ -195,7 +195,7 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
         parse_statistic,
         reduce_stack,
     )
-    from rasterflow.grid import read_onto
+    from rasterflow.warp import read_onto
     from rasterflow.io import close_cached
 
     def median_time(fn) -> float:

@@ -1,12 +1,12 @@
 """Snakemake adapter: the heavy jobs' Dask performance reports, gathered for the report."""
 
-from rasterflow import report
+from rasterflow.dask_reports import collect_dask_reports
 from rasterflow.logs import log_to
 
 
 def main(smk) -> None:
     with log_to(smk.log[0]) as log:
-        folder = report.collect_dask_reports(smk.params.logs, smk.output[0], page=smk.output[1])
+        folder = collect_dask_reports(smk.params.logs, smk.output[0], page=smk.output[1])
         pages = len(list(folder.glob("*.html")))
         log.info(
             "%d Dask reports copied to %s (BokehJS shared there) and drawn on one page, %s",

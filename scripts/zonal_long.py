@@ -1,7 +1,7 @@
 """Snakemake adapter: one long table (zone, product, period, statistics) for time series."""
 
 from rasterflow import zonal
-from rasterflow.io import atomic_output
+from rasterflow.atomic import atomic_output
 from rasterflow.logs import log_to
 
 

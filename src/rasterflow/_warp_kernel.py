@@ -14,7 +14,7 @@ where the source position is:
 * the destination pixel centre (col + 0.5, row + 0.5) goes through the target
   geotransform, then through the source's inverse geotransform (GDAL's
   ``GDALInvGeoTransform`` form for north-up rasters) or, for a source in another CRS,
-  the polynomial of :func:`rasterflow.grid.polynomial_to_pixels`;
+  the polynomial of :func:`rasterflow.warp.polynomial_to_pixels`;
 * a position left of or above the raster, or within 1e-10 of its right or bottom
   edge or beyond, gives nothing; nor does one whose pixel under it is nodata;
 * the 2 x 2 neighbours of the position, pixel centres at +0.5, weigh
@@ -59,7 +59,7 @@ N_PARAMS = 23
 
 @njit(nogil=True, cache=True)
 def _poly(c: np.ndarray, base: int, u: float, v: float) -> float:
-    # rasterflow.grid.POLYNOMIAL_POWERS, in that order
+    # rasterflow.warp.POLYNOMIAL_POWERS, in that order
     u2 = u * u
     v2 = v * v
     return (

@@ -23,6 +23,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from rasterflow.atomic import write_atomic
+
 _MAGIC = b"rasterflow-cache 1\n"
 _SECRET_BYTES = 32
 
@@ -69,15 +71,8 @@ def dump(path: str | os.PathLike[str], value: Any) -> bool:
     if secret is None:
         return False
     body = json.dumps(value, separators=(",", ":")).encode()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(_MAGIC + _digest(secret, body) + b"\n" + body)
-        os.replace(tmp, target)  # atomic: two dry runs at once leave one whole file
-    finally:
-        tmp.unlink(missing_ok=True)
+    # atomic: two dry runs at once leave one whole file (and neither sweeps the other's)
+    write_atomic(path, _MAGIC + _digest(secret, body) + b"\n" + body, sweep_stale=False)
     return True
 
 

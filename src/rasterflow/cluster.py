@@ -603,7 +603,7 @@ def _performance_report(path: str | os.PathLike[str], min_seconds: float) -> Ite
     Nearly all of a report's cost is at the end (its plots and HTML: 0.4-0.65 s
     measured, bokeh's import included), so a short block skips it: its report would show
     a second of start-up, not where the time went. The page loads BokehJS from the CDN;
-    :func:`rasterflow.report.collect_dask_reports` makes the pages work offline (one
+    :func:`rasterflow.dask_reports.collect_dask_reports` makes the pages work offline (one
     shared copy of BokehJS), which costs a job nothing. A skipped job's page from an
     earlier run (rasterflow's own file beside the job's log) is removed, so the report
     never shows a stale run.

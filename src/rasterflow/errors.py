@@ -45,7 +45,7 @@ _WRITE_FAILED = re.compile(
     r"Failed to write|Error writing|Cannot write|short write",
     re.IGNORECASE,
 )
-#: rasterflow's own temporaries (``rasterflow.io.scratch_beside``: ``.<name>.<pid>.
+#: rasterflow's own temporaries (``rasterflow.atomic.scratch_beside``: ``.<name>.<pid>.
 #: scratch.tif`` / ``.tmp.<ext>``). Any GDAL error about one means a write of ours did
 #: not land: an overview pass on a full disk reports it as "TIFFReadDirectory:Failed to
 #: read directory at offset ..." of the scratch file it could not finish.

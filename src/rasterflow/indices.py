@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from rasterflow.atomic import write_atomic
 from rasterflow.errors import ExpressionError
 
 #: Built-in indices, over surface reflectance (0..1) in the roles named here.
@@ -605,7 +606,4 @@ def write_manifest(path: str | os.PathLike[str], outputs: Mapping[str, str]) -> 
     Written last and atomically, so a batch whose manifest exists is complete.
     """
     entries = {scene: {"path": str(p), "bytes": os.path.getsize(p)} for scene, p in outputs.items()}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(entries, indent=1, sort_keys=True) + "\n")

@@ -1,4 +1,4 @@
-"""Raster I/O: atomic outputs, Cloud-Optimized GeoTIFF writing, provenance tags.
+"""Raster I/O: Cloud-Optimized GeoTIFF writing, provenance tags, reading and checking inputs.
 
 Writing happens in two passes. Dask stores blocks in parallel into an uncompressed,
 tiled scratch GeoTIFF (cheap, and memory stays bounded by the chunks in flight), and
@@ -8,13 +8,20 @@ per thread. That avoids rioxarray's single write lock, under which compression r
 one core, and the COG driver's own overview step, which goes through a temporary file
 of its own, largely on one thread (it took longer than the full-resolution image on a
 10980² scene; docs/benchmarks.md). Both files live next to the target and the finished
-COG is renamed into place, so a killed job never leaves a file that looks complete.
+COG is renamed into place (:mod:`rasterflow.atomic`), so a killed job never leaves a
+file that looks complete.
+
+Reading is the other half: :func:`open_raster` and :func:`check_raster` open an input
+only once it proves a whole, georeferenced raster (a truncated copy is found from the
+header), :func:`open_cached` keeps a thread's datasets open for GDAL's block cache.
+One module for both directions of raster files through GDAL (~700 lines): they share
+GDAL's environment, the remote options and the error translation, and most jobs
+import both halves.
 """
 
 from __future__ import annotations
 
 import atexit
-import glob
 import json
 import os
 import threading
@@ -34,6 +41,8 @@ from rasterio.enums import Interleaving, Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
+# atomic_output: mosaic.py and quicklook.py import it from here too
+from rasterflow.atomic import atomic_output, scratch_beside
 from rasterflow.errors import InputDataError
 from rasterflow.remote import is_remote, open_options
 from rasterflow.versions import software_versions
@@ -61,38 +70,6 @@ def overview_factors(width: int, height: int, *, block: int = _BLOCK) -> list[in
         width, height = width // 2, height // 2
         factors.append(2 ** (len(factors) + 1))
     return factors
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` only on success.
-
-    The temporary name starts with a dot and carries the process id, so concurrent or
-    killed writers never collide and Snakemake never mistakes it for the product.
-    """
-    target = Path(path)
-    with scratch_beside(target, suffix=f".tmp{target.suffix}") as tmp:
-        yield tmp
-        os.replace(tmp, target)
-
-
-@contextmanager
-def scratch_beside(path: str | os.PathLike[str], *, suffix: str) -> Iterator[Path]:
-    """Yield a temporary path beside ``path`` that is always removed afterwards.
-
-    Same-suffix leftovers of a writer killed with SIGKILL (no ``finally`` ran) are
-    removed first: Snakemake never runs two jobs for one output, so any found now is
-    stale. Other suffixes are other writers' and are left alone.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{glob.escape(target.name)}.*{glob.escape(suffix)}"):
-        stale.unlink(missing_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}{suffix}")
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def portable_path(path: str | os.PathLike[str]) -> str:

@@ -28,6 +28,7 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from rasterflow.atomic import write_atomic
 from rasterflow.errors import ConfigError, InputDataError
 
 MARKER = ".rasterflow"
@@ -121,16 +122,15 @@ def claim(results: str) -> None:
     marker = Path(results) / MARKER
     try:
         os.makedirs(results, exist_ok=True)
-        if not marker.exists():
-            marker.write_text(
-                json.dumps({"written_by": "rasterflow", "version": __version__}) + "\n"
+        if not marker.exists():  # written whole or not at all
+            write_atomic(
+                marker,
+                json.dumps({"written_by": "rasterflow", "version": __version__}) + "\n",
+                sweep_stale=False,
             )
     except OSError as exc:
         # a full or read-only disk: the jobs will say so in their words (the disk
         # advice); without the marker the folder is only refused again next time
-        with contextlib.suppress(OSError):
-            if marker.is_file() and not marker.stat().st_size:
-                marker.unlink()  # no half-written marker
         logging.getLogger(__name__).warning(
             "results: could not mark %s as rasterflow's (%s)", results, exc
         )

@@ -36,6 +36,7 @@ from typing import Any
 from odc.geo.crs import CRS
 from odc.geo.geom import BoundingBox
 
+from rasterflow.atomic import write_atomic
 from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.remote import is_remote
 
@@ -255,9 +256,5 @@ def write_fingerprint(
     newest = max((m for _size, m in stats.values()), default=0)
     if old is not None:
         newest = max(newest, time.time_ns() if now_ns is None else now_ns)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.utime(tmp, ns=(newest, newest))
-    os.replace(tmp, path)
+    write_atomic(path, text, sweep_stale=False, mtime_ns=newest)  # other plans may write it too
     return True

@@ -475,7 +475,8 @@ def _part_writer(output: str | os.PathLike[str], params: Mapping[str, Any]) -> I
     when the block ends without an error."""
     import pyarrow.parquet as pq
 
-    from rasterflow.io import atomic_output, provenance_tags
+    from rasterflow.atomic import atomic_output
+    from rasterflow.io import provenance_tags
 
     tags = provenance_tags(inputs=[], params=params)
     schema = part_schema().with_metadata({k.encode(): v.encode() for k, v in tags.items()})
@@ -643,7 +644,8 @@ def write_table(
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from rasterflow.io import atomic_output, provenance_tags
+    from rasterflow.atomic import atomic_output
+    from rasterflow.io import provenance_tags
 
     points = read_points(points_file, layer=layer, id_column=id_column)
     geom = points.geometry.name

@@ -30,12 +30,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rasterflow.atomic import scratch_folder
 from rasterflow.errors import InputDataError
 from rasterflow.ownership import replace_folder
 
@@ -509,10 +509,7 @@ def write_catalog(
     if shared:
         raise InputDataError(f"STAC: a table and rasters share item id {shared[0]}")
     target = Path(output)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = target.with_name(f".{target.name}-partial-{os.getpid()}")
-    shutil.rmtree(scratch, ignore_errors=True)
-    try:
+    with scratch_folder(target) as scratch:
         catalog = pystac.Catalog(id=CATALOG_ID, description=description, title="rasterflow results")
         for kind, items in groups.items():
             catalog.add_child(
@@ -535,8 +532,6 @@ def write_catalog(
         catalog.make_all_asset_hrefs_relative()
         catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
         replace_folder(scratch, target)  # never a file of the user's (rasterflow.ownership)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
     return target / "catalog.json"
 
 

@@ -370,7 +370,7 @@ def frozen_search(stac: Mapping[str, Any], *, bbox: Sequence[float] | None, cach
             f"(collections {params['collections'] or 'all'}, bbox {params['bbox']}, "
             f"datetime {params['datetime'] or 'any'}); widen the search"
         )
-    from rasterflow.io import atomic_output
+    from rasterflow.atomic import atomic_output
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_output(path) as tmp, open(tmp, "w") as fh:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from rasterflow import report
+from rasterflow import dask_reports
 from rasterflow.errors import InputDataError
 
 
@@ -41,30 +41,30 @@ def test_dask_reports_are_gathered_with_flat_names(tmp_path, dask_logs):
     shutil.copytree(dask_logs, logs)
     out = tmp_path / "report" / "dask"
     shutil.copyfile(logs / "terrain.dask.html", logs / "gone.dask.html")  # an old run's
-    report.collect_dask_reports(logs, out)
+    dask_reports.collect_dask_reports(logs, out)
     (logs / "gone.dask.html").unlink()
-    report.collect_dask_reports(logs, out)  # what it wrote itself, it replaces
+    dask_reports.collect_dask_reports(logs, out)  # what it wrote itself, it replaces
     bokeh = [p.name for p in out.glob("bokeh*.js")]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [".rasterflow-files", "composite--2024-JJA--x000_y000.html", "terrain.html", *bokeh]
     )
     (out / "mine.txt").write_text("the user's")  # what it did not, it keeps
     with pytest.raises(InputDataError, match="holds mine.txt, which rasterflow did not write"):
-        report.collect_dask_reports(logs, out)
+        dask_reports.collect_dask_reports(logs, out)
     assert (out / "mine.txt").read_text() == "the user's"
 
 
 def test_gathered_dask_pages_share_one_copy_of_bokehjs(tmp_path, dask_logs):
     import bokeh
 
-    out = report.collect_dask_reports(dask_logs, tmp_path / "dask")
+    out = dask_reports.collect_dask_reports(dask_logs, tmp_path / "dask")
     shared = sorted(p.name for p in out.glob("*.js"))
     assert shared == [
         f"bokeh-{bokeh.__version__}.min.js",
         f"bokeh-widgets-{bokeh.__version__}.min.js",
     ]
     for name in shared:  # the installed Bokeh's own bundles, byte for byte
-        assert (out / name).read_bytes() == report.bokeh_bundle(
+        assert (out / name).read_bytes() == dask_reports.bokeh_bundle(
             name.removesuffix(f"-{bokeh.__version__}.min.js")
         ).read_bytes()
     for page in out.glob("*.html"):
@@ -75,9 +75,9 @@ def test_gathered_dask_pages_share_one_copy_of_bokehjs(tmp_path, dask_logs):
 
 def test_one_dask_page_inlines_bokehjs_once_and_every_report(tmp_path, dask_logs):
     page = tmp_path / "dask_reports.html"
-    report.collect_dask_reports(dask_logs, tmp_path / "dask", page=page)
+    dask_reports.collect_dask_reports(dask_logs, tmp_path / "dask", page=page)
     text = page.read_text()
-    core = report.bokeh_bundle("bokeh").read_text()
+    core = dask_reports.bokeh_bundle("bokeh").read_text()
     assert text.count(core[:2000]) == 1  # BokehJS once, whatever the number of jobs
     assert "cdn.bokeh.org" not in text and not re.search(r"<script[^>]+src=", text)
     assert 'data-reports="2"' in text
@@ -94,7 +94,7 @@ def test_one_dask_page_inlines_bokehjs_once_and_every_report(tmp_path, dask_logs
     for doc in docs:
         (root,) = next(iter(doc.values()))["roots"]
         titles = [t["attributes"]["title"] for t in root["attributes"]["tabs"]]
-        assert titles[root["attributes"]["active"]] == report.OPEN_TAB
+        assert titles[root["attributes"]["active"]] == dask_reports.OPEN_TAB
     # jobs' pages inline would repeat BokehJS per job: this page is smaller than two
     assert page.stat().st_size < 2 * len(core)
 
@@ -104,7 +104,7 @@ def test_dask_page_errors_name_the_file(tmp_path, dask_logs):
     logs.mkdir()
     (logs / "odd.dask.html").write_text("<html>not a report</html>")
     with pytest.raises(InputDataError, match=r"odd\.dask\.html is not a Dask performance"):
-        report.collect_dask_reports(logs, tmp_path / "dask")
+        dask_reports.collect_dask_reports(logs, tmp_path / "dask")
     old = (
         (dask_logs / "terrain.dask.html")
         .read_text()
@@ -113,5 +113,5 @@ def test_dask_page_errors_name_the_file(tmp_path, dask_logs):
     )
     (logs / "odd.dask.html").write_text(old)
     with pytest.raises(InputDataError, match=r"odd\.dask\.html was written by Bokeh 2\."):
-        report.collect_dask_reports(logs, tmp_path / "dask")
+        dask_reports.collect_dask_reports(logs, tmp_path / "dask")
     assert not (tmp_path / "dask").exists()  # nothing half-written

@@ -18,7 +18,7 @@ from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 from rio_cogeo.cogeo import cog_validate
 
-from rasterflow import composite, grid, mosaic
+from rasterflow import composite, grid, mosaic, warp
 from rasterflow.errors import ConfigError, InputDataError
 
 STATS = ["median", "mean", "min", "max", "p10", "p90"]
@@ -35,9 +35,9 @@ def scenes(tmp_path_factory) -> list[str]:
 
 def _gcps(src) -> list[GroundControlPoint]:
     """The georeferencing the composite gives a source in another CRS, built from its
-    definition (rasterflow.grid.polynomial_vrt): the exact EPSG:32633 coordinates of
+    definition (rasterflow.warp.polynomial_vrt): the exact EPSG:32633 coordinates of
     GCP_NODES x GCP_NODES evenly spaced pixel corners of the source, edges included."""
-    n = grid.GCP_NODES
+    n = warp.GCP_NODES
     cols, rows = np.meshgrid(np.linspace(0, src.width, n), np.linspace(0, src.height, n))
     x, y = Transformer.from_crs(src.crs.to_wkt(), "EPSG:32633", always_xy=True).transform(
         *(src.transform * (cols, rows))
@@ -58,7 +58,7 @@ def _reference_stack(paths: list[str], resampling: str, *, exact: bool = False) 
     """Each input reprojected in one call onto the whole tile, stacked in date order.
 
     GDAL estimates the kernel scale of bilinear/cubic anew for every chunk it warps (see
-    rasterflow.grid.read_onto); the reference states it, as the plain ratio of the
+    rasterflow.warp.read_onto); the reference states it, as the plain ratio of the
     resolutions, so that it is the scale of the warp, not of the warper's chunking.
     Sources in the tile's CRS are warped with their geotransform, the others with GDAL's
     third-order polynomial through their GCPs (``exact``: PROJ per pixel), each
@@ -146,7 +146,7 @@ def test_only_sources_in_another_crs_are_warped_through_the_polynomial(scenes):
         assert (source.vrt is not None) == other_crs
         if other_crs:
             with rasterio.open(source.vrt) as vrt:
-                assert len(vrt.gcps[0]) == grid.GCP_NODES**2 and vrt.transform.is_identity
+                assert len(vrt.gcps[0]) == warp.GCP_NODES**2 and vrt.transform.is_identity
 
 
 @pytest.mark.parametrize("resampling", ["nearest", "cubic", "average"])

@@ -490,7 +490,7 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
     import rasterio
     from rasterio.warp import Resampling, reproject
 
-    from rasterflow import scenes as scenes_mod
+    from rasterflow.scenes import read as scenes_read
     from rasterflow.scenes import read_window, scene_grid
 
     rng = np.random.default_rng(5)
@@ -512,7 +512,7 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
     )
     grid = scene_grid(scene, ["red", "swir"])
     gdal_calls = []
-    monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: gdal_calls.append(a))
+    monkeypatch.setattr(scenes_read, "_warp_into", lambda *a, **k: gdal_calls.append(a))
     nodata = sheet_nodata if sheet_nodata is not None else file_nodata
     for window in [
         (0, 0, 64, 64),
@@ -612,7 +612,7 @@ def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeyp
     import rasterio
     from rasterio.warp import Resampling, reproject
 
-    from rasterflow import scenes as scenes_mod
+    from rasterflow.scenes import read as scenes_read
     from rasterflow.scenes import read_window, scene_grid
 
     rng = np.random.default_rng(7)
@@ -628,7 +628,7 @@ def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeyp
         valid_classes=(4, 5, 6, 7),
     )
     grid = scene_grid(scene, ["red"])
-    monkeypatch.setattr(scenes_mod, "_warp_into", lambda *a, **k: pytest.fail("GDAL used"))
+    monkeypatch.setattr(scenes_read, "_warp_into", lambda *a, **k: pytest.fail("GDAL used"))
     for window in [
         (0, 0, 64, 64),
         (10, 13, 17, 21),
@@ -654,5 +654,5 @@ def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeyp
         # and the classes themselves, not only clear or not
         got = np.full((h, w), -1, dtype=np.int32)
         with rasterio.open(tmp_path / "scl.tif") as src:
-            assert scenes_mod._kernel_nearest(src, 1, got, grid[y0 : y0 + h, x0 : x0 + w])
+            assert scenes_read._kernel_nearest(src, 1, got, grid[y0 : y0 + h, x0 : x0 + w])
         np.testing.assert_array_equal(got, want, err_msg=str(window))

@@ -13,7 +13,7 @@ from helpers import DATA
 from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 
-from rasterflow import composite, grid
+from rasterflow import composite, warp
 from rasterflow._warp_kernel import AFFINE, NETWORK_MAX, POLYNOMIAL
 
 
@@ -65,12 +65,12 @@ def dem(tmp_path_factory) -> str:
 
 
 def _both(path: str, tile: GeoBox) -> tuple[composite.Source, np.ndarray, np.ndarray]:
-    """(the source, the kernel's warp, GDAL's warp through rasterflow.grid.read_onto)."""
+    """(the source, the kernel's warp, GDAL's warp through rasterflow.warp.read_onto)."""
     [source] = composite.inspect_sources([path], tile)
     assert source.kernel is not None
     ny, nx = tile.shape.yx
     ours = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
-    gdal = grid.read_onto(
+    gdal = warp.read_onto(
         path,
         tile,
         resampling="bilinear",

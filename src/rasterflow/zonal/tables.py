@@ -1,7 +1,7 @@
 """The zonal tables: the zones with their statistics, written and read (GeoParquet, CSV,
 GeoPackage), stacked into one long table, and :func:`run`, the zonal step's entry.
 
-Tables are written atomically (:func:`rasterflow.io.atomic_output`), so a failed step
+Tables are written atomically (:func:`rasterflow.atomic.atomic_output`), so a failed step
 leaves no partial file; GeoParquet and CSV bytes do not depend on how the statistics
 were computed (:mod:`rasterflow.zonal.driver`).
 """
@@ -15,8 +15,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from rasterflow.atomic import atomic_output
 from rasterflow.errors import ConfigError, InputDataError
-from rasterflow.io import atomic_output, provenance_tags
+from rasterflow.io import provenance_tags
 from rasterflow.zonal.driver import zonal_statistics
 from rasterflow.zonal.spec import DEFAULT_STATS, Rule, is_stat_column
 from rasterflow.zonal.zones import check_attribute_names, read_zones, zone_ids
