@@ -195,8 +195,8 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
         parse_statistic,
         reduce_stack,
     )
-    from rasterflow.warp import read_onto
     from rasterflow.io import close_cached
+    from rasterflow.warp import read_onto
 
     def median_time(fn) -> float:
         times = []

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rasterflow import dask_reports, report
+from rasterflow import report
 from rasterflow.errors import InputDataError
 
 _TSV_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
