@@ -57,8 +57,8 @@ def test_unknown_key_says_did_you_mean_in_one_line():
     msg = _error({"indeces": ["NDVI"]})
     assert msg == (
         "config: unknown key 'indeces' at top level; did you mean 'indices'? (keys: "
-        "composite, container, contours, custom_indices, dask, demo, grid, indices, mosaic, periods, "
-        "points, report, results, scene_indices, scenes, stac, terrain, trend, zonal)"
+        "composite, container, contours, custom_indices, dask, demo, grid, indices, mosaic, "
+        "periods, points, report, results, scene_indices, scenes, stac, terrain, trend, zonal)"
     )
     assert _error({"scenes": {"chunks": 1024}}).startswith(
         "config: unknown key 'chunks' in scenes; did you mean 'chunk'? (keys: bands, batch, chunk,"
