@@ -547,7 +547,7 @@ def test_without_a_chunk_run_sizes_it_to_the_active_cluster(scenes, tmp_path, ca
         asked.append((n, tile, threads, memory_per_thread))
         return 64
 
-    monkeypatch.setattr(composite, "auto_chunk", auto_chunk)
+    monkeypatch.setattr("rasterflow.composite._jobs.auto_chunk", auto_chunk)
     out = tmp_path / "c.tif"
     with dask_client(threads=2, mem_mb=2000, settings={}) as client:
         [worker] = client.scheduler_info()["workers"].values()
