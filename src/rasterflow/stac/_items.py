@@ -56,6 +56,27 @@ def _read_asset(product: Product) -> tuple[Any, dict[str, Any], list[dict[str, A
     return item, _projection(item.properties), bands
 
 
+def _span_properties(start: dt.date, end: dt.date) -> dict[str, str]:
+    """``start_datetime`` and ``end_datetime`` of an item that stands for more than a day."""
+    if end == start:
+        return {}
+    return {"start_datetime": _iso(_utc(start)), "end_datetime": _iso(_utc(end, end=True))}
+
+
+def _dated_item(item_id: str, base: Any, start: dt.date, properties: dict[str, Any]) -> Any:
+    """A :class:`pystac.Item` on the footprint of ``base`` (rio-stac's item of a raster),
+    dated ``start``."""
+    import pystac
+
+    return pystac.Item(
+        id=item_id,
+        geometry=base.geometry,
+        bbox=base.bbox,
+        datetime=_utc(start),
+        properties=properties,
+    )
+
+
 def make_item(products: Product | Sequence[Product]) -> Any:
     """A :class:`pystac.Item` whose assets are ``products`` (one Product: one asset).
 
@@ -86,20 +107,12 @@ def make_item(products: Product | Sequence[Product]) -> Any:
     kind_title = KINDS.get(first.kind, (first.kind,))[0]
     title = first.title if [p.asset for p in group] == ["data"] else f"{kind_title}: {first.id}"
     properties: dict[str, Any] = {"title": title, **shared}
-    if end != start:
-        properties["start_datetime"] = _iso(_utc(start))
-        properties["end_datetime"] = _iso(_utc(end, end=True))
+    properties.update(_span_properties(start, end))
     projs = [proj for _i, proj, _b in read]
     item_proj = {k: v for k, v in projs[0].items() if all(p.get(k) == v for p in projs)}
     properties.update(item_proj)
     base = read[0][0]
-    item = pystac.Item(
-        id=first.id,
-        geometry=base.geometry,
-        bbox=base.bbox,
-        datetime=_utc(start),
-        properties=properties,
-    )
+    item = _dated_item(first.id, base, start, properties)
     for product, (_i, proj, bands) in zip(group, read, strict=True):
         extra: dict[str, Any] = {k: v for k, v in proj.items() if k not in item_proj}
         extra.update({k: v for k, v in product.properties.items() if k not in shared})
@@ -129,16 +142,8 @@ def make_vector_item(product: Product) -> Any:
     base, proj, _bands = _read_asset(product)
     start, end = _span(product)
     properties: dict[str, Any] = {"title": product.title, **product.properties, **proj}
-    if end != start:
-        properties["start_datetime"] = _iso(_utc(start))
-        properties["end_datetime"] = _iso(_utc(end, end=True))
-    item = pystac.Item(
-        id=product.id,
-        geometry=base.geometry,
-        bbox=base.bbox,
-        datetime=_utc(start),
-        properties=properties,
-    )
+    properties.update(_span_properties(start, end))
+    item = _dated_item(product.id, base, start, properties)
     for fmt, path in product.vectors.items():
         if not os.path.exists(path):
             raise InputDataError(f"STAC: {path} not found; run the workflow first")
