@@ -124,7 +124,7 @@ def time_composite(
     with ExitStack() as patches:
         if gdal or exact:
             patches.enter_context(
-                mock.patch("rasterflow.composite._kernel_warp", return_value=None)
+                mock.patch("rasterflow.composite._sources._kernel_warp", return_value=None)
             )
         if exact:
             patches.enter_context(mock.patch("rasterflow.warp.polynomial_vrt", return_value=None))
@@ -188,13 +188,8 @@ def time_parts(paths: list[str], tile, *, chunk: int, repeats: int) -> dict[str,
     """
     import rasterio
 
-    from rasterflow.composite import (
-        _fused_block,
-        _kernel_warp_one,
-        inspect_sources,
-        parse_statistic,
-        reduce_stack,
-    )
+    from rasterflow.composite import inspect_sources, parse_statistic, reduce_stack
+    from rasterflow.composite._blocks import _fused_block, _kernel_warp_one
     from rasterflow.io import close_cached
     from rasterflow.warp import read_onto
 

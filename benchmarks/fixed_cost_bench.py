@@ -130,7 +130,7 @@ def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
     for name in ("snakemake.iocontainers", "snakemake.logging"):  # the preamble's
         importlib.import_module(name)
 
-    import rasterflow.cluster
+    import rasterflow.cluster._client
     import rasterflow.step
 
     script, smk = job_snakemake(variant, work, log)
@@ -146,7 +146,7 @@ def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
             elif start == "processing" and finish == "memory":
                 seen["last_task"], seen["last_task_cpu"] = time.time(), _own_cpu()
 
-    monitor, exit_now = rasterflow.cluster._monitor, rasterflow.step.exit_now
+    monitor, exit_now = rasterflow.cluster._client._monitor, rasterflow.step.exit_now
 
     def monitor_and_clock(stack: Any, client: Any, *args: Any) -> None:
         monitor(stack, client, *args)
@@ -157,7 +157,7 @@ def run_job(variant: str, work: Path, log: Path, clock: Path) -> None:
         clock.write_text(json.dumps({**seen, "exit": time.time(), "exit_cpu": _own_cpu()}))
         exit_now()
 
-    rasterflow.cluster._monitor = monitor_and_clock
+    rasterflow.cluster._client._monitor = monitor_and_clock
     rasterflow.step.exit_now = write_clock_and_exit
     runpy.run_path(str(script), init_globals={"snakemake": smk}, run_name="__main__")
     raise SystemExit(f"{script} returned instead of ending the process")

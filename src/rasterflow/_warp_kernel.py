@@ -27,6 +27,12 @@ Nodata is the file's nodata value: NaN matches NaN, other values match within tw
 float32 epsilons as in GDAL's nodata masker; values are float32.
 Compiled on first use and cached next to this file (``cache=True``), as the terrain
 kernel.
+
+The module stays whole, over issue #20's ~600 lines, because it is one concern: the
+compiled kernel, whose ``njit`` functions (GDAL's sample rule, the warp, the sorting
+network and the reductions) call one another and are compiled and cached together;
+its callers (:mod:`rasterflow.composite`, :mod:`rasterflow.scenes`) use a few entry
+points: :func:`composite_chunk`, :func:`warp`, :func:`nearest`, :func:`source_bounds`.
 """
 
 from __future__ import annotations

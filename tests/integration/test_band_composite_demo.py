@@ -15,6 +15,7 @@ from odc.geo.geom import BoundingBox
 
 from rasterflow import band_composite as bc
 from rasterflow import composite, grid, indices, mosaic
+from rasterflow.composite import _blocks
 
 ROLES = ("red", "nir", "swir2")
 AOI = BoundingBox(380000, 6694960, 386240, 6700000, "EPSG:3067")
@@ -120,8 +121,8 @@ def test_quality_product_is_the_max_ndvi_observation(demo_scenes, tmp_path, res,
 )
 def test_same_bytes_whatever_chunk(demo_scenes, tmp_path, monkeypatch, statistic, res, resampling):
     fused = []
-    real = composite._fused_block
-    monkeypatch.setattr(composite, "_fused_block", lambda *a, **k: fused.append(1) or real(*a, **k))
+    real = _blocks._fused_block
+    monkeypatch.setattr(_blocks, "_fused_block", lambda *a, **k: fused.append(1) or real(*a, **k))
     tile = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=res)
     digests = set()
     for chunk in (312, 37):

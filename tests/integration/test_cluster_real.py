@@ -112,15 +112,15 @@ def test_one_thread_runs_without_a_cluster_and_still_tells_its_memory(caplog):
 
     import dask.array as da
 
-    from rasterflow import composite
+    from rasterflow.composite._jobs import _cluster_threads_and_memory
 
     caplog.set_level(logging.INFO, logger="rasterflow.cluster")
     with dask_client(threads=1, mem_mb=2000, settings={}) as client:
         assert client is None
         assert int(da.arange(10, chunks=3).sum().compute()) == 45
-        threads, memory = composite._cluster_threads_and_memory()
+        threads, memory = _cluster_threads_and_memory()
         assert threads == 1 and memory is not None and memory > 1000 * 2**20
-    assert composite._cluster_threads_and_memory() == (1, None)  # and after the step
+    assert _cluster_threads_and_memory() == (1, None)  # and after the step
     assert any("Dask's synchronous scheduler" in r.getMessage() for r in caplog.records)
     # a report or a dashboard still gets its cluster
     with dask_client(threads=1, mem_mb=2000, settings={"dashboard": True}) as client:
@@ -154,14 +154,15 @@ def test_active_client_is_the_one_look_up_of_the_running_client(tmp_path, monkey
     from dask.utils import SerializableLock
     from distributed import Client, LocalCluster
 
-    from rasterflow import composite, io
+    from rasterflow import io
     from rasterflow.cluster import active_client
+    from rasterflow.composite._jobs import _cluster_threads_and_memory
 
     def writer_lock():
         return io.WindowWriter(tmp_path / "w.tif", (1, 4, 4), np.dtype("float32")).lock
 
     assert active_client() is None
-    assert composite._cluster_threads_and_memory() == (1, None)
+    assert _cluster_threads_and_memory() == (1, None)
     assert isinstance(writer_lock(), SerializableLock)
     with dask_client(threads=1, mem_mb=2000, settings={}) as none:
         assert none is None and active_client() is None
@@ -172,10 +173,10 @@ def test_active_client_is_the_one_look_up_of_the_running_client(tmp_path, monkey
     ):
         assert active_client() is client
         # no worker yet: one thread, memory unknown (auto_chunk then picks 512)
-        assert composite._cluster_threads_and_memory() == (1, None)
+        assert _cluster_threads_and_memory() == (1, None)
     with dask_client(threads=2, mem_mb=2000, settings={}) as client:
         assert active_client() is client
-        assert composite._cluster_threads_and_memory()[0] == 2
+        assert _cluster_threads_and_memory()[0] == 2
         assert isinstance(writer_lock(), SerializableLock)  # threads of this process
     assert active_client() is None
     # distributed never imported: nobody can have started a Client, and it stays unloaded

@@ -15,6 +15,7 @@ from rasterio.transform import from_origin
 
 from rasterflow import composite, warp
 from rasterflow._warp_kernel import AFFINE, NETWORK_MAX, POLYNOMIAL
+from rasterflow.composite._blocks import _composite_block, _kernel_warp_one
 
 
 def _float_copy(src_path: Path, out: Path, values, *, nodata: float = np.nan) -> str:
@@ -69,7 +70,7 @@ def _both(path: str, tile: GeoBox) -> tuple[composite.Source, np.ndarray, np.nda
     [source] = composite.inspect_sources([path], tile)
     assert source.kernel is not None
     ny, nx = tile.shape.yx
-    ours = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
+    ours = _kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
     gdal = warp.read_onto(
         path,
         tile,
@@ -129,13 +130,13 @@ def test_kernel_pixels_do_not_depend_on_the_chunk(dem):
     tile = _around(dem, "EPSG:32613", 20, shift=(0.7, -0.4))
     [source] = composite.inspect_sources([dem], tile)
     ny, nx = tile.shape.yx
-    whole = composite._kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
+    whole = _kernel_warp_one(source, tile, (0, ny), (0, nx))[0]
     pieces = np.full_like(whole, np.nan)
     rows = [0, 37, 38, 301, ny]
     cols = [0, 1, 129, nx]
     for r0, r1 in itertools.pairwise(rows):
         for c0, c1 in itertools.pairwise(cols):
-            pieces[r0:r1, c0:c1] = composite._kernel_warp_one(source, tile, (r0, r1), (c0, c1))[0]
+            pieces[r0:r1, c0:c1] = _kernel_warp_one(source, tile, (r0, r1), (c0, c1))[0]
     np.testing.assert_array_equal(pieces, whole)
 
 
@@ -155,12 +156,12 @@ def test_mixed_kernel_and_gdal_sources_give_the_fused_pixels(ndvi, tmp_path):
     info = {None: {"array-location": [(0, 2), (0, ny), (0, nx)]}}
     for stat in ("median", "p90", "mean", "min", "max"):
         statistic = composite.parse_statistic(stat)
-        fused = composite._composite_block(
+        fused = _composite_block(
             sources=sources, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
         )
         # the second scene through GDAL's warper: its stack reduced with NumPy
         mixed = (sources[0], dataclasses.replace(sources[1], kernel=None))
-        split = composite._composite_block(
+        split = _composite_block(
             sources=mixed, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
         )
         np.testing.assert_array_equal(fused, split)
@@ -239,10 +240,10 @@ def test_order_statistics_equal_numpys_for_few_and_many_scenes(tmp_path, scenes)
     split = (*sources[:-1], dataclasses.replace(sources[-1], kernel=None))
     for stat in ("median", "p10", "p90", "p100"):
         statistic = composite.parse_statistic(stat)
-        fused = composite._composite_block(
+        fused = _composite_block(
             sources=sources, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
         )
-        numpy = composite._composite_block(
+        numpy = _composite_block(
             sources=split, tile=tile, statistic=statistic, resampling="bilinear", block_info=info
         )
         np.testing.assert_array_equal(fused, numpy)
