@@ -17,7 +17,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from odc.geo import XY, xy_
@@ -614,36 +614,3 @@ def geobox_from_params(params: Mapping[str, Any] | GeoBox) -> GeoBox:
             f"tile: {params!r} is not a GeoBox description ({exc}); build it with "
             "rasterflow.grid.geobox_to_params()"
         ) from None
-
-
-#: Names that moved to :mod:`rasterflow.warp` and that ``composite.py`` and ``mosaic.py``
-#: still import from here (those modules are being edited elsewhere at the same time);
-#: resolved on first use, so importing this planning module neither imports
-#: rasterflow.warp nor installs its log and warning filters. Remove once both import
-#: rasterflow.warp.
-_IN_WARP = frozenset(
-    {
-        "FOUR_SAMPLE_SCALE",
-        "RESAMPLING",
-        "polynomial_to_pixels",
-        "polynomial_vrt",
-        "read_onto",
-        "warp_scale",
-    }
-)
-
-if TYPE_CHECKING:  # the names' types, for mypy
-    from rasterflow.warp import FOUR_SAMPLE_SCALE as FOUR_SAMPLE_SCALE
-    from rasterflow.warp import RESAMPLING as RESAMPLING
-    from rasterflow.warp import polynomial_to_pixels as polynomial_to_pixels
-    from rasterflow.warp import polynomial_vrt as polynomial_vrt
-    from rasterflow.warp import read_onto as read_onto
-    from rasterflow.warp import warp_scale as warp_scale
-
-
-def __getattr__(name: str) -> Any:
-    if name in _IN_WARP:
-        from rasterflow import warp
-
-        return getattr(warp, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -406,7 +406,7 @@ def _mosaic_block(
     block_info: Any = None,
 ) -> np.ndarray:
     """One chunk of :func:`mosaic_rasters`: first valid input wins, per pixel."""
-    from rasterflow.grid import read_onto
+    from rasterflow.warp import read_onto
 
     (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     box = grid[r0:r1, c0:c1]
@@ -453,14 +453,9 @@ def mosaic_rasters(
     import dask.array as da
     from dask.base import tokenize
 
-    from rasterflow.grid import (
-        RESAMPLING,
-        crs_of,
-        geobox_from_params,
-        geobox_to_params,
-        warp_scale,
-    )
+    from rasterflow.grid import crs_of, geobox_from_params, geobox_to_params
     from rasterflow.io import provenance_tags, write_cog
+    from rasterflow.warp import RESAMPLING, warp_scale
 
     if not inputs:
         raise InputDataError(f"mosaic {output}: no inputs; give at least one raster")

@@ -7,6 +7,7 @@ from cases.composite import TILE, write_scenes
 from helpers import digest
 
 from rasterflow import composite
+from rasterflow.composite import _jobs
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,7 @@ def test_without_a_chunk_run_sizes_it_to_the_active_cluster(scenes, tmp_path, ca
         asked.append((n, tile, threads, memory_per_thread))
         return 64
 
-    monkeypatch.setattr(composite, "auto_chunk", auto_chunk)
+    monkeypatch.setattr(_jobs, "auto_chunk", auto_chunk)  # where run looks it up
     out = tmp_path / "c.tif"
     with dask_client(threads=2, mem_mb=2000, settings={}) as client:
         [worker] = client.scheduler_info()["workers"].values()

@@ -9,7 +9,7 @@ from cases.composite import read_band, write_scene
 from odc.geo.geobox import GeoBox
 from rasterio.transform import from_origin
 
-from rasterflow import composite, grid
+from rasterflow import composite, warp
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_one_scene_composite_equals_gdalwarp_on_both_sides_of_each_scale_thresho
     )
     tile = GeoBox((200, 200), from_origin(500615, 3999405, 30, 30), "EPSG:32633")
     if gdal_scale:
-        assert grid.warp_scale(GeoBox.from_rio(rasterio.open(src)), tile).x == 0.95
+        assert warp.warp_scale(GeoBox.from_rio(rasterio.open(src)), tile).x == 0.95
     out = tmp_path / "c.tif"
     composite.run(inputs=[str(src)], tile=tile, output=str(out), statistic="mean", chunk=64)
     b = tile.boundingbox

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,16 +158,3 @@ def test_polynomial_vrt_only_where_it_pays_and_fits(tmp_path):
         dst.write(np.ones((1, 8, 8), np.uint8))
         dst.write_mask(np.full((8, 8), 255, np.uint8))
     assert warp.polynomial_vrt(masked, tile) is None
-
-
-def test_planning_imports_neither_the_warp_module_nor_its_filters():
-    # Snakemake's own process plans; only jobs import rasterflow.warp (and its filters)
-    code = (
-        "import logging, sys\n"
-        "import rasterflow.grid, rasterflow.workflow\n"
-        "assert 'rasterflow.warp' not in sys.modules, 'warp imported'\n"
-        "assert not logging.getLogger('rasterio._env').filters, 'filter installed'\n"
-        "from rasterflow.grid import read_onto  # composite.py's import, still served\n"
-        "assert 'rasterflow.warp' in sys.modules and logging.getLogger('rasterio._env').filters\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,14 +5,14 @@ and CRS) of the scenes that overlap one tile of the target grid in one period. W
 bilinear resampling (the default) each chunk is one call of a compiled kernel
 (:mod:`rasterflow._warp_kernel`): it reads each scene's source window once, samples
 it with GDAL's bilinear rule at positions given by the scene's geotransform (same CRS)
-or by :func:`rasterflow.grid.polynomial_to_pixels` (a third-order polynomial fitted to
+or by :func:`rasterflow.warp.polynomial_to_pixels` (a third-order polynomial fitted to
 exact PROJ points on the scene's own grid), and reduces over time, in one pass without
 the GIL. It gives GDAL's warper's pixels: bit for bit in the same CRS, within a few
 float32 ulps (0.002-0.02 % of pixels differ) across CRSs, where GDAL fits its own
 polynomial to the same points. Sources the kernel cannot reproduce (a mask band,
 non-float32 pixels, a scale below 0.95 where GDAL widens its kernel, a rotated grid,
 a poor polynomial fit) and other resampling methods go through GDAL's warper,
-:func:`rasterflow.grid.read_onto` (through :func:`rasterflow.grid.polynomial_vrt` in
+:func:`rasterflow.warp.read_onto` (through :func:`rasterflow.warp.polynomial_vrt` in
 another CRS), and NumPy reduces the stack. Either way NaN never bleeds into valid
 pixels and a pixel's value does not depend on tile or chunk size. The stack is reduced
 over time per pixel:

@@ -186,10 +186,10 @@ def _warp_scene(
     pixels the indices got (tests/unit/test_band_composite.py); apart, they do not.
 
     The indices are computed in the window of the scene's grid the chunk reaches (plus
-    the kernel's reach) and warped from memory as :func:`rasterflow.grid.read_onto` warps
+    the kernel's reach) and warped from memory as :func:`rasterflow.warp.read_onto` warps
     an index raster: exact transformer, GDAL's scale fixed to the source's. In another
     CRS this uses the exact transformer, where read_onto goes through
-    :func:`rasterflow.grid.polynomial_vrt`: values then agree within float32 rounding.
+    :func:`rasterflow.warp.polynomial_vrt`: values then agree within float32 rounding.
     """
     from rasterio.crs import CRS as RioCRS
     from rasterio.warp import Resampling, reproject
@@ -244,7 +244,7 @@ def _composite_block(
     each source is warped on its own (the kernel where it can, GDAL's warper for the
     rest and for other resampling methods) and the stack reduced with NumPy.
     """
-    from rasterflow.grid import read_onto
+    from rasterflow.warp import read_onto
 
     (_, _), (r0, r1), (c0, c1) = block_info[None]["array-location"]
     bilinear = resampling == "bilinear"
@@ -302,7 +302,7 @@ def composite_array(
     import dask.array as da
     from dask.base import tokenize
 
-    from rasterflow.grid import RESAMPLING
+    from rasterflow.warp import RESAMPLING
 
     if resampling not in RESAMPLING:
         raise ConfigError(

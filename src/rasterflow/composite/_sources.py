@@ -45,10 +45,10 @@ class Source:
     scene: str  # the SCENE tag ("" when absent)
     band_name: str  # band 1's description, e.g. the index name
     units: str  # band 1's unit type ("1" for indices), "" when unset
-    scale: XY[float]  # GDAL's XSCALE/YSCALE towards the tile grid (grid.warp_scale)
+    scale: XY[float]  # GDAL's XSCALE/YSCALE towards the tile grid (warp.warp_scale)
     rows: tuple[int, int]  # the tile rows and columns the raster may cover,
     cols: tuple[int, int]  # with a margin; elsewhere it is not even opened
-    vrt: str | None = None  # grid.polynomial_vrt: read instead of path when set
+    vrt: str | None = None  # warp.polynomial_vrt: read instead of path when set
     kernel: KernelWarp | None = None  # bilinear through the compiled kernel when set
     origin: SceneInput | None = None  # a scene's bands, its indices computed per window
 
@@ -68,8 +68,8 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
     """Read the headers of ``inputs`` and order them by date, scene and path."""
     from odc.geo.geobox import GeoBox
 
-    from rasterflow.grid import polynomial_vrt, warp_scale
     from rasterflow.io import open_raster
+    from rasterflow.warp import polynomial_vrt, warp_scale
 
     out = []
     for path in inputs:
@@ -110,8 +110,8 @@ def inspect_scenes(
     """Sources for the indices ``exprs`` of ``scenes``, computed in memory from their bands
     (``resampling`` for bands off a scene's finest grid), ordered as
     :func:`inspect_sources` orders the index rasters the scenes would have."""
-    from rasterflow.grid import warp_scale
     from rasterflow.scenes import scene_grid
+    from rasterflow.warp import warp_scale
 
     exprs = tuple(exprs)
     roles = sorted(set().union(*(e.roles for e in exprs)))
@@ -142,7 +142,7 @@ def _kernel_warp(src: Any, box: GeoBox, tile: GeoBox, scale: XY[float]) -> Kerne
     """The compiled kernel's view of an open source, or None where only GDAL's warper
     gives GDAL's pixels: validity in a mask band, pixels other than float32, a raster
     one pixel wide or high, a rotated grid, a scale below 0.95 (a wider bilinear
-    kernel), or a CRS whose polynomial does not fit (grid.polynomial_to_pixels)."""
+    kernel), or a CRS whose polynomial does not fit (warp.polynomial_to_pixels)."""
     from rasterio.enums import MaskFlags
 
     flags = src.mask_flag_enums[0]
@@ -160,7 +160,7 @@ def _kernel_for(
 ) -> KernelWarp | None:
     """:func:`_kernel_warp` for float32 pixels on ``box`` with ``nodata``."""
     from rasterflow._warp_kernel import AFFINE, POLYNOMIAL
-    from rasterflow.grid import FOUR_SAMPLE_SCALE, polynomial_to_pixels
+    from rasterflow.warp import FOUR_SAMPLE_SCALE, polynomial_to_pixels
 
     # GDAL's bilinear takes the 2 x 2 neighbours (the kernel's rule) from this scale up;
     # below, its kernel widens with the scale and the GDAL warper does the work
