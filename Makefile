@@ -22,8 +22,8 @@ test: venv  ## the full test suite, as CI runs it
 	@tools/test-servers
 	$(BIN)/python -m pytest
 
-test-fast: venv  ## tests/unit only: no Dask cluster, no subprocess, under a minute
-	$(BIN)/python -m pytest tests/unit
+test-fast: venv  ## tests/unit only: no Dask cluster, no subprocess; one worker per core
+	$(BIN)/python -m pytest -n auto tests/unit
 
 test-integration: venv  ## tests/integration: GDAL's programs, Dask clusters, child processes, servers
 	@tools/system-deps
