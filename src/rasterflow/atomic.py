@@ -60,19 +60,28 @@ def scratch_beside(
 
 
 @contextmanager
-def atomic_output(path: str | os.PathLike[str], *, sweep_stale: bool = True) -> Iterator[Path]:
+def atomic_output(
+    path: str | os.PathLike[str], *, sweep_stale: bool = True, sync: bool = True
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; sync and rename it to ``path`` on success.
 
     The temporary keeps ``path``'s suffix (``.x.tif.<pid>.tmp.tif``), so GDAL, pandas
     and matplotlib pick the format from it as from ``path``. On an exception nothing is
     renamed and the temporary is removed. ``sweep_stale``: see :func:`scratch_beside`.
+    ``sync`` False renames without waiting for the disk: for a job's raster products
+    (rasterflow.io), hundreds of MB each, whose sync cost a composite job ~1 s of 15
+    (the end-to-end benchmark, issue #16) and waits for the servers of a parallel file
+    system; readers still never see a part, and a job cut short by a crash is one
+    Snakemake reruns.
     """
     target = Path(path)
     with scratch_beside(target, suffix=f".tmp{target.suffix}", sweep_stale=sweep_stale) as tmp:
         yield tmp
-        _fsync(tmp)
+        if sync:
+            _fsync(tmp)
         os.replace(tmp, target)
-        _fsync_folder(target.parent)
+        if sync:
+            _fsync_folder(target.parent)
 
 
 def write_atomic(

@@ -226,7 +226,7 @@ def write_cogs(
         stored, targets, scratches = [], [], []
         for cog in cogs:
             target = Path(cog.path)
-            tmp = stack.enter_context(atomic_output(target))
+            tmp = stack.enter_context(atomic_output(target, sync=False))
             scratch = stack.enter_context(scratch_beside(target, suffix=".scratch.tif"))
             stack_ = _band_stack(cog.data)
             _create_scratch(scratch, stack_, cog)
