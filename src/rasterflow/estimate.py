@@ -273,32 +273,26 @@ def planned_jobs(plan: WorkflowPlan, *, mem_mb: int) -> list[Job]:
         jobs.append(Job("zonal", 1.0, paths.benchmarks(f"zonal/{product}/{period}"), (), mem_mb))
     if plan.points:
         per = plan.point_count / 1e6  # million values per scene or period and index
-        values = 0.0
-        for batch, members in plan.point_batches.items():
-            units = per * len(members) * len(plan.point_indices)
-            values += units
-            # reads: only the blocks that hold points, not known here
-            jobs.append(
-                Job(
-                    "points_scenes",
-                    units,
-                    paths.benchmarks(f"points/scenes/{batch}"),
-                    (paths.points_part("scenes", batch),),
-                    mem_mb,
-                )
+        # (kind, part, units): each batch of scenes' indices, each period's mosaics;
+        # reads: only the blocks that hold points, not known here
+        point_parts = [
+            ("scenes", batch, per * len(members) * len(plan.point_indices))
+            for batch, members in plan.point_batches.items()
+        ] + [
+            ("periods", period, per * len(plan.composite_indices))
+            for period in (plan.periods if plan.composite_indices else ())
+        ]
+        values = sum(units for _kind, _part, units in point_parts)
+        jobs += [
+            Job(
+                f"points_{kind}",
+                units,
+                paths.benchmarks(f"points/{kind}/{part}"),
+                (paths.points_part(kind, part),),
+                mem_mb,
             )
-        for period in plan.periods if plan.composite_indices else ():
-            units = per * len(plan.composite_indices)
-            values += units
-            jobs.append(
-                Job(
-                    "points_periods",
-                    units,
-                    paths.benchmarks(f"points/periods/{period}"),
-                    (paths.points_part("periods", period),),
-                    mem_mb,
-                )
-            )
+            for kind, part, units in point_parts
+        ]
         jobs.append(
             Job(
                 "points_table",

@@ -138,28 +138,14 @@ def build_vrt(
     are referenced relative to the VRT, so the results folder can move. Band names and
     tags all tiles agree on are kept; ``tags`` and provenance tags are added.
     """
-    from rasterflow.grid import crs_of, geobox_from_params, geobox_to_params
+    from rasterflow.grid import crs_of, geobox_to_params
     from rasterflow.io import atomic_output, provenance_tags
 
     if not inputs:
         raise InputDataError(f"mosaic {output}: no input tiles; a mosaic needs at least one")
     paths = sorted(str(p) for p in inputs)
-    heads = [_header(p) for p in paths]
+    heads, grid = _alike(paths, geobox, nodata_too=True, fix="mosaic tiles of one product only")
     first = heads[0]
-    for p, h in zip(paths, heads, strict=True):
-        if (h["count"], h["dtype"]) != (first["count"], first["dtype"]) or not _same_nodata(
-            h["nodata"], first["nodata"]
-        ):
-            raise InputDataError(
-                f"mosaic input {p}: {h['count']} band(s) of {h['dtype']}, nodata "
-                f"{h['nodata']}, unlike {paths[0]} ({first['count']} of {first['dtype']}, "
-                f"nodata {first['nodata']}); mosaic tiles of one product only"
-            )
-    grid = (
-        geobox_from_params(geobox)
-        if geobox is not None
-        else _union_geobox([h["geobox"] for h in heads])
-    )
     placed: list[tuple[str, dict[str, Any], int, int]] = []
     rects = np.empty((0, 4), dtype=np.int64)  # row0, row1, col0, col1 of placed inputs
     for p, h in zip(paths, heads, strict=True):
@@ -247,6 +233,35 @@ def build_vrt(
         target,
     )
     return target
+
+
+def _alike(
+    paths: Sequence[str], geobox: GridLike | None, *, nodata_too: bool, fix: str
+) -> tuple[list[dict[str, Any]], GeoBox]:
+    """The inputs' headers, each checked to have the first's band count and data type
+    (and nodata, with ``nodata_too``; ``fix`` ends the message), and the output grid:
+    ``geobox``, else the first input's grid grown to cover all inputs."""
+    from rasterflow.grid import geobox_from_params
+
+    heads = [_header(p) for p in paths]
+    first = heads[0]
+    for p, h in zip(paths, heads, strict=True):
+        same = (h["count"], h["dtype"]) == (first["count"], first["dtype"])
+        if not same or (nodata_too and not _same_nodata(h["nodata"], first["nodata"])):
+            ours = f"{h['count']} band(s) of {h['dtype']}"
+            theirs = f"{first['count']} of {first['dtype']}"
+            if nodata_too:
+                ours, theirs = (
+                    f"{ours}, nodata {h['nodata']}",
+                    f"{theirs}, nodata {first['nodata']}",
+                )
+            raise InputDataError(f"mosaic input {p}: {ours}, unlike {paths[0]} ({theirs}); {fix}")
+    grid = (
+        geobox_from_params(geobox)
+        if geobox is not None
+        else _union_geobox([h["geobox"] for h in heads])
+    )
+    return heads, grid
 
 
 def _same_nodata(a: float | None, b: float | None) -> bool:
@@ -453,7 +468,7 @@ def mosaic_rasters(
     import dask.array as da
     from dask.base import tokenize
 
-    from rasterflow.grid import crs_of, geobox_from_params, geobox_to_params
+    from rasterflow.grid import crs_of, geobox_to_params
     from rasterflow.io import provenance_tags, write_cog
     from rasterflow.warp import RESAMPLING, warp_scale
 
@@ -461,19 +476,8 @@ def mosaic_rasters(
         raise InputDataError(f"mosaic {output}: no inputs; give at least one raster")
     if resampling not in RESAMPLING:
         raise ConfigError(f"resampling: {resampling!r} is not one of {', '.join(RESAMPLING)}")
-    heads = [_header(str(p)) for p in inputs]
+    heads, grid = _alike([str(p) for p in inputs], geobox, nodata_too=False, fix="convert it first")
     first = heads[0]
-    for p, h in zip(inputs, heads, strict=True):
-        if (h["count"], h["dtype"]) != (first["count"], first["dtype"]):
-            raise InputDataError(
-                f"mosaic input {p}: {h['count']} band(s) of {h['dtype']}, unlike "
-                f"{inputs[0]} ({first['count']} of {first['dtype']}); convert it first"
-            )
-    grid = (
-        geobox_from_params(geobox)
-        if geobox is not None
-        else _union_geobox([h["geobox"] for h in heads])
-    )
     if nodata is None:
         nodata = first["nodata"]
     scales = tuple(warp_scale(h["geobox"], grid) for h in heads)

@@ -206,7 +206,7 @@ def test_read_points_errors_name_the_key_and_the_fix(tmp_path):
     with pytest.raises(
         InputDataError,
         match=r"points.id_column: .* has no column 'pid' "
-        r"\(columns: point_id\); set points.id_column",
+        r"\(columns: point_id\)\. Set points.id_column to one of these",
     ):
         rp.read_points(good, id_column="pid")
     dup = _points_file(tmp_path, [Point(24, 60), Point(25, 61)], [1, 1], name="d.gpkg")

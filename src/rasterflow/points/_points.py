@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rasterflow.errors import InputDataError
+from rasterflow.ids import check_id_column, some
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -97,25 +98,15 @@ def read_points(
             f"points.file: {p} has no CRS; assign one, e.g. "
             f"ogr2ogr -a_srs EPSG:4326 fixed.gpkg '{p}'"
         )
-    if id_column not in points.columns:
-        columns = ", ".join(str(c) for c in points.columns if c != points.geometry.name)
-        raise InputDataError(
-            f"points.id_column: {p} has no column {id_column!r} (columns: "
-            f"{columns or 'none'}); set points.id_column to one of them"
-        )
+    check_id_column(
+        points,
+        id_column,
+        source=str(p),
+        what="points.id_column",
+        key="points.id_column",
+        noun="point",
+    )
     ids = points[id_column]
-    if ids.isna().any():
-        rows = np.flatnonzero(ids.isna().to_numpy())
-        raise InputDataError(
-            f"points.id_column: column {id_column!r} of {p} is empty in {len(rows)} "
-            f"feature(s) (rows {_some(rows)}); give every point an id"
-        )
-    duplicated = ids[ids.duplicated()].unique()
-    if len(duplicated):
-        raise InputDataError(
-            f"points.id_column: column {id_column!r} of {p} is not unique: "
-            f"{_some(duplicated)} occur more than once; pick a unique id column"
-        )
     clash = [
         str(c)
         for c in points.columns
@@ -133,19 +124,13 @@ def read_points(
         kinds = sorted({str(t) for t in geoms[bad].geom_type.fillna("none")})
         raise InputDataError(
             f"points.file: {int(bad.sum())} feature(s) of {p} are not points "
-            f"({', '.join(kinds)}; ids {_some(ids[bad].tolist())}); give each a point "
+            f"({', '.join(kinds)}; ids {some(ids[bad].tolist())}); give each a point "
             "geometry (for polygons use zonal statistics, or their centroids: "
             "ogr2ogr -dialect sqlite -sql 'SELECT *, ST_Centroid(geometry) ...')"
         )
     points = points.reset_index(drop=True)
     points[id_column] = zone_ids(points[id_column])
     return points
-
-
-def _some(values: Any, limit: int = 10) -> str:
-    values = list(values)
-    shown = ", ".join(str(v) for v in values[:limit])
-    return shown + (f" and {len(values) - limit} more" if len(values) > limit else "")
 
 
 @dataclass(frozen=True)

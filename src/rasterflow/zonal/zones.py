@@ -23,6 +23,7 @@ import shapely
 from pyproj import CRS
 
 from rasterflow.errors import InputDataError
+from rasterflow.ids import check_id_column, some
 from rasterflow.io import vector_layer
 from rasterflow.zonal.spec import is_stat_column
 
@@ -72,25 +73,9 @@ def zone_ids(ids: pd.Series) -> pd.Series:
 
 def check_ids(zones: gpd.GeoDataFrame, id_column: str, *, source: str) -> None:
     """Raise InputDataError unless ``id_column`` exists in ``zones`` and is unique, not null."""
-    if id_column not in zones.columns:
-        columns = ", ".join(str(c) for c in zones.columns if c != zones.geometry.name)
-        raise InputDataError(
-            f"zones: {source} has no column {id_column!r} (columns: {columns}). "
-            "Set the zone id column to one of these."
-        )
-    ids = zones[id_column]
-    if ids.isna().any():
-        rows = np.flatnonzero(ids.isna().to_numpy())
-        raise InputDataError(
-            f"zones: column {id_column!r} of {source} is empty in {len(rows)} feature(s) "
-            f"(rows {_some(rows)}). Give every zone an id, or pick another id column."
-        )
-    duplicated = ids[ids.duplicated()].unique()
-    if len(duplicated):
-        raise InputDataError(
-            f"zones: column {id_column!r} of {source} is not unique: {_some(duplicated)} "
-            "occur more than once. Pick a unique id column, or make the ids unique."
-        )
+    check_id_column(
+        zones, id_column, source=source, what="zones", key="zonal.id_column", noun="zone"
+    )
 
 
 def check_zones(path: str | os.PathLike[str], *, layer: str | int | None, id_column: str) -> None:
@@ -180,13 +165,6 @@ def check_overlap(geometries: Sequence[bytes | None], raster: str, *, source: st
         )
 
 
-def _some(values: Iterable[Any], limit: int = 10) -> str:
-    """The first ``limit`` values for a message, and how many more there are."""
-    items = list(values)
-    shown = ", ".join(str(v) for v in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
 def prepare_geometries(
     zones: gpd.GeoDataFrame, *, crs: CRS, id_column: str, source: str
 ) -> list[bytes | None]:
@@ -213,7 +191,7 @@ def prepare_geometries(
         types = sorted({g.geom_type for g in arr[wrong]})
         raise InputDataError(
             f"zones: {source} has non-polygon geometries ({', '.join(types)}) for zone(s) "
-            f"{_some(ids[wrong])}. Zones must be polygons: buffer points/lines or drop them."
+            f"{some(ids[wrong])}. Zones must be polygons: buffer points/lines or drop them."
         )
 
     invalid = ~missing & ~shapely.is_valid(arr)
@@ -226,7 +204,7 @@ def prepare_geometries(
             "y" if invalid.sum() == 1 else "ies",
             source,
             id_column,
-            _some(ids[invalid]),
+            some(ids[invalid]),
         )
         collapsed = invalid & shapely.is_empty(arr)
         missing = missing | collapsed
@@ -236,7 +214,7 @@ def prepare_geometries(
             int(missing.sum()),
             source,
             id_column,
-            _some(ids[missing]),
+            some(ids[missing]),
         )
     wkb = shapely.to_wkb(arr)
     return [None if m else bytes(w) for m, w in zip(missing, wkb, strict=True)]
