@@ -686,16 +686,22 @@ def open_cached(path: str) -> Any:
     return dataset
 
 
+def rasterio_dataset(dataset: Any) -> Any:
+    """The rasterio dataset itself behind an :func:`open_cached` handle, for rasterio's
+    functions that take only their own type (``rasterio.band`` for ``reproject``)."""
+    return dataset.dataset if isinstance(dataset, _Retrying) else dataset
+
+
 class _Retrying:
     """A remote dataset whose reads are tried again (:data:`rasterflow.remote.READ_ATTEMPTS`,
     with a pause that doubles) after what GDAL cached of the file is dropped and the
     file reopened: a connection reset mid-transfer fails one read, not the job."""
 
     def __init__(self, path: str, dataset: Any) -> None:
-        self._path, self._dataset = path, dataset
+        self._path, self.dataset = path, dataset
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._dataset, name)
+        return getattr(self.dataset, name)
 
     def read(self, *args: Any, **kwargs: Any) -> Any:
         import logging
@@ -705,7 +711,7 @@ class _Retrying:
 
         for attempt in range(READ_ATTEMPTS):
             try:
-                return self._dataset.read(*args, **kwargs)
+                return self.dataset.read(*args, **kwargs)
             except rasterio.errors.RasterioIOError as exc:
                 if attempt + 1 == READ_ATTEMPTS:
                     raise
@@ -714,10 +720,10 @@ class _Retrying:
                     READ_ATTEMPTS,
                 )  # fmt: skip
                 forget(self._path)
-                self._dataset.close()
+                self.dataset.close()
                 time.sleep(0.5 * 2**attempt)
                 with rasterio.Env(**open_options(self._path)):
-                    self._dataset = rasterio.open(self._path)
+                    self.dataset = rasterio.open(self._path)
         raise AssertionError("unreachable")
 
 

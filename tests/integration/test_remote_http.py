@@ -208,3 +208,24 @@ def test_a_server_that_keeps_cutting_fails_the_read(tmp_path, caplog):
     retries = [r for r in caplog.records if r.name == "rasterflow.io" and "attempt" in r.message]
     assert len(retries) == READ_ATTEMPTS - 1  # then it gives up, with GDAL's error
     assert server.resets
+
+
+def test_a_remote_scene_warped_to_another_crs_reads_as_from_disk(tmp_path):
+    """A window in another CRS goes through GDAL's warper (rasterio.reproject), which
+    takes rasterio's own dataset: the retrying handle gives it that."""
+    from odc.geo.geobox import GeoBox
+    from servers import flaky_http
+
+    use_http_options()
+    local = _scene(str(DATA / "rgbn.tif"))
+    grid = scene_grid(local, ["red", "nir"])
+    other = GeoBox.from_bbox(grid.geographic_extent.boundingbox, "EPSG:4326", shape=(64, 80))
+    want, _ = read_window(local, ["red", "nir"], other, (0, 0, 80, 64), resampling="bilinear")
+    close_cached()
+    with flaky_http(DATA / "rgbn.tif", resets=0) as server:
+        got, _ = read_window(
+            _scene(server.url), ["red", "nir"], other, (0, 0, 80, 64), resampling="bilinear"
+        )
+        close_cached()
+    np.testing.assert_array_equal(np.stack(got), np.stack(want))
+    assert np.isfinite(np.stack(got)).mean() > 0.5

@@ -264,8 +264,10 @@ def _warp_into(
     from rasterio.crs import CRS as RioCRS
     from rasterio.warp import Resampling, reproject
 
+    from rasterflow.io import rasterio_dataset
+
     reproject(
-        source=rasterio.band(src, band),
+        source=rasterio.band(rasterio_dataset(src), band),
         destination=out,
         src_nodata=src_nodata,
         dst_transform=box.affine,
