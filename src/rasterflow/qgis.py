@@ -220,11 +220,10 @@ def write_style(raster: str | os.PathLike[str], *, product: str, band: int = 1) 
     import rasterio
 
     from rasterflow.io import atomic_output
-    from rasterflow.workflow import BANDS
 
     with rasterio.open(raster) as src:
         names = [d or f"band {i + 1}" for i, d in enumerate(src.descriptions)]
-    if len(names) >= 3 and product == BANDS:
+    if len(names) >= 3 and _is_band_composite(product):
         text = multiband_qml(raster, names)
     else:
         text = pseudocolor_qml(product_scale(raster, product=product, band=band), band=band)
@@ -380,3 +379,11 @@ def write_project(
     with atomic_output(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
+
+
+def _is_band_composite(product: str) -> bool:
+    # imported here, not at the top: index jobs write styles too, and the planning
+    # package costs them ~0.5 s to import
+    from rasterflow.workflow import BANDS
+
+    return product == BANDS
