@@ -39,7 +39,8 @@ def test_real_scene_with_hostile_path_through_the_workflow(tmp_path):
 
     assert not list(tmp_path.rglob("PWNED"))  # nothing was run by a shell
     out = tmp_path / "results" / "indices" / "aerial_2020"
-    assert sorted(p.name for p in out.iterdir()) == ["NDVI.tif", "NDWI.tif"]
+    # each index COG and its QGIS style
+    assert sorted(p.name for p in out.iterdir()) == ["NDVI.qml", "NDVI.tif", "NDWI.qml", "NDWI.tif"]
     with rasterio.open(DATA / "rgbn.tif") as src:
         red, nir = src.read(1).astype("f8"), src.read(4).astype("f8")
     with np.errstate(divide="ignore", invalid="ignore"):
