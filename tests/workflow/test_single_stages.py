@@ -41,6 +41,7 @@ def test_terrain_only_runs_without_scenes(tmp_path):
         "benchmark_chart",
         "run_info",
         "stac",
+        "qgis",
         "all",
     }
     run_snakemake(tmp_path, "--cores", "2", configfiles=[cfg], demo_config=False)
@@ -57,6 +58,10 @@ def test_terrain_only_runs_without_scenes(tmp_path):
     )
     assert item["properties"]["datetime"]  # the DEM's date: there are no scenes
     assert item["assets"]["slope"]["href"].endswith("terrain/slope.tif")
+    # a terrain-only run still gets its QGIS style and project (the DEM's products only)
+    assert (tmp_path / "results" / "terrain" / "slope.qml").is_file()
+    project = (tmp_path / "results" / "rasterflow.qgs").read_text()
+    assert 'source="./terrain/slope.tif"' in project and "mosaics" not in project
 
 
 def test_zonal_only_summarises_given_rasters_without_scenes(tmp_path):
