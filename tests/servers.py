@@ -178,22 +178,25 @@ RUSTAC = MOTO.with_name("rustac")
 
 
 @contextmanager
-def stac_api(items: Path, workdir: Path) -> Iterator[str]:
-    """A STAC API (rustac's server, stac-rs, in-memory backend; PyPI rustac, installed
-    by tools/test-servers) serving the item collection ``items`` until the block ends;
-    yields its root URL. It answers collections, bbox and datetime searches (not the
-    query and filter extensions)."""
+def stac_api(items: Path, workdir: Path, *, pgstac: str | None = None) -> Iterator[str]:
+    """A STAC API (rustac's server, stac-rs; PyPI rustac, installed by
+    tools/test-servers) serving the item collection ``items`` until the block ends;
+    yields its root URL. In memory it answers collections, bbox and datetime searches
+    (not the query and filter extensions); over ``pgstac`` (a connection string, see
+    :func:`pgstac_api`) those too."""
     if not RUSTAC.exists():
         raise RuntimeError(f"{RUSTAC} is missing: run tools/test-servers (make test does)")
     workdir.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "rustac.log").open("wb")
+    backend = ["--pgstac", pgstac] if pgstac else []
     proc = subprocess.Popen(
-        [str(RUSTAC), "serve", "--create-collections", "-a", f"127.0.0.1:{port}", str(items)],
+        [str(RUSTAC), "serve", *backend, "--create-collections", "-a", f"127.0.0.1:{port}",
+         str(items)],
         stdout=log,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
     try:
         _wait_for(url + "/", proc, name="rustac serve", log=workdir / "rustac.log")
         yield url
@@ -260,31 +263,15 @@ def pgstac_api(items: Path, workdir: Path, *, postgres_dsn: str) -> Iterator[str
 
     if not PYPGSTAC.exists():
         raise RuntimeError(f"{PYPGSTAC} is missing: run tools/test-servers (make test does)")
-    workdir.mkdir(parents=True, exist_ok=True)
     name = f"stac_{uuid.uuid4().hex[:12]}"
     server = postgres_dsn.rsplit("/", 1)[0]
     psql = PG_BIN / "psql"
     subprocess.run([str(psql), postgres_dsn, "-qc", f"CREATE DATABASE {name}"], check=True)
     dsn = f"{server}/{name}"
     subprocess.run([str(PYPGSTAC), "migrate", "--dsn", dsn], check=True, capture_output=True)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (workdir / "rustac.log").open("wb")
     # pgstac's functions find their tables through the search path
-    backend = f"{dsn}?options=-csearch_path%3Dpgstac,public"
-    proc = subprocess.Popen(
-        [str(RUSTAC), "serve", "--pgstac", backend, "--create-collections",
-         "-a", f"127.0.0.1:{port}", str(items)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        _wait_for(url + "/", proc, name="rustac serve --pgstac", log=workdir / "rustac.log")
+    with stac_api(items, workdir, pgstac=f"{dsn}?options=-csearch_path%3Dpgstac,public") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
 
 
 @dataclass
