@@ -291,8 +291,15 @@ def _sample_row(
         for c in range(n):
             later[c] = c
         todo = n
+        a = b = 0
     else:
-        for c in range(n):
+        a, b = _steady_run(sx, sy, n, lo_x, lo_y, hi_x, hi_y)
+        if b > a:
+            _sample_steady(flat, x0, y0, ww, sx, sy, a, b, nodata, has_nodata, out)
+    for part in range(2):
+        if ww < 2 or wh < 2:
+            break
+        for c in range(0, a) if part == 0 else range(b, n):
             fi = np.floor(sx[c] - 0.5)
             fj = np.floor(sy[c] - 0.5)
             inside = fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y
@@ -312,43 +319,204 @@ def _sample_row(
             # exactly 1"), right unless a neighbour is nodata: with NaN for nodata (or
             # none) one NaN check of the sum finds that
             value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
-            if check_values:
-                clear = not (
-                    _invalid(v00, nodata, False, True)
-                    or _invalid(v01, nodata, False, True)
-                    or _invalid(v10, nodata, False, True)
-                    or _invalid(v11, nodata, False, True)
+            if _needs_general_sums(value, v00, v01, v10, v11, nodata, check_values):
+                value = _general_sums(
+                    v00, v01, v10, v11, m1, m2, m3, m4, sx[c], sy[c], fi, fj, nodata, has_nodata
                 )
-            else:
-                clear = not math.isnan(value)
-            if not clear:
-                ok00 = not _invalid(v00, nodata, nan_nodata, has_nodata)
-                ok01 = not _invalid(v01, nodata, nan_nodata, has_nodata)
-                ok10 = not _invalid(v10, nodata, nan_nodata, has_nodata)
-                ok11 = not _invalid(v11, nodata, nan_nodata, has_nodata)
-                # bilinear's general sums over the valid ones, in its order (a skipped
-                # neighbour adds +0.0, which changes no sum that starts at +0.0)
-                acc = 0.0
-                div = 0.0
-                div += m1 if ok00 else 0.0
-                acc += v00 * m1 if ok00 else 0.0
-                div += m2 if ok01 else 0.0
-                acc += v01 * m2 if ok01 else 0.0
-                div += m3 if ok10 else 0.0
-                acc += v10 * m3 if ok10 else 0.0
-                div += m4 if ok11 else 0.0
-                acc += v11 * m4 if ok11 else 0.0
-                # the pixel under the position, one of the four, must be valid
-                right = np.floor(sx[c] + 1e-10) > fi
-                below = np.floor(sy[c] + 1e-10) > fj
-                under = (ok11 if right else ok10) if below else (ok01 if right else ok00)
-                value = acc / div if under and div >= 0.00001 else np.nan
             out[c] = np.float32(value)
             later[todo] = c
             todo += 0 if inside else 1
     for t in range(todo):
         c = later[t]
         out[c] = np.float32(bilinear(win, x0, y0, width, height, sx[c], sy[c], nodata, has_nodata))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _needs_general_sums(
+    value: float, v00: float, v01: float, v10: float, v11: float, nodata: float, check: bool
+) -> bool:
+    """Whether a neighbour is nodata, so that the fast sums' ``value`` is wrong: with a
+    nodata value (``check``) by comparing each, with NaN for nodata (or none) by one NaN
+    check of the sum."""
+    if check:
+        return (
+            _invalid(v00, nodata, False, True)
+            or _invalid(v01, nodata, False, True)
+            or _invalid(v10, nodata, False, True)
+            or _invalid(v11, nodata, False, True)
+        )
+    return math.isnan(value)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _general_sums(
+    v00: float,
+    v01: float,
+    v10: float,
+    v11: float,
+    m1: float,
+    m2: float,
+    m3: float,
+    m4: float,
+    sx: float,
+    sy: float,
+    fi: float,
+    fj: float,
+    nodata: float,
+    has_nodata: bool,
+) -> float:
+    """:func:`bilinear`'s general sums over the valid neighbours, in its order (a skipped
+    neighbour adds +0.0, which changes no sum that starts at +0.0); NaN unless the pixel
+    under the position, one of the four, is valid."""
+    nan_nodata = math.isnan(nodata)
+    ok00 = not _invalid(v00, nodata, nan_nodata, has_nodata)
+    ok01 = not _invalid(v01, nodata, nan_nodata, has_nodata)
+    ok10 = not _invalid(v10, nodata, nan_nodata, has_nodata)
+    ok11 = not _invalid(v11, nodata, nan_nodata, has_nodata)
+    acc = 0.0
+    div = 0.0
+    div += m1 if ok00 else 0.0
+    acc += v00 * m1 if ok00 else 0.0
+    div += m2 if ok01 else 0.0
+    acc += v01 * m2 if ok01 else 0.0
+    div += m3 if ok10 else 0.0
+    acc += v10 * m3 if ok10 else 0.0
+    div += m4 if ok11 else 0.0
+    acc += v11 * m4 if ok11 else 0.0
+    right = np.floor(sx + 1e-10) > fi
+    below = np.floor(sy + 1e-10) > fj
+    under = (ok11 if right else ok10) if below else (ok01 if right else ok00)
+    return acc / div if under and div >= 0.00001 else np.nan
+
+
+#: shortest run of columns :func:`_sample_steady` takes (shorter: not worth its set-up)
+_STEADY_MIN = 16
+
+
+@njit(nogil=True, cache=True)
+def _steady_run(
+    sx: np.ndarray,
+    sy: np.ndarray,
+    n: int,
+    lo_x: float,
+    lo_y: float,
+    hi_x: float,
+    hi_y: float,
+) -> tuple[int, int]:
+    """The columns [a, b) of a row whose 2 x 2 neighbours are all on the window and whose
+    positions step one source pixel per column at the same fraction of a pixel: a source
+    on the grid's own lattice (same resolution, the scenes' grid by default: every
+    position a pixel centre) or shifted from it by a fraction. Their weights are one
+    set for the whole run; (0, 0) when there is no such run of :data:`_STEADY_MIN`."""
+    a = 0
+    while a < n:
+        fi = np.floor(sx[a] - 0.5)
+        fj = np.floor(sy[a] - 0.5)
+        if fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y:
+            break
+        a += 1
+    if a >= n:
+        return 0, 0
+    fi_a = np.floor(sx[a] - 0.5)
+    # columns whose neighbours are on the window: fi_a + (c - a) < hi_x
+    limit = min(n, a + int(hi_x - fi_a))
+    # column c's neighbours start at pixel fi_a + (c - a) with the run's weights when
+    # its position is that pixel plus the run's first fraction, exactly (the difference
+    # of a position and a whole number of pixels within 1.5 of it is exact in float64,
+    # so then floor and fraction are the general loop's); checked in blocks without a
+    # branch, so the compiler vectorises them
+    frac = sx[a] - fi_a
+    ya = sy[a]
+    b = a + 1
+    while b < limit:
+        e = min(limit, b + 64)
+        steady = True
+        for c in range(b, e):
+            steady &= (sx[c] - (fi_a + (c - a)) == frac) & (sy[c] == ya)
+        if not steady:
+            while sx[b] - (fi_a + (b - a)) == frac and sy[b] == ya:
+                b += 1
+            break
+        b = e
+    return (a, b) if b - a >= _STEADY_MIN else (0, 0)
+
+
+@njit(nogil=True, cache=True)
+def _sample_steady(
+    flat: np.ndarray,
+    x0: int,
+    y0: int,
+    ww: int,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    a: int,
+    b: int,
+    nodata: float,
+    has_nodata: bool,
+    out: np.ndarray,
+) -> None:
+    """:func:`_sample_row`'s samples of the run [a, b) of :func:`_steady_run`: the same
+    sums with the run's one set of weights over neighbours at consecutive addresses (a
+    loop the compiler vectorises), then the general sums where a neighbour is nodata."""
+    fi_a = np.floor(sx[a] - 0.5)
+    fj = np.floor(sy[a] - 0.5)
+    rx = 1.5 - (sx[a] - fi_a)
+    ry = 1.5 - (sy[a] - fj)
+    m1 = rx * ry
+    m2 = (1.0 - rx) * ry
+    m3 = rx * (1.0 - ry)
+    m4 = (1.0 - rx) * (1.0 - ry)
+    div = m1 + m2 + m3 + m4
+    first = (int(fj) - y0) * ww + (int(fi_a) - x0)  # column a's first neighbour
+    m = b - a
+    # slices and loop indices from 0: no negative-index wrap-around in the loop, so
+    # the compiler vectorises it
+    top = flat[first : first + m + 1]
+    low = flat[first + ww : first + ww + m + 1]
+    dst = out[a:b]
+    gaps = 0
+    for c in range(m):
+        value = (
+            np.float64(top[c]) * m1
+            + np.float64(top[c + 1]) * m2
+            + np.float64(low[c]) * m3
+            + np.float64(low[c + 1]) * m4
+        ) / div
+        dst[c] = np.float32(value)
+        gaps += math.isnan(value)
+    check = has_nodata and not math.isnan(nodata)
+    if not (check or gaps):
+        return
+    for c in range(m):
+        if not (check or math.isnan(dst[c])):
+            continue
+        v00 = np.float64(top[c])
+        v01 = np.float64(top[c + 1])
+        v10 = np.float64(low[c])
+        v11 = np.float64(low[c + 1])
+        # again one at a time, as _sample_row's loop: a vectorised sum may carry another
+        # NaN's sign or payload (the compiler may swap the operands of a sum)
+        value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / div
+        dst[c] = np.float32(value)
+        if _needs_general_sums(value, v00, v01, v10, v11, nodata, check):
+            dst[c] = np.float32(
+                _general_sums(
+                    v00,
+                    v01,
+                    v10,
+                    v11,
+                    m1,
+                    m2,
+                    m3,
+                    m4,
+                    sx[a + c],
+                    sy[a + c],
+                    fi_a + c,
+                    fj,
+                    nodata,
+                    has_nodata,
+                )
+            )
 
 
 @njit(nogil=True, cache=True)

@@ -656,3 +656,23 @@ def test_a_coarser_mask_comes_onto_the_window_as_gdal_warps_it(tmp_path, monkeyp
         with rasterio.open(tmp_path / "scl.tif") as src:
             assert scenes_read._kernel_nearest(src, 1, got, grid[y0 : y0 + h, x0 : x0 + w])
         np.testing.assert_array_equal(got, want, err_msg=str(window))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int32, np.int64, np.float32])
+def test_mask_classes_are_clear_exactly_where_they_are_valid(dtype):
+    from rasterflow.scenes.read import _valid_block
+
+    rng = np.random.default_rng(3)
+    low = -1 if np.dtype(dtype).kind in "if" else 0  # -1: where the mask does not reach
+    block = rng.integers(low, 12, (64, 80)).astype(dtype)
+    valid = (4, 5, 6, 7, 11, 300)  # a class no pixel has is fine
+    clear = _valid_block(block, valid=valid, known=tuple(range(12)), path="m.tif")
+    np.testing.assert_array_equal(clear, np.isin(block, valid))
+    assert clear.dtype == bool and clear.any() and not clear.all()
+    block[5, 7] = 12  # a class the rule does not know
+    with pytest.raises(InputDataError, match=r"mask m.tif: class value\(s\) 12(\.0)? are not"):
+        _valid_block(block, valid=valid, known=tuple(range(12)), path="m.tif")
+    # without known classes every class is allowed
+    np.testing.assert_array_equal(
+        _valid_block(block, valid=valid, known=None, path="m.tif"), np.isin(block, valid)
+    )
