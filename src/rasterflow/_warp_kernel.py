@@ -293,9 +293,9 @@ def _sample_row(
         todo = n
         a = b = 0
     else:
-        a, b = _steady_run(sx, sy, n, lo_x, lo_y, hi_x, hi_y)
-        if b > a:
-            _sample_steady(flat, x0, y0, ww, sx, sy, a, b, nodata, has_nodata, out)
+        a, b, step = _steady_run(sx, sy, n, lo_x, lo_y, hi_x, hi_y)
+        for phase in range(step if b > a else 0):
+            _sample_steady(flat, x0, y0, ww, sx, sy, a + phase, b, step, nodata, has_nodata, out)
     for part in range(2):
         if ww < 2 or wh < 2:
             break
@@ -402,12 +402,13 @@ def _steady_run(
     lo_y: float,
     hi_x: float,
     hi_y: float,
-) -> tuple[int, int]:
-    """The columns [a, b) of a row whose 2 x 2 neighbours are all on the window and whose
-    positions step one source pixel per column at the same fraction of a pixel: a source
-    on the grid's own lattice (same resolution, the scenes' grid by default: every
-    position a pixel centre) or shifted from it by a fraction. Their weights are one
-    set for the whole run; (0, 0) when there is no such run of :data:`_STEADY_MIN`."""
+) -> tuple[int, int, int]:
+    """(a, b, step): the columns [a, b) of a row whose 2 x 2 neighbours are all on the
+    window and whose positions step one source pixel every ``step`` columns (1: a
+    source at the grid's resolution, on its lattice, the scenes' grid by default, or a
+    fraction off it; 2: a source twice as coarse, Sentinel-2's 20 m bands on 10 m),
+    each of the ``step`` phases at one fraction of a pixel: one set of weights per
+    phase for the whole run. (0, 0, 1) when there is no run of :data:`_STEADY_MIN`."""
     a = 0
     while a < n:
         fi = np.floor(sx[a] - 0.5)
@@ -416,29 +417,81 @@ def _steady_run(
             break
         a += 1
     if a >= n:
-        return 0, 0
-    fi_a = np.floor(sx[a] - 0.5)
-    # columns whose neighbours are on the window: fi_a + (c - a) < hi_x
-    limit = min(n, a + int(hi_x - fi_a))
-    # column c's neighbours start at pixel fi_a + (c - a) with the run's weights when
-    # its position is that pixel plus the run's first fraction, exactly (the difference
-    # of a position and a whole number of pixels within 1.5 of it is exact in float64,
-    # so then floor and fraction are the general loop's); checked in blocks without a
-    # branch, so the compiler vectorises them
-    frac = sx[a] - fi_a
-    ya = sy[a]
-    b = a + 1
-    while b < limit:
-        e = min(limit, b + 64)
+        return 0, 0, 1
+    for step in (1, 2):
+        b = n
+        for phase in range(step):
+            start = a + phase
+            if start >= b:
+                break
+            b = min(b, _phase_end(sx, sy, start, step, n, hi_x, sy[a]))
+        if b - a >= _STEADY_MIN:
+            return a, b, step
+    return 0, 0, 1
+
+
+@njit(nogil=True, cache=True)
+def _phase_end(
+    sx: np.ndarray, sy: np.ndarray, start: int, step: int, n: int, hi_x: float, ya: float
+) -> int:
+    """The first of the columns start, start + step, ... (before n) that leaves the
+    phase: the pixel of its first neighbours, ``floor(x - 0.5)``, is not fi + j (j-th
+    column of the phase, fi the start's), or it is not on the start's row or not left
+    of ``hi_x``. Checked in blocks without a branch, so the compiler vectorises them.
+
+    Only the neighbours' addresses must step; the weights are each column's own, since
+    positions computed through a geotransform of 0.1 m^-1 differ from whole pixels plus
+    one fraction by an ulp here and there."""
+    fi = np.floor(sx[start] - 0.5)
+    if not (fi < hi_x and sy[start] == ya):
+        return start
+    count = min((n - start + step - 1) // step, int(hi_x - fi))  # columns on the window
+    j = 1
+    while j < count:
+        e = min(count, j + 64)
         steady = True
-        for c in range(b, e):
-            steady &= (sx[c] - (fi_a + (c - a)) == frac) & (sy[c] == ya)
+        for k in range(j, e):
+            c = start + k * step
+            steady &= (np.floor(sx[c] - 0.5) == fi + k) & (sy[c] == ya)
         if not steady:
-            while sx[b] - (fi_a + (b - a)) == frac and sy[b] == ya:
-                b += 1
-            break
-        b = e
-    return (a, b) if b - a >= _STEADY_MIN else (0, 0)
+            while np.floor(sx[start + j * step] - 0.5) == fi + j and sy[start + j * step] == ya:
+                j += 1
+            return start + j * step
+        j = e
+    return start + count * step
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _weights(rx: float, ry: float) -> tuple[float, float, float, float]:
+    return rx * ry, (1.0 - rx) * ry, rx * (1.0 - ry), (1.0 - rx) * (1.0 - ry)
+
+
+# error_model "numpy": a division needs no zero check (the weights sum to 1 within
+# rounding), which kept the loop from being vectorised
+@njit(nogil=True, cache=True, error_model="numpy")
+def _steady_sums(
+    top: np.ndarray,
+    low: np.ndarray,
+    dst: np.ndarray,
+    xs: np.ndarray,
+    fi_a: float,
+    ry: float,
+    m: int,
+) -> int:
+    """:func:`_sample_steady`'s vectorised loop: the fast sums of its m columns into
+    ``dst``; the number of NaN results."""
+    gaps = 0
+    for c in range(m):
+        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - (fi_a + c)), ry)
+        value = (
+            np.float64(top[c]) * m1
+            + np.float64(top[c + 1]) * m2
+            + np.float64(low[c]) * m3
+            + np.float64(low[c + 1]) * m4
+        ) / (m1 + m2 + m3 + m4)
+        dst[c] = np.float32(value)
+        gaps += math.isnan(value)
+    return gaps
 
 
 @njit(nogil=True, cache=True)
@@ -451,70 +504,57 @@ def _sample_steady(
     sy: np.ndarray,
     a: int,
     b: int,
+    step: int,
     nodata: float,
     has_nodata: bool,
     out: np.ndarray,
 ) -> None:
-    """:func:`_sample_row`'s samples of the run [a, b) of :func:`_steady_run`: the same
-    sums with the run's one set of weights over neighbours at consecutive addresses (a
-    loop the compiler vectorises), then the general sums where a neighbour is nodata."""
+    """:func:`_sample_row`'s samples of the columns a, a + step, ... before b, one phase
+    of a run of :func:`_steady_run`: the same sums over neighbours at consecutive
+    addresses (a loop the compiler vectorises), then the general sums where a neighbour
+    is nodata."""
     fi_a = np.floor(sx[a] - 0.5)
     fj = np.floor(sy[a] - 0.5)
-    rx = 1.5 - (sx[a] - fi_a)
     ry = 1.5 - (sy[a] - fj)
-    m1 = rx * ry
-    m2 = (1.0 - rx) * ry
-    m3 = rx * (1.0 - ry)
-    m4 = (1.0 - rx) * (1.0 - ry)
-    div = m1 + m2 + m3 + m4
     first = (int(fj) - y0) * ww + (int(fi_a) - x0)  # column a's first neighbour
-    m = b - a
+    m = (b - a + step - 1) // step  # columns a, a + step, ... before b
     # slices and loop indices from 0: no negative-index wrap-around in the loop, so
     # the compiler vectorises it
     top = flat[first : first + m + 1]
     low = flat[first + ww : first + ww + m + 1]
-    dst = out[a:b]
-    gaps = 0
-    for c in range(m):
-        value = (
-            np.float64(top[c]) * m1
-            + np.float64(top[c + 1]) * m2
-            + np.float64(low[c]) * m3
-            + np.float64(low[c + 1]) * m4
-        ) / div
-        dst[c] = np.float32(value)
-        gaps += math.isnan(value)
+    dst = out[a:b:step]
+    xs = sx[a:b:step]
+    # a step of 1 as plain slices: strided views keep the compiler from vectorising
+    if step == 1:
+        gaps = _steady_sums(top, low, out[a:b], sx[a:b], fi_a, ry, m)
+    else:
+        gaps = _steady_sums(top, low, out[a:b:step], sx[a:b:step], fi_a, ry, m)
     check = has_nodata and not math.isnan(nodata)
     if not (check or gaps):
         return
     for c in range(m):
-        if not (check or math.isnan(dst[c])):
-            continue
         v00 = np.float64(top[c])
         v01 = np.float64(top[c + 1])
         v10 = np.float64(low[c])
         v11 = np.float64(low[c + 1])
-        # again one at a time, as _sample_row's loop: a vectorised sum may carry another
+        if not (
+            math.isnan(dst[c])
+            or (check and _needs_general_sums(0.0, v00, v01, v10, v11, nodata, True))
+        ):
+            continue
+        fi = fi_a + c
+        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - fi), ry)
+        # a NaN neighbour with NaN for nodata: the general sums decide. Otherwise again
+        # one at a time, as _sample_row's loop: a vectorised sum may carry another
         # NaN's sign or payload (the compiler may swap the operands of a sum)
-        value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / div
-        dst[c] = np.float32(value)
+        value = np.nan
+        if not (has_nodata and not check):
+            value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
+            dst[c] = np.float32(value)
         if _needs_general_sums(value, v00, v01, v10, v11, nodata, check):
             dst[c] = np.float32(
                 _general_sums(
-                    v00,
-                    v01,
-                    v10,
-                    v11,
-                    m1,
-                    m2,
-                    m3,
-                    m4,
-                    sx[a + c],
-                    sy[a + c],
-                    fi_a + c,
-                    fj,
-                    nodata,
-                    has_nodata,
+                    v00, v01, v10, v11, m1, m2, m3, m4, xs[c], sy[a], fi, fj, nodata, has_nodata
                 )
             )
 
