@@ -38,6 +38,7 @@ points: :func:`composite_chunk`, :func:`warp`, :func:`nearest`, :func:`source_bo
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -284,6 +285,13 @@ def _sample_row(
     lo_y = float(y0)
     hi_x = float(min(width, x0 + ww) - 1)
     hi_y = float(min(height, y0 + wh) - 1)
+    # a position whose pixel (int(x + 1e-10)) is a whole pixel or more off the window
+    # has no sample (bilinear's rule): a NaN at once, without its sums (the columns of a
+    # chunk a scene does not reach were a third of a composite's kernel time)
+    off_x0 = float(x0)
+    off_x1 = float(min(width, x0 + ww)) + 1.0
+    off_y0 = float(y0)
+    off_y1 = float(min(height, y0 + wh)) + 1.0
     nan_nodata = math.isnan(nodata)
     check_values = has_nodata and not nan_nodata
     todo = 0  # samples for bilinear(), listed in ``later``
@@ -300,6 +308,11 @@ def _sample_row(
         if ww < 2 or wh < 2:
             break
         for c in range(0, a) if part == 0 else range(b, n):
+            xp = sx[c] + 1e-10
+            yp = sy[c] + 1e-10
+            if xp < off_x0 or xp >= off_x1 or yp < off_y0 or yp >= off_y1:
+                out[c] = np.nan
+                continue
             fi = np.floor(sx[c] - 0.5)
             fj = np.floor(sy[c] - 0.5)
             inside = fi >= lo_x and fj >= lo_y and fi < hi_x and fj < hi_y
@@ -439,24 +452,29 @@ def _phase_end(
     column of the phase, fi the start's), or it is not on the start's row or not left
     of ``hi_x``. Checked in blocks without a branch, so the compiler vectorises them.
 
-    Only the neighbours' addresses must step; the weights are each column's own, since
-    positions computed through a geotransform of 0.1 m^-1 differ from whole pixels plus
-    one fraction by an ulp here and there."""
+    The pixel may also be one either side of that: positions computed through a
+    geotransform of 0.1 m^-1 miss whole pixels plus one fraction by an ulp here and
+    there, and on the scenes' own lattice, where every position is a pixel centre, that
+    flips ``floor`` to the pixel before or after (:func:`_column` follows it; the weights
+    are each column's own)."""
     fi = np.floor(sx[start] - 0.5)
     if not (fi < hi_x and sy[start] == ya):
         return start
-    count = min((n - start + step - 1) // step, int(hi_x - fi))  # columns on the window
+    # columns whose neighbours are on the window even one pixel on
+    count = min((n - start + step - 1) // step, int(hi_x - fi) - 1)
     j = 1
     while j < count:
         e = min(count, j + 64)
         steady = True
         for k in range(j, e):
             c = start + k * step
-            steady &= (np.floor(sx[c] - 0.5) == fi + k) & (sy[c] == ya)
+            steady &= (abs(np.floor(sx[c] - 0.5) - (fi + k)) <= 1.0) & (sy[c] == ya)
         if not steady:
-            while np.floor(sx[start + j * step] - 0.5) == fi + j and sy[start + j * step] == ya:
+            c = start + j * step
+            while abs(np.floor(sx[c] - 0.5) - (fi + j)) <= 1.0 and sy[c] == ya:
                 j += 1
-            return start + j * step
+                c += step
+            return c
         j = e
     return start + count * step
 
@@ -464,6 +482,24 @@ def _phase_end(
 @njit(nogil=True, cache=True, inline="always")
 def _weights(rx: float, ry: float) -> tuple[float, float, float, float]:
     return rx * ry, (1.0 - rx) * ry, rx * (1.0 - ry), (1.0 - rx) * (1.0 - ry)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _column(
+    top: np.ndarray, low: np.ndarray, xs: np.ndarray, c: int, fi_a: float
+) -> tuple[np.float32, np.float32, np.float32, np.float32, float]:
+    """Column c of a phase (:func:`_phase_end`): its 2 x 2 neighbours from the rows
+    ``top`` and ``low`` (from the phase's first pixel ``fi_a``) and its pixel ``fi``,
+    one pixel either side of fi_a + c by selects, not branches."""
+    fi = np.floor(xs[c] - 0.5)
+    back = fi < fi_a + c
+    on = fi > fi_a + c
+    p = max(c - 1, 0)  # c = 0 is never back: fi_a is its own pixel
+    t0 = _pick(back, top[p], _pick(on, top[c + 1], top[c]))
+    t1 = _pick(back, top[c], _pick(on, top[c + 2], top[c + 1]))
+    l0 = _pick(back, low[p], _pick(on, low[c + 1], low[c]))
+    l1 = _pick(back, low[c], _pick(on, low[c + 2], low[c + 1]))
+    return t0, t1, l0, l1, fi
 
 
 # error_model "numpy": a division needs no zero check (the weights sum to 1 within
@@ -482,13 +518,83 @@ def _steady_sums(
     ``dst``; the number of NaN results."""
     gaps = 0
     for c in range(m):
-        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - (fi_a + c)), ry)
+        t0, t1, l0, l1, fi = _column(top, low, xs, c, fi_a)
+        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - fi), ry)
         value = (
-            np.float64(top[c]) * m1
-            + np.float64(top[c + 1]) * m2
-            + np.float64(low[c]) * m3
-            + np.float64(low[c + 1]) * m4
+            np.float64(t0) * m1 + np.float64(t1) * m2 + np.float64(l0) * m3 + np.float64(l1) * m4
         ) / (m1 + m2 + m3 + m4)
+        dst[c] = np.float32(value)
+        gaps += math.isnan(value)
+    return gaps
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _pick(cond: bool, a: Any, b: Any) -> Any:
+    """``a`` if ``cond`` else ``b``, both computed: a select, not a branch."""
+    return a if cond else b
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _masked_value(
+    t0: np.float32,
+    t1: np.float32,
+    l0: np.float32,
+    l1: np.float32,
+    ok00: bool,
+    ok01: bool,
+    ok10: bool,
+    ok11: bool,
+    x: float,
+    fi: float,
+    ry: float,
+    below: bool,
+) -> float:
+    """One column of :func:`_steady_masked`: the fast sums where all four neighbours
+    are valid, else :func:`_general_sums`, by selects rather than branches."""
+    v00 = np.float64(t0)
+    v01 = np.float64(t1)
+    v10 = np.float64(l0)
+    v11 = np.float64(l1)
+    m1, m2, m3, m4 = _weights(1.5 - (x - fi), ry)
+    fast = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
+    div = 0.0
+    div += _pick(ok00, m1, 0.0)
+    div += _pick(ok01, m2, 0.0)
+    div += _pick(ok10, m3, 0.0)
+    div += _pick(ok11, m4, 0.0)
+    acc = 0.0
+    acc += _pick(ok00, v00 * m1, 0.0)
+    acc += _pick(ok01, v01 * m2, 0.0)
+    acc += _pick(ok10, v10 * m3, 0.0)
+    acc += _pick(ok11, v11 * m4, 0.0)
+    right = np.floor(x + 1e-10) > fi
+    under = _pick(below, _pick(right, ok11, ok10), _pick(right, ok01, ok00))
+    general = _pick(under & (div >= 0.00001), acc / div, np.nan)
+    return _pick(ok00 & ok01 & ok10 & ok11, fast, general)
+
+
+@njit(nogil=True, cache=True, error_model="numpy")
+def _steady_masked(
+    top: np.ndarray,
+    low: np.ndarray,
+    dst: np.ndarray,
+    xs: np.ndarray,
+    fi_a: float,
+    ry: float,
+    below: bool,
+    m: int,
+) -> int:
+    """:func:`_steady_sums` for a source with NaN for nodata (index windows): each
+    column's fast sums where its four neighbours are valid, else the general sums
+    (:func:`_general_sums`), chosen without a branch, so that the compiler vectorises
+    gaps and cloud edges too; the number of NaN results (each the general sums' own
+    np.nan)."""
+    gaps = 0
+    for c in range(m):
+        t0, t1, l0, l1, fi = _column(top, low, xs, c, fi_a)
+        value = _masked_value(
+            t0, t1, l0, l1, t0 == t0, t1 == t1, l0 == l0, l1 == l1, xs[c], fi, ry, below
+        )
         dst[c] = np.float32(value)
         gaps += math.isnan(value)
     return gaps
@@ -520,38 +626,42 @@ def _sample_steady(
     m = (b - a + step - 1) // step  # columns a, a + step, ... before b
     # slices and loop indices from 0: no negative-index wrap-around in the loop, so
     # the compiler vectorises it
-    top = flat[first : first + m + 1]
-    low = flat[first + ww : first + ww + m + 1]
+    top = flat[first : first + m + 2]
+    low = flat[first + ww : first + ww + m + 2]
     dst = out[a:b:step]
     xs = sx[a:b:step]
     # a step of 1 as plain slices: strided views keep the compiler from vectorising
+    if has_nodata and math.isnan(nodata):
+        below = np.floor(sy[a] + 1e-10) > fj
+        if step == 1:
+            _steady_masked(top, low, out[a:b], sx[a:b], fi_a, ry, below, m)
+        else:
+            _steady_masked(top, low, dst, xs, fi_a, ry, below, m)
+        return
     if step == 1:
         gaps = _steady_sums(top, low, out[a:b], sx[a:b], fi_a, ry, m)
     else:
-        gaps = _steady_sums(top, low, out[a:b:step], sx[a:b:step], fi_a, ry, m)
-    check = has_nodata and not math.isnan(nodata)
-    if not (check or gaps):
+        gaps = _steady_sums(top, low, dst, xs, fi_a, ry, m)
+    if not (has_nodata or gaps):
         return
     for c in range(m):
-        v00 = np.float64(top[c])
-        v01 = np.float64(top[c + 1])
-        v10 = np.float64(low[c])
-        v11 = np.float64(low[c + 1])
+        t0, t1, l0, l1, fi = _column(top, low, xs, c, fi_a)
+        v00 = np.float64(t0)
+        v01 = np.float64(t1)
+        v10 = np.float64(l0)
+        v11 = np.float64(l1)
+        # a neighbour that is nodata, or a NaN value: again one at a time, as
+        # _sample_row's loop (a vectorised sum may carry another NaN's sign or payload:
+        # the compiler may swap the operands of a sum)
         if not (
             math.isnan(dst[c])
-            or (check and _needs_general_sums(0.0, v00, v01, v10, v11, nodata, True))
+            or (has_nodata and _needs_general_sums(0.0, v00, v01, v10, v11, nodata, True))
         ):
             continue
-        fi = fi_a + c
         m1, m2, m3, m4 = _weights(1.5 - (xs[c] - fi), ry)
-        # a NaN neighbour with NaN for nodata: the general sums decide. Otherwise again
-        # one at a time, as _sample_row's loop: a vectorised sum may carry another
-        # NaN's sign or payload (the compiler may swap the operands of a sum)
-        value = np.nan
-        if not (has_nodata and not check):
-            value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
-            dst[c] = np.float32(value)
-        if _needs_general_sums(value, v00, v01, v10, v11, nodata, check):
+        value = (v00 * m1 + v01 * m2 + v10 * m3 + v11 * m4) / (m1 + m2 + m3 + m4)
+        dst[c] = np.float32(value)
+        if _needs_general_sums(value, v00, v01, v10, v11, nodata, has_nodata):
             dst[c] = np.float32(
                 _general_sums(
                     v00, v01, v10, v11, m1, m2, m3, m4, xs[c], sy[a], fi, fj, nodata, has_nodata
