@@ -163,6 +163,9 @@ rule quicklooks:
         ],
     log:
         logs("report/quicklooks"),
+    # maps drawn side by side, in forked processes (rasterflow.quicklook.draw_all): a
+    # run ends with them
+    threads: 2
     params:
         rasters=QUICKLOOK_RASTERS,
         products=[f"{index}{suffix}" for _p, _period, index, suffix in QUICKLOOKS]

@@ -178,3 +178,27 @@ def test_band_composites_are_drawn_in_true_colour_with_nodata_transparent(tmp_pa
     assert clear[:, 1].max() < red[:, 1].min()  # west empty, east red
     assert abs(len(red) - 2 * len(clear)) < 0.15 * len(red)  # half against a quarter
     assert quicklook.colour_bands(["blue", "green", "red", "nir"]) == (3, 2, 1)
+
+
+def test_maps_drawn_side_by_side_equal_those_drawn_one_by_one(tmp_path):
+    rng = np.random.default_rng(5)
+    drawings = {1: [], 2: []}
+    for i, product in enumerate(["NDVI", "NDVI_count", "slope", "NBR"]):
+        if "count" in product:
+            data, nodata = rng.integers(0, 6, (40, 50)).astype(np.uint16), 0
+        else:
+            data, nodata = rng.random((40, 50)).astype(np.float32), float("nan")
+        src = write_raster(tmp_path / f"{product}.tif", data, nodata=nodata)
+        for processes in drawings:
+            out = tmp_path / str(processes)
+            drawings[processes].append(
+                quicklook.Drawing(
+                    str(src), str(out / f"{i}.png"), str(out / f"{i}.html"), product, product
+                )
+            )
+    one = list(quicklook.draw_all(drawings[1], processes=1))
+    two = list(quicklook.draw_all(drawings[2], processes=2))
+    assert one == drawings[1] and two == drawings[2]  # each once, in order
+    for a, b in zip(one, two, strict=True):
+        assert open(a.png, "rb").read() == open(b.png, "rb").read()
+        assert open(b.page, encoding="utf-8").read().count("data:image/png;base64,") == 1
