@@ -51,7 +51,13 @@ def _run(child: str, args, tmp_path) -> str:
     ):
         pytest.fail("PyQGIS missing: run tools/system-deps (Debian: apt-get install python3-qgis)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env.update(QT_QPA_PLATFORM="offscreen", XDG_RUNTIME_DIR=str(tmp_path), HOME=str(tmp_path))
+    # TMPDIR: Qt's temporary folders (qt_temp-*) were left behind in /tmp, one per draw
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        XDG_RUNTIME_DIR=str(tmp_path),
+        HOME=str(tmp_path),
+        TMPDIR=str(tmp_path),
+    )
     proc = subprocess.run(
         [SYSTEM_PYTHON, "-c", child, *args],
         capture_output=True,
