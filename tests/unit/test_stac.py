@@ -396,3 +396,32 @@ def test_a_table_is_an_item_of_its_kinds_collection_and_validates(run, tmp_path)
     clash = stac.Product(str(table), "terrain", MAM[0], JJA[1], "x")
     with pytest.raises(InputDataError, match="terrain"):
         stac.write_catalog(products, res / "stac", description="t", tables=[clash])
+
+
+def test_a_multi_band_asset_names_its_bands_and_validates(tmp_path):
+    """A band composite's bands (roles, then the chosen date) are named in ``eo:bands``,
+    with STAC's common name where the role is one (swir1 -> swir16); single-band
+    assets stay without."""
+    path = write_raster(
+        tmp_path / "bands.tif",
+        np.ones((4, 10, 10), "float32"),
+        nodata=float("nan"),
+        descriptions=["blue", "nir", "swir1", "date"],
+    )
+    single = write_raster(tmp_path / "NDVI.tif", np.ones((10, 10), "float32"))
+    products = [
+        stac.Product(str(path), "mosaic-2024-JJA", *JJA, "bands", asset="bands"),
+        stac.Product(str(single), "mosaic-2024-JJA", *JJA, "NDVI", asset="NDVI"),
+    ]
+    item = stac.make_item(products)
+    assert item.assets["bands"].extra_fields["eo:bands"] == [
+        {"name": "blue", "common_name": "blue"},
+        {"name": "nir", "common_name": "nir"},
+        {"name": "swir1", "common_name": "swir16"},
+        {"name": "date"},
+    ]
+    assert "eo:bands" not in item.assets["NDVI"].extra_fields
+    catalog = stac.write_catalog(products, tmp_path / "stac", description="t")
+    collection = next(pystac.Catalog.from_file(str(catalog)).get_children())
+    assert [b["name"] for b in collection.item_assets["bands"].to_dict()["eo:bands"]][-1] == "date"
+    assert stac.validate_catalog(catalog, SCHEMAS) == 1 + 1 + 1

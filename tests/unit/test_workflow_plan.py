@@ -51,11 +51,18 @@ def test_the_demo_plans_its_stages_and_writes_nothing_under_results(tmp_path):
     for (tile, period), ids in plan.composites.items():
         assert ids and all(plan.scenes[s].date.isoformat()[:4] == "2024" for s in ids)
         inputs = plan.composite_inputs(tile, period)
-        assert inputs == sorted({f for s in ids for f in plan.scenes[s].files(["nir", "red"])})
+        # NDVI's bands and the band composite's (blue, green, red, nir)
+        roles = ["blue", "green", "nir", "red"]
+        assert plan.composite_roles == roles
+        assert inputs == sorted({f for s in ids for f in plan.scenes[s].files(roles)})
     assert plan.index_outputs() == [
         f"{results}/indices/{s}/{i}.tif" for s in plan.scenes for i in ("NBR", "MSAVI")
     ]
-    assert plan.mosaic_outputs() == [f"{results}/mosaics/{p}/NDVI.tif" for p in plan.periods]
+    assert plan.mosaic_outputs() == [
+        f"{results}/mosaics/{p}/{product}.tif"
+        for p in plan.periods
+        for product in ("NDVI", "bands")
+    ]
     assert plan.terrain_products == ["slope", "aspect", "hillshade", "tri"]
     assert plan.dem == f"{results}/demo/dem.tif"
     # zonal statistics of each mosaic and terrain product

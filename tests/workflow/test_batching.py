@@ -30,7 +30,9 @@ TARGET = "results/mosaics/2024-JJA/NDVI.tif"
 
 def _config(tmp_path: Path, name: str, **scenes) -> Path:
     path = tmp_path / name
-    path.write_text(yaml.safe_dump({"indices": ["NDVI"], "scene_indices": True, "scenes": scenes}))
+    # per-scene index rasters (what batches make); the demo's band composite reads bands
+    settings = {"indices": ["NDVI"], "scene_indices": True, "composite": {"bands": []}}
+    path.write_text(yaml.safe_dump({**settings, "scenes": scenes}))
     return path
 
 

@@ -130,9 +130,9 @@ def _map_png(entry: dict[str, Any]) -> bytes:
 def test_report_images_are_embedded_pngs_with_transparent_nodata(report, demo_run):
     pngs = {p: _decoded(e) for p, e in report["results"].items() if e["mime_type"] == "image/png"}
     maps = {p: e for p, e in report["results"].items() if "/maps/" in p}
-    # mosaics of two periods (NDVI, count), four terrain products, the NDVI trend, the
-    # DEM's contours, two scenes' NBR and MSAVI
-    assert len(maps) == 4 + 4 + 1 + 1 + 4
+    # mosaics of two periods (NDVI, its count, the band composite, its count), four
+    # terrain products, the NDVI trend, the DEM's contours, two scenes' NBR and MSAVI
+    assert len(maps) == 8 + 4 + 1 + 1 + 4
     assert all(e["mime_type"] == "text/html" for e in maps.values())
     pngs.update({p: _map_png(e) for p, e in maps.items()})
     for path, data in pngs.items():
@@ -268,7 +268,11 @@ def test_stac_catalog_lists_every_raster_product_with_its_dates(demo_run):
         assert items[f"index-{sid}"].datetime.date() == day  # NDVI: composited only
         assert set(items[f"index-{sid}"].assets) == {"NBR", "MSAVI"}
     jja = items["mosaic-2024-JJA"]
-    assert set(jja.assets) == {"NDVI", "NDVI_count"}
+    assert set(jja.assets) == {"NDVI", "NDVI_count", "bands", "bands_count"}
+    units = [b["unit"] for b in jja.assets["bands"].extra_fields["raster:bands"]]
+    assert units == ["reflectance"] * 4 + ["days since 1970-01-01"]  # the chosen date
+    names = [b["name"] for b in jja.assets["bands"].extra_fields["eo:bands"]]
+    assert names == ["blue", "green", "red", "nir", "date"]
     assert jja.datetime.date() == jja.common_metadata.start_datetime.date() == dt.date(2024, 6, 1)
     assert jja.common_metadata.end_datetime.date() == dt.date(2024, 8, 31)
     with rasterio.open(results / "mosaics" / "2024-JJA" / "NDVI.tif") as src:

@@ -221,9 +221,9 @@ def test_every_dask_report_draws_offline(embedded, demo_run, nowhere, tmp_path):
 
 def test_every_map_and_figure_draws_offline(embedded, nowhere, tmp_path):
     maps = {n: p for n, p in embedded.items() if n.startswith("results/report/maps/")}
-    # two periods x (NDVI, count); four terrain products; the NDVI trend; the DEM's
-    # contours; two scenes x (NBR, MSAVI)
-    assert len(maps) == 4 + 4 + 1 + 1 + 4
+    # two periods x (NDVI, count, band composite, count); four terrain products; the
+    # NDVI trend; the DEM's contours; two scenes x (NBR, MSAVI)
+    assert len(maps) == 8 + 4 + 1 + 1 + 4
     for name, path in maps.items():
         dom = _browse(path.as_uri(), nowhere, tmp_path / "profile")
         drawn = re.search(r'<img id="map"[^>]*data-drawn="(\d+)x(\d+)"', dom)

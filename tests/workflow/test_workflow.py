@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -104,8 +105,12 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
     assert [p.relative_to(demo_run / "results" / "mosaics").as_posix() for p in mosaics] == [
         "2024-JJA/NDVI.tif",
         "2024-JJA/NDVI_count.tif",
+        "2024-JJA/bands.tif",
+        "2024-JJA/bands_count.tif",
         "2024-MAM/NDVI.tif",
         "2024-MAM/NDVI_count.tif",
+        "2024-MAM/bands.tif",
+        "2024-MAM/bands_count.tif",
     ]
     for p in mosaics:
         assert cog_validate(str(p))[0], p
@@ -121,6 +126,19 @@ def test_demo_products_are_valid_cogs_with_plausible_values(demo_run):
     with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "NDVI_count.tif") as src:
         count = src.read(1)
     assert count.max() == 4  # four JJA scenes overlap in the middle
+    # composite.bands, quality by NDVI: each pixel's greenest observation, all its bands
+    with rasterio.open(demo_run / "results" / "mosaics" / "2024-JJA" / "bands.tif") as src:
+        assert src.descriptions == ("blue", "green", "red", "nir", "date")
+        blue, green, red, nir, day = src.read()
+    clear = np.isfinite(red) & np.isfinite(ndvi)
+    assert clear.mean() > 0.3
+    # the chosen observation is the greenest: its NDVI (of the 20 m bands, where the
+    # NDVI composite averages 10 m NDVI) at least the median's nearly everywhere
+    greenest = (nir - red) / (nir + red)
+    assert (greenest[clear] >= ndvi[clear] - 0.01).mean() > 0.99
+    assert greenest[clear].mean() > ndvi[clear].mean() + 0.03
+    days = day[clear] - (dt.date(2024, 6, 1) - dt.date(1970, 1, 1)).days
+    assert 0 <= days.min() and days.max() <= 91  # a JJA scene's date
     terrain = demo_run / "results" / "terrain"
     assert sorted(p.name for p in terrain.glob("*.tif")) == [
         "aspect.tif",

@@ -20,7 +20,8 @@ from rasterflow.stac._products import CATALOG_ID, DEFAULT_LICENSE, KINDS, Produc
 
 def _item_assets(items: Sequence[Any]) -> dict[str, dict[str, Any]]:
     """``item_assets`` of a collection: each asset key's title, roles, type and band
-    layout (data type, nodata, unit, scale/offset; no per-item statistics)."""
+    layout (data type, nodata, unit, scale/offset; no per-item statistics) and band
+    names (``eo:bands``)."""
     keep = ("data_type", "nodata", "unit", "scale", "offset", "sampling")
     out: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -38,6 +39,8 @@ def _item_assets(items: Sequence[Any]) -> dict[str, dict[str, Any]]:
             }
             if bands:
                 out[key]["raster:bands"] = bands
+            if "eo:bands" in asset.extra_fields:
+                out[key]["eo:bands"] = asset.extra_fields["eo:bands"]
     return dict(sorted(out.items()))
 
 
@@ -50,6 +53,7 @@ def make_collection(
     from importlib import metadata
 
     import pystac
+    from pystac.extensions.eo import EOExtension
     from pystac.extensions.projection import ProjectionExtension
     from pystac.extensions.raster import RasterExtension
 
@@ -73,15 +77,16 @@ def make_collection(
             )
         ],
     )
+    assets = _item_assets(items)
     collection.item_assets = {
         k: pystac.ItemAssetDefinition.create(
             title=v["title"],
             description=None,
             media_type=v["type"],
             roles=v["roles"],
-            extra_fields={f: v[f] for f in ("raster:bands",) if f in v},
+            extra_fields={f: v[f] for f in ("raster:bands", "eo:bands") if f in v},
         )
-        for k, v in _item_assets(items).items()
+        for k, v in assets.items()
     }
     if license_href:
         collection.add_link(
@@ -91,6 +96,8 @@ def make_collection(
         )
     ProjectionExtension.add_to(collection)
     RasterExtension.add_to(collection)
+    if any("eo:bands" in v for v in assets.values()):
+        EOExtension.add_to(collection)
     for item in items:
         collection.add_item(item)
     return collection

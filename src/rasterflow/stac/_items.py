@@ -24,6 +24,35 @@ def _raster_bands(bands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return bands
 
 
+# STAC eo extension v1.1.0's common names; rasterflow's band roles follow them, with
+# swir1 and swir2 for swir16 and swir22
+_COMMON_NAMES = frozenset(
+    "coastal blue green red rededge yellow pan nir nir08 nir09 cirrus swir16 swir22 "
+    "lwir lwir11 lwir12".split()
+)
+_ROLE_ALIASES = {"swir1": "swir16", "swir2": "swir22"}
+
+
+def _eo_bands(path: str) -> list[dict[str, str]]:
+    """``eo:bands`` naming each band of a multi-band raster by its GeoTIFF description
+    (a band composite's roles and date, a trend's slope and p-value), with the common
+    name where the role is one; [] for a single band or bands without descriptions."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        names = list(src.descriptions)
+    if len(names) < 2 or not all(names):
+        return []
+    out = []
+    for name in names:
+        band = {"name": name}
+        common = _ROLE_ALIASES.get(name, name)
+        if common in _COMMON_NAMES:
+            band["common_name"] = common
+        out.append(band)
+    return out
+
+
 def _projection(properties: Mapping[str, Any]) -> dict[str, Any]:
     """rio-stac's projection v1.1.0 fields as projection v2.0.0 (``proj:code``).
 
@@ -85,6 +114,7 @@ def make_item(products: Product | Sequence[Product]) -> Any:
     each asset.
     """
     import pystac
+    from pystac.extensions.eo import EOExtension
     from pystac.extensions.projection import ProjectionExtension
     from pystac.extensions.raster import RasterExtension
 
@@ -113,10 +143,14 @@ def make_item(products: Product | Sequence[Product]) -> Any:
     properties.update(item_proj)
     base = read[0][0]
     item = _dated_item(first.id, base, start, properties)
+    named = False
     for product, (_i, proj, bands) in zip(group, read, strict=True):
         extra: dict[str, Any] = {k: v for k, v in proj.items() if k not in item_proj}
         extra.update({k: v for k, v in product.properties.items() if k not in shared})
         extra["raster:bands"] = bands
+        if eo := _eo_bands(product.path):
+            extra["eo:bands"] = eo
+            named = True
         item.add_asset(
             product.asset,
             pystac.Asset(
@@ -129,6 +163,8 @@ def make_item(products: Product | Sequence[Product]) -> Any:
         )
     ProjectionExtension.add_to(item)
     RasterExtension.add_to(item)
+    if named:
+        EOExtension.add_to(item)
     return item
 
 
