@@ -20,10 +20,14 @@ observations valid in *every* band (and, for ``quality``, with a finite score):
   index (e.g. NDVI, as Earth Engine's ``qualityMosaic``), plus with a ``target_day``
   FORCE's day-of-year score, ``day_weight x exp(-d^2 / (2 day_sigma^2))`` with ``d``
   the days between the observation's day of year and the target (on the 365-day
-  circle), the same for every pixel of an observation. FORCE's other terms (distance
-  to the nearest cloud, the scene's valid fraction) are not implemented: the first
-  needs a halo per window, the second a pass over whole scenes. The score is summed in
-  float32.
+  circle), the same for every pixel of an observation; with a ``cloud_distance`` D
+  FORCE's distance-to-cloud score, ``cloud_weight / (1 + exp(-10 / D x (d - D / 2)))``
+  with ``d`` the distance to the nearest pixel the scene's mask calls unclear
+  (:func:`rasterflow.scenes.unclear_distance`: on the scene's grid, read D around each
+  window, so tiles stay seamless), warped onto the grid like a band; with a
+  ``valid_weight`` FORCE's valid-fraction score, ``valid_weight x`` the share of the
+  scene's mask that is clear (:func:`rasterflow.scenes.clear_fraction`, one pass over
+  the mask per scene and job). The score is summed in float32.
 
 Ties (equal summed distances, equal scores) go to the earliest observation: sources are
 ordered by date, scene id and path (``rasterflow.composite.inspect_scenes``), and only a
@@ -84,6 +88,9 @@ class BandSpec:
     target_day: int | None = None
     day_weight: float = 1.0
     day_sigma: float = 30.0
+    cloud_distance: float = 0.0  # D, in the scenes' CRS units; 0 = no cloud term
+    cloud_weight: float = 1.0
+    valid_weight: float = 0.0  # 0 = no valid-fraction term
     tolerance: float = GEOMEDIAN_TOLERANCE
     max_iterations: int = GEOMEDIAN_MAX_ITERATIONS
 
@@ -95,17 +102,30 @@ class BandSpec:
             )
         if not self.roles:
             raise ConfigError("composite.bands: empty; list band roles of scenes.bands")
-        if self.statistic == "quality" and not self.score_text and self.target_day is None:
+        terms = (
+            self.score_text,
+            self.target_day is not None,
+            self.cloud_distance,
+            self.valid_weight,
+        )
+        if self.statistic == "quality" and not any(terms):
             raise ConfigError(
                 "composite.quality.index: band_statistic quality needs an "
                 "index to maximise (e.g. quality: {index: NDVI}) or a "
-                "quality.target_day"
+                "quality.target_day, cloud_distance or valid_weight"
             )
 
     @property
     def layers(self) -> int:
-        """Values per observation the composite reads: the bands, then the score."""
-        return len(self.roles) + bool(self.statistic == "quality" and self.score_text)
+        """Values per observation the composite reads: the bands, then the score index,
+        then the distance to the nearest unclear pixel."""
+        quality = self.statistic == "quality"
+        return len(self.roles) + bool(quality and self.score_text) + self.cloud_layers
+
+    @property
+    def cloud_layers(self) -> int:
+        """1 if the score has a distance-to-cloud term (the last layer), else 0."""
+        return int(self.statistic == "quality" and self.cloud_distance > 0)
 
     @property
     def has_date(self) -> bool:
@@ -161,12 +181,15 @@ def reduce_bands(
     return values, chosen, count
 
 
-def band_block(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarray:
+def band_block(
+    stack: np.ndarray, spec: BandSpec, days: np.ndarray, fractions: np.ndarray | None = None
+) -> np.ndarray:
     """(bands + 2, y, x) float32 of a chunk: the reduced bands, the chosen observation's
     day number (NaN without one) and the count. ``stack`` is (layers, time, y, x): the
-    bands, then for ``quality`` the score."""
+    bands, then for ``quality`` the score index and the cloud distance (``layers``);
+    ``fractions`` the observations' clear fractions (for ``valid_weight``)."""
     nb = len(spec.roles)
-    score = quality_score(stack, spec, days) if spec.statistic == "quality" else None
+    score = quality_score(stack, spec, days, fractions) if spec.statistic == "quality" else None
     values, chosen, count = reduce_bands(stack[:nb], spec, score=score)
     out = np.empty((nb + 2, *values.shape[1:]), dtype=np.float32)
     out[:nb] = values
@@ -193,15 +216,39 @@ def day_score(days: np.ndarray, spec: BandSpec) -> np.ndarray:
     return spec.day_weight * np.exp(-(d * d) / (2 * spec.day_sigma**2))
 
 
-def quality_score(stack: np.ndarray, spec: BandSpec, days: np.ndarray) -> np.ndarray:
+def quality_score(
+    stack: np.ndarray, spec: BandSpec, days: np.ndarray, fractions: np.ndarray | None = None
+) -> np.ndarray:
     """The (time, y, x) float32 score of ``quality``: the index layer (after the bands
-    in ``stack``) plus :func:`day_score`; without an index the day score alone."""
+    in ``stack``), plus :func:`day_score` and ``valid_weight x fractions`` (one value per
+    observation), plus :func:`cloud_score` of the distance layer (the last)."""
     nb = len(spec.roles)
     n, ny, nx = stack.shape[1:]
-    term = day_score(days, spec).astype(np.float32)[:, None, None]
+    per_obs = day_score(days, spec)
+    if spec.valid_weight:
+        if fractions is None or len(fractions) != n:
+            raise ValueError("quality_score: valid_weight needs each observation's fraction")
+        per_obs = per_obs + spec.valid_weight * np.asarray(fractions, dtype=np.float64)
+    extra = spec.target_day is not None or bool(spec.valid_weight)
+    term = per_obs.astype(np.float32)[:, None, None]
     if spec.score_text:
-        return stack[nb] + term if spec.target_day is not None else stack[nb]
-    return np.broadcast_to(term, (n, ny, nx))
+        score = stack[nb] + term if extra else stack[nb]
+    else:
+        score = np.broadcast_to(term, (n, ny, nx))
+    if spec.cloud_layers:
+        score = score + cloud_score(stack[len(spec.roles) + bool(spec.score_text)], spec)
+    return score
+
+
+def cloud_score(distance: np.ndarray, spec: BandSpec) -> np.ndarray:
+    """FORCE's distance-to-cloud score (float32): ``cloud_weight / (1 + exp(-10 / D x
+    (d - D / 2)))``, D = ``cloud_distance``; ~0 at an unclear pixel, ~1 at D and beyond
+    (``d`` is capped at D: farther pixels are as good)."""
+    big = spec.cloud_distance
+    d = np.minimum(distance.astype(np.float64), big)
+    with np.errstate(over="ignore"):
+        out = spec.cloud_weight / (1.0 + np.exp(-10.0 / big * (d - big / 2)))
+    return out.astype(np.float32)
 
 
 @njit(nogil=True, cache=True)

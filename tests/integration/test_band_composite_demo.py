@@ -44,6 +44,16 @@ def _bands(statistic: str) -> dict:
             "day_weight": 0.3,
             "day_sigma": 20.0,
         }
+    if statistic == "quality-force":  # NDVI plus FORCE's distance-to-cloud and valid terms
+        return {
+            "roles": list(ROLES),
+            "statistic": "quality",
+            "score": "NDVI",
+            "score_text": indices.BUILTIN["NDVI"],
+            "cloud_distance": 150.0,
+            "cloud_weight": 0.5,
+            "valid_weight": 0.3,
+        }
     if statistic == "day":  # the day-of-year score alone: no index layer
         return {"roles": list(ROLES), "statistic": "quality", "target_day": 170}
     out = {"roles": list(ROLES), "statistic": statistic}
@@ -111,7 +121,9 @@ def test_quality_product_is_the_max_ndvi_observation(demo_scenes, tmp_path, res,
     assert set(np.unique(bands[3][has]).tolist()) <= days and len(days) > 1
 
 
-@pytest.mark.parametrize("statistic", ["medoid", "geomedian", "quality", "quality-day", "day"])
+@pytest.mark.parametrize(
+    "statistic", ["medoid", "geomedian", "quality", "quality-day", "quality-force", "day"]
+)
 @pytest.mark.parametrize(
     ("res", "resampling"),
     [
@@ -155,7 +167,7 @@ def test_index_products_unchanged_by_bands(demo_scenes, tmp_path):
         np.testing.assert_array_equal(_read(a[name]), _read(b[name]))
 
 
-@pytest.mark.parametrize("statistic", ["medoid", "quality"])
+@pytest.mark.parametrize("statistic", ["medoid", "quality", "quality-force"])
 def test_small_tiles_mosaicked_equal_one_big_tile(demo_scenes, tmp_path, statistic):
     whole_box = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=20)
     whole = _run(
@@ -191,3 +203,19 @@ def test_small_tiles_mosaicked_equal_one_big_tile(demo_scenes, tmp_path, statist
     with rasterio.open(tmp_path / "m.tif") as src:
         assert src.descriptions == (*ROLES, "date")
         assert src.units[0] == "reflectance"
+
+
+def test_force_terms_change_the_choice_and_are_tagged(demo_scenes, tmp_path):
+    """The distance-to-cloud and valid-fraction terms reach the score: some pixels keep
+    another observation than NDVI alone picks, and the product says its score."""
+    tile = GeoBox.from_bbox(AOI, "EPSG:3067", resolution=20)
+    runs = {
+        s: _run(demo_scenes, tile, tmp_path / s, statistic=s, resampling="average", chunk=128)
+        for s in ("quality", "quality-force")
+    }
+    plain, force = (_read(runs[s]["bands"])[3] for s in ("quality", "quality-force"))
+    both = np.isfinite(plain) & np.isfinite(force)
+    assert both.mean() > 0.5 and 0 < (plain[both] != force[both]).mean() < 0.9
+    with rasterio.open(runs["quality-force"]["bands"]) as src:
+        score = src.tags()["QUALITY_SCORE"]
+    assert "distance to the nearest unclear pixel" in score and "clear fraction" in score

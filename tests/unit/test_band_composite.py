@@ -152,6 +152,63 @@ def test_quality_with_a_target_day_is_numpy_argmax_of_index_plus_day_score():
     np.testing.assert_array_equal(out[nb], np.where(ref >= 0, days[ref], np.nan).astype(np.float32))
 
 
+def test_quality_with_force_terms_is_numpy_argmax_of_the_weighted_sum():
+    """index + day score + cloud_weight x sigmoid(distance to cloud) + valid_weight x the
+    scene's clear fraction (FORCE's terms), the distance a layer after the index."""
+    st = _stack(8, n=5)
+    rng = np.random.default_rng(9)
+    index = (rng.random(st.shape[1:], dtype=np.float32) * 0.3).astype(np.float32)
+    distance = (rng.random(st.shape[1:]) * 400).astype(np.float32)  # metres, some > D
+    dates = ["2024-05-01", "2024-06-01", "2024-06-21", "2024-07-11", "2024-08-01"]
+    fractions = np.array([0.9, 0.2, 0.5, 1.0, 0.7])
+    spec = bc.BandSpec(
+        ROLES,
+        "quality",
+        score="S",
+        score_text="nir",
+        target_day=173,
+        day_weight=0.2,
+        cloud_distance=300.0,
+        cloud_weight=0.8,
+        valid_weight=0.4,
+    )
+    assert spec.layers == len(ROLES) + 2 and spec.cloud_layers == 1
+    days = bc.day_numbers(dates)
+    out = bc.band_block(np.concatenate([st, index[None], distance[None]]), spec, days, fractions)
+    doy = np.array([dt.date.fromisoformat(d).timetuple().tm_yday for d in dates])
+    day = 0.2 * np.exp(-((doy - 173.0) ** 2) / (2 * 30.0**2))
+    d = np.minimum(distance.astype(np.float64), 300.0)
+    cloud = (0.8 / (1 + np.exp(-10 / 300.0 * (d - 150.0)))).astype(np.float32)
+    assert cloud.min() < 0.01 and cloud.max() > 0.79  # the sigmoid spans its range (x 0.8)
+    score = (index + (day + 0.4 * fractions).astype(np.float32)[:, None, None]) + cloud
+    ok = _valid(st)
+    ref = np.where(ok.any(axis=0), np.argmax(np.where(ok, score, -np.inf), axis=0), -1)
+    nb = len(ROLES)
+    np.testing.assert_array_equal(out[:nb], _take(st, ref))
+    # each term decides some pixels: without it the choice differs somewhere
+    for drop in ("cloud", "valid"):
+        other = score - (cloud if drop == "cloud" else (0.4 * fractions)[:, None, None])
+        alt = np.where(ok.any(axis=0), np.argmax(np.where(ok, other, -np.inf), axis=0), -1)
+        assert (alt != ref).any(), drop
+    # the cloud distance alone (no index): the observation farthest from cloud, up to D
+    alone = bc.BandSpec(ROLES, "quality", cloud_distance=300.0)
+    assert alone.layers == len(ROLES) + 1
+    picked = bc.band_block(np.concatenate([st, distance[None]]), alone, days)
+    far = np.where(ok, np.minimum(distance, 300.0), -1.0)
+    best = np.take_along_axis(far, np.clip(_chosen(picked, days), 0, None)[None], axis=0)[0]
+    has = ok.any(axis=0)
+    np.testing.assert_allclose(best[has], far.max(axis=0)[has], atol=1e-3)
+
+
+def _chosen(out: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """The chosen observation's index from a band block's date band."""
+    date = out[len(ROLES)]
+    pick = np.full(date.shape, -1)
+    for i, d in enumerate(days):
+        pick = np.where(date == np.float32(d), i, pick)
+    return pick
+
+
 def test_quality_by_day_alone_takes_the_valid_observation_nearest_the_target():
     st = _stack(6, n=5)
     dates = ["2024-05-01", "2024-06-01", "2024-06-21", "2024-07-11", "2024-08-01"]
@@ -318,6 +375,23 @@ def test_plan_of_a_day_score_alone(tmp_path):
     assert plan.band_spec["target_day"] == 180 and "score" not in plan.band_spec
     assert plan.band_spec["day_sigma"] == 15.0 and plan.band_spec["day_weight"] == 1.0
     assert plan.composite_roles == ["nir", "red"]
+
+
+def test_plan_of_force_terms_alone(tmp_path):
+    plan = _planned(
+        tmp_path,
+        bands=["red", "nir"],
+        band_statistic="quality",
+        quality={"cloud_distance": 3000, "valid_weight": 0.5},
+    )
+    spec = plan.band_spec
+    assert (spec["cloud_distance"], spec["cloud_weight"], spec["valid_weight"]) == (
+        3000.0,
+        1.0,
+        0.5,
+    )
+    assert "score" not in spec and "target_day" not in spec
+    assert bc.BandSpec(**{**spec, "roles": tuple(spec["roles"])}).layers == 3  # + distance
 
 
 def test_schema_refuses_an_unknown_band_statistic(tmp_path):

@@ -598,6 +598,61 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
     assert Scene.from_params(scene.to_params()) == scene
 
 
+@pytest.mark.parametrize("mask_res", [10.0, 20.0])
+def test_distance_to_unclear_is_the_whole_rasters_in_every_window(tmp_path, mask_res):
+    """FORCE's distance-to-cloud term: metres from each pixel to the nearest unclear one
+    (brute force over the whole raster, capped at the reach), whatever the window; no
+    unclear pixel near -> the reach; the clear fraction counts pixels holding data."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    from rasterflow.scenes import clear_fraction, scene_grid, unclear_distance
+
+    rng = np.random.default_rng(5)
+    n = int(48 * 10 / mask_res)
+    scl = np.full((n, n), 4, dtype=np.uint8)  # vegetation: clear
+    scl[rng.random((n, n)) < 0.01] = 9  # cloud
+    scl[: n // 6, :] = 4  # a band of clear rows along the top: the cap decides there
+    scl[-2:, -3:] = 0  # no data (the mask file's nodata)
+    write_raster(tmp_path / "red.tif", np.ones((48, 48), np.uint16))
+    write_raster(tmp_path / "scl.tif", scl, res=mask_res, nodata=0)
+    scene = Scene(
+        "s1",
+        dt.date(2024, 6, 1),
+        {"red": BandFile(str(tmp_path / "red.tif"))},
+        mask=BandFile(str(tmp_path / "scl.tif")),
+        valid_classes=(4, 5),
+    )
+    grid = scene_grid(scene, ["red"])
+    on_grid = np.zeros((48, 48), dtype=np.int32)
+    with rasterio.open(tmp_path / "scl.tif") as src:
+        reproject(
+            rasterio.band(src, 1),
+            on_grid,
+            dst_transform=grid.affine,
+            dst_crs=src.crs,
+            resampling=Resampling.nearest,
+        )
+    ys, xs = np.nonzero((on_grid != 4) & (on_grid != 5))  # no data is unclear too
+    assert 5 < len(ys) < 200
+    yy, xx = np.mgrid[0:48, 0:48]
+    d = np.sqrt(((yy[..., None] - ys) * 10.0) ** 2 + ((xx[..., None] - xs) * 10.0) ** 2)
+    reach = 75.0
+    want = np.minimum(d.min(axis=-1), reach).astype(np.float32)
+    assert (want == reach).mean() > 0.1 and (want < reach).mean() > 0.3
+    for window in [(0, 0, 48, 48), (10, 13, 17, 21), (40, 40, 8, 8), (0, 0, 5, 7), (3, 47, 20, 1)]:
+        x0, y0, w, h = window
+        got = unclear_distance(scene, grid, window, reach)
+        np.testing.assert_allclose(
+            got, want[y0 : y0 + h, x0 : x0 + w], rtol=1e-6, err_msg=str(window)
+        )
+    free = Scene("s2", scene.date, scene.bands)  # no mask: nothing unclear
+    assert (unclear_distance(free, grid, (0, 0, 4, 4), reach) == reach).all()
+    has_data = scl != 0
+    assert clear_fraction(scene) == pytest.approx(((scl == 4) & has_data).sum() / has_data.sum())
+    assert clear_fraction(free) == 1.0
+
+
 @pytest.mark.parametrize(
     ("res", "origin"),
     [

@@ -118,7 +118,7 @@ def _fused_block(
                         cols[0],
                         stack[j, i],
                     )
-        out[2 * n_index :] = band_block(stack, bands, _days(sources))
+        out[2 * n_index :] = band_block(stack, bands, _days(sources), _fractions(sources))
     return out
 
 
@@ -126,6 +126,11 @@ def _days(sources: Sequence[Source]) -> np.ndarray:
     from rasterflow.band_composite import day_numbers
 
     return day_numbers([s.date for s in sources])
+
+
+def _fractions(sources: Sequence[Source]) -> np.ndarray:
+    """Each source's clear fraction (1 for an index raster)."""
+    return np.array([1.0 if s.origin is None else s.origin.clear_fraction for s in sources])
 
 
 def _kernel_warp_one(
@@ -172,7 +177,10 @@ def _groups(layers: int, bands: BandSpec | None) -> tuple[slice, ...]:
     """The layers GDAL's warper takes together: the indices, then the band composite's."""
     if bands is None:
         return (slice(0, layers),)
-    return slice(0, layers - bands.layers), slice(layers - bands.layers, layers)
+    # the cloud distance apart: it has a value everywhere, the bands' NaN gaps do not
+    # spread to it (nor its values into them)
+    start, cloud = layers - bands.layers, layers - bands.cloud_layers
+    return slice(0, start), slice(start, cloud), slice(cloud, layers)
 
 
 def _warp_scene(
@@ -277,7 +285,7 @@ def _composite_block(
     if bands is not None:
         from rasterflow.band_composite import band_block
 
-        out[2 * n_index :] = band_block(stack[n_index:], bands, _days(sources))
+        out[2 * n_index :] = band_block(stack[n_index:], bands, _days(sources), _fractions(sources))
     return out
 
 

@@ -185,7 +185,14 @@ def run_scenes(
         exprs_all = exprs
     box = geobox_from_params(tile)
     objs = [s if isinstance(s, Scene) else Scene.from_params(s) for s in scenes]
-    sources = inspect_scenes(objs, exprs_all, box, resampling=scene_resampling)
+    sources = inspect_scenes(
+        objs,
+        exprs_all,
+        box,
+        resampling=scene_resampling,
+        cloud_reach=spec.cloud_distance if spec is not None and spec.cloud_layers else 0.0,
+        fractions=spec is not None and spec.statistic == "quality" and spec.valid_weight > 0,
+    )
     roles = sorted(set().union(*(e.roles for e in exprs_all)))
     by_id = {s.id: s for s in objs}
     inputs = [f for src in sources for f in by_id[src.scene].files(roles)]
@@ -336,6 +343,14 @@ def _band_cogs(
                 f"{bands.day_weight!r} x exp(-d^2 / (2 x {bands.day_sigma!r}^2)), "
                 f"d = days from day of year {bands.target_day}"
             )
+        if bands.cloud_layers:
+            d = bands.cloud_distance
+            terms.append(
+                f"{bands.cloud_weight!r} / (1 + exp(-10 / {d!r} x (d - {d / 2!r}))), "
+                "d = distance to the nearest unclear pixel"
+            )
+        if bands.valid_weight:
+            terms.append(f"{bands.valid_weight!r} x the scene's clear fraction")
         common["QUALITY_SCORE"] = " + ".join(terms)
     if bands.statistic == "geomedian":
         common["GEOMEDIAN_TOLERANCE"] = repr(float(bands.tolerance))

@@ -62,6 +62,11 @@ class SceneInput:
     exprs: tuple[Expression, ...]
     grid: GeoBox  # the scene's finest band grid (scenes.scene_grid): the index grid
     resampling: str  # of its bands on other grids (scenes.resampling)
+    #: > 0: a last layer, the distance to the nearest unclear pixel up to this (CRS
+    #: units), for a band composite's quality score
+    cloud_reach: float = 0.0
+    #: the share of the scene's mask that is clear, when a quality score weighs it
+    clear_fraction: float = 1.0
 
 
 def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
@@ -105,12 +110,20 @@ def inspect_sources(inputs: Sequence[str], tile: GeoBox) -> list[Source]:
 
 
 def inspect_scenes(
-    scenes: Sequence[Scene], exprs: Sequence[Expression], tile: GeoBox, *, resampling: str
+    scenes: Sequence[Scene],
+    exprs: Sequence[Expression],
+    tile: GeoBox,
+    *,
+    resampling: str,
+    cloud_reach: float = 0.0,
+    fractions: bool = False,
 ) -> list[Source]:
     """Sources for the indices ``exprs`` of ``scenes``, computed in memory from their bands
     (``resampling`` for bands off a scene's finest grid), ordered as
-    :func:`inspect_sources` orders the index rasters the scenes would have."""
-    from rasterflow.scenes import scene_grid
+    :func:`inspect_sources` orders the index rasters the scenes would have. With
+    ``cloud_reach`` each gives the distance to its mask's unclear pixels as a last layer;
+    with ``fractions`` its mask's clear fraction is read (a pass over the mask)."""
+    from rasterflow.scenes import clear_fraction, scene_grid
     from rasterflow.warp import warp_scale
 
     exprs = tuple(exprs)
@@ -132,7 +145,14 @@ def inspect_scenes(
                 rows=rows,
                 cols=cols,
                 kernel=_kernel_for(box, tile, scale, nodata=math.nan),
-                origin=SceneInput(scene, exprs, box, resampling),
+                origin=SceneInput(
+                    scene,
+                    exprs,
+                    box,
+                    resampling,
+                    cloud_reach=cloud_reach,
+                    clear_fraction=clear_fraction(scene) if fractions else 1.0,
+                ),
             )
         )
     return sorted(out, key=lambda s: (s.date, s.scene, s.path))
@@ -260,7 +280,7 @@ def _reaches(s: Source, r0: int, r1: int, c0: int, c1: int) -> bool:
 def _layers(s: Source) -> int:
     """Values a source gives per pixel: its indices (then, for a multi-band composite,
     its bands and score), or the one band of an index raster."""
-    return 1 if s.origin is None else len(s.origin.exprs)
+    return 1 if s.origin is None else len(s.origin.exprs) + (s.origin.cloud_reach > 0)
 
 
 def _index_layers(s: Source, bands: BandSpec | None) -> int:
@@ -284,7 +304,13 @@ def _values(s: Source, window: tuple[int, int, int, int]) -> np.ndarray:
         read_cached(s.path, window, out[0])
         return out
     o = s.origin
-    return window_indices(o.scene, o.exprs, o.grid, window, resampling=o.resampling)
+    values = window_indices(o.scene, o.exprs, o.grid, window, resampling=o.resampling)
+    if not o.cloud_reach:
+        return values
+    from rasterflow.scenes import unclear_distance
+
+    distance = unclear_distance(o.scene, o.grid, window, o.cloud_reach)
+    return np.concatenate([values, distance[None]])
 
 
 def _window_over(grid: GeoBox, box: GeoBox, reach: float) -> tuple[int, int, int, int] | None:

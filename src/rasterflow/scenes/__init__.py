@@ -10,7 +10,7 @@ its grid). The names below are the public face.
 
 from rasterflow.scenes.headers import check_headers, require_data, scene_grid
 from rasterflow.scenes.model import BandFile, Scene
-from rasterflow.scenes.read import read_window
+from rasterflow.scenes.read import clear_fraction, read_window, unclear_distance
 from rasterflow.scenes.resolve import (
     Listing,
     check_distinct_files,
@@ -50,6 +50,7 @@ __all__ = [
     "Scene",
     "SheetRow",
     "check_distinct_files",
+    "clear_fraction",
     "check_headers",
     "check_no_braces",
     "decode_sheet",
@@ -63,6 +64,7 @@ __all__ = [
     "read_window",
     "real_paths",
     "recording_listing",
+    "unclear_distance",
     "require_data",
     "resolve_scene",
     "scene_grid",

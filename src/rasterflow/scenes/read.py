@@ -7,6 +7,7 @@ gives GDAL's bits, else by GDAL's warper.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,13 +86,61 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
     dilated mask, whatever the window.
     """
     import numpy as np
+
+    pad = scene.dilate
+    _x0, _y0, width, height = window
+    classes, clear = _padded_clear(scene, grid, window, pad)
+    if not pad:
+        return clear
+    from scipy import ndimage
+
+    unclear = ((classes != -1) & ~clear).astype(np.uint8)
+    grown = ndimage.maximum_filter(unclear, size=2 * pad + 1, mode="constant", cval=0)
+    return (clear & (grown == 0))[pad : pad + height, pad : pad + width]
+
+
+def unclear_distance(
+    scene: Scene, grid: Any, window: tuple[int, int, int, int], reach: float
+) -> Any:
+    """(height, width) float32: each pixel's Euclidean distance, in ``grid``'s CRS units,
+    to the nearest pixel of the scene's mask that is not clear (before ``dilate``),
+    ``reach`` where none is nearer; pixels off the mask raster are not unclear.
+
+    The mask is read ``reach`` around the window, so a pixel's distance is that of the
+    whole raster's mask, whatever the window (seamless tiles). No mask: ``reach``.
+    """
+    import math
+
+    import numpy as np
+
+    _x0, _y0, width, height = window
+    if scene.mask is None:
+        return np.full((height, width), reach, dtype=np.float32)
+    dx, dy = abs(grid.affine.a), abs(grid.affine.e)
+    pad = math.ceil(reach / min(dx, dy))
+    classes, clear = _padded_clear(scene, grid, window, pad)
+    unclear = (classes != -1) & ~clear
+    if not unclear.any():
+        return np.full((height, width), reach, dtype=np.float32)
+    from scipy import ndimage
+
+    distance = ndimage.distance_transform_edt(~unclear, sampling=(dy, dx))
+    inner = distance[pad : pad + height, pad : pad + width]
+    return np.minimum(inner, reach).astype(np.float32)
+
+
+def _padded_clear(
+    scene: Scene, grid: Any, window: tuple[int, int, int, int], pad: int
+) -> tuple[Any, Any]:
+    """(mask values, clear) of ``window`` of ``grid`` and ``pad`` pixels around it, -1
+    where the mask does not reach (see :func:`_clear`)."""
+    import numpy as np
     from odc.geo.geobox import GeoBox
 
     from rasterflow.io import open_cached
 
     m = scene.mask
     assert m is not None
-    pad = scene.dilate
     x0, y0, width, height = window
     px0, py0, pw, ph = x0 - pad, y0 - pad, width + 2 * pad, height + 2 * pad
     src = open_cached(m.path)
@@ -102,9 +151,10 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
         classes = np.full((ph, pw), -1, dtype=np.int64)
         cx0, cy0 = max(px0, 0), max(py0, 0)
         cx1, cy1 = min(px0 + pw, src.width), min(py0 + ph, src.height)
-        classes[cy0 - py0 : cy1 - py0, cx0 - px0 : cx1 - px0] = src.read(
-            m.band, window=_window((cx0, cy0, cx1 - cx0, cy1 - cy0))
-        )
+        if cx0 < cx1 and cy0 < cy1:
+            classes[cy0 - py0 : cy1 - py0, cx0 - px0 : cx1 - px0] = src.read(
+                m.band, window=_window((cx0, cy0, cx1 - cx0, cy1 - cy0))
+            )
     else:
         from affine import Affine
 
@@ -125,13 +175,46 @@ def _clear(scene: Scene, grid: Any, window: tuple[int, int, int, int]) -> Any:
         clear = _valid_block(
             classes, valid=scene.valid_classes, known=scene.known_classes, path=m.path
         )
-    if not pad:
-        return clear
-    from scipy import ndimage
+    return classes, clear
 
-    unclear = ((classes != -1) & ~clear).astype(np.uint8)
-    grown = ndimage.maximum_filter(unclear, size=2 * pad + 1, mode="constant", cval=0)
-    return (clear & (grown == 0))[pad : pad + height, pad : pad + width]
+
+def clear_fraction(scene: Scene) -> float:
+    """Share of the scene's mask pixels that are clear, over the pixels that hold data
+    (not the mask file's nodata value, when it has one): FORCE's valid-fraction score.
+    1.0 without a mask. Read whole, block by block, once per scene and process."""
+    m = scene.mask
+    if m is None:
+        return 1.0
+    return _clear_fraction(
+        m.path, m.band, scene.valid_classes, scene.known_classes, scene.invalid_bits
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _clear_fraction(
+    path: str,
+    band: int,
+    valid: tuple[int, ...],
+    known: tuple[int, ...] | None,
+    invalid_bits: tuple[int, ...],
+) -> float:
+    import numpy as np
+
+    from rasterflow.io import open_cached
+
+    src = open_cached(path)
+    nodata = src.nodatavals[band - 1]
+    clear_n = data_n = 0
+    for _ij, win in src.block_windows(band):
+        classes = src.read(band, window=win)
+        has_data = np.ones(classes.shape, bool) if nodata is None else classes != nodata
+        if invalid_bits:
+            clear = (classes & sum(1 << b for b in invalid_bits)) == 0
+        else:
+            clear = _valid_block(classes, valid=valid, known=known, path=path)
+        clear_n += int((clear & has_data).sum())
+        data_n += int(has_data.sum())
+    return clear_n / data_n if data_n else 0.0
 
 
 def _window(window: tuple[int, int, int, int]) -> Any:

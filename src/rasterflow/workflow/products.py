@@ -56,11 +56,18 @@ def plan_band_spec(
     if ccfg["band_statistic"] == "quality":
         qcfg = ccfg["quality"]
         score = qcfg["index"]
-        if not score and qcfg["target_day"] is None:
+        terms = (
+            score,
+            qcfg["target_day"] is not None,
+            qcfg["cloud_distance"],
+            qcfg["valid_weight"],
+        )
+        if not any(terms):
             raise ConfigError(
                 "composite.quality.index: band_statistic quality keeps each "
                 "pixel's observation with the highest score; name the index, "
-                "e.g. quality: {index: NDVI}, or set quality.target_day"
+                "e.g. quality: {index: NDVI}, or set quality.target_day, "
+                "cloud_distance or valid_weight"
             )
         if score:
             try:
@@ -77,6 +84,13 @@ def plan_band_spec(
                 day_weight=float(qcfg["day_weight"]),
                 day_sigma=float(qcfg["day_sigma"]),
             )
+        if qcfg["cloud_distance"]:
+            spec.update(
+                cloud_distance=float(qcfg["cloud_distance"]),
+                cloud_weight=float(qcfg["cloud_weight"]),
+            )
+        if qcfg["valid_weight"]:
+            spec.update(valid_weight=float(qcfg["valid_weight"]))
     BandSpec(**{**spec, "roles": tuple(roles)})  # its own checks, before any job
     return spec
 
