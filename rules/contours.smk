@@ -1,5 +1,5 @@
-# Contour lines of the DEM and terrain products (rasterflow.contours): one job per
-# product, its tiles contoured in parallel and joined across tile borders.
+# Contour lines of the DEM, terrain products and mosaics (rasterflow.contours): one
+# job per product, its tiles contoured in parallel and joined across tile borders.
 
 
 rule contours:
@@ -18,7 +18,7 @@ rule contours:
     params:
         formats=PLAN.contour_formats,
         # the levels: a changed one reruns the contours
-        options={k: config["contours"][k] for k in ("interval", "base")},
+        options=lambda w: PLAN.contour_options[w.product],
         chunk=config["contours"]["chunk"],
     script:
         "../scripts/contours.py"

@@ -27,6 +27,18 @@ def synthetic_dem(tmp_path: Path) -> Path:
     return write_raster(tmp_path / "synthetic.tif", z, res=30.0, nodata=-9999.0)
 
 
+def synthetic_ndvi(tmp_path: Path) -> Path:
+    """100 x 90 float32 NDVI-like values (-0.2..0.9) with NaN nodata, as a mosaic holds."""
+    rng = np.random.default_rng(23)
+    h, w = 100, 90
+    y, x = np.mgrid[0:h, 0:w]
+    z = 0.35 + 0.5 * np.sin(x / 11.0) * np.cos(y / 9.0) + rng.normal(0, 0.02, (h, w))
+    z = z.astype(np.float32)
+    z[20:30, 40:55] = np.nan  # a cloud left without a clear observation
+    z[:, -4:] = np.nan  # beyond the last scene's edge
+    return write_raster(tmp_path / "ndvi.tif", z, res=10.0, nodata=float("nan"))
+
+
 def to_pixels(geoms: np.ndarray, transform) -> np.ndarray:
     """Geometries in pixel units of ``transform`` (its inverse applied)."""
     a, b, c, d, e, f = tuple(~transform)[:6]

@@ -25,7 +25,7 @@ import geopandas as gpd
 import pytest
 import rasterio
 import shapely
-from cases.contours import RMNP, synthetic_dem, to_pixels
+from cases.contours import RMNP, synthetic_dem, synthetic_ndvi, to_pixels
 
 from rasterflow import contours
 from rasterflow.contours import ContourParams
@@ -53,10 +53,12 @@ def gdal_contour(src: Path, out: Path, params: ContourParams) -> gpd.GeoDataFram
     return gpd.read_file(out, engine="pyogrio")
 
 
-@pytest.fixture(params=["rmnp", "rmnp-offset", "synthetic"])
+@pytest.fixture(params=["rmnp", "rmnp-offset", "synthetic", "ndvi-mosaic"])
 def case(request, tmp_path):
     if request.param == "synthetic":
         return synthetic_dem(tmp_path), ContourParams(interval=25)
+    if request.param == "ndvi-mosaic":  # contours.products: [NDVI], NaN nodata
+        return synthetic_ndvi(tmp_path), ContourParams(interval=0.1)
     # rmnp: 2281-4261 m; the offset puts levels on odd multiples of 25 (2325, ...)
     interval, base = (100, 0) if request.param == "rmnp" else (50, 25)
     return RMNP, ContourParams(interval=interval, base=base)

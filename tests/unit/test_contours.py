@@ -6,6 +6,7 @@ tests/integration/test_contours_reference.py; the DEMs are in tests/cases/contou
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -238,3 +239,34 @@ def test_terrain_products_are_contoured_from_their_terrain_file(tmp_path):
         "slope": f"{results}/terrain/slope.tif",
     }
     assert plan.contour_outputs("slope") == [f"{results}/contours/slope.parquet"]
+
+
+def test_mosaics_of_a_composited_index_are_contoured_per_period_at_their_own_interval(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    config = _demo_config(
+        tmp_path, {"interval": 10, "products": ["dem", "NDVI"], "intervals": {"NDVI": 0.1}}
+    )
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    results = tmp_path / "results"
+    assert plan.contour_rasters == {
+        "dem": f"{results}/demo/dem.tif",
+        **{f"NDVI-{p}": f"{results}/mosaics/{p}/NDVI.tif" for p in plan.periods},
+    }
+    assert plan.contour_options["dem"] == {"interval": 10, "base": 0}
+    assert plan.contour_options["NDVI-2024-JJA"] == {"interval": 0.1, "base": 0}
+    item = next(p for p in plan.stac_products if p.id == "contours-NDVI-2024-JJA")
+    assert (item.start, item.end) == (dt.date(2024, 6, 1), dt.date(2024, 8, 31))  # its period
+    assert item.dated_by is None and item.path == f"{results}/mosaics/2024-JJA/NDVI.tif"
+    with pytest.raises(ConfigError, match=r"contours.intervals: NBR not in contours.products"):
+        plan_workflow(
+            _demo_config(tmp_path, {"interval": 10, "intervals": {"NBR": 0.1}}),
+            basedir=str(REPO),
+            cache_dir=str(tmp_path / "cache"),
+        )
+    with pytest.raises(ConfigError, match=r"contours.products: NVDI is not made by this run"):
+        plan_workflow(
+            _demo_config(tmp_path, {"interval": 10, "products": ["NVDI"]}),
+            basedir=str(REPO),
+            cache_dir=str(tmp_path / "cache"),
+        )

@@ -173,6 +173,7 @@ def plan_products(
     trend: Sequence[str] = (),
     contours: Mapping[str, Mapping[str, str]] | None = None,
     band_statistic: str | None = None,
+    contour_sources: Mapping[str, str] | None = None,
 ) -> list[Product]:
     """The raster products of a run, as the workflow names them under ``results``.
 
@@ -182,7 +183,9 @@ def plan_products(
     asset per index), terrain products for the DEM's own date (:func:`raster_date`;
     item ``terrain``, an asset per product), not the scenes'. ``contours`` (product ->
     format -> file): an item ``contours-<product>`` per contoured raster, its files as
-    assets, with the footprint and date of the raster it was drawn from.
+    assets, with the footprint and date of the raster it was drawn from
+    (``contour_sources``: product -> raster; default the DEM or its terrain product; a
+    mosaic's contours stand for its period).
     ``band_statistic`` (with composite.bands): each period's band composite and its
     count are assets ``bands`` and ``bands_count`` of its mosaic item.
     """
@@ -243,17 +246,28 @@ def plan_products(
         )
         for p in terrain
     ]
+    mosaics = {
+        f"{results}/mosaics/{period}/{index}.tif": span
+        for period, span in periods.items()
+        for index in composite_indices
+    }
     for p, files in (contours or {}).items():
-        source = dem if p == "dem" else f"{results}/terrain/{p}.tif"
+        source = (contour_sources or {}).get(p) or (
+            dem if p == "dem" else f"{results}/terrain/{p}.tif"
+        )
+        span = mosaics.get(source)
+        first_day: dt.date | None = span[0] if span else None
+        last_day: dt.date | None = span[1] if span else None
+        name = os.path.relpath(source, results) if span else os.path.basename(source)
         products.append(
             Product(
                 source,
                 f"contours-{p}",
-                None,
-                None,
-                f"contour lines of {os.path.basename(source)}",
+                first_day,
+                last_day,
+                f"contour lines of {name}",
                 {"rasterflow:contours": p},
-                dated_by=dem,
+                dated_by=None if span else dem,
                 vectors=dict(files),
                 collection="contours",
             )

@@ -104,8 +104,10 @@ class WorkflowPlan:
     trend_times: dict[str, float]
     dem: str  # "" without terrain
     terrain_products: list[str]
-    #: product ("dem" or a terrain product) -> the raster its contour lines come from
+    #: product ("dem", a terrain product, <index>-<period>) -> the raster its contour
+    #: lines come from, and its levels (interval, base)
     contour_rasters: dict[str, str]
+    contour_options: dict[str, dict[str, float]]
     contour_formats: list[str]  # gpkg, parquet
     zones: str  # "" without zonal statistics
     zonal_rasters: dict[tuple[str, str], str]  # (product, period) -> raster

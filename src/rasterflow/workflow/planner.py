@@ -110,7 +110,9 @@ def plan_workflow(
     trend_indices, trend_times, trend_warnings = plan_trend(config, names, spans)
     dem = input_file(config, paths, "terrain", "dem", "dem.tif")
     terrain_products = list(config["terrain"]["products"]) if dem else []
-    contour_rasters, contour_warnings = plan_contours(config, paths, dem, terrain_products)
+    contour_rasters, contour_options, contour_warnings = plan_contours(
+        config, paths, dem, terrain_products, names, periods
+    )
     zones = input_file(config, paths, "zonal", "zones", "zones.gpkg")
     points = input_file(config, paths, "points", "file", "points.geojson")
     point_count = count_points(config, points)
@@ -145,6 +147,7 @@ def plan_workflow(
         dem=dem,
         terrain_products=terrain_products,
         contour_rasters=contour_rasters,
+        contour_options=contour_options,
         contour_formats=list(config["contours"]["formats"]),
         zones=zones,
         zonal_rasters=plan_zonal(config, paths, zones, indices, names, periods, terrain_products),
@@ -172,6 +175,7 @@ def plan_workflow(
                 p: {f: paths.contours(p, f) for f in config["contours"]["formats"]}
                 for p in contour_rasters
             },
+            contour_sources=contour_rasters,
             band_statistic=band_spec["statistic"] if band_spec else None,
         ),
         warnings=[

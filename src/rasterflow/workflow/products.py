@@ -178,34 +178,60 @@ def count_points(config: Mapping[str, Any], path: str) -> int:
 
 
 def plan_contours(
-    config: Mapping[str, Any], paths: Paths, dem: str, terrain: Sequence[str]
-) -> tuple[dict[str, str], list[str]]:
+    config: Mapping[str, Any],
+    paths: Paths,
+    dem: str,
+    terrain: Sequence[str],
+    composite_indices: Sequence[str] = (),
+    periods: Sequence[str] = (),
+) -> tuple[dict[str, str], dict[str, dict[str, float]], list[str]]:
     """Product -> raster for every contour job (empty unless contours.interval is set),
-    and warnings.
+    product -> its levels (interval, base: contours.intervals overrides the interval per
+    name), and warnings. A composited index contours each period's mosaic, as product
+    ``<index>-<period>`` (e.g. NDVI-2024-JJA).
 
-    Without a DEM there is nothing to contour: a warning, not an error, as terrain.products
-    is then ignored too (a config built on the demo's, which sets both, stays valid).
+    Without a DEM the DEM and terrain products are not contoured: a warning, not an
+    error, as terrain.products is then ignored too (a config built on the demo's,
+    which sets both, stays valid).
     """
     ccfg = config["contours"]
     if ccfg["interval"] is None:
-        return {}, []
-    if not dem:
-        return {}, [
-            "contours.interval is set but there is no DEM, so no contours: set "
-            "terrain.dem to your DEM, or contours.interval to null"
-        ]
+        return {}, {}, []
+    if unknown := sorted(set(ccfg["intervals"]) - set(ccfg["products"])):
+        raise ConfigError(
+            f"contours.intervals: {', '.join(unknown)} not in contours.products "
+            f"({', '.join(ccfg['products'])}); add it there or remove its interval"
+        )
     out: dict[str, str] = {}
+    options: dict[str, dict[str, float]] = {}
+    warnings: list[str] = []
     for product in ccfg["products"]:
-        if product == "dem":
-            out[product] = dem
+        # as the config has them (the rule's params: a changed level reruns the job)
+        levels = {
+            "interval": ccfg["intervals"].get(product, ccfg["interval"]),
+            "base": ccfg["base"],
+        }
+        if product in composite_indices:
+            for p in periods:
+                out[f"{product}-{p}"] = paths.mosaic(p, product)
+                options[f"{product}-{p}"] = levels
+        elif not dem:
+            warnings = [
+                "contours.interval is set but there is no DEM, so no contours of the "
+                "DEM or terrain: set terrain.dem to your DEM, or contours.interval to null"
+            ]
+        elif product == "dem":
+            out[product], options[product] = dem, levels
         elif product in terrain:
-            out[product] = paths.terrain(product)
+            out[product], options[product] = paths.terrain(product), levels
         else:
             raise ConfigError(
-                f"contours.products: {product} is not made by this run; add it to "
-                f"terrain.products ({', '.join(terrain) or 'none'}) or remove it here"
+                f"contours.products: {product} is not made by this run; name dem, a "
+                f"product of terrain.products ({', '.join(terrain) or 'none'}) or an "
+                f"index of composite.indices ({', '.join(composite_indices) or 'none'}), "
+                "or remove it here"
             )
-    return out, []
+    return out, options, warnings
 
 
 def plan_zonal(
