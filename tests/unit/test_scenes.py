@@ -598,20 +598,60 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
     assert Scene.from_params(scene.to_params()) == scene
 
 
-@pytest.mark.parametrize("mask_res", [10.0, 20.0])
-def test_distance_to_unclear_is_the_whole_rasters_in_every_window(tmp_path, mask_res):
-    """FORCE's distance-to-cloud term: metres from each pixel to the nearest unclear one
-    (brute force over the whole raster, capped at the reach), whatever the window; no
-    unclear pixel near -> the reach; the clear fraction counts pixels holding data."""
+def test_distance_to_unclear_of_a_mask_off_the_lattice_is_on_the_grid(tmp_path):
+    """A 20 m mask 5 m off the bands' lattice: the distance is measured on the 10 m grid,
+    from the mask as nearest resampling puts it there (brute force), in any window."""
     import rasterio
     from rasterio.warp import Resampling, reproject
 
+    from rasterflow.scenes import scene_grid, unclear_distance
+
+    rng = np.random.default_rng(6)
+    scl = np.full((25, 25), 4, dtype=np.uint8)
+    scl[rng.random((25, 25)) < 0.03] = 8
+    write_raster(tmp_path / "red.tif", np.ones((48, 48), np.uint16))
+    write_raster(tmp_path / "scl.tif", scl, res=20.0, origin=(499_995.0, 6_000_005.0))
+    scene = Scene(
+        "s1",
+        dt.date(2024, 6, 1),
+        {"red": BandFile(str(tmp_path / "red.tif"))},
+        mask=BandFile(str(tmp_path / "scl.tif")),
+        valid_classes=(4,),
+    )
+    grid = scene_grid(scene, ["red"])
+    on_grid = np.zeros((48, 48), dtype=np.int32)
+    with rasterio.open(tmp_path / "scl.tif") as src:
+        reproject(
+            rasterio.band(src, 1),
+            on_grid,
+            dst_transform=grid.affine,
+            dst_crs=src.crs,
+            resampling=Resampling.nearest,
+        )
+    ys, xs = np.nonzero(on_grid != 4)
+    yy, xx = np.mgrid[0:48, 0:48]
+    d = np.sqrt(((yy[..., None] - ys) * 10.0) ** 2 + ((xx[..., None] - xs) * 10.0) ** 2)
+    want = np.minimum(d.min(axis=-1), 60.0).astype(np.float32)
+    assert (want == 60.0).mean() > 0.05 and (want < 60.0).mean() > 0.3
+    for window in [(0, 0, 48, 48), (7, 9, 20, 13), (40, 1, 8, 30)]:
+        x0, y0, w, h = window
+        got = unclear_distance(scene, grid, window, 60.0)
+        np.testing.assert_allclose(got, want[y0 : y0 + h, x0 : x0 + w], rtol=1e-6)
+
+
+@pytest.mark.parametrize("mask_res", [10.0, 20.0])
+def test_distance_to_unclear_is_the_whole_rasters_in_every_window(tmp_path, mask_res):
+    """FORCE's distance-to-cloud term: metres from each pixel's mask pixel (the coarser
+    mask's own pixels: SCL at 20 m) to the nearest unclear one, brute force over the
+    whole raster, capped at the reach, whatever the window; no unclear pixel near ->
+    the reach; the clear fraction counts pixels holding data."""
     from rasterflow.scenes import clear_fraction, scene_grid, unclear_distance
 
     rng = np.random.default_rng(5)
-    n = int(48 * 10 / mask_res)
+    k = int(mask_res / 10)
+    n = 48 // k
     scl = np.full((n, n), 4, dtype=np.uint8)  # vegetation: clear
-    scl[rng.random((n, n)) < 0.01] = 9  # cloud
+    scl[rng.random((n, n)) < 0.01 * k * k] = 9  # cloud
     scl[: n // 6, :] = 4  # a band of clear rows along the top: the cap decides there
     scl[-2:, -3:] = 0  # no data (the mask file's nodata)
     write_raster(tmp_path / "red.tif", np.ones((48, 48), np.uint16))
@@ -624,21 +664,13 @@ def test_distance_to_unclear_is_the_whole_rasters_in_every_window(tmp_path, mask
         valid_classes=(4, 5),
     )
     grid = scene_grid(scene, ["red"])
-    on_grid = np.zeros((48, 48), dtype=np.int32)
-    with rasterio.open(tmp_path / "scl.tif") as src:
-        reproject(
-            rasterio.band(src, 1),
-            on_grid,
-            dst_transform=grid.affine,
-            dst_crs=src.crs,
-            resampling=Resampling.nearest,
-        )
-    ys, xs = np.nonzero((on_grid != 4) & (on_grid != 5))  # no data is unclear too
+    ys, xs = np.nonzero((scl != 4) & (scl != 5))  # no data is unclear too
     assert 5 < len(ys) < 200
-    yy, xx = np.mgrid[0:48, 0:48]
-    d = np.sqrt(((yy[..., None] - ys) * 10.0) ** 2 + ((xx[..., None] - xs) * 10.0) ** 2)
+    yy, xx = np.mgrid[0:n, 0:n]
+    d = np.sqrt(((yy[..., None] - ys) * mask_res) ** 2 + ((xx[..., None] - xs) * mask_res) ** 2)
     reach = 75.0
-    want = np.minimum(d.min(axis=-1), reach).astype(np.float32)
+    native = np.minimum(d.min(axis=-1), reach).astype(np.float32)
+    want = np.repeat(np.repeat(native, k, axis=0), k, axis=1)  # each 10 m pixel's mask pixel
     assert (want == reach).mean() > 0.1 and (want < reach).mean() > 0.3
     for window in [(0, 0, 48, 48), (10, 13, 17, 21), (40, 40, 8, 8), (0, 0, 5, 7), (3, 47, 20, 1)]:
         x0, y0, w, h = window

@@ -106,27 +106,68 @@ def unclear_distance(
     to the nearest pixel of the scene's mask that is not clear (before ``dilate``),
     ``reach`` where none is nearer; pixels off the mask raster are not unclear.
 
-    The mask is read ``reach`` around the window, so a pixel's distance is that of the
-    whole raster's mask, whatever the window (seamless tiles). No mask: ``reach``.
+    On the mask's own pixels where the mask is coarser and on a lattice of ``grid`` (a
+    Sentinel-2 SCL at 20 m under 10 m bands): a pixel takes the distance of the mask
+    pixel its centre lies in (the one nearest resampling gives it), from that pixel's
+    centre; a quarter of the pixels, and the transform ~10x faster than on the 10 m
+    grid. Otherwise on ``grid``, from the mask as :func:`_clear` resamples it. The mask
+    is read ``reach`` around the window either way, so a pixel's distance is that of
+    the whole raster's mask, whatever the window (seamless tiles). No mask: ``reach``.
     """
     import math
 
     import numpy as np
+    from odc.geo.geobox import GeoBox
+
+    from rasterflow.io import open_cached
 
     _x0, _y0, width, height = window
-    if scene.mask is None:
+    m = scene.mask
+    if m is None:
         return np.full((height, width), reach, dtype=np.float32)
-    dx, dy = abs(grid.affine.a), abs(grid.affine.e)
-    pad = math.ceil(reach / min(dx, dy))
-    classes, clear = _padded_clear(scene, grid, window, pad)
+    src = open_cached(m.path)
+    lattice = _coarser_lattice(GeoBox.from_rio(src), grid)
+    if lattice is None:
+        box, pad = grid, math.ceil(reach / min(abs(grid.affine.a), abs(grid.affine.e)))
+        classes, clear = _padded_clear(scene, grid, window, pad)
+        rows = np.arange(height) + pad
+        cols = np.arange(width) + pad
+    else:
+        (kx, ox), (ky, oy) = lattice
+        box = GeoBox.from_rio(src)
+        pad = math.ceil(reach / min(abs(box.affine.a), abs(box.affine.e)))
+        x0, y0 = window[0], window[1]
+        mc0, mr0 = (ox + x0) // kx, (oy + y0) // ky
+        mc1, mr1 = (ox + x0 + width - 1) // kx + 1, (oy + y0 + height - 1) // ky + 1
+        native = (mc0, mr0, mc1 - mc0, mr1 - mr0)
+        classes, clear = _padded_clear(scene, box, native, pad)
+        rows = (oy + y0 + np.arange(height)) // ky - mr0 + pad
+        cols = (ox + x0 + np.arange(width)) // kx - mc0 + pad
     unclear = (classes != -1) & ~clear
     if not unclear.any():
         return np.full((height, width), reach, dtype=np.float32)
     from scipy import ndimage
 
+    dx, dy = abs(box.affine.a), abs(box.affine.e)
     distance = ndimage.distance_transform_edt(~unclear, sampling=(dy, dx))
-    inner = distance[pad : pad + height, pad : pad + width]
-    return np.minimum(inner, reach).astype(np.float32)
+    return np.minimum(distance[np.ix_(rows, cols)], reach).astype(np.float32)
+
+
+def _coarser_lattice(mask: Any, grid: Any) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """((kx, ox), (ky, oy)) when ``mask``'s pixels are whole multiples k of ``grid``'s,
+    north-up in one CRS, and ``grid``'s edges lie on ``mask``'s lattice o grid pixels
+    from its origin: grid pixel (col c) then lies in mask column (o + c) // k. None
+    otherwise (the same grid included: that is the plain path)."""
+    a, g = mask.affine, grid.affine
+    if mask.crs != grid.crs or a.b or a.d or g.b or g.d or (a.a, a.e) == (g.a, g.e):
+        return None
+    out = []
+    for m_res, g_res, m_org, g_org in ((a.a, g.a, a.c, g.c), (a.e, g.e, a.f, g.f)):
+        k, o = m_res / g_res, (g_org - m_org) / g_res
+        if k < 1 or abs(k - round(k)) > 1e-9 or abs(o - round(o)) > 1e-6:
+            return None
+        out.append((round(k), round(o)))
+    return out[0], out[1]
 
 
 def _padded_clear(
