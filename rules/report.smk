@@ -147,7 +147,11 @@ rule quicklooks:
                 caption=f"{CAPTIONS}/quicklook_contours.rst",
                 category="Maps",
                 subcategory="Contours",
-                labels={"product": p, "period": "static", "layer": "contours"},
+                labels={
+                    "product": p,
+                    "period": PLAN.contour_period(p),
+                    "layer": "contours",
+                },
             )
             for p in PLAN.contour_rasters
         ]
@@ -192,8 +196,8 @@ rule quicklooks:
             for i in TREND_PLOTS
         ]
         + [
-            f"contours of {os.path.basename(r)}, every {config['contours']['interval']}"
-            for r in PLAN.contour_rasters.values()
+            f"contours of {p}, every {PLAN.contour_options[p]['interval']}"
+            for p in PLAN.contour_rasters
         ]
         + [f"{index} of scene {scene}" for _r, scene, index in SCENE_QUICKLOOKS],
         # the band drawn: band 1 of each (a trend COG's slope, rasterflow.trend.BANDS;

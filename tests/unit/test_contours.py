@@ -270,3 +270,12 @@ def test_mosaics_of_a_composited_index_are_contoured_per_period_at_their_own_int
             basedir=str(REPO),
             cache_dir=str(tmp_path / "cache"),
         )
+
+
+def test_a_mosaics_contours_are_labelled_with_its_period(tmp_path):
+    from rasterflow.workflow import plan_workflow
+
+    config = _demo_config(tmp_path, {"interval": 10, "products": ["dem", "NDVI"]})
+    plan = plan_workflow(config, basedir=str(REPO), cache_dir=str(tmp_path / "cache"))
+    assert plan.contour_period("NDVI-2024-MAM") == "2024-MAM"
+    assert plan.contour_period("dem") == "static"

@@ -223,6 +223,14 @@ class WorkflowPlan:
         """The mosaics an index's trend fits, in the order of :attr:`trend_times`."""
         return [self.paths.mosaic(p, index) for p in self.trend_times]
 
+    def contour_period(self, product: str) -> str:
+        """The period a contoured product stands for: a mosaic's, else "static"."""
+        raster = self.contour_rasters[product]
+        for period in self.periods:
+            if raster.startswith(f"{self.paths.results}/mosaics/{period}/"):
+                return period
+        return "static"
+
     def contour_outputs(self, product: str) -> list[str]:
         """The files of one contoured product, one per format."""
         return [self.paths.contours(product, fmt) for fmt in self.contour_formats]
