@@ -23,7 +23,8 @@ observations valid in *every* band (and, for ``quality``, with a finite score):
   circle), the same for every pixel of an observation; with a ``cloud_distance`` D
   FORCE's distance-to-cloud score, ``cloud_weight / (1 + exp(-10 / D x (d - D / 2)))``
   with ``d`` the distance to the nearest pixel the scene's mask calls unclear
-  (:func:`rasterflow.scenes.unclear_distance`: on the scene's grid, read D around each
+  (:func:`rasterflow.scenes.unclear_distance`: on the mask's own pixels where it is
+  coarser and on the bands' lattice, else on the scene's grid; read D around each
   window, so tiles stay seamless), warped onto the grid like a band; with a
   ``valid_weight`` FORCE's valid-fraction score, ``valid_weight x`` the share of the
   scene's mask that is clear (:func:`rasterflow.scenes.clear_fraction`, one pass over
