@@ -546,12 +546,27 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
     assert gdal_calls == []  # every window went through the kernel
 
 
+def _mask_on_grid(path, grid) -> np.ndarray:
+    """The reference for a mask read onto ``grid``: GDAL's nearest (rasterio.reproject)."""
+    import rasterio
+    from rasterio.warp import Resampling, reproject
+
+    on_grid = np.zeros(grid.shape.yx, dtype=np.int32)
+    with rasterio.open(path) as src:
+        reproject(
+            rasterio.band(src, 1),
+            on_grid,
+            dst_transform=grid.affine,
+            dst_crs=src.crs,
+            resampling=Resampling.nearest,
+        )
+    return on_grid
+
+
 @pytest.mark.parametrize("mask_res", [10.0, 20.0])  # on the scene's grid, and coarser
 def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(tmp_path, mask_res):
     # Landsat's QA_PIXEL: clear unless a listed bit is set; dilation by a square of
     # 2 x 2 + 1 around every unclear pixel inside the raster, the same in any window
-    import rasterio
-    from rasterio.warp import Resampling, reproject
     from scipy import ndimage
 
     from rasterflow.scenes import read_window, scene_grid
@@ -573,15 +588,7 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
         dilate=2,
     )
     grid = scene_grid(scene, ["red"])
-    on_grid = np.zeros((64, 64), dtype=np.int32)
-    with rasterio.open(tmp_path / "qa.tif") as src:
-        reproject(
-            rasterio.band(src, 1),
-            on_grid,
-            dst_transform=grid.affine,
-            dst_crs=src.crs,
-            resampling=Resampling.nearest,
-        )
+    on_grid = _mask_on_grid(tmp_path / "qa.tif", grid)
     unclear = (on_grid & 0b11011) != 0
     want = ~ndimage.binary_dilation(unclear, structure=np.ones((5, 5), bool))
     assert 0.2 < want.mean() < 0.95  # both kinds of pixels, plenty of each
@@ -601,8 +608,6 @@ def test_bit_masks_with_dilation_match_the_whole_raster_dilated_in_every_window(
 def test_distance_to_unclear_of_a_mask_off_the_lattice_is_on_the_grid(tmp_path):
     """A 20 m mask 5 m off the bands' lattice: the distance is measured on the 10 m grid,
     from the mask as nearest resampling puts it there (brute force), in any window."""
-    import rasterio
-    from rasterio.warp import Resampling, reproject
 
     from rasterflow.scenes import scene_grid, unclear_distance
 
@@ -619,15 +624,7 @@ def test_distance_to_unclear_of_a_mask_off_the_lattice_is_on_the_grid(tmp_path):
         valid_classes=(4,),
     )
     grid = scene_grid(scene, ["red"])
-    on_grid = np.zeros((48, 48), dtype=np.int32)
-    with rasterio.open(tmp_path / "scl.tif") as src:
-        reproject(
-            rasterio.band(src, 1),
-            on_grid,
-            dst_transform=grid.affine,
-            dst_crs=src.crs,
-            resampling=Resampling.nearest,
-        )
+    on_grid = _mask_on_grid(tmp_path / "scl.tif", grid)
     ys, xs = np.nonzero(on_grid != 4)
     yy, xx = np.mgrid[0:48, 0:48]
     d = np.sqrt(((yy[..., None] - ys) * 10.0) ** 2 + ((xx[..., None] - xs) * 10.0) ** 2)

@@ -125,8 +125,8 @@ def unclear_distance(
     m = scene.mask
     if m is None:
         return np.full((height, width), reach, dtype=np.float32)
-    src = open_cached(m.path)
-    lattice = _coarser_lattice(GeoBox.from_rio(src), grid)
+    mask_box = GeoBox.from_rio(open_cached(m.path))
+    lattice = _coarser_lattice(mask_box, grid)
     if lattice is None:
         box, pad = grid, math.ceil(reach / min(abs(grid.affine.a), abs(grid.affine.e)))
         classes, clear = _padded_clear(scene, grid, window, pad)
@@ -134,7 +134,7 @@ def unclear_distance(
         cols = np.arange(width) + pad
     else:
         (kx, ox), (ky, oy) = lattice
-        box = GeoBox.from_rio(src)
+        box = mask_box
         pad = math.ceil(reach / min(abs(box.affine.a), abs(box.affine.e)))
         x0, y0 = window[0], window[1]
         mc0, mr0 = (ox + x0) // kx, (oy + y0) // ky
@@ -209,14 +209,24 @@ def _padded_clear(
             _warp_into(
                 src, m.band, classes, box, resampling="nearest", src_nodata=None, dst_nodata=-1
             )
-    if scene.invalid_bits:
-        flags = sum(1 << b for b in scene.invalid_bits)
-        clear = (classes != -1) & ((classes & flags) == 0)
-    else:
-        clear = _valid_block(
-            classes, valid=scene.valid_classes, known=scene.known_classes, path=m.path
-        )
-    return classes, clear
+    return classes, _clear_by_rule(
+        classes, scene.valid_classes, scene.known_classes, scene.invalid_bits, m.path
+    )
+
+
+def _clear_by_rule(
+    classes: Any,
+    valid: tuple[int, ...],
+    known: tuple[int, ...] | None,
+    invalid_bits: tuple[int, ...],
+    path: str,
+) -> Any:
+    """Clear pixels of mask values ``classes`` (-1: off the mask, never clear) by the
+    scene's rule: no listed bit set, or a class among ``valid``."""
+    if invalid_bits:
+        flags = sum(1 << b for b in invalid_bits)
+        return (classes != -1) & ((classes & flags) == 0)
+    return _valid_block(classes, valid=valid, known=known, path=path)
 
 
 def clear_fraction(scene: Scene) -> float:
@@ -249,10 +259,7 @@ def _clear_fraction(
     for _ij, win in src.block_windows(band):
         classes = src.read(band, window=win)
         has_data = np.ones(classes.shape, bool) if nodata is None else classes != nodata
-        if invalid_bits:
-            clear = (classes & sum(1 << b for b in invalid_bits)) == 0
-        else:
-            clear = _valid_block(classes, valid=valid, known=known, path=path)
+        clear = _clear_by_rule(classes, valid, known, invalid_bits, path)
         clear_n += int((clear & has_data).sum())
         data_n += int(has_data.sum())
     return clear_n / data_n if data_n else 0.0
