@@ -184,7 +184,7 @@ def plan_products(
     item ``terrain``, an asset per product), not the scenes'. ``contours`` (product ->
     format -> file): an item ``contours-<product>`` per contoured raster, its files as
     assets, with the footprint and date of the raster it was drawn from
-    (``contour_sources``: product -> raster; default the DEM or its terrain product; a
+    (``contour_sources``: product -> that raster, for every product of ``contours``; a
     mosaic's contours stand for its period).
     ``band_statistic`` (with composite.bands): each period's band composite and its
     count are assets ``bands`` and ``bands_count`` of its mosaic item.
@@ -252,9 +252,7 @@ def plan_products(
         for index in composite_indices
     }
     for p, files in (contours or {}).items():
-        source = (contour_sources or {}).get(p) or (
-            dem if p == "dem" else f"{results}/terrain/{p}.tif"
-        )
+        source = (contour_sources or {})[p]  # the planner's (workflow.plan_contours)
         span = mosaics.get(source)
         first_day: dt.date | None = span[0] if span else None
         last_day: dt.date | None = span[1] if span else None
