@@ -549,15 +549,20 @@ def _boxes_in(crs: CRS, boxes: Sequence[BoundingBox]) -> np.ndarray:
 def _footprint_geoms(crs: CRS, footprints: Mapping[str, BoundingBox | Geometry]) -> np.ndarray:
     """Footprints as shapely geometries in ``crs``, in the order of ``footprints``."""
     out = np.empty(len(footprints), dtype=object)
-    by_crs: dict[Any, list[int]] = {}
+    # grouped by the CRS object first: hashing a CRS writes its WKT (1.2 s for 100,000
+    # boxes of one shared CRS object, as STAC items give them), then equal ones merged
+    by_object: dict[int, tuple[Any, list[int]]] = {}
     items = list(footprints.items())
     for i, (scene, fp) in enumerate(items):
         if fp.crs is None:
             raise InputDataError(f"footprint of scene {scene!r} has no CRS")
         if isinstance(fp, BoundingBox):
-            by_crs.setdefault(fp.crs, []).append(i)
+            by_object.setdefault(id(fp.crs), (fp.crs, []))[1].append(i)
         else:
             out[i] = fp.to_crs(crs, resolution="auto", check_and_fix=True).geom
+    by_crs: dict[Any, list[int]] = {}
+    for box_crs, rows in by_object.values():
+        by_crs.setdefault(box_crs, []).extend(rows)
     for rows in by_crs.values():
         out[rows] = _boxes_in(crs, [b for i in rows if isinstance(b := items[i][1], BoundingBox)])
     return out
