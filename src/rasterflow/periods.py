@@ -167,8 +167,12 @@ def group_by_period(dates: Mapping[str, dt.date], spec: PeriodSpec) -> dict[str,
     then id; periods without a scene are absent.
     """
     found: dict[str, tuple[Period, list[str]]] = {}
+    of_day: dict[dt.date, list[Period]] = {}  # 100,000 scenes fall on a few hundred days
     for scene in sorted(dates, key=lambda s: (dates[s], s)):
-        for period in periods_of(dates[scene], spec):
+        day = dates[scene]
+        if (periods := of_day.get(day)) is None:
+            periods = of_day[day] = periods_of(day, spec)
+        for period in periods:
             found.setdefault(period.id, (period, []))[1].append(scene)
     ordered = sorted(found.values(), key=lambda pv: (pv[0].start, pv[0].id))
     return {p.id: scenes for p, scenes in ordered}

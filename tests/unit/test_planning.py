@@ -238,6 +238,31 @@ def test_a_saved_plan_loads_equal_and_leaves_no_temporary_file(tmp_path):
     assert plan_cache.load_plan(tmp_path / "none.json", key="k1") is None
 
 
+def test_planning_pauses_the_collector_and_freezes_what_it_made():
+    import gc
+
+    class Node:  # a cycle, as PySTAC's parent links make
+        pass
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        with plan_cache.collector_paused():
+            assert not gc.isenabled()
+            plan = [Node() for _ in range(1000)]
+            for node in plan:
+                node.me = node
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + 1000  # out of later collections' sight
+        # a failed plan: the collector runs again, nothing is frozen
+        frozen = gc.get_freeze_count()
+        with pytest.raises(ConfigError), plan_cache.collector_paused():
+            raise ConfigError("bad config")
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 @pytest.mark.parametrize("change", ["size", "mtime", "removed"])
 def test_a_changed_scene_file_invalidates_the_plan(tmp_path, change):
     files = _scenes(tmp_path, 2)

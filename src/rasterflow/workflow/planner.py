@@ -47,6 +47,14 @@ def plan_workflow(
     over. Raises :class:`rasterflow.errors.RasterflowError` subclasses with a message
     for the user; otherwise writes only under ``cache_dir``.
     """
+    # the plan's objects live as long as the process (rf_plan_cache.collector_paused)
+    with rf_plan_cache.collector_paused():
+        return _plan_workflow(config, basedir=basedir, configfiles=configfiles, cache_dir=cache_dir)
+
+
+def _plan_workflow(
+    config: Mapping[str, Any], *, basedir: str, configfiles: Sequence[str], cache_dir: str
+) -> WorkflowPlan:
     from rasterflow import indices as rf_indices
     from rasterflow import stac as rf_stac
 
