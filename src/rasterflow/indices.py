@@ -382,20 +382,101 @@ def _index_block(
     specs: tuple[Any, ...],
     has_mask: bool,
 ) -> np.ndarray:
-    """(len(exprs), y, x) float32: every index of one block, each band converted once."""
+    """(len(exprs), y, x) float32: every index of one block, each band converted once.
+
+    Normalized differences go through the compiled kernel of :mod:`rasterflow._index_kernel`
+    (the same bits in one pass); the other expressions through NumPy, strip by strip.
+    """
     shape = blocks[0].shape
     out = np.empty((len(exprs), *shape), dtype=np.float32)
+    by_role = dict(zip(roles, zip(blocks, specs, strict=False), strict=False))
+    valid = blocks[-1] if has_mask else None
+    rest = [i for i, e in enumerate(exprs) if not _compiled_index(e, by_role, valid, out[i])]
+    if not rest:
+        return out
+    needed = sorted(set().union(*(exprs[i].roles for i in rest)))
     rows = max(1, STRIP_PIXELS // max(1, shape[-1]))
     for start in range(0, shape[0], rows):
         strip = slice(start, start + rows)
         bands = {
             role: to_reflectance(block[strip], scale=s.scale, offset=s.offset, nodata=s.nodata)
-            for role, block, s in zip(roles, blocks, specs, strict=False)
+            for role in needed
+            for block, s in [by_role[role]]
         }
-        valid = blocks[-1][strip] if has_mask else None
-        for i, expr in enumerate(exprs):  # band arrays are never written to: shared
-            out[i, strip] = compute_block(expr, {r: bands[r] for r in expr.roles}, valid)
+        for i in rest:  # band arrays are never written to: shared
+            expr = exprs[i]
+            out[i, strip] = compute_block(
+                expr, {r: bands[r] for r in expr.roles}, None if valid is None else valid[strip]
+            )
     return out
+
+
+def normalized_difference(expr: Expression) -> tuple[str, str] | None:
+    """(a, b) where ``expr`` is ``(a - b) / (a + b)`` (or ``/ (b + a)``: IEEE addition
+    is commutative) of two band roles; None otherwise."""
+    tree = expr.tree
+    if not (isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Div)):
+        return None
+    num, den = tree.left, tree.right
+    if not (
+        isinstance(num, ast.BinOp)
+        and isinstance(num.op, ast.Sub)
+        and isinstance(den, ast.BinOp)
+        and isinstance(den.op, ast.Add)
+    ):
+        return None
+    names = [n.id if isinstance(n, ast.Name) else None for n in (num.left, num.right)]
+    summed = {n.id if isinstance(n, ast.Name) else None for n in (den.left, den.right)}
+    a, b = names
+    if a is None or b is None or a == b or summed != {a, b}:
+        return None
+    return a, b
+
+
+def _compiled_index(
+    expr: Expression,
+    by_role: Mapping[str, tuple[np.ndarray, Any]],
+    valid: np.ndarray | None,
+    out: np.ndarray,
+) -> bool:
+    """``expr`` into ``out`` by the compiled kernel where it has the kernel's form and
+    pixel types; False, ``out`` untouched, otherwise."""
+    pair = normalized_difference(expr)
+    if pair is None:
+        return False
+    (a, a_spec), (b, b_spec) = by_role[pair[0]], by_role[pair[1]]
+    if not all(
+        x.ndim == 2 and x.dtype.kind in "iuf" and x.dtype != np.float16 and x.dtype.itemsize <= 8
+        for x in (a, b)
+    ):
+        return False
+    a_args, b_args = _reflectance_args(a, a_spec), _reflectance_args(b, b_spec)
+    if a_args is None or b_args is None or (valid is not None and valid.shape != a.shape):
+        return False
+    from rasterflow._index_kernel import normalized_difference as kernel
+
+    mask = np.ones((1, 1), dtype=np.bool_) if valid is None else valid
+    kernel(a, *a_args, b, *b_args, mask, valid is not None, out)
+    return True
+
+
+def _reflectance_args(dn: np.ndarray, spec: Any) -> tuple[float, float, int, Any] | None:
+    """(scale, offset, nodata kind, nodata) of :func:`to_reflectance`'s rule for the
+    kernel, the nodata value in the type NumPy compares ``dn == nodata`` in; None for a
+    nodata that type cannot hold (NumPy's own rule for it is left to NumPy)."""
+    from rasterflow._index_kernel import NO_NODATA, NODATA_NAN, NODATA_VALUE
+
+    scale, offset = float(spec.scale), float(spec.offset)
+    if spec.nodata is None:
+        return scale, offset, NO_NODATA, dn.dtype.type(0)
+    nodata = float(spec.nodata)
+    if np.isnan(nodata):
+        return scale, offset, NODATA_NAN, dn.dtype.type(0)
+    with np.errstate(over="ignore"):
+        typed = np.result_type(dn.dtype, nodata).type(nodata)
+    if float(typed) != nodata and not np.isfinite(typed):
+        return None
+    return scale, offset, NODATA_VALUE, typed
 
 
 def window_indices(

@@ -248,6 +248,102 @@ def test_strips_give_the_same_bits_as_one_pass(monkeypatch):
         np.testing.assert_array_equal(got.view(np.uint32), whole.view(np.uint32))
 
 
+def _numpy_index(expr, blocks, specs, valid):
+    """The NumPy path of _index_block: to_reflectance per band, then compute_block."""
+    bands = {
+        r: indices.to_reflectance(b, scale=s.scale, offset=s.offset, nodata=s.nodata)
+        for r, b, s in zip(("nir", "red"), blocks, specs, strict=True)
+    }
+    return indices.compute_block(expr, bands, valid)
+
+
+@pytest.mark.parametrize(
+    ("nir_type", "red_type", "nodata"),
+    [
+        ("uint16", "uint16", 0.0),  # Sentinel-2 digital numbers
+        ("uint16", "float32", 0.0),  # a 20 m band warped to float32 (NaN beside nodata 0)
+        ("float32", "float32", float("nan")),
+        ("int16", "uint8", None),
+        ("float64", "int32", -9999.0),
+        ("float32", "uint16", 0.1),  # float32 compares with float32(0.1), as NumPy does
+    ],
+)
+@pytest.mark.parametrize("text", ["(nir - red) / (nir + red)", "(nir - red) / (red + nir)"])
+@pytest.mark.parametrize("masked", [True, False])
+def test_the_compiled_normalized_difference_gives_numpy_s_bits(
+    nir_type, red_type, nodata, text, masked
+):
+    shape = (33, 47)
+    blocks = []
+    for dtype in (nir_type, red_type):
+        top = 12000 if np.dtype(dtype).kind == "f" else min(12000, np.iinfo(dtype).max)
+        values = RNG.integers(0, top, shape).astype(dtype)
+        if np.dtype(dtype).kind == "f":
+            values = (values + RNG.random(shape)).astype(dtype)
+            values[RNG.random(shape) < 0.05] = np.nan
+            values[0, :3] = np.float32(0.1)  # a nodata of 0.1, as float32 holds it
+        values[RNG.random(shape) < 0.05] = 0
+        blocks.append(values)
+    blocks[0][2, :5] = blocks[1][2, :5] = 100  # both reflectance 0: 0 / 0 is nodata
+    blocks[0][3, 0] = 0  # nodata
+    # and red as Landsat's digital numbers
+    specs = (BandFile("n.tif", 1, 1e-3, -0.1, nodata), BandFile("r.tif", 1, 1e-3, -0.1, nodata))
+    landsat = (specs[0], BandFile("r.tif", 1, 2.75e-5, -0.2, nodata))
+    valid = RNG.random(shape) > 0.2 if masked else None
+    expr = indices.parse("ND", text)
+    assert indices.normalized_difference(expr) == ("nir", "red")
+    for band_specs in (specs, landsat):
+        got = indices._index_block(
+            *blocks,
+            *([valid] if masked else []),
+            exprs=(expr,),
+            roles=("nir", "red"),
+            specs=band_specs,
+            has_mask=masked,
+        )[0]
+        want = _numpy_index(expr, blocks, band_specs, valid)
+        assert np.isfinite(want).mean() > 0.5
+        assert np.isnan(want).any() or band_specs is landsat  # 0 / 0 at least
+        np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(nir - red) / (nir - red)",
+        "(nir - nir) / (nir + nir)",
+        "(nir + red) / (nir - red)",
+        "(nir - red) / (nir + red + 0)",
+        "-(nir - red) / (nir + red)",
+        "nir / red",
+    ],
+)
+def test_other_expressions_are_not_taken_for_a_normalized_difference(text):
+    assert indices.normalized_difference(indices.parse("x", text)) is None
+
+
+def test_a_block_of_several_indices_is_each_one_s_numpy_bits():
+    """NDVI and NBR by the kernel, EVI and SAVI by NumPy, in one block."""
+    shape = (40, 31)
+    roles = ("blue", "nir", "red", "swir2")
+    blocks = [RNG.integers(0, 12000, shape).astype(np.uint16) for _ in roles]
+    blocks[3] = blocks[3].astype(np.float32)
+    blocks[3][RNG.random(shape) < 0.1] = np.nan
+    for b in blocks:
+        b[RNG.random(shape) < 0.05] = 0
+    specs = tuple(BandFile(f"{r}.tif", 1, 1e-4, -0.1, 0.0) for r in roles)
+    valid = RNG.random(shape) > 0.2
+    exprs = tuple(indices.parse(n, indices.BUILTIN[n]) for n in ("NDVI", "EVI", "NBR", "SAVI"))
+    got = indices._index_block(*blocks, valid, exprs=exprs, roles=roles, specs=specs, has_mask=True)
+    bands = {
+        r: indices.to_reflectance(b, scale=s.scale, offset=s.offset, nodata=s.nodata)
+        for r, b, s in zip(roles, blocks, specs, strict=True)
+    }
+    for i, expr in enumerate(exprs):
+        want = indices.compute_block(expr, {r: bands[r] for r in expr.roles}, valid)
+        np.testing.assert_array_equal(got[i].view(np.uint32), want.view(np.uint32), expr.name)
+
+
 def test_all_indices_of_a_scene_in_one_pass_are_the_bytes_of_one_job_each(tmp_path):
     """One job per scene (run_all) decodes each band once and writes what one job per
     index wrote, byte for byte (tags included)."""
