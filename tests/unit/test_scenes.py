@@ -494,10 +494,11 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
     from rasterflow.scenes import read_window, scene_grid
 
     rng = np.random.default_rng(5)
-    red = rng.integers(1, 10_000, (64, 64)).astype(np.uint16)
-    swir = rng.integers(1, 10_000, (32, 32)).astype(np.uint16)
-    swir[rng.random((32, 32)) < 0.1] = 0
-    swir[rng.random((32, 32)) < 0.05] = 65535
+    # wide enough for several of the kernel's blocks of columns (_BLOCK_COLUMNS) a row
+    red = rng.integers(1, 10_000, (64, 320)).astype(np.uint16)
+    swir = rng.integers(1, 10_000, (32, 160)).astype(np.uint16)
+    swir[rng.random(swir.shape) < 0.1] = 0
+    swir[rng.random(swir.shape) < 0.05] = 65535
     write_raster(tmp_path / "red.tif", red)
     write_raster(
         tmp_path / "swir.tif", swir, res=20.0, origin=(500_009.0, 6_000_000.0), nodata=file_nodata
@@ -520,6 +521,8 @@ def test_coarser_bands_come_onto_the_window_as_gdal_warps_them(
         (50, 50, 14, 14),
         (0, 0, 5, 7),
         (30, 63, 20, 1),
+        (0, 0, 320, 64),
+        (7, 3, 301, 40),
     ]:
         x0, y0, w, h = window
         (got_red, got_swir), valid = read_window(

@@ -285,7 +285,7 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *, nodata: float |
     import numpy as np
     from rasterio.enums import MaskFlags
 
-    from rasterflow._warp_kernel import warp
+    from rasterflow._warp_kernel import nodata_to_nan, warp
 
     flags = src.mask_flag_enums[band - 1]
     if MaskFlags.nodata not in flags and MaskFlags.all_valid not in flags:
@@ -299,6 +299,10 @@ def _kernel_upsample(src: Any, band: int, out: Any, box: Any, *, nodata: float |
     if window is None:
         return True  # no source pixel reaches: all NaN, as GDAL leaves it
     values = src.read(band, window=_window(window), out_dtype=np.float32)
+    if nodata is not None and not np.isnan(nodata) and np.dtype(src.dtypes[band - 1]).kind in "iu":
+        # whole numbers hold no NaN: NaN for nodata gives the same samples, faster
+        nodata_to_nan(values, float(nodata))
+        nodata = np.nan
     warp(
         *_kernel_source(values, window, kernel),
         np.nan if nodata is None else float(nodata),
