@@ -31,7 +31,8 @@ from rasterflow.errors import InputDataError
 
 _S2_OFFSET = {"scale": 0.0001, "offset": -0.1, "nodata": 0}
 _LANDSAT = {"scale": 0.0000275, "offset": -0.2, "nodata": 0}
-_QA_PIXEL = {"pattern": "*_QA_PIXEL.TIF", "invalid_bits": [0, 1, 2, 3, 4]}
+# QA_PIXEL 1 is fill alone (outside the scene): USGS's nodata value of the band
+_QA_PIXEL = {"pattern": "*_QA_PIXEL.TIF", "invalid_bits": [0, 1, 2, 3, 4], "fill": [1]}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "sentinel2-l2a": {
@@ -50,7 +51,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 ("swir2", "B12", 20),
             ]
         },
-        "mask": {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11]},
+        "mask": {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11], "fill": [0]},
     },
     "landsat8-9-c2-l2": {
         "bands": {

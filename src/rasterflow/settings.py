@@ -276,6 +276,13 @@ def check_config(config: dict[str, Any], schema: str | Path) -> None:
             "Sentinel-2 SCL [4, 5, 6, 7, 11]) or invalid_bits (the bits that mark unclear "
             "pixels, e.g. Landsat QA_PIXEL [0, 1, 2, 3, 4]), not both or neither"
         )
+    if mask is not None and (
+        both := sorted(set(mask.get("fill") or ()) & set(mask.get("valid") or ()))
+    ):
+        raise ConfigError(
+            f"scenes.mask: {', '.join(map(str, both))} in both fill (no data) and valid "
+            "(clear); a value is one or the other: drop it from one list"
+        )
     check_points(config["points"])
     for name, text in config["custom_indices"].items():
         indices.check(

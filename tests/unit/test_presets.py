@@ -9,7 +9,7 @@ import pytest
 from helpers import REPO, write_raster
 
 from rasterflow import settings
-from rasterflow.errors import InputDataError
+from rasterflow.errors import ConfigError, InputDataError
 from rasterflow.indices import parse, window_indices
 from rasterflow.presets import safe_scaling
 from rasterflow.scenes import load_scenes, scene_grid
@@ -40,6 +40,13 @@ def _checked(scenes):
     return config["scenes"]
 
 
+def test_presets_name_their_masks_fill_and_a_value_cannot_be_fill_and_valid():
+    assert _checked({"preset": "sentinel2-l2a"})["mask"]["fill"] == [0]  # SCL no data
+    assert _checked({"preset": "landsat8-9-c2-l2"})["mask"]["fill"] == [1]  # QA fill
+    with pytest.raises(ConfigError, match=r"scenes.mask: 0 in both fill \(no data\) and valid"):
+        _checked({"mask": {"pattern": "*_SCL_20m.tif", "valid": [0, 4, 5], "fill": [0]}})
+
+
 def test_a_preset_fills_bands_and_mask_and_the_user_s_roles_win():
     scenes = _checked({"preset": "sentinel2-l2a", "bands": {"red": {"pattern": "*_B04_20m.jp2"}}})
     assert scenes["bands"]["nir"]["pattern"] == "*_B08_10m.jp2"
@@ -52,7 +59,7 @@ def test_a_preset_fills_bands_and_mask_and_the_user_s_roles_win():
         "offset": 0.0,
         "nodata": None,
     }
-    assert scenes["mask"] == {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11]}
+    assert scenes["mask"] == {"pattern": "*_SCL_20m.jp2", "valid": [4, 5, 6, 7, 11], "fill": [0]}
     landsat = _checked({"preset": "landsat8-9-c2-l2"})
     assert landsat["bands"]["red"]["pattern"] == "*_SR_B4.TIF"
     assert landsat["bands"]["red"]["scale"] == 0.0000275

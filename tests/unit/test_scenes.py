@@ -685,6 +685,47 @@ def test_distance_to_unclear_is_the_whole_rasters_in_every_window(tmp_path, mask
     assert clear_fraction(free) == 1.0
 
 
+@pytest.mark.parametrize("rule", ["classes", "bits"])
+def test_fill_values_are_left_out_of_the_clear_fraction(tmp_path, rule):
+    """A half-swath scene: its mask's fill (SCL 0, QA_PIXEL 1, no nodata value in the
+    file) is neither clear nor counted, so the fraction is that of the pixels with data."""
+    from rasterflow.scenes import clear_fraction, mask_rule
+
+    rng = np.random.default_rng(3)
+    if rule == "classes":
+        mask = np.where(rng.random((40, 40)) < 0.3, 9, 4).astype(np.uint8)  # cloud, veg
+        mask[:, :25] = 0  # outside the swath
+        cfg = {"valid": [4, 5], "fill": [0], "classes": [4, 5, 9]}
+        clear = mask == 4
+    else:
+        mask = np.where(rng.random((40, 40)) < 0.3, (1 << 6) | (1 << 3), 1 << 6)
+        mask = mask.astype(np.uint16)
+        mask[:, :25] = 1  # fill bit alone
+        cfg = {"invalid_bits": [0, 1, 2, 3, 4], "fill": [1]}
+        clear = mask == 1 << 6
+    write_raster(tmp_path / "mask.tif", mask)
+    files = {"red": BandFile(str(tmp_path / "mask.tif"))}
+    scene = Scene(
+        "s1", dt.date(2024, 6, 1), files, BandFile(str(tmp_path / "mask.tif")), **mask_rule(cfg)
+    )
+    with_data = mask[:, 25:]
+    assert clear_fraction(scene) == pytest.approx(clear[:, 25:].sum() / with_data.size)
+    assert 0.5 < clear_fraction(scene) < 0.9
+    # without fill, the fill counts as unclear: the score the issue's half swath had
+    no_fill = Scene(
+        "s2",
+        scene.date,
+        files,
+        scene.mask,
+        **mask_rule({k: v for k, v in cfg.items() if k != "fill"} | {"classes": None}),
+    )
+    assert clear_fraction(no_fill) == pytest.approx(clear.sum() / mask.size)
+    assert Scene.from_params(scene.to_params()) == scene
+    assert "fill_classes" not in no_fill.to_params()  # older configs keep their params
+    if rule == "classes":  # a fill value is a known class
+        assert scene.known_classes == (0, 4, 5, 9)
+
+
 @pytest.mark.parametrize(
     ("res", "origin"),
     [

@@ -36,6 +36,8 @@ class Scene:
     invalid_bits: tuple[int, ...] = ()
     #: pixels around every unclear one masked too (a square of 2 x dilate + 1)
     dilate: int = 0
+    #: mask values holding no data (outside the swath): not counted by clear_fraction
+    fill_classes: tuple[int, ...] = ()
 
     def files(self, roles: Iterable[str] | None = None) -> list[str]:
         """Distinct files holding ``roles`` (all roles when None) and the mask."""
@@ -57,6 +59,7 @@ class Scene:
             self.version,
             self.invalid_bits,
             self.dilate,
+            self.fill_classes,
         )
 
     def to_params(self) -> dict[str, Any]:
@@ -78,6 +81,8 @@ class Scene:
             params["invalid_bits"] = list(self.invalid_bits)
         if self.dilate:
             params["dilate"] = self.dilate
+        if self.fill_classes:
+            params["fill_classes"] = list(self.fill_classes)
         return params
 
     @classmethod
@@ -92,4 +97,5 @@ class Scene:
             version=str(d.get("version", "")),
             invalid_bits=tuple(d.get("invalid_bits") or ()),
             dilate=int(d.get("dilate") or 0),
+            fill_classes=tuple(d.get("fill_classes") or ()),
         )

@@ -231,13 +231,19 @@ def _clear_by_rule(
 
 def clear_fraction(scene: Scene) -> float:
     """Share of the scene's mask pixels that are clear, over the pixels that hold data
-    (not the mask file's nodata value, when it has one): FORCE's valid-fraction score.
-    1.0 without a mask. Read whole, block by block, once per scene and process."""
+    (neither the mask file's nodata value, when it has one, nor a ``scenes.mask.fill``
+    value): FORCE's valid-fraction score. 1.0 without a mask. Read whole, block by
+    block, once per scene and process."""
     m = scene.mask
     if m is None:
         return 1.0
     return _clear_fraction(
-        m.path, m.band, scene.valid_classes, scene.known_classes, scene.invalid_bits
+        m.path,
+        m.band,
+        scene.valid_classes,
+        scene.known_classes,
+        scene.invalid_bits,
+        scene.fill_classes,
     )
 
 
@@ -248,6 +254,7 @@ def _clear_fraction(
     valid: tuple[int, ...],
     known: tuple[int, ...] | None,
     invalid_bits: tuple[int, ...],
+    fill: tuple[int, ...],
 ) -> float:
     import numpy as np
 
@@ -259,6 +266,8 @@ def _clear_fraction(
     for _ij, win in src.block_windows(band):
         classes = src.read(band, window=win)
         has_data = np.ones(classes.shape, bool) if nodata is None else classes != nodata
+        if fill:
+            has_data &= ~np.isin(classes, fill)
         clear = _clear_by_rule(classes, valid, known, invalid_bits, path)
         clear_n += int((clear & has_data).sum())
         data_n += int(has_data.sum())

@@ -144,13 +144,16 @@ def mask_rule(mask: Mapping[str, Any] | None) -> dict[str, Any]:
     """:class:`Scene`'s mask fields from the ``scenes.mask`` config (None: no mask)."""
     if not mask:
         return {}
+    fill = tuple(int(v) for v in mask.get("fill") or ())
     return {
         "valid_classes": tuple(int(v) for v in mask.get("valid") or ()),
+        # a fill value is one the mask may hold
         "known_classes": None
         if mask.get("classes") is None
-        else tuple(int(c) for c in mask["classes"]),
+        else tuple(sorted({*(int(c) for c in mask["classes"]), *fill})),
         "invalid_bits": tuple(int(b) for b in mask.get("invalid_bits") or ()),
         "dilate": int(mask.get("dilate") or 0),
+        "fill_classes": fill,
     }
 
 
