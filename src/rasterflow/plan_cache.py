@@ -202,17 +202,15 @@ def load_plan(cache: str | os.PathLike[str], *, key: str) -> CachedPlan | None:
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside the block; then everything alive moves to the
-    collector's permanent generation (``gc.freeze``): a plan, made or loaded, is never
-    garbage while the workflow runs.
+    """No cyclic garbage collection inside the block.
 
-    Planning 100,000 scenes makes a million small objects that live as long as the
-    process: the collector walked them again and again (1.5 s of the 4.5 s that reading
-    100,000 STAC items into scenes took), and Snakemake's full collections while it
-    builds the DAG walked them once more (a cached plan's dry run ~10 -> ~8 s). Reference
-    counting still frees everything acyclic at once. No collection before the freeze:
-    it found 756 unreachable objects after a first plan of 100,000 STAC items and 251
-    after a cached one (a few kB kept for the process's life), and took 0.6 and 0.3 s.
+    Planning 100,000 scenes makes a million small objects: the collector walked them
+    again and again (1.5 s of the 4.5 s that reading 100,000 STAC items into scenes
+    took). Reference counting still frees everything acyclic at once; the cycles made
+    inside wait for the next collection. The workflow then freezes the plan
+    (``rules/common.smk``: ``gc.freeze``), which lives as long as its process, so that
+    Snakemake's full collections while it builds the DAG skip it; a library caller's
+    process is left to its own collector.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -221,7 +219,6 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-    gc.freeze()
 
 
 def save_plan(cache: str | os.PathLike[str], plan: CachedPlan, *, key: str) -> None:

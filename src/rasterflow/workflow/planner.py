@@ -47,7 +47,7 @@ def plan_workflow(
     over. Raises :class:`rasterflow.errors.RasterflowError` subclasses with a message
     for the user; otherwise writes only under ``cache_dir``.
     """
-    # the plan's objects live as long as the process (rf_plan_cache.collector_paused)
+    # a million objects for 100,000 scenes (rf_plan_cache.collector_paused)
     with rf_plan_cache.collector_paused():
         return _plan_workflow(config, basedir=basedir, configfiles=configfiles, cache_dir=cache_dir)
 
