@@ -533,6 +533,18 @@ def _exact_block(xs: np.ndarray, fi_a: float, c: int, e: int) -> bool:
     return exact
 
 
+@njit(nogil=True, cache=True, inline="always", error_model="numpy")
+def _fast_sum(
+    t0: np.float32, t1: np.float32, l0: np.float32, l1: np.float32, x: float, fi: float, ry: float
+) -> float:
+    """:func:`bilinear`'s fast-path sums of one column's 2 x 2 neighbours (column ``x``,
+    its pixel ``fi``, the phase's row weight ``ry``), in its order."""
+    m1, m2, m3, m4 = _weights(1.5 - (x - fi), ry)
+    return (
+        np.float64(t0) * m1 + np.float64(t1) * m2 + np.float64(l0) * m3 + np.float64(l1) * m4
+    ) / (m1 + m2 + m3 + m4)
+
+
 # error_model "numpy": a division needs no zero check (the weights sum to 1 within
 # rounding), which kept the loop from being vectorised
 @njit(nogil=True, cache=True, error_model="numpy")
@@ -566,13 +578,7 @@ def _exact_sums(
     gaps = 0
     for c in range(n):
         fi = np.floor(xs[c] - 0.5)
-        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - fi), ry)
-        value = (
-            np.float64(top[c]) * m1
-            + np.float64(top[c + 1]) * m2
-            + np.float64(low[c]) * m3
-            + np.float64(low[c + 1]) * m4
-        ) / (m1 + m2 + m3 + m4)
+        value = _fast_sum(top[c], top[c + 1], low[c], low[c + 1], xs[c], fi, ry)
         dst[c] = np.float32(value)
         gaps += math.isnan(value)
     return gaps
@@ -594,10 +600,7 @@ def _picked_sums(
     gaps = 0
     for c in range(c0, e):
         t0, t1, l0, l1, fi = _column(top, low, xs, c, fi_a)
-        m1, m2, m3, m4 = _weights(1.5 - (xs[c] - fi), ry)
-        value = (
-            np.float64(t0) * m1 + np.float64(t1) * m2 + np.float64(l0) * m3 + np.float64(l1) * m4
-        ) / (m1 + m2 + m3 + m4)
+        value = _fast_sum(t0, t1, l0, l1, xs[c], fi, ry)
         dst[c] = np.float32(value)
         gaps += math.isnan(value)
     return gaps
