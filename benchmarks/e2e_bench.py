@@ -242,20 +242,27 @@ def target_grid(size: int, scenes: int) -> dict:
     }
 
 
-def write_config(path: Path, data: Path, grid: dict, *, tile_px: int | None) -> None:
-    import yaml
+def sheet_scenes(data: Path) -> dict:
+    """The config's ``scenes`` section for the scene sheet of make_data."""
 
     def band(name: str, res: int) -> dict:
         return {"pattern": f"*_{name}_{res}m.tif", "scale": SCALE, "offset": OFFSET, "nodata": 0}
 
+    return {
+        "sheet": str(data / "scenes.csv"),
+        "bands": {role: band(*BANDS[role]) for role in ("red", "nir", "swir2")},
+        "mask": {"pattern": "*_SCL_20m.tif", "valid": VALID},
+    }
+
+
+def write_config(path: Path, scenes: dict, grid: dict, *, tile_px: int | None) -> None:
+    """The benchmark's rasterflow config with ``scenes`` as its scenes section."""
+    import yaml
+
     cfg = {
         "demo": False,
         "results": "results",
-        "scenes": {
-            "sheet": str(data / "scenes.csv"),
-            "bands": {role: band(*BANDS[role]) for role in ("red", "nir", "swir2")},
-            "mask": {"pattern": "*_SCL_20m.tif", "valid": VALID},
-        },
+        "scenes": scenes,
         "indices": list(INDICES),
         "grid": {
             "crs": CRS,
@@ -975,7 +982,7 @@ def main() -> None:
         layout = make_data(data, size=args.size, scenes=args.scenes, seed=args.seed)
         grid = target_grid(args.size, args.scenes)
         config = work / "config.yaml"
-        write_config(config, data, grid, tile_px=args.tile_px)
+        write_config(config, sheet_scenes(data), grid, tile_px=args.tile_px)
         scenes = scene_files(data, layout)
         for stale in ("dask_script.py", "dask_params.json"):
             (work / stale).unlink(missing_ok=True)

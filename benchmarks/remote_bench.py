@@ -95,35 +95,17 @@ def write_items(path: Path, base: str, layout: list[dict], data: Path) -> None:
     path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
 
 
-def write_config(path: Path, items: Path, grid: dict, *, tile_px: int) -> None:
-    import yaml
-
+def stac_scenes(items: Path) -> dict:
+    """The e2e config's ``scenes`` section, the bands by asset key from ``items``."""
     bands = {
         role: {"asset": ASSETS[role], "scale": e2e.SCALE, "offset": e2e.OFFSET, "nodata": 0}
         for role in ("red", "nir", "swir2")
     }
-    cfg = {
-        "demo": False,
-        "results": "results",
-        "scenes": {
-            "stac": {"source": str(items)},
-            "bands": bands,
-            "mask": {"asset": "SCL", "valid": e2e.VALID},
-        },
-        "indices": list(e2e.INDICES),
-        "grid": {
-            "crs": e2e.CRS,
-            "resolution": grid["res"],
-            "origin": grid["bounds"][::3],
-            "tile_px": tile_px,
-            "aoi": {"bounds": grid["bounds"]},
-        },
-        "periods": {"kind": "monthly"},
-        "composite": {"statistic": "median", "resampling": "bilinear"},
-        "terrain": {"dem": ""},
-        "zonal": {"zones": ""},
+    return {
+        "stac": {"source": str(items)},
+        "bands": bands,
+        "mask": {"asset": "SCL", "valid": e2e.VALID},
     }
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
 
 
 def tile_bounds(grid: dict, tile: tuple[int, int], tile_px: int) -> tuple[float, ...]:
@@ -238,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
             items = ws / "items.json"
             write_items(items, base, layout, www)
             config = ws / "config.yaml"
-            write_config(config, items, grid, tile_px=args.tile_px)
+            e2e.write_config(config, stac_scenes(items), grid, tile_px=args.tile_px)
             before = len(server.requests())
             plan_s, _ = snakemake(ws, config, "-n", target)
             planned = len(server.requests())
