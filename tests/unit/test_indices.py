@@ -293,6 +293,9 @@ def test_the_compiled_normalized_difference_gives_numpy_s_bits(
     expr = indices.parse("ND", text)
     assert indices.normalized_difference(expr) == ("nir", "red")
     for band_specs in (specs, landsat):
+        # through the kernel, not NumPy's fallback
+        by_role = {"nir": (blocks[0], band_specs[0]), "red": (blocks[1], band_specs[1])}
+        assert indices._compiled_index(expr, by_role, valid, np.empty(shape, np.float32))
         got = indices._index_block(
             *blocks,
             *([valid] if masked else []),
